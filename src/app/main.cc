@@ -1,0 +1,159 @@
+// rewind-server: builds every part from the Config and wires the implementations together.
+// The only module that knows them all.
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/snowflake.h"
+#include "base/thread_pool.h"
+#include "config/config.h"
+#include "domain/accounts.h"
+#include "domain/chats.h"
+#include "domain/directory.h"
+#include "domain/event_bus.h"
+#include "domain/social.h"
+#include "gateway/hub.h"
+#include "gateway/session.h"
+#include "http/router.h"
+#include "mail/mailer.h"
+#include "mail/outbox_sender.h"
+#include "net/server.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace {
+
+int fail(const std::string& message) {
+  spdlog::critical("{}", message);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace rwd;
+  ConfigOutcome parsed = parse_config(argc, argv);
+  if (!parsed.config) return parsed.exit_code;
+  const Config& config = *parsed.config;
+
+  auto logger = spdlog::stderr_color_mt("rewind");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
+
+  if (!crypto::init()) return fail("libsodium failed to initialize");
+
+  std::error_code fs_ec;
+  std::filesystem::create_directories(config.data_dir, fs_ec);
+  if (fs_ec) return fail("--data-dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
+  std::string db_path = (std::filesystem::path(config.data_dir) / "rewind.db").string();
+  auto opened = store::SqliteStore::open(db_path);
+  if (!opened.ok()) return fail("database: " + opened.error().detail);
+  std::unique_ptr<store::SqliteStore> store = std::move(opened.value());
+
+  SystemClock clock;
+  SnowflakeGenerator ids(config.worker_id);
+  domain::Directory directory;
+  {
+    auto snapshot = store->load_directory(clock.now_us());
+    if (!snapshot.ok()) return fail("database: " + snapshot.error().detail);
+    directory.load(snapshot.value());
+    spdlog::info("loaded {} users from {}", directory.user_count(), db_path);
+  }
+
+  std::unique_ptr<mail::Mailer> mailer;
+  if (config.smtp_host.empty()) {
+    mailer = std::make_unique<mail::LogMailer>();
+  } else {
+    mail::SmtpSettings smtp;
+    smtp.host = config.smtp_host;
+    smtp.port = config.smtp_port;
+    smtp.tls = config.smtp_tls == SmtpTls::kImplicit   ? mail::SmtpSettings::Tls::kImplicit
+               : config.smtp_tls == SmtpTls::kStartTls ? mail::SmtpSettings::Tls::kStartTls
+                                                        : mail::SmtpSettings::Tls::kNone;
+    smtp.ca_file = config.smtp_ca_file;
+    smtp.from = config.mail_address;
+    smtp.password = config.mail_password;
+    mailer = std::make_unique<mail::SmtpMailer>(smtp);
+  }
+  mail::OutboxSender outbox(*store, *mailer, clock);
+
+  ThreadPool hash_pool("hash", config.hash_threads, 1024);
+  ThreadPool read_pool("db-read", 2, 4096);
+  domain::InProcessEventBus bus;
+
+  gateway::Hub hub(bus, config.max_sessions_per_user, config.utc_offset_s);
+  domain::AccountSettings account_settings;
+  account_settings.token_ttl_us = int64_t{config.token_ttl_h} * 3600 * 1000000;
+  account_settings.verify_key_ttl_us = int64_t{config.verify_key_ttl_h} * 3600 * 1000000;
+  account_settings.password_cost = {config.password_hash_ops, config.password_hash_mem_kib * 1024};
+  account_settings.login_account_rate_count = config.login_account_rate_count;
+  account_settings.rate_window_us = int64_t{config.http_rate_window_s} * 1000000;
+  std::unique_ptr<domain::Accounts> accounts;
+  domain::Social social(*store, directory, bus, ids, clock, config.friend_rate_count,
+                        int64_t{config.user_rate_window_s} * 1000000);
+  domain::ChatSettings chat_settings;
+  chat_settings.max_content_chars = config.max_content_chars;
+  chat_settings.history_max_count = config.history_max_count;
+  chat_settings.sends_per_window = config.chat_rate_count;
+  chat_settings.window_us = int64_t{config.user_rate_window_s} * 1000000;
+  domain::Chats chats(chat_settings, *store, directory, bus, read_pool, ids, clock);
+
+  http::RouterSettings router_settings;
+  router_settings.rate_limit_exempt = config.rate_limit_exempt;
+  router_settings.register_per_window = config.register_rate_count;
+  router_settings.login_per_window = config.login_rate_count;
+  router_settings.window_us = int64_t{config.http_rate_window_s} * 1000000;
+
+  gateway::SessionSettings session_settings;
+  session_settings.heartbeat_timeout_us = int64_t{config.heartbeat_timeout_s} * 1000000;
+  session_settings.auth_timeout_us = int64_t{config.auth_timeout_s} * 1000000;
+  session_settings.pending_limit = static_cast<size_t>(config.pending_queue);
+  session_settings.rate_count = config.ws_rate_count;
+  session_settings.rate_window_us = int64_t{config.ws_rate_window_s} * 1000000;
+  session_settings.utc_offset_s = config.utc_offset_s;
+
+  std::unique_ptr<http::Router> router;
+  std::unique_ptr<gateway::Services> services;
+  std::unique_ptr<net::Server> server;
+  account_settings.public_base_url = config.public_base_url;
+  accounts = std::make_unique<domain::Accounts>(account_settings, *store, directory, hash_pool,
+                                                ids, clock, [&outbox] { outbox.wake(); });
+  router = std::make_unique<http::Router>(router_settings, *accounts, clock);
+  services = std::make_unique<gateway::Services>(
+      gateway::Services{*accounts, social, chats, directory, hub, clock, session_settings});
+  server = std::make_unique<net::Server>(config, *router, *services);
+  if (Status s = server->listen(); !s.ok()) return fail(s.error().detail);
+  if (config.public_base_url.empty()) {
+    // The link base includes the bound port (--port 0 picks one).
+    account_settings.public_base_url =
+        "http://" + (config.listen.find(':') != std::string::npos ? "[" + config.listen + "]"
+                                                                   : config.listen) +
+        ":" + std::to_string(server->port());
+    accounts->set_public_base_url(account_settings.public_base_url);
+  }
+
+  outbox.start();
+  spdlog::info("rewind-server listening on http://{}:{} (WebSocket /ws), data in {}, mail {}",
+               config.listen, server->port(), db_path,
+               config.smtp_host.empty() ? std::string("to the log")
+                                        : "via " + config.smtp_host + ":" +
+                                              std::to_string(config.smtp_port));
+  server->run();
+
+  // The network threads have stopped. Drain the work they started, in dependency order:
+  // hashing and reads may submit writes; writes may wake the outbox.
+  spdlog::info("network stopped; finishing queued work");
+  hash_pool.stop();
+  read_pool.stop();
+  store->flush();
+  outbox.stop();
+  store->close();
+  server.reset();
+  spdlog::info("stopped cleanly");
+  return 0;
+}

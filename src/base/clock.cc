@@ -1,0 +1,13 @@
+#include "base/clock.h"
+
+#include <chrono>
+
+namespace rwd {
+
+int64_t system_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace rwd

@@ -1,0 +1,42 @@
+#include "base/rate_limiter.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace rwd {
+
+RateLimiter::RateLimiter(int burst, int64_t window_us)
+    : burst_(burst), refill_per_us_(static_cast<double>(burst) / static_cast<double>(window_us)) {}
+
+int64_t RateLimiter::acquire(const std::string& key, int64_t now_us) {
+  std::lock_guard lock(mu_);
+  if (now_us - last_sweep_us_ > 60'000'000) {
+    last_sweep_us_ = now_us;
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+      double t = it->second.tokens + (now_us - it->second.updated_us) * refill_per_us_;
+      it = t >= burst_ ? buckets_.erase(it) : std::next(it);
+    }
+  }
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now_us});
+  Bucket& b = it->second;
+  b.tokens = std::min(burst_, b.tokens + (now_us - b.updated_us) * refill_per_us_);
+  b.updated_us = now_us;
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return 0;
+  }
+  return static_cast<int64_t>(std::ceil((1.0 - b.tokens) / refill_per_us_));
+}
+
+int64_t LocalRateLimiter::acquire(int64_t now_us) {
+  if (updated_us_ != 0)
+    tokens_ = std::min(burst_, tokens_ + (now_us - updated_us_) * refill_per_us_);
+  updated_us_ = now_us;
+  if (tokens_ >= 1.0) {
+    tokens_ -= 1.0;
+    return 0;
+  }
+  return static_cast<int64_t>(std::ceil((1.0 - tokens_) / refill_per_us_));
+}
+
+}  // namespace rwd

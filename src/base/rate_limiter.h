@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace rwd {
+
+// A fixed-window-free token bucket: `burst` requests at once, refilled at burst/window.
+// One bucket per key (an address, a user id). Thread-safe. Idle buckets are swept so the
+// map does not grow without bound under address churn.
+class RateLimiter {
+ public:
+  RateLimiter(int burst, int64_t window_us);
+
+  // Takes one token for `key` at time now_us. Returns 0 when allowed, otherwise the
+  // microseconds to wait until a token is available.
+  int64_t acquire(const std::string& key, int64_t now_us);
+
+ private:
+  struct Bucket {
+    double tokens;
+    int64_t updated_us;
+  };
+  const double burst_;
+  const double refill_per_us_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;  // guarded by mu_
+  int64_t last_sweep_us_ = 0;                        // guarded by mu_
+};
+
+// A local token bucket for one owner (a connection) that is only touched by one strand.
+class LocalRateLimiter {
+ public:
+  LocalRateLimiter(int burst, int64_t window_us)
+      : burst_(burst), refill_per_us_(static_cast<double>(burst) / window_us), tokens_(burst) {}
+  int64_t acquire(int64_t now_us);
+
+ private:
+  double burst_;
+  double refill_per_us_;
+  double tokens_;
+  int64_t updated_us_ = 0;
+};
+
+}  // namespace rwd

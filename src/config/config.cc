@@ -1,0 +1,187 @@
+#include "config/config.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+#include "base/snowflake.h"
+#include "base/time_format.h"
+
+namespace rwd {
+
+namespace {
+
+template <typename T>
+CLI::Option* opt(CLI::App& app, const char* flag, T& value, const char* env, const char* help) {
+  return app.add_option(flag, value, help)->envname(env)->capture_default_str();
+}
+
+}  // namespace
+
+ConfigOutcome parse_config(int argc, char** argv) {
+  Config c;
+  std::string smtp_tls = "implicit";
+  std::string origins;
+  CLI::App app{"rewind-server: REWIND chat server (HTTP API + WebSocket gateway)"};
+  app.option_defaults()->always_capture_default();
+  app.get_formatter()->column_width(44);
+
+  opt(app, "--listen", c.listen, "REWIND_LISTEN", "Address to listen on");
+  opt(app, "--port", c.port, "REWIND_HTTP_PORT", "HTTP and WebSocket port (0 = any free port)");
+  opt(app, "--data-dir", c.data_dir, "REWIND_DATA_DIR", "Directory of the SQLite database");
+  opt(app, "--public-base-url", c.public_base_url, "REWIND_PUBLIC_BASE_URL",
+      "Base URL of verification links (default http://<listen>:<port>)");
+  opt(app, "--worker-id", c.worker_id, "REWIND_WORKER_ID", "Snowflake worker number (0-1023)")
+      ->check(CLI::Range(0, kMaxWorkerId));
+  opt(app, "--threads", c.threads, "REWIND_THREADS", "Network threads (0 = one per core)")
+      ->check(CLI::Range(0, 256));
+  opt(app, "--allowed-origins", origins, "REWIND_ALLOWED_ORIGINS",
+      "Comma-separated Origins allowed to open /ws (empty = any)");
+
+  opt(app, "--smtp-host", c.smtp_host, "REWIND_SMTP_HOST", "SMTP server (empty: mail to the log)");
+  opt(app, "--smtp-port", c.smtp_port, "REWIND_SMTP_PORT",
+      "SMTP port (0 = 465 implicit, 587 starttls, 25 none)")
+      ->check(CLI::Range(0, 65535));
+  opt(app, "--smtp-tls", smtp_tls, "REWIND_SMTP_TLS", "SMTP TLS mode")
+      ->check(CLI::IsMember({"implicit", "starttls", "none"}));
+  opt(app, "--smtp-ca-file", c.smtp_ca_file, "REWIND_SMTP_CAFILE",
+      "CA bundle for the SMTP server (default: system store)");
+  opt(app, "--mail-address", c.mail_address, "MAIL_ADDRESS", "Sender address and SMTP login");
+  opt(app, "--mail-password", c.mail_password, "MAIL_PASSWD", "SMTP password");
+
+  opt(app, "--heartbeat-timeout", c.heartbeat_timeout_s, "REWIND_HEARTBEAT_TIMEOUT_S",
+      "Seconds without a heartbeat before a connection is dropped")
+      ->check(CLI::Range(1, 3600));
+  opt(app, "--auth-timeout", c.auth_timeout_s, "REWIND_AUTH_TIMEOUT_S",
+      "Seconds a connection may stay unauthenticated")
+      ->check(CLI::Range(1, 3600));
+  opt(app, "--utc-offset", c.utc_offset_text, "REWIND_UTC_OFFSET",
+      "UTC offset of created_at and load cursors");
+  opt(app, "--max-message-bytes", c.max_message_bytes, "REWIND_MAX_MESSAGE_BYTES",
+      "Largest WebSocket message")
+      ->check(CLI::Range(size_t{1024}, size_t{16} << 20));
+  opt(app, "--max-content-chars", c.max_content_chars, "REWIND_MAX_CONTENT_CHARS",
+      "Longest chat message, in characters")
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  opt(app, "--send-queue-bytes", c.send_queue_bytes, "REWIND_SEND_QUEUE_BYTES",
+      "Outgoing bytes queued for one connection before it is closed as too slow")
+      ->check(CLI::Range(size_t{4096}, size_t{1} << 30));
+  opt(app, "--max-sessions-per-user", c.max_sessions_per_user, "REWIND_MAX_SESSIONS_PER_USER",
+      "Open authenticated connections per user")
+      ->check(CLI::Range(1, 100000));
+  opt(app, "--max-connections-per-address", c.max_connections_per_address,
+      "REWIND_MAX_CONNECTIONS_PER_ADDRESS", "Open WebSocket connections per client address")
+      ->check(CLI::Range(1, 1000000));
+  opt(app, "--pending-queue", c.pending_queue, "REWIND_PENDING_QUEUE",
+      "Requests held while waiting for auth")
+      ->check(CLI::Range(0, 1000));
+  opt(app, "--history-max-count", c.history_max_count, "REWIND_HISTORY_MAX_COUNT",
+      "Largest count a history load returns")
+      ->check(CLI::Range(1, 10000));
+  opt(app, "--ws-rate-count", c.ws_rate_count, "REWIND_WS_RATE_COUNT",
+      "Requests per connection per --ws-rate-window")
+      ->check(CLI::Range(1, 10000000));
+  opt(app, "--ws-rate-window", c.ws_rate_window_s, "REWIND_WS_RATE_WINDOW_S",
+      "Window of the per-connection limit, seconds")
+      ->check(CLI::Range(1, 86400));
+  opt(app, "--chat-rate-count", c.chat_rate_count, "REWIND_CHAT_RATE_COUNT",
+      "Chat sends and edits per user per --user-rate-window")
+      ->check(CLI::Range(1, 10000000));
+  opt(app, "--friend-rate-count", c.friend_rate_count, "REWIND_FRIEND_RATE_COUNT",
+      "Friend requests per user per --user-rate-window")
+      ->check(CLI::Range(1, 10000000));
+  opt(app, "--user-rate-window", c.user_rate_window_s, "REWIND_USER_RATE_WINDOW_S",
+      "Window of the per-user limits, seconds")
+      ->check(CLI::Range(1, 86400));
+
+  opt(app, "--max-body-bytes", c.max_body_bytes, "REWIND_MAX_BODY_BYTES", "Largest HTTP body")
+      ->check(CLI::Range(size_t{256}, size_t{16} << 20));
+  opt(app, "--max-header-bytes", c.max_header_bytes, "REWIND_MAX_HEADER_BYTES",
+      "Largest HTTP header block")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 20));
+  opt(app, "--http-read-timeout", c.http_read_timeout_s, "REWIND_HTTP_READ_TIMEOUT_S",
+      "Seconds to receive a whole HTTP request")
+      ->check(CLI::Range(1, 3600));
+  opt(app, "--register-rate-count", c.register_rate_count, "REWIND_REGISTER_RATE_COUNT",
+      "Registrations per address per --http-rate-window")
+      ->check(CLI::Range(1, 10000000));
+  opt(app, "--login-rate-count", c.login_rate_count, "REWIND_LOGIN_RATE_COUNT",
+      "Logins per address per --http-rate-window")
+      ->check(CLI::Range(1, 10000000));
+  opt(app, "--login-account-rate-count", c.login_account_rate_count,
+      "REWIND_LOGIN_ACCOUNT_RATE_COUNT", "Logins per email per --http-rate-window")
+      ->check(CLI::Range(1, 10000000));
+  opt(app, "--http-rate-window", c.http_rate_window_s, "REWIND_HTTP_RATE_WINDOW_S",
+      "Window of the HTTP limits, seconds")
+      ->check(CLI::Range(1, 86400));
+  opt(app, "--rate-limit-exempt", c.rate_limit_exempt_text, "REWIND_RATE_LIMIT_EXEMPT",
+      "Comma-separated addresses or CIDR ranges exempt from per-address limits");
+
+  opt(app, "--token-ttl", c.token_ttl_h, "REWIND_TOKEN_TTL_H", "Login token lifetime, hours")
+      ->check(CLI::Range(1, 24 * 3650));
+  opt(app, "--verify-key-ttl", c.verify_key_ttl_h, "REWIND_VERIFY_KEY_TTL_H",
+      "Verification link lifetime, hours")
+      ->check(CLI::Range(1, 24 * 365));
+  opt(app, "--password-hash-ops", c.password_hash_ops, "REWIND_PASSWORD_HASH_OPS",
+      "argon2id passes")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
+  opt(app, "--password-hash-mem-kib", c.password_hash_mem_kib, "REWIND_PASSWORD_HASH_MEM_KIB",
+      "argon2id memory, KiB")
+      ->check(CLI::Range(uint64_t{8}, uint64_t{4} << 20));
+  opt(app, "--hash-threads", c.hash_threads, "REWIND_HASH_THREADS",
+      "Threads hashing passwords")
+      ->check(CLI::Range(1, 64));
+
+  opt(app, "--log-level", c.log_level, "REWIND_LOG_LEVEL", "Log level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::cout << app.help();
+    return {std::nullopt, 0};
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "rewind-server: " << e.what() << "\n";
+    return {std::nullopt, 2};
+  }
+
+  auto fail = [](const std::string& msg) {
+    std::cerr << "rewind-server: " << msg << "\n";
+    return ConfigOutcome{std::nullopt, 2};
+  };
+  c.smtp_tls = smtp_tls == "starttls" ? SmtpTls::kStartTls
+               : smtp_tls == "none"   ? SmtpTls::kNone
+                                      : SmtpTls::kImplicit;
+  if (c.smtp_port == 0)
+    c.smtp_port = c.smtp_tls == SmtpTls::kImplicit ? 465 : c.smtp_tls == SmtpTls::kStartTls ? 587 : 25;
+  auto offset = parse_utc_offset(c.utc_offset_text);
+  if (!offset) return fail("--utc-offset / REWIND_UTC_OFFSET: '" + c.utc_offset_text +
+                           "' is not an offset like +09:00");
+  c.utc_offset_s = *offset;
+  std::string bad;
+  auto exempt = AddressSet::parse(c.rate_limit_exempt_text, &bad);
+  if (!exempt) return fail("--rate-limit-exempt / REWIND_RATE_LIMIT_EXEMPT: '" + bad +
+                           "' is not an address or CIDR range");
+  c.rate_limit_exempt = std::move(*exempt);
+  if (c.listen.empty()) return fail("--listen / REWIND_LISTEN: empty address");
+  if (c.data_dir.empty()) return fail("--data-dir / REWIND_DATA_DIR: empty path");
+  if (!c.smtp_host.empty() && c.mail_address.empty())
+    return fail("--mail-address / MAIL_ADDRESS: required when --smtp-host is set");
+  if (!c.public_base_url.empty() && c.public_base_url.rfind("http://", 0) != 0 &&
+      c.public_base_url.rfind("https://", 0) != 0)
+    return fail("--public-base-url / REWIND_PUBLIC_BASE_URL: must start with http:// or https://");
+  while (!c.public_base_url.empty() && c.public_base_url.back() == '/') c.public_base_url.pop_back();
+  for (size_t start = 0; start < origins.size();) {
+    size_t comma = origins.find(',', start);
+    std::string o = origins.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!o.empty() && o.front() == ' ') o.erase(0, 1);
+    while (!o.empty() && o.back() == ' ') o.pop_back();
+    if (!o.empty()) c.allowed_origins.push_back(o);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+  return {std::move(c), 0};
+}
+
+}  // namespace rwd

@@ -1,0 +1,168 @@
+#include "domain/accounts.h"
+
+#include <spdlog/spdlog.h>
+
+#include "base/text.h"
+#include "domain/validation.h"
+
+namespace rwd::domain {
+
+namespace {
+
+store::OutboxMail verification_mail(const std::string& to, const std::string& name,
+                                    const std::string& link, int ttl_hours) {
+  store::OutboxMail m;
+  m.recipient = to;
+  m.subject = "Verify your REWIND account";
+  m.body = "Hello " + name + ",\n\nOpen this link to create your REWIND account:\n\n" + link +
+           "\n\nThe link works once and expires in " + std::to_string(ttl_hours) +
+           " hours. If you did not sign up, ignore this mail.\n";
+  return m;
+}
+
+store::OutboxMail existing_account_mail(const std::string& to) {
+  store::OutboxMail m;
+  m.recipient = to;
+  m.subject = "Someone tried to sign up to REWIND with your address";
+  m.body =
+      "Hello,\n\nSomeone (perhaps you) tried to create a REWIND account with this address, "
+      "which already has one. If it was you, log in with your password instead. If it was "
+      "not, you can ignore this mail: nothing was changed.\n";
+  return m;
+}
+
+}  // namespace
+
+Accounts::Accounts(AccountSettings settings, store::Store& store, Directory& directory,
+                   ThreadPool& hash_pool, SnowflakeGenerator& ids, const Clock& clock,
+                   std::function<void()> mail_queued)
+    : settings_(std::move(settings)),
+      store_(store),
+      directory_(directory),
+      hash_pool_(hash_pool),
+      ids_(ids),
+      clock_(clock),
+      mail_queued_(std::move(mail_queued)),
+      login_per_account_(settings_.login_account_rate_count, settings_.rate_window_us) {
+  dummy_hash_ = crypto::hash_password(crypto::random_token(16), settings_.password_cost)
+                    .value_or(std::string());
+}
+
+void Accounts::register_account(std::string name, std::string email, std::string password,
+                                Callback<void> done) {
+  name = std::string(trim(name));
+  email = std::string(trim(email));
+  if (Status s = validate_name(name); !s.ok()) return done(s.error());
+  if (Status s = validate_email(email); !s.ok()) return done(s.error());
+  if (Status s = validate_password(password); !s.ok()) return done(s.error());
+  if (directory_.name_taken(name))
+    return done(Error{Errc::kNameTaken, "this name is already taken."});
+  bool submitted = hash_pool_.try_submit(
+      [this, name = std::move(name), email = std::move(email), password = std::move(password),
+       done]() mutable {
+        // Hash even for a known email so both answers take the same time.
+        auto hash = crypto::hash_password(password, settings_.password_cost);
+        if (!hash) return done(Error{Errc::kOverloaded, "out of memory while hashing"});
+        if (directory_.credentials_by_email(email)) {
+          store::OutboxMail m = existing_account_mail(email);
+          store_.put_mail(std::move(m), [this, done](Status s) {
+            if (s.ok() && mail_queued_) mail_queued_();
+            done(s);
+          });
+          return;
+        }
+        queue_registration(std::move(name), std::move(email), std::move(*hash), std::move(done));
+      });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many sign-ups at once; try again."});
+}
+
+void Accounts::queue_registration(std::string name, std::string email, std::string password_hash,
+                                  Callback<void> done) {
+  int64_t now = clock_.now_us();
+  std::string key = crypto::random_token(32);  // 256 bits
+  store::PendingRegistration reg;
+  reg.email = email;
+  reg.name = name;
+  reg.password_hash = std::move(password_hash);
+  reg.key_hash = crypto::sha256_hex(key);
+  reg.created_us = now;
+  reg.expires_us = now + settings_.verify_key_ttl_us;
+  std::string link = settings_.public_base_url + "/api/v1/auth/email_verify/" + key;
+  auto mail = verification_mail(email, name, link,
+                                static_cast<int>(settings_.verify_key_ttl_us / 3600000000));
+  store_.put_registration(std::move(reg), std::move(mail), [this, done](Status s) {
+    if (s.ok() && mail_queued_) mail_queued_();
+    done(s);
+  });
+}
+
+void Accounts::verify_email(std::string key, Callback<UserView> done) {
+  if (key.empty() || key.size() > 128) return done(Errc::kLinkInvalid);
+  int64_t id = ids_.next();
+  store_.verify_registration(crypto::sha256_hex(key), clock_.now_us(), id,
+                             [this, done](Result<store::UserRecord> r) {
+                               if (!r.ok()) return done(r.error());
+                               directory_.add_user(r.value());
+                               spdlog::info("account {} created for user {}", r->name, r->id);
+                               done(UserView{r->id, r->name, r->profile});
+                             });
+}
+
+void Accounts::login(std::string email, std::string password, Callback<std::string> done) {
+  email = std::string(trim(email));
+  if (email.empty() || password.empty() || password.size() > kPasswordMax ||
+      email.size() > kEmailMax)
+    return done(Error{Errc::kInvalidCredentials, {}});
+  if (int64_t wait = login_per_account_.acquire(ascii_lower(email), clock_.now_us()); wait > 0) {
+    Error e{Errc::kRateLimited, "too many login attempts for this account."};
+    e.retry_after_ms = wait / 1000 + 1;
+    return done(e);
+  }
+  bool submitted = hash_pool_.try_submit([this, email = std::move(email),
+                                          password = std::move(password), done]() {
+    auto creds = directory_.credentials_by_email(email);
+    if (!creds) {
+      auto pending = store_.find_pending(email);
+      bool pending_match = pending.ok() && pending.value() &&
+                           pending.value()->expires_us > clock_.now_us() &&
+                           crypto::verify_password(password, pending.value()->password_hash);
+      if (!pending_match && !(pending.ok() && pending.value()))
+        (void)crypto::verify_password(password, dummy_hash_);
+      return done(pending_match ? Error{Errc::kEmailNotVerified, {}}
+                                : Error{Errc::kInvalidCredentials, {}});
+    }
+    if (!crypto::verify_password(password, creds->password_hash))
+      return done(Error{Errc::kInvalidCredentials, {}});
+    std::string token = crypto::random_token(32);
+    store::TokenRecord rec;
+    rec.token_hash = crypto::sha256_hex(token);
+    rec.user_id = creds->user_id;
+    rec.created_us = clock_.now_us();
+    rec.expires_us = rec.created_us + settings_.token_ttl_us;
+    std::string hash = rec.token_hash;
+    int64_t user_id = rec.user_id, expires = rec.expires_us;
+    store_.put_token(std::move(rec), [this, done, token, hash, user_id, expires](Status s) {
+      if (!s.ok()) return done(s.error());
+      directory_.add_token(hash, user_id, expires);
+      done(token);
+    });
+  });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many logins at once; try again."});
+}
+
+void Accounts::logout(std::string token, Callback<void> done) {
+  std::string hash = crypto::sha256_hex(token);
+  if (!directory_.token_user(hash, clock_.now_us())) return done(Errc::kUnauthorized);
+  // Forget it in memory first: from now on no new session can use it.
+  directory_.remove_token(hash);
+  store_.revoke_token(hash, std::move(done));
+}
+
+std::optional<UserView> Accounts::authenticate(std::string_view token) const {
+  if (token.empty() || token.size() > 256) return std::nullopt;
+  auto user_id = directory_.token_user(crypto::sha256_hex(token), clock_.now_us());
+  if (!user_id) return std::nullopt;
+  return directory_.user(*user_id);
+}
+
+}  // namespace rwd::domain

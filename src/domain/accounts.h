@@ -1,0 +1,72 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/rate_limiter.h"
+#include "base/snowflake.h"
+#include "base/thread_pool.h"
+#include "domain/directory.h"
+#include "store/store.h"
+
+namespace rwd::domain {
+
+struct AccountSettings {
+  std::string public_base_url;  // verification links: <base>/api/v1/auth/email_verify/<key>
+  int64_t token_ttl_us = 30LL * 24 * 3600 * 1000000;
+  int64_t verify_key_ttl_us = 24LL * 3600 * 1000000;
+  crypto::PasswordCost password_cost;
+  int login_account_rate_count = 10;  // logins per email per window
+  int64_t rate_window_us = 60'000'000;
+};
+
+// Sign-up, email verification, login, logout and token checks.
+//
+// Threads: register, login and logout return at once; their callbacks run later on the
+// hashing pool or the store's writer thread (never the caller's), so network threads never
+// wait for argon2id or the disk. authenticate() only reads memory and may be called from
+// any thread.
+//
+// Privacy: no answer says whether an email has an account. Registering an address that has
+// one answers like a new registration and mails the owner instead; a failed login gives one
+// message whatever was wrong, unless the password matches a registration still waiting for
+// its verification (then the owner is told to verify).
+class Accounts {
+ public:
+  template <typename T>
+  using Callback = std::function<void(Result<T>)>;
+
+  Accounts(AccountSettings settings, store::Store& store, Directory& directory,
+           ThreadPool& hash_pool, SnowflakeGenerator& ids, const Clock& clock,
+           std::function<void()> mail_queued);
+
+  void register_account(std::string name, std::string email, std::string password,
+                        Callback<void> done);
+  void verify_email(std::string key, Callback<UserView> done);
+  // Returns a new token (43 characters of URL-safe base64, 256 random bits).
+  void login(std::string email, std::string password, Callback<std::string> done);
+  void logout(std::string token, Callback<void> done);
+  std::optional<UserView> authenticate(std::string_view token) const;
+
+  // Start-up only, before any request: the base URL can depend on the port bound.
+  void set_public_base_url(std::string url) { settings_.public_base_url = std::move(url); }
+
+ private:
+  void queue_registration(std::string name, std::string email, std::string password_hash,
+                          Callback<void> done);
+
+  AccountSettings settings_;
+  store::Store& store_;
+  Directory& directory_;
+  ThreadPool& hash_pool_;
+  SnowflakeGenerator& ids_;
+  const Clock& clock_;
+  std::function<void()> mail_queued_;
+  RateLimiter login_per_account_;
+  std::string dummy_hash_;  // verified against when an email is unknown: equal timing
+};
+
+}  // namespace rwd::domain

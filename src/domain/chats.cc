@@ -1,0 +1,101 @@
+#include "domain/chats.h"
+
+#include "base/text.h"
+#include "domain/validation.h"
+
+namespace rwd::domain {
+
+Chats::Chats(ChatSettings settings, store::Store& store, Directory& directory, EventBus& bus,
+             ThreadPool& read_pool, SnowflakeGenerator& ids, const Clock& clock)
+    : settings_(settings),
+      store_(store),
+      directory_(directory),
+      bus_(bus),
+      read_pool_(read_pool),
+      ids_(ids),
+      clock_(clock),
+      send_limit_(settings.sends_per_window, settings.window_us) {}
+
+Result<Chats::Resolved> Chats::resolve(const UserView& me, int64_t wire_chat_id) const {
+  int64_t other = wire_chat_id ^ me.id;
+  if (wire_chat_id <= 0 || other <= 0 || other == me.id || !directory_.user(other))
+    return Errc::kChatNotFound;
+  return Resolved{other, directory_.dm_chat(me.id, other)};
+}
+
+Status Chats::check_rate(const UserView& me) {
+  if (int64_t wait = send_limit_.acquire(std::to_string(me.id), clock_.now_us()); wait > 0) {
+    Error e{Errc::kRateLimited, "too many messages."};
+    e.retry_after_ms = wait / 1000 + 1;
+    return e;
+  }
+  return {};
+}
+
+void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, Done done) {
+  if (trim(content).empty()) return done({});
+  auto chat = resolve(me, wire_chat_id);
+  if (!chat.ok()) return done(chat.error());
+  if (!directory_.are_friends(me.id, chat->other_id) || !chat->chat_id)
+    return done(Errc::kNotFriends);
+  if (Status s = validate_content(content, settings_.max_content_chars); !s.ok()) return done(s);
+  if (Status s = check_rate(me); !s.ok()) return done(s);
+  store::MessageRecord rec;
+  rec.id = ids_.next();
+  rec.chat_id = *chat->chat_id;
+  rec.author_id = me.id;
+  rec.content = std::move(content);
+  rec.created_us = clock_.now_us();
+  ChatEvent event;
+  event.action = ChatAction::kSend;
+  event.message = ChatMessage{rec.id, wire_chat_id, me.id, rec.content, rec.created_us};
+  event.recipients = {me.id, chat->other_id};
+  store_.put_message(std::move(rec), [this, event = std::move(event), done](Status s) {
+    if (s.ok()) bus_.publish(event);
+    done(s);
+  });
+}
+
+void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id,
+                 std::string content, Done done) {
+  auto chat = resolve(me, wire_chat_id);
+  if (!chat.ok()) return done(chat.error());
+  if (!chat->chat_id) return done(Errc::kMessageNotFound);
+  if (trim(content).empty()) content.clear();
+  if (Status s = validate_content(content, settings_.max_content_chars); !s.ok()) return done(s);
+  if (Status s = check_rate(me); !s.ok()) return done(s);
+  int64_t other = chat->other_id;
+  store_.edit_message(*chat->chat_id, message_id, me.id, std::move(content), clock_.now_us(),
+                      [this, me, other, wire_chat_id, done](Result<store::MessageRecord> r) {
+                        if (!r.ok()) return done(r.error());
+                        ChatEvent event;
+                        event.action = ChatAction::kEdit;
+                        event.message = ChatMessage{r->id, wire_chat_id, me.id, r->content,
+                                                    r->created_us};
+                        event.recipients = {me.id, other};
+                        bus_.publish(event);
+                        done({});
+                      });
+}
+
+void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, int count,
+                 Loaded done) {
+  auto chat = resolve(me, wire_chat_id);
+  if (!chat.ok()) return done(chat.error());
+  if (count < 1) return done(Error{Errc::kInvalidPayload, "count must be at least 1."});
+  count = std::min(count, settings_.history_max_count);
+  if (!chat->chat_id) return done(std::vector<ChatMessage>{});
+  int64_t chat_id = *chat->chat_id;
+  bool submitted = read_pool_.try_submit([this, chat_id, wire_chat_id, before_us, count, done] {
+    auto rows = store_.load_messages(chat_id, before_us, count);
+    if (!rows.ok()) return done(rows.error());
+    std::vector<ChatMessage> out;
+    out.reserve(rows->size());
+    for (auto& m : *rows)
+      out.push_back({m.id, wire_chat_id, m.author_id, std::move(m.content), m.created_us});
+    done(std::move(out));
+  });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many history loads at once; try again."});
+}
+
+}  // namespace rwd::domain

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/rate_limiter.h"
+#include "base/snowflake.h"
+#include "base/thread_pool.h"
+#include "domain/directory.h"
+#include "domain/event_bus.h"
+#include "store/store.h"
+
+namespace rwd::domain {
+
+struct ChatSettings {
+  size_t max_content_chars = 2000;
+  int history_max_count = 100;
+  int sends_per_window = 60;  // per user
+  int64_t window_us = 60'000'000;
+};
+
+// Direct messages: send, edit, delete and history.
+//
+// A direct-message chat between a and b is named on the wire by a XOR b. Two pairs can share
+// that value, so the service always resolves it against the caller: the other member is
+// chat_id XOR caller, and the pair's own chat (stored by the pair) is used.
+//
+// Durable before visible: a message's event is published only after its write committed,
+// so whatever a client has seen survives a crash.
+class Chats {
+ public:
+  using Done = std::function<void(Status)>;
+  using Loaded = std::function<void(Result<std::vector<ChatMessage>>)>;
+
+  Chats(ChatSettings settings, store::Store& store, Directory& directory, EventBus& bus,
+        ThreadPool& read_pool, SnowflakeGenerator& ids, const Clock& clock);
+
+  // Sends `content` to the chat. Empty (or all-space) content is ignored: done({}) with no
+  // event. Only friends may write to each other.
+  void send(const UserView& me, int64_t wire_chat_id, std::string content, Done done);
+  // Replaces the text of my own message; empty content deletes it.
+  void edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
+            Done done);
+  // The newest `count` messages created before before_us, oldest first. Members of a chat
+  // may read its history even after their friendship ended.
+  void load(const UserView& me, int64_t wire_chat_id, int64_t before_us, int count, Loaded done);
+
+ private:
+  struct Resolved {
+    int64_t other_id;
+    std::optional<int64_t> chat_id;  // none until the pair first became friends
+  };
+  Result<Resolved> resolve(const UserView& me, int64_t wire_chat_id) const;
+  Status check_rate(const UserView& me);
+
+  const ChatSettings settings_;
+  store::Store& store_;
+  Directory& directory_;
+  EventBus& bus_;
+  ThreadPool& read_pool_;
+  SnowflakeGenerator& ids_;
+  const Clock& clock_;
+  RateLimiter send_limit_;
+};
+
+}  // namespace rwd::domain

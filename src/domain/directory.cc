@@ -1,0 +1,175 @@
+#include "domain/directory.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "base/crypto.h"
+#include "base/text.h"
+
+namespace rwd::domain {
+
+void Directory::load(const store::DirectorySnapshot& s) {
+  std::unique_lock lock(mu_);
+  for (const auto& u : s.users) add_user_locked(u);
+  for (const auto& r : s.friend_requests) {
+    relations_[r.from_id].outgoing.insert(r.to_id);
+    relations_[r.to_id].incoming.insert(r.from_id);
+  }
+  for (const auto& f : s.friendships) {
+    relations_[f.lo].friends.insert(f.hi);
+    relations_[f.hi].friends.insert(f.lo);
+  }
+  for (const auto& c : s.dm_chats) {
+    dm_chats_[c.user_lo][c.user_hi] = c.chat_id;
+    dm_chats_[c.user_hi][c.user_lo] = c.chat_id;
+  }
+  for (const auto& t : s.tokens) tokens_[t.token_hash] = {t.token_hash, t.user_id, t.expires_us};
+}
+
+void Directory::add_user(const store::UserRecord& user) {
+  std::unique_lock lock(mu_);
+  add_user_locked(user);
+}
+
+void Directory::add_user_locked(const store::UserRecord& u) {
+  users_[u.id] = User{UserView{u.id, u.name, u.profile}, ascii_lower(u.email), u.password_hash};
+  by_name_[ascii_lower(u.name)] = u.id;
+  by_email_[ascii_lower(u.email)] = u.id;
+}
+
+std::optional<UserView> Directory::user(int64_t id) const {
+  std::shared_lock lock(mu_);
+  auto it = users_.find(id);
+  if (it == users_.end()) return std::nullopt;
+  return it->second.view;
+}
+
+std::optional<UserView> Directory::user_by_name(std::string_view name) const {
+  std::shared_lock lock(mu_);
+  auto it = by_name_.find(ascii_lower(name));
+  if (it == by_name_.end()) return std::nullopt;
+  return users_.at(it->second).view;
+}
+
+std::optional<Directory::Credentials> Directory::credentials_by_email(std::string_view email) const {
+  std::shared_lock lock(mu_);
+  auto it = by_email_.find(ascii_lower(email));
+  if (it == by_email_.end()) return std::nullopt;
+  return Credentials{it->second, users_.at(it->second).password_hash};
+}
+
+bool Directory::name_taken(std::string_view name) const {
+  std::shared_lock lock(mu_);
+  return by_name_.count(ascii_lower(name)) > 0;
+}
+
+size_t Directory::user_count() const {
+  std::shared_lock lock(mu_);
+  return users_.size();
+}
+
+bool Directory::are_friends(int64_t a, int64_t b) const {
+  std::shared_lock lock(mu_);
+  auto it = relations_.find(a);
+  return it != relations_.end() && it->second.friends.count(b) > 0;
+}
+
+bool Directory::has_request(int64_t from_id, int64_t to_id) const {
+  std::shared_lock lock(mu_);
+  auto it = relations_.find(from_id);
+  return it != relations_.end() && it->second.outgoing.count(to_id) > 0;
+}
+
+void Directory::add_request(int64_t from_id, int64_t to_id) {
+  std::unique_lock lock(mu_);
+  relations_[from_id].outgoing.insert(to_id);
+  relations_[to_id].incoming.insert(from_id);
+}
+
+void Directory::remove_request(int64_t from_id, int64_t to_id) {
+  std::unique_lock lock(mu_);
+  relations_[from_id].outgoing.erase(to_id);
+  relations_[to_id].incoming.erase(from_id);
+}
+
+void Directory::add_friendship(int64_t a, int64_t b, int64_t chat_id) {
+  std::unique_lock lock(mu_);
+  Relations& ra = relations_[a];
+  Relations& rb = relations_[b];
+  ra.outgoing.erase(b);
+  ra.incoming.erase(b);
+  rb.outgoing.erase(a);
+  rb.incoming.erase(a);
+  ra.friends.insert(b);
+  rb.friends.insert(a);
+  if (chat_id) {
+    dm_chats_[a][b] = chat_id;
+    dm_chats_[b][a] = chat_id;
+  }
+}
+
+void Directory::remove_friendship(int64_t a, int64_t b) {
+  std::unique_lock lock(mu_);
+  relations_[a].friends.erase(b);
+  relations_[b].friends.erase(a);
+}
+
+void Directory::set_dm_chat(int64_t a, int64_t b, int64_t chat_id) {
+  std::unique_lock lock(mu_);
+  dm_chats_[a][b] = chat_id;
+  dm_chats_[b][a] = chat_id;
+}
+
+std::optional<int64_t> Directory::dm_chat(int64_t a, int64_t b) const {
+  std::shared_lock lock(mu_);
+  auto it = dm_chats_.find(a);
+  if (it == dm_chats_.end()) return std::nullopt;
+  auto jt = it->second.find(b);
+  if (jt == it->second.end()) return std::nullopt;
+  return jt->second;
+}
+
+std::vector<UserView> Directory::views_locked(const std::unordered_set<int64_t>& ids) const {
+  std::vector<UserView> out;
+  out.reserve(ids.size());
+  for (int64_t id : ids)
+    if (auto it = users_.find(id); it != users_.end()) out.push_back(it->second.view);
+  std::sort(out.begin(), out.end(), [](const UserView& a, const UserView& b) { return a.id < b.id; });
+  return out;
+}
+
+FriendState Directory::friend_state(int64_t user_id) const {
+  std::shared_lock lock(mu_);
+  auto it = relations_.find(user_id);
+  if (it == relations_.end()) return {};
+  return {views_locked(it->second.incoming), views_locked(it->second.outgoing),
+          views_locked(it->second.friends)};
+}
+
+std::vector<UserView> Directory::friends(int64_t user_id) const {
+  std::shared_lock lock(mu_);
+  auto it = relations_.find(user_id);
+  if (it == relations_.end()) return {};
+  return views_locked(it->second.friends);
+}
+
+void Directory::add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us) {
+  std::unique_lock lock(mu_);
+  tokens_[token_hash] = {token_hash, user_id, expires_us};
+}
+
+std::optional<int64_t> Directory::token_user(const std::string& token_hash, int64_t now_us) const {
+  std::shared_lock lock(mu_);
+  auto it = tokens_.find(token_hash);
+  if (it == tokens_.end() || !crypto::equal_constant_time(it->second.hash, token_hash) ||
+      it->second.expires_us <= now_us)
+    return std::nullopt;
+  return it->second.user_id;
+}
+
+void Directory::remove_token(const std::string& token_hash) {
+  std::unique_lock lock(mu_);
+  tokens_.erase(token_hash);
+}
+
+}  // namespace rwd::domain

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "domain/types.h"
+#include "store/store.h"
+
+namespace rwd::domain {
+
+// The in-memory view of users, friendships, friend requests, direct-message chats and live
+// tokens: everything a gateway request needs to decide, without touching the disk. Loaded
+// from the store at start-up; kept current by the services, which change it in the same
+// order as they submit the matching store writes. Thread-safe (a reader-writer lock):
+// lookups from every network thread, changes from the services.
+//
+// With several server processes this becomes a cache that the event bus invalidates.
+class Directory {
+ public:
+  struct Credentials {
+    int64_t user_id;
+    std::string password_hash;
+  };
+
+  void load(const store::DirectorySnapshot& snapshot);
+
+  void add_user(const store::UserRecord& user);
+  std::optional<UserView> user(int64_t id) const;
+  std::optional<UserView> user_by_name(std::string_view name) const;  // case-insensitive
+  std::optional<Credentials> credentials_by_email(std::string_view email) const;
+  bool name_taken(std::string_view name) const;
+  size_t user_count() const;
+
+  bool are_friends(int64_t a, int64_t b) const;
+  bool has_request(int64_t from_id, int64_t to_id) const;
+  void add_request(int64_t from_id, int64_t to_id);
+  void remove_request(int64_t from_id, int64_t to_id);
+  // Makes a and b friends, removes requests both ways and records their chat.
+  void add_friendship(int64_t a, int64_t b, int64_t chat_id);
+  void remove_friendship(int64_t a, int64_t b);
+  void set_dm_chat(int64_t a, int64_t b, int64_t chat_id);
+  std::optional<int64_t> dm_chat(int64_t a, int64_t b) const;
+  FriendState friend_state(int64_t user_id) const;
+  std::vector<UserView> friends(int64_t user_id) const;
+
+  void add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us);
+  // The user a live token belongs to. The map is keyed by the token's hash; the stored
+  // hash is also compared in constant time.
+  std::optional<int64_t> token_user(const std::string& token_hash, int64_t now_us) const;
+  void remove_token(const std::string& token_hash);
+
+ private:
+  struct User {
+    UserView view;
+    std::string email_lower;
+    std::string password_hash;
+  };
+  struct Relations {
+    std::unordered_set<int64_t> friends;
+    std::unordered_set<int64_t> incoming;  // asked me
+    std::unordered_set<int64_t> outgoing;  // I asked
+  };
+  struct Token {
+    std::string hash;
+    int64_t user_id;
+    int64_t expires_us;
+  };
+
+  void add_user_locked(const store::UserRecord& user);
+  std::vector<UserView> views_locked(const std::unordered_set<int64_t>& ids) const;
+
+  mutable std::shared_mutex mu_;
+  std::unordered_map<int64_t, User> users_;                      // guarded by mu_
+  std::unordered_map<std::string, int64_t> by_name_;             // lower-case name; mu_
+  std::unordered_map<std::string, int64_t> by_email_;            // lower-case email; mu_
+  std::unordered_map<int64_t, Relations> relations_;             // guarded by mu_
+  std::unordered_map<int64_t, std::unordered_map<int64_t, int64_t>> dm_chats_;  // a -> b -> chat
+  std::unordered_map<std::string, Token> tokens_;                // guarded by mu_
+};
+
+}  // namespace rwd::domain

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <variant>
+#include <vector>
+
+#include "domain/types.h"
+
+// The seam between the domain and the gateway. Domain services publish what happened,
+// after it was committed; the gateway hub subscribes and delivers to connections. Today
+// one process delivers to itself (InProcessEventBus); with several processes a Redis
+// pub/sub bus will publish to every process and call its local subscribers.
+namespace rwd::domain {
+
+struct ChatEvent {
+  ChatAction action = ChatAction::kSend;
+  ChatMessage message;
+  std::vector<int64_t> recipients;  // user ids: every member of the chat, author included
+};
+
+struct FriendEvent {
+  FriendAction action = FriendAction::kRequest;
+  int64_t target_id = 0;  // who is told
+  UserView actor;         // who did it
+};
+
+using Event = std::variant<ChatEvent, FriendEvent>;
+
+class EventBus {
+ public:
+  virtual ~EventBus() = default;
+  // Called from any thread. Subscribers must not block.
+  virtual void publish(const Event& event) = 0;
+  // Subscribe before the first publish (start-up); subscriptions live as long as the bus.
+  virtual void subscribe(std::function<void(const Event&)> handler) = 0;
+};
+
+class InProcessEventBus final : public EventBus {
+ public:
+  void publish(const Event& event) override;
+  void subscribe(std::function<void(const Event&)> handler) override;
+
+ private:
+  std::vector<std::function<void(const Event&)>> handlers_;  // fixed after start-up
+};
+
+}  // namespace rwd::domain

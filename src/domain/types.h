@@ -1,0 +1,38 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rwd::domain {
+
+// What other users may see of a user.
+struct UserView {
+  int64_t id = 0;
+  std::string name;
+  std::optional<std::string> profile;
+};
+
+// A message as clients see it. chat_id is the chat's id on the wire: for a direct-message
+// chat the XOR of its two members' ids, for a guild the guild id.
+struct ChatMessage {
+  int64_t id = 0;
+  int64_t wire_chat_id = 0;
+  int64_t author_id = 0;
+  std::string content;  // empty for a deletion
+  int64_t created_us = 0;
+};
+
+enum class ChatAction { kSend, kEdit };
+
+enum class FriendAction { kRequest, kResponse, kRemove, kDelete };
+
+// The relations of one user, for the auth response.
+struct FriendState {
+  std::vector<UserView> incoming;  // users who asked me
+  std::vector<UserView> outgoing;  // users I asked
+  std::vector<UserView> friends;
+};
+
+}  // namespace rwd::domain

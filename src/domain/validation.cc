@@ -1,0 +1,63 @@
+#include "domain/validation.h"
+
+#include <cctype>
+#include <string>
+
+#include "base/text.h"
+
+namespace rwd::domain {
+
+namespace {
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+}
+}  // namespace
+
+Status validate_name(std::string_view name) {
+  if (name.size() < kNameMin || name.size() > kNameMax)
+    return Error{Errc::kInvalidName, "name must be 2 to 32 characters long."};
+  for (char c : name)
+    if (!is_name_char(c))
+      return Error{Errc::kInvalidName,
+                   "name may contain only letters, digits, '_', '.' and '-'."};
+  if (!std::isalnum(static_cast<unsigned char>(name.front())))
+    return Error{Errc::kInvalidName, "name must start with a letter or a digit."};
+  return {};
+}
+
+Status validate_email(std::string_view email) {
+  auto bad = [] { return Error{Errc::kInvalidEmail, "email address is not valid."}; };
+  if (email.empty() || email.size() > kEmailMax) return bad();
+  size_t at = email.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at > 64 || email.find('@') != at) return bad();
+  std::string_view domain = email.substr(at + 1);
+  if (domain.size() < 3 || domain.find('.') == std::string_view::npos || domain.front() == '.' ||
+      domain.back() == '.' || domain.find("..") != std::string_view::npos)
+    return bad();
+  for (unsigned char c : email)
+    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';' || c == '"' ||
+        c == '\\' || c >= 0x80)
+      return bad();
+  return {};
+}
+
+Status validate_password(std::string_view password) {
+  if (password.size() < kPasswordMin || password.size() > kPasswordMax)
+    return Error{Errc::kInvalidPassword, "password must be 8 to 128 characters long."};
+  if (!is_valid_utf8(password))
+    return Error{Errc::kInvalidPassword, "password is not valid UTF-8."};
+  return {};
+}
+
+Status validate_content(std::string_view content, size_t max_chars) {
+  if (!is_valid_utf8(content)) return Error{Errc::kInvalidContent, "content is not valid UTF-8."};
+  for (unsigned char c : content)
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+      return Error{Errc::kInvalidContent, "content has control characters."};
+  if (utf8_length(content) > max_chars)
+    return Error{Errc::kContentTooLong,
+                 "content is longer than " + std::to_string(max_chars) + " characters."};
+  return {};
+}
+
+}  // namespace rwd::domain

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <string_view>
+
+#include "base/error.h"
+
+// Field rules for accounts and messages. Each returns the Errc naming the bad field, with a
+// human detail that says what is allowed.
+namespace rwd::domain {
+
+inline constexpr size_t kNameMin = 2, kNameMax = 32;
+inline constexpr size_t kEmailMax = 254;
+inline constexpr size_t kPasswordMin = 8, kPasswordMax = 128;  // bytes of UTF-8
+
+// Names are public handles: 2-32 of [A-Za-z0-9_.-], starting with a letter or digit.
+Status validate_name(std::string_view name);
+// A pragmatic address check: local@domain with a dot in the domain, no spaces or
+// control characters, at most 254 bytes.
+Status validate_email(std::string_view email);
+// 8-128 bytes of valid UTF-8.
+Status validate_password(std::string_view password);
+// Chat text: valid UTF-8, at most max_chars code points, no control characters but
+// tab and newlines.
+Status validate_content(std::string_view content, size_t max_chars);
+
+}  // namespace rwd::domain

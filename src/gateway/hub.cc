@@ -1,0 +1,84 @@
+#include "gateway/hub.h"
+
+#include <algorithm>
+
+#include "gateway/session.h"
+#include "protocol/gateway_codec.h"
+
+namespace rwd::gateway {
+
+Hub::Hub(domain::EventBus& bus, int max_sessions_per_user, int utc_offset_s)
+    : max_sessions_per_user_(max_sessions_per_user), utc_offset_s_(utc_offset_s) {
+  bus.subscribe([this](const domain::Event& e) { on_event(e); });
+}
+
+bool Hub::add(int64_t user_id, const std::shared_ptr<Session>& session) {
+  std::lock_guard lock(mu_);
+  auto& list = sessions_[user_id];
+  if (static_cast<int>(list.size()) >= max_sessions_per_user_) {
+    if (list.empty()) sessions_.erase(user_id);
+    return false;
+  }
+  list.push_back(session);
+  ++session_count_;
+  return true;
+}
+
+void Hub::remove(int64_t user_id, const Session* session) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(user_id);
+  if (it == sessions_.end()) return;
+  auto& list = it->second;
+  auto pos = std::find_if(list.begin(), list.end(), [session](const std::weak_ptr<Session>& w) {
+    auto s = w.lock();
+    return !s || s.get() == session;
+  });
+  if (pos != list.end()) {
+    list.erase(pos);
+    --session_count_;
+  }
+  if (list.empty()) sessions_.erase(it);
+}
+
+size_t Hub::session_count() const {
+  std::lock_guard lock(mu_);
+  return session_count_;
+}
+
+size_t Hub::user_count() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+void Hub::deliver(int64_t user_id, const Frame& frame) {
+  std::shared_ptr<Session> targets[16];
+  std::vector<std::shared_ptr<Session>> more;
+  size_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(user_id);
+    if (it == sessions_.end()) return;
+    for (const auto& w : it->second) {
+      auto s = w.lock();
+      if (!s) continue;
+      if (n < std::size(targets)) targets[n++] = std::move(s);
+      else more.push_back(std::move(s));
+    }
+  }
+  for (size_t i = 0; i < n; ++i) targets[i]->deliver(frame);
+  for (auto& s : more) s->deliver(frame);
+}
+
+void Hub::on_event(const domain::Event& event) {
+  if (const auto* chat = std::get_if<domain::ChatEvent>(&event)) {
+    auto frame = std::make_shared<const std::string>(
+        protocol::encode_chat(chat->action, chat->message, utc_offset_s_));
+    for (int64_t user : chat->recipients) deliver(user, frame);
+  } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {
+    auto frame = std::make_shared<const std::string>(
+        protocol::encode_friend_event(f->action, f->actor));
+    deliver(f->target_id, frame);
+  }
+}
+
+}  // namespace rwd::gateway

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/event_bus.h"
+#include "gateway/transport.h"
+
+namespace rwd::gateway {
+
+class Session;
+
+// Who is connected: user id -> that user's authenticated sessions. Delivers domain events
+// to every session of every recipient. The map is guarded by a mutex; delivery snapshots
+// the recipients under it and sends outside it, and a frame is encoded once per event.
+class Hub {
+ public:
+  Hub(domain::EventBus& bus, int max_sessions_per_user, int utc_offset_s);
+
+  // False when the user already has max_sessions_per_user sessions.
+  bool add(int64_t user_id, const std::shared_ptr<Session>& session);
+  void remove(int64_t user_id, const Session* session);
+  size_t session_count() const;
+  size_t user_count() const;
+
+ private:
+  void on_event(const domain::Event& event);
+  void deliver(int64_t user_id, const Frame& frame);
+
+  const int max_sessions_per_user_;
+  const int utc_offset_s_;
+  mutable std::mutex mu_;
+  std::unordered_map<int64_t, std::vector<std::weak_ptr<Session>>> sessions_;  // guarded by mu_
+  size_t session_count_ = 0;                                                   // guarded by mu_
+};
+
+}  // namespace rwd::gateway

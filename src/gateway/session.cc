@@ -1,0 +1,210 @@
+#include "gateway/session.h"
+
+#include <spdlog/spdlog.h>
+
+namespace rwd::gateway {
+
+using protocol::CloseCode;
+
+Session::Session(Services& services, std::weak_ptr<Transport> transport, protocol::Version version)
+    : services_(services),
+      transport_(std::move(transport)),
+      version_(version),
+      opened_us_(services.clock.now_us()),
+      last_heartbeat_us_(opened_us_),
+      rate_(services.settings.rate_count, services.settings.rate_window_us),
+      rate_violations_(services.settings.rate_violation_burst, services.settings.rate_window_us),
+      invalid_frames_(services.settings.invalid_frame_burst, 60'000'000) {}
+
+Session::~Session() = default;
+
+template <typename Fn>
+auto Session::on_strand(Fn fn) {
+  return [weak = weak_from_this(), fn = std::move(fn)](auto result) mutable {
+    auto self = weak.lock();
+    if (!self) return;
+    auto transport = self->transport_.lock();
+    if (!transport) return;
+    transport->post([self, fn = std::move(fn), result = std::move(result)]() mutable {
+      if (!self->closing_) fn(*self, std::move(result));
+    });
+  };
+}
+
+void Session::send(std::string text) {
+  if (auto t = transport_.lock()) t->send(std::make_shared<const std::string>(std::move(text)));
+}
+
+void Session::deliver(const Frame& frame) {
+  if (auto t = transport_.lock()) t->send(frame);
+}
+
+void Session::send_error(const Error& e) {
+  // kNotRequested's text is matched by the app: never replace it with detail.
+  std::string_view reason = e.code == Errc::kNotRequested ? std::string_view{} : e.detail;
+  send(protocol::encode_error(e.code, reason, e.retry_after_ms));
+}
+
+void Session::close(CloseCode code) {
+  if (closing_) return;
+  closing_ = true;
+  pending_.clear();
+  if (auto t = transport_.lock()) t->close(code);
+}
+
+int64_t Session::deadline_us() const {
+  int64_t d = last_heartbeat_us_ + services_.settings.heartbeat_timeout_us;
+  if (!user_) d = std::min(d, opened_us_ + services_.settings.auth_timeout_us);
+  return d;
+}
+
+void Session::on_deadline() {
+  if (closing_) return;
+  int64_t now = services_.clock.now_us();
+  if (now >= last_heartbeat_us_ + services_.settings.heartbeat_timeout_us)
+    return close(CloseCode::kHeartbeatTimeout);
+  if (!user_ && now >= opened_us_ + services_.settings.auth_timeout_us)
+    return close(CloseCode::kAuthTimeout);
+}
+
+void Session::on_closed() {
+  closing_ = true;
+  pending_.clear();
+  if (in_hub_ && user_) services_.hub.remove(user_->id, this);
+  in_hub_ = false;
+}
+
+void Session::on_binary() {
+  if (closing_) return;
+  send_error(Errc::kBinaryFrame);
+  if (invalid_frames_.acquire(services_.clock.now_us()) > 0)
+    close(CloseCode::kTooManyInvalidFrames);
+}
+
+void Session::on_text(std::string_view frame) {
+  if (closing_) return;
+  int64_t now = services_.clock.now_us();
+  auto decoded = protocol::decode_request(frame);
+  if (!decoded.ok()) {
+    send_error(decoded.error());
+    if (invalid_frames_.acquire(now) > 0) close(CloseCode::kTooManyInvalidFrames);
+    return;
+  }
+  protocol::Request& req = decoded.value();
+  if (auto* hb = std::get_if<protocol::HeartbeatRequest>(&req)) {
+    // Heartbeats are never rate limited: they are what keeps a quiet client connected.
+    heartbeat_seen_ = true;
+    last_heartbeat_us_ = now;
+    send(protocol::encode_heartbeat(hb->payload_json));
+    return;
+  }
+  if (int64_t wait = rate_.acquire(now); wait > 0) {
+    if (rate_violations_.acquire(now) > 0) return close(CloseCode::kRateLimited);
+    Error e{Errc::kRateLimited, "too many requests on this connection."};
+    e.retry_after_ms = wait / 1000 + 1;
+    return send_error(e);
+  }
+  if (std::holds_alternative<protocol::AuthRequest>(req)) {
+    if (!heartbeat_seen_) return close(CloseCode::kAuthBeforeHeartbeat);
+    return handle_auth(std::get<protocol::AuthRequest>(req));
+  }
+  if (!user_) {
+    // The app's start-up race: requests may come before auth. Hold them.
+    if (pending_.size() >= services_.settings.pending_limit)
+      return send_error(Errc::kPendingQueueFull);
+    pending_.push_back(std::move(req));
+    return;
+  }
+  handle(std::move(req));
+}
+
+void Session::handle(protocol::Request req) {
+  std::visit(
+      [this](auto& r) {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, protocol::ChatRequest>) {
+          handle_chat(r);
+        } else if constexpr (std::is_same_v<T, protocol::LoadChatRequest>) {
+          handle_load_chat(r);
+        } else if constexpr (std::is_same_v<T, protocol::LoadFriendsRequest>) {
+          send(protocol::encode_friend_list(services_.directory.friends(user_->id)));
+        } else if constexpr (std::is_same_v<T, protocol::FriendRequest>) {
+          handle_friend(r);
+        } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
+          handle_auth(r);
+        } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {
+          send(protocol::encode_heartbeat(r.payload_json));
+        }
+      },
+      req);
+}
+
+void Session::handle_auth(const protocol::AuthRequest& req) {
+  auto user = services_.accounts.authenticate(req.token);
+  if (!user) {
+    pending_.clear();
+    return send_error(Errc::kInvalidToken);
+  }
+  if (user_ && user_->id != user->id) return send_error(Errc::kAlreadyAuthenticated);
+  if (!user_) {
+    user_ = *user;
+    if (!services_.hub.add(user_->id, shared_from_this()))
+      return close(CloseCode::kTooManySessions);
+    in_hub_ = true;
+  }
+  send(protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id)));
+  while (!pending_.empty() && !closing_) {
+    protocol::Request next = std::move(pending_.front());
+    pending_.pop_front();
+    handle(std::move(next));
+  }
+}
+
+void Session::handle_chat(const protocol::ChatRequest& req) {
+  // Success is answered by the chat event itself, which the hub delivers to this
+  // connection too; only failures need an answer here.
+  auto done = on_strand([](Session& s, Status st) {
+    if (!st.ok()) s.send_error(st.error());
+  });
+  if (req.action == domain::ChatAction::kSend)
+    services_.chats.send(*user_, req.chat_id, req.content, std::move(done));
+  else
+    services_.chats.edit(*user_, req.chat_id, req.message_id, req.content, std::move(done));
+}
+
+void Session::handle_load_chat(const protocol::LoadChatRequest& req) {
+  auto before = protocol::decode_cursor(req.datetime_b64, services_.settings.utc_offset_s);
+  if (!before.ok()) return send_error(before.error());
+  int64_t chat_id = req.chat_id;
+  int count = req.count;
+  services_.chats.load(
+      *user_, chat_id, before.value(), count,
+      on_strand([chat_id, count](Session& s, Result<std::vector<domain::ChatMessage>> r) {
+        if (!r.ok()) return s.send_error(r.error());
+        for (const auto& m : r.value())
+          s.send(protocol::encode_chat(domain::ChatAction::kSend, m,
+                                       s.services_.settings.utc_offset_s));
+        if (s.version_ == protocol::Version::kV2)
+          s.send(protocol::encode_load_complete(chat_id, r->size(),
+                                                static_cast<int>(r->size()) >= count));
+      }));
+}
+
+void Session::handle_friend(const protocol::FriendRequest& req) {
+  auto done = on_strand([](Session& s, Status st) {
+    if (!st.ok()) return s.send_error(st.error());
+    s.send(protocol::encode_ok());
+  });
+  switch (req.action) {
+    case domain::FriendAction::kRequest:
+      return services_.social.request(*user_, req.name, std::move(done));
+    case domain::FriendAction::kResponse:
+      return services_.social.respond(*user_, req.name, std::move(done));
+    case domain::FriendAction::kRemove:
+      return services_.social.remove(*user_, req.name, std::move(done));
+    case domain::FriendAction::kDelete:
+      return services_.social.unfriend(*user_, req.name, std::move(done));
+  }
+}
+
+}  // namespace rwd::gateway

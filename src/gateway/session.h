@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/clock.h"
+#include "base/rate_limiter.h"
+#include "domain/accounts.h"
+#include "domain/chats.h"
+#include "domain/social.h"
+#include "gateway/hub.h"
+#include "gateway/transport.h"
+#include "protocol/gateway_codec.h"
+
+namespace rwd::gateway {
+
+struct SessionSettings {
+  int64_t heartbeat_timeout_us = 45'000'000;
+  int64_t auth_timeout_us = 15'000'000;
+  size_t pending_limit = 16;          // requests held before auth
+  int rate_count = 120;               // requests per connection per window
+  int64_t rate_window_us = 60'000'000;
+  int invalid_frame_burst = 20;       // invalid frames tolerated per minute
+  int rate_violation_burst = 20;      // requests over the rate limit tolerated per window
+  int utc_offset_s = 9 * 3600;
+};
+
+// What sessions need from the rest of the server. Owned by the application.
+struct Services {
+  domain::Accounts& accounts;
+  domain::Social& social;
+  domain::Chats& chats;
+  domain::Directory& directory;
+  Hub& hub;
+  const Clock& clock;
+  SessionSettings settings;
+};
+
+// The gateway state machine of one WebSocket connection (SPEC §2 "Connection life"):
+// heartbeat first; auth; requests sent before auth are held (bounded) and run in order
+// once auth succeeds, dropped if it fails; every request is answered exactly once (a chat
+// send is answered by its own event; an empty send is ignored).
+//
+// Threads: every method runs on the connection's strand. Results of domain calls come back
+// on other threads and are posted to the strand before they touch the session.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Services& services, std::weak_ptr<Transport> transport, protocol::Version version);
+  ~Session();
+
+  void on_text(std::string_view frame);
+  void on_binary();
+  // The time at which on_deadline must be called next (heartbeat or auth timeout).
+  int64_t deadline_us() const;
+  // Closes the connection if a timeout passed.
+  void on_deadline();
+  // The connection is gone: leave the hub.
+  void on_closed();
+
+  // Delivery from the hub (any thread).
+  void deliver(const Frame& frame);
+  protocol::Version version() const { return version_; }
+
+ private:
+  void handle(protocol::Request request);
+  void handle_auth(const protocol::AuthRequest& req);
+  void handle_chat(const protocol::ChatRequest& req);
+  void handle_load_chat(const protocol::LoadChatRequest& req);
+  void handle_friend(const protocol::FriendRequest& req);
+  void send(std::string text);
+  void send_error(const Error& error);
+  void send_error(Errc code) { send_error(Error{code, {}}); }
+  void close(protocol::CloseCode code);
+  // Wraps a domain callback: runs `fn` on this session's strand if it still exists.
+  template <typename Fn>
+  auto on_strand(Fn fn);
+
+  Services& services_;
+  std::weak_ptr<Transport> transport_;
+  const protocol::Version version_;
+  const int64_t opened_us_;
+  int64_t last_heartbeat_us_;
+  bool heartbeat_seen_ = false;
+  bool closing_ = false;
+  std::optional<domain::UserView> user_;
+  bool in_hub_ = false;
+  std::deque<protocol::Request> pending_;
+  LocalRateLimiter rate_;
+  LocalRateLimiter rate_violations_;
+  LocalRateLimiter invalid_frames_;
+};
+
+}  // namespace rwd::gateway

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "protocol/error_table.h"
+
+namespace rwd::gateway {
+
+// A frame encoded once and shared by every connection it goes to.
+using Frame = std::shared_ptr<const std::string>;
+
+// One client connection as the gateway sees it; the network layer implements it.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Queues a text frame. Any thread. Frames go out in the order queued; a connection whose
+  // queue passes its byte cap is closed as a slow consumer and later frames are dropped.
+  virtual void send(Frame frame) = 0;
+  // Starts the close handshake with `code`. Any thread; later sends are dropped.
+  virtual void close(protocol::CloseCode code) = 0;
+  // Runs fn on the connection's strand. Any thread; dropped when the connection is gone.
+  virtual void post(std::function<void()> fn) = 0;
+};
+
+}  // namespace rwd::gateway

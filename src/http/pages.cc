@@ -1,0 +1,87 @@
+#include "http/pages.h"
+
+namespace rwd::http {
+
+namespace {
+
+std::string layout(std::string_view title, std::string_view body) {
+  std::string out;
+  out += "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
+  out += "<title>" + html_escape(title) + " · REWIND</title>";
+  out +=
+      "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
+      "padding:0 1rem;color:#222}label{display:block;margin:.8rem 0 .2rem}"
+      "input{width:100%;padding:.5rem;box-sizing:border-box}button{margin-top:1rem;"
+      "padding:.5rem 1rem}pre{background:#f4f4f4;padding:.8rem;white-space:pre-wrap;"
+      "word-break:break-all}</style></head><body>\n";
+  out += "<h1>" + html_escape(title) + "</h1>\n";
+  out += body;
+  out += "\n</body></html>\n";
+  return out;
+}
+
+// The forms post with fetch() so the JSON answer is shown on the page; without scripts
+// they still post as plain forms and the browser shows the JSON.
+constexpr std::string_view kFormScript = R"(<pre id="out" hidden></pre>
+<script>
+document.querySelector('form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = e.target, out = document.getElementById('out');
+  const r = await fetch(f.action, {method: 'POST', body: new URLSearchParams(new FormData(f)),
+                                   headers: {'Accept': 'application/json'}});
+  out.hidden = false;
+  out.textContent = r.status + '\n' + JSON.stringify(await r.json(), null, 2);
+});
+</script>)";
+
+}  // namespace
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string register_page() {
+  return layout("Sign up", std::string(R"(<form method="post" action="/api/v1/auth/register">
+<label for="name">Name</label><input id="name" name="name" required minlength="2" maxlength="32" autocomplete="username">
+<label for="email">Email</label><input id="email" name="email" type="email" required autocomplete="email">
+<label for="password">Password</label><input id="password" name="password" type="password" required minlength="8" autocomplete="new-password">
+<button type="submit">Sign up</button>
+</form>
+<p>We will mail you a link; open it to create the account. Then <a href="/login">log in</a>.</p>
+)") + std::string(kFormScript));
+}
+
+std::string login_page() {
+  return layout("Log in", std::string(R"(<form method="post" action="/api/v1/auth/login">
+<label for="email">Email</label><input id="email" name="email" type="email" required autocomplete="email">
+<label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="current-password">
+<button type="submit">Log in</button>
+</form>
+<p>No account yet? <a href="/register">Sign up</a>.</p>
+)") + std::string(kFormScript));
+}
+
+std::string index_page() {
+  return layout("REWIND", R"(<p>REWIND chat server.</p>
+<ul><li><a href="/register">Sign up</a></li><li><a href="/login">Log in</a></li></ul>
+<p>Clients connect to the WebSocket gateway at <code>/ws</code> (or <code>/ws?v=2</code>).</p>)");
+}
+
+std::string message_page(std::string_view title, std::string_view message) {
+  return layout(title, "<p>" + html_escape(message) + "</p>\n<p><a href=\"/login\">Log in</a></p>");
+}
+
+}  // namespace rwd::http

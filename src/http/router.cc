@@ -1,0 +1,181 @@
+#include "http/router.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include "base/text.h"
+#include "http/pages.h"
+#include "protocol/body_decoder.h"
+#include "protocol/error_table.h"
+
+namespace rwd::http {
+
+namespace {
+
+constexpr std::string_view kVerifyPrefix = "/api/v1/auth/email_verify/";
+
+std::string envelope(std::string_view type, std::initializer_list<std::pair<const char*, std::string_view>> fields) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String(type.data(), static_cast<rapidjson::SizeType>(type.size()));
+  w.Key("payload");
+  w.StartObject();
+  for (const auto& [k, v] : fields) {
+    w.Key(k);
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+// True when the client prefers HTML to JSON (a browser opening the mail's link).
+bool prefers_html(std::string_view accept) {
+  size_t html = accept.find("text/html");
+  if (html == std::string_view::npos) return false;
+  size_t json = accept.find("application/json");
+  return json == std::string_view::npos || html < json;
+}
+
+std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
+
+Response html(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
+
+}  // namespace
+
+Router::Router(RouterSettings settings, domain::Accounts& accounts, const Clock& clock)
+    : settings_(std::move(settings)),
+      accounts_(accounts),
+      clock_(clock),
+      register_limit_(settings_.register_per_window, settings_.window_us),
+      login_limit_(settings_.login_per_window, settings_.window_us) {}
+
+Response Router::error_response(const Error& e) {
+  const auto& info = protocol::error_info(e.code);
+  Response r;
+  r.status = info.http_status;
+  std::string_view message = e.detail.empty() ? std::string_view(info.message) : e.detail;
+  r.body = envelope("error", {{"message", message}, {"code", info.http_code}});
+  if (e.code == Errc::kRateLimited)
+    r.headers.emplace_back("Retry-After",
+                           std::to_string(std::max<int64_t>(1, (e.retry_after_ms + 999) / 1000)));
+  return r;
+}
+
+Response Router::info_response(int status, std::string_view message) {
+  Response r;
+  r.status = status;
+  r.body = envelope("info", {{"message", message}});
+  return r;
+}
+
+bool Router::over_limit(RateLimiter& limiter, const Request& req, const Respond& respond) {
+  if (settings_.rate_limit_exempt.contains(req.client_address)) return false;
+  int64_t wait = limiter.acquire(req.client_address, clock_.now_us());
+  if (wait == 0) return false;
+  Error e{Errc::kRateLimited, {}};
+  e.retry_after_ms = wait / 1000 + 1;
+  respond(error_response(e));
+  return true;
+}
+
+void Router::handle(Request req, Respond respond) {
+  std::string path = path_of(req.target);
+  const std::string& m = req.method;
+  auto only = [&](const char* allowed) {
+    if (m == allowed || (std::string_view(allowed) == "GET" && m == "HEAD")) return true;
+    Response r = error_response(Errc::kMethodNotAllowed);
+    r.headers.emplace_back("Allow", allowed);
+    respond(std::move(r));
+    return false;
+  };
+  if (path == "/api/v1/auth/register") {
+    if (only("POST")) post_register(req, std::move(respond));
+  } else if (path == "/api/v1/auth/login") {
+    if (only("POST")) post_login(req, std::move(respond));
+  } else if (path == "/api/v1/auth/logout") {
+    if (only("POST")) post_logout(req, std::move(respond));
+  } else if (path.rfind(kVerifyPrefix, 0) == 0) {
+    if (only("GET")) get_verify(req, path.substr(kVerifyPrefix.size()), std::move(respond));
+  } else if (path == "/register") {
+    if (only("GET")) respond(html(200, register_page()));
+  } else if (path == "/login") {
+    if (only("GET")) respond(html(200, login_page()));
+  } else if (path == "/") {
+    if (only("GET")) respond(html(200, index_page()));
+  } else if (path == "/healthz") {
+    if (only("GET")) respond(info_response(200, "ok"));
+  } else if (path == "/ws") {
+    respond(error_response(Error{Errc::kBadRequest, "/ws is a WebSocket endpoint: send an upgrade."}));
+  } else {
+    respond(error_response(Errc::kRouteNotFound));
+  }
+}
+
+void Router::post_register(const Request& req, Respond respond) {
+  if (over_limit(register_limit_, req, respond)) return;
+  auto fields = protocol::decode_body(req.content_type, req.body);
+  if (!fields.ok()) return respond(error_response(fields.error()));
+  auto get = [&](const char* k) {
+    auto it = fields->find(k);
+    return it == fields->end() ? std::string() : it->second;
+  };
+  accounts_.register_account(get("name"), get("email"), get("password"), [respond](Status s) {
+    if (!s.ok()) return respond(error_response(s.error()));
+    respond(info_response(201, "successfully created an account creation request."));
+  });
+}
+
+void Router::post_login(const Request& req, Respond respond) {
+  if (over_limit(login_limit_, req, respond)) return;
+  auto fields = protocol::decode_body(req.content_type, req.body);
+  if (!fields.ok()) return respond(error_response(fields.error()));
+  auto get = [&](const char* k) {
+    auto it = fields->find(k);
+    return it == fields->end() ? std::string() : it->second;
+  };
+  accounts_.login(get("email"), get("password"), [respond](Result<std::string> r) {
+    if (!r.ok()) return respond(error_response(r.error()));
+    Response out;
+    out.status = 201;
+    out.body = envelope("auth", {{"token", r.value()}});
+    respond(std::move(out));
+  });
+}
+
+void Router::post_logout(const Request& req, Respond respond) {
+  std::string_view auth = trim(req.authorization);
+  if (auth.size() < 7 || ascii_lower(auth.substr(0, 7)) != "bearer ")
+    return respond(error_response(Errc::kUnauthorized));
+  accounts_.logout(std::string(trim(auth.substr(7))), [respond](Status s) {
+    if (!s.ok()) return respond(error_response(s.error()));
+    respond(info_response(200, "logged out."));
+  });
+}
+
+void Router::get_verify(const Request& req, std::string key, Respond respond) {
+  bool want_html = prefers_html(req.accept);
+  accounts_.verify_email(std::move(key), [respond, want_html](Result<domain::UserView> r) {
+    if (!want_html) {
+      if (!r.ok()) return respond(error_response(r.error()));
+      return respond(info_response(200, "account successfully created."));
+    }
+    if (!r.ok()) {
+      const auto& info = protocol::error_info(r.error().code);
+      return respond(html(info.http_status, message_page("Link not valid", info.message)));
+    }
+    respond(html(200, message_page("Welcome, " + r->name,
+                                   "account successfully created. You can now log in.")));
+  });
+}
+
+}  // namespace rwd::http

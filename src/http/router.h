@@ -1,0 +1,70 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/address_set.h"
+#include "base/clock.h"
+#include "base/rate_limiter.h"
+#include "domain/accounts.h"
+
+// The REST API and the HTML forms, independent of the HTTP library: the network layer
+// turns each parsed request into an http::Request and writes back the Response.
+namespace rwd::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query
+  std::string content_type;
+  std::string accept;
+  std::string authorization;
+  std::string body;
+  std::string client_address;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Called exactly once per request, from any thread.
+using Respond = std::function<void(Response)>;
+
+struct RouterSettings {
+  AddressSet rate_limit_exempt;
+  int register_per_window = 10;
+  int login_per_window = 20;
+  int64_t window_us = 60'000'000;
+};
+
+class Router {
+ public:
+  Router(RouterSettings settings, domain::Accounts& accounts, const Clock& clock);
+
+  void handle(Request request, Respond respond);
+
+  // {"type":"error","payload":{"message","code"}} with the table's status (and Retry-After
+  // for kRateLimited). Also used by the network layer for 413/431/timeouts.
+  static Response error_response(const Error& error);
+  static Response info_response(int status, std::string_view message);
+
+ private:
+  void post_register(const Request& req, Respond respond);
+  void post_login(const Request& req, Respond respond);
+  void post_logout(const Request& req, Respond respond);
+  void get_verify(const Request& req, std::string key, Respond respond);
+  // 0 when allowed; else a ready 429 was sent.
+  bool over_limit(RateLimiter& limiter, const Request& req, const Respond& respond);
+
+  RouterSettings settings_;
+  domain::Accounts& accounts_;
+  const Clock& clock_;
+  RateLimiter register_limit_;
+  RateLimiter login_limit_;
+};
+
+}  // namespace rwd::http

@@ -1,0 +1,160 @@
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "net/server_state.h"
+
+namespace rwd::net {
+
+namespace {
+
+// One HTTP/1.1 connection: keep-alive, one request at a time, a fresh parser with header
+// and body limits and a deadline for each request. A WebSocket upgrade to /ws hands the
+// socket over to a WsConnection.
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  HttpConnection(Server::Impl& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      auto addr = ep.address();
+      if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+        addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+      address_ = addr.to_string();
+    }
+  }
+
+  void start() { read(); }
+
+ private:
+  void read() {
+    if (server_.stopping) return close();
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_.config.max_header_bytes));
+    parser_->body_limit(server_.config.max_body_bytes);
+    stream_.expires_after(std::chrono::seconds(server_.config.http_read_timeout_s));
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&HttpConnection::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
+      return close();
+    if (ec == beast::error::timeout) {
+      if (buffer_.size() == 0 && !parser_->got_some()) return close();  // idle keep-alive
+      return fail(Error{Errc::kBadRequest, "the request took too long to arrive."}, 408);
+    }
+    if (ec == bhttp::error::header_limit) return fail(Errc::kHeadersTooLarge);
+    if (ec == bhttp::error::body_limit) return fail(Errc::kPayloadTooLarge);
+    if (ec) return fail(Error{Errc::kBadRequest, "malformed HTTP request: " + ec.message()});
+
+    auto& req = parser_->get();
+    if (websocket::is_upgrade(req)) return upgrade(parser_->release());
+
+    http::Request r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    r.content_type = std::string(req[bhttp::field::content_type]);
+    r.accept = std::string(req[bhttp::field::accept]);
+    r.authorization = std::string(req[bhttp::field::authorization]);
+    r.body = std::move(req.body());
+    r.client_address = address_;
+    bool keep_alive = req.keep_alive();
+    bool head = req.method() == bhttp::verb::head;
+    unsigned version = req.version();
+    ++server_.http_in_flight;
+    stream_.expires_never();
+    server_.router.handle(std::move(r), [self = shared_from_this(), keep_alive, head,
+                                         version](http::Response res) mutable {
+      asio::post(self->stream_.get_executor(),
+                 [self, res = std::move(res), keep_alive, head, version]() mutable {
+                   self->write(std::move(res), keep_alive && !self->server_.stopping, head,
+                               version, true);
+                 });
+    });
+  }
+
+  void upgrade(bhttp::request<bhttp::string_body> req) {
+    std::string_view target(req.target().data(), req.target().size());
+    std::string_view path = target.substr(0, target.find('?'));
+    std::string_view query =
+        target.find('?') == std::string_view::npos ? "" : target.substr(target.find('?') + 1);
+    if (path != "/ws") return fail(Errc::kRouteNotFound);
+    protocol::Version version = protocol::Version::kV1;
+    for (size_t start = 0; start <= query.size();) {
+      size_t amp = query.find('&', start);
+      std::string_view kv = query.substr(start, amp == std::string_view::npos ? amp : amp - start);
+      if (kv == "v=2") version = protocol::Version::kV2;
+      else if (kv == "v=1" || kv.empty()) {}
+      else if (kv.rfind("v=", 0) == 0)
+        return fail(Error{Errc::kBadRequest, "unknown protocol version; use v=1 or v=2."});
+      if (amp == std::string_view::npos) break;
+      start = amp + 1;
+    }
+    const auto& allowed = server_.config.allowed_origins;
+    auto origin = req[bhttp::field::origin];
+    if (!allowed.empty() && !origin.empty() &&
+        std::find(allowed.begin(), allowed.end(), std::string(origin)) == allowed.end())
+      return fail(Errc::kForbiddenOrigin);
+    if (server_.stopping)
+      return fail(Error{Errc::kOverloaded, "the server is shutting down."});
+    if (!server_.acquire_address(address_)) {
+      spdlog::info("refusing a WebSocket from {}: too many connections", address_);
+      return fail(Error{Errc::kRateLimited, "too many connections from this address."});
+    }
+    start_ws_connection(server_, std::move(stream_), std::move(req), version, address_);
+  }
+
+  void fail(const Error& e, int status_override = 0) {
+    http::Response res = http::Router::error_response(e);
+    if (status_override) res.status = status_override;
+    write(std::move(res), false, false, 11, false);
+  }
+
+  void write(http::Response res, bool keep_alive, bool head, unsigned version, bool counted) {
+    auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(res.status), version);
+    msg->set(bhttp::field::server, "rewind");
+    msg->set(bhttp::field::content_type, res.content_type);
+    msg->set(bhttp::field::cache_control, "no-store");
+    for (auto& [k, v] : res.headers) msg->set(k, v);
+    msg->keep_alive(keep_alive);
+    size_t length = res.body.size();
+    msg->body() = head ? std::string() : std::move(res.body);
+    msg->prepare_payload();
+    if (head) msg->content_length(length);
+    stream_.expires_after(std::chrono::seconds(30));
+    bhttp::async_write(stream_, *msg,
+                       [self = shared_from_this(), msg, keep_alive, counted](beast::error_code ec,
+                                                                            size_t) {
+                         if (counted && --self->server_.http_in_flight == 0 &&
+                             self->server_.stopping)
+                           asio::post(self->server_.ioc,
+                                      [s = &self->server_] { s->maybe_finish_shutdown(); });
+                         if (ec || !keep_alive) return self->close();
+                         self->read();
+                       });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  Server::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string address_;
+};
+
+}  // namespace
+
+void start_http_connection(Server::Impl& server, tcp::socket socket) {
+  std::make_shared<HttpConnection>(server, std::move(socket))->start();
+}
+
+}  // namespace rwd::net

@@ -1,0 +1,173 @@
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include "net/server_state.h"
+#include "net/ws_connection.h"
+
+namespace rwd::net {
+
+Server::Impl::Impl(const Config& c, http::Router& r, gateway::Services& s)
+    : config(c),
+      router(r),
+      services(s),
+      ioc(c.threads),
+      acceptor(asio::make_strand(ioc)),
+      signals(ioc, SIGINT, SIGTERM),
+      accept_backoff(acceptor.get_executor()),
+      shutdown_timer(ioc) {}
+
+Server::Server(const Config& config, http::Router& router, gateway::Services& services)
+    : impl_(std::make_unique<Impl>(config, router, services)) {}
+
+Server::~Server() {
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+}
+
+Status Server::listen() {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(impl_->config.listen, ec);
+  if (ec) return Error{Errc::kInternal, "--listen: '" + impl_->config.listen + "' is not an IP address"};
+  tcp::endpoint endpoint(address, impl_->config.port);
+  auto& a = impl_->acceptor;
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Error{Errc::kInternal, "cannot listen on " + impl_->config.listen + ":" +
+                                      std::to_string(impl_->config.port) + ": " + ec.message()};
+  return {};
+}
+
+uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::run() {
+  Impl& s = *impl_;
+  s.signals.async_wait([&s](beast::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    s.begin_shutdown();
+  });
+  asio::dispatch(s.acceptor.get_executor(), [&s] { s.accept(); });
+  for (int i = 1; i < s.config.threads; ++i)
+    s.threads.emplace_back([&s, i] {
+      std::string name = "net-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
+      s.ioc.run();
+    });
+  pthread_setname_np(pthread_self(), "net-0");
+  s.ioc.run();
+  for (auto& t : s.threads)
+    if (t.joinable()) t.join();
+  s.threads.clear();
+}
+
+void Server::stop() {
+  asio::post(impl_->ioc, [s = impl_.get()] { s->begin_shutdown(); });
+}
+
+void Server::Impl::accept() {
+  if (stopping) return;
+  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket sock) {
+    on_accept(ec, std::move(sock));
+  });
+}
+
+void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (stopping) return;
+  if (ec) {
+    if (ec == asio::error::operation_aborted) return;
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space) {
+      // Out of file descriptors: pause accepting briefly instead of spinning; the open
+      // sessions are unaffected. Logged once per episode.
+      if (!logged_fd_exhaustion) {
+        spdlog::warn("cannot accept connections: {} (open-file limit reached); refusing new "
+                     "connections until descriptors free up",
+                     ec.message());
+        logged_fd_exhaustion = true;
+      }
+      accept_backoff.expires_after(std::chrono::milliseconds(100));
+      accept_backoff.async_wait([this](beast::error_code) { accept(); });
+      return;
+    }
+    spdlog::debug("accept: {}", ec.message());
+  } else {
+    if (logged_fd_exhaustion) {
+      spdlog::info("accepting connections again");
+      logged_fd_exhaustion = false;
+    }
+    start_http_connection(*this, std::move(socket));
+  }
+  accept();
+}
+
+bool Server::Impl::acquire_address(const std::string& address) {
+  std::lock_guard lock(mu);
+  int& n = per_address[address];
+  if (n >= config.max_connections_per_address) return false;
+  ++n;
+  return true;
+}
+
+void Server::Impl::release_address(const std::string& address) {
+  std::lock_guard lock(mu);
+  auto it = per_address.find(address);
+  if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
+}
+
+void Server::Impl::add_ws(WsConnection* c) {
+  std::lock_guard lock(mu);
+  ws_connections.insert(c);
+}
+
+void Server::Impl::remove_ws(WsConnection* c) {
+  {
+    std::lock_guard lock(mu);
+    ws_connections.erase(c);
+  }
+  if (stopping) asio::post(ioc, [this] { maybe_finish_shutdown(); });
+}
+
+void Server::Impl::begin_shutdown() {
+  if (stopping.exchange(true)) return;
+  asio::post(acceptor.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor.close(ec);
+    accept_backoff.cancel();
+  });
+  signals.cancel();
+  std::vector<std::shared_ptr<WsConnection>> open;
+  {
+    std::lock_guard lock(mu);
+    for (WsConnection* c : ws_connections)
+      if (auto p = c->weak_from_this().lock()) open.push_back(std::move(p));
+  }
+  spdlog::info("closing {} WebSocket connections", open.size());
+  for (auto& c : open) c->close(protocol::CloseCode::kGoingAway);
+  shutdown_timer.expires_after(std::chrono::seconds(8));
+  shutdown_timer.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    size_t left;
+    {
+      std::lock_guard lock(mu);
+      left = ws_connections.size();
+    }
+    if (left || http_in_flight)
+      spdlog::warn("shutdown: {} connections and {} HTTP requests still open; stopping anyway",
+                   left, http_in_flight.load());
+    ioc.stop();
+  });
+  maybe_finish_shutdown();
+}
+
+void Server::Impl::maybe_finish_shutdown() {
+  std::lock_guard lock(mu);
+  if (ws_connections.empty() && http_in_flight == 0) {
+    shutdown_timer.cancel();
+    ioc.stop();
+  }
+}
+
+}  // namespace rwd::net

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/error.h"
+#include "config/config.h"
+#include "gateway/session.h"
+#include "http/router.h"
+
+namespace rwd::net {
+
+// The network layer: one io_context run by Config::threads threads, one listening socket
+// for HTTP and WebSocket, a strand per connection. Owns every connection.
+//
+// Shutdown (SIGINT/SIGTERM or stop()): the listener closes at once, every WebSocket
+// connection is closed with 1001, HTTP requests in flight get their answers; then the
+// threads return from run(). Whatever domain work was already accepted keeps running on
+// its own threads; the application drains it after run() returns.
+class Server {
+ public:
+  Server(const Config& config, http::Router& router, gateway::Services& services);
+  ~Server();
+
+  // Binds and listens. Errors name the address.
+  Status listen();
+  uint16_t port() const;
+  // Runs the network threads until shutdown completes. Call once.
+  void run();
+  // Begins a graceful shutdown; any thread.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rwd::net

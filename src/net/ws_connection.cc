@@ -1,0 +1,188 @@
+#include "net/ws_connection.h"
+
+#include <spdlog/spdlog.h>
+
+namespace rwd::net {
+
+using protocol::CloseCode;
+
+WsConnection::WsConnection(Server::Impl& server, beast::tcp_stream stream,
+                           protocol::Version version, std::string address)
+    : server_(server),
+      ws_(std::move(stream)),
+      timer_(ws_.get_executor()),
+      version_(version),
+      address_(std::move(address)) {}
+
+WsConnection::~WsConnection() {
+  server_.release_address(address_);
+}
+
+void WsConnection::start(bhttp::request<bhttp::string_body> request) {
+  server_.add_ws(this);
+  session_ = std::make_shared<gateway::Session>(server_.services, weak_from_this(), version_);
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = std::chrono::seconds(5);  // also bounds the close handshake
+  t.idle_timeout = websocket::stream_base::none();  // heartbeats decide liveness
+  t.keep_alive_pings = false;
+  ws_.set_option(t);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(bhttp::field::server, "rewind");
+  }));
+  ws_.read_message_max(server_.config.max_message_bytes);
+  ws_.auto_fragment(false);
+  ws_.async_accept(request, beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));
+}
+
+void WsConnection::on_accept(beast::error_code ec) {
+  if (ec) return finish();
+  accepted_ = true;
+  if (server_.stopping) return start_close(CloseCode::kGoingAway);
+  arm_deadline();
+  read();
+  if (!queue_.empty() && !writing_) write_next();
+}
+
+void WsConnection::read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WsConnection::on_read, shared_from_this()));
+}
+
+void WsConnection::on_read(beast::error_code ec, size_t) {
+  if (ec) {
+    // Beast has already answered framing errors (1002), bad UTF-8 (1007) and oversized
+    // messages (1009) with a close frame; a closed or reset peer ends here too.
+    if (ec != websocket::error::closed && ec != asio::error::operation_aborted &&
+        ec != asio::error::eof)
+      spdlog::debug("ws {}: read: {}", address_, ec.message());
+    return finish();
+  }
+  try {
+    if (ws_.got_text()) {
+      auto data = buffer_.cdata();
+      session_->on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    } else {
+      session_->on_binary();
+    }
+  } catch (const std::exception& e) {
+    // Last resort: a bug while handling this frame closes this session only.
+    spdlog::error("ws {}: closing after an internal error: {}", address_, e.what());
+    start_close(CloseCode::kInternalError);
+  }
+  buffer_.consume(buffer_.size());
+  if (!close_sent_) read();
+}
+
+void WsConnection::arm_deadline() {
+  if (closing_) return;
+  int64_t deadline = session_->deadline_us();
+  if (deadline == armed_deadline_us_) return;
+  armed_deadline_us_ = deadline;
+  int64_t delay_us = std::max<int64_t>(0, deadline - server_.services.clock.now_us());
+  timer_.expires_after(std::chrono::microseconds(delay_us));
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->closing_) return;
+    self->armed_deadline_us_ = 0;
+    self->session_->on_deadline();
+    self->arm_deadline();  // the deadline moved on (a heartbeat came): wait again
+  });
+}
+
+void WsConnection::send(gateway::Frame frame) {
+  asio::post(ws_.get_executor(),
+             [self = shared_from_this(), frame = std::move(frame)]() mutable {
+               self->enqueue(std::move(frame));
+             });
+}
+
+void WsConnection::post(std::function<void()> fn) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] {
+    if (!self->finished_) fn();
+  });
+}
+
+void WsConnection::close(CloseCode code) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), code] { self->start_close(code); });
+}
+
+void WsConnection::enqueue(gateway::Frame frame) {
+  if (closing_ || finished_) return;
+  queued_bytes_ += frame->size();
+  if (queued_bytes_ > server_.config.send_queue_bytes) {
+    spdlog::info("ws {}: closing a slow consumer ({} bytes queued)", address_, queued_bytes_);
+    queue_.clear();
+    queued_bytes_ = 0;
+    return start_close(CloseCode::kSlowConsumer);
+  }
+  queue_.push_back(std::move(frame));
+  if (!writing_ && accepted_) write_next();
+}
+
+void WsConnection::write_next() {
+  if (queue_.empty()) {
+    if (closing_ && !close_sent_) start_close(close_code_);
+    return;
+  }
+  writing_ = true;
+  ws_.text(true);
+  const gateway::Frame& f = queue_.front();
+  ws_.async_write(asio::buffer(*f),
+                  beast::bind_front_handler(&WsConnection::on_write, shared_from_this()));
+}
+
+void WsConnection::on_write(beast::error_code ec, size_t) {
+  writing_ = false;
+  if (!queue_.empty()) {
+    queued_bytes_ -= queue_.front()->size();
+    queue_.pop_front();
+  }
+  if (ec) {
+    queue_.clear();
+    queued_bytes_ = 0;
+    return finish();
+  }
+  write_next();
+}
+
+void WsConnection::start_close(CloseCode code) {
+  if (finished_ || close_sent_) return;
+  if (!closing_) {
+    closing_ = true;
+    close_code_ = code;
+    timer_.cancel();
+  }
+  if (!accepted_) return;  // on_accept will close
+  if (writing_) {
+    // Let the frame in flight finish, but not forever: a peer that stopped reading never
+    // completes it, so cut the socket after the grace period.
+    timer_.expires_after(std::chrono::seconds(5));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->finished_ || self->close_sent_) return;
+      beast::get_lowest_layer(self->ws_).socket().close(ec);
+    });
+    return;
+  }
+  close_sent_ = true;
+  websocket::close_reason reason(static_cast<websocket::close_code>(close_code_),
+                                 protocol::close_reason(close_code_));
+  ws_.async_close(reason, [self = shared_from_this()](beast::error_code) { self->finish(); });
+}
+
+void WsConnection::finish() {
+  if (finished_) return;
+  finished_ = true;
+  timer_.cancel();
+  beast::error_code ec;
+  beast::get_lowest_layer(ws_).socket().close(ec);
+  if (session_) session_->on_closed();
+  server_.remove_ws(this);
+}
+
+void start_ws_connection(Server::Impl& server, beast::tcp_stream stream,
+                         bhttp::request<bhttp::string_body> request, protocol::Version version,
+                         std::string address) {
+  auto conn = std::make_shared<WsConnection>(server, std::move(stream), version, address);
+  conn->start(std::move(request));
+}
+
+}  // namespace rwd::net

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "gateway/session.h"
+#include "gateway/transport.h"
+#include "net/server_state.h"
+
+namespace rwd::net {
+
+// One WebSocket connection: Beast's stream, a read loop feeding the gateway Session, and a
+// bounded write queue. Everything runs on the connection's strand; send/close/post from
+// other threads are posted to it.
+//
+// Backpressure: at most one write is in flight; queued frames are counted in bytes, and a
+// connection whose queue passes --send-queue-bytes is closed (4105) so that one reader that
+// stopped reading never holds memory or delays anybody else.
+class WsConnection final : public gateway::Transport,
+                           public std::enable_shared_from_this<WsConnection> {
+ public:
+  WsConnection(Server::Impl& server, beast::tcp_stream stream, protocol::Version version,
+               std::string address);
+  ~WsConnection() override;
+
+  void start(bhttp::request<bhttp::string_body> request);
+
+  void send(gateway::Frame frame) override;
+  void close(protocol::CloseCode code) override;
+  void post(std::function<void()> fn) override;
+
+ private:
+  void on_accept(beast::error_code ec);
+  void read();
+  void on_read(beast::error_code ec, size_t bytes);
+  void enqueue(gateway::Frame frame);
+  void write_next();
+  void on_write(beast::error_code ec, size_t bytes);
+  void start_close(protocol::CloseCode code);
+  void arm_deadline();
+  void finish();
+
+  Server::Impl& server_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  asio::steady_timer timer_;
+  std::shared_ptr<gateway::Session> session_;
+  const protocol::Version version_;
+  const std::string address_;
+  std::deque<gateway::Frame> queue_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool accepted_ = false;
+  bool closing_ = false;      // close requested: no more frames are queued
+  bool close_sent_ = false;   // async_close started
+  bool finished_ = false;
+  protocol::CloseCode close_code_ = protocol::CloseCode::kNormal;
+  int64_t armed_deadline_us_ = 0;
+};
+
+}  // namespace rwd::net

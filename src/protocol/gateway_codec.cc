@@ -1,0 +1,355 @@
+#include "protocol/gateway_codec.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "base/crypto.h"
+#include "base/time_format.h"
+#include "protocol/error_table.h"
+
+namespace rwd::protocol {
+
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using rapidjson::Value;
+
+// Depth of the deepest array/object, stopping early past the limit. Strings are skipped.
+bool depth_within(std::string_view s, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+Error invalid(std::string detail) { return Error{Errc::kInvalidPayload, std::move(detail)}; }
+
+// Ids travel as decimal strings; integers are accepted too.
+std::optional<int64_t> id_field(const Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd()) return std::nullopt;
+  const Value& v = it->value;
+  if (v.IsInt64()) return v.GetInt64() > 0 ? std::optional<int64_t>(v.GetInt64()) : std::nullopt;
+  if (!v.IsString()) return std::nullopt;
+  const char* b = v.GetString();
+  const char* e = b + v.GetStringLength();
+  int64_t out = 0;
+  auto [p, ec] = std::from_chars(b, e, out);
+  if (ec != std::errc() || p != e || out <= 0) return std::nullopt;
+  return out;
+}
+
+const Value* string_field(const Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return nullptr;
+  return &it->value;
+}
+
+std::string str(const Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
+
+void write_user(Writer& w, const domain::UserView& u) {
+  w.StartObject();
+  w.Key("id");
+  std::string id = std::to_string(u.id);
+  w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+  w.Key("name");
+  w.String(u.name.c_str(), static_cast<rapidjson::SizeType>(u.name.size()));
+  w.Key("profile");
+  if (u.profile)
+    w.String(u.profile->c_str(), static_cast<rapidjson::SizeType>(u.profile->size()));
+  else
+    w.Null();
+  w.EndObject();
+}
+
+std::string users_json(const std::vector<domain::UserView>& users) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartArray();
+  for (const auto& u : users) write_user(w, u);
+  w.EndArray();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+void write_string(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+const char* friend_action_name(domain::FriendAction a) {
+  switch (a) {
+    case domain::FriendAction::kRequest: return "request";
+    case domain::FriendAction::kResponse: return "response";
+    case domain::FriendAction::kRemove: return "remove";
+    case domain::FriendAction::kDelete: return "delete";
+  }
+  return "request";
+}
+
+Result<Request> decode_chat(const Value& p) {
+  if (!p.IsObject()) return invalid("chat payload must be an object.");
+  const Value* kind = string_field(p, "type");
+  if (!kind) return invalid("chat payload needs a string 'type' (send or edit).");
+  std::string k = str(*kind);
+  if (k != "send" && k != "edit") return invalid("chat type must be 'send' or 'edit'.");
+  auto chat_id = id_field(p, "chat_id");
+  if (!chat_id) return invalid("chat payload needs 'chat_id' as a decimal string.");
+  const Value* content = string_field(p, "content");
+  auto cit = p.FindMember("content");
+  if (!content && cit != p.MemberEnd() && !cit->value.IsNull())
+    return invalid("chat 'content' must be a string.");
+  ChatRequest r{k == "send" ? domain::ChatAction::kSend : domain::ChatAction::kEdit, *chat_id, 0,
+                content ? str(*content) : std::string()};
+  if (r.action == domain::ChatAction::kEdit) {
+    auto id = id_field(p, "id");
+    if (!id) return invalid("chat edit needs the message 'id' as a decimal string.");
+    r.message_id = *id;
+  }
+  return Request(std::move(r));
+}
+
+Result<Request> decode_load(const Value& p) {
+  if (!p.IsObject()) return invalid("load payload must be an object.");
+  const Value* kind = string_field(p, "type");
+  if (!kind) return invalid("load payload needs a string 'type' (chat or mutual_users).");
+  std::string k = str(*kind);
+  if (k == "mutual_users") return Request(LoadFriendsRequest{});
+  if (k != "chat") return invalid("load type must be 'chat' or 'mutual_users'.");
+  auto chat_id = id_field(p, "load_id");
+  if (!chat_id) return invalid("load needs 'load_id' as a decimal string.");
+  const Value* dt = string_field(p, "datetime");
+  if (!dt) return invalid("load needs 'datetime' as a base64 string.");
+  auto cit = p.FindMember("count");
+  int count = 0;
+  if (cit == p.MemberEnd()) return invalid("load needs an integer 'count'.");
+  if (cit->value.IsInt64()) {
+    count = static_cast<int>(std::clamp<int64_t>(cit->value.GetInt64(), -1, 1 << 30));
+  } else if (cit->value.IsString()) {
+    const char* b = cit->value.GetString();
+    const char* e = b + cit->value.GetStringLength();
+    auto [ptr, ec] = std::from_chars(b, e, count);
+    if (ec != std::errc() || ptr != e) return invalid("load 'count' must be an integer.");
+  } else {
+    return invalid("load 'count' must be an integer.");
+  }
+  if (count < 1) return invalid("load 'count' must be at least 1.");
+  return Request(LoadChatRequest{*chat_id, str(*dt), count});
+}
+
+Result<Request> decode_friend(const Value& p) {
+  if (!p.IsObject()) return invalid("mutual_users payload must be an object.");
+  const Value* kind = string_field(p, "type");
+  const Value* name = string_field(p, "name");
+  if (!kind) return invalid("mutual_users needs a string 'type'.");
+  if (!name) return invalid("mutual_users needs a string 'name'.");
+  std::string k = str(*kind);
+  domain::FriendAction a;
+  if (k == "request") a = domain::FriendAction::kRequest;
+  else if (k == "response") a = domain::FriendAction::kResponse;
+  else if (k == "remove") a = domain::FriendAction::kRemove;
+  else if (k == "delete") a = domain::FriendAction::kDelete;
+  else return invalid("mutual_users type must be request, response, remove or delete.");
+  return Request(FriendRequest{a, str(*name)});
+}
+
+}  // namespace
+
+Result<Request> decode_request(std::string_view frame) {
+  if (!depth_within(frame, kMaxJsonDepth))
+    return Error{Errc::kMalformedFrame, "JSON nesting is too deep."};
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(frame.data(), frame.size());
+  if (doc.HasParseError()) return Error{Errc::kMalformedFrame, "the frame is not valid JSON."};
+  if (!doc.IsObject()) return Error{Errc::kMalformedFrame, "the frame must be a JSON object."};
+  auto tit = doc.FindMember("type");
+  if (tit == doc.MemberEnd() || !tit->value.IsString())
+    return Error{Errc::kMalformedFrame, "the frame needs a string 'type'."};
+  std::string type = str(tit->value);
+  static const Value kNull;
+  auto pit = doc.FindMember("payload");
+  const Value& payload = pit == doc.MemberEnd() ? kNull : pit->value;
+
+  if (type == "heartbeat") {
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    payload.Accept(w);
+    return Request(HeartbeatRequest{std::string(sb.GetString(), sb.GetSize())});
+  }
+  if (type == "auth") {
+    if (!payload.IsObject()) return invalid("auth payload must be an object.");
+    const Value* token = string_field(payload, "auth");
+    if (!token) return invalid("auth needs the token as a string 'auth'.");
+    return Request(AuthRequest{str(*token)});
+  }
+  if (type == "chat") return decode_chat(payload);
+  if (type == "load") return decode_load(payload);
+  if (type == "mutual_users") return decode_friend(payload);
+  return Error{Errc::kUnknownType, "unknown type '" + type.substr(0, 64) + "'."};
+}
+
+const char* request_type_name(const Request& r) {
+  static const char* const kNames[] = {"heartbeat", "auth", "chat", "load", "load", "mutual_users"};
+  return kNames[r.index()];
+}
+
+std::string encode_heartbeat(const std::string& payload_json) {
+  return R"({"type":"heartbeat","payload":)" + payload_json + "}";
+}
+
+std::string encode_ok() { return R"({"type":"ok","payload":{}})"; }
+
+std::string encode_error(Errc code, std::string_view reason, int64_t retry_after_ms) {
+  const ErrorInfo& info = error_info(code);
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("error");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("code");
+  w.String(info.gateway_code);
+  w.Key("reason");
+  if (reason.empty()) w.String(info.message);
+  else write_string(w, reason);
+  if (retry_after_ms > 0) {
+    w.Key("retry_after");
+    w.Double(std::ceil(static_cast<double>(retry_after_ms) / 100.0) / 10.0);
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& st) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("auth");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("self_user");
+  write_user(w, self);
+  if (v == Version::kV1) {
+    // The app decodes these two with a JSON string decoder: JSON text inside a string.
+    std::string requests = users_json(st.incoming), friends = users_json(st.friends);
+    w.Key("mutual_requests");
+    write_string(w, requests);
+    w.Key("mutual_users");
+    write_string(w, friends);
+  } else {
+    w.Key("mutual_requests");
+    w.StartArray();
+    for (const auto& u : st.incoming) write_user(w, u);
+    w.EndArray();
+    w.Key("mutual_users");
+    w.StartArray();
+    for (const auto& u : st.friends) write_user(w, u);
+    w.EndArray();
+    w.Key("outgoing_requests");
+    w.StartArray();
+    for (const auto& u : st.outgoing) write_user(w, u);
+    w.EndArray();
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_friend_list(const std::vector<domain::UserView>& friends) {
+  return R"({"type":"mutual_users","payload":)" + users_json(friends) + "}";
+}
+
+std::string encode_friend_event(domain::FriendAction action, const domain::UserView& actor) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("mutual_users");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String(friend_action_name(action));
+  w.Key("user");
+  write_user(w, actor);
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& m,
+                        int utc_offset_s) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("chat");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String(action == domain::ChatAction::kSend ? "send" : "edit");
+  w.Key("id");
+  write_string(w, std::to_string(m.id));
+  w.Key("user_id");
+  write_string(w, std::to_string(m.author_id));
+  w.Key("chat_id");
+  write_string(w, std::to_string(m.wire_chat_id));
+  w.Key("content");
+  write_string(w, m.content);
+  w.Key("created_at");
+  write_string(w, format_created_at(m.created_us, utc_offset_s));
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_load_complete(int64_t chat_id, size_t count, bool more) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("load");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String("chat");
+  w.Key("load_id");
+  write_string(w, std::to_string(chat_id));
+  w.Key("count");
+  w.Uint64(count);
+  w.Key("complete");
+  w.Bool(true);
+  w.Key("more");
+  w.Bool(more);
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+Result<int64_t> decode_cursor(std::string_view datetime_b64, int utc_offset_s) {
+  if (datetime_b64.size() > 256) return Errc::kInvalidCursor;
+  auto text = crypto::base64_decode(datetime_b64);
+  if (!text) return Errc::kInvalidCursor;
+  auto us = parse_local_datetime(*text, utc_offset_s);
+  if (!us) return Errc::kInvalidCursor;
+  return *us;
+}
+
+}  // namespace rwd::protocol

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/error.h"
+#include "domain/types.h"
+
+// Frames of the WebSocket gateway: decoding requests and encoding responses and events,
+// for both protocol versions. The only gateway file that includes the JSON library.
+namespace rwd::protocol {
+
+// v1: what the published app speaks at /ws. v2: /ws?v=2, the same messages with clean
+// arrays in the auth response, plus a completion frame after history loads.
+enum class Version { kV1 = 1, kV2 = 2 };
+
+inline constexpr int kMaxJsonDepth = 16;
+
+struct HeartbeatRequest {
+  std::string payload_json;  // the payload, re-serialized: echoed back as the same value
+};
+struct AuthRequest {
+  std::string token;
+};
+struct ChatRequest {
+  domain::ChatAction action;
+  int64_t chat_id;
+  int64_t message_id;  // edit only
+  std::string content;
+};
+struct LoadChatRequest {
+  int64_t chat_id;
+  std::string datetime_b64;
+  int count;
+};
+struct LoadFriendsRequest {};
+struct FriendRequest {
+  domain::FriendAction action;
+  std::string name;
+};
+
+using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
+                             LoadFriendsRequest, FriendRequest>;
+
+// Decodes one text frame. Errors: kMalformedFrame (not JSON, not an object, no string
+// "type", nesting deeper than kMaxJsonDepth), kUnknownType, kInvalidPayload (detail names
+// the field).
+Result<Request> decode_request(std::string_view frame);
+
+// The name of a request's type, for logs and error context.
+const char* request_type_name(const Request& request);
+
+std::string encode_heartbeat(const std::string& payload_json);
+std::string encode_ok();
+// reason empty: the table's default text. retry_after_ms > 0 adds "retry_after" (seconds).
+std::string encode_error(Errc code, std::string_view reason = {}, int64_t retry_after_ms = 0);
+std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& state);
+std::string encode_friend_list(const std::vector<domain::UserView>& friends);
+std::string encode_friend_event(domain::FriendAction action, const domain::UserView& actor);
+std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& message,
+                        int utc_offset_s);
+// v2 only: sent after the chat events of a history load.
+std::string encode_load_complete(int64_t chat_id, size_t count, bool more);
+
+// Decodes a load cursor: base64 of a local date-time (SPEC §2 formats) in the given offset.
+// Returns unix microseconds, or kInvalidCursor.
+Result<int64_t> decode_cursor(std::string_view datetime_b64, int utc_offset_s);
+
+}  // namespace rwd::protocol

@@ -1,0 +1,107 @@
+#include "store/sqlite/connection.h"
+
+#include <sqlite3.h>
+
+namespace rwd::store {
+
+Connection::Query::~Query() {
+  if (stmt_) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
+
+Connection::Query& Connection::Query::bind(int index, int64_t value) {
+  if (stmt_) sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+
+Connection::Query& Connection::Query::bind(int index, std::string_view value) {
+  if (stmt_)
+    sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Connection::Query& Connection::Query::bind_null(int index) {
+  if (stmt_) sqlite3_bind_null(stmt_, index);
+  return *this;
+}
+
+bool Connection::Query::step() {
+  if (!stmt_) {
+    failed_ = true;
+    return false;
+  }
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) {
+    failed_ = true;
+    error_code_ = rc;
+  }
+  return false;
+}
+
+bool Connection::Query::run() {
+  while (step()) {
+  }
+  return !failed_;
+}
+
+int64_t Connection::Query::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+std::string Connection::Query::text(int col) const {
+  const auto* p = sqlite3_column_text(stmt_, col);
+  int n = sqlite3_column_bytes(stmt_, col);
+  return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
+}
+
+bool Connection::Query::is_null(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, bool read_only) {
+  sqlite3* db = nullptr;
+  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |= SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Error{Errc::kInternal, "cannot open " + path + ": " + msg};
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto conn = std::unique_ptr<Connection>(new Connection(db));
+  return conn;
+}
+
+Connection::~Connection() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+Status Connection::exec(std::string_view sql) {
+  char* err = nullptr;
+  std::string text(sql);
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Error{Errc::kInternal, msg};
+  }
+  return {};
+}
+
+Connection::Query Connection::query(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK)
+      return Query(nullptr, db_);
+    it = statements_.emplace(sql, stmt).first;
+  }
+  return Query(it->second, db_);
+}
+
+int64_t Connection::changes() const { return sqlite3_changes(db_); }
+int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+std::string Connection::last_error() const { return sqlite3_errmsg(db_); }
+
+}  // namespace rwd::store

@@ -1,0 +1,117 @@
+#include "store/sqlite/migrations.h"
+
+#include <string>
+
+#include "store/sqlite/connection.h"
+
+namespace rwd::store {
+
+namespace {
+
+// Append only: a released migration is never edited. Times are microseconds since the
+// Unix epoch, UTC. Ids are snowflakes.
+const char* const kMigrations[] = {
+    // 1: accounts, friends, direct-message chats, messages, mail outbox.
+    R"sql(
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY,
+  name          TEXT NOT NULL,
+  name_lower    TEXT NOT NULL UNIQUE,
+  email         TEXT NOT NULL,
+  email_lower   TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  profile       TEXT,
+  created_us    INTEGER NOT NULL
+);
+CREATE TABLE pending_registrations (
+  email_lower   TEXT PRIMARY KEY,
+  email         TEXT NOT NULL,
+  name          TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  key_hash      TEXT NOT NULL UNIQUE,
+  created_us    INTEGER NOT NULL,
+  expires_us    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE tokens (
+  hash       TEXT PRIMARY KEY,
+  user_id    INTEGER NOT NULL REFERENCES users(id),
+  created_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL,
+  revoked    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE friend_requests (
+  from_id    INTEGER NOT NULL REFERENCES users(id),
+  to_id      INTEGER NOT NULL REFERENCES users(id),
+  created_us INTEGER NOT NULL,
+  PRIMARY KEY (from_id, to_id)
+) WITHOUT ROWID;
+CREATE TABLE friendships (
+  user_lo    INTEGER NOT NULL REFERENCES users(id),
+  user_hi    INTEGER NOT NULL REFERENCES users(id),
+  created_us INTEGER NOT NULL,
+  PRIMARY KEY (user_lo, user_hi),
+  CHECK (user_lo < user_hi)
+) WITHOUT ROWID;
+-- kind 0: a direct-message chat of the pair (user_lo, user_hi). Kept after a friendship
+-- ends so history survives unfriending and re-friending.
+CREATE TABLE chats (
+  id         INTEGER PRIMARY KEY,
+  kind       INTEGER NOT NULL,
+  user_lo    INTEGER,
+  user_hi    INTEGER,
+  created_us INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX chats_dm_pair ON chats(user_lo, user_hi) WHERE kind = 0;
+CREATE TABLE messages (
+  id         INTEGER PRIMARY KEY,
+  chat_id    INTEGER NOT NULL REFERENCES chats(id),
+  author_id  INTEGER NOT NULL REFERENCES users(id),
+  content    TEXT NOT NULL,
+  created_us INTEGER NOT NULL,
+  edited_us  INTEGER,
+  deleted    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_by_chat_time ON messages(chat_id, created_us);
+CREATE TABLE outbox (
+  id              INTEGER PRIMARY KEY,
+  recipient       TEXT NOT NULL,
+  subject         TEXT NOT NULL,
+  body            TEXT NOT NULL,
+  created_us      INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_us INTEGER NOT NULL,
+  last_error      TEXT,
+  sent_us         INTEGER
+);
+CREATE INDEX outbox_due ON outbox(next_attempt_us) WHERE sent_us IS NULL;
+)sql",
+};
+
+}  // namespace
+
+int latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
+
+Status migrate(Connection& conn) {
+  int version = 0;
+  {
+    auto q = conn.query("PRAGMA user_version");
+    if (q.step()) version = static_cast<int>(q.int64(0));
+    if (q.failed()) return Error{Errc::kInternal, "reading user_version: " + conn.last_error()};
+  }
+  if (version > latest_schema_version())
+    return Error{Errc::kInternal, "database schema version " + std::to_string(version) +
+                                      " is newer than this build (" +
+                                      std::to_string(latest_schema_version()) + ")"};
+  for (int v = version; v < latest_schema_version(); ++v) {
+    std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v] +
+                      "PRAGMA user_version = " + std::to_string(v + 1) + "; COMMIT;";
+    if (Status s = conn.exec(sql); !s.ok()) {
+      (void)conn.exec("ROLLBACK");
+      return Error{Errc::kInternal,
+                   "migration " + std::to_string(v + 1) + " failed: " + s.error().detail};
+    }
+  }
+  return {};
+}
+
+}  // namespace rwd::store

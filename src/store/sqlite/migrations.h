@@ -1,0 +1,16 @@
+#pragma once
+
+#include "base/error.h"
+
+namespace rwd::store {
+
+class Connection;
+
+// Number of migrations this build knows; PRAGMA user_version equals it after migrate().
+int latest_schema_version();
+
+// Applies, each in its own transaction, every migration above the file's user_version.
+// A file newer than this build is refused rather than touched.
+Status migrate(Connection& conn);
+
+}  // namespace rwd::store

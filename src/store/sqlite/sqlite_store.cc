@@ -1,0 +1,552 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+
+#include "base/text.h"
+#include "store/sqlite/connection.h"
+#include "store/sqlite/migrations.h"
+
+namespace rwd::store {
+
+namespace {
+
+constexpr size_t kMaxReaders = 4;
+
+Error db_error(Connection& c, const char* what) {
+  return Error{Errc::kInternal, std::string(what) + ": " + c.last_error()};
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(std::string path) : path_(std::move(path)) {}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path));
+  if (Status s = store->start(); !s.ok()) return s.error();
+  return store;
+}
+
+Status SqliteStore::start() {
+  auto conn = Connection::open(path_, false);
+  if (!conn.ok()) return conn.error();
+  writer_conn_ = std::move(conn.value());
+  // WAL: readers never block the writer. synchronous=FULL: the WAL is synced at every
+  // commit, so an acknowledged write survives power loss, not only a process crash.
+  if (Status s = writer_conn_->exec(
+          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+          "PRAGMA wal_autocheckpoint=4000;");
+      !s.ok())
+    return Error{Errc::kInternal, "configuring " + path_ + ": " + s.error().detail};
+  if (Status s = migrate(*writer_conn_); !s.ok()) return s;
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "db-writer");
+    writer_loop();
+  });
+  return {};
+}
+
+SqliteStore::~SqliteStore() { close(); }
+
+void SqliteStore::close() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !writer_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  if (writer_conn_) {
+    (void)writer_conn_->exec("PRAGMA wal_checkpoint(TRUNCATE);");
+    writer_conn_.reset();
+  }
+  std::lock_guard lock(readers_mu_);
+  readers_.clear();
+}
+
+template <typename T, typename Body>
+void SqliteStore::submit(Body body, Callback<T> done) {
+  auto result = std::make_shared<std::optional<Result<T>>>();
+  Write w;
+  w.apply = [result, body = std::move(body)](Connection& c) mutable {
+    result->emplace(body(c));
+    return result->value().ok();
+  };
+  w.finish = [result, done = std::move(done)](bool committed) mutable {
+    if (!done) return;
+    if (!committed) {
+      done(Error{Errc::kInternal, "transaction was not committed"});
+    } else if (result->has_value()) {
+      done(std::move(**result));
+    } else {
+      done(Error{Errc::kInternal, "write did not run"});
+    }
+  };
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(w));
+      cv_.notify_one();
+      return;
+    }
+  }
+  if (w.finish) {
+    result->emplace(Error{Errc::kOverloaded, "store is closed"});
+    w.finish(true);
+  }
+}
+
+void SqliteStore::writer_loop() {
+  std::vector<Write> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      writer_busy_ = false;
+      idle_cv_.notify_all();
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      size_t n = std::min(queue_.size(), kMaxBatch);
+      batch.clear();
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      writer_busy_ = true;
+    }
+    Connection& c = *writer_conn_;
+    bool committed = c.exec("BEGIN IMMEDIATE").ok();
+    if (committed) {
+      for (Write& w : batch) {
+        // A savepoint per write: a write that fails is undone alone.
+        (void)c.exec("SAVEPOINT w");
+        if (!w.apply(c)) (void)c.exec("ROLLBACK TO w");
+        (void)c.exec("RELEASE w");
+      }
+      if (fail_next_commit_.exchange(false)) {
+        (void)c.exec("ROLLBACK");
+        committed = false;
+      } else if (!c.exec("COMMIT").ok()) {
+        (void)c.exec("ROLLBACK");
+        committed = false;
+      }
+    }
+    if (committed) {
+      commits_.fetch_add(1, std::memory_order_relaxed);
+      writes_.fetch_add(batch.size(), std::memory_order_relaxed);
+    }
+    for (Write& w : batch) w.finish(committed);
+  }
+}
+
+void SqliteStore::flush() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [this] { return queue_.empty() && !writer_busy_; });
+}
+
+std::unique_ptr<Connection> SqliteStore::borrow_reader() {
+  {
+    std::lock_guard lock(readers_mu_);
+    if (!readers_.empty()) {
+      auto c = std::move(readers_.back());
+      readers_.pop_back();
+      return c;
+    }
+  }
+  auto c = Connection::open(path_, true);
+  if (!c.ok()) return nullptr;
+  return std::move(c.value());
+}
+
+void SqliteStore::return_reader(std::unique_ptr<Connection> conn) {
+  std::lock_guard lock(readers_mu_);
+  if (conn && readers_.size() < kMaxReaders) readers_.push_back(std::move(conn));
+}
+
+// ---------------------------------------------------------------- reads
+
+Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
+  auto c = borrow_reader();
+  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  DirectorySnapshot snap;
+  {
+    auto q = c->query("SELECT id, name, email, password_hash, profile, created_us FROM users");
+    while (q.step()) {
+      UserRecord u;
+      u.id = q.int64(0);
+      u.name = q.text(1);
+      u.email = q.text(2);
+      u.password_hash = q.text(3);
+      if (!q.is_null(4)) u.profile = q.text(4);
+      u.created_us = q.int64(5);
+      snap.users.push_back(std::move(u));
+    }
+    if (q.failed()) return db_error(*c, "loading users");
+  }
+  {
+    auto q = c->query("SELECT from_id, to_id FROM friend_requests");
+    while (q.step()) snap.friend_requests.push_back({q.int64(0), q.int64(1)});
+    if (q.failed()) return db_error(*c, "loading friend requests");
+  }
+  {
+    auto q = c->query("SELECT user_lo, user_hi FROM friendships");
+    while (q.step()) snap.friendships.push_back({q.int64(0), q.int64(1)});
+    if (q.failed()) return db_error(*c, "loading friendships");
+  }
+  {
+    auto q = c->query("SELECT id, user_lo, user_hi FROM chats WHERE kind = 0");
+    while (q.step()) snap.dm_chats.push_back({q.int64(0), q.int64(1), q.int64(2)});
+    if (q.failed()) return db_error(*c, "loading chats");
+  }
+  {
+    auto q = c->query(
+        "SELECT hash, user_id, created_us, expires_us FROM tokens "
+        "WHERE revoked = 0 AND expires_us > ?");
+    q.bind(1, now_us);
+    while (q.step()) snap.tokens.push_back({q.text(0), q.int64(1), q.int64(2), q.int64(3)});
+    if (q.failed()) return db_error(*c, "loading tokens");
+  }
+  return_reader(std::move(c));
+  return snap;
+}
+
+Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, int64_t before_us,
+                                                              int limit) {
+  auto c = borrow_reader();
+  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  std::vector<MessageRecord> out;
+  {
+    auto q = c->query(
+        "SELECT id, author_id, content, created_us FROM messages "
+        "WHERE chat_id = ? AND created_us < ? AND deleted = 0 "
+        "ORDER BY created_us DESC, id DESC LIMIT ?");
+    q.bind(1, chat_id).bind(2, before_us).bind(3, static_cast<int64_t>(limit));
+    while (q.step()) {
+      MessageRecord m;
+      m.id = q.int64(0);
+      m.chat_id = chat_id;
+      m.author_id = q.int64(1);
+      m.content = q.text(2);
+      m.created_us = q.int64(3);
+      out.push_back(std::move(m));
+    }
+    if (q.failed()) return db_error(*c, "loading messages");
+  }
+  return_reader(std::move(c));
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Result<std::optional<PendingRegistration>> SqliteStore::find_pending(const std::string& email) {
+  auto c = borrow_reader();
+  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  std::optional<PendingRegistration> out;
+  {
+    auto q = c->query(
+        "SELECT email, name, password_hash, key_hash, created_us, expires_us "
+        "FROM pending_registrations WHERE email_lower = ?");
+    q.bind(1, ascii_lower(email));
+    if (q.step())
+      out = PendingRegistration{q.text(0),     q.text(1),     q.text(2),
+                                q.text(3),     q.int64(4),    q.int64(5)};
+    if (q.failed()) return db_error(*c, "finding a pending registration");
+  }
+  return_reader(std::move(c));
+  return out;
+}
+
+Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit) {
+  auto c = borrow_reader();
+  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  std::vector<OutboxMail> out;
+  {
+    auto q = c->query(
+        "SELECT id, recipient, subject, body, attempts, next_attempt_us FROM outbox "
+        "WHERE sent_us IS NULL AND next_attempt_us <= ? ORDER BY next_attempt_us LIMIT ?");
+    q.bind(1, now_us).bind(2, static_cast<int64_t>(limit));
+    while (q.step())
+      out.push_back({q.int64(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.int64(4)),
+                     q.int64(5)});
+    if (q.failed()) return db_error(*c, "reading the outbox");
+  }
+  return_reader(std::move(c));
+  return out;
+}
+
+Result<std::optional<int64_t>> SqliteStore::next_mail_due() {
+  auto c = borrow_reader();
+  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  std::optional<int64_t> out;
+  {
+    auto q = c->query("SELECT MIN(next_attempt_us) FROM outbox WHERE sent_us IS NULL");
+    if (q.step() && !q.is_null(0)) out = q.int64(0);
+    if (q.failed()) return db_error(*c, "reading the outbox");
+  }
+  return_reader(std::move(c));
+  return out;
+}
+
+int SqliteStore::schema_version() {
+  auto c = borrow_reader();
+  if (!c) return -1;
+  int v = -1;
+  {
+    auto q = c->query("PRAGMA user_version");
+    if (q.step()) v = static_cast<int>(q.int64(0));
+  }
+  return_reader(std::move(c));
+  return v;
+}
+
+bool SqliteStore::integrity_ok() {
+  auto c = borrow_reader();
+  if (!c) return false;
+  bool ok = false;
+  {
+    auto q = c->query("PRAGMA integrity_check");
+    ok = q.step() && q.text(0) == "ok";
+  }
+  return_reader(std::move(c));
+  return ok;
+}
+
+// ---------------------------------------------------------------- writes
+
+namespace {
+
+Status insert_mail(Connection& c, const OutboxMail& m, int64_t now_us) {
+  auto q = c.query(
+      "INSERT INTO outbox (recipient, subject, body, created_us, next_attempt_us) "
+      "VALUES (?, ?, ?, ?, ?)");
+  q.bind(1, m.recipient).bind(2, m.subject).bind(3, m.body).bind(4, now_us);
+  q.bind(5, m.next_attempt_us ? m.next_attempt_us : now_us);
+  if (!q.run()) return db_error(c, "queueing mail");
+  return {};
+}
+
+}  // namespace
+
+void SqliteStore::put_registration(PendingRegistration reg, OutboxMail mail, Callback<void> done) {
+  submit<void>(
+      [reg = std::move(reg), mail = std::move(mail)](Connection& c) -> Status {
+        auto q = c.query(
+            "INSERT OR REPLACE INTO pending_registrations "
+            "(email_lower, email, name, password_hash, key_hash, created_us, expires_us) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)");
+        q.bind(1, ascii_lower(reg.email)).bind(2, reg.email).bind(3, reg.name);
+        q.bind(4, reg.password_hash).bind(5, reg.key_hash).bind(6, reg.created_us);
+        q.bind(7, reg.expires_us);
+        if (!q.run()) return db_error(c, "storing a registration");
+        return insert_mail(c, mail, reg.created_us);
+      },
+      std::move(done));
+}
+
+void SqliteStore::put_mail(OutboxMail mail, Callback<void> done) {
+  submit<void>(
+      [mail = std::move(mail)](Connection& c) -> Status {
+        return insert_mail(c, mail, mail.next_attempt_us);
+      },
+      std::move(done));
+}
+
+void SqliteStore::verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
+                                      Callback<UserRecord> done) {
+  submit<UserRecord>(
+      [key_hash = std::move(key_hash), now_us, new_user_id](Connection& c) -> Result<UserRecord> {
+        UserRecord u;
+        {
+          auto q = c.query(
+              "SELECT email, name, password_hash, expires_us FROM pending_registrations "
+              "WHERE key_hash = ?");
+          q.bind(1, key_hash);
+          if (!q.step()) {
+            if (q.failed()) return db_error(c, "finding a registration");
+            return Errc::kLinkInvalid;
+          }
+          if (q.int64(3) <= now_us) return Errc::kLinkInvalid;
+          u.email = q.text(0);
+          u.name = q.text(1);
+          u.password_hash = q.text(2);
+        }
+        {
+          auto q = c.query("DELETE FROM pending_registrations WHERE key_hash = ?");
+          q.bind(1, key_hash);
+          if (!q.run()) return db_error(c, "consuming a registration");
+        }
+        u.id = new_user_id;
+        u.created_us = now_us;
+        {
+          auto q = c.query("SELECT 1 FROM users WHERE email_lower = ?");
+          q.bind(1, ascii_lower(u.email));
+          if (q.step()) return Errc::kLinkInvalid;
+        }
+        {
+          auto q = c.query("SELECT 1 FROM users WHERE name_lower = ?");
+          q.bind(1, ascii_lower(u.name));
+          if (q.step()) return Errc::kNameTaken;
+        }
+        auto q = c.query(
+            "INSERT INTO users (id, name, name_lower, email, email_lower, password_hash, "
+            "created_us) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        q.bind(1, u.id).bind(2, u.name).bind(3, ascii_lower(u.name)).bind(4, u.email);
+        q.bind(5, ascii_lower(u.email)).bind(6, u.password_hash).bind(7, now_us);
+        if (!q.run()) return db_error(c, "creating a user");
+        return u;
+      },
+      std::move(done));
+}
+
+void SqliteStore::put_token(TokenRecord token, Callback<void> done) {
+  submit<void>(
+      [token = std::move(token)](Connection& c) -> Status {
+        auto q = c.query(
+            "INSERT INTO tokens (hash, user_id, created_us, expires_us) VALUES (?, ?, ?, ?)");
+        q.bind(1, token.token_hash).bind(2, token.user_id).bind(3, token.created_us);
+        q.bind(4, token.expires_us);
+        if (!q.run()) return db_error(c, "storing a token");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::revoke_token(std::string token_hash, Callback<void> done) {
+  submit<void>(
+      [token_hash = std::move(token_hash)](Connection& c) -> Status {
+        auto q = c.query("UPDATE tokens SET revoked = 1 WHERE hash = ?");
+        q.bind(1, token_hash);
+        if (!q.run()) return db_error(c, "revoking a token");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::put_friend_request(int64_t from_id, int64_t to_id, int64_t now_us,
+                                     Callback<void> done) {
+  submit<void>(
+      [=](Connection& c) -> Status {
+        auto q = c.query(
+            "INSERT OR IGNORE INTO friend_requests (from_id, to_id, created_us) VALUES (?, ?, ?)");
+        q.bind(1, from_id).bind(2, to_id).bind(3, now_us);
+        if (!q.run()) return db_error(c, "storing a friend request");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::delete_friend_request(int64_t from_id, int64_t to_id, Callback<void> done) {
+  submit<void>(
+      [=](Connection& c) -> Status {
+        auto q = c.query("DELETE FROM friend_requests WHERE from_id = ? AND to_id = ?");
+        q.bind(1, from_id).bind(2, to_id);
+        if (!q.run()) return db_error(c, "deleting a friend request");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::put_friendship(UserPair pair, int64_t new_chat_id, int64_t now_us,
+                                 Callback<int64_t> done) {
+  submit<int64_t>(
+      [=](Connection& c) -> Result<int64_t> {
+        {
+          auto q = c.query(
+              "DELETE FROM friend_requests WHERE (from_id = ? AND to_id = ?) OR "
+              "(from_id = ? AND to_id = ?)");
+          q.bind(1, pair.lo).bind(2, pair.hi).bind(3, pair.hi).bind(4, pair.lo);
+          if (!q.run()) return db_error(c, "clearing friend requests");
+        }
+        {
+          auto q = c.query(
+              "INSERT OR IGNORE INTO friendships (user_lo, user_hi, created_us) VALUES (?, ?, ?)");
+          q.bind(1, pair.lo).bind(2, pair.hi).bind(3, now_us);
+          if (!q.run()) return db_error(c, "storing a friendship");
+        }
+        {
+          auto q = c.query(
+              "INSERT OR IGNORE INTO chats (id, kind, user_lo, user_hi, created_us) "
+              "VALUES (?, 0, ?, ?, ?)");
+          q.bind(1, new_chat_id).bind(2, pair.lo).bind(3, pair.hi).bind(4, now_us);
+          if (!q.run()) return db_error(c, "creating a chat");
+        }
+        auto q = c.query("SELECT id FROM chats WHERE kind = 0 AND user_lo = ? AND user_hi = ?");
+        q.bind(1, pair.lo).bind(2, pair.hi);
+        if (!q.step()) return db_error(c, "finding a chat");
+        return q.int64(0);
+      },
+      std::move(done));
+}
+
+void SqliteStore::delete_friendship(UserPair pair, Callback<void> done) {
+  submit<void>(
+      [=](Connection& c) -> Status {
+        auto q = c.query("DELETE FROM friendships WHERE user_lo = ? AND user_hi = ?");
+        q.bind(1, pair.lo).bind(2, pair.hi);
+        if (!q.run()) return db_error(c, "deleting a friendship");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::put_message(MessageRecord m, Callback<void> done) {
+  submit<void>(
+      [m = std::move(m)](Connection& c) -> Status {
+        auto q = c.query(
+            "INSERT INTO messages (id, chat_id, author_id, content, created_us) "
+            "VALUES (?, ?, ?, ?, ?)");
+        q.bind(1, m.id).bind(2, m.chat_id).bind(3, m.author_id).bind(4, m.content);
+        q.bind(5, m.created_us);
+        if (!q.run()) return db_error(c, "storing a message");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
+                               std::string content, int64_t now_us, Callback<MessageRecord> done) {
+  submit<MessageRecord>(
+      [=, content = std::move(content)](Connection& c) -> Result<MessageRecord> {
+        auto q = c.query(
+            "UPDATE messages SET content = ?, deleted = ?, edited_us = ? "
+            "WHERE id = ? AND chat_id = ? AND author_id = ? AND deleted = 0 "
+            "RETURNING created_us");
+        q.bind(1, content).bind(2, static_cast<int64_t>(content.empty())).bind(3, now_us);
+        q.bind(4, message_id).bind(5, chat_id).bind(6, author_id);
+        if (!q.step()) {
+          if (q.failed()) return db_error(c, "editing a message");
+          return Errc::kMessageNotFound;
+        }
+        MessageRecord m{message_id, chat_id, author_id, content, q.int64(0), content.empty()};
+        q.run();
+        return m;
+      },
+      std::move(done));
+}
+
+void SqliteStore::mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) {
+  submit<void>(
+      [=](Connection& c) -> Status {
+        auto q = c.query("UPDATE outbox SET sent_us = ?, attempts = attempts + 1 WHERE id = ?");
+        q.bind(1, now_us).bind(2, mail_id);
+        if (!q.run()) return db_error(c, "marking mail sent");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
+                                  std::string last_error, Callback<void> done) {
+  submit<void>(
+      [=, last_error = std::move(last_error)](Connection& c) -> Status {
+        auto q = c.query(
+            "UPDATE outbox SET attempts = ?, next_attempt_us = ?, last_error = ? WHERE id = ?");
+        q.bind(1, static_cast<int64_t>(attempts)).bind(2, next_attempt_us).bind(3, last_error);
+        q.bind(4, mail_id);
+        if (!q.run()) return db_error(c, "rescheduling mail");
+        return {};
+      },
+      std::move(done));
+}
+
+}  // namespace rwd::store

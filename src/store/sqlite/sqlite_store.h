@@ -1,0 +1,107 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace rwd::store {
+
+class Connection;
+
+// The SQLite store: one file in WAL mode, synchronous=FULL (a commit is on disk before it
+// is acknowledged: it survives a process crash and a power loss). One writer thread owns
+// the write connection and groups every write queued while the previous commit was
+// syncing into the next transaction (up to kMaxBatch), so the cost of a sync is shared.
+// Reads use a small pool of read-only connections and never wait for the writer.
+class SqliteStore final : public Store {
+ public:
+  static constexpr size_t kMaxBatch = 512;
+
+  // Opens (creating when needed) `path`, applies migrations and starts the writer thread.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  ~SqliteStore() override;  // drains the writer queue, then closes every connection
+
+  Result<DirectorySnapshot> load_directory(int64_t now_us) override;
+  void put_registration(PendingRegistration reg, OutboxMail mail, Callback<void> done) override;
+  void put_mail(OutboxMail mail, Callback<void> done) override;
+  void verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
+                           Callback<UserRecord> done) override;
+  void put_token(TokenRecord token, Callback<void> done) override;
+  void revoke_token(std::string token_hash, Callback<void> done) override;
+  void put_friend_request(int64_t from_id, int64_t to_id, int64_t now_us,
+                          Callback<void> done) override;
+  void delete_friend_request(int64_t from_id, int64_t to_id, Callback<void> done) override;
+  void put_friendship(UserPair pair, int64_t new_chat_id, int64_t now_us,
+                      Callback<int64_t> done) override;
+  void delete_friendship(UserPair pair, Callback<void> done) override;
+  void put_message(MessageRecord message, Callback<void> done) override;
+  void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
+                    int64_t now_us, Callback<MessageRecord> done) override;
+  void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) override;
+  void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
+                       std::string last_error, Callback<void> done) override;
+
+  Result<std::vector<MessageRecord>> load_messages(int64_t chat_id, int64_t before_us,
+                                                   int limit) override;
+  Result<std::optional<PendingRegistration>> find_pending(const std::string& email) override;
+  Result<std::vector<OutboxMail>> due_mail(int64_t now_us, int limit) override;
+  Result<std::optional<int64_t>> next_mail_due() override;
+  void flush() override;
+
+  // Stops the writer after draining its queue; later writes fail with kUnavailable.
+  void close();
+
+  // Schema version after migrations (PRAGMA user_version).
+  int schema_version();
+  // PRAGMA integrity_check == "ok".
+  bool integrity_ok();
+  // Makes the next commit fail (it is rolled back): a failed commit is never acknowledged.
+  void fail_next_commit_for_test() { fail_next_commit_.store(true); }
+  // Statistics for benchmarks: transactions committed and writes they carried.
+  uint64_t commits() const { return commits_.load(); }
+  uint64_t writes() const { return writes_.load(); }
+
+ private:
+  struct Write {
+    std::function<bool(Connection&)> apply;  // runs inside the transaction; false = failed
+    std::function<void(bool committed)> finish;
+  };
+
+  explicit SqliteStore(std::string path);
+  Status start();
+  template <typename T, typename Body>
+  void submit(Body body, Callback<T> done);
+  void writer_loop();
+  std::unique_ptr<Connection> borrow_reader();
+  void return_reader(std::unique_ptr<Connection> conn);
+
+  const std::string path_;
+  std::unique_ptr<Connection> writer_conn_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;       // writer waits for work
+  std::condition_variable idle_cv_;  // flush() waits for an empty, idle writer
+  std::deque<Write> queue_;          // guarded by mu_
+  bool writer_busy_ = false;         // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  std::thread writer_;
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> readers_;  // guarded by readers_mu_
+
+  std::atomic<bool> fail_next_commit_{false};
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> writes_{0};
+};
+
+}  // namespace rwd::store
