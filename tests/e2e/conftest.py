@@ -1,0 +1,316 @@
+"""Fixtures for the end-to-end tests: the real rewind-server binary on loopback with a
+fresh data directory, a real SMTP server process (smtp_sink.py) over implicit TLS with a
+test CA, and real HTTP and WebSocket clients."""
+import email
+import email.policy
+import glob
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import websocket
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD_DIR = os.environ.get("REWIND_BUILD_DIR", os.path.join(ROOT, "build"))
+SERVER_BIN = os.path.join(BUILD_DIR, "rewind-server")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SMTP_USER = "rewind@example.test"
+SMTP_PASSWORD = "smtp-test-password"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    """A throwaway CA and a certificate for 127.0.0.1/localhost signed by it."""
+    d = tmp_path_factory.mktemp("ca")
+    run = lambda *a: subprocess.run(a, cwd=d, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=REWIND test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", "server.key", "-out", "server.csr")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem")
+    return {"ca": str(d / "ca.pem"), "cert": str(d / "server.pem"), "key": str(d / "server.key")}
+
+
+class Mailbox:
+    """The messages an smtp_sink process stored."""
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def messages(self):
+        out = []
+        for path in sorted(glob.glob(os.path.join(self.directory, "*.eml"))):
+            with open(path, "rb") as f:
+                out.append(email.message_from_bytes(f.read(), policy=email.policy.default))
+        return out
+
+    def wait_for(self, to, count=1, timeout=15.0):
+        """The first `count` messages to `to`, waiting for them to arrive."""
+        deadline = time.time() + timeout
+        while True:
+            got = [m for m in self.messages() if to.lower() in m["To"].lower()]
+            if len(got) >= count:
+                return got
+            if time.time() > deadline:
+                raise AssertionError(f"no mail to {to} after {timeout}s (have {len(got)})")
+            time.sleep(0.05)
+
+    def link_for(self, to, index=-1):
+        msgs = self.wait_for(to, count=max(1, index + 1) if index >= 0 else 1)
+        body = msgs[index].get_content()
+        m = re.search(r"https?://\S+/api/v1/auth/email_verify/[A-Za-z0-9_-]+", body)
+        assert m, body
+        return m.group(0)
+
+
+class SmtpSink:
+    def __init__(self, ca, tmp, tls="implicit", fail_first=0):
+        self.port = free_port()
+        self.dir = str(tmp / f"mail-{self.port}")
+        self.tls = tls
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HERE, "smtp_sink.py"), "--port", str(self.port),
+             "--dir", self.dir, "--cert", ca["cert"], "--key", ca["key"], "--tls", tls,
+             "--user", SMTP_USER, "--password", SMTP_PASSWORD, "--fail-first", str(fail_first)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError("smtp_sink did not start: " + line + self.proc.stderr.read())
+        self.mailbox = Mailbox(self.dir)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def smtp(test_ca, tmp_path):
+    sink = SmtpSink(test_ca, tmp_path)
+    yield sink
+    sink.stop()
+
+
+class Server:
+    """A running rewind-server process."""
+
+    def __init__(self, data_dir, args, env=None):
+        self.data_dir = str(data_dir)
+        self.args = args
+        self.env = env
+        self.proc = None
+        self.log_lines = []
+        self.port = None
+
+    def start(self, timeout=20):
+        env = dict(os.environ)
+        env.update(self.env or {})
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.log_file = open(self.log_path, "ab")
+        args = [SERVER_BIN, "--data-dir", self.data_dir] + self.args
+        if self.port and "--port" not in self.args:
+            args += ["--port", str(self.port)]
+        elif "--port" not in self.args:
+            args += ["--port", "0"]
+        self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=self.log_file, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(rb"listening on http://[^:]+:(\d+)", self.read_log())
+            if m:
+                self.port = int(m.group(1))
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited: " + self.read_log().decode(errors="replace"))
+            time.sleep(0.02)
+        raise RuntimeError("server did not start: " + self.read_log().decode(errors="replace"))
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read()
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, version=None):
+        return f"ws://127.0.0.1:{self.port}/ws" + (f"?v={version}" if version else "")
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log_file.close()
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log_file.close()
+
+    def restart(self, **kw):
+        self.stop()
+        return self.start(**kw)
+
+
+# Fast hashing for tests; rate limits off for loopback unless a test turns them on.
+FAST_ARGS = ["--password-hash-ops", "1", "--password-hash-mem-kib", "1024",
+             "--rate-limit-exempt", "127.0.0.1", "--ws-rate-count", "100000",
+             "--chat-rate-count", "100000", "--friend-rate-count", "100000",
+             "--login-account-rate-count", "100000"]
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Factory: start_server(args=[...], smtp=sink) -> Server. Stopped at teardown."""
+    started = []
+
+    def start(args=(), smtp=None, fast=True, data_dir=None, env=None):
+        a = (FAST_ARGS if fast else []) + list(args)
+        if smtp is not None:
+            a += ["--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port), "--smtp-tls", smtp.tls,
+                  "--mail-address", SMTP_USER, "--mail-password", SMTP_PASSWORD]
+            if smtp.tls != "none":
+                a += ["--smtp-ca-file", smtp_ca_file[0]]
+        s = Server(data_dir or (tmp_path / f"data{len(started)}"), a, env=env)
+        started.append(s)
+        return s.start()
+
+    smtp_ca_file = [None]
+    start.ca = smtp_ca_file
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def server(start_server, smtp, test_ca):
+    """A server that sends its mail to the `smtp` sink over implicit TLS."""
+    start_server.ca[0] = test_ca["ca"]
+    return start_server(smtp=smtp)
+
+
+def register(server, name, email_addr, password="password123", **kw):
+    return requests.post(server.base + "/api/v1/auth/register",
+                         data={"name": name, "email": email_addr, "password": password},
+                         headers={"Accept": "application/json"}, timeout=10, **kw)
+
+
+def login(server, email_addr, password="password123"):
+    return requests.post(server.base + "/api/v1/auth/login",
+                         data={"email": email_addr, "password": password},
+                         headers={"Accept": "application/json"}, timeout=10)
+
+
+def create_user(server, mailbox, name, password="password123"):
+    """Registers `name` through the real flow (mail link) and logs in. Returns
+    (token, user_id)."""
+    addr = f"{name.lower()}@example.test"
+    r = register(server, name, addr, password)
+    assert r.status_code == 201, r.text
+    link = mailbox.link_for(addr)
+    r = requests.get(link, timeout=10)
+    assert r.status_code == 200, r.text
+    r = login(server, addr, password)
+    assert r.status_code == 201, r.text
+    token = r.json()["payload"]["token"]
+    ws = Client(server)
+    ws.handshake(token)
+    uid = ws.auth_payload["self_user"]["id"]
+    ws.close()
+    return token, uid
+
+
+class Client:
+    """A real WebSocket client speaking the gateway protocol."""
+
+    def __init__(self, server, version=None, timeout=5):
+        self.ws = websocket.create_connection(server.ws_url(version), timeout=timeout)
+        self.auth_payload = None
+
+    def send(self, type_, payload):
+        self.ws.send(json.dumps({"type": type_, "payload": payload}))
+
+    def send_raw(self, text):
+        self.ws.send(text)
+
+    def recv(self, timeout=5):
+        self.ws.settimeout(timeout)
+        op, data = self.ws.recv_data()
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+            raise ConnectionClosed(code, data[2:].decode(errors="replace"))
+        return json.loads(data)
+
+    def recv_type(self, type_, timeout=5):
+        """Skips frames until one of `type_` arrives."""
+        deadline = time.time() + timeout
+        while True:
+            f = self.recv(max(0.01, deadline - time.time()))
+            if f["type"] == type_:
+                return f
+
+    def expect_silence(self, seconds=0.3):
+        try:
+            f = self.recv(seconds)
+        except websocket.WebSocketTimeoutException:
+            return
+        raise AssertionError(f"unexpected frame {f}")
+
+    def wait_close(self, timeout=10):
+        """Reads until the server closes; returns the close code."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                self.recv(max(0.01, deadline - time.time()))
+            except ConnectionClosed as c:
+                return c.code
+            except (websocket.WebSocketConnectionClosedException, ConnectionResetError,
+                    BrokenPipeError):
+                return None
+        raise AssertionError("server did not close the connection")
+
+    def handshake(self, token, count=0):
+        self.send("heartbeat", {"count": count})
+        assert self.recv()["payload"] == {"count": count}
+        self.send("auth", {"auth": token})
+        f = self.recv()
+        assert f["type"] == "auth", f
+        self.auth_payload = f["payload"]
+        return f["payload"]
+
+    def close(self):
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+
+
+class ConnectionClosed(Exception):
+    def __init__(self, code, reason):
+        super().__init__(f"closed {code} {reason}")
+        self.code = code
+        self.reason = reason
