@@ -1,1 +1,121 @@
+#include "protocol/gateway_codec.h"
+
 #include <gtest/gtest.h>
+
+#include "base/crypto.h"
+
+namespace rwd::protocol {
+namespace {
+
+TEST(GatewayCodecTest, HeartbeatPayloadIsKeptAsJson) {
+  auto r = decode_request(R"({"type":"heartbeat","payload":{"count":0,"x":[1,"a",null]}})");
+  ASSERT_TRUE(r.ok());
+  auto& hb = std::get<HeartbeatRequest>(r.value());
+  EXPECT_EQ(encode_heartbeat(hb.payload_json),
+            R"({"type":"heartbeat","payload":{"count":0,"x":[1,"a",null]}})");
+}
+
+TEST(GatewayCodecTest, HeartbeatWithoutPayloadEchoesNull) {
+  auto r = decode_request(R"({"type":"heartbeat"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::get<HeartbeatRequest>(r.value()).payload_json, "null");
+}
+
+TEST(GatewayCodecTest, DecodesTheAppsRequests) {
+  auto chat = decode_request(
+      R"({"type":"chat","payload":{"type":"send","chat_id":"12345","content":"hi"}})");
+  ASSERT_TRUE(chat.ok());
+  EXPECT_EQ(std::get<ChatRequest>(chat.value()).chat_id, 12345);
+  auto edit = decode_request(
+      R"({"type":"chat","payload":{"type":"edit","chat_id":"7","id":"99","content":""}})");
+  ASSERT_TRUE(edit.ok());
+  EXPECT_EQ(std::get<ChatRequest>(edit.value()).message_id, 99);
+  auto load = decode_request(
+      R"({"type":"load","payload":{"type":"chat","load_id":"5","datetime":"MjAyNi0zLTc=","count":50}})");
+  ASSERT_TRUE(load.ok());
+  EXPECT_EQ(std::get<LoadChatRequest>(load.value()).count, 50);
+  auto friends = decode_request(R"({"type":"load","payload":{"type":"mutual_users"}})");
+  ASSERT_TRUE(friends.ok());
+  EXPECT_TRUE(std::holds_alternative<LoadFriendsRequest>(friends.value()));
+  auto fr = decode_request(R"({"type":"mutual_users","payload":{"type":"delete","name":"bob"}})");
+  ASSERT_TRUE(fr.ok());
+  EXPECT_EQ(std::get<FriendRequest>(fr.value()).action, domain::FriendAction::kDelete);
+}
+
+TEST(GatewayCodecTest, MalformedFramesAreNamed) {
+  for (const char* bad : {"", "nope", "[1,2]", "\"str\"", R"({"payload":1})", R"({"type":5})",
+                          "{\"type\":\"heartbeat\",\"payload\":\"\xff\"}"})
+    EXPECT_EQ(decode_request(bad).error().code, Errc::kMalformedFrame) << bad;
+  EXPECT_EQ(decode_request(R"({"type":"dance"})").error().code, Errc::kUnknownType);
+}
+
+TEST(GatewayCodecTest, DeepNestingIsRefusedBeforeParsing) {
+  std::string deep = R"({"type":"heartbeat","payload":)" + std::string(1000, '[') +
+                     std::string(1000, ']') + "}";
+  EXPECT_EQ(decode_request(deep).error().code, Errc::kMalformedFrame);
+  // Brackets inside strings do not count.
+  std::string in_string = R"({"type":"heartbeat","payload":")" + std::string(100, '[') + "\"}";
+  EXPECT_TRUE(decode_request(in_string).ok());
+}
+
+TEST(GatewayCodecTest, WrongPayloadTypesAreInvalidPayload) {
+  for (const char* bad :
+       {R"({"type":"auth","payload":"token"})", R"({"type":"auth","payload":{"auth":1}})",
+        R"({"type":"chat","payload":{"type":"send","chat_id":"abc","content":"x"}})",
+        R"({"type":"chat","payload":{"type":"send","chat_id":"-5","content":"x"}})",
+        R"({"type":"chat","payload":{"type":"shout","chat_id":"5","content":"x"}})",
+        R"({"type":"chat","payload":{"type":"edit","chat_id":"5","content":"x"}})",
+        R"({"type":"chat","payload":{"type":"send","chat_id":"5","content":7}})",
+        R"({"type":"load","payload":{"type":"chat","load_id":"5","datetime":"x","count":"many"}})",
+        R"({"type":"load","payload":{"type":"chat","load_id":"5","datetime":"x","count":0}})",
+        R"({"type":"load","payload":{"type":"chat","load_id":"5","count":5}})",
+        R"({"type":"load","payload":{"type":"guilds"}})",
+        R"({"type":"mutual_users","payload":{"type":"request"}})",
+        R"({"type":"mutual_users","payload":{"type":"hug","name":"bob"}})"})
+    EXPECT_EQ(decode_request(bad).error().code, Errc::kInvalidPayload) << bad;
+}
+
+TEST(GatewayCodecTest, AuthResponseIsStringsInV1AndArraysInV2) {
+  domain::UserView me{1, "me", std::nullopt};
+  domain::FriendState st;
+  st.friends.push_back({2, "bob", std::string("http://x/p.png")});
+  std::string v1 = encode_auth(Version::kV1, me, st);
+  EXPECT_NE(v1.find(R"("mutual_users":"[{\"id\":\"2\",\"name\":\"bob\",\"profile\":\"http://x/p.png\"}]")"),
+            std::string::npos)
+      << v1;
+  EXPECT_NE(v1.find(R"("mutual_requests":"[]")"), std::string::npos);
+  std::string v2 = encode_auth(Version::kV2, me, st);
+  EXPECT_NE(v2.find(R"("mutual_users":[{"id":"2","name":"bob","profile":"http://x/p.png"}])"),
+            std::string::npos)
+      << v2;
+}
+
+TEST(GatewayCodecTest, ChatEventHasTheAppsFields) {
+  domain::ChatMessage m{10, 3, 1, "안녕 \"quoted\"", 1640186356000880};
+  EXPECT_EQ(encode_chat(domain::ChatAction::kSend, m, 9 * 3600),
+            R"({"type":"chat","payload":{"type":"send","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"안녕 \"quoted\"","created_at":"2021-12-23 00:19:16.000880"}})");
+}
+
+TEST(GatewayCodecTest, ErrorsCarryCodeReasonAndRetryAfter) {
+  EXPECT_EQ(encode_error(Errc::kNotRequested),
+            R"({"type":"error","payload":{"code":"4014","reason":"targeted name was not requested."}})");
+  EXPECT_EQ(encode_error(Errc::kInvalidToken),
+            R"({"type":"error","payload":{"code":"4000","reason":"the token is not valid."}})");
+  std::string limited = encode_error(Errc::kRateLimited, "slow down", 1500);
+  EXPECT_NE(limited.find(R"("retry_after":1.5)"), std::string::npos) << limited;
+}
+
+TEST(GatewayCodecTest, CursorDecodesBase64OfEitherFormat) {
+  ASSERT_TRUE(crypto::init());
+  auto a = decode_cursor(crypto::base64_encode("2026-3-7 09:05:01.4000"), 9 * 3600);
+  auto b = decode_cursor(crypto::base64_encode("2026-03-07 09:05:01.400000"), 9 * 3600);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a.value(), b.value());
+  EXPECT_EQ(decode_cursor("%%%", 0).error().code, Errc::kInvalidCursor);
+  EXPECT_EQ(decode_cursor(crypto::base64_encode("not a date"), 0).error().code,
+            Errc::kInvalidCursor);
+}
+
+}  // namespace
+}  // namespace rwd::protocol

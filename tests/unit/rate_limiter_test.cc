@@ -1,1 +1,36 @@
+#include "base/rate_limiter.h"
+
 #include <gtest/gtest.h>
+
+namespace rwd {
+namespace {
+
+TEST(RateLimiterTest, AllowsTheBurstThenAsksToWait) {
+  RateLimiter limiter(3, 60'000'000);
+  int64_t t = 1'000'000;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limiter.acquire("a", t), 0);
+  int64_t wait = limiter.acquire("a", t);
+  EXPECT_GT(wait, 0);
+  EXPECT_LE(wait, 20'000'000);  // one token comes back every 20 s
+  EXPECT_EQ(limiter.acquire("b", t), 0);  // keys are independent
+}
+
+TEST(RateLimiterTest, TokensRefillOverTime) {
+  RateLimiter limiter(2, 10'000'000);
+  int64_t t = 5'000'000;
+  EXPECT_EQ(limiter.acquire("a", t), 0);
+  EXPECT_EQ(limiter.acquire("a", t), 0);
+  EXPECT_GT(limiter.acquire("a", t), 0);
+  EXPECT_EQ(limiter.acquire("a", t + 5'000'000), 0);
+}
+
+TEST(RateLimiterTest, LocalLimiterCountsTheSameWay) {
+  LocalRateLimiter limiter(120, 60'000'000);
+  int64_t t = 1;
+  int allowed = 0;
+  for (int i = 0; i < 200; ++i) allowed += limiter.acquire(t) == 0;
+  EXPECT_EQ(allowed, 120);
+}
+
+}  // namespace
+}  // namespace rwd

@@ -1,1 +1,268 @@
+#include "store/sqlite/sqlite_store.h"
+
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+
+#include "base/crypto.h"
+#include "store/sqlite/migrations.h"
+
+namespace rwd::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <typename T>
+Result<T> wait(std::function<void(Callback<T>)> call) {
+  std::promise<Result<T>> p;
+  call([&p](Result<T> r) { p.set_value(std::move(r)); });
+  return p.get_future().get();
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("rewind-store-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  void reopen() {
+    store_.reset();
+    auto s = SqliteStore::open((dir_ / "rewind.db").string());
+    ASSERT_TRUE(s.ok()) << s.error().detail;
+    store_ = std::move(s.value());
+  }
+
+  // Creates a user through the real registration path.
+  int64_t make_user(const std::string& name, int64_t id) {
+    PendingRegistration reg{name + "@example.test", name, "hash", crypto::sha256_hex("key-" + name),
+                            1000, 1'000'000'000'000'000};
+    EXPECT_TRUE((wait<void>([&](Callback<void> cb) {
+                  store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
+                }).ok()));
+    auto u = wait<UserRecord>([&](Callback<UserRecord> cb) {
+      store_->verify_registration(crypto::sha256_hex("key-" + name), 2000, id, cb);
+    });
+    EXPECT_TRUE(u.ok());
+    return id;
+  }
+
+  int64_t befriend(int64_t a, int64_t b, int64_t chat_id) {
+    auto r = wait<int64_t>([&](Callback<int64_t> cb) {
+      store_->put_friendship({std::min(a, b), std::max(a, b)}, chat_id, 3000, cb);
+    });
+    EXPECT_TRUE(r.ok());
+    return r.value();
+  }
+
+  Status put_message(int64_t id, int64_t chat, int64_t author, const std::string& text,
+                     int64_t at) {
+    return wait<void>([&](Callback<void> cb) {
+      store_->put_message(MessageRecord{id, chat, author, text, at, false}, cb);
+    });
+  }
+
+  fs::path dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, OpenAppliesEveryMigrationOnceAndReopensCleanly) {
+  EXPECT_EQ(store_->schema_version(), latest_schema_version());
+  reopen();
+  EXPECT_EQ(store_->schema_version(), latest_schema_version());
+  EXPECT_TRUE(store_->integrity_ok());
+}
+
+TEST_F(SqliteStoreTest, AcknowledgedWritesSurviveReopen) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  ASSERT_TRUE(put_message(1, chat, a, "hello", 10).ok());
+  reopen();
+  auto snap = store_->load_directory(0);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->users.size(), 2u);
+  EXPECT_EQ(snap->friendships.size(), 1u);
+  ASSERT_EQ(snap->dm_chats.size(), 1u);
+  EXPECT_EQ(snap->dm_chats[0].chat_id, 500);
+  auto msgs = store_->load_messages(chat, 100, 10);
+  ASSERT_TRUE(msgs.ok());
+  ASSERT_EQ(msgs->size(), 1u);
+  EXPECT_EQ(msgs->front().content, "hello");
+}
+
+TEST_F(SqliteStoreTest, FailedCommitIsNeverAcknowledged) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  store_->fail_next_commit_for_test();
+  EXPECT_FALSE(put_message(1, chat, a, "lost", 10).ok());
+  EXPECT_TRUE(store_->load_messages(chat, 100, 10)->empty());
+  EXPECT_TRUE(put_message(2, chat, a, "kept", 11).ok());
+  EXPECT_EQ(store_->load_messages(chat, 100, 10)->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, AFailingWriteIsRolledBackAloneInItsBatch) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  std::promise<void> all;
+  std::atomic<int> left{3}, ok{0};
+  auto cb = [&](Status s) {
+    ok += s.ok();
+    if (--left == 0) all.set_value();
+  };
+  store_->put_message({1, chat, a, "one", 10, false}, cb);
+  store_->put_message({2, 99999, a, "no such chat", 11, false}, cb);  // foreign key fails
+  store_->put_message({3, chat, a, "three", 12, false}, cb);
+  all.get_future().wait();
+  EXPECT_EQ(ok.load(), 2);
+  EXPECT_EQ(store_->load_messages(chat, 100, 10)->size(), 2u);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritesShareCommits) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  uint64_t commits_before = store_->commits();
+  std::promise<void> all;
+  std::atomic<int> left{2000};
+  for (int i = 0; i < 2000; ++i)
+    store_->put_message({1000 + i, chat, a, "m", 100 + i, false}, [&](Status s) {
+      EXPECT_TRUE(s.ok());
+      if (--left == 0) all.set_value();
+    });
+  all.get_future().wait();
+  uint64_t commits = store_->commits() - commits_before;
+  EXPECT_LT(commits, 2000u);  // group commit: many writes per transaction
+  EXPECT_GE(commits, 2000u / SqliteStore::kMaxBatch);
+}
+
+TEST_F(SqliteStoreTest, HistoryIsNewestBeforeTheCursorOldestFirstWithoutDeleted) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(put_message(i, chat, a, std::to_string(i), i * 10).ok());
+  auto del = wait<MessageRecord>([&](Callback<MessageRecord> cb) {
+    store_->edit_message(chat, 8, a, "", 999, cb);
+  });
+  ASSERT_TRUE(del.ok());
+  EXPECT_TRUE(del->deleted);
+  auto page = store_->load_messages(chat, 95, 3);  // before message 10 (t=100)
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 3u);
+  EXPECT_EQ((*page)[0].content, "6");
+  EXPECT_EQ((*page)[1].content, "7");
+  EXPECT_EQ((*page)[2].content, "9");
+}
+
+TEST_F(SqliteStoreTest, OnlyTheAuthorEditsALiveMessage) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  ASSERT_TRUE(put_message(1, chat, a, "hi", 10).ok());
+  auto by_other = wait<MessageRecord>([&](Callback<MessageRecord> cb) {
+    store_->edit_message(chat, 1, b, "hacked", 20, cb);
+  });
+  EXPECT_EQ(by_other.error().code, Errc::kMessageNotFound);
+  auto by_author = wait<MessageRecord>([&](Callback<MessageRecord> cb) {
+    store_->edit_message(chat, 1, a, "hello", 20, cb);
+  });
+  ASSERT_TRUE(by_author.ok());
+  EXPECT_EQ(by_author->content, "hello");
+  EXPECT_EQ(by_author->created_us, 10);
+  EXPECT_EQ(store_->load_messages(chat, 100, 10)->front().content, "hello");
+}
+
+TEST_F(SqliteStoreTest, VerificationConsumesTheKeyOnceAndHonoursExpiry) {
+  PendingRegistration reg{"Eve@Example.test", "eve", "h", crypto::sha256_hex("k1"), 0, 5000};
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
+              }).ok()));
+  auto pending = store_->find_pending("eve@example.TEST");
+  ASSERT_TRUE(pending.ok() && pending.value());
+  auto expired = wait<UserRecord>([&](Callback<UserRecord> cb) {
+    store_->verify_registration(crypto::sha256_hex("k1"), 6000, 1, cb);
+  });
+  EXPECT_EQ(expired.error().code, Errc::kLinkInvalid);
+  auto ok = wait<UserRecord>([&](Callback<UserRecord> cb) {
+    store_->verify_registration(crypto::sha256_hex("k1"), 4000, 1, cb);
+  });
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->name, "eve");
+  auto again = wait<UserRecord>([&](Callback<UserRecord> cb) {
+    store_->verify_registration(crypto::sha256_hex("k1"), 4000, 2, cb);
+  });
+  EXPECT_EQ(again.error().code, Errc::kLinkInvalid);
+}
+
+TEST_F(SqliteStoreTest, ReRegisteringReplacesTheKey) {
+  for (const char* key : {"old", "new"}) {
+    PendingRegistration reg{"x@example.test", "xx", "h", crypto::sha256_hex(key), 0, 1 << 30};
+    ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                  store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
+                }).ok()));
+  }
+  auto old_key = wait<UserRecord>([&](Callback<UserRecord> cb) {
+    store_->verify_registration(crypto::sha256_hex("old"), 10, 1, cb);
+  });
+  EXPECT_EQ(old_key.error().code, Errc::kLinkInvalid);
+  EXPECT_TRUE((wait<UserRecord>([&](Callback<UserRecord> cb) {
+                store_->verify_registration(crypto::sha256_hex("new"), 10, 1, cb);
+              }).ok()));
+}
+
+TEST_F(SqliteStoreTest, ANameTakenMeanwhileFailsVerification) {
+  make_user("sam", 1);
+  PendingRegistration reg{"other@example.test", "SAM", "h", crypto::sha256_hex("k"), 0, 1 << 30};
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
+              }).ok()));
+  auto r = wait<UserRecord>([&](Callback<UserRecord> cb) {
+    store_->verify_registration(crypto::sha256_hex("k"), 10, 2, cb);
+  });
+  EXPECT_EQ(r.error().code, Errc::kNameTaken);
+}
+
+TEST_F(SqliteStoreTest, OutboxHoldsMailUntilMarkedSent) {
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                store_->put_mail(OutboxMail{0, "a@b.cd", "subj", "body", 0, 100}, cb);
+              }).ok()));
+  EXPECT_TRUE(store_->due_mail(50, 10)->empty());
+  auto due = store_->due_mail(100, 10);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ(*store_->next_mail_due().value(), 100);
+  int64_t id = due->front().id;
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                store_->reschedule_mail(id, 1, 500, "temporary", cb);
+              }).ok()));
+  EXPECT_TRUE(store_->due_mail(200, 10)->empty());
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->mark_mail_sent(id, 600, cb); }).ok()));
+  EXPECT_TRUE(store_->due_mail(1000, 10)->empty());
+  EXPECT_FALSE(store_->next_mail_due().value());
+}
+
+TEST_F(SqliteStoreTest, RevokedAndExpiredTokensAreNotLoaded) {
+  int64_t a = make_user("alice", 101);
+  for (auto [hash, exp] : {std::pair<const char*, int64_t>{"live", 1000}, {"expired", 10},
+                           {"revoked", 1000}})
+    ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                  store_->put_token(TokenRecord{hash, a, 0, exp}, cb);
+                }).ok()));
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->revoke_token("revoked", cb); }).ok()));
+  auto snap = store_->load_directory(100);
+  ASSERT_EQ(snap->tokens.size(), 1u);
+  EXPECT_EQ(snap->tokens[0].token_hash, "live");
+}
+
+TEST_F(SqliteStoreTest, WritesAfterCloseFailInsteadOfVanishing) {
+  store_->close();
+  Status s = wait<void>([&](Callback<void> cb) { store_->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 0}, cb); });
+  EXPECT_FALSE(s.ok());
+}
+
+}  // namespace
+}  // namespace rwd::store
