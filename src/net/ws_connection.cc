@@ -60,6 +60,8 @@ void WsConnection::on_read(beast::error_code ec, size_t) {
   try {
     if (ws_.got_text()) {
       auto data = buffer_.cdata();
+      spdlog::trace("ws {}: frame {}", address_,
+                    std::string_view(static_cast<const char*>(data.data()), data.size()));
       session_->on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
     } else {
       session_->on_binary();
