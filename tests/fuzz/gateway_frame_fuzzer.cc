@@ -1,0 +1,26 @@
+// libFuzzer target: one gateway text frame through decoding and re-encoding, the code every
+// untrusted WebSocket message reaches first.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "protocol/gateway_codec.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace rwd::protocol;
+  std::string_view frame(reinterpret_cast<const char*>(data), size);
+  auto r = decode_request(frame);
+  if (!r.ok()) {
+    (void)encode_error(r.error().code, r.error().detail);
+    return 0;
+  }
+  if (auto* hb = std::get_if<HeartbeatRequest>(&r.value())) {
+    // The echo must itself be a frame that decodes to the same payload.
+    auto again = decode_request(encode_heartbeat(hb->payload_json));
+    if (!again.ok() || std::get<HeartbeatRequest>(again.value()).payload_json != hb->payload_json)
+      __builtin_trap();
+  }
+  if (auto* load = std::get_if<LoadChatRequest>(&r.value()))
+    (void)decode_cursor(load->datetime_b64, 9 * 3600);
+  return 0;
+}
