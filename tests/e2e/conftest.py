@@ -117,6 +117,7 @@ class Server:
         self.args = args
         self.env = env
         self.proc = None
+        self.preexec = None  # runs in the child before exec (e.g. to lower its limits)
         self.log_lines = []
         self.port = None
 
@@ -126,15 +127,18 @@ class Server:
         self.log_path = os.path.join(self.data_dir, "server.log")
         os.makedirs(self.data_dir, exist_ok=True)
         self.log_file = open(self.log_path, "ab")
+        # A restart appends to the same log: look for "listening" only in the new part.
+        log_start = self.log_file.tell()
         args = [SERVER_BIN, "--data-dir", self.data_dir] + self.args
         if self.port and "--port" not in self.args:
             args += ["--port", str(self.port)]
         elif "--port" not in self.args:
             args += ["--port", "0"]
-        self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=self.log_file, env=env)
+        self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=self.log_file, env=env,
+                                     preexec_fn=self.preexec)
         deadline = time.time() + timeout
         while time.time() < deadline:
-            m = re.search(rb"listening on http://[^:]+:(\d+)", self.read_log())
+            m = re.search(rb"listening on http://[^:]+:(\d+)", self.read_log()[log_start:])
             if m:
                 self.port = int(m.group(1))
                 return self

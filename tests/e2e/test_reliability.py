@@ -1,0 +1,315 @@
+"""Reliability under hostile or unlucky conditions: slow readers, crashes, shutdown, limits.
+Each test prints the figure it measured (run pytest with -s to see them); docs/RELIABILITY.md
+collects them."""
+import base64
+import datetime
+import json
+import os
+import random
+import resource
+import socket
+import threading
+import time
+
+import pytest
+import websocket
+
+from conftest import Client, ConnectionClosed, create_user
+
+
+def befriend(server, a_token, b_token, b_name):
+    a, b = Client(server), Client(server)
+    a.handshake(a_token)
+    b.handshake(b_token)
+    a.send("mutual_users", {"type": "request", "name": b_name})
+    assert a.recv_type("ok")["type"] == "ok"
+    a_name = a.auth_payload["self_user"]["name"]
+    b.send("mutual_users", {"type": "response", "name": a_name})
+    assert b.recv_type("ok")["type"] == "ok"
+    a.close()
+    b.close()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def history(server, token, chat_id, count=100, before=None):
+    """Every live message of a chat, oldest first, paging backwards from `before`."""
+    c = Client(server, version=2)
+    c.handshake(token)
+    cursor = before or (datetime.datetime.utcnow() + datetime.timedelta(hours=10)).strftime(
+        "%Y-%m-%d %H:%M:%S.%f")
+    out = []
+    while True:
+        c.send("load", {"type": "chat", "load_id": chat_id, "count": count,
+                        "datetime": base64.b64encode(cursor.encode()).decode()})
+        page = []
+        while True:
+            f = c.recv(10)
+            if f["type"] == "load":
+                break
+            if f["type"] == "chat":
+                page.append(f["payload"])
+        out = page + out
+        if not f["payload"]["more"] or not page:
+            break
+        cursor = page[0]["created_at"]
+    c.close()
+    return out
+
+
+def test_slow_reader_is_closed_and_others_get_every_message_in_order(start_server, smtp, test_ca):
+    start_server.ca[0] = test_ca["ca"]
+    server = start_server(args=["--send-queue-bytes", "262144"], smtp=smtp)
+    a_token, a_id = create_user(server, smtp.mailbox, "alice")
+    b_token, b_id = create_user(server, smtp.mailbox, "bob")
+    befriend(server, a_token, b_token, "bob")
+    chat_id = str(int(a_id) ^ int(b_id))
+
+    # alice's phone stops reading (tiny receive buffer, never reads); her laptop reads.
+    slow = websocket.WebSocket()
+    slow.sock_opt.sockopt.append((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096))
+    slow.connect(server.ws_url(), timeout=10)
+    slow.send(json.dumps({"type": "heartbeat", "payload": 0}))
+    slow.send(json.dumps({"type": "auth", "payload": {"auth": a_token}}))
+    laptop = Client(server)
+    laptop.handshake(a_token)
+    sender = Client(server)
+    sender.handshake(b_token)
+
+    rss_before = rss_kib(server.proc.pid)
+    text = "x" * 1900
+    n = 2000
+    received = []
+
+    def read_laptop():
+        while len(received) < n:
+            f = laptop.recv(20)
+            if f["type"] == "chat":
+                received.append(int(f["payload"]["content"].split(":")[0]))
+
+    reader = threading.Thread(target=read_laptop)
+    reader.start()
+    for i in range(n):
+        sender.send("chat", {"type": "send", "chat_id": chat_id, "content": f"{i}:{text}"})
+        if i % 50 == 0:
+            time.sleep(0.005)
+    reader.join(60)
+    rss_after = rss_kib(server.proc.pid)
+    assert received == list(range(n)), "the reading connection missed or reordered messages"
+
+    # The slow connection was closed with 4105 once its queue passed the cap.
+    code = None
+    slow.settimeout(10)
+    try:
+        while True:
+            op, data = slow.recv_data(control_frame=True)
+            if op == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big")
+                break
+    except (websocket.WebSocketConnectionClosedException, ConnectionResetError, OSError):
+        pass
+    print(f"\nslow reader: {n} x {len(text)}-byte messages; slow connection closed with {code}; "
+          f"server RSS {rss_before} KiB -> {rss_after} KiB")
+    assert code == 4105
+    assert rss_after - rss_before < 64 * 1024, "server memory grew with the slow reader"
+
+
+class ChatClient(threading.Thread):
+    """Sends `total` numbered messages one at a time, each acknowledged by its echo; survives
+    server restarts by reconnecting and resending only what history does not hold."""
+
+    def __init__(self, server, token, name, chat_id, total):
+        super().__init__(daemon=True)
+        self.server, self.token, self.name, self.chat_id, self.total = \
+            server, token, name, chat_id, total
+        self.acked = set()
+        self.next = 0
+        self.error = None
+        self.stop = False
+
+    def run(self):
+        try:
+            while self.next < self.total and not self.stop:
+                try:
+                    self.session()
+                except (ConnectionClosed, websocket.WebSocketException, OSError):
+                    time.sleep(0.05)
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+    def session(self):
+        c = Client(self.server, timeout=5)
+        try:
+            c.handshake(self.token)
+            # What of ours is committed? Continue after it, so nothing is sent twice.
+            mine = [m for m in history(self.server, self.token, self.chat_id)
+                    if m["content"].startswith(self.name + ":")]
+            if mine:
+                self.next = max(self.next, int(mine[-1]["content"].split(":")[1]) + 1)
+            while self.next < self.total and not self.stop:
+                content = f"{self.name}:{self.next}"
+                c.send("chat", {"type": "send", "chat_id": self.chat_id, "content": content})
+                while True:
+                    f = c.recv(10)
+                    if f["type"] == "chat" and f["payload"]["content"] == content:
+                        self.acked.add(self.next)
+                        self.next += 1
+                        break
+        finally:
+            c.close()
+
+
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(start_server, smtp, test_ca):
+    start_server.ca[0] = test_ca["ca"]
+    server = start_server(smtp=smtp)
+    clients_n = int(os.environ.get("REWIND_CRASH_CLIENTS", "20"))
+    per_client = int(os.environ.get("REWIND_CRASH_MESSAGES", "500"))
+    kills = int(os.environ.get("REWIND_CRASH_KILLS", "10"))
+    users = [create_user(server, smtp.mailbox, f"u{i}") for i in range(clients_n)]
+    chats = {}
+    for i in range(0, clients_n, 2):
+        (ta, ia), (tb, ib) = users[i], users[i + 1]
+        befriend(server, ta, tb, f"u{i + 1}")
+        chats[i] = chats[i + 1] = str(int(ia) ^ int(ib))
+    clients = [ChatClient(server, users[i][0], f"u{i}", chats[i], per_client)
+               for i in range(clients_n)]
+    start = time.time()
+    for c in clients:
+        c.start()
+    rng = random.Random(1234)
+    integrity = []
+    for k in range(kills):
+        time.sleep(rng.uniform(0.3, 1.5))
+        server.kill9()
+        server.start()
+        integrity.append(os.popen(f"sqlite3 {server.data_dir}/rewind.db 'PRAGMA integrity_check'")
+                         .read().strip())
+    for c in clients:
+        c.join(300)
+    elapsed = time.time() - start
+    for c in clients:
+        assert c.error is None, c.error
+        assert not c.is_alive(), "a client did not finish"
+    lost = dup = 0
+    for i in range(0, clients_n, 2):
+        msgs = history(server, users[i][0], chats[i])
+        contents = [m["content"] for m in msgs]
+        dup += len(contents) - len(set(contents))
+        for c in (clients[i], clients[i + 1]):
+            stored = {int(x.split(":")[1]) for x in contents if x.startswith(c.name + ":")}
+            lost += len(c.acked - stored)
+            assert stored == set(range(per_client)), f"{c.name}: {len(stored)} stored"
+    acked = sum(len(c.acked) for c in clients)
+    print(f"\ncrash durability: {clients_n} clients x {per_client} messages, {kills} SIGKILLs "
+          f"in {elapsed:.1f}s: {acked} acknowledged, {lost} lost, {dup} duplicated, "
+          f"integrity {set(integrity)}")
+    assert lost == 0 and dup == 0
+    assert set(integrity) == {"ok"}
+
+
+def test_sigterm_closes_every_client_with_1001_and_exits_cleanly(start_server, smtp, test_ca):
+    start_server.ca[0] = test_ca["ca"]
+    server = start_server(args=["--max-sessions-per-user", "1000"], smtp=smtp)
+    token, uid = create_user(server, smtp.mailbox, "alice")
+    conns = []
+    for i in range(1000):
+        ws = websocket.create_connection(server.ws_url(), timeout=10)
+        ws.send(json.dumps({"type": "heartbeat", "payload": i}))
+        if i % 2 == 0:
+            ws.send(json.dumps({"type": "auth", "payload": {"auth": token}}))
+        conns.append(ws)
+    for ws in conns[-5:]:
+        ws.recv()
+    start = time.time()
+    server.proc.send_signal(15)
+    codes = {}
+    for ws in conns:
+        ws.settimeout(max(0.1, 10 - (time.time() - start)))
+        code = None
+        try:
+            while True:
+                op, data = ws.recv_data(control_frame=True)
+                if op == websocket.ABNF.OPCODE_CLOSE:
+                    code = int.from_bytes(data[:2], "big")
+                    break
+        except Exception:  # noqa: BLE001 - counted below
+            pass
+        codes[code] = codes.get(code, 0) + 1
+    closed_in = time.time() - start
+    # New connections are refused at once.
+    refused = False
+    try:
+        websocket.create_connection(server.ws_url(), timeout=2)
+    except Exception:  # noqa: BLE001
+        refused = True
+    rc = server.proc.wait(15)
+    print(f"\ngraceful shutdown: 1000 clients, close codes {codes}, all closed in "
+          f"{closed_in:.2f}s, exit {rc}")
+    assert codes == {1001: 1000}
+    assert closed_in < 10
+    assert refused
+    assert rc == 0
+
+
+def test_connections_over_the_per_address_limit_are_refused(start_server):
+    server = start_server(args=["--max-connections-per-address", "5"])
+    conns = [websocket.create_connection(server.ws_url(), timeout=5) for _ in range(5)]
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(server.ws_url(), timeout=5)
+    assert e.value.status_code == 429
+    conns.pop().close()
+    time.sleep(0.2)
+    websocket.create_connection(server.ws_url(), timeout=5).close()
+
+
+def test_file_limit_refuses_new_connections_without_spinning(start_server, smtp, test_ca):
+    """With the process's open-file limit reached, accepting pauses (no busy loop, one log
+    line) and the open sessions go on."""
+    start_server.ca[0] = test_ca["ca"]
+    limit = 256
+
+    def low_nofile():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    server = start_server(smtp=smtp)
+    token, _ = create_user(server, smtp.mailbox, "alice")
+    server.stop()
+    server.preexec = low_nofile
+    server.start()
+    first = Client(server)
+    first.handshake(token)
+    socks = []
+    for _ in range(limit + 50):  # more than the server can hold
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        socks.append(s)
+    time.sleep(0.5)
+    cpu0 = cpu_seconds(server.proc.pid)
+    time.sleep(2)
+    cpu_used = cpu_seconds(server.proc.pid) - cpu0
+    # The open session still works.
+    first.send("heartbeat", "still here")
+    assert first.recv()["payload"] == "still here"
+    log = server.read_log().decode(errors="replace")
+    lines = [l for l in log.splitlines() if "open-file limit" in l]
+    print(f"\nfile limit {limit}: {len(socks)} sockets opened; server CPU {cpu_used:.3f}s over 2s; "
+          f"{len(lines)} log line(s)")
+    assert len(lines) == 1
+    assert cpu_used < 0.5, "the server is spinning on accept"
+    for s in socks:
+        s.close()
+    time.sleep(1.0)
+    c = Client(server)
+    c.handshake(token)  # accepting again
+    assert "accepting connections again" in server.read_log().decode(errors="replace")
