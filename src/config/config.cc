@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <thread>
@@ -141,7 +143,17 @@ ConfigOutcome parse_config(int argc, char** argv) {
     std::cout << app.help();
     return {std::nullopt, 0};
   } catch (const CLI::ParseError& e) {
-    std::cerr << "rewind-server: " << e.what() << "\n";
+    // CLI11 names the flag; name its environment variable too, which may be what was set.
+    std::string what = e.what();
+    size_t at = what.find("--");
+    size_t end = what.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", at + 2);
+    std::string flag = at == std::string::npos ? "" : what.substr(at, end - at);
+    try {
+      if (!flag.empty() && !app.get_option(flag)->get_envname().empty())
+        what += " (" + flag + " / " + app.get_option(flag)->get_envname() + ")";
+    } catch (const CLI::Error&) {
+    }
+    std::cerr << "rewind-server: " << what << "\n";
     return {std::nullopt, 2};
   }
 
@@ -164,6 +176,10 @@ ConfigOutcome parse_config(int argc, char** argv) {
                            "' is not an address or CIDR range");
   c.rate_limit_exempt = std::move(*exempt);
   if (c.listen.empty()) return fail("--listen / REWIND_LISTEN: empty address");
+  unsigned char addr_buf[16];
+  if (inet_pton(AF_INET, c.listen.c_str(), addr_buf) != 1 &&
+      inet_pton(AF_INET6, c.listen.c_str(), addr_buf) != 1)
+    return fail("--listen / REWIND_LISTEN: '" + c.listen + "' is not an IP address");
   if (c.data_dir.empty()) return fail("--data-dir / REWIND_DATA_DIR: empty path");
   if (!c.smtp_host.empty() && c.mail_address.empty())
     return fail("--mail-address / MAIL_ADDRESS: required when --smtp-host is set");

@@ -63,21 +63,15 @@ void Accounts::register_account(std::string name, std::string email, std::string
         // Hash even for a known email so both answers take the same time.
         auto hash = crypto::hash_password(password, settings_.password_cost);
         if (!hash) return done(Error{Errc::kOverloaded, "out of memory while hashing"});
-        if (directory_.credentials_by_email(email)) {
-          store::OutboxMail m = existing_account_mail(email);
-          store_.put_mail(std::move(m), [this, done](Status s) {
-            if (s.ok() && mail_queued_) mail_queued_();
-            done(s);
-          });
-          return;
-        }
-        queue_registration(std::move(name), std::move(email), std::move(*hash), std::move(done));
+        bool has_account = directory_.credentials_by_email(email).has_value();
+        queue_registration(std::move(name), std::move(email), std::move(*hash), has_account,
+                           std::move(done));
       });
   if (!submitted) done(Error{Errc::kOverloaded, "too many sign-ups at once; try again."});
 }
 
 void Accounts::queue_registration(std::string name, std::string email, std::string password_hash,
-                                  Callback<void> done) {
+                                  bool has_account, Callback<void> done) {
   int64_t now = clock_.now_us();
   std::string key = crypto::random_token(32);  // 256 bits
   store::PendingRegistration reg;
@@ -88,8 +82,9 @@ void Accounts::queue_registration(std::string name, std::string email, std::stri
   reg.created_us = now;
   reg.expires_us = now + settings_.verify_key_ttl_us;
   std::string link = settings_.public_base_url + "/api/v1/auth/email_verify/" + key;
-  auto mail = verification_mail(email, name, link,
-                                static_cast<int>(settings_.verify_key_ttl_us / 3600000000));
+  int ttl_hours = static_cast<int>(settings_.verify_key_ttl_us / 3600000000);
+  auto mail = has_account ? existing_account_mail(email)
+                          : verification_mail(email, name, link, ttl_hours);
   store_.put_registration(std::move(reg), std::move(mail), [this, done](Status s) {
     if (s.ok() && mail_queued_) mail_queued_();
     done(s);
@@ -120,19 +115,19 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
   }
   bool submitted = hash_pool_.try_submit([this, email = std::move(email),
                                           password = std::move(password), done]() {
+    // The same answers and the same hashing work whether or not the email has an account:
+    // a pending request for an address with an account answers as one for a new address.
     auto creds = directory_.credentials_by_email(email);
-    if (!creds) {
+    bool password_ok =
+        crypto::verify_password(password, creds ? creds->password_hash : dummy_hash_);
+    if (!creds || !password_ok) {
       auto pending = store_.find_pending(email);
       bool pending_match = pending.ok() && pending.value() &&
                            pending.value()->expires_us > clock_.now_us() &&
                            crypto::verify_password(password, pending.value()->password_hash);
-      if (!pending_match && !(pending.ok() && pending.value()))
-        (void)crypto::verify_password(password, dummy_hash_);
       return done(pending_match ? Error{Errc::kEmailNotVerified, {}}
                                 : Error{Errc::kInvalidCredentials, {}});
     }
-    if (!crypto::verify_password(password, creds->password_hash))
-      return done(Error{Errc::kInvalidCredentials, {}});
     std::string token = crypto::random_token(32);
     store::TokenRecord rec;
     rec.token_hash = crypto::sha256_hex(token);

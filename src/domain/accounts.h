@@ -55,8 +55,11 @@ class Accounts {
   void set_public_base_url(std::string url) { settings_.public_base_url = std::move(url); }
 
  private:
+  // Stores the pending request and its mail in one write. For an email that already has
+  // an account, the mail is a notice to its owner and the key is never sent: the request
+  // only makes login answer as it would for a new address.
   void queue_registration(std::string name, std::string email, std::string password_hash,
-                          Callback<void> done);
+                          bool has_account, Callback<void> done);
 
   AccountSettings settings_;
   store::Store& store_;

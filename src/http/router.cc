@@ -105,7 +105,14 @@ void Router::handle(Request req, Respond respond) {
   } else if (path == "/api/v1/auth/logout") {
     if (only("POST")) post_logout(req, std::move(respond));
   } else if (path.rfind(kVerifyPrefix, 0) == 0) {
-    if (only("GET")) get_verify(req, path.substr(kVerifyPrefix.size()), std::move(respond));
+    // Only a real GET opens the link: a HEAD (link checkers, previews) must not use it up.
+    if (m == "HEAD") {
+      Response r = error_response(Errc::kMethodNotAllowed);
+      r.headers.emplace_back("Allow", "GET");
+      respond(std::move(r));
+    } else if (only("GET")) {
+      get_verify(req, path.substr(kVerifyPrefix.size()), std::move(respond));
+    }
   } else if (path == "/register") {
     if (only("GET")) respond(html(200, register_page()));
   } else if (path == "/login") {

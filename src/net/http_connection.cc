@@ -110,6 +110,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void fail(const Error& e, int status_override = 0) {
     http::Response res = http::Router::error_response(e);
     if (status_override) res.status = status_override;
+    linger_ = true;  // the rest of the refused request may still be arriving
     write(std::move(res), false, false, 11, false);
   }
 
@@ -133,9 +134,29 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                              self->server_.stopping)
                            asio::post(self->server_.ioc,
                                       [s = &self->server_] { s->maybe_finish_shutdown(); });
-                         if (ec || !keep_alive) return self->close();
+                         if (ec) return self->close();
+                         if (!keep_alive) return self->linger_ ? self->linger() : self->close();
                          self->read();
                        });
+  }
+
+  // After refusing a request whose rest may still be arriving (a body past the limit), stop
+  // sending and drop input for a moment before closing: closing a socket with unread input
+  // sends a reset, and the peer would lose the answer.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain();
+  }
+
+  void drain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->close();
+                              self->drain();
+                            });
   }
 
   void close() {
@@ -149,6 +170,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string address_;
+  bool linger_ = false;
 };
 
 }  // namespace
