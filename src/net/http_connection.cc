@@ -42,10 +42,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
       return close();
-    if (ec == beast::error::timeout) {
-      if (buffer_.size() == 0 && !parser_->got_some()) return close();  // idle keep-alive
-      return fail(Error{Errc::kBadRequest, "the request took too long to arrive."}, 408);
-    }
+    // The deadline covers the whole request, so a peer trickling its headers is cut off like
+    // an idle keep-alive one. Beast has already closed the socket: nothing can be answered.
+    if (ec == beast::error::timeout) return close();
     if (ec == bhttp::error::header_limit) return fail(Errc::kHeadersTooLarge);
     if (ec == bhttp::error::body_limit) return fail(Errc::kPayloadTooLarge);
     if (ec) return fail(Error{Errc::kBadRequest, "malformed HTTP request: " + ec.message()});
@@ -107,9 +106,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     start_ws_connection(server_, std::move(stream_), std::move(req), version, address_);
   }
 
-  void fail(const Error& e, int status_override = 0) {
+  void fail(const Error& e) {
     http::Response res = http::Router::error_response(e);
-    if (status_override) res.status = status_override;
     linger_ = true;  // the rest of the refused request may still be arriving
     write(std::move(res), false, false, 11, false);
   }
