@@ -122,7 +122,10 @@ def test_slow_reader_is_closed_and_others_get_every_message_in_order(start_serve
         pass
     print(f"\nslow reader: {n} x {len(text)}-byte messages; slow connection closed with {code}; "
           f"server RSS {rss_before} KiB -> {rss_after} KiB")
-    assert code == 4105
+    # A peer that never reads may never see the close frame: after a 5 s grace for the frame
+    # in flight the server cuts the socket. Either way the server closed it as slow.
+    assert "closing a slow consumer" in server.read_log().decode(errors="replace")
+    assert code in (4105, None)
     assert rss_after - rss_before < 64 * 1024, "server memory grew with the slow reader"
 
 
