@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<net::Server> server;
   account_settings.public_base_url = config.public_base_url;
   accounts = std::make_unique<domain::Accounts>(account_settings, *store, directory, hash_pool,
-                                                ids, clock, [&outbox] { outbox.wake(); });
+                                                ids, clock, bus, [&outbox] { outbox.wake(); });
   router = std::make_unique<http::Router>(router_settings, *accounts, clock);
   services = std::make_unique<gateway::Services>(
       gateway::Services{*accounts, social, chats, directory, hub, clock, session_settings});

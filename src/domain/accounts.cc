@@ -35,13 +35,14 @@ store::OutboxMail existing_account_mail(const std::string& to) {
 
 Accounts::Accounts(AccountSettings settings, store::Store& store, Directory& directory,
                    ThreadPool& hash_pool, SnowflakeGenerator& ids, const Clock& clock,
-                   std::function<void()> mail_queued)
+                   EventBus& bus, std::function<void()> mail_queued)
     : settings_(std::move(settings)),
       store_(store),
       directory_(directory),
       hash_pool_(hash_pool),
       ids_(ids),
       clock_(clock),
+      bus_(bus),
       mail_queued_(std::move(mail_queued)),
       login_per_account_(settings_.login_account_rate_count, settings_.rate_window_us) {
   dummy_hash_ = crypto::hash_password(crypto::random_token(16), settings_.password_cost)
@@ -147,10 +148,14 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
 
 void Accounts::logout(std::string token, Callback<void> done) {
   std::string hash = crypto::sha256_hex(token);
-  if (!directory_.token_user(hash, clock_.now_us())) return done(Errc::kUnauthorized);
+  auto user_id = directory_.token_user(hash, clock_.now_us());
+  if (!user_id) return done(Errc::kUnauthorized);
   // Forget it in memory first: from now on no new session can use it.
   directory_.remove_token(hash);
-  store_.revoke_token(hash, std::move(done));
+  store_.revoke_token(hash, [this, hash, user_id = *user_id, done](Status s) {
+    if (s.ok()) bus_.publish(TokenRevokedEvent{user_id, hash});  // end its open sessions
+    done(s);
+  });
 }
 
 std::optional<UserView> Accounts::authenticate(std::string_view token) const {

@@ -10,6 +10,7 @@
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
 #include "domain/directory.h"
+#include "domain/event_bus.h"
 #include "store/store.h"
 
 namespace rwd::domain {
@@ -40,7 +41,7 @@ class Accounts {
   using Callback = std::function<void(Result<T>)>;
 
   Accounts(AccountSettings settings, store::Store& store, Directory& directory,
-           ThreadPool& hash_pool, SnowflakeGenerator& ids, const Clock& clock,
+           ThreadPool& hash_pool, SnowflakeGenerator& ids, const Clock& clock, EventBus& bus,
            std::function<void()> mail_queued);
 
   void register_account(std::string name, std::string email, std::string password,
@@ -67,6 +68,7 @@ class Accounts {
   ThreadPool& hash_pool_;
   SnowflakeGenerator& ids_;
   const Clock& clock_;
+  EventBus& bus_;
   std::function<void()> mail_queued_;
   RateLimiter login_per_account_;
   std::string dummy_hash_;  // verified against when an email is unknown: equal timing

@@ -84,7 +84,7 @@ void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, in
   if (!chat.ok()) return done(chat.error());
   if (count < 1) return done(Error{Errc::kInvalidPayload, "count must be at least 1."});
   count = std::min(count, settings_.history_max_count);
-  if (!chat->chat_id) return done(std::vector<ChatMessage>{});
+  if (!chat->chat_id) return done(Errc::kChatNotFound);  // the pair never were friends
   int64_t chat_id = *chat->chat_id;
   bool submitted = read_pool_.try_submit([this, chat_id, wire_chat_id, before_us, count, done] {
     auto rows = store_.load_messages(chat_id, before_us, count);

@@ -44,7 +44,8 @@ class Chats {
   void edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
             Done done);
   // The newest `count` messages created before before_us, oldest first. Members of a chat
-  // may read its history even after their friendship ended.
+  // may read its history even after their friendship ended; a pair that never were
+  // friends has no chat (kChatNotFound).
   void load(const UserView& me, int64_t wire_chat_id, int64_t before_us, int count, Loaded done);
 
  private:

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <mutex>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -25,7 +26,13 @@ struct FriendEvent {
   UserView actor;         // who did it
 };
 
-using Event = std::variant<ChatEvent, FriendEvent>;
+// A login token was revoked (logout): sessions opened with it must end.
+struct TokenRevokedEvent {
+  int64_t user_id = 0;
+  std::string token_hash;
+};
+
+using Event = std::variant<ChatEvent, FriendEvent, TokenRevokedEvent>;
 
 class EventBus {
  public:

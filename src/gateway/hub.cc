@@ -50,6 +50,16 @@ size_t Hub::user_count() const {
   return sessions_.size();
 }
 
+std::vector<std::shared_ptr<Session>> Hub::sessions_of(int64_t user_id) {
+  std::vector<std::shared_ptr<Session>> out;
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(user_id);
+  if (it == sessions_.end()) return out;
+  for (const auto& w : it->second)
+    if (auto s = w.lock()) out.push_back(std::move(s));
+  return out;
+}
+
 void Hub::deliver(int64_t user_id, const Frame& frame) {
   std::shared_ptr<Session> targets[16];
   std::vector<std::shared_ptr<Session>> more;
@@ -78,6 +88,8 @@ void Hub::on_event(const domain::Event& event) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_friend_event(f->action, f->actor));
     deliver(f->target_id, frame);
+  } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
+    for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash);
   }
 }
 

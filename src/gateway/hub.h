@@ -29,6 +29,7 @@ class Hub {
  private:
   void on_event(const domain::Event& event);
   void deliver(int64_t user_id, const Frame& frame);
+  std::vector<std::shared_ptr<Session>> sessions_of(int64_t user_id);
 
   const int max_sessions_per_user_;
   const int utc_offset_s_;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/crypto.h"
+
 namespace rwd::gateway {
 
 using protocol::CloseCode;
@@ -37,6 +39,14 @@ void Session::send(std::string text) {
 
 void Session::deliver(const Frame& frame) {
   if (auto t = transport_.lock()) t->send(frame);
+}
+
+void Session::on_token_revoked(const std::string& token_hash) {
+  auto t = transport_.lock();
+  if (!t) return;
+  t->post([self = shared_from_this(), token_hash] {
+    if (self->token_hash_ == token_hash) self->close(CloseCode::kTokenRevoked);
+  });
 }
 
 void Session::send_error(const Error& e) {
@@ -148,6 +158,7 @@ void Session::handle_auth(const protocol::AuthRequest& req) {
   if (user_ && user_->id != user->id) return send_error(Errc::kAlreadyAuthenticated);
   if (!user_) {
     user_ = *user;
+    token_hash_ = crypto::sha256_hex(req.token);
     if (!services_.hub.add(user_->id, shared_from_this()))
       return close(CloseCode::kTooManySessions);
     in_hub_ = true;

@@ -63,6 +63,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Delivery from the hub (any thread).
   void deliver(const Frame& frame);
+  // A token was revoked (any thread): closes this session (4108) if it was opened with it.
+  void on_token_revoked(const std::string& token_hash);
   protocol::Version version() const { return version_; }
 
  private:
@@ -87,6 +89,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool heartbeat_seen_ = false;
   bool closing_ = false;
   std::optional<domain::UserView> user_;
+  std::string token_hash_;  // of the token this session authenticated with
   bool in_hub_ = false;
   std::deque<protocol::Request> pending_;
   LocalRateLimiter rate_;

@@ -36,7 +36,7 @@ enum class CloseCode : uint16_t {
   kSlowConsumer = 4105,       // outgoing queue passed --send-queue-bytes
   kTooManySessions = 4106,    // user has --max-sessions-per-user open
   kTooManyConnections = 4107, // address has --max-connections-per-address open
-  kTokenRevoked = 4108,       // reserved: the session's token was revoked
+  kTokenRevoked = 4108,       // the token this session authenticated with was revoked
   kInternalError = 4109,      // last resort: a bug closed this session only
 };
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import Client, ConnectionClosed, create_user
+from conftest import Client, ConnectionClosed, create_user, login
 
 KST = datetime.timezone(datetime.timedelta(hours=9))
 CREATED_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
@@ -263,6 +263,28 @@ def test_revoked_token_is_4000(server, smtp):
     expect_error(c, "4000")
     c.send("heartbeat", {"count": 1})
     assert c.recv()["payload"] == {"count": 1}
+
+
+def test_logout_closes_the_open_sessions_of_that_token_with_4108(server, smtp):
+    users = make_users(server, smtp, "alice")
+    token = users["alice"][0]
+    other = login(server, "alice@example.test").json()["payload"]["token"]
+    phone, laptop, elsewhere = connect(server, token), connect(server, token), connect(server, other)
+    r = requests.post(server.base + "/api/v1/auth/logout", timeout=10,
+                      headers={"Authorization": "Bearer " + token, "Accept": "application/json"})
+    assert r.status_code == 200, r.text
+    assert phone.wait_close() == 4108
+    assert laptop.wait_close() == 4108
+    # A session of another token of the same user goes on.
+    elsewhere.send("heartbeat", {"count": 9})
+    assert elsewhere.recv()["payload"] == {"count": 9}
+
+
+def test_history_of_a_pair_that_never_were_friends_is_4020(server, smtp):
+    users = make_users(server, smtp, "alice", "dave")
+    a = connect(server, users["alice"][0])
+    load_chat(a, dm_id(users["alice"][1], users["dave"][1]), "2099-1-1 00:00:00.0000", 10)
+    expect_error(a, "4020")
 
 
 def test_auth_again_on_an_authenticated_connection_answers_full_auth_again(server, smtp):
