@@ -115,20 +115,23 @@ void SqliteStore::writer_loop() {
       }
       writer_busy_ = true;
     }
+    // Transaction control goes through cached prepared statements: compiling the SQL text
+    // again for every write would cost more than the writes themselves.
     Connection& c = *writer_conn_;
-    bool committed = c.exec("BEGIN IMMEDIATE").ok();
+    auto run = [&c](const char* sql) { return c.query(sql).run(); };
+    bool committed = run("BEGIN IMMEDIATE");
     if (committed) {
       for (Write& w : batch) {
         // A savepoint per write: a write that fails is undone alone.
-        (void)c.exec("SAVEPOINT w");
-        if (!w.apply(c)) (void)c.exec("ROLLBACK TO w");
-        (void)c.exec("RELEASE w");
+        run("SAVEPOINT w");
+        if (!w.apply(c)) run("ROLLBACK TO w");
+        run("RELEASE w");
       }
       if (fail_next_commit_.exchange(false)) {
-        (void)c.exec("ROLLBACK");
+        run("ROLLBACK");
         committed = false;
-      } else if (!c.exec("COMMIT").ok()) {
-        (void)c.exec("ROLLBACK");
+      } else if (!run("COMMIT")) {
+        run("ROLLBACK");
         committed = false;
       }
     }
