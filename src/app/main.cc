@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   session_settings.heartbeat_timeout_us = int64_t{config.heartbeat_timeout_s} * 1000000;
   session_settings.auth_timeout_us = int64_t{config.auth_timeout_s} * 1000000;
   session_settings.pending_limit = static_cast<size_t>(config.pending_queue);
+  session_settings.invalid_frame_burst = config.invalid_frame_limit;
   session_settings.rate_count = config.ws_rate_count;
   session_settings.rate_window_us = int64_t{config.ws_rate_window_s} * 1000000;
   session_settings.utc_offset_s = config.utc_offset_s;

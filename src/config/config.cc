@@ -77,6 +77,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--pending-queue", c.pending_queue, "REWIND_PENDING_QUEUE",
       "Requests held while waiting for auth")
       ->check(CLI::Range(0, 1000));
+  opt(app, "--invalid-frame-limit", c.invalid_frame_limit, "REWIND_INVALID_FRAME_LIMIT",
+      "Invalid frames a connection may send per minute before it is closed (4103)")
+      ->check(CLI::Range(1, 10000000));
   opt(app, "--history-max-count", c.history_max_count, "REWIND_HISTORY_MAX_COUNT",
       "Largest count a history load returns")
       ->check(CLI::Range(1, 10000));

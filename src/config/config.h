@@ -46,6 +46,7 @@ struct Config {
   int max_sessions_per_user = 10;
   int max_connections_per_address = 1000;
   int pending_queue = 16;                   // requests held before auth
+  int invalid_frame_limit = 20;             // invalid frames per minute before a close
   int history_max_count = 100;              // largest load count served
   int ws_rate_count = 120;                  // requests per connection ...
   int ws_rate_window_s = 60;                // ... per window

@@ -119,6 +119,14 @@ std::string verbatim_payload(std::string_view frame) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
+// Objects here are small (a frame's envelope, a request payload): a quadratic scan is cheap.
+bool has_duplicate_key(const Value& obj) {
+  for (auto a = obj.MemberBegin(); a != obj.MemberEnd(); ++a)
+    for (auto b = a + 1; b != obj.MemberEnd(); ++b)
+      if (a->name == b->name) return true;
+  return false;
+}
+
 Error invalid(std::string detail) { return Error{Errc::kInvalidPayload, std::move(detail)}; }
 
 // Ids travel as decimal strings; integers are accepted too.
@@ -264,6 +272,9 @@ Result<Request> decode_request(std::string_view frame) {
   static const Value kNull;
   auto pit = doc.FindMember("payload");
   const Value& payload = pit == doc.MemberEnd() ? kNull : pit->value;
+  // A repeated key means two readers of the frame may disagree on what it says: refuse it.
+  if (has_duplicate_key(doc) || (payload.IsObject() && has_duplicate_key(payload)))
+    return Error{Errc::kMalformedFrame, "the frame repeats a key."};
 
   if (type == "heartbeat") return Request(HeartbeatRequest{verbatim_payload(frame)});
   if (type == "auth") {

@@ -47,8 +47,8 @@ using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadCha
                              LoadFriendsRequest, FriendRequest>;
 
 // Decodes one text frame. Errors: kMalformedFrame (not JSON, not an object, no string
-// "type", nesting deeper than kMaxJsonDepth), kUnknownType, kInvalidPayload (detail names
-// the field).
+// "type", nesting deeper than kMaxJsonDepth, a key repeated in the frame or its payload
+// object), kUnknownType, kInvalidPayload (detail names the field).
 Result<Request> decode_request(std::string_view frame);
 
 // The name of a request's type, for logs and error context.

@@ -49,6 +49,18 @@ TEST(GatewayCodecTest, MalformedFramesAreNamed) {
   EXPECT_EQ(decode_request(R"({"type":"dance"})").error().code, Errc::kUnknownType);
 }
 
+TEST(GatewayCodecTest, RepeatedKeysAreRefused) {
+  EXPECT_EQ(decode_request(R"({"type":"heartbeat","type":"auth","payload":1})").error().code,
+            Errc::kMalformedFrame);
+  EXPECT_EQ(decode_request(R"({"type":"mutual_users","payload":{"type":"request","name":"a",)"
+                           R"("name":"b"}})")
+                .error()
+                .code,
+            Errc::kMalformedFrame);
+  // Inside a heartbeat's free-form payload, deeper objects are echoed as sent.
+  EXPECT_TRUE(decode_request(R"({"type":"heartbeat","payload":{"x":{"a":1,"a":2}}})").ok());
+}
+
 TEST(GatewayCodecTest, DeepNestingIsRefusedBeforeParsing) {
   std::string deep = R"({"type":"heartbeat","payload":)" + std::string(1000, '[') +
                      std::string(1000, ']') + "}";
