@@ -67,9 +67,10 @@ void SqliteStore::close() {
 }
 
 template <typename T, typename Body>
-void SqliteStore::submit(Body body, Callback<T> done) {
+void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
   auto result = std::make_shared<std::optional<Result<T>>>();
   Write w;
+  w.multi_statement = shape == Shape::kManyStatements;
   w.apply = [result, body = std::move(body)](Connection& c) mutable {
     result->emplace(body(c));
     return result->value().ok();
@@ -122,7 +123,11 @@ void SqliteStore::writer_loop() {
     bool committed = run("BEGIN IMMEDIATE");
     if (committed) {
       for (Write& w : batch) {
-        // A savepoint per write: a write that fails is undone alone.
+        // A write that fails is undone alone (a savepoint, or the statement's own atomicity).
+        if (!w.multi_statement) {
+          w.apply(c);
+          continue;
+        }
         run("SAVEPOINT w");
         if (!w.apply(c)) run("ROLLBACK TO w");
         run("RELEASE w");
@@ -251,8 +256,7 @@ Result<std::optional<PendingRegistration>> SqliteStore::find_pending(const std::
         "FROM pending_registrations WHERE email_lower = ?");
     q.bind(1, ascii_lower(email));
     if (q.step())
-      out = PendingRegistration{q.text(0),     q.text(1),     q.text(2),
-                                q.text(3),     q.int64(4),    q.int64(5)};
+      out = PendingRegistration{q.text(0), q.text(1), q.text(2), q.text(3), q.int64(4), q.int64(5)};
     if (q.failed()) return db_error(*c, "finding a pending registration");
   }
   return_reader(std::move(c));
@@ -269,8 +273,8 @@ Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit)
         "WHERE sent_us IS NULL AND next_attempt_us <= ? ORDER BY next_attempt_us LIMIT ?");
     q.bind(1, now_us).bind(2, static_cast<int64_t>(limit));
     while (q.step())
-      out.push_back({q.int64(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.int64(4)),
-                     q.int64(5)});
+      out.push_back(
+          {q.int64(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.int64(4)), q.int64(5)});
     if (q.failed()) return db_error(*c, "reading the outbox");
   }
   return_reader(std::move(c));
@@ -332,6 +336,7 @@ Status insert_mail(Connection& c, const OutboxMail& m, int64_t now_us) {
 
 void SqliteStore::put_registration(PendingRegistration reg, OutboxMail mail, Callback<void> done) {
   submit<void>(
+      Shape::kManyStatements,
       [reg = std::move(reg), mail = std::move(mail)](Connection& c) -> Status {
         auto q = c.query(
             "INSERT OR REPLACE INTO pending_registrations "
@@ -348,6 +353,7 @@ void SqliteStore::put_registration(PendingRegistration reg, OutboxMail mail, Cal
 
 void SqliteStore::put_mail(OutboxMail mail, Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [mail = std::move(mail)](Connection& c) -> Status {
         return insert_mail(c, mail, mail.next_attempt_us);
       },
@@ -357,6 +363,7 @@ void SqliteStore::put_mail(OutboxMail mail, Callback<void> done) {
 void SqliteStore::verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
                                       Callback<UserRecord> done) {
   submit<UserRecord>(
+      Shape::kManyStatements,
       [key_hash = std::move(key_hash), now_us, new_user_id](Connection& c) -> Result<UserRecord> {
         UserRecord u;
         {
@@ -403,6 +410,7 @@ void SqliteStore::verify_registration(std::string key_hash, int64_t now_us, int6
 
 void SqliteStore::put_token(TokenRecord token, Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [token = std::move(token)](Connection& c) -> Status {
         auto q = c.query(
             "INSERT INTO tokens (hash, user_id, created_us, expires_us) VALUES (?, ?, ?, ?)");
@@ -416,6 +424,7 @@ void SqliteStore::put_token(TokenRecord token, Callback<void> done) {
 
 void SqliteStore::revoke_token(std::string token_hash, Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [token_hash = std::move(token_hash)](Connection& c) -> Status {
         auto q = c.query("UPDATE tokens SET revoked = 1 WHERE hash = ?");
         q.bind(1, token_hash);
@@ -428,6 +437,7 @@ void SqliteStore::revoke_token(std::string token_hash, Callback<void> done) {
 void SqliteStore::put_friend_request(int64_t from_id, int64_t to_id, int64_t now_us,
                                      Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [=](Connection& c) -> Status {
         auto q = c.query(
             "INSERT OR IGNORE INTO friend_requests (from_id, to_id, created_us) VALUES (?, ?, ?)");
@@ -440,6 +450,7 @@ void SqliteStore::put_friend_request(int64_t from_id, int64_t to_id, int64_t now
 
 void SqliteStore::delete_friend_request(int64_t from_id, int64_t to_id, Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [=](Connection& c) -> Status {
         auto q = c.query("DELETE FROM friend_requests WHERE from_id = ? AND to_id = ?");
         q.bind(1, from_id).bind(2, to_id);
@@ -452,6 +463,7 @@ void SqliteStore::delete_friend_request(int64_t from_id, int64_t to_id, Callback
 void SqliteStore::put_friendship(UserPair pair, int64_t new_chat_id, int64_t now_us,
                                  Callback<int64_t> done) {
   submit<int64_t>(
+      Shape::kManyStatements,
       [=](Connection& c) -> Result<int64_t> {
         {
           auto q = c.query(
@@ -483,6 +495,7 @@ void SqliteStore::put_friendship(UserPair pair, int64_t new_chat_id, int64_t now
 
 void SqliteStore::delete_friendship(UserPair pair, Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [=](Connection& c) -> Status {
         auto q = c.query("DELETE FROM friendships WHERE user_lo = ? AND user_hi = ?");
         q.bind(1, pair.lo).bind(2, pair.hi);
@@ -494,6 +507,7 @@ void SqliteStore::delete_friendship(UserPair pair, Callback<void> done) {
 
 void SqliteStore::put_message(MessageRecord m, Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [m = std::move(m)](Connection& c) -> Status {
         auto q = c.query(
             "INSERT INTO messages (id, chat_id, author_id, content, created_us) "
@@ -509,6 +523,7 @@ void SqliteStore::put_message(MessageRecord m, Callback<void> done) {
 void SqliteStore::edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
                                std::string content, int64_t now_us, Callback<MessageRecord> done) {
   submit<MessageRecord>(
+      Shape::kOneStatement,
       [=, content = std::move(content)](Connection& c) -> Result<MessageRecord> {
         auto q = c.query(
             "UPDATE messages SET content = ?, deleted = ?, edited_us = ? "
@@ -529,6 +544,7 @@ void SqliteStore::edit_message(int64_t chat_id, int64_t message_id, int64_t auth
 
 void SqliteStore::mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [=](Connection& c) -> Status {
         auto q = c.query("UPDATE outbox SET sent_us = ?, attempts = attempts + 1 WHERE id = ?");
         q.bind(1, now_us).bind(2, mail_id);
@@ -541,6 +557,7 @@ void SqliteStore::mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void>
 void SqliteStore::reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
                                   std::string last_error, Callback<void> done) {
   submit<void>(
+      Shape::kOneStatement,
       [=, last_error = std::move(last_error)](Connection& c) -> Status {
         auto q = c.query(
             "UPDATE outbox SET attempts = ?, next_attempt_us = ?, last_error = ? WHERE id = ?");

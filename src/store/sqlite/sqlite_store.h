@@ -74,13 +74,17 @@ class SqliteStore final : public Store {
  private:
   struct Write {
     std::function<bool(Connection&)> apply;  // runs inside the transaction; false = failed
+    // A write of several statements runs inside a savepoint so that it fails whole; a single
+    // statement is atomic by itself and skips the two extra statements.
+    bool multi_statement = false;
     std::function<void(bool committed)> finish;
   };
 
   explicit SqliteStore(std::string path);
   Status start();
+  enum class Shape { kOneStatement, kManyStatements };
   template <typename T, typename Body>
-  void submit(Body body, Callback<T> done);
+  void submit(Shape shape, Body body, Callback<T> done);
   void writer_loop();
   std::unique_ptr<Connection> borrow_reader();
   void return_reader(std::unique_ptr<Connection> conn);
