@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     smtp.port = config.smtp_port;
     smtp.tls = config.smtp_tls == SmtpTls::kImplicit   ? mail::SmtpSettings::Tls::kImplicit
                : config.smtp_tls == SmtpTls::kStartTls ? mail::SmtpSettings::Tls::kStartTls
-                                                        : mail::SmtpSettings::Tls::kNone;
+                                                       : mail::SmtpSettings::Tls::kNone;
     smtp.ca_file = config.smtp_ca_file;
     smtp.from = config.mail_address;
     smtp.password = config.mail_password;
@@ -122,8 +122,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<gateway::Services> services;
   std::unique_ptr<net::Server> server;
   account_settings.public_base_url = config.public_base_url;
-  accounts = std::make_unique<domain::Accounts>(account_settings, *store, directory, hash_pool,
-                                                ids, clock, bus, [&outbox] { outbox.wake(); });
+  accounts = std::make_unique<domain::Accounts>(account_settings, *store, directory, hash_pool, ids,
+                                                clock, bus, [&outbox] { outbox.wake(); });
   router = std::make_unique<http::Router>(router_settings, *accounts, clock);
   services = std::make_unique<gateway::Services>(
       gateway::Services{*accounts, social, chats, directory, hub, clock, session_settings});
@@ -132,8 +132,8 @@ int main(int argc, char** argv) {
   if (config.public_base_url.empty()) {
     // The link base includes the bound port (--port 0 picks one).
     account_settings.public_base_url =
-        "http://" + (config.listen.find(':') != std::string::npos ? "[" + config.listen + "]"
-                                                                   : config.listen) +
+        "http://" +
+        (config.listen.find(':') != std::string::npos ? "[" + config.listen + "]" : config.listen) +
         ":" + std::to_string(server->port());
     accounts->set_public_base_url(account_settings.public_base_url);
   }
@@ -141,9 +141,9 @@ int main(int argc, char** argv) {
   outbox.start();
   spdlog::info("rewind-server listening on http://{}:{} (WebSocket /ws), data in {}, mail {}",
                config.listen, server->port(), db_path,
-               config.smtp_host.empty() ? std::string("to the log")
-                                        : "via " + config.smtp_host + ":" +
-                                              std::to_string(config.smtp_port));
+               config.smtp_host.empty()
+                   ? std::string("to the log")
+                   : "via " + config.smtp_host + ":" + std::to_string(config.smtp_port));
   server->run();
 
   // The network threads have stopped. Drain the work they started, in dependency order:

@@ -42,7 +42,8 @@ std::optional<AddressSet> AddressSet::parse(std::string_view list, std::string* 
     if (auto slash = addr.find('/'); slash != std::string::npos) {
       std::string bits = addr.substr(slash + 1);
       addr.resize(slash);
-      if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos) {
+      if (bits.empty() || bits.size() > 3 ||
+          bits.find_first_not_of("0123456789") != std::string::npos) {
         if (bad_entry) *bad_entry = std::string(item);
         return std::nullopt;
       }

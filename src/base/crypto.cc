@@ -55,7 +55,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
   std::string out(in.size() * 3 / 4 + 3, '\0');
   size_t len = 0;
   const char* end = nullptr;
-  int variant = url ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+  int variant =
+      url ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
   if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(),
                         in.size(), nullptr, &len, &end, variant) != 0 ||
       end != in.data() + in.size())

@@ -21,7 +21,7 @@ std::string sha256_hex(std::string_view data);
 bool equal_constant_time(std::string_view a, std::string_view b);
 
 struct PasswordCost {
-  uint64_t ops = 2;              // argon2id passes
+  uint64_t ops = 2;               // argon2id passes
   uint64_t mem_bytes = 19 << 20;  // memory per hash
 };
 

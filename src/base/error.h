@@ -13,60 +13,60 @@ namespace rwd {
 // (src/protocol/error_table.cc); docs/PROTOCOL.md lists them all and a test checks that.
 enum class Errc {
   // HTTP / accounts
-  kBadRequest,         // body could not be decoded
-  kInvalidName,        // name fails validation
-  kInvalidEmail,       // email fails validation
-  kInvalidPassword,    // password fails validation
-  kNameTaken,          // another account (or the verification race) owns the name
-  kInvalidCredentials, // login: wrong email or password (one message for both)
-  kEmailNotVerified,   // login: password matches a pending registration
-  kLinkInvalid,        // verification key unknown, used or expired
-  kRateLimited,        // too many requests from this address / connection / user
-  kPayloadTooLarge,    // body over the limit
-  kHeadersTooLarge,    // header block over the limit
-  kRouteNotFound,      // no such path
-  kMethodNotAllowed,   // path exists, method does not
-  kForbiddenOrigin,    // WebSocket handshake from an Origin not allowed
-  kUnauthorized,       // missing or bad bearer token on HTTP
+  kBadRequest,          // body could not be decoded
+  kInvalidName,         // name fails validation
+  kInvalidEmail,        // email fails validation
+  kInvalidPassword,     // password fails validation
+  kNameTaken,           // another account (or the verification race) owns the name
+  kInvalidCredentials,  // login: wrong email or password (one message for both)
+  kEmailNotVerified,    // login: password matches a pending registration
+  kLinkInvalid,         // verification key unknown, used or expired
+  kRateLimited,         // too many requests from this address / connection / user
+  kPayloadTooLarge,     // body over the limit
+  kHeadersTooLarge,     // header block over the limit
+  kRouteNotFound,       // no such path
+  kMethodNotAllowed,    // path exists, method does not
+  kForbiddenOrigin,     // WebSocket handshake from an Origin not allowed
+  kUnauthorized,        // missing or bad bearer token on HTTP
   // Gateway
-  kInvalidToken,       // gateway code "4000": the token is not valid (the app logs out)
-  kMalformedFrame,     // not JSON, or not a {"type","payload"} object
-  kUnknownType,        // frame type the server does not know
-  kInvalidPayload,     // payload fields missing or of the wrong type
-  kBinaryFrame,        // binary frames are not part of the protocol
-  kPendingQueueFull,   // too many requests sent before auth
+  kInvalidToken,          // gateway code "4000": the token is not valid (the app logs out)
+  kMalformedFrame,        // not JSON, or not a {"type","payload"} object
+  kUnknownType,           // frame type the server does not know
+  kInvalidPayload,        // payload fields missing or of the wrong type
+  kBinaryFrame,           // binary frames are not part of the protocol
+  kPendingQueueFull,      // too many requests sent before auth
   kAlreadyAuthenticated,  // auth with a token of another user on the same connection
-  kUserNotFound,       // no user of that name
-  kSelfTarget,         // a friend operation aimed at oneself
+  kUserNotFound,          // no user of that name
+  kSelfTarget,            // a friend operation aimed at oneself
   kAlreadyFriends,
   kAlreadyRequested,
-  kNotRequested,       // response/remove with no pending request: reason text is fixed by the app
+  kNotRequested,  // response/remove with no pending request: reason text is fixed by the app
   kNotFriends,
-  kChatNotFound,       // chat id unknown or the user is not a member
-  kMessageNotFound,    // message id unknown in that chat, or not the sender's own
+  kChatNotFound,     // chat id unknown or the user is not a member
+  kMessageNotFound,  // message id unknown in that chat, or not the sender's own
   kContentTooLong,
-  kInvalidContent,     // content is not valid UTF-8 or has forbidden characters
-  kInvalidCursor,      // load datetime cursor could not be decoded
+  kInvalidContent,  // content is not valid UTF-8 or has forbidden characters
+  kInvalidCursor,   // load datetime cursor could not be decoded
   // Both
-  kOverloaded,         // a bounded queue (hashing, storage) is full: try again
-  kInternal,           // a bug or an unexpected environment failure
+  kOverloaded,  // a bounded queue (hashing, storage) is full: try again
+  kInternal,    // a bug or an unexpected environment failure
 };
 
 struct Error {
   Error(Errc c, std::string d = {}, int64_t retry_ms = 0)  // NOLINT: implicit from Errc
       : code(c), detail(std::move(d)), retry_after_ms(retry_ms) {}
   Errc code;
-  std::string detail;           // extra human detail for logs or messages; may be empty
-  int64_t retry_after_ms = 0;   // with kRateLimited: when to try again
+  std::string detail;          // extra human detail for logs or messages; may be empty
+  int64_t retry_after_ms = 0;  // with kRateLimited: when to try again
 };
 
 // Result<T> holds a T or an Error. Result<void> is spelled Status.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
-  Result(Errc code) : v_(Error{code, {}}) {}  // NOLINT
+  Result(Errc code) : v_(Error{code, {}}) {}     // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -87,7 +87,7 @@ class [[nodiscard]] Result<void> {
  public:
   Result() = default;
   Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
-  Result(Errc code) : error_{code, {}}, ok_(false) {}  // NOLINT
+  Result(Errc code) : error_{code, {}}, ok_(false) {}            // NOLINT
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
   const Error& error() const { return error_; }

@@ -28,7 +28,7 @@ class SnowflakeGenerator {
  private:
   std::mutex mu_;
   const int64_t worker_;
-  int64_t last_ms_ = 0;  // guarded by mu_
+  int64_t last_ms_ = 0;   // guarded by mu_
   int64_t sequence_ = 0;  // guarded by mu_
 };
 

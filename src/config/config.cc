@@ -133,8 +133,7 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--password-hash-mem-kib", c.password_hash_mem_kib, "REWIND_PASSWORD_HASH_MEM_KIB",
       "argon2id memory, KiB")
       ->check(CLI::Range(uint64_t{8}, uint64_t{4} << 20));
-  opt(app, "--hash-threads", c.hash_threads, "REWIND_HASH_THREADS",
-      "Threads hashing passwords")
+  opt(app, "--hash-threads", c.hash_threads, "REWIND_HASH_THREADS", "Threads hashing passwords")
       ->check(CLI::Range(1, 64));
 
   opt(app, "--log-level", c.log_level, "REWIND_LOG_LEVEL", "Log level")
@@ -168,15 +167,19 @@ ConfigOutcome parse_config(int argc, char** argv) {
                : smtp_tls == "none"   ? SmtpTls::kNone
                                       : SmtpTls::kImplicit;
   if (c.smtp_port == 0)
-    c.smtp_port = c.smtp_tls == SmtpTls::kImplicit ? 465 : c.smtp_tls == SmtpTls::kStartTls ? 587 : 25;
+    c.smtp_port = c.smtp_tls == SmtpTls::kImplicit   ? 465
+                  : c.smtp_tls == SmtpTls::kStartTls ? 587
+                                                     : 25;
   auto offset = parse_utc_offset(c.utc_offset_text);
-  if (!offset) return fail("--utc-offset / REWIND_UTC_OFFSET: '" + c.utc_offset_text +
-                           "' is not an offset like +09:00");
+  if (!offset)
+    return fail("--utc-offset / REWIND_UTC_OFFSET: '" + c.utc_offset_text +
+                "' is not an offset like +09:00");
   c.utc_offset_s = *offset;
   std::string bad;
   auto exempt = AddressSet::parse(c.rate_limit_exempt_text, &bad);
-  if (!exempt) return fail("--rate-limit-exempt / REWIND_RATE_LIMIT_EXEMPT: '" + bad +
-                           "' is not an address or CIDR range");
+  if (!exempt)
+    return fail("--rate-limit-exempt / REWIND_RATE_LIMIT_EXEMPT: '" + bad +
+                "' is not an address or CIDR range");
   c.rate_limit_exempt = std::move(*exempt);
   if (c.listen.empty()) return fail("--listen / REWIND_LISTEN: empty address");
   unsigned char addr_buf[16];
@@ -189,10 +192,12 @@ ConfigOutcome parse_config(int argc, char** argv) {
   if (!c.public_base_url.empty() && c.public_base_url.rfind("http://", 0) != 0 &&
       c.public_base_url.rfind("https://", 0) != 0)
     return fail("--public-base-url / REWIND_PUBLIC_BASE_URL: must start with http:// or https://");
-  while (!c.public_base_url.empty() && c.public_base_url.back() == '/') c.public_base_url.pop_back();
+  while (!c.public_base_url.empty() && c.public_base_url.back() == '/')
+    c.public_base_url.pop_back();
   for (size_t start = 0; start < origins.size();) {
     size_t comma = origins.find(',', start);
-    std::string o = origins.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string o =
+        origins.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     while (!o.empty() && o.front() == ' ') o.erase(0, 1);
     while (!o.empty() && o.back() == ' ') o.pop_back();
     if (!o.empty()) c.allowed_origins.push_back(o);

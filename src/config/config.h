@@ -19,8 +19,8 @@ struct Config {
   // Network
   std::string listen = "127.0.0.1";
   uint16_t port = 8080;
-  std::string public_base_url;  // default http://<listen>:<port>
-  int threads = 0;              // network threads; 0 = one per core
+  std::string public_base_url;               // default http://<listen>:<port>
+  int threads = 0;                           // network threads; 0 = one per core
   std::vector<std::string> allowed_origins;  // empty = any Origin (the app sends none)
 
   // Storage and ids
@@ -40,27 +40,27 @@ struct Config {
   int auth_timeout_s = 15;
   int utc_offset_s = 9 * 3600;
   std::string utc_offset_text = "+09:00";
-  size_t max_message_bytes = 64 * 1024;     // one WebSocket message
-  size_t max_content_chars = 2000;          // one chat message's text
-  size_t send_queue_bytes = 1 << 20;        // per connection before it is closed as slow
+  size_t max_message_bytes = 64 * 1024;  // one WebSocket message
+  size_t max_content_chars = 2000;       // one chat message's text
+  size_t send_queue_bytes = 1 << 20;     // per connection before it is closed as slow
   int max_sessions_per_user = 10;
   int max_connections_per_address = 1000;
-  int pending_queue = 16;                   // requests held before auth
-  int invalid_frame_limit = 20;             // invalid frames per minute before a close
-  int history_max_count = 100;              // largest load count served
-  int ws_rate_count = 120;                  // requests per connection ...
-  int ws_rate_window_s = 60;                // ... per window
-  int chat_rate_count = 60;                 // chat sends/edits per user ...
-  int friend_rate_count = 30;               // friend requests per user ...
-  int user_rate_window_s = 60;              // ... per window
+  int pending_queue = 16;        // requests held before auth
+  int invalid_frame_limit = 20;  // invalid frames per minute before a close
+  int history_max_count = 100;   // largest load count served
+  int ws_rate_count = 120;       // requests per connection ...
+  int ws_rate_window_s = 60;     // ... per window
+  int chat_rate_count = 60;      // chat sends/edits per user ...
+  int friend_rate_count = 30;    // friend requests per user ...
+  int user_rate_window_s = 60;   // ... per window
 
   // HTTP
   size_t max_body_bytes = 16 * 1024;
   size_t max_header_bytes = 8 * 1024;
   int http_read_timeout_s = 10;
-  int register_rate_count = 10;             // per address per window
-  int login_rate_count = 20;                // per address per window
-  int login_account_rate_count = 10;        // per email per window
+  int register_rate_count = 10;       // per address per window
+  int login_rate_count = 20;          // per address per window
+  int login_account_rate_count = 10;  // per email per window
   int http_rate_window_s = 60;
   AddressSet rate_limit_exempt;
   std::string rate_limit_exempt_text;

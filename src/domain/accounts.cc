@@ -58,16 +58,15 @@ void Accounts::register_account(std::string name, std::string email, std::string
   if (Status s = validate_password(password); !s.ok()) return done(s.error());
   if (directory_.name_taken(name))
     return done(Error{Errc::kNameTaken, "this name is already taken."});
-  bool submitted = hash_pool_.try_submit(
-      [this, name = std::move(name), email = std::move(email), password = std::move(password),
-       done]() mutable {
-        // Hash even for a known email so both answers take the same time.
-        auto hash = crypto::hash_password(password, settings_.password_cost);
-        if (!hash) return done(Error{Errc::kOverloaded, "out of memory while hashing"});
-        bool has_account = directory_.credentials_by_email(email).has_value();
-        queue_registration(std::move(name), std::move(email), std::move(*hash), has_account,
-                           std::move(done));
-      });
+  bool submitted = hash_pool_.try_submit([this, name = std::move(name), email = std::move(email),
+                                          password = std::move(password), done]() mutable {
+    // Hash even for a known email so both answers take the same time.
+    auto hash = crypto::hash_password(password, settings_.password_cost);
+    if (!hash) return done(Error{Errc::kOverloaded, "out of memory while hashing"});
+    bool has_account = directory_.credentials_by_email(email).has_value();
+    queue_registration(std::move(name), std::move(email), std::move(*hash), has_account,
+                       std::move(done));
+  });
   if (!submitted) done(Error{Errc::kOverloaded, "too many sign-ups at once; try again."});
 }
 
@@ -84,8 +83,8 @@ void Accounts::queue_registration(std::string name, std::string email, std::stri
   reg.expires_us = now + settings_.verify_key_ttl_us;
   std::string link = settings_.public_base_url + "/api/v1/auth/email_verify/" + key;
   int ttl_hours = static_cast<int>(settings_.verify_key_ttl_us / 3600000000);
-  auto mail = has_account ? existing_account_mail(email)
-                          : verification_mail(email, name, link, ttl_hours);
+  auto mail =
+      has_account ? existing_account_mail(email) : verification_mail(email, name, link, ttl_hours);
   store_.put_registration(std::move(reg), std::move(mail), [this, done](Status s) {
     if (s.ok() && mail_queued_) mail_queued_();
     done(s);
@@ -114,35 +113,35 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
     e.retry_after_ms = wait / 1000 + 1;
     return done(e);
   }
-  bool submitted = hash_pool_.try_submit([this, email = std::move(email),
-                                          password = std::move(password), done]() {
-    // The same answers and the same hashing work whether or not the email has an account:
-    // a pending request for an address with an account answers as one for a new address.
-    auto creds = directory_.credentials_by_email(email);
-    bool password_ok =
-        crypto::verify_password(password, creds ? creds->password_hash : dummy_hash_);
-    if (!creds || !password_ok) {
-      auto pending = store_.find_pending(email);
-      bool pending_match = pending.ok() && pending.value() &&
-                           pending.value()->expires_us > clock_.now_us() &&
-                           crypto::verify_password(password, pending.value()->password_hash);
-      return done(pending_match ? Error{Errc::kEmailNotVerified, {}}
-                                : Error{Errc::kInvalidCredentials, {}});
-    }
-    std::string token = crypto::random_token(32);
-    store::TokenRecord rec;
-    rec.token_hash = crypto::sha256_hex(token);
-    rec.user_id = creds->user_id;
-    rec.created_us = clock_.now_us();
-    rec.expires_us = rec.created_us + settings_.token_ttl_us;
-    std::string hash = rec.token_hash;
-    int64_t user_id = rec.user_id, expires = rec.expires_us;
-    store_.put_token(std::move(rec), [this, done, token, hash, user_id, expires](Status s) {
-      if (!s.ok()) return done(s.error());
-      directory_.add_token(hash, user_id, expires);
-      done(token);
-    });
-  });
+  bool submitted = hash_pool_.try_submit(
+      [this, email = std::move(email), password = std::move(password), done]() {
+        // The same answers and the same hashing work whether or not the email has an account:
+        // a pending request for an address with an account answers as one for a new address.
+        auto creds = directory_.credentials_by_email(email);
+        bool password_ok =
+            crypto::verify_password(password, creds ? creds->password_hash : dummy_hash_);
+        if (!creds || !password_ok) {
+          auto pending = store_.find_pending(email);
+          bool pending_match = pending.ok() && pending.value() &&
+                               pending.value()->expires_us > clock_.now_us() &&
+                               crypto::verify_password(password, pending.value()->password_hash);
+          return done(pending_match ? Error{Errc::kEmailNotVerified, {}}
+                                    : Error{Errc::kInvalidCredentials, {}});
+        }
+        std::string token = crypto::random_token(32);
+        store::TokenRecord rec;
+        rec.token_hash = crypto::sha256_hex(token);
+        rec.user_id = creds->user_id;
+        rec.created_us = clock_.now_us();
+        rec.expires_us = rec.created_us + settings_.token_ttl_us;
+        std::string hash = rec.token_hash;
+        int64_t user_id = rec.user_id, expires = rec.expires_us;
+        store_.put_token(std::move(rec), [this, done, token, hash, user_id, expires](Status s) {
+          if (!s.ok()) return done(s.error());
+          directory_.add_token(hash, user_id, expires);
+          done(token);
+        });
+      });
   if (!submitted) done(Error{Errc::kOverloaded, "too many logins at once; try again."});
 }
 

@@ -56,8 +56,8 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, 
   });
 }
 
-void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id,
-                 std::string content, Done done) {
+void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
+                 Done done) {
   auto chat = resolve(me, wire_chat_id);
   if (!chat.ok()) return done(chat.error());
   if (!chat->chat_id) return done(Errc::kMessageNotFound);
@@ -65,17 +65,17 @@ void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id,
   if (Status s = validate_content(content, settings_.max_content_chars); !s.ok()) return done(s);
   if (Status s = check_rate(me); !s.ok()) return done(s);
   int64_t other = chat->other_id;
-  store_.edit_message(*chat->chat_id, message_id, me.id, std::move(content), clock_.now_us(),
-                      [this, me, other, wire_chat_id, done](Result<store::MessageRecord> r) {
-                        if (!r.ok()) return done(r.error());
-                        ChatEvent event;
-                        event.action = ChatAction::kEdit;
-                        event.message = ChatMessage{r->id, wire_chat_id, me.id, r->content,
-                                                    r->created_us};
-                        event.recipients = {me.id, other};
-                        bus_.publish(event);
-                        done({});
-                      });
+  store_.edit_message(
+      *chat->chat_id, message_id, me.id, std::move(content), clock_.now_us(),
+      [this, me, other, wire_chat_id, done](Result<store::MessageRecord> r) {
+        if (!r.ok()) return done(r.error());
+        ChatEvent event;
+        event.action = ChatAction::kEdit;
+        event.message = ChatMessage{r->id, wire_chat_id, me.id, r->content, r->created_us};
+        event.recipients = {me.id, other};
+        bus_.publish(event);
+        done({});
+      });
 }
 
 void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, int count,

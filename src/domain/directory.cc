@@ -51,7 +51,8 @@ std::optional<UserView> Directory::user_by_name(std::string_view name) const {
   return users_.at(it->second).view;
 }
 
-std::optional<Directory::Credentials> Directory::credentials_by_email(std::string_view email) const {
+std::optional<Directory::Credentials> Directory::credentials_by_email(
+    std::string_view email) const {
   std::shared_lock lock(mu_);
   auto it = by_email_.find(ascii_lower(email));
   if (it == by_email_.end()) return std::nullopt;
@@ -134,7 +135,8 @@ std::vector<UserView> Directory::views_locked(const std::unordered_set<int64_t>&
   out.reserve(ids.size());
   for (int64_t id : ids)
     if (auto it = users_.find(id); it != users_.end()) out.push_back(it->second.view);
-  std::sort(out.begin(), out.end(), [](const UserView& a, const UserView& b) { return a.id < b.id; });
+  std::sort(out.begin(), out.end(),
+            [](const UserView& a, const UserView& b) { return a.id < b.id; });
   return out;
 }
 

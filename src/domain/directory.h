@@ -75,12 +75,12 @@ class Directory {
   std::vector<UserView> views_locked(const std::unordered_set<int64_t>& ids) const;
 
   mutable std::shared_mutex mu_;
-  std::unordered_map<int64_t, User> users_;                      // guarded by mu_
-  std::unordered_map<std::string, int64_t> by_name_;             // lower-case name; mu_
-  std::unordered_map<std::string, int64_t> by_email_;            // lower-case email; mu_
-  std::unordered_map<int64_t, Relations> relations_;             // guarded by mu_
+  std::unordered_map<int64_t, User> users_;            // guarded by mu_
+  std::unordered_map<std::string, int64_t> by_name_;   // lower-case name; mu_
+  std::unordered_map<std::string, int64_t> by_email_;  // lower-case email; mu_
+  std::unordered_map<int64_t, Relations> relations_;   // guarded by mu_
   std::unordered_map<int64_t, std::unordered_map<int64_t, int64_t>> dm_chats_;  // a -> b -> chat
-  std::unordered_map<std::string, Token> tokens_;                // guarded by mu_
+  std::unordered_map<std::string, Token> tokens_;                               // guarded by mu_
 };
 
 }  // namespace rwd::domain

@@ -18,8 +18,7 @@ Status validate_name(std::string_view name) {
     return Error{Errc::kInvalidName, "name must be 2 to 32 characters long."};
   for (char c : name)
     if (!is_name_char(c))
-      return Error{Errc::kInvalidName,
-                   "name may contain only letters, digits, '_', '.' and '-'."};
+      return Error{Errc::kInvalidName, "name may contain only letters, digits, '_', '.' and '-'."};
   if (!std::isalnum(static_cast<unsigned char>(name.front())))
     return Error{Errc::kInvalidName, "name must start with a letter or a digit."};
   return {};

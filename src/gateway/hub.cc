@@ -71,8 +71,10 @@ void Hub::deliver(int64_t user_id, const Frame& frame) {
     for (const auto& w : it->second) {
       auto s = w.lock();
       if (!s) continue;
-      if (n < std::size(targets)) targets[n++] = std::move(s);
-      else more.push_back(std::move(s));
+      if (n < std::size(targets))
+        targets[n++] = std::move(s);
+      else
+        more.push_back(std::move(s));
     }
   }
   for (size_t i = 0; i < n; ++i) targets[i]->deliver(frame);
@@ -85,8 +87,8 @@ void Hub::on_event(const domain::Event& event) {
         protocol::encode_chat(chat->action, chat->message, utc_offset_s_));
     for (int64_t user : chat->recipients) deliver(user, frame);
   } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {
-    auto frame = std::make_shared<const std::string>(
-        protocol::encode_friend_event(f->action, f->actor));
+    auto frame =
+        std::make_shared<const std::string>(protocol::encode_friend_event(f->action, f->actor));
     deliver(f->target_id, frame);
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
     for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash);

@@ -21,11 +21,11 @@ namespace rwd::gateway {
 struct SessionSettings {
   int64_t heartbeat_timeout_us = 45'000'000;
   int64_t auth_timeout_us = 15'000'000;
-  size_t pending_limit = 16;          // requests held before auth
-  int rate_count = 120;               // requests per connection per window
+  size_t pending_limit = 16;  // requests held before auth
+  int rate_count = 120;       // requests per connection per window
   int64_t rate_window_us = 60'000'000;
-  int invalid_frame_burst = 20;       // invalid frames tolerated per minute
-  int rate_violation_burst = 20;      // requests over the rate limit tolerated per window
+  int invalid_frame_burst = 20;   // invalid frames tolerated per minute
+  int rate_violation_burst = 20;  // requests over the rate limit tolerated per window
   int utc_offset_s = 9 * 3600;
 };
 

@@ -15,7 +15,8 @@ namespace {
 
 constexpr std::string_view kVerifyPrefix = "/api/v1/auth/email_verify/";
 
-std::string envelope(std::string_view type, std::initializer_list<std::pair<const char*, std::string_view>> fields) {
+std::string envelope(std::string_view type,
+                     std::initializer_list<std::pair<const char*, std::string_view>> fields) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartObject();
@@ -40,7 +41,9 @@ bool prefers_html(std::string_view accept) {
   return json == std::string_view::npos || html < json;
 }
 
-std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
+std::string path_of(std::string_view target) {
+  return std::string(target.substr(0, target.find('?')));
+}
 
 Response html(int status, std::string body) {
   Response r;
@@ -122,7 +125,8 @@ void Router::handle(Request req, Respond respond) {
   } else if (path == "/healthz") {
     if (only("GET")) respond(info_response(200, "ok"));
   } else if (path == "/ws") {
-    respond(error_response(Error{Errc::kBadRequest, "/ws is a WebSocket endpoint: send an upgrade."}));
+    respond(
+        error_response(Error{Errc::kBadRequest, "/ws is a WebSocket endpoint: send an upgrade."}));
   } else {
     respond(error_response(Errc::kRouteNotFound));
   }

@@ -30,9 +30,9 @@ struct SmtpSettings {
   std::string host;
   int port = 465;
   enum class Tls { kImplicit, kStartTls, kNone } tls = Tls::kImplicit;
-  std::string ca_file;  // empty: the system store
-  std::string from;     // MAIL_ADDRESS: sender and login
-  std::string password; // MAIL_PASSWD: login password; empty: no login
+  std::string ca_file;   // empty: the system store
+  std::string from;      // MAIL_ADDRESS: sender and login
+  std::string password;  // MAIL_PASSWD: login password; empty: no login
   int timeout_s = 30;
 };
 

@@ -45,8 +45,8 @@ std::string format_message(const Mail& mail, const std::string& from, int64_t no
   std::tm tm;
   gmtime_r(&t, &tm);
   std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  std::string domain = from.substr(from.find('@') == std::string::npos ? from.size()
-                                                                          : from.find('@') + 1);
+  std::string domain =
+      from.substr(from.find('@') == std::string::npos ? from.size() : from.find('@') + 1);
   if (domain.empty()) domain = "rewind.local";
   std::string msg;
   msg += "Date: " + std::string(date) + "\r\n";

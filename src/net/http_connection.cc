@@ -67,11 +67,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     stream_.expires_never();
     server_.router.handle(std::move(r), [self = shared_from_this(), keep_alive, head,
                                          version](http::Response res) mutable {
-      asio::post(self->stream_.get_executor(),
-                 [self, res = std::move(res), keep_alive, head, version]() mutable {
-                   self->write(std::move(res), keep_alive && !self->server_.stopping, head,
-                               version, true);
-                 });
+      asio::post(self->stream_.get_executor(), [self, res = std::move(res), keep_alive, head,
+                                                version]() mutable {
+        self->write(std::move(res), keep_alive && !self->server_.stopping, head, version, true);
+      });
     });
   }
 
@@ -85,9 +84,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     for (size_t start = 0; start <= query.size();) {
       size_t amp = query.find('&', start);
       std::string_view kv = query.substr(start, amp == std::string_view::npos ? amp : amp - start);
-      if (kv == "v=2") version = protocol::Version::kV2;
-      else if (kv == "v=1" || kv.empty()) {}
-      else if (kv.rfind("v=", 0) == 0)
+      if (kv == "v=2")
+        version = protocol::Version::kV2;
+      else if (kv == "v=1" || kv.empty()) {
+      } else if (kv.rfind("v=", 0) == 0)
         return fail(Error{Errc::kBadRequest, "unknown protocol version; use v=1 or v=2."});
       if (amp == std::string_view::npos) break;
       start = amp + 1;
@@ -97,8 +97,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (!allowed.empty() && !origin.empty() &&
         std::find(allowed.begin(), allowed.end(), std::string(origin)) == allowed.end())
       return fail(Errc::kForbiddenOrigin);
-    if (server_.stopping)
-      return fail(Error{Errc::kOverloaded, "the server is shutting down."});
+    if (server_.stopping) return fail(Error{Errc::kOverloaded, "the server is shutting down."});
     if (!server_.acquire_address(address_)) {
       spdlog::info("refusing a WebSocket from {}: too many connections", address_);
       return fail(Error{Errc::kRateLimited, "too many connections from this address."});
@@ -125,17 +124,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     msg->prepare_payload();
     if (head) msg->content_length(length);
     stream_.expires_after(std::chrono::seconds(30));
-    bhttp::async_write(stream_, *msg,
-                       [self = shared_from_this(), msg, keep_alive, counted](beast::error_code ec,
-                                                                            size_t) {
-                         if (counted && --self->server_.http_in_flight == 0 &&
-                             self->server_.stopping)
-                           asio::post(self->server_.ioc,
-                                      [s = &self->server_] { s->maybe_finish_shutdown(); });
-                         if (ec) return self->close();
-                         if (!keep_alive) return self->linger_ ? self->linger() : self->close();
-                         self->read();
-                       });
+    bhttp::async_write(
+        stream_, *msg,
+        [self = shared_from_this(), msg, keep_alive, counted](beast::error_code ec, size_t) {
+          if (counted && --self->server_.http_in_flight == 0 && self->server_.stopping)
+            asio::post(self->server_.ioc, [s = &self->server_] { s->maybe_finish_shutdown(); });
+          if (ec) return self->close();
+          if (!keep_alive) return self->linger_ ? self->linger() : self->close();
+          self->read();
+        });
   }
 
   // After refusing a request whose rest may still be arriving (a body past the limit), stop

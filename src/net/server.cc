@@ -28,7 +28,8 @@ Server::~Server() {
 Status Server::listen() {
   beast::error_code ec;
   auto address = asio::ip::make_address(impl_->config.listen, ec);
-  if (ec) return Error{Errc::kInternal, "--listen: '" + impl_->config.listen + "' is not an IP address"};
+  if (ec)
+    return Error{Errc::kInternal, "--listen: '" + impl_->config.listen + "' is not an IP address"};
   tcp::endpoint endpoint(address, impl_->config.port);
   auto& a = impl_->acceptor;
   a.open(endpoint.protocol(), ec);
@@ -79,13 +80,15 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
   if (stopping) return;
   if (ec) {
     if (ec == asio::error::operation_aborted) return;
-    if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space) {
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+        ec == asio::error::no_buffer_space) {
       // Out of file descriptors: pause accepting briefly instead of spinning; the open
       // sessions are unaffected. Logged once per episode.
       if (!logged_fd_exhaustion) {
-        spdlog::warn("cannot accept connections: {} (open-file limit reached); refusing new "
-                     "connections until descriptors free up",
-                     ec.message());
+        spdlog::warn(
+            "cannot accept connections: {} (open-file limit reached); refusing new "
+            "connections until descriptors free up",
+            ec.message());
         logged_fd_exhaustion = true;
       }
       accept_backoff.expires_after(std::chrono::milliseconds(100));

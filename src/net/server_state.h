@@ -56,8 +56,8 @@ struct Server::Impl {
   bool logged_fd_exhaustion = false;  // on the acceptor's strand
 
   std::mutex mu;
-  std::unordered_map<std::string, int> per_address;        // guarded by mu
-  std::unordered_set<WsConnection*> ws_connections;        // guarded by mu
+  std::unordered_map<std::string, int> per_address;  // guarded by mu
+  std::unordered_set<WsConnection*> ws_connections;  // guarded by mu
 };
 
 // Starts serving HTTP on an accepted socket.

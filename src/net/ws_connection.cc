@@ -14,25 +14,23 @@ WsConnection::WsConnection(Server::Impl& server, beast::tcp_stream stream,
       version_(version),
       address_(std::move(address)) {}
 
-WsConnection::~WsConnection() {
-  server_.release_address(address_);
-}
+WsConnection::~WsConnection() { server_.release_address(address_); }
 
 void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   server_.add_ws(this);
   session_ = std::make_shared<gateway::Session>(server_.services, weak_from_this(), version_);
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout t{};
-  t.handshake_timeout = std::chrono::seconds(5);  // also bounds the close handshake
+  t.handshake_timeout = std::chrono::seconds(5);    // also bounds the close handshake
   t.idle_timeout = websocket::stream_base::none();  // heartbeats decide liveness
   t.keep_alive_pings = false;
   ws_.set_option(t);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(bhttp::field::server, "rewind");
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(bhttp::field::server, "rewind"); }));
   ws_.read_message_max(server_.config.max_message_bytes);
   ws_.auto_fragment(false);
-  ws_.async_accept(request, beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));
+  ws_.async_accept(request,
+                   beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));
 }
 
 void WsConnection::on_accept(beast::error_code ec) {
@@ -91,10 +89,9 @@ void WsConnection::arm_deadline() {
 }
 
 void WsConnection::send(gateway::Frame frame) {
-  asio::post(ws_.get_executor(),
-             [self = shared_from_this(), frame = std::move(frame)]() mutable {
-               self->enqueue(std::move(frame));
-             });
+  asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    self->enqueue(std::move(frame));
+  });
 }
 
 void WsConnection::post(std::function<void()> fn) {

@@ -53,8 +53,8 @@ class WsConnection final : public gateway::Transport,
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool accepted_ = false;
-  bool closing_ = false;      // close requested: no more frames are queued
-  bool close_sent_ = false;   // async_close started
+  bool closing_ = false;     // close requested: no more frames are queued
+  bool close_sent_ = false;  // async_close started
   bool finished_ = false;
   protocol::CloseCode close_code_ = protocol::CloseCode::kNormal;
   int64_t armed_deadline_us_ = 0;

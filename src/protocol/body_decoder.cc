@@ -60,7 +60,7 @@ Result<Fields> decode_form(std::string_view body) {
 Result<Fields> decode_json_fields(std::string_view body) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(),
-                                                                                   body.size());
+                                                                                    body.size());
   if (doc.HasParseError())
     return Error{Errc::kBadRequest, std::string("the JSON body is malformed: ") +
                                         rapidjson::GetParseError_En(doc.GetParseError())};

@@ -24,20 +24,20 @@ std::span<const ErrorInfo> all_errors();
 // WebSocket close codes (RFC 6455 range 1000-1015, ours 4100-4199).
 enum class CloseCode : uint16_t {
   kNormal = 1000,
-  kGoingAway = 1001,          // server shutting down
-  kProtocolError = 1002,      // WebSocket framing violation
-  kInvalidData = 1007,        // text frame with invalid UTF-8
-  kMessageTooBig = 1009,      // message over --max-message-bytes
-  kHeartbeatTimeout = 4100,   // no heartbeat within --heartbeat-timeout
+  kGoingAway = 1001,         // server shutting down
+  kProtocolError = 1002,     // WebSocket framing violation
+  kInvalidData = 1007,       // text frame with invalid UTF-8
+  kMessageTooBig = 1009,     // message over --max-message-bytes
+  kHeartbeatTimeout = 4100,  // no heartbeat within --heartbeat-timeout
   kAuthBeforeHeartbeat = 4101,
-  kAuthTimeout = 4102,        // not authenticated within --auth-timeout
+  kAuthTimeout = 4102,  // not authenticated within --auth-timeout
   kTooManyInvalidFrames = 4103,
-  kRateLimited = 4104,        // kept sending past the rate limit
-  kSlowConsumer = 4105,       // outgoing queue passed --send-queue-bytes
-  kTooManySessions = 4106,    // user has --max-sessions-per-user open
-  kTooManyConnections = 4107, // address has --max-connections-per-address open
-  kTokenRevoked = 4108,       // the token this session authenticated with was revoked
-  kInternalError = 4109,      // last resort: a bug closed this session only
+  kRateLimited = 4104,         // kept sending past the rate limit
+  kSlowConsumer = 4105,        // outgoing queue passed --send-queue-bytes
+  kTooManySessions = 4106,     // user has --max-sessions-per-user open
+  kTooManyConnections = 4107,  // address has --max-connections-per-address open
+  kTokenRevoked = 4108,        // the token this session authenticated with was revoked
+  kInternalError = 4109,       // last resort: a bug closed this session only
 };
 
 struct CloseInfo {

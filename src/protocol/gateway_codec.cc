@@ -28,8 +28,10 @@ bool depth_within(std::string_view s, int limit) {
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
@@ -182,10 +184,14 @@ void write_string(Writer& w, std::string_view s) {
 
 const char* friend_action_name(domain::FriendAction a) {
   switch (a) {
-    case domain::FriendAction::kRequest: return "request";
-    case domain::FriendAction::kResponse: return "response";
-    case domain::FriendAction::kRemove: return "remove";
-    case domain::FriendAction::kDelete: return "delete";
+    case domain::FriendAction::kRequest:
+      return "request";
+    case domain::FriendAction::kResponse:
+      return "response";
+    case domain::FriendAction::kRemove:
+      return "remove";
+    case domain::FriendAction::kDelete:
+      return "delete";
   }
   return "request";
 }
@@ -248,11 +254,16 @@ Result<Request> decode_friend(const Value& p) {
   if (!name) return invalid("mutual_users needs a string 'name'.");
   std::string k = str(*kind);
   domain::FriendAction a;
-  if (k == "request") a = domain::FriendAction::kRequest;
-  else if (k == "response") a = domain::FriendAction::kResponse;
-  else if (k == "remove") a = domain::FriendAction::kRemove;
-  else if (k == "delete") a = domain::FriendAction::kDelete;
-  else return invalid("mutual_users type must be request, response, remove or delete.");
+  if (k == "request")
+    a = domain::FriendAction::kRequest;
+  else if (k == "response")
+    a = domain::FriendAction::kResponse;
+  else if (k == "remove")
+    a = domain::FriendAction::kRemove;
+  else if (k == "delete")
+    a = domain::FriendAction::kDelete;
+  else
+    return invalid("mutual_users type must be request, response, remove or delete.");
   return Request(FriendRequest{a, str(*name)});
 }
 
@@ -312,8 +323,10 @@ std::string encode_error(Errc code, std::string_view reason, int64_t retry_after
   w.Key("code");
   w.String(info.gateway_code);
   w.Key("reason");
-  if (reason.empty()) w.String(info.message);
-  else write_string(w, reason);
+  if (reason.empty())
+    w.String(info.message);
+  else
+    write_string(w, reason);
   if (retry_after_ms > 0) {
     w.Key("retry_after");
     w.Double(std::ceil(static_cast<double>(retry_after_ms) / 100.0) / 10.0);
@@ -380,8 +393,7 @@ std::string encode_friend_event(domain::FriendAction action, const domain::UserV
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& m,
-                        int utc_offset_s) {
+std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& m, int utc_offset_s) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();

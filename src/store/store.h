@@ -120,8 +120,7 @@ class Store {
   // Replaces the content of author_id's own live message in chat_id; empty content deletes
   // it. kMessageNotFound when there is no such message. Returns the updated record.
   virtual void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
-                            std::string content, int64_t now_us,
-                            Callback<MessageRecord> done) = 0;
+                            std::string content, int64_t now_us, Callback<MessageRecord> done) = 0;
   virtual void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) = 0;
   virtual void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
                                std::string last_error, Callback<void> done) = 0;

@@ -17,8 +17,9 @@ TEST_F(CryptoTest, TokensCarry256BitsAndDiffer) {
   for (int i = 0; i < 100; ++i) {
     std::string t = random_token(32);
     EXPECT_EQ(t.size(), 43u);  // 32 bytes in unpadded base64url
-    EXPECT_EQ(t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-              std::string::npos);
+    EXPECT_EQ(
+        t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        std::string::npos);
     seen.insert(t);
   }
   EXPECT_EQ(seen.size(), 100u);

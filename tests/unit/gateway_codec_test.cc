@@ -62,8 +62,8 @@ TEST(GatewayCodecTest, RepeatedKeysAreRefused) {
 }
 
 TEST(GatewayCodecTest, DeepNestingIsRefusedBeforeParsing) {
-  std::string deep = R"({"type":"heartbeat","payload":)" + std::string(1000, '[') +
-                     std::string(1000, ']') + "}";
+  std::string deep =
+      R"({"type":"heartbeat","payload":)" + std::string(1000, '[') + std::string(1000, ']') + "}";
   EXPECT_EQ(decode_request(deep).error().code, Errc::kMalformedFrame);
   // Brackets inside strings do not count.
   std::string in_string = R"({"type":"heartbeat","payload":")" + std::string(100, '[') + "\"}";
@@ -92,8 +92,10 @@ TEST(GatewayCodecTest, AuthResponseIsStringsInV1AndArraysInV2) {
   domain::FriendState st;
   st.friends.push_back({2, "bob", std::string("http://x/p.png")});
   std::string v1 = encode_auth(Version::kV1, me, st);
-  EXPECT_NE(v1.find(R"("mutual_users":"[{\"id\":\"2\",\"name\":\"bob\",\"profile\":\"http://x/p.png\"}]")"),
-            std::string::npos)
+  EXPECT_NE(
+      v1.find(
+          R"("mutual_users":"[{\"id\":\"2\",\"name\":\"bob\",\"profile\":\"http://x/p.png\"}]")"),
+      std::string::npos)
       << v1;
   EXPECT_NE(v1.find(R"("mutual_requests":"[]")"), std::string::npos);
   std::string v2 = encode_auth(Version::kV2, me, st);
@@ -110,8 +112,9 @@ TEST(GatewayCodecTest, ChatEventHasTheAppsFields) {
 }
 
 TEST(GatewayCodecTest, ErrorsCarryCodeReasonAndRetryAfter) {
-  EXPECT_EQ(encode_error(Errc::kNotRequested),
-            R"({"type":"error","payload":{"code":"4014","reason":"targeted name was not requested."}})");
+  EXPECT_EQ(
+      encode_error(Errc::kNotRequested),
+      R"({"type":"error","payload":{"code":"4014","reason":"targeted name was not requested."}})");
   EXPECT_EQ(encode_error(Errc::kInvalidToken),
             R"({"type":"error","payload":{"code":"4000","reason":"the token is not valid."}})");
   std::string limited = encode_error(Errc::kRateLimited, "slow down", 1500);

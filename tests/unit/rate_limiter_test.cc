@@ -11,7 +11,7 @@ TEST(RateLimiterTest, AllowsTheBurstThenAsksToWait) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(limiter.acquire("a", t), 0);
   int64_t wait = limiter.acquire("a", t);
   EXPECT_GT(wait, 0);
-  EXPECT_LE(wait, 20'000'000);  // one token comes back every 20 s
+  EXPECT_LE(wait, 20'000'000);            // one token comes back every 20 s
   EXPECT_EQ(limiter.acquire("b", t), 0);  // keys are independent
 }
 

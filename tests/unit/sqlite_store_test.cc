@@ -44,11 +44,12 @@ class SqliteStoreTest : public ::testing::Test {
 
   // Creates a user through the real registration path.
   int64_t make_user(const std::string& name, int64_t id) {
-    PendingRegistration reg{name + "@example.test", name, "hash", crypto::sha256_hex("key-" + name),
-                            1000, 1'000'000'000'000'000};
+    PendingRegistration reg{
+        name + "@example.test", name, "hash", crypto::sha256_hex("key-" + name), 1000,
+        1'000'000'000'000'000};
     EXPECT_TRUE((wait<void>([&](Callback<void> cb) {
-                  store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
-                }).ok()));
+                   store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
+                 }).ok()));
     auto u = wait<UserRecord>([&](Callback<UserRecord> cb) {
       store_->verify_registration(crypto::sha256_hex("key-" + name), 2000, id, cb);
     });
@@ -146,10 +147,10 @@ TEST_F(SqliteStoreTest, ConcurrentWritesShareCommits) {
 TEST_F(SqliteStoreTest, HistoryIsNewestBeforeTheCursorOldestFirstWithoutDeleted) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
-  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(put_message(i, chat, a, std::to_string(i), i * 10).ok());
-  auto del = wait<MessageRecord>([&](Callback<MessageRecord> cb) {
-    store_->edit_message(chat, 8, a, "", 999, cb);
-  });
+  for (int i = 1; i <= 10; ++i)
+    ASSERT_TRUE(put_message(i, chat, a, std::to_string(i), i * 10).ok());
+  auto del = wait<MessageRecord>(
+      [&](Callback<MessageRecord> cb) { store_->edit_message(chat, 8, a, "", 999, cb); });
   ASSERT_TRUE(del.ok());
   EXPECT_TRUE(del->deleted);
   auto page = store_->load_messages(chat, 95, 3);  // before message 10 (t=100)
@@ -164,13 +165,11 @@ TEST_F(SqliteStoreTest, OnlyTheAuthorEditsALiveMessage) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
   ASSERT_TRUE(put_message(1, chat, a, "hi", 10).ok());
-  auto by_other = wait<MessageRecord>([&](Callback<MessageRecord> cb) {
-    store_->edit_message(chat, 1, b, "hacked", 20, cb);
-  });
+  auto by_other = wait<MessageRecord>(
+      [&](Callback<MessageRecord> cb) { store_->edit_message(chat, 1, b, "hacked", 20, cb); });
   EXPECT_EQ(by_other.error().code, Errc::kMessageNotFound);
-  auto by_author = wait<MessageRecord>([&](Callback<MessageRecord> cb) {
-    store_->edit_message(chat, 1, a, "hello", 20, cb);
-  });
+  auto by_author = wait<MessageRecord>(
+      [&](Callback<MessageRecord> cb) { store_->edit_message(chat, 1, a, "hello", 20, cb); });
   ASSERT_TRUE(by_author.ok());
   EXPECT_EQ(by_author->content, "hello");
   EXPECT_EQ(by_author->created_us, 10);
@@ -180,8 +179,8 @@ TEST_F(SqliteStoreTest, OnlyTheAuthorEditsALiveMessage) {
 TEST_F(SqliteStoreTest, VerificationConsumesTheKeyOnceAndHonoursExpiry) {
   PendingRegistration reg{"Eve@Example.test", "eve", "h", crypto::sha256_hex("k1"), 0, 5000};
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
-                store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
-              }).ok()));
+                 store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
+               }).ok()));
   auto pending = store_->find_pending("eve@example.TEST");
   ASSERT_TRUE(pending.ok() && pending.value());
   auto expired = wait<UserRecord>([&](Callback<UserRecord> cb) {
@@ -203,24 +202,24 @@ TEST_F(SqliteStoreTest, ReRegisteringReplacesTheKey) {
   for (const char* key : {"old", "new"}) {
     PendingRegistration reg{"x@example.test", "xx", "h", crypto::sha256_hex(key), 0, 1 << 30};
     ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
-                  store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
-                }).ok()));
+                   store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
+                 }).ok()));
   }
   auto old_key = wait<UserRecord>([&](Callback<UserRecord> cb) {
     store_->verify_registration(crypto::sha256_hex("old"), 10, 1, cb);
   });
   EXPECT_EQ(old_key.error().code, Errc::kLinkInvalid);
   EXPECT_TRUE((wait<UserRecord>([&](Callback<UserRecord> cb) {
-                store_->verify_registration(crypto::sha256_hex("new"), 10, 1, cb);
-              }).ok()));
+                 store_->verify_registration(crypto::sha256_hex("new"), 10, 1, cb);
+               }).ok()));
 }
 
 TEST_F(SqliteStoreTest, ANameTakenMeanwhileFailsVerification) {
   make_user("sam", 1);
   PendingRegistration reg{"other@example.test", "SAM", "h", crypto::sha256_hex("k"), 0, 1 << 30};
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
-                store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
-              }).ok()));
+                 store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
+               }).ok()));
   auto r = wait<UserRecord>([&](Callback<UserRecord> cb) {
     store_->verify_registration(crypto::sha256_hex("k"), 10, 2, cb);
   });
@@ -229,16 +228,16 @@ TEST_F(SqliteStoreTest, ANameTakenMeanwhileFailsVerification) {
 
 TEST_F(SqliteStoreTest, OutboxHoldsMailUntilMarkedSent) {
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
-                store_->put_mail(OutboxMail{0, "a@b.cd", "subj", "body", 0, 100}, cb);
-              }).ok()));
+                 store_->put_mail(OutboxMail{0, "a@b.cd", "subj", "body", 0, 100}, cb);
+               }).ok()));
   EXPECT_TRUE(store_->due_mail(50, 10)->empty());
   auto due = store_->due_mail(100, 10);
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ(*store_->next_mail_due().value(), 100);
   int64_t id = due->front().id;
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
-                store_->reschedule_mail(id, 1, 500, "temporary", cb);
-              }).ok()));
+                 store_->reschedule_mail(id, 1, 500, "temporary", cb);
+               }).ok()));
   EXPECT_TRUE(store_->due_mail(200, 10)->empty());
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->mark_mail_sent(id, 600, cb); }).ok()));
   EXPECT_TRUE(store_->due_mail(1000, 10)->empty());
@@ -247,11 +246,11 @@ TEST_F(SqliteStoreTest, OutboxHoldsMailUntilMarkedSent) {
 
 TEST_F(SqliteStoreTest, RevokedAndExpiredTokensAreNotLoaded) {
   int64_t a = make_user("alice", 101);
-  for (auto [hash, exp] : {std::pair<const char*, int64_t>{"live", 1000}, {"expired", 10},
-                           {"revoked", 1000}})
+  for (auto [hash, exp] :
+       {std::pair<const char*, int64_t>{"live", 1000}, {"expired", 10}, {"revoked", 1000}})
     ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
-                  store_->put_token(TokenRecord{hash, a, 0, exp}, cb);
-                }).ok()));
+                   store_->put_token(TokenRecord{hash, a, 0, exp}, cb);
+                 }).ok()));
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->revoke_token("revoked", cb); }).ok()));
   auto snap = store_->load_directory(100);
   ASSERT_EQ(snap->tokens.size(), 1u);
@@ -260,7 +259,9 @@ TEST_F(SqliteStoreTest, RevokedAndExpiredTokensAreNotLoaded) {
 
 TEST_F(SqliteStoreTest, WritesAfterCloseFailInsteadOfVanishing) {
   store_->close();
-  Status s = wait<void>([&](Callback<void> cb) { store_->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 0}, cb); });
+  Status s = wait<void>([&](Callback<void> cb) {
+    store_->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 0}, cb);
+  });
   EXPECT_FALSE(s.ok());
 }
 

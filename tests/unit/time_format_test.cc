@@ -35,9 +35,9 @@ TEST(TimeFormatTest, AcceptsMissingFractionAndTSeparator) {
 }
 
 TEST(TimeFormatTest, RejectsGarbageAndImpossibleDates) {
-  for (const char* bad : {"", "yesterday", "2026-13-01 00:00:00", "2026-02-30 00:00:00",
-                          "2026-1-1 24:00:00", "2026-1-1 10:00:00.", "2026-1-1 10:00:00.5x",
-                          "99999-1-1 00:00:00"})
+  for (const char* bad :
+       {"", "yesterday", "2026-13-01 00:00:00", "2026-02-30 00:00:00", "2026-1-1 24:00:00",
+        "2026-1-1 10:00:00.", "2026-1-1 10:00:00.5x", "99999-1-1 00:00:00"})
     EXPECT_FALSE(parse_local_datetime(bad, 0)) << bad;
 }
 
