@@ -61,6 +61,22 @@ std::optional<AddressSet> AddressSet::parse(std::string_view list, std::string* 
   return set;
 }
 
+std::string address_bucket(std::string_view address) {
+  std::array<uint8_t, 16> b;
+  bool v4;
+  if (!to_bytes(std::string(address), b, v4)) return std::string(address);
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (v4 || std::memcmp(b.data(), kMapped, 12) == 0) {
+    char out[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, b.data() + 12, out, sizeof out);
+    return out;
+  }
+  std::fill(b.begin() + 8, b.end(), 0);
+  char out[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, b.data(), out, sizeof out);
+  return std::string(out) + "/64";
+}
+
 bool AddressSet::contains(std::string_view address) const {
   std::array<uint8_t, 16> b;
   bool v4;

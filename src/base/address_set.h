@@ -26,4 +26,9 @@ class AddressSet {
   std::vector<Range> ranges_;
 };
 
+// The key per-address limits count by: an IPv4 address as is, an IPv6 address by its /64
+// (one subscriber usually holds a whole /64, so counting single addresses would not limit
+// anyone). IPv4-mapped IPv6 addresses count as their IPv4 address.
+std::string address_bucket(std::string_view address);
+
 }  // namespace rwd

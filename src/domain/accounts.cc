@@ -44,7 +44,8 @@ Accounts::Accounts(AccountSettings settings, store::Store& store, Directory& dir
       clock_(clock),
       bus_(bus),
       mail_queued_(std::move(mail_queued)),
-      login_per_account_(settings_.login_account_rate_count, settings_.rate_window_us) {
+      login_per_account_(settings_.login_account_rate_count, settings_.rate_window_us),
+      mail_per_recipient_(settings_.mails_per_recipient, settings_.mail_window_us) {
   dummy_hash_ = crypto::hash_password(crypto::random_token(16), settings_.password_cost)
                     .value_or(std::string());
 }
@@ -64,6 +65,11 @@ void Accounts::register_account(std::string name, std::string email, std::string
     auto hash = crypto::hash_password(password, settings_.password_cost);
     if (!hash) return done(Error{Errc::kOverloaded, "out of memory while hashing"});
     bool has_account = directory_.credentials_by_email(email).has_value();
+    if (mail_per_recipient_.acquire(ascii_lower(email), clock_.now_us()) > 0) {
+      // Answer as usual (the caller must not learn anything), but send nothing.
+      spdlog::info("sign-up for <{}> not mailed: too many mails to that address this hour", email);
+      return done({});
+    }
     queue_registration(std::move(name), std::move(email), std::move(*hash), has_account,
                        std::move(done));
   });

@@ -22,6 +22,8 @@ struct AccountSettings {
   crypto::PasswordCost password_cost;
   int login_account_rate_count = 10;  // logins per email per window
   int64_t rate_window_us = 60'000'000;
+  int mails_per_recipient = 3;  // per mail_window_us; more sign-ups answer alike, unmailed
+  int64_t mail_window_us = 3600LL * 1000000;
 };
 
 // Sign-up, email verification, login, logout and token checks.
@@ -71,6 +73,9 @@ class Accounts {
   EventBus& bus_;
   std::function<void()> mail_queued_;
   RateLimiter login_per_account_;
+  // Register mails whatever address it is given: without a cap per recipient it would let
+  // anyone flood a stranger's inbox through our SMTP account.
+  RateLimiter mail_per_recipient_;
   std::string dummy_hash_;  // verified against when an email is unknown: equal timing
 };
 

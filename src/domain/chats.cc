@@ -41,10 +41,11 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, 
   if (Status s = validate_content(content, settings_.max_content_chars); !s.ok()) return done(s);
   if (Status s = check_rate(me); !s.ok()) return done(s);
   store::MessageRecord rec;
-  rec.id = ids_.next();
   rec.chat_id = *chat->chat_id;
   rec.author_id = me.id;
   rec.content = std::move(content);
+  std::lock_guard lock(send_mu_);
+  rec.id = ids_.next();
   rec.created_us = clock_.now_us();
   ChatEvent event;
   event.action = ChatAction::kSend;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ class Chats {
   // may read its history even after their friendship ended; a pair that never were
   // friends has no chat (kChatNotFound).
   void load(const UserView& me, int64_t wire_chat_id, int64_t before_us, int count, Loaded done);
+  // The largest count load() serves; larger requests are capped to it.
+  int history_limit() const { return settings_.history_max_count; }
 
  private:
   struct Resolved {
@@ -64,6 +67,9 @@ class Chats {
   SnowflakeGenerator& ids_;
   const Clock& clock_;
   RateLimiter send_limit_;
+  // Stamps a message (id, time) and submits its write as one step, so the writer's order,
+  // which is the order events go out, is also the order of ids and times, which history uses.
+  std::mutex send_mu_;
 };
 
 }  // namespace rwd::domain

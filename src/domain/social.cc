@@ -71,10 +71,9 @@ void Social::respond(const UserView& me, const std::string& name, Done done) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   auto other = find_other(me, name);
   if (!other.ok()) return done(other.error());
-  if (!directory_.has_request(other->id, me.id)) {
-    if (directory_.are_friends(me.id, other->id)) return done(Errc::kAlreadyFriends);
-    return done(Errc::kNotRequested);
-  }
+  // No pending request, even between friends (a second tap, another device): the app
+  // matches this error's exact text to refresh its list.
+  if (!directory_.has_request(other->id, me.id)) return done(Errc::kNotRequested);
   befriend_locked(me, *other, FriendAction::kResponse, std::move(done));
 }
 

@@ -156,9 +156,9 @@ void Session::handle_auth(const protocol::AuthRequest& req) {
     return send_error(Errc::kInvalidToken);
   }
   if (user_ && user_->id != user->id) return send_error(Errc::kAlreadyAuthenticated);
+  token_hash_ = crypto::sha256_hex(req.token);  // a refresh may use a newer token
   if (!user_) {
     user_ = *user;
-    token_hash_ = crypto::sha256_hex(req.token);
     if (!services_.hub.add(user_->id, shared_from_this()))
       return close(CloseCode::kTooManySessions);
     in_hub_ = true;
@@ -187,7 +187,7 @@ void Session::handle_load_chat(const protocol::LoadChatRequest& req) {
   auto before = protocol::decode_cursor(req.datetime_b64, services_.settings.utc_offset_s);
   if (!before.ok()) return send_error(before.error());
   int64_t chat_id = req.chat_id;
-  int count = req.count;
+  int count = std::min(req.count, services_.chats.history_limit());
   services_.chats.load(
       *user_, chat_id, before.value(), count,
       on_strand([chat_id, count](Session& s, Result<std::vector<domain::ChatMessage>> r) {

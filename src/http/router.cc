@@ -83,7 +83,7 @@ Response Router::info_response(int status, std::string_view message) {
 
 bool Router::over_limit(RateLimiter& limiter, const Request& req, const Respond& respond) {
   if (settings_.rate_limit_exempt.contains(req.client_address)) return false;
-  int64_t wait = limiter.acquire(req.client_address, clock_.now_us());
+  int64_t wait = limiter.acquire(address_bucket(req.client_address), clock_.now_us());
   if (wait == 0) return false;
   Error e{Errc::kRateLimited, {}};
   e.retry_after_ms = wait / 1000 + 1;

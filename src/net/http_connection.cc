@@ -128,7 +128,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         stream_, *msg,
         [self = shared_from_this(), msg, keep_alive, counted](beast::error_code ec, size_t) {
           if (counted && --self->server_.http_in_flight == 0 && self->server_.stopping)
-            asio::post(self->server_.ioc, [s = &self->server_] { s->maybe_finish_shutdown(); });
+            self->server_.check_shutdown();
           if (ec) return self->close();
           if (!keep_alive) return self->linger_ ? self->linger() : self->close();
           self->read();

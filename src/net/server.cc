@@ -1,6 +1,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include "base/address_set.h"
 #include "net/server_state.h"
 #include "net/ws_connection.h"
 
@@ -12,9 +13,9 @@ Server::Impl::Impl(const Config& c, http::Router& r, gateway::Services& s)
       services(s),
       ioc(c.threads),
       acceptor(asio::make_strand(ioc)),
-      signals(ioc, SIGINT, SIGTERM),
+      signals(acceptor.get_executor(), SIGINT, SIGTERM),
       accept_backoff(acceptor.get_executor()),
-      shutdown_timer(ioc) {}
+      shutdown_timer(acceptor.get_executor()) {}
 
 Server::Server(const Config& config, http::Router& router, gateway::Services& services)
     : impl_(std::make_unique<Impl>(config, router, services)) {}
@@ -49,7 +50,7 @@ void Server::run() {
   s.signals.async_wait([&s](beast::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", sig);
-    s.begin_shutdown();
+    s.begin_shutdown();  // the signal set runs on the acceptor's strand
   });
   asio::dispatch(s.acceptor.get_executor(), [&s] { s.accept(); });
   for (int i = 1; i < s.config.threads; ++i)
@@ -66,7 +67,7 @@ void Server::run() {
 }
 
 void Server::stop() {
-  asio::post(impl_->ioc, [s = impl_.get()] { s->begin_shutdown(); });
+  asio::post(impl_->acceptor.get_executor(), [s = impl_.get()] { s->begin_shutdown(); });
 }
 
 void Server::Impl::accept() {
@@ -108,7 +109,7 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
 
 bool Server::Impl::acquire_address(const std::string& address) {
   std::lock_guard lock(mu);
-  int& n = per_address[address];
+  int& n = per_address[address_bucket(address)];
   if (n >= config.max_connections_per_address) return false;
   ++n;
   return true;
@@ -116,7 +117,7 @@ bool Server::Impl::acquire_address(const std::string& address) {
 
 void Server::Impl::release_address(const std::string& address) {
   std::lock_guard lock(mu);
-  auto it = per_address.find(address);
+  auto it = per_address.find(address_bucket(address));
   if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
 }
 
@@ -130,16 +131,18 @@ void Server::Impl::remove_ws(WsConnection* c) {
     std::lock_guard lock(mu);
     ws_connections.erase(c);
   }
-  if (stopping) asio::post(ioc, [this] { maybe_finish_shutdown(); });
+  if (stopping) check_shutdown();
+}
+
+void Server::Impl::check_shutdown() {
+  asio::post(acceptor.get_executor(), [this] { maybe_finish_shutdown(); });
 }
 
 void Server::Impl::begin_shutdown() {
   if (stopping.exchange(true)) return;
-  asio::post(acceptor.get_executor(), [this] {
-    beast::error_code ec;
-    acceptor.close(ec);
-    accept_backoff.cancel();
-  });
+  beast::error_code ec;
+  acceptor.close(ec);
+  accept_backoff.cancel();
   signals.cancel();
   std::vector<std::shared_ptr<WsConnection>> open;
   {

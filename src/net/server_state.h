@@ -33,8 +33,11 @@ struct Server::Impl {
 
   void accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
+  // Both run on the acceptor's strand (shutdown_timer is not thread-safe).
   void begin_shutdown();
   void maybe_finish_shutdown();
+  // Posts maybe_finish_shutdown to that strand; any thread.
+  void check_shutdown();
 
   // Per-address WebSocket connection counts (for --max-connections-per-address).
   bool acquire_address(const std::string& address);
@@ -45,19 +48,22 @@ struct Server::Impl {
   const Config& config;
   http::Router& router;
   gateway::Services& services;
+
+  // Declared before ioc so they outlive it: handlers destroyed with ioc may hold the last
+  // reference to a connection, whose destructor releases its address here.
+  std::mutex mu;
+  std::unordered_map<std::string, int> per_address;  // guarded by mu
+  std::unordered_set<WsConnection*> ws_connections;  // guarded by mu
+  std::atomic<bool> stopping{false};
+  std::atomic<int> http_in_flight{0};
+
   asio::io_context ioc;
   tcp::acceptor acceptor;
   asio::signal_set signals;
   asio::steady_timer accept_backoff;
   asio::steady_timer shutdown_timer;
   std::vector<std::thread> threads;
-  std::atomic<bool> stopping{false};
-  std::atomic<int> http_in_flight{0};
   bool logged_fd_exhaustion = false;  // on the acceptor's strand
-
-  std::mutex mu;
-  std::unordered_map<std::string, int> per_address;  // guarded by mu
-  std::unordered_set<WsConnection*> ws_connections;  // guarded by mu
 };
 
 // Starts serving HTTP on an accepted socket.

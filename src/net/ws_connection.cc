@@ -58,8 +58,6 @@ void WsConnection::on_read(beast::error_code ec, size_t) {
   try {
     if (ws_.got_text()) {
       auto data = buffer_.cdata();
-      spdlog::trace("ws {}: frame {}", address_,
-                    std::string_view(static_cast<const char*>(data.data()), data.size()));
       session_->on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
     } else {
       session_->on_binary();
@@ -109,8 +107,14 @@ void WsConnection::enqueue(gateway::Frame frame) {
   queued_bytes_ += frame->size();
   if (queued_bytes_ > server_.config.send_queue_bytes) {
     spdlog::info("ws {}: closing a slow consumer ({} bytes queued)", address_, queued_bytes_);
-    queue_.clear();
-    queued_bytes_ = 0;
+    // Drop what waits, but not the frame being written: Beast is still reading its bytes.
+    if (writing_ && !queue_.empty()) {
+      queue_.erase(queue_.begin() + 1, queue_.end());
+      queued_bytes_ = queue_.front()->size();
+    } else {
+      queue_.clear();
+      queued_bytes_ = 0;
+    }
     return start_close(CloseCode::kSlowConsumer);
   }
   queue_.push_back(std::move(frame));

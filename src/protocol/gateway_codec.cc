@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <string_view>
+#include <vector>
 
 #include "base/crypto.h"
 #include "base/time_format.h"
@@ -121,12 +123,15 @@ std::string verbatim_payload(std::string_view frame) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-// Objects here are small (a frame's envelope, a request payload): a quadratic scan is cheap.
+// Sorted, not compared pairwise: the object comes from an untrusted frame and may hold
+// thousands of keys.
 bool has_duplicate_key(const Value& obj) {
-  for (auto a = obj.MemberBegin(); a != obj.MemberEnd(); ++a)
-    for (auto b = a + 1; b != obj.MemberEnd(); ++b)
-      if (a->name == b->name) return true;
-  return false;
+  std::vector<std::string_view> names;
+  names.reserve(obj.MemberCount());
+  for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m)
+    names.emplace_back(m->name.GetString(), m->name.GetStringLength());
+  std::sort(names.begin(), names.end());
+  return std::adjacent_find(names.begin(), names.end()) != names.end();
 }
 
 Error invalid(std::string detail) { return Error{Errc::kInvalidPayload, std::move(detail)}; }

@@ -3,6 +3,7 @@ the server does not crash, heartbeats keep working and another user's chat is un
 import json
 import random
 import threading
+import time
 
 from conftest import FAST_ARGS, Client, create_user
 
@@ -151,10 +152,13 @@ def test_500_generated_malformed_frames_each_get_an_error(start_server, smtp, te
         if i % 50 == 0:
             m.send("heartbeat", {"i": i})
             assert m.recv()["payload"] == {"i": i}
+    deadline = time.time() + 15  # on a busy machine the chatter may still be warming up
+    while len(delivered) < 20 and time.time() < deadline and t.is_alive():
+        time.sleep(0.05)
     stop.set()
     t.join(15)
     assert delivered == [f"m{i}" for i in range(len(delivered))]
-    assert len(delivered) > 10
+    assert len(delivered) >= 20
     assert server.proc.poll() is None
     print(f"\n{len(frames)} malformed frames: error codes {codes}; "
           f"{len(delivered)} messages between two other users meanwhile, all in order")

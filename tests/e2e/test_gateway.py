@@ -465,8 +465,9 @@ def test_friend_errors_have_their_own_codes(server, trio):
     assert expect_error(conns["bob"], "4014")["reason"] == "targeted name was not requested."
     friend(a, "delete", "carol")
     expect_error(a, "4015")
-    friend(conns["bob"], "response", "alice")  # already friends
-    expect_error(conns["bob"], "4012")
+    friend(conns["bob"], "response", "alice")  # already friends: nothing was requested
+    assert expect_error(conns["bob"], "4014")["reason"] == "targeted name was not requested."
+
     friend(conns["bob"], "remove", "alice")  # nothing pending between friends
     expect_error(conns["bob"], "4014")
     friend(a, "response", "nobody-by-that-name")

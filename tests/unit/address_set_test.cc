@@ -19,6 +19,14 @@ TEST(AddressSetTest, MatchesAddressesAndCidrRanges) {
   EXPECT_FALSE(set->contains("garbage"));
 }
 
+TEST(AddressSetTest, LimitsCountIpv6ByItsSlash64) {
+  EXPECT_EQ(address_bucket("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(address_bucket("::ffff:203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(address_bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(address_bucket("2001:db8:1:2:bbbb::9"), address_bucket("2001:db8:1:2::1"));
+  EXPECT_NE(address_bucket("2001:db8:1:3::1"), address_bucket("2001:db8:1:2::1"));
+}
+
 TEST(AddressSetTest, OddPrefixLengths) {
   auto set = AddressSet::parse("192.168.1.128/25", nullptr);
   ASSERT_TRUE(set);

@@ -100,6 +100,8 @@ Connection::Query Connection::query(const char* sql) {
   return Query(it->second, db_);
 }
 
+bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
 int64_t Connection::changes() const { return sqlite3_changes(db_); }
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 std::string Connection::last_error() const { return sqlite3_errmsg(db_); }

@@ -54,6 +54,8 @@ class Connection {
   // A cached prepared statement for `sql` (must outlive the connection: string literals).
   Query query(const char* sql);
   int64_t changes() const;
+  // False once SQLite rolled the transaction back by itself (disk full, I/O error, no memory).
+  bool in_transaction() const;
   int64_t last_insert_rowid() const;
   std::string last_error() const;
   sqlite3* raw() { return db_; }

@@ -124,15 +124,24 @@ void SqliteStore::writer_loop() {
     if (committed) {
       for (Write& w : batch) {
         // A write that fails is undone alone (a savepoint, or the statement's own atomicity).
-        if (!w.multi_statement) {
+        if (w.multi_statement) {
+          run("SAVEPOINT w");
+          if (!w.apply(c)) run("ROLLBACK TO w");
+          run("RELEASE w");
+        } else {
           w.apply(c);
-          continue;
         }
-        run("SAVEPOINT w");
-        if (!w.apply(c)) run("ROLLBACK TO w");
-        run("RELEASE w");
+        // After some errors (disk full, I/O, memory) SQLite has already rolled back the whole
+        // transaction: nothing of this batch is durable, and the writes left must not run
+        // outside a transaction. They all fail.
+        if (!c.in_transaction()) {
+          committed = false;
+          break;
+        }
       }
-      if (fail_next_commit_.exchange(false)) {
+      if (!committed) {
+        // Already rolled back.
+      } else if (fail_next_commit_.exchange(false)) {
         run("ROLLBACK");
         committed = false;
       } else if (!run("COMMIT")) {
