@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   }
   mail::OutboxSender outbox(*store, *mailer, clock);
 
-  ThreadPool hash_pool("hash", config.hash_threads, 1024);
+  // Hashing is the heaviest CPU work and the least urgent: it yields to chat (nice 10).
+  ThreadPool hash_pool("hash", config.hash_threads, 1024, /*nice=*/10);
   ThreadPool read_pool("db-read", 2, 4096);
   domain::InProcessEventBus bus;
 

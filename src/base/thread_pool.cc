@@ -1,14 +1,19 @@
 #include "base/thread_pool.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace rwd {
 
-ThreadPool::ThreadPool(std::string name, int threads, size_t max_queued)
+ThreadPool::ThreadPool(std::string name, int threads, size_t max_queued, int nice)
     : name_(std::move(name)), max_queued_(max_queued) {
   for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
+    threads_.emplace_back([this, nice] {
       pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
+      // On Linux a thread's nice value is its own (setpriority on its thread id).
+      if (nice > 0) (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
       run();
     });
   }

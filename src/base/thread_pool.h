@@ -16,7 +16,9 @@ namespace rwd {
 // memory and latency.
 class ThreadPool {
  public:
-  ThreadPool(std::string name, int threads, size_t max_queued);
+  // nice > 0 lowers the threads' scheduling priority (CPU-heavy work that must not slow the
+  // network threads down).
+  ThreadPool(std::string name, int threads, size_t max_queued, int nice = 0);
   ~ThreadPool();  // finishes queued tasks, then joins
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

@@ -133,8 +133,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--password-hash-mem-kib", c.password_hash_mem_kib, "REWIND_PASSWORD_HASH_MEM_KIB",
       "argon2id memory, KiB")
       ->check(CLI::Range(uint64_t{8}, uint64_t{4} << 20));
-  opt(app, "--hash-threads", c.hash_threads, "REWIND_HASH_THREADS", "Threads hashing passwords")
-      ->check(CLI::Range(1, 64));
+  opt(app, "--hash-threads", c.hash_threads, "REWIND_HASH_THREADS",
+      "Threads hashing passwords (0 = one per core; they run at a lower priority)")
+      ->check(CLI::Range(0, 64));
 
   opt(app, "--log-level", c.log_level, "REWIND_LOG_LEVEL", "Log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -205,6 +206,7 @@ ConfigOutcome parse_config(int argc, char** argv) {
     start = comma + 1;
   }
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (c.hash_threads == 0) c.hash_threads = std::max(1u, std::thread::hardware_concurrency());
   return {std::move(c), 0};
 }
 

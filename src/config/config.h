@@ -70,7 +70,7 @@ struct Config {
   int verify_key_ttl_h = 24;
   uint64_t password_hash_ops = 2;
   uint64_t password_hash_mem_kib = 19 * 1024;
-  int hash_threads = 1;
+  int hash_threads = 0;  // 0: one per core
 
   // Logging
   std::string log_level = "info";

@@ -29,7 +29,7 @@ struct AccountSettings {
 // Sign-up, email verification, login, logout and token checks.
 //
 // Threads: register, login and logout return at once; their callbacks run later on the
-// hashing pool or the store's writer thread (never the caller's), so network threads never
+// hashing pool or the store's completion thread (never the caller's), so network threads never
 // wait for argon2id or the disk. authenticate() only reads memory and may be called from
 // any thread.
 //

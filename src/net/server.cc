@@ -102,6 +102,9 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
       spdlog::info("accepting connections again");
       logged_fd_exhaustion = false;
     }
+    // Chat frames are small and latency-bound: never hold one back waiting for an ACK.
+    beast::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
     start_http_connection(*this, std::move(socket));
   }
   accept();

@@ -15,8 +15,8 @@
 // acknowledged (its callback runs) only after the transaction holding it has committed
 // durably. Writes are grouped into transactions (group commit), so callers must not wait
 // for one write before submitting the next. A write that fails is rolled back alone and
-// reported to its callback; the other writes of the batch still commit. Callbacks run on
-// the writer thread: keep them short and hand real work to other threads.
+// reported to its callback; the other writes of the batch still commit. Callbacks run on one
+// store thread, in commit order: keep them short and hand real work to other threads.
 //
 // Contract for reads: they block on the disk, so callers run them on a worker pool, never
 // on a network thread. They see every write whose callback has run.

@@ -45,6 +45,10 @@ Status SqliteStore::start() {
     pthread_setname_np(pthread_self(), "db-writer");
     writer_loop();
   });
+  completion_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "db-done");
+    completion_loop();
+  });
   return {};
 }
 
@@ -58,6 +62,12 @@ void SqliteStore::close() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(mu_);
+    completion_stopping_ = true;
+  }
+  completed_cv_.notify_all();
+  if (completion_.joinable()) completion_.join();
   if (writer_conn_) {
     (void)writer_conn_->exec("PRAGMA wal_checkpoint(TRUNCATE);");
     writer_conn_.reset();
@@ -153,13 +163,37 @@ void SqliteStore::writer_loop() {
       commits_.fetch_add(1, std::memory_order_relaxed);
       writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     }
-    for (Write& w : batch) w.finish(committed);
+    std::unique_lock lock(mu_);
+    completed_room_.wait(lock, [this] { return completed_.size() < kMaxCompletedBatches; });
+    completed_.push_back({std::move(batch), committed});
+    batch = {};
+    completed_cv_.notify_one();
+  }
+}
+
+void SqliteStore::completion_loop() {
+  for (;;) {
+    Completed done;
+    {
+      std::unique_lock lock(mu_);
+      completing_ = false;
+      idle_cv_.notify_all();
+      completed_cv_.wait(lock, [this] { return completion_stopping_ || !completed_.empty(); });
+      if (completed_.empty()) return;  // stopping and drained
+      done = std::move(completed_.front());
+      completed_.pop_front();
+      completing_ = true;
+    }
+    completed_room_.notify_one();
+    for (Write& w : done.writes) w.finish(done.committed);
   }
 }
 
 void SqliteStore::flush() {
   std::unique_lock lock(mu_);
-  idle_cv_.wait(lock, [this] { return queue_.empty() && !writer_busy_; });
+  idle_cv_.wait(lock, [this] {
+    return queue_.empty() && !writer_busy_ && completed_.empty() && !completing_;
+  });
 }
 
 std::unique_ptr<Connection> SqliteStore::borrow_reader() {

@@ -22,7 +22,8 @@ class Connection;
 // is acknowledged: it survives a process crash and a power loss). One writer thread owns
 // the write connection and groups every write queued while the previous commit was
 // syncing into the next transaction (up to kMaxBatch), so the cost of a sync is shared.
-// Reads use a small pool of read-only connections and never wait for the writer.
+// Reads use a small pool of read-only connections and never wait for the writer. Write
+// callbacks run on a completion thread ("db-done"), in commit order.
 class SqliteStore final : public Store {
  public:
   static constexpr size_t kMaxBatch = 512;
@@ -99,6 +100,22 @@ class SqliteStore final : public Store {
   bool writer_busy_ = false;         // guarded by mu_
   bool stopping_ = false;            // guarded by mu_
   std::thread writer_;
+
+  // Committed batches wait here for the completion thread, which runs their callbacks in
+  // commit order, so the writer can start the next transaction at once instead of also
+  // delivering what the last one acknowledged.
+  struct Completed {
+    std::vector<Write> writes;
+    bool committed;
+  };
+  static constexpr size_t kMaxCompletedBatches = 64;  // then the writer waits
+  void completion_loop();
+  std::condition_variable completed_cv_;    // completion thread waits for batches
+  std::condition_variable completed_room_;  // writer waits for room
+  std::deque<Completed> completed_;         // guarded by mu_
+  bool completing_ = false;                 // guarded by mu_
+  bool completion_stopping_ = false;        // guarded by mu_
+  std::thread completion_;
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;  // guarded by readers_mu_
