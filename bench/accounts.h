@@ -1,0 +1,38 @@
+// Prepared accounts: created through the public protocol (register, verification mail, link,
+// login, friend request and response) and cached in a JSON file keyed by server URL, so the
+// next run against the same server and data directory skips the set-up.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bench/common.h"
+
+namespace rwd::bench {
+
+struct Account {
+  std::string name, email, password, token, id;
+};
+
+struct Pool {
+  std::vector<Account> accounts;
+  // Accounts 2k and 2k+1 are friends for every k < friend_pairs.
+  size_t friend_pairs = 0;
+  // Messages known to be in the chat of pair 0 (the history scenario's chat).
+  int64_t history_messages = 0;
+
+  const Account& a(size_t pair) const { return accounts[2 * pair]; }
+  const Account& b(size_t pair) const { return accounts[2 * pair + 1]; }
+  // A direct-message chat is named by the XOR of its members' ids.
+  std::string chat_id(size_t pair) const;
+};
+
+// Loads the pool cached for o.url, checks that its tokens still work (the server may have
+// been restarted on a fresh data directory), and creates what is missing: at least
+// `accounts` accounts and `pairs` friend pairs. Saves the cache.
+Pool prepare_pool(net::io_context& io, const Options& o, size_t accounts, size_t pairs);
+
+// Fills the chat of pair 0 until it holds at least `messages` messages. Saves the cache.
+void prefill_history(net::io_context& io, const Options& o, Pool& pool, int64_t messages);
+
+}  // namespace rwd::bench

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The full benchmark runs behind BENCHMARKS.md (minutes, not a test): starts a fresh server
+# with the documented benchmark flags and its mail going to a local SMTP sink, runs each
+# scenario at a meaningful size, and appends every JSON line to OUT/results.jsonl.
+#   bench/full.sh SERVER_BINARY BENCH_BINARY [OUT_DIR] [SCENARIO...]
+# SCENARIO names one of the runs below (idle connect dm dm500 dmrate history burst login
+# dmlogin); none means all. Use a Release or RelWithDebInfo server.
+set -euo pipefail
+server_bin=$(realpath "$1")
+bench_bin=$(realpath "$2")
+out=$(realpath -m "${3:-bench-results}")
+shift $(($# < 3 ? $# : 3))
+only=("$@")
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+python=/usr/bin/python3
+mkdir -p "$out"
+tmp=$(mktemp -d /tmp/rewind-bench-full.XXXXXX)
+pids=()
+cleanup() {
+  local rc=$?
+  set +e
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  exec 3>&- 2>/dev/null
+  rm -rf "$tmp"
+  exit $rc
+}
+trap cleanup EXIT
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+  -keyout "$tmp/sink.key" -out "$tmp/sink.pem" >/dev/null 2>&1
+sink_port=$($python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkfifo "$tmp/sink.in"
+$python "$root/tests/e2e/smtp_sink.py" --tls none --port "$sink_port" --dir "$tmp/mail" \
+  --cert "$tmp/sink.pem" --key "$tmp/sink.key" <"$tmp/sink.in" >"$tmp/sink.out" 2>&1 &
+pids+=($!)
+exec 3>"$tmp/sink.in"
+for _ in $(seq 100); do grep -q ready "$tmp/sink.out" 2>/dev/null && break; sleep 0.1; done
+
+# The benchmark flags: low password-hash cost for set-up, per-address and per-user limits
+# lifted for loopback, more sessions per user (idle holds 10 per account, a history burst
+# opens 500 per account), mail to the sink.
+bench_flags=(--rate-limit-exempt 127.0.0.0/8 --ws-rate-count 1000000 --chat-rate-count 10000000
+  --friend-rate-count 1000000 --login-account-rate-count 1000000
+  --max-connections-per-address 100000 --max-sessions-per-user 1000
+  --smtp-tls none --smtp-host 127.0.0.1 --smtp-port "$sink_port" --mail-address bench@localhost)
+server_pid= port=
+start_server() {  # start_server NAME [extra flags...]
+  local name=$1
+  shift
+  ulimit -n 20000
+  "$server_bin" --port 0 --data-dir "$tmp/data-$name" "${bench_flags[@]}" "$@" \
+    >"$out/server-$name.log" 2>&1 &
+  server_pid=$!
+  pids+=($server_pid)
+  port=
+  for _ in $(seq 200); do
+    port=$(grep -oE 'listening on http://[^:]+:[0-9]+' "$out/server-$name.log" |
+           head -1 | grep -oE '[0-9]+$' || true)
+    [[ -n $port ]] && break
+    sleep 0.05
+  done
+  [[ -n $port ]] || { echo "server $name did not start" >&2; exit 1; }
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" || true; }
+
+wanted() { ((${#only[@]} == 0)) || [[ " ${only[*]} " == *" $1 "* ]]; }
+bench() {  # bench NAME ARGS...: one run, bounded, its report to the terminal and OUT
+  local name=$1
+  shift
+  local cmd=("$bench_bin" "$@" --url "http://127.0.0.1:$port" --mail-dir "$tmp/mail"
+             --cache "$tmp/cache.json" --server-pid "$server_pid")
+  echo "=== $name: rewind-bench $*" | tee -a "$out/report.txt"
+  timeout 600 "${cmd[@]}" 2>&1 | tee -a "$out/report.txt" | tee "$tmp/last-$name" | grep -v '^{' || true
+  grep '^{' "$tmp/last-$name" >>"$out/results.jsonl" || echo "$name: no result" >&2
+}
+
+start_server fast --password-hash-ops 1 --password-hash-mem-kib 1024
+fast_port=$port
+# A fresh server's memory before any load, for the idle figures.
+sleep 1
+echo "fresh server RSS: $(grep VmRSS /proc/$server_pid/status)" | tee -a "$out/report.txt"
+wanted idle && bench idle idle --connections 19000 --hold 20
+wanted connect && bench connect connect --concurrency 64 --duration 10
+wanted dm && bench dm dm --pairs 100 --duration 10
+wanted dm500 && bench dm500 dm --pairs 500 --duration 10
+wanted dmrate && bench dmrate dm --pairs 100 --rate 5000 --duration 20
+wanted history && bench history history --messages 1000000 --duration 10
+wanted burst && bench burst history --messages 1000000 --burst --concurrency 1000
+stop_server
+
+if wanted login || wanted dmlogin; then
+  # Logins at the default password-hash cost (argon2id t=2, m=19 MiB).
+  start_server defaultcost
+  wanted login && bench login login --concurrency 8 --users 64 --duration 10
+  if wanted dmlogin; then
+    # Logins with chat traffic running: a dm run at 2,000 messages/s beside the login run.
+    "$bench_bin" dm --pairs 100 --duration 1 --warmup 0 --url "http://127.0.0.1:$port" \
+      --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1  # set-up only
+    bench dmlogin-chat dm --pairs 100 --rate 2000 --warmup 2 --duration 14 &
+    chat=$!
+    sleep 3
+    bench dmlogin-login login --concurrency 8 --users 64 --warmup 1 --duration 10
+    wait $chat
+  fi
+  stop_server
+fi
+echo "results in $out/results.jsonl and $out/report.txt"

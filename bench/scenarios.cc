@@ -1,0 +1,639 @@
+#include "bench/scenarios.h"
+
+#include <charconv>
+#include <ctime>
+#include <iostream>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include "bench/accounts.h"
+#include "bench/fleet.h"
+#include "bench/net.h"
+#include "bench/proc.h"
+#include "bench/report.h"
+
+namespace rwd::bench {
+namespace {
+
+constexpr int64_t kMs = 1000000;
+
+// This worker's share of `total` items spread over the workers.
+size_t share(size_t total, const WorkerCtx& ctx) {
+  return total / ctx.count() + (static_cast<size_t>(ctx.index()) < total % ctx.count());
+}
+
+std::string ws_path(const Options& o) { return o.ws_version == 2 ? "/ws?v=2" : "/ws"; }
+
+void sleep_s(double s) {
+  if (s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(s));
+}
+
+// Reads and drops frames so the socket's buffers never fill; ends when the connection does.
+Task<void> discard_reads(std::shared_ptr<WsConn> c) {
+  try {
+    for (;;) co_await c->read();
+  } catch (...) {
+  }
+}
+
+// The app sends a heartbeat every 40 s and the server drops a connection after 45 s of
+// silence: keep every bench connection alive the same way.
+Task<void> heartbeats(std::shared_ptr<WsConn> c, double interval_s, double first_s) {
+  co_await sleep_for_s(first_s);
+  for (int64_t n = 1; !c->closed(); n++) {
+    c->send(R"({"type":"heartbeat","payload":{"count":)" + std::to_string(n) + "}}");
+    co_await sleep_for_s(interval_s);
+  }
+}
+
+// The parent's side of a run: fork the workers, wait until they are ready, start them,
+// sample the server at the edges of the measured window, and merge what they measured.
+struct RunResult {
+  WorkerOut total;
+  std::vector<WorkerOut> each;
+  std::vector<std::string> ready_notes;
+};
+
+RunResult run_fleet(const Options& o, Report& rep, pid_t spid, int workers, WorkerMain main,
+                    bool hold) {
+  RunResult rr;
+  Fleet fleet;
+  fleet.start(workers, main);
+  rr.ready_notes = fleet.expect_all("ready", 900);
+  std::cerr << "run: " << workers << " worker(s) ready, running" << std::endl;
+  rep.server_before = read_proc(spid);
+  fleet.tell_all("go");
+  ProcStats a, b;
+  if (hold) {
+    // Let the last connections settle before reading the server's memory.
+    sleep_s(1);
+    a = read_proc(spid);
+    int64_t t0 = now_ns();
+    sleep_s(o.hold_s);
+    b = read_proc(spid);
+    rep.measured_s = (now_ns() - t0) / 1e9;
+    fleet.tell_all("stop");
+  } else {
+    sleep_s(o.warmup_s);
+    a = read_proc(spid);
+    int64_t t0 = now_ns();
+    sleep_s(o.duration_s);
+    b = read_proc(spid);
+    rep.measured_s = (now_ns() - t0) / 1e9;
+  }
+  auto lines = fleet.expect_all("done", o.warmup_s + o.duration_s + o.hold_s + 300);
+  rep.server_after = hold ? a : b;
+  rep.server_cpu_s = b.cpu_s - a.cpu_s;
+  for (const auto& l : lines) {
+    rr.each.push_back(WorkerOut::decode(l));
+    rr.total.merge(rr.each.back());
+    const auto& w = rr.each.back();
+    rep.client_busiest_worker =
+        std::max(rep.client_busiest_worker, w.run_wall_s > 0 ? w.run_cpu_s / w.run_wall_s : 0);
+  }
+  rep.workers = workers;
+  rep.client_run_cpu_s = rr.total.run_cpu_s;
+  double pu, ps;
+  self_cpu(pu, ps);
+  rep.client_cpu_s = rr.total.cpu_user_s + rr.total.cpu_sys_s + pu + ps;
+  return rr;
+}
+
+void common_params(Report& rep, const Options& o, int workers) {
+  rep.param("workers", workers);
+  rep.param("source_addrs", o.source_addrs);
+}
+
+// ---------------------------------------------------------------------------------------
+// idle: N authenticated connections that only send heartbeats.
+
+Task<void> idle_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, size_t users) {
+  auto ex = co_await net::this_coro::executor;
+  std::vector<size_t> mine;
+  for (size_t i = ctx.index(); i < size_t(o.connections); i += ctx.count()) mine.push_back(i);
+  std::vector<std::shared_ptr<WsConn>> conns(mine.size());
+  int64_t failed = 0;
+  std::string first_error;
+  std::mt19937 rng(ctx.index());
+  co_await parallel_for(mine.size(), o.ramp, [&](size_t j) -> Task<void> {
+    size_t i = mine[j];
+    bool ok = false;
+    try {
+      auto c = co_await WsConn::open(o, i, ws_path(o));
+      if ((co_await c->hello(pool.accounts[i % users].token)).empty())
+        throw std::runtime_error("token refused");
+      conns[j] = c;
+      net::co_spawn(ex, discard_reads(c), net::detached);
+      double first = std::uniform_real_distribution<double>(0, o.heartbeat_s)(rng);
+      net::co_spawn(ex, heartbeats(c, o.heartbeat_s, first), net::detached);
+      ok = true;
+    } catch (const std::exception& e) {
+      if (first_error.empty()) first_error = e.what();
+    }
+    if (!ok) failed++;
+  });
+  int64_t established = static_cast<int64_t>(mine.size()) - failed;
+  ctx.out.counters["established"] = static_cast<double>(established);
+  ctx.out.counters["failed"] = static_cast<double>(failed);
+  // Built outside the co_await: GCC 12 mishandles a temporary of a ?: inside co_await.
+  std::string note =
+      std::to_string(established) + " established, " + std::to_string(failed) + " failed";
+  if (!first_error.empty()) note += " (first: " + first_error + ")";
+  co_await ctx.ready(note);
+  co_await ctx.wait_stop();
+  ctx.run_ended();
+  int64_t alive = 0;
+  for (auto& c : conns)
+    if (c && !c->closed()) alive++;
+  ctx.out.counters["alive_at_end"] = static_cast<double>(alive);
+  for (auto& c : conns)
+    if (c) c->abort();
+}
+
+int run_idle(Options& o, Report& rep, pid_t spid) {
+  net::io_context io(1);
+  size_t users = (o.connections + o.sessions_per_user - 1) / o.sessions_per_user;
+  if (o.users > 0) users = std::max(users, size_t(o.users));
+  Pool pool = prepare_pool(io, o, users, 0);
+  // One process holds at most 20,000 files here: 15,000 connections per worker leaves room.
+  int workers = o.workers > 0 ? o.workers : std::max(1, (o.connections + 14999) / 15000);
+  rep.param("connections", o.connections);
+  rep.param("users", double(users));
+  rep.param("hold_s", o.hold_s);
+  rep.param("heartbeat_s", o.heartbeat_s);
+  common_params(rep, o, workers);
+  ProcStats base = read_proc(spid);
+  auto rr = run_fleet(
+      o, rep, spid, workers, [&](WorkerCtx& ctx) { return idle_worker(ctx, o, pool, users); },
+      true);
+  double est = rr.total.counters["established"];
+  rep.result("established", est, fmt_num(est) + " of " + fmt_num(o.connections));
+  rep.result("failed", rr.total.counters["failed"], fmt_num(rr.total.counters["failed"]));
+  rep.result("alive_at_end", rr.total.counters["alive_at_end"],
+             fmt_num(rr.total.counters["alive_at_end"]) + " after holding " +
+                 fmt_num(rep.measured_s, 1) + " s");
+  for (size_t i = 0; i < rr.ready_notes.size(); i++)
+    if (rr.ready_notes[i].find("first:") != std::string::npos)
+      rep.notes.push_back("worker " + std::to_string(i) + ": " + rr.ready_notes[i]);
+  if (rep.server_after.ok && est > 0) {
+    double per = (rep.server_after.rss_kib - base.rss_kib) * 1024.0 / est;
+    rep.result("server_rss_base_kib", double(base.rss_kib),
+               fmt_num(base.rss_kib / 1024.0, 1) + " MiB before connecting");
+    rep.result("server_rss_loaded_kib", double(rep.server_after.rss_kib),
+               fmt_num(rep.server_after.rss_kib / 1024.0, 1) + " MiB with the connections");
+    rep.result("server_bytes_per_conn", per, fmt_num(per) + " bytes of RSS per connection");
+    rep.result("server_cpu_us_per_conn_s", rep.server_cpu_s * 1e6 / est / rep.measured_s,
+               fmt_num(rep.server_cpu_s * 1e6 / est / rep.measured_s, 2) +
+                   " µs of server CPU per connection per second");
+  }
+  rep.notes.push_back(
+      "RSS excludes the kernel's socket buffers (about 3.8 KiB per idle TCP socket)");
+  return est == o.connections && rr.total.counters["alive_at_end"] == est ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// connect: TCP + WebSocket handshake + heartbeat + auth, per second.
+
+Task<void> connect_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, size_t users,
+                          int concurrency) {
+  size_t loops = share(concurrency, ctx);
+  co_await ctx.ready();
+  int64_t start = now_ns(), warm_end = start + int64_t(o.warmup_s * 1e9),
+          end = warm_end + int64_t(o.duration_s * 1e9);
+  uint64_t source = uint64_t(ctx.index()) << 40;
+  Histogram& h = ctx.out.hists["connect"];
+  double ok = 0, errors = 0;
+  std::string first_error;
+  co_await parallel_for(loops, int(loops), [&](size_t j) -> Task<void> {
+    size_t user = (j * ctx.count() + ctx.index()) % users;
+    while (now_ns() < end) {
+      int64_t t0 = now_ns();
+      std::shared_ptr<WsConn> c;
+      bool failed = false;
+      try {
+        c = co_await WsConn::open(o, source++, ws_path(o));
+        if ((co_await c->hello(pool.accounts[user].token)).empty())
+          throw std::runtime_error("token refused");
+      } catch (const std::exception& e) {
+        failed = true;
+        if (first_error.empty()) first_error = e.what();
+      }
+      int64_t t1 = now_ns();
+      if (c) c->abort();
+      if (t0 >= warm_end && t1 <= end) {
+        if (failed) {
+          errors++;
+        } else {
+          ok++;
+          h.record(t1 - t0);
+        }
+      }
+      if (failed) co_await sleep_for_s(0.01);
+    }
+  });
+  ctx.run_ended();
+  ctx.out.counters["ok"] = ok;
+  ctx.out.counters["errors"] = errors;
+  if (!first_error.empty()) std::cerr << "connect: first error: " << first_error << std::endl;
+}
+
+int run_connect(Options& o, Report& rep, pid_t spid) {
+  net::io_context io(1);
+  int conc = o.concurrency > 0 ? o.concurrency : 64;
+  size_t users = o.users > 0 ? o.users : std::max(conc, 16);
+  Pool pool = prepare_pool(io, o, users, 0);
+  int workers = o.workers > 0 ? o.workers : 1;
+  rep.param("concurrency", conc);
+  rep.param("users", double(users));
+  rep.param("warmup_s", o.warmup_s);
+  rep.param("duration_s", o.duration_s);
+  common_params(rep, o, workers);
+  auto rr = run_fleet(
+      o, rep, spid, workers,
+      [&](WorkerCtx& ctx) { return connect_worker(ctx, o, pool, users, conc); }, false);
+  double ok = rr.total.counters["ok"], errors = rr.total.counters["errors"];
+  rep.result("connects_per_s", ok / o.duration_s,
+             fmt_num(ok / o.duration_s) + " per second (handshake + heartbeat + auth)");
+  rep.result("errors", errors, fmt_num(errors));
+  if (ok > 0)
+    rep.result("server_cpu_us_per_connect", rep.server_cpu_s * 1e6 / ok,
+               fmt_num(rep.server_cpu_s * 1e6 / ok, 1) + " µs of server CPU per connection");
+  rep.latency("connect", rr.total.hists["connect"]);
+  return ok > 0 && errors == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// dm: friend pairs sending each other direct messages.
+
+struct DmUser {
+  std::shared_ptr<WsConn> conn;
+  std::string id;
+  std::string prefix;  // the chat frame up to the content
+};
+
+struct DmRun {
+  DmRun(const Options& o, WorkerCtx& ctx) : o(o), ctx(ctx) {}
+  const Options& o;
+  WorkerCtx& ctx;
+  std::vector<DmUser> users;
+  int64_t warm_end = 0, end = 0;
+  uint64_t seq = 0;
+  // Message sequence -> which of its two copies arrived (1 the sender's echo, 2 the
+  // recipient's copy); a message counts as delivered once both have.
+  std::unordered_map<uint64_t, uint8_t> pending;
+  double sent = 0, delivered = 0, errors = 0, recv_events = 0;
+  Histogram *lat = nullptr, *ack = nullptr;
+
+  // The content carries the message's sequence and its send time (or, at a fixed rate, its
+  // intended send time, so a stall in the client or server counts against the latency
+  // instead of silently delaying the schedule).
+  void send(size_t u, int64_t t) {
+    uint64_t s = seq++;
+    pending.emplace(s, 0);
+    users[u].conn->send(users[u].prefix + std::to_string(s) + " " + std::to_string(t) + "\"}}");
+    if (t >= warm_end && t < end) sent++;
+  }
+
+  Task<void> read_loop(size_t u) {
+    DmUser& me = users[u];
+    FrameParser f;
+    try {
+      for (;;) {
+        std::string_view text = co_await me.conn->read();
+        int64_t now = now_ns();
+        if (!f.parse(text)) continue;
+        if (f.type == "error") {
+          errors++;
+          if (o.rate == 0 && now < end) send(u, now);
+          continue;
+        }
+        if (f.type != "chat" || !f.payload || !f.payload->IsObject()) continue;
+        auto c = f.payload->FindMember("content");
+        auto uid = f.payload->FindMember("user_id");
+        if (c == f.payload->MemberEnd() || uid == f.payload->MemberEnd() || !c->value.IsString())
+          continue;
+        const char* p = c->value.GetString();
+        const char* e = p + c->value.GetStringLength();
+        uint64_t s = 0;
+        int64_t t = 0;
+        auto r1 = std::from_chars(p, e, s);
+        if (r1.ptr == e) continue;
+        std::from_chars(r1.ptr + 1, e, t);
+        bool echo = uid->value.IsString() && me.id == uid->value.GetString();
+        recv_events++;
+        auto it = pending.find(s);
+        if (it == pending.end()) continue;
+        it->second |= echo ? 1 : 2;
+        if (t >= warm_end && t < end) (echo ? ack : lat)->record(now - t);
+        if (it->second == 3) {
+          pending.erase(it);
+          if (now >= warm_end && now < end) delivered++;
+        }
+        if (echo && o.rate == 0 && now < end) send(u, now);
+      }
+    } catch (...) {
+    }
+  }
+
+  Task<void> rate_sender(int64_t start) {
+    double r = o.rate / ctx.count();
+    double interval = 1e9 / r;
+    net::steady_timer timer(co_await net::this_coro::executor);
+    for (uint64_t i = 0;;) {
+      int64_t due = start + int64_t(double(i) * interval);
+      if (due >= end) break;
+      if (due > now_ns()) {
+        timer.expires_at(to_time_point(due));
+        co_await timer.async_wait(net::use_awaitable);
+      }
+      int64_t now = now_ns();
+      for (; (due = start + int64_t(double(i) * interval)) <= now && due < end; i++)
+        send(i % users.size(), due);
+    }
+  }
+};
+
+Task<void> dm_worker(WorkerCtx& ctx, const Options& o, const Pool& pool) {
+  auto ex = co_await net::this_coro::executor;
+  DmRun run(o, ctx);
+  run.lat = &ctx.out.hists["send_to_recipient"];
+  run.ack = &ctx.out.hists["send_to_echo"];
+  std::vector<size_t> pairs;
+  for (size_t k = ctx.index(); k < size_t(o.pairs); k += ctx.count()) pairs.push_back(k);
+  run.users.resize(2 * pairs.size());
+  co_await parallel_for(run.users.size(), o.ramp, [&](size_t u) -> Task<void> {
+    size_t k = pairs[u / 2];
+    const Account& me = u % 2 ? pool.b(k) : pool.a(k);
+    DmUser& d = run.users[u];
+    d.conn = co_await WsConn::open(o, 2 * k + u % 2, ws_path(o));
+    d.id = co_await d.conn->hello(me.token);
+    if (d.id.empty()) throw std::runtime_error("token refused for " + me.name);
+    d.prefix = R"({"type":"chat","payload":{"type":"send","chat_id":")" + pool.chat_id(k) +
+               R"(","content":")";
+  });
+  for (size_t u = 0; u < run.users.size(); u++) {
+    net::co_spawn(ex, run.read_loop(u), net::detached);
+    net::co_spawn(ex, heartbeats(run.users[u].conn, 20, 20), net::detached);
+  }
+  co_await ctx.ready();
+  int64_t start = now_ns();
+  run.warm_end = start + int64_t(o.warmup_s * 1e9);
+  run.end = run.warm_end + int64_t(o.duration_s * 1e9);
+  if (o.rate > 0) {
+    net::co_spawn(ex, run.rate_sender(start), net::detached);
+  } else {
+    for (size_t u = 0; u < run.users.size(); u++)
+      for (int w = 0; w < o.window; w++) run.send(u, now_ns());
+  }
+  co_await sleep_until_ns(run.end);
+  ctx.run_ended();
+  // Give the messages still in flight a moment, so they are not counted as lost.
+  for (int64_t until = now_ns() + 3000 * kMs; !run.pending.empty() && now_ns() < until;)
+    co_await sleep_for_s(0.005);
+  ctx.out.counters["sent"] = run.sent;
+  ctx.out.counters["delivered"] = run.delivered;
+  ctx.out.counters["errors"] = run.errors;
+  ctx.out.counters["undelivered"] = double(run.pending.size());
+  for (auto& u : run.users) u.conn->abort();
+}
+
+int run_dm(Options& o, Report& rep, pid_t spid) {
+  net::io_context io(1);
+  Pool pool = prepare_pool(io, o, 0, o.pairs);
+  int workers = o.workers > 0 ? o.workers : 1;
+  rep.mode = o.rate > 0 ? "fixed rate" : "closed loop";
+  rep.param("pairs", o.pairs);
+  if (o.rate > 0)
+    rep.param("rate_per_s", o.rate);
+  else
+    rep.param("window", o.window);
+  rep.param("ws_version", o.ws_version);
+  rep.param("warmup_s", o.warmup_s);
+  rep.param("duration_s", o.duration_s);
+  common_params(rep, o, workers);
+  auto rr = run_fleet(
+      o, rep, spid, workers, [&](WorkerCtx& ctx) { return dm_worker(ctx, o, pool); }, false);
+  auto& c = rr.total.counters;
+  double rate = c["delivered"] / o.duration_s;
+  rep.result("delivered_per_s", rate, fmt_num(rate) + " messages/s delivered to both users");
+  rep.result("sent_per_s", c["sent"] / o.duration_s, fmt_num(c["sent"] / o.duration_s) + " sent/s");
+  rep.result("errors", c["errors"], fmt_num(c["errors"]) + " error frames");
+  rep.result("undelivered", c["undelivered"],
+             fmt_num(c["undelivered"]) + " messages still missing a copy 3 s after the end");
+  auto& lat = rr.total.hists["send_to_recipient"];
+  rep.result("stalls_over_50ms", double(lat.count_above(50 * kMs)),
+             fmt_num(double(lat.count_above(50 * kMs))) + " messages took over 50 ms");
+  if (c["delivered"] > 0)
+    rep.result("server_cpu_us_per_msg", rep.server_cpu_s * 1e6 / c["delivered"],
+               fmt_num(rep.server_cpu_s * 1e6 / c["delivered"], 1) +
+                   " µs of server CPU per delivered message");
+  rep.latency("send_to_recipient", lat);
+  rep.latency("send_to_echo", rr.total.hists["send_to_echo"]);
+  return c["delivered"] > 0 && c["errors"] == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// history: `load` of the newest messages of a chat that holds many.
+
+// A cursor after every message: a day ahead, in any UTC offset the server may use.
+std::string future_cursor() {
+  time_t t = time(nullptr) + 2 * 86400;
+  tm g;
+  gmtime_r(&t, &g);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S.000000", &g);
+  return base64(buf);
+}
+
+Task<void> history_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, int concurrency) {
+  size_t n = share(concurrency, ctx);
+  std::vector<std::shared_ptr<WsConn>> conns(n);
+  co_await parallel_for(n, o.ramp, [&](size_t j) -> Task<void> {
+    size_t global = j * ctx.count() + ctx.index();
+    const Account& a = global % 2 ? pool.b(0) : pool.a(0);
+    // v2, because it marks the end of a load; v1 leaves the client to count or time out.
+    conns[j] = co_await WsConn::open(o, global, "/ws?v=2");
+    if ((co_await conns[j]->hello(a.token)).empty()) throw std::runtime_error("token refused");
+  });
+  std::string frame = R"({"type":"load","payload":{"type":"chat","load_id":")" + pool.chat_id(0) +
+                      R"(","datetime":")" + future_cursor() + R"(","count":)" +
+                      std::to_string(o.count) + "}}";
+  co_await ctx.ready();
+  int64_t start = now_ns(), warm_end = o.burst ? start : start + int64_t(o.warmup_s * 1e9),
+          end = warm_end + int64_t(o.duration_s * 1e9);
+  Histogram& h = ctx.out.hists["load"];
+  double loads = 0, events = 0, errors = 0, short_loads = 0;
+  co_await parallel_for(n, int(n), [&](size_t j) -> Task<void> {
+    auto& c = conns[j];
+    for (;;) {
+      int64_t t0 = now_ns();
+      c->send(frame);
+      int got = 0;
+      bool error = false;
+      FrameParser f;
+      for (;;) {
+        std::string_view text = co_await c->read();
+        if (!f.parse(text)) continue;
+        if (f.type == "chat") {
+          got++;
+        } else if (f.type == "error") {
+          error = true;
+          break;
+        } else if (f.type == "load") {
+          break;
+        }
+      }
+      int64_t t1 = now_ns();
+      if (t0 >= warm_end && (o.burst || t1 <= end)) {
+        h.record(t1 - t0);
+        loads++;
+        events += got;
+        errors += error;
+        short_loads += !error && got < o.count;
+      }
+      if (o.burst || t1 >= end) break;
+    }
+  });
+  ctx.run_ended();
+  ctx.out.counters["loads"] = loads;
+  ctx.out.counters["events"] = events;
+  ctx.out.counters["errors"] = errors;
+  ctx.out.counters["short_loads"] = short_loads;
+  for (auto& c : conns) c->abort();
+}
+
+int run_history(Options& o, Report& rep, pid_t spid) {
+  net::io_context io(1);
+  Pool pool = prepare_pool(io, o, 0, 1);
+  prefill_history(io, o, pool, o.messages);
+  int conc = o.concurrency > 0 ? o.concurrency : 1;
+  int workers = o.workers > 0 ? o.workers : 1;
+  rep.mode = o.burst ? "burst" : "closed loop";
+  rep.param("chat_messages", double(pool.history_messages));
+  rep.param("count", o.count);
+  rep.param("concurrency", conc);
+  if (!o.burst) {
+    rep.param("warmup_s", o.warmup_s);
+    rep.param("duration_s", o.duration_s);
+  }
+  common_params(rep, o, workers);
+  // A burst is over when every load is answered; the run's window is then just a bound.
+  Options run_o = o;
+  if (o.burst) run_o.warmup_s = 0, run_o.duration_s = std::min(o.duration_s, 2.0);
+  auto rr = run_fleet(
+      run_o, rep, spid, workers,
+      [&](WorkerCtx& ctx) { return history_worker(ctx, run_o, pool, conc); }, false);
+  auto& c = rr.total.counters;
+  auto& h = rr.total.hists["load"];
+  if (o.burst) {
+    rep.result("loads", c["loads"], fmt_num(c["loads"]) + " loads sent at once");
+    rep.result("all_answered_ms", h.max() / 1e6, "all answered within " + fmt_ms(h.max()) + " ms");
+  } else {
+    rep.result("loads_per_s", c["loads"] / o.duration_s,
+               fmt_num(c["loads"] / o.duration_s) + " loads/s");
+  }
+  rep.result("events", c["events"], fmt_num(c["events"]) + " messages received");
+  rep.result("short_loads", c["short_loads"],
+             fmt_num(c["short_loads"]) + " loads with fewer than " + std::to_string(o.count) +
+                 " messages");
+  rep.result("errors", c["errors"], fmt_num(c["errors"]));
+  rep.latency("load", h);
+  return c["loads"] > 0 && c["errors"] == 0 && c["short_loads"] == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// login: HTTP logins per second.
+
+Task<void> login_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, size_t users,
+                        int concurrency) {
+  size_t n = share(concurrency, ctx);
+  co_await ctx.ready();
+  int64_t start = now_ns(), warm_end = start + int64_t(o.warmup_s * 1e9),
+          end = warm_end + int64_t(o.duration_s * 1e9);
+  Histogram& h = ctx.out.hists["login"];
+  double ok = 0, errors = 0;
+  std::map<unsigned, double> statuses;
+  co_await parallel_for(n, int(n), [&](size_t j) -> Task<void> {
+    size_t global = j * ctx.count() + ctx.index();
+    HttpClient client(o, global);
+    for (size_t k = 0; now_ns() < end; k++) {
+      const Account& a = pool.accounts[(global + k * concurrency) % users];
+      int64_t t0 = now_ns();
+      std::string body = "email=" + form_escape(a.email) + "&password=" + form_escape(a.password);
+      auto r = co_await client.post_form("/api/v1/auth/login", std::move(body));
+      int64_t t1 = now_ns();
+      if (t0 >= warm_end && t1 <= end) {
+        if (r.status == 201) {
+          ok++;
+          h.record(t1 - t0);
+        } else {
+          errors++;
+          statuses[r.status]++;
+        }
+      }
+    }
+  });
+  ctx.run_ended();
+  ctx.out.counters["ok"] = ok;
+  ctx.out.counters["errors"] = errors;
+  for (auto& [s, v] : statuses) ctx.out.counters["status_" + std::to_string(s)] = v;
+}
+
+int run_login(Options& o, Report& rep, pid_t spid) {
+  net::io_context io(1);
+  int conc = o.concurrency > 0 ? o.concurrency : 8;
+  size_t users = o.users > 0 ? o.users : 64;
+  Pool pool = prepare_pool(io, o, users, 0);
+  int workers = o.workers > 0 ? o.workers : 1;
+  rep.param("concurrency", conc);
+  rep.param("users", double(users));
+  rep.param("warmup_s", o.warmup_s);
+  rep.param("duration_s", o.duration_s);
+  common_params(rep, o, workers);
+  auto rr = run_fleet(
+      o, rep, spid, workers,
+      [&](WorkerCtx& ctx) { return login_worker(ctx, o, pool, users, conc); }, false);
+  auto& c = rr.total.counters;
+  rep.result("logins_per_s", c["ok"] / o.duration_s,
+             fmt_num(c["ok"] / o.duration_s, 1) + " per second");
+  rep.result("errors", c["errors"], fmt_num(c["errors"]));
+  for (auto& [k, v] : c)
+    if (k.rfind("status_", 0) == 0)
+      rep.result(k, v, fmt_num(v) + " answers with HTTP " + k.substr(7));
+  if (c["ok"] > 0)
+    rep.result("server_cpu_ms_per_login", rep.server_cpu_s * 1e3 / c["ok"],
+               fmt_num(rep.server_cpu_s * 1e3 / c["ok"], 2) + " ms of server CPU per login");
+  rep.latency("login", rr.total.hists["login"]);
+  return c["ok"] > 0 && c["errors"] == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int run_scenario(Options& o) {
+  pid_t spid = o.server_pid > 0 ? o.server_pid : find_listener(o.port);
+  if (spid <= 0)
+    std::cerr << "warning: server process not found (pass --server-pid); server CPU and memory "
+                 "will not be reported"
+              << std::endl;
+  Report rep;
+  rep.scenario = o.scenario;
+  int status = 1;
+  if (o.scenario == "idle")
+    status = run_idle(o, rep, spid);
+  else if (o.scenario == "connect")
+    status = run_connect(o, rep, spid);
+  else if (o.scenario == "dm")
+    status = run_dm(o, rep, spid);
+  else if (o.scenario == "history")
+    status = run_history(o, rep, spid);
+  else if (o.scenario == "login")
+    status = run_login(o, rep, spid);
+  else
+    throw std::runtime_error("unknown scenario " + o.scenario);
+  rep.print(o, spid);
+  return status;
+}
+
+}  // namespace rwd::bench
