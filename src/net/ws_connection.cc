@@ -39,7 +39,7 @@ void WsConnection::on_accept(beast::error_code ec) {
   if (server_.stopping) return start_close(CloseCode::kGoingAway);
   arm_deadline();
   read();
-  if (!queue_.empty() && !writing_) write_next();
+  if (queue_head_ < queue_.size() && !writing_) write_next();
 }
 
 void WsConnection::read() {
@@ -68,6 +68,7 @@ void WsConnection::on_read(beast::error_code ec, size_t) {
     start_close(CloseCode::kInternalError);
   }
   buffer_.consume(buffer_.size());
+  if (buffer_.capacity() > 16384) buffer_.shrink_to_fit();  // one big message, not forever
   if (!close_sent_) read();
 }
 
@@ -108,11 +109,12 @@ void WsConnection::enqueue(gateway::Frame frame) {
   if (queued_bytes_ > server_.config.send_queue_bytes) {
     spdlog::info("ws {}: closing a slow consumer ({} bytes queued)", address_, queued_bytes_);
     // Drop what waits, but not the frame being written: Beast is still reading its bytes.
-    if (writing_ && !queue_.empty()) {
-      queue_.erase(queue_.begin() + 1, queue_.end());
-      queued_bytes_ = queue_.front()->size();
+    if (writing_ && queue_head_ < queue_.size()) {
+      queue_.resize(queue_head_ + 1);
+      queued_bytes_ = queue_[queue_head_]->size();
     } else {
       queue_.clear();
+      queue_head_ = 0;
       queued_bytes_ = 0;
     }
     return start_close(CloseCode::kSlowConsumer);
@@ -122,25 +124,35 @@ void WsConnection::enqueue(gateway::Frame frame) {
 }
 
 void WsConnection::write_next() {
-  if (queue_.empty()) {
+  if (queue_head_ == queue_.size()) {
+    // Drained: keep a small array for the next frames, give a large one back.
+    if (queue_.capacity() > 8) std::vector<gateway::Frame>().swap(queue_);
+    queue_.clear();
+    queue_head_ = 0;
     if (closing_ && !close_sent_) start_close(close_code_);
     return;
   }
   writing_ = true;
   ws_.text(true);
-  const gateway::Frame& f = queue_.front();
+  const gateway::Frame& f = queue_[queue_head_];
   ws_.async_write(asio::buffer(*f),
                   beast::bind_front_handler(&WsConnection::on_write, shared_from_this()));
 }
 
 void WsConnection::on_write(beast::error_code ec, size_t) {
   writing_ = false;
-  if (!queue_.empty()) {
-    queued_bytes_ -= queue_.front()->size();
-    queue_.pop_front();
+  if (queue_head_ < queue_.size()) {
+    queued_bytes_ -= queue_[queue_head_]->size();
+    queue_[queue_head_++].reset();
+    // A connection that never quite drains would otherwise grow dead slots forever.
+    if (queue_head_ >= 64 && queue_head_ * 2 >= queue_.size()) {
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(queue_head_));
+      queue_head_ = 0;
+    }
   }
   if (ec) {
     queue_.clear();
+    queue_head_ = 0;
     queued_bytes_ = 0;
     return finish();
   }

@@ -49,7 +49,10 @@ class WsConnection final : public gateway::Transport,
   std::shared_ptr<gateway::Session> session_;
   const protocol::Version version_;
   const std::string address_;
-  std::deque<gateway::Frame> queue_;
+  // Frames waiting to be written, oldest at queue_head_. A vector, reset when drained, costs
+  // nothing for the idle majority of connections (a std::deque allocates 512 bytes up front).
+  std::vector<gateway::Frame> queue_;
+  size_t queue_head_ = 0;
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool accepted_ = false;
