@@ -9,7 +9,7 @@ using protocol::CloseCode;
 WsConnection::WsConnection(Server::Impl& server, beast::tcp_stream stream,
                            protocol::Version version, std::string address)
     : server_(server),
-      ws_(std::move(stream)),
+      ws_(stream.release_socket()),
       timer_(ws_.get_executor()),
       version_(version),
       address_(std::move(address)) {}
@@ -19,7 +19,6 @@ WsConnection::~WsConnection() { server_.release_address(address_); }
 void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   server_.add_ws(this);
   session_ = std::make_shared<gateway::Session>(server_.services, weak_from_this(), version_);
-  beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout t{};
   t.handshake_timeout = std::chrono::seconds(5);    // also bounds the close handshake
   t.idle_timeout = websocket::stream_base::none();  // heartbeats decide liveness
@@ -173,7 +172,7 @@ void WsConnection::start_close(CloseCode code) {
     timer_.expires_after(std::chrono::seconds(5));
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->finished_ || self->close_sent_) return;
-      beast::get_lowest_layer(self->ws_).socket().close(ec);
+      self->ws_.next_layer().close(ec);
     });
     return;
   }
@@ -188,7 +187,7 @@ void WsConnection::finish() {
   finished_ = true;
   timer_.cancel();
   beast::error_code ec;
-  beast::get_lowest_layer(ws_).socket().close(ec);
+  ws_.next_layer().close(ec);
   if (session_) session_->on_closed();
   server_.remove_ws(this);
 }

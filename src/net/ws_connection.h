@@ -43,7 +43,10 @@ class WsConnection final : public gateway::Transport,
   void finish();
 
   Server::Impl& server_;
-  websocket::stream<beast::tcp_stream> ws_;
+  // Over a plain socket, not beast::tcp_stream: the WebSocket layer has its own handshake
+  // timer and heartbeats decide liveness, so tcp_stream's per-connection timers would only
+  // cost memory on every idle connection.
+  websocket::stream<tcp::socket> ws_;
   beast::flat_buffer buffer_;
   asio::steady_timer timer_;
   std::shared_ptr<gateway::Session> session_;
