@@ -16,6 +16,7 @@
 #include "domain/chats.h"
 #include "domain/directory.h"
 #include "domain/event_bus.h"
+#include "domain/guilds.h"
 #include "domain/social.h"
 #include "gateway/hub.h"
 #include "gateway/session.h"
@@ -103,6 +104,12 @@ int main(int argc, char** argv) {
   chat_settings.sends_per_window = config.chat_rate_count;
   chat_settings.window_us = int64_t{config.user_rate_window_s} * 1000000;
   domain::Chats chats(chat_settings, *store, directory, bus, read_pool, ids, clock);
+  domain::GuildSettings guild_settings;
+  guild_settings.max_members = static_cast<size_t>(config.max_guild_members);
+  // Guild operations are as rare as friend requests: the same per-user budget.
+  guild_settings.ops_per_window = config.friend_rate_count;
+  guild_settings.window_us = int64_t{config.user_rate_window_s} * 1000000;
+  domain::Guilds guilds(guild_settings, *store, directory, bus, ids, clock);
 
   http::RouterSettings router_settings;
   router_settings.rate_limit_exempt = config.rate_limit_exempt;
@@ -127,7 +134,7 @@ int main(int argc, char** argv) {
                                                 clock, bus, [&outbox] { outbox.wake(); });
   router = std::make_unique<http::Router>(router_settings, *accounts, clock);
   services = std::make_unique<gateway::Services>(
-      gateway::Services{*accounts, social, chats, directory, hub, clock, session_settings});
+      gateway::Services{*accounts, social, chats, guilds, directory, hub, clock, session_settings});
   server = std::make_unique<net::Server>(config, *router, *services);
   if (Status s = server->listen(); !s.ok()) return fail(s.error().detail);
   if (config.public_base_url.empty()) {

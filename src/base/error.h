@@ -47,6 +47,12 @@ enum class Errc {
   kContentTooLong,
   kInvalidContent,  // content is not valid UTF-8 or has forbidden characters
   kInvalidCursor,   // load datetime cursor could not be decoded
+  // Guilds
+  kGuildNotFound,     // no such guild, or not a member: one code so outsiders learn nothing
+  kNotGuildOwner,     // only the owner may do that
+  kGuildFull,         // the guild has --max-guild-members members
+  kAlreadyMember,     // the user is already a member of the guild
+  kInvalidGuildName,  // guild name fails validation
   // Both
   kOverloaded,  // a bounded queue (hashing, storage) is full: try again
   kInternal,    // a bug or an unexpected environment failure

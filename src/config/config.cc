@@ -95,6 +95,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--friend-rate-count", c.friend_rate_count, "REWIND_FRIEND_RATE_COUNT",
       "Friend requests per user per --user-rate-window")
       ->check(CLI::Range(1, 10000000));
+  opt(app, "--max-guild-members", c.max_guild_members, "REWIND_MAX_GUILD_MEMBERS",
+      "Members a guild may have")
+      ->check(CLI::Range(1, 1000000));
   opt(app, "--user-rate-window", c.user_rate_window_s, "REWIND_USER_RATE_WINDOW_S",
       "Window of the per-user limits, seconds")
       ->check(CLI::Range(1, 86400));

@@ -17,10 +17,24 @@ Chats::Chats(ChatSettings settings, store::Store& store, Directory& directory, E
       send_limit_(settings.sends_per_window, settings.window_us) {}
 
 Result<Chats::Resolved> Chats::resolve(const UserView& me, int64_t wire_chat_id) const {
+  if (auto members = directory_.guild_members_if_member(wire_chat_id, me.id))
+    return Resolved{0, wire_chat_id, true, std::move(*members)};
   int64_t other = wire_chat_id ^ me.id;
   if (wire_chat_id <= 0 || other <= 0 || other == me.id || !directory_.user(other))
-    return Errc::kChatNotFound;
-  return Resolved{other, directory_.dm_chat(me.id, other)};
+    return directory_.is_guild(wire_chat_id) ? Errc::kGuildNotFound : Errc::kChatNotFound;
+  return Resolved{other, directory_.dm_chat(me.id, other), false, {me.id, other}};
+}
+
+std::vector<int64_t> Chats::recipients_now(const UserView& me, const Resolved& chat,
+                                           int64_t wire_chat_id) const {
+  if (!chat.guild) return chat.recipients;
+  auto g = directory_.guild(wire_chat_id);
+  if (!g) return {me.id};
+  std::vector<int64_t> out;
+  out.reserve(g->members.size() + 1);
+  for (const auto& m : g->members) out.push_back(m.user_id);
+  if (!g->has_member(me.id)) out.push_back(me.id);
+  return out;
 }
 
 Status Chats::check_rate(const UserView& me) {
@@ -36,7 +50,7 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, 
   if (trim(content).empty()) return done({});
   auto chat = resolve(me, wire_chat_id);
   if (!chat.ok()) return done(chat.error());
-  if (!directory_.are_friends(me.id, chat->other_id) || !chat->chat_id)
+  if (!chat->guild && (!directory_.are_friends(me.id, chat->other_id) || !chat->chat_id))
     return done(Errc::kNotFriends);
   if (Status s = validate_content(content, settings_.max_content_chars); !s.ok()) return done(s);
   if (Status s = check_rate(me); !s.ok()) return done(s);
@@ -50,9 +64,13 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, 
   ChatEvent event;
   event.action = ChatAction::kSend;
   event.message = ChatMessage{rec.id, wire_chat_id, me.id, rec.content, rec.created_us};
-  event.recipients = {me.id, chat->other_id};
-  store_.put_message(std::move(rec), [this, event = std::move(event), done](Status s) {
-    if (s.ok()) bus_.publish(event);
+  event.guild = chat->guild;
+  store_.put_message(std::move(rec), [this, me, resolved = std::move(chat.value()), wire_chat_id,
+                                      event = std::move(event), done](Status s) mutable {
+    if (s.ok()) {
+      event.recipients = recipients_now(me, resolved, wire_chat_id);
+      bus_.publish(event);
+    }
     done(s);
   });
 }
@@ -65,15 +83,17 @@ void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, s
   if (trim(content).empty()) content.clear();
   if (Status s = validate_content(content, settings_.max_content_chars); !s.ok()) return done(s);
   if (Status s = check_rate(me); !s.ok()) return done(s);
-  int64_t other = chat->other_id;
+  int64_t chat_id = *chat->chat_id;
   store_.edit_message(
-      *chat->chat_id, message_id, me.id, std::move(content), clock_.now_us(),
-      [this, me, other, wire_chat_id, done](Result<store::MessageRecord> r) {
+      chat_id, message_id, me.id, std::move(content), clock_.now_us(),
+      [this, me, resolved = std::move(chat.value()), wire_chat_id,
+       done](Result<store::MessageRecord> r) {
         if (!r.ok()) return done(r.error());
         ChatEvent event;
         event.action = ChatAction::kEdit;
         event.message = ChatMessage{r->id, wire_chat_id, me.id, r->content, r->created_us};
-        event.recipients = {me.id, other};
+        event.guild = resolved.guild;
+        event.recipients = recipients_now(me, resolved, wire_chat_id);
         bus_.publish(event);
         done({});
       });

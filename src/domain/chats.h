@@ -22,11 +22,16 @@ struct ChatSettings {
   int64_t window_us = 60'000'000;
 };
 
-// Direct messages: send, edit, delete and history.
+// Direct messages and guild chats: send, edit, delete and history.
 //
-// A direct-message chat between a and b is named on the wire by a XOR b. Two pairs can share
-// that value, so the service always resolves it against the caller: the other member is
-// chat_id XOR caller, and the pair's own chat (stored by the pair) is used.
+// A wire chat id that is a guild's id, of which the caller is a member, names that guild's
+// chat; recipients are its members at that moment, so a removed member stops receiving at
+// once. Should a guild id ever equal a direct-message XOR value, the guild wins for its
+// members. A guild's non-members get kGuildNotFound for reads and writes.
+//
+// Otherwise a direct-message chat between a and b is named on the wire by a XOR b. Two
+// pairs can share that value, so the service always resolves it against the caller: the
+// other member is chat_id XOR caller, and the pair's own chat (stored by the pair) is used.
 //
 // Durable before visible: a message's event is published only after its write committed,
 // so whatever a client has seen survives a crash.
@@ -53,11 +58,17 @@ class Chats {
 
  private:
   struct Resolved {
-    int64_t other_id;
+    int64_t other_id = 0;            // direct messages only
     std::optional<int64_t> chat_id;  // none until the pair first became friends
+    bool guild = false;
+    std::vector<int64_t> recipients;  // every member, me included
   };
   Result<Resolved> resolve(const UserView& me, int64_t wire_chat_id) const;
   Status check_rate(const UserView& me);
+  // Who receives a committed message event: a guild's members at that moment (so a member
+  // removed meanwhile gets nothing more), the author included; a pair's two members.
+  std::vector<int64_t> recipients_now(const UserView& me, const Resolved& chat,
+                                      int64_t wire_chat_id) const;
 
   const ChatSettings settings_;
   store::Store& store_;

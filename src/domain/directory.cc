@@ -24,6 +24,13 @@ void Directory::load(const store::DirectorySnapshot& s) {
     dm_chats_[c.user_hi][c.user_lo] = c.chat_id;
   }
   for (const auto& t : s.tokens) tokens_[t.token_hash] = {t.token_hash, t.user_id, t.expires_us};
+  std::unordered_map<int64_t, GuildState> guilds;
+  for (const auto& g : s.guilds)
+    guilds[g.id] = GuildState{g.id, g.name, g.owner_id, g.created_us, {}};
+  for (const auto& m : s.guild_members)
+    if (auto it = guilds.find(m.guild_id); it != guilds.end())
+      it->second.members.push_back({m.user_id, m.joined_us});
+  for (auto& [id, g] : guilds) set_guild_locked(id, g);
 }
 
 void Directory::add_user(const store::UserRecord& user) {
@@ -153,6 +160,90 @@ std::vector<UserView> Directory::friends(int64_t user_id) const {
   auto it = relations_.find(user_id);
   if (it == relations_.end()) return {};
   return views_locked(it->second.friends);
+}
+
+bool Directory::GuildState::has_member(int64_t user_id) const {
+  for (const auto& m : members)
+    if (m.user_id == user_id) return true;
+  return false;
+}
+
+std::optional<Directory::GuildState> Directory::guild(int64_t guild_id) const {
+  std::shared_lock lock(mu_);
+  auto it = guilds_.find(guild_id);
+  if (it == guilds_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Directory::set_guild(int64_t guild_id, const std::optional<GuildState>& state) {
+  std::unique_lock lock(mu_);
+  set_guild_locked(guild_id, state);
+}
+
+void Directory::set_guild_locked(int64_t guild_id, const std::optional<GuildState>& state) {
+  if (auto it = guilds_.find(guild_id); it != guilds_.end()) {
+    for (const auto& m : it->second.members) {
+      auto ug = user_guilds_.find(m.user_id);
+      if (ug == user_guilds_.end()) continue;
+      ug->second.erase(guild_id);
+      if (ug->second.empty()) user_guilds_.erase(ug);
+    }
+    guilds_.erase(it);
+  }
+  if (!state) return;
+  GuildState g = *state;
+  std::sort(g.members.begin(), g.members.end(), [](const GuildMember& a, const GuildMember& b) {
+    return a.joined_us != b.joined_us ? a.joined_us < b.joined_us : a.user_id < b.user_id;
+  });
+  for (const auto& m : g.members) user_guilds_[m.user_id].insert(guild_id);
+  guilds_[guild_id] = std::move(g);
+}
+
+bool Directory::is_guild(int64_t guild_id) const {
+  std::shared_lock lock(mu_);
+  return guilds_.count(guild_id) > 0;
+}
+
+std::optional<std::vector<int64_t>> Directory::guild_members_if_member(int64_t guild_id,
+                                                                       int64_t user_id) const {
+  std::shared_lock lock(mu_);
+  auto it = guilds_.find(guild_id);
+  if (it == guilds_.end() || !it->second.has_member(user_id)) return std::nullopt;
+  std::vector<int64_t> out;
+  out.reserve(it->second.members.size());
+  for (const auto& m : it->second.members) out.push_back(m.user_id);
+  return out;
+}
+
+GuildView Directory::view_locked(const GuildState& g) const {
+  GuildView v{g.id, g.name, g.owner_id, {}};
+  v.members.reserve(g.members.size());
+  for (const auto& m : g.members)
+    if (auto it = users_.find(m.user_id); it != users_.end()) v.members.push_back(it->second.view);
+  return v;
+}
+
+GuildView Directory::view_of(const GuildState& state) const {
+  std::shared_lock lock(mu_);
+  return view_locked(state);
+}
+
+std::optional<GuildView> Directory::guild_view(int64_t guild_id) const {
+  std::shared_lock lock(mu_);
+  auto it = guilds_.find(guild_id);
+  if (it == guilds_.end()) return std::nullopt;
+  return view_locked(it->second);
+}
+
+std::vector<GuildView> Directory::guilds_of(int64_t user_id) const {
+  std::shared_lock lock(mu_);
+  std::vector<GuildView> out;
+  auto it = user_guilds_.find(user_id);
+  if (it == user_guilds_.end()) return out;
+  std::vector<int64_t> ids(it->second.begin(), it->second.end());
+  std::sort(ids.begin(), ids.end());
+  for (int64_t id : ids) out.push_back(view_locked(guilds_.at(id)));
+  return out;
 }
 
 void Directory::add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us) {

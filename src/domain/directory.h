@@ -48,6 +48,32 @@ class Directory {
   FriendState friend_state(int64_t user_id) const;
   std::vector<UserView> friends(int64_t user_id) const;
 
+  // Guilds. A GuildState is a guild's whole record; the Guilds service reads one, decides,
+  // and writes the new state back (nullopt: the guild is gone), keeping the user -> guilds
+  // index in step.
+  struct GuildMember {
+    int64_t user_id;
+    int64_t joined_us;
+  };
+  struct GuildState {
+    int64_t id = 0;
+    std::string name;
+    int64_t owner_id = 0;
+    int64_t created_us = 0;
+    std::vector<GuildMember> members;  // joining order, ties by id
+    bool has_member(int64_t user_id) const;
+  };
+  std::optional<GuildState> guild(int64_t guild_id) const;
+  void set_guild(int64_t guild_id, const std::optional<GuildState>& state);
+  bool is_guild(int64_t guild_id) const;
+  // The guild's member ids when user_id is one of them.
+  std::optional<std::vector<int64_t>> guild_members_if_member(int64_t guild_id,
+                                                              int64_t user_id) const;
+  std::optional<GuildView> guild_view(int64_t guild_id) const;
+  GuildView view_of(const GuildState& state) const;
+  // The guilds user_id belongs to, by id.
+  std::vector<GuildView> guilds_of(int64_t user_id) const;
+
   void add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us);
   // The user a live token belongs to. The map is keyed by the token's hash; the stored
   // hash is also compared in constant time.
@@ -73,6 +99,8 @@ class Directory {
 
   void add_user_locked(const store::UserRecord& user);
   std::vector<UserView> views_locked(const std::unordered_set<int64_t>& ids) const;
+  void set_guild_locked(int64_t guild_id, const std::optional<GuildState>& state);
+  GuildView view_locked(const GuildState& state) const;
 
   mutable std::shared_mutex mu_;
   std::unordered_map<int64_t, User> users_;            // guarded by mu_
@@ -81,6 +109,8 @@ class Directory {
   std::unordered_map<int64_t, Relations> relations_;   // guarded by mu_
   std::unordered_map<int64_t, std::unordered_map<int64_t, int64_t>> dm_chats_;  // a -> b -> chat
   std::unordered_map<std::string, Token> tokens_;                               // guarded by mu_
+  std::unordered_map<int64_t, GuildState> guilds_;                              // guarded by mu_
+  std::unordered_map<int64_t, std::unordered_set<int64_t>> user_guilds_;        // guarded by mu_
 };
 
 }  // namespace rwd::domain

@@ -18,6 +18,8 @@ struct ChatEvent {
   ChatAction action = ChatAction::kSend;
   ChatMessage message;
   std::vector<int64_t> recipients;  // user ids: every member of the chat, author included
+  // A guild chat's event: only clients that know guilds (v2) may receive it.
+  bool guild = false;
 };
 
 struct FriendEvent {
@@ -26,13 +28,24 @@ struct FriendEvent {
   UserView actor;         // who did it
 };
 
+// A committed guild change. `guild` is the guild after the change (before it, for a
+// deletion); recipients are its members after the change, plus the member who left or
+// was removed.
+struct GuildEvent {
+  GuildAction action = GuildAction::kCreated;
+  GuildView guild;
+  UserView user;   // the member who joined or left; otherwise the actor
+  UserView actor;  // who did it
+  std::vector<int64_t> recipients;
+};
+
 // A login token was revoked (logout): sessions opened with it must end.
 struct TokenRevokedEvent {
   int64_t user_id = 0;
   std::string token_hash;
 };
 
-using Event = std::variant<ChatEvent, FriendEvent, TokenRevokedEvent>;
+using Event = std::variant<ChatEvent, FriendEvent, GuildEvent, TokenRevokedEvent>;
 
 class EventBus {
  public:

@@ -28,6 +28,17 @@ enum class ChatAction { kSend, kEdit };
 
 enum class FriendAction { kRequest, kResponse, kRemove, kDelete };
 
+enum class GuildAction { kCreated, kRenamed, kDeleted, kJoined, kLeft };
+
+// A guild as clients see it. Members are in joining order (ties by id): the first one
+// after the owner is who would inherit the guild.
+struct GuildView {
+  int64_t id = 0;  // also the id of its chat
+  std::string name;
+  int64_t owner_id = 0;
+  std::vector<UserView> members;
+};
+
 // The relations of one user, for the auth response.
 struct FriendState {
   std::vector<UserView> incoming;  // users who asked me

@@ -59,4 +59,16 @@ Status validate_content(std::string_view content, size_t max_chars) {
   return {};
 }
 
+Result<std::string> validate_guild_name(std::string_view name) {
+  if (!is_valid_utf8(name)) return Error{Errc::kInvalidGuildName, "guild name is not valid UTF-8."};
+  std::string_view t = trim(name);
+  for (unsigned char c : t)
+    if (c < 0x20 || c == 0x7f)
+      return Error{Errc::kInvalidGuildName, "guild name has control characters."};
+  size_t n = utf8_length(t);
+  if (n < 1 || n > kGuildNameMax)
+    return Error{Errc::kInvalidGuildName, "guild name must be 1 to 64 characters long."};
+  return std::string(t);
+}
+
 }  // namespace rwd::domain

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "base/error.h"
@@ -22,5 +23,10 @@ Status validate_password(std::string_view password);
 // Chat text: valid UTF-8, at most max_chars code points, no control characters but
 // tab and newlines.
 Status validate_content(std::string_view content, size_t max_chars);
+
+// Guild names: after trimming white space, 1-64 code points of valid UTF-8 with no control
+// characters. Returns the trimmed name.
+inline constexpr size_t kGuildNameMax = 64;
+Result<std::string> validate_guild_name(std::string_view name);
 
 }  // namespace rwd::domain

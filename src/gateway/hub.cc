@@ -60,7 +60,7 @@ std::vector<std::shared_ptr<Session>> Hub::sessions_of(int64_t user_id) {
   return out;
 }
 
-void Hub::deliver(int64_t user_id, const Frame& frame) {
+void Hub::deliver(int64_t user_id, const Frame& frame, bool v2_only) {
   std::shared_ptr<Session> targets[16];
   std::vector<std::shared_ptr<Session>> more;
   size_t n = 0;
@@ -70,7 +70,7 @@ void Hub::deliver(int64_t user_id, const Frame& frame) {
     if (it == sessions_.end()) return;
     for (const auto& w : it->second) {
       auto s = w.lock();
-      if (!s) continue;
+      if (!s || (v2_only && s->version() != protocol::Version::kV2)) continue;
       if (n < std::size(targets))
         targets[n++] = std::move(s);
       else
@@ -85,11 +85,15 @@ void Hub::on_event(const domain::Event& event) {
   if (const auto* chat = std::get_if<domain::ChatEvent>(&event)) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_chat(chat->action, chat->message, utc_offset_s_));
-    for (int64_t user : chat->recipients) deliver(user, frame);
+    for (int64_t user : chat->recipients) deliver(user, frame, chat->guild);
   } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {
     auto frame =
         std::make_shared<const std::string>(protocol::encode_friend_event(f->action, f->actor));
     deliver(f->target_id, frame);
+  } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
+    auto frame = std::make_shared<const std::string>(
+        protocol::encode_guild_event(g->action, g->guild, g->user, g->actor));
+    for (int64_t user : g->recipients) deliver(user, frame, /*v2_only=*/true);
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
     for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash);
   }

@@ -28,7 +28,8 @@ class Hub {
 
  private:
   void on_event(const domain::Event& event);
-  void deliver(int64_t user_id, const Frame& frame);
+  // v2_only: skip v1 sessions (the published app, which must never see guild frames).
+  void deliver(int64_t user_id, const Frame& frame, bool v2_only = false);
   std::vector<std::shared_ptr<Session>> sessions_of(int64_t user_id);
 
   const int max_sessions_per_user_;

@@ -101,6 +101,12 @@ void Session::on_text(std::string_view frame) {
     return;
   }
   protocol::Request& req = decoded.value();
+  if (version_ == protocol::Version::kV1 && std::holds_alternative<protocol::GuildRequest>(req)) {
+    // v1 is the published app's protocol, which has no guilds: answer as before they existed.
+    send_error(Error{Errc::kUnknownType, "unknown type 'guild'."});
+    if (invalid_frames_.acquire(now) > 0) close(CloseCode::kTooManyInvalidFrames);
+    return;
+  }
   if (auto* hb = std::get_if<protocol::HeartbeatRequest>(&req)) {
     // Heartbeats are never rate limited: they are what keeps a quiet client connected.
     heartbeat_seen_ = true;
@@ -140,6 +146,10 @@ void Session::handle(protocol::Request req) {
           send(protocol::encode_friend_list(services_.directory.friends(user_->id)));
         } else if constexpr (std::is_same_v<T, protocol::FriendRequest>) {
           handle_friend(r);
+        } else if constexpr (std::is_same_v<T, protocol::GuildRequest>) {
+          handle_guild(r);
+        } else if constexpr (std::is_same_v<T, protocol::LoadGuildsRequest>) {
+          send(protocol::encode_guild_list(services_.directory.guilds_of(user_->id)));
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
           handle_auth(r);
         } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {
@@ -163,10 +173,14 @@ void Session::handle_auth(const protocol::AuthRequest& req) {
       return close(CloseCode::kTooManySessions);
     in_hub_ = true;
   }
-  send(protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id)));
-  while (!pending_.empty() && !closing_) {
-    protocol::Request next = std::move(pending_.front());
-    pending_.pop_front();
+  std::vector<domain::GuildView> guilds;
+  if (version_ == protocol::Version::kV2) guilds = services_.directory.guilds_of(user_->id);
+  send(
+      protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds));
+  std::vector<protocol::Request> held = std::move(pending_);
+  pending_.clear();
+  for (auto& next : held) {
+    if (closing_) break;
     handle(std::move(next));
   }
 }
@@ -215,6 +229,29 @@ void Session::handle_friend(const protocol::FriendRequest& req) {
       return services_.social.remove(*user_, req.name, std::move(done));
     case domain::FriendAction::kDelete:
       return services_.social.unfriend(*user_, req.name, std::move(done));
+  }
+}
+
+void Session::handle_guild(const protocol::GuildRequest& req) {
+  // Success is answered by the guild event, which every member's v2 connections receive,
+  // this one included; only failures need an answer here.
+  auto done = on_strand([](Session& s, Status st) {
+    if (!st.ok()) s.send_error(st.error());
+  });
+  auto& guilds = services_.guilds;
+  switch (req.op) {
+    case protocol::GuildOp::kCreate:
+      return guilds.create(*user_, req.name, std::move(done));
+    case protocol::GuildOp::kRename:
+      return guilds.rename(*user_, req.guild_id, req.name, std::move(done));
+    case protocol::GuildOp::kAdd:
+      return guilds.add(*user_, req.guild_id, req.name, std::move(done));
+    case protocol::GuildOp::kRemove:
+      return guilds.remove(*user_, req.guild_id, req.name, std::move(done));
+    case protocol::GuildOp::kLeave:
+      return guilds.leave(*user_, req.guild_id, std::move(done));
+    case protocol::GuildOp::kDelete:
+      return guilds.destroy(*user_, req.guild_id, std::move(done));
   }
 }
 

@@ -52,6 +52,13 @@ constexpr ErrorInfo kErrors[] = {
     {Errc::kInvalidContent, 400, "invalid_content", "4023", "the message text is not valid."},
     {Errc::kInvalidCursor, 400, "invalid_cursor", "4024",
      "datetime must be base64 of a date-time like 2026-3-7 09:05:01.4000."},
+    {Errc::kGuildNotFound, 404, "guild_not_found", "4050",
+     "no such guild, or you are not a member."},
+    {Errc::kNotGuildOwner, 403, "not_guild_owner", "4051", "only the guild's owner may do that."},
+    {Errc::kGuildFull, 409, "guild_full", "4052", "the guild is full."},
+    {Errc::kAlreadyMember, 409, "already_member", "4053", "already a member of this guild."},
+    {Errc::kInvalidGuildName, 400, "invalid_guild_name", "4054",
+     "a guild name is 1 to 64 characters, without control characters."},
     {Errc::kOverloaded, 503, "overloaded", "5003", "the server is busy; try again."},
     {Errc::kInternal, 500, "internal", "5000", "internal server error."},
 };

@@ -201,6 +201,72 @@ const char* friend_action_name(domain::FriendAction a) {
   return "request";
 }
 
+void write_guild(Writer& w, const domain::GuildView& g) {
+  w.StartObject();
+  w.Key("id");
+  write_string(w, std::to_string(g.id));
+  w.Key("name");
+  write_string(w, g.name);
+  w.Key("owner_id");
+  write_string(w, std::to_string(g.owner_id));
+  w.Key("members");
+  w.StartArray();
+  for (const auto& u : g.members) write_user(w, u);
+  w.EndArray();
+  w.EndObject();
+}
+
+const char* guild_action_name(domain::GuildAction a) {
+  switch (a) {
+    case domain::GuildAction::kCreated:
+      return "created";
+    case domain::GuildAction::kRenamed:
+      return "renamed";
+    case domain::GuildAction::kDeleted:
+      return "deleted";
+    case domain::GuildAction::kJoined:
+      return "joined";
+    case domain::GuildAction::kLeft:
+      return "left";
+  }
+  return "created";
+}
+
+Result<Request> decode_guild(const Value& p) {
+  if (!p.IsObject()) return invalid("guild payload must be an object.");
+  const Value* kind = string_field(p, "type");
+  if (!kind) return invalid("guild payload needs a string 'type'.");
+  std::string k = str(*kind);
+  GuildRequest r{GuildOp::kCreate, 0, {}};
+  bool needs_id = true, needs_name = true;
+  if (k == "create") {
+    needs_id = false;
+  } else if (k == "rename") {
+    r.op = GuildOp::kRename;
+  } else if (k == "add") {
+    r.op = GuildOp::kAdd;
+  } else if (k == "remove") {
+    r.op = GuildOp::kRemove;
+  } else if (k == "leave") {
+    r.op = GuildOp::kLeave, needs_name = false;
+  } else if (k == "delete") {
+    r.op = GuildOp::kDelete, needs_name = false;
+  } else {
+    return invalid("guild type must be create, rename, add, remove, leave or delete.");
+  }
+  if (needs_id) {
+    auto id = id_field(p, "guild_id");
+    if (!id) return invalid("guild " + k + " needs 'guild_id' as a decimal string.");
+    r.guild_id = *id;
+  }
+  if (needs_name) {
+    const Value* name = string_field(p, "name");
+    if (!name) return invalid("guild " + k + " needs a string 'name'.");
+    r.name = str(*name);
+  }
+  return Request(std::move(r));
+}
+
 Result<Request> decode_chat(const Value& p) {
   if (!p.IsObject()) return invalid("chat payload must be an object.");
   const Value* kind = string_field(p, "type");
@@ -229,7 +295,8 @@ Result<Request> decode_load(const Value& p) {
   if (!kind) return invalid("load payload needs a string 'type' (chat or mutual_users).");
   std::string k = str(*kind);
   if (k == "mutual_users") return Request(LoadFriendsRequest{});
-  if (k != "chat") return invalid("load type must be 'chat' or 'mutual_users'.");
+  if (k == "guilds") return Request(LoadGuildsRequest{});
+  if (k != "chat") return invalid("load type must be 'chat', 'mutual_users' or 'guilds'.");
   auto chat_id = id_field(p, "load_id");
   if (!chat_id) return invalid("load needs 'load_id' as a decimal string.");
   const Value* dt = string_field(p, "datetime");
@@ -302,11 +369,13 @@ Result<Request> decode_request(std::string_view frame) {
   if (type == "chat") return decode_chat(payload);
   if (type == "load") return decode_load(payload);
   if (type == "mutual_users") return decode_friend(payload);
+  if (type == "guild") return decode_guild(payload);
   return Error{Errc::kUnknownType, "unknown type '" + type.substr(0, 64) + "'."};
 }
 
 const char* request_type_name(const Request& r) {
-  static const char* const kNames[] = {"heartbeat", "auth", "chat", "load", "load", "mutual_users"};
+  static const char* const kNames[] = {"heartbeat", "auth",         "chat",  "load",
+                                       "load",      "mutual_users", "guild", "load"};
   return kNames[r.index()];
 }
 
@@ -341,7 +410,8 @@ std::string encode_error(Errc code, std::string_view reason, int64_t retry_after
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& st) {
+std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& st,
+                        const std::vector<domain::GuildView>& guilds) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -370,6 +440,10 @@ std::string encode_auth(Version v, const domain::UserView& self, const domain::F
     w.Key("outgoing_requests");
     w.StartArray();
     for (const auto& u : st.outgoing) write_user(w, u);
+    w.EndArray();
+    w.Key("guilds");
+    w.StartArray();
+    for (const auto& g : guilds) write_guild(w, g);
     w.EndArray();
   }
   w.EndObject();
@@ -418,6 +492,47 @@ std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& m,
   write_string(w, m.content);
   w.Key("created_at");
   write_string(w, format_created_at(m.created_us, utc_offset_s));
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_guild_event(domain::GuildAction action, const domain::GuildView& guild,
+                               const domain::UserView& user, const domain::UserView& actor) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("guild");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String(guild_action_name(action));
+  w.Key("guild");
+  write_guild(w, guild);
+  w.Key("user");
+  write_user(w, user);
+  w.Key("actor");
+  write_user(w, actor);
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_guild_list(const std::vector<domain::GuildView>& guilds) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("load");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String("guilds");
+  w.Key("guilds");
+  w.StartArray();
+  for (const auto& g : guilds) write_guild(w, g);
+  w.EndArray();
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());

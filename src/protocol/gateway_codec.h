@@ -43,8 +43,18 @@ struct FriendRequest {
   std::string name;
 };
 
+// v2 only (v1 answers kUnknownType): `guild` operations.
+enum class GuildOp { kCreate, kRename, kAdd, kRemove, kLeave, kDelete };
+struct GuildRequest {
+  GuildOp op;
+  int64_t guild_id = 0;  // all but create
+  std::string name;      // create, rename: the guild's name; add, remove: a user's name
+};
+// Both versions: `load {"type":"guilds"}`.
+struct LoadGuildsRequest {};
+
 using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
-                             LoadFriendsRequest, FriendRequest>;
+                             LoadFriendsRequest, FriendRequest, GuildRequest, LoadGuildsRequest>;
 
 // Decodes one text frame. Errors: kMalformedFrame (not JSON, not an object, no string
 // "type", nesting deeper than kMaxJsonDepth, a key repeated in the frame or its payload
@@ -58,11 +68,18 @@ std::string encode_heartbeat(const std::string& payload_json);
 std::string encode_ok();
 // reason empty: the table's default text. retry_after_ms > 0 adds "retry_after" (seconds).
 std::string encode_error(Errc code, std::string_view reason = {}, int64_t retry_after_ms = 0);
-std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& state);
+// v2 also lists my guilds (`guilds`); v1's response never changes.
+std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& state,
+                        const std::vector<domain::GuildView>& guilds = {});
 std::string encode_friend_list(const std::vector<domain::UserView>& friends);
 std::string encode_friend_event(domain::FriendAction action, const domain::UserView& actor);
 std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& message,
                         int utc_offset_s);
+// v2 only: a guild event.
+std::string encode_guild_event(domain::GuildAction action, const domain::GuildView& guild,
+                               const domain::UserView& user, const domain::UserView& actor);
+// Both versions: the answer to `load guilds`.
+std::string encode_guild_list(const std::vector<domain::GuildView>& guilds);
 // v2 only: sent after the chat events of a history load.
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more);
 

@@ -78,6 +78,19 @@ struct MessageRecord {
   bool deleted = false;
 };
 
+struct GuildRecord {
+  int64_t id = 0;  // also the id of the guild's chat
+  std::string name;
+  int64_t owner_id = 0;
+  int64_t created_us = 0;
+};
+
+struct GuildMemberRecord {
+  int64_t guild_id = 0;
+  int64_t user_id = 0;
+  int64_t joined_us = 0;
+};
+
 // What the domain keeps in memory, read once at start-up.
 struct DirectorySnapshot {
   std::vector<UserRecord> users;
@@ -85,6 +98,8 @@ struct DirectorySnapshot {
   std::vector<UserPair> friendships;
   std::vector<DmChatRecord> dm_chats;
   std::vector<TokenRecord> tokens;  // live ones only: not expired, not revoked
+  std::vector<GuildRecord> guilds;
+  std::vector<GuildMemberRecord> guild_members;
 };
 
 template <typename T>
@@ -121,6 +136,16 @@ class Store {
   // it. kMessageNotFound when there is no such message. Returns the updated record.
   virtual void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
                             std::string content, int64_t now_us, Callback<MessageRecord> done) = 0;
+  // Creates a guild, its chat (kind 1, same id) and its owner as first member, in one
+  // transaction.
+  virtual void put_guild(GuildRecord guild, Callback<void> done) = 0;
+  virtual void rename_guild(int64_t guild_id, std::string name, Callback<void> done) = 0;
+  virtual void add_guild_member(GuildMemberRecord member, Callback<void> done) = 0;
+  // Removes a member; with new_owner, also hands the guild to that member (the owner left).
+  virtual void remove_guild_member(int64_t guild_id, int64_t user_id,
+                                   std::optional<int64_t> new_owner, Callback<void> done) = 0;
+  // Deletes the guild and its members. Its chat row and messages stay.
+  virtual void delete_guild(int64_t guild_id, Callback<void> done) = 0;
   virtual void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) = 0;
   virtual void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
                                std::string last_error, Callback<void> done) = 0;

@@ -129,7 +129,8 @@ def test_slow_reader_is_closed_and_others_get_every_message_in_order(start_serve
     # in flight the server cuts the socket. Either way the server closed it as slow.
     assert "closing a slow consumer" in server.read_log().decode(errors="replace")
     assert code in (4105, None)
-    assert rss_after - rss_before < 64 * 1024, "server memory grew with the slow reader"
+    if not os.environ.get("REWIND_SANITIZER"):  # ASan's quarantine keeps freed memory resident
+        assert rss_after - rss_before < 64 * 1024, "server memory grew with the slow reader"
 
 
 class ChatClient(threading.Thread):

@@ -81,10 +81,56 @@ TEST(GatewayCodecTest, WrongPayloadTypesAreInvalidPayload) {
         R"({"type":"load","payload":{"type":"chat","load_id":"5","datetime":"x","count":"many"}})",
         R"({"type":"load","payload":{"type":"chat","load_id":"5","datetime":"x","count":0}})",
         R"({"type":"load","payload":{"type":"chat","load_id":"5","count":5}})",
-        R"({"type":"load","payload":{"type":"guilds"}})",
+        R"({"type":"load","payload":{"type":"planets"}})",
         R"({"type":"mutual_users","payload":{"type":"request"}})",
+        R"({"type":"guild","payload":"create"})", R"({"type":"guild","payload":{"type":"create"}})",
+        R"({"type":"guild","payload":{"type":"rename","name":"x"}})",
+        R"({"type":"guild","payload":{"type":"add","guild_id":"5"}})",
+        R"({"type":"guild","payload":{"type":"leave","guild_id":"abc"}})",
+        R"({"type":"guild","payload":{"type":"dance","guild_id":"5"}})",
         R"({"type":"mutual_users","payload":{"type":"hug","name":"bob"}})"})
     EXPECT_EQ(decode_request(bad).error().code, Errc::kInvalidPayload) << bad;
+}
+
+TEST(GatewayCodecTest, DecodesGuildRequests) {
+  auto create = decode_request(R"({"type":"guild","payload":{"type":"create","name":"café"}})");
+  ASSERT_TRUE(create.ok());
+  EXPECT_EQ(std::get<GuildRequest>(create.value()).op, GuildOp::kCreate);
+  EXPECT_EQ(std::get<GuildRequest>(create.value()).name, "café");
+  EXPECT_STREQ(request_type_name(create.value()), "guild");
+  auto add =
+      decode_request(R"({"type":"guild","payload":{"type":"add","guild_id":"77","name":"bob"}})");
+  ASSERT_TRUE(add.ok());
+  EXPECT_EQ(std::get<GuildRequest>(add.value()).op, GuildOp::kAdd);
+  EXPECT_EQ(std::get<GuildRequest>(add.value()).guild_id, 77);
+  auto leave = decode_request(R"({"type":"guild","payload":{"type":"leave","guild_id":8}})");
+  ASSERT_TRUE(leave.ok());
+  EXPECT_EQ(std::get<GuildRequest>(leave.value()).op, GuildOp::kLeave);
+  auto del = decode_request(R"({"type":"guild","payload":{"type":"delete","guild_id":"9"}})");
+  ASSERT_TRUE(del.ok());
+  EXPECT_EQ(std::get<GuildRequest>(del.value()).op, GuildOp::kDelete);
+  auto load = decode_request(R"({"type":"load","payload":{"type":"guilds"}})");
+  ASSERT_TRUE(load.ok());
+  EXPECT_TRUE(std::holds_alternative<LoadGuildsRequest>(load.value()));
+}
+
+TEST(GatewayCodecTest, EncodesGuildEventsAndLists) {
+  domain::UserView a{1, "al", std::nullopt}, b{2, "bo", std::nullopt};
+  domain::GuildView g{10, "crew", 1, {a, b}};
+  EXPECT_EQ(encode_guild_event(domain::GuildAction::kJoined, g, b, a),
+            R"({"type":"guild","payload":{"type":"joined","guild":{"id":"10","name":"crew",)"
+            R"("owner_id":"1","members":[{"id":"1","name":"al","profile":null},)"
+            R"({"id":"2","name":"bo","profile":null}]},"user":{"id":"2","name":"bo",)"
+            R"("profile":null},"actor":{"id":"1","name":"al","profile":null}}})");
+  EXPECT_EQ(encode_guild_list({}), R"({"type":"load","payload":{"type":"guilds","guilds":[]}})");
+  std::string list = encode_guild_list({g});
+  EXPECT_NE(list.find(R"("guilds":[{"id":"10","name":"crew","owner_id":"1")"), std::string::npos);
+  // v2 auth lists guilds; v1's response is unchanged by them.
+  domain::FriendState st;
+  EXPECT_EQ(encode_auth(Version::kV1, a, st, {g}), encode_auth(Version::kV1, a, st));
+  EXPECT_NE(encode_auth(Version::kV2, a, st, {g}).find(R"("guilds":[{"id":"10")"),
+            std::string::npos);
+  EXPECT_NE(encode_auth(Version::kV2, a, st).find(R"("guilds":[])"), std::string::npos);
 }
 
 TEST(GatewayCodecTest, AuthResponseIsStringsInV1AndArraysInV2) {

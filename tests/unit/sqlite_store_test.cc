@@ -265,5 +265,45 @@ TEST_F(SqliteStoreTest, WritesAfterCloseFailInsteadOfVanishing) {
   EXPECT_FALSE(s.ok());
 }
 
+TEST_F(SqliteStoreTest, GuildWritesSurviveReopen) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102), c = make_user("carol", 103);
+  auto run = [&](auto fn) { return wait<void>([&](Callback<void> cb) { fn(cb); }); };
+  ASSERT_TRUE(run([&](auto cb) { store_->put_guild({700, "crew", a, 10}, cb); }).ok());
+  // The guild's chat exists (kind 1, same id): messages can point at it.
+  ASSERT_TRUE(put_message(1, 700, a, "hi all", 11).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member({700, b, 20}, cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member({700, c, 30}, cb); }).ok());
+  EXPECT_FALSE(run([&](auto cb) { store_->add_guild_member({700, c, 31}, cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->rename_guild(700, "the crew", cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->remove_guild_member(700, a, b, cb); }).ok());
+  reopen();
+  auto snap = store_->load_directory(0);
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->guilds.size(), 1u);
+  EXPECT_EQ(snap->guilds[0].name, "the crew");
+  EXPECT_EQ(snap->guilds[0].owner_id, b);
+  EXPECT_EQ(snap->guilds[0].created_us, 10);
+  ASSERT_EQ(snap->guild_members.size(), 2u);
+  EXPECT_TRUE(snap->dm_chats.empty());  // a guild's chat is not a direct-message chat
+  EXPECT_EQ(store_->load_messages(700, 100, 10)->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, DeletingAGuildRemovesItAndItsMembersButKeepsItsHistory) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  auto run = [&](auto fn) { return wait<void>([&](Callback<void> cb) { fn(cb); }); };
+  ASSERT_TRUE(run([&](auto cb) { store_->put_guild({700, "crew", a, 10}, cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member({700, b, 20}, cb); }).ok());
+  ASSERT_TRUE(put_message(1, 700, a, "hi", 11).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->delete_guild(700, cb); }).ok());
+  auto snap = store_->load_directory(0);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_TRUE(snap->guilds.empty());
+  EXPECT_TRUE(snap->guild_members.empty());
+  EXPECT_EQ(store_->load_messages(700, 100, 10)->size(), 1u);
+  // A member of a guild that does not exist is refused by the foreign key.
+  EXPECT_FALSE(run([&](auto cb) { store_->add_guild_member({700, b, 30}, cb); }).ok());
+  EXPECT_TRUE(store_->integrity_ok());
+}
+
 }  // namespace
 }  // namespace rwd::store

@@ -85,6 +85,24 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox(next_attempt_us) WHERE sent_us IS NULL;
 )sql",
+    // 2: guilds. Each guild also has a chats row (kind 1, id = guild id) so that
+    // messages.chat_id keeps its foreign key. Deleting a guild deletes its row and its
+    // members; its chat row and messages stay (nothing can reach them any more).
+    R"sql(
+CREATE TABLE guilds (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  owner_id   INTEGER NOT NULL REFERENCES users(id),
+  created_us INTEGER NOT NULL
+);
+CREATE TABLE guild_members (
+  guild_id  INTEGER NOT NULL REFERENCES guilds(id) ON DELETE CASCADE,
+  user_id   INTEGER NOT NULL REFERENCES users(id),
+  joined_us INTEGER NOT NULL,
+  PRIMARY KEY (guild_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX guild_members_by_user ON guild_members(user_id);
+)sql",
 };
 
 }  // namespace

@@ -258,6 +258,16 @@ Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
     while (q.step()) snap.tokens.push_back({q.text(0), q.int64(1), q.int64(2), q.int64(3)});
     if (q.failed()) return db_error(*c, "loading tokens");
   }
+  {
+    auto q = c->query("SELECT id, name, owner_id, created_us FROM guilds");
+    while (q.step()) snap.guilds.push_back({q.int64(0), q.text(1), q.int64(2), q.int64(3)});
+    if (q.failed()) return db_error(*c, "loading guilds");
+  }
+  {
+    auto q = c->query("SELECT guild_id, user_id, joined_us FROM guild_members");
+    while (q.step()) snap.guild_members.push_back({q.int64(0), q.int64(1), q.int64(2)});
+    if (q.failed()) return db_error(*c, "loading guild members");
+  }
   return_reader(std::move(c));
   return snap;
 }
@@ -581,6 +591,93 @@ void SqliteStore::edit_message(int64_t chat_id, int64_t message_id, int64_t auth
         MessageRecord m{message_id, chat_id, author_id, content, q.int64(0), content.empty()};
         q.run();
         return m;
+      },
+      std::move(done));
+}
+
+void SqliteStore::put_guild(GuildRecord g, Callback<void> done) {
+  submit<void>(
+      Shape::kManyStatements,
+      [g = std::move(g)](Connection& c) -> Status {
+        {
+          auto q =
+              c.query("INSERT INTO guilds (id, name, owner_id, created_us) VALUES (?, ?, ?, ?)");
+          q.bind(1, g.id).bind(2, g.name).bind(3, g.owner_id).bind(4, g.created_us);
+          if (!q.run()) return db_error(c, "creating a guild");
+        }
+        {
+          auto q = c.query("INSERT INTO chats (id, kind, created_us) VALUES (?, 1, ?)");
+          q.bind(1, g.id).bind(2, g.created_us);
+          if (!q.run()) return db_error(c, "creating a guild chat");
+        }
+        auto q =
+            c.query("INSERT INTO guild_members (guild_id, user_id, joined_us) VALUES (?, ?, ?)");
+        q.bind(1, g.id).bind(2, g.owner_id).bind(3, g.created_us);
+        if (!q.run()) return db_error(c, "adding a guild's owner");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::rename_guild(int64_t guild_id, std::string name, Callback<void> done) {
+  submit<void>(
+      Shape::kOneStatement,
+      [guild_id, name = std::move(name)](Connection& c) -> Status {
+        auto q = c.query("UPDATE guilds SET name = ? WHERE id = ?");
+        q.bind(1, name).bind(2, guild_id);
+        if (!q.run()) return db_error(c, "renaming a guild");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::add_guild_member(GuildMemberRecord m, Callback<void> done) {
+  submit<void>(
+      Shape::kOneStatement,
+      [m](Connection& c) -> Status {
+        auto q =
+            c.query("INSERT INTO guild_members (guild_id, user_id, joined_us) VALUES (?, ?, ?)");
+        q.bind(1, m.guild_id).bind(2, m.user_id).bind(3, m.joined_us);
+        if (!q.run()) return db_error(c, "adding a guild member");
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::remove_guild_member(int64_t guild_id, int64_t user_id,
+                                      std::optional<int64_t> new_owner, Callback<void> done) {
+  submit<void>(
+      new_owner ? Shape::kManyStatements : Shape::kOneStatement,
+      [=](Connection& c) -> Status {
+        {
+          auto q = c.query("DELETE FROM guild_members WHERE guild_id = ? AND user_id = ?");
+          q.bind(1, guild_id).bind(2, user_id);
+          if (!q.run()) return db_error(c, "removing a guild member");
+        }
+        if (new_owner) {
+          auto q = c.query("UPDATE guilds SET owner_id = ? WHERE id = ?");
+          q.bind(1, *new_owner).bind(2, guild_id);
+          if (!q.run()) return db_error(c, "handing over a guild");
+        }
+        return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::delete_guild(int64_t guild_id, Callback<void> done) {
+  submit<void>(
+      Shape::kManyStatements,
+      [=](Connection& c) -> Status {
+        // Members go explicitly too: the cascade depends on foreign keys being on.
+        {
+          auto q = c.query("DELETE FROM guild_members WHERE guild_id = ?");
+          q.bind(1, guild_id);
+          if (!q.run()) return db_error(c, "deleting guild members");
+        }
+        auto q = c.query("DELETE FROM guilds WHERE id = ?");
+        q.bind(1, guild_id);
+        if (!q.run()) return db_error(c, "deleting a guild");
+        return {};
       },
       std::move(done));
 }

@@ -48,6 +48,12 @@ class SqliteStore final : public Store {
   void put_message(MessageRecord message, Callback<void> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
+  void put_guild(GuildRecord guild, Callback<void> done) override;
+  void rename_guild(int64_t guild_id, std::string name, Callback<void> done) override;
+  void add_guild_member(GuildMemberRecord member, Callback<void> done) override;
+  void remove_guild_member(int64_t guild_id, int64_t user_id, std::optional<int64_t> new_owner,
+                           Callback<void> done) override;
+  void delete_guild(int64_t guild_id, Callback<void> done) override;
   void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) override;
   void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
                        std::string last_error, Callback<void> done) override;
