@@ -60,9 +60,12 @@ Pool load_pool(const Options& o) {
       p.friend_pairs++;
     }
   }
+  if (s.HasMember("star_friends") && s["star_friends"].IsUint64())
+    p.star_friends = s["star_friends"].GetUint64();
   if (s.HasMember("history_messages") && s["history_messages"].IsInt64())
     p.history_messages = s["history_messages"].GetInt64();
   p.friend_pairs = std::min(p.friend_pairs, p.accounts.size() / 2);
+  p.star_friends = p.accounts.empty() ? 0 : std::min(p.star_friends, p.accounts.size() - 1);
   return p;
 }
 
@@ -89,6 +92,7 @@ void save_pool(const Options& o, const Pool& p) {
   }
   s.AddMember("accounts", accounts, al);
   s.AddMember("friend_pairs", pairs, al);
+  s.AddMember("star_friends", uint64_t(p.star_friends), al);
   s.AddMember("history_messages", p.history_messages, al);
   auto& servers = d["servers"];
   servers.RemoveMember(o.url.c_str());
@@ -330,6 +334,100 @@ Pool prepare_pool(net::io_context& io, const Options& o, size_t accounts, size_t
     save_pool(o, pool);
   }
   return pool;
+}
+
+void prepare_star(net::io_context& io, const Options& o, Pool& pool, size_t members) {
+  if (members < 2 || pool.star_friends + 1 >= members) return;
+  if (pool.accounts.size() < members) throw std::runtime_error("prepare_star: too few accounts");
+  size_t first = pool.star_friends + 1, n = members - first;
+  const Account& hub = pool.accounts[0];
+  say("befriending " + std::to_string(n) + " accounts with " + hub.name);
+  // One connection of the hub sends every request, a window of them in flight (one
+  // connection, so the per-user session limit is never in the way).
+  run_sync(io, [&]() -> Task<void> {
+    auto w = co_await WsConn::open(o, 0, "/ws");
+    if ((co_await w->hello(hub.token)).empty())
+      throw std::runtime_error("token refused while making friends");
+    size_t sent = 0, answered = 0;
+    while (answered < n) {
+      while (sent < n && sent - answered < 64) {
+        w->send(R"({"type":"mutual_users","payload":{"type":"request","name":")" +
+                pool.accounts[first + sent].name + "\"}}");
+        sent++;
+      }
+      Frame f = co_await w->read_until("ok");
+      answered++;
+      // 4012 already friends (account 1 is, through pair 0), 4013 already asked (a re-run
+      // after an interrupted set-up).
+      std::string code = f.error_code();
+      if (!code.empty() && code != "4012" && code != "4013")
+        throw std::runtime_error("friend request from " + hub.name + ": error " + code);
+    }
+    w->abort();
+  }());
+  run_sync(io, parallel_for(n, o.setup_concurrency, [&](size_t i) -> Task<void> {
+             const Account& m = pool.accounts[first + i];
+             auto w = co_await WsConn::open(o, first + i, "/ws");
+             if ((co_await w->hello(m.token)).empty())
+               throw std::runtime_error("token refused while making friends");
+             w->send(R"({"type":"mutual_users","payload":{"type":"response","name":")" + hub.name +
+                     "\"}}");
+             Frame f = co_await w->read_until("ok");
+             // Every request above was either made (ok, 4013) or not needed (4012: already
+             // friends, which a response answers with 4012 or 4014).
+             std::string code = f.error_code();
+             if (!code.empty() && code != "4012" && code != "4014")
+               throw std::runtime_error("friend response " + m.name + " -> " + hub.name +
+                                        ": error " + code);
+             w->abort();
+           }));
+  pool.star_friends = members - 1;
+  save_pool(o, pool);
+}
+
+std::string make_guild(net::io_context& io, const Options& o, const Pool& pool, size_t members) {
+  std::string id;
+  say("creating a guild and adding " + std::to_string(members - 1) + " members");
+  run_sync(io, [&]() -> Task<void> {
+    auto w = co_await WsConn::open(o, 0, "/ws?v=2");
+    if ((co_await w->hello(pool.accounts[0].token)).empty())
+      throw std::runtime_error("token refused while making the guild");
+    w->send(R"({"type":"guild","payload":{"type":"create","name":"bench fanout"}})");
+    Frame f = co_await w->read_until("guild");
+    if (f.type == "error") throw std::runtime_error("guild create: error " + f.error_code());
+    auto g = f.payload->FindMember("guild");
+    if (f.payload_str("type") != "created" || g == f.payload->MemberEnd() || !g->value.IsObject() ||
+        !g->value.HasMember("id") || !g->value["id"].IsString())
+      throw std::runtime_error("guild create: no created event with a guild id");
+    id = g->value["id"].GetString();
+    // Members are added before any of them connects: each `joined` event (the whole member
+    // list, up to about 70 KB at 1,000 members) then goes to this connection only. A small
+    // window keeps what the server queues for it under its slow-consumer limit (1 MiB).
+    size_t n = members - 1, sent = 0, joined = 0;
+    while (joined < n) {
+      while (sent < n && sent - joined < 4) {
+        w->send(R"({"type":"guild","payload":{"type":"add","guild_id":")" + id + R"(","name":")" +
+                pool.accounts[1 + sent].name + "\"}}");
+        sent++;
+      }
+      Frame e = co_await w->read_until("guild");
+      if (e.type == "error") throw std::runtime_error("guild add: error " + e.error_code());
+      if (e.payload_str("type") == "joined") joined++;
+    }
+    w->abort();
+  }());
+  return id;
+}
+
+void delete_guild(net::io_context& io, const Options& o, const Pool& pool,
+                  const std::string& guild) {
+  run_sync(io, [&]() -> Task<void> {
+    auto w = co_await WsConn::open(o, 0, "/ws?v=2");
+    if ((co_await w->hello(pool.accounts[0].token)).empty()) co_return;
+    w->send(R"({"type":"guild","payload":{"type":"delete","guild_id":")" + guild + "\"}}");
+    co_await w->read_until("guild");
+    w->abort();
+  }());
 }
 
 void prefill_history(net::io_context& io, const Options& o, Pool& pool, int64_t messages) {

@@ -18,6 +18,8 @@ struct Pool {
   std::vector<Account> accounts;
   // Accounts 2k and 2k+1 are friends for every k < friend_pairs.
   size_t friend_pairs = 0;
+  // Accounts 1..star_friends are friends of account 0 (the fanout scenario's sender).
+  size_t star_friends = 0;
   // Messages known to be in the chat of pair 0 (the history scenario's chat).
   int64_t history_messages = 0;
 
@@ -31,6 +33,18 @@ struct Pool {
 // been restarted on a fresh data directory), and creates what is missing: at least
 // `accounts` accounts and `pairs` friend pairs. Saves the cache.
 Pool prepare_pool(net::io_context& io, const Options& o, size_t accounts, size_t pairs);
+
+// Makes accounts 1..members-1 friends of account 0 (a star: friend requests from account 0,
+// responses from each), unless the cache says they are. Saves the cache.
+void prepare_star(net::io_context& io, const Options& o, Pool& pool, size_t members);
+
+// Creates a guild owned by account 0 and adds accounts 1..members-1 to it (v2 `guild create`
+// and `add`, waiting for every `joined` event). Returns the guild's id, also its chat id.
+std::string make_guild(net::io_context& io, const Options& o, const Pool& pool, size_t members);
+
+// Deletes that guild again (account 0 is its owner), so guilds do not pile up across runs.
+void delete_guild(net::io_context& io, const Options& o, const Pool& pool,
+                  const std::string& guild);
 
 // Fills the chat of pair 0 until it holds at least `messages` messages. Saves the cache.
 void prefill_history(net::io_context& io, const Options& o, Pool& pool, int64_t messages);

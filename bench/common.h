@@ -64,6 +64,8 @@ struct Options {
   int pairs = 100;
   double rate = 0;  // 0: closed loop
   int window = 1;
+  // fanout (also rate)
+  int members = 1000;
   // history
   int messages = 10000;
   int count = 50;

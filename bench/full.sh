@@ -3,8 +3,8 @@
 # with the documented benchmark flags and its mail going to a local SMTP sink, runs each
 # scenario at a meaningful size, and appends every JSON line to OUT/results.jsonl.
 #   bench/full.sh SERVER_BINARY BENCH_BINARY [OUT_DIR] [SCENARIO...]
-# SCENARIO names one of the runs below (idle connect dm dm500 dmrate history burst login
-# dmlogin); none means all. Use a Release or RelWithDebInfo server.
+# SCENARIO names one of the runs below (idle connect dm dm500 dmrate history burst fanout
+# login dmlogin); none means all. Use a Release or RelWithDebInfo server.
 set -euo pipefail
 server_bin=$(realpath "$1")
 bench_bin=$(realpath "$2")
@@ -87,6 +87,7 @@ wanted dm500 && bench dm500 dm --pairs 500 --duration 10
 wanted dmrate && bench dmrate dm --pairs 100 --rate 5000 --duration 20
 wanted history && bench history history --messages 1000000 --duration 10
 wanted burst && bench burst history --messages 1000000 --burst --concurrency 1000
+wanted fanout && bench fanout fanout --members 1000 --duration 10
 stop_server
 
 if wanted login || wanted dmlogin; then

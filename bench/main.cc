@@ -83,6 +83,18 @@ int main_impl(int argc, char** argv) {
   login->add_option("-c,--concurrency", o.concurrency, "Parallel keep-alive clients (8)");
   login->add_option("--users", o.users, "Accounts to log in, round robin (64)");
 
+  auto* fanout =
+      app.add_subcommand("fanout", "one member sending to a guild whose members are all on v2");
+  fanout
+      ->add_option("-m,--members", o.members,
+                   "Guild members, the sender included, each on one connection")
+      ->capture_default_str();
+  fanout
+      ->add_option("--rate", o.rate,
+                   "Messages per second offered (0: closed loop, the next "
+                   "message when every member got the previous one)")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   o.scenario = app.get_subcommands().front()->get_name();
 

@@ -609,6 +609,175 @@ int run_login(Options& o, Report& rep, pid_t spid) {
   return c["ok"] > 0 && c["errors"] == 0 ? 0 : 1;
 }
 
+// ---------------------------------------------------------------------------------------
+// fanout: one member sends to a guild whose members are all connected on v2.
+
+struct FanoutRun {
+  explicit FanoutRun(const Options& o) : o(o) {}
+  const Options& o;
+  std::vector<std::shared_ptr<WsConn>> conns;  // one per member; conns[0] is the sender
+  std::string prefix;                          // the chat frame up to the content
+  int64_t warm_end = 0, end = 0;
+  uint64_t seq = 0;
+  struct Pending {
+    int64_t t;
+    size_t left;  // copies still to arrive, the sender's echo included
+  };
+  std::unordered_map<uint64_t, Pending> pending;
+  double sent = 0, completed = 0, deliveries = 0, errors = 0;
+  Histogram *last = nullptr, *each = nullptr;
+  // Shared by every read loop: they run on one thread and use it between two reads only.
+  FrameParser parser;
+
+  // As in dm, the content carries the sequence and the (intended) send time.
+  void send(int64_t t) {
+    uint64_t s = seq++;
+    pending.emplace(s, Pending{t, conns.size()});
+    conns[0]->send(prefix + std::to_string(s) + " " + std::to_string(t) + "\"}}");
+    if (t >= warm_end && t < end) sent++;
+  }
+
+  Task<void> read_loop(size_t u) {
+    auto c = conns[u];
+    try {
+      for (;;) {
+        std::string_view text = co_await c->read();
+        int64_t now = now_ns();
+        if (!parser.parse(text)) continue;
+        if (parser.type == "error") {
+          errors++;
+          // Closed loop: the failed message will never arrive; send the next one.
+          if (u == 0 && o.rate == 0) {
+            pending.clear();
+            if (now < end) send(now);
+          }
+          continue;
+        }
+        if (parser.type != "chat" || !parser.payload || !parser.payload->IsObject()) continue;
+        auto cm = parser.payload->FindMember("content");
+        if (cm == parser.payload->MemberEnd() || !cm->value.IsString()) continue;
+        const char* p = cm->value.GetString();
+        const char* e = p + cm->value.GetStringLength();
+        uint64_t s = 0;
+        int64_t t = 0;
+        auto r1 = std::from_chars(p, e, s);
+        if (r1.ptr == e) continue;
+        std::from_chars(r1.ptr + 1, e, t);
+        auto it = pending.find(s);
+        if (it == pending.end()) continue;
+        bool measured = t >= warm_end && t < end;
+        if (measured) each->record(now - t);
+        if (now >= warm_end && now < end) deliveries++;
+        if (--it->second.left == 0) {
+          pending.erase(it);
+          if (measured) {
+            last->record(now - t);
+            completed++;
+          }
+          if (o.rate == 0 && now < end) send(now);
+        }
+      }
+    } catch (...) {
+    }
+  }
+
+  Task<void> rate_sender(int64_t start) {
+    double interval = 1e9 / o.rate;
+    net::steady_timer timer(co_await net::this_coro::executor);
+    for (uint64_t i = 0;;) {
+      int64_t due = start + int64_t(double(i) * interval);
+      if (due >= end) break;
+      if (due > now_ns()) {
+        timer.expires_at(to_time_point(due));
+        co_await timer.async_wait(net::use_awaitable);
+      }
+      int64_t now = now_ns();
+      for (; (due = start + int64_t(double(i) * interval)) <= now && due < end; i++) send(due);
+    }
+  }
+};
+
+Task<void> fanout_worker(WorkerCtx& ctx, const Options& o, const Pool& pool,
+                         const std::string& guild) {
+  auto ex = co_await net::this_coro::executor;
+  FanoutRun run(o);
+  run.last = &ctx.out.hists["send_to_last_member"];
+  run.each = &ctx.out.hists["send_to_each_member"];
+  run.conns.resize(o.members);
+  co_await parallel_for(run.conns.size(), o.ramp, [&](size_t u) -> Task<void> {
+    run.conns[u] = co_await WsConn::open(o, u, "/ws?v=2");
+    if ((co_await run.conns[u]->hello(pool.accounts[u].token)).empty())
+      throw std::runtime_error("token refused for " + pool.accounts[u].name);
+  });
+  run.prefix =
+      R"({"type":"chat","payload":{"type":"send","chat_id":")" + guild + R"(","content":")";
+  for (size_t u = 0; u < run.conns.size(); u++) {
+    net::co_spawn(ex, run.read_loop(u), net::detached);
+    net::co_spawn(ex, heartbeats(run.conns[u], 20, 20), net::detached);
+  }
+  co_await ctx.ready();
+  int64_t start = now_ns();
+  run.warm_end = start + int64_t(o.warmup_s * 1e9);
+  run.end = run.warm_end + int64_t(o.duration_s * 1e9);
+  if (o.rate > 0)
+    net::co_spawn(ex, run.rate_sender(start), net::detached);
+  else
+    run.send(now_ns());
+  co_await sleep_until_ns(run.end);
+  ctx.run_ended();
+  for (int64_t until = now_ns() + 3000 * kMs; !run.pending.empty() && now_ns() < until;)
+    co_await sleep_for_s(0.005);
+  ctx.out.counters["sent"] = run.sent;
+  ctx.out.counters["completed"] = run.completed;
+  ctx.out.counters["deliveries"] = run.deliveries;
+  ctx.out.counters["errors"] = run.errors;
+  ctx.out.counters["undelivered"] = double(run.pending.size());
+  for (auto& c : run.conns) c->abort();
+}
+
+int run_fanout(Options& o, Report& rep, pid_t spid) {
+  if (o.members < 2) throw std::runtime_error("fanout needs --members of at least 2");
+  net::io_context io(1);
+  Pool pool = prepare_pool(io, o, o.members, 0);
+  prepare_star(io, o, pool, o.members);
+  std::string guild = make_guild(io, o, pool, o.members);
+  // One worker: the closed loop needs every member's receipt in one place, and 1,000
+  // connections are far below one process's file limit.
+  int workers = 1;
+  rep.mode = o.rate > 0 ? "fixed rate" : "closed loop";
+  rep.param("members", o.members);
+  if (o.rate > 0) rep.param("rate_per_s", o.rate);
+  rep.param("warmup_s", o.warmup_s);
+  rep.param("duration_s", o.duration_s);
+  common_params(rep, o, workers);
+  auto rr = run_fleet(
+      o, rep, spid, workers, [&](WorkerCtx& ctx) { return fanout_worker(ctx, o, pool, guild); },
+      false);
+  delete_guild(io, o, pool, guild);
+  auto& c = rr.total.counters;
+  rep.result("deliveries_per_s", c["deliveries"] / o.duration_s,
+             fmt_num(c["deliveries"] / o.duration_s) +
+                 " copies/s received by the members (the sender's echo included)");
+  rep.result("messages_per_s", c["completed"] / o.duration_s,
+             fmt_num(c["completed"] / o.duration_s, 1) + " messages/s received by every member");
+  rep.result("sent_per_s", c["sent"] / o.duration_s,
+             fmt_num(c["sent"] / o.duration_s, 1) + " sent/s");
+  rep.result("errors", c["errors"], fmt_num(c["errors"]) + " error frames");
+  rep.result("undelivered", c["undelivered"],
+             fmt_num(c["undelivered"]) + " messages still missing a copy 3 s after the end");
+  auto& last = rr.total.hists["send_to_last_member"];
+  rep.result(
+      "stalls_over_50ms", double(last.count_above(50 * kMs)),
+      fmt_num(double(last.count_above(50 * kMs))) + " messages took over 50 ms to reach all");
+  if (c["deliveries"] > 0)
+    rep.result("server_cpu_us_per_delivery", rep.server_cpu_s * 1e6 / c["deliveries"],
+               fmt_num(rep.server_cpu_s * 1e6 / c["deliveries"], 2) +
+                   " µs of server CPU per delivered copy");
+  rep.latency("send_to_last_member", last);
+  rep.latency("send_to_each_member", rr.total.hists["send_to_each_member"]);
+  return c["completed"] > 0 && c["errors"] == 0 && c["undelivered"] == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int run_scenario(Options& o) {
@@ -630,6 +799,8 @@ int run_scenario(Options& o) {
     status = run_history(o, rep, spid);
   else if (o.scenario == "login")
     status = run_login(o, rep, spid);
+  else if (o.scenario == "fanout")
+    status = run_fanout(o, rep, spid);
   else
     throw std::runtime_error("unknown scenario " + o.scenario);
   rep.print(o, spid);

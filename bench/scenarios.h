@@ -4,8 +4,8 @@
 
 namespace rwd::bench {
 
-// Runs o.scenario (idle, connect, dm, history, login) and prints its report. Returns the exit
-// status.
+// Runs o.scenario (idle, connect, dm, history, login, fanout) and prints its report. Returns the
+// exit status.
 int run_scenario(Options& o);
 
 }  // namespace rwd::bench

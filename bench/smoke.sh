@@ -84,4 +84,6 @@ run history --messages 200
 run history --messages 200 --burst --concurrency 4
 run login --concurrency 2 --users 4
 run idle --connections 20 --hold 0.5 --workers 2
+run fanout --members 5
+run fanout --members 5 --rate 50
 echo "=== bench smoke: every scenario ran"
