@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/crypto.h"
+#include "base/text.h"
 #include "base/time_format.h"
 #include "protocol/error_table.h"
 
@@ -359,7 +360,14 @@ Result<Request> decode_request(std::string_view frame) {
   if (has_duplicate_key(doc) || (payload.IsObject() && has_duplicate_key(payload)))
     return Error{Errc::kMalformedFrame, "the frame repeats a key."};
 
-  if (type == "heartbeat") return Request(HeartbeatRequest{verbatim_payload(frame)});
+  if (type == "heartbeat") {
+    // RapidJSON 1.1.0 decodes a lone low-surrogate escape ("\udc00") into bytes that are
+    // not UTF-8; echoed, they would make an invalid text frame.
+    std::string payload = verbatim_payload(frame);
+    if (!is_valid_utf8(payload))
+      return Error{Errc::kMalformedFrame, "the frame has an invalid \\u escape."};
+    return Request(HeartbeatRequest{std::move(payload)});
+  }
   if (type == "auth") {
     if (!payload.IsObject()) return invalid("auth payload must be an object.");
     const Value* token = string_field(payload, "auth");
@@ -370,7 +378,8 @@ Result<Request> decode_request(std::string_view frame) {
   if (type == "load") return decode_load(payload);
   if (type == "mutual_users") return decode_friend(payload);
   if (type == "guild") return decode_guild(payload);
-  return Error{Errc::kUnknownType, "unknown type '" + type.substr(0, 64) + "'."};
+  if (type.size() > 64 || !is_valid_utf8(type)) return Error{Errc::kUnknownType, "unknown type."};
+  return Error{Errc::kUnknownType, "unknown type '" + type + "'."};
 }
 
 const char* request_type_name(const Request& r) {

@@ -49,6 +49,16 @@ TEST(GatewayCodecTest, MalformedFramesAreNamed) {
   EXPECT_EQ(decode_request(R"({"type":"dance"})").error().code, Errc::kUnknownType);
 }
 
+TEST(GatewayCodecTest, LoneSurrogateEscapesNeverReachAnEcho) {
+  // Found by the fuzzer: RapidJSON 1.1.0 turns "\\ude0b" into bytes that are not UTF-8.
+  auto hb = decode_request(R"({"type":"heartbeat","payload":"a\ude0Bb"})");
+  EXPECT_EQ(hb.error().code, Errc::kMalformedFrame);
+  auto unknown = decode_request(R"({"type":"x\ude0B"})");
+  EXPECT_EQ(unknown.error().code, Errc::kUnknownType);
+  EXPECT_EQ(unknown.error().detail, "unknown type.");
+  EXPECT_TRUE(decode_request(R"({"type":"heartbeat","payload":"\ud83d\ude00"})").ok());
+}
+
 TEST(GatewayCodecTest, RepeatedKeysAreRefused) {
   EXPECT_EQ(decode_request(R"({"type":"heartbeat","type":"auth","payload":1})").error().code,
             Errc::kMalformedFrame);
