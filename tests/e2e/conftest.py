@@ -321,3 +321,22 @@ class ConnectionClosed(Exception):
         super().__init__(f"closed {code} {reason}")
         self.code = code
         self.reason = reason
+
+
+@pytest.fixture
+def close_clients_at_teardown(start_server, monkeypatch):
+    """Closes every client a test opened before its servers stop: a server's graceful
+    shutdown waits (up to its close-handshake timeout) for each peer to answer its close
+    frame and close the TCP connection, and an idle test client does neither by itself."""
+    opened = []
+    original = Client.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(Client, "__init__", init)
+    yield
+    for c in opened:
+        c.close()
+        c.ws.shutdown()  # close() skips the socket once a server's close frame was read

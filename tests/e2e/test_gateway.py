@@ -23,22 +23,8 @@ FAST_HASH = ["--password-hash-ops", "1", "--password-hash-mem-kib", "1024"]
 
 
 @pytest.fixture(autouse=True)
-def _close_clients(start_server, monkeypatch):
-    """Closes every client a test opened before its servers stop: a server's graceful
-    shutdown waits (up to its close-handshake timeout) for each peer to answer its close
-    frame and close the TCP connection, and an idle test client does neither by itself."""
-    opened = []
-    original = Client.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        opened.append(self)
-
-    monkeypatch.setattr(Client, "__init__", init)
-    yield
-    for c in opened:
-        c.close()
-        c.ws.shutdown()  # close() skips the socket once a server's close frame was read
+def _close_clients(close_clients_at_teardown):
+    """Every test here closes its clients before its servers stop (see conftest)."""
 
 
 def make_users(server, smtp, *names):

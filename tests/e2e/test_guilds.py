@@ -15,20 +15,8 @@ CREATED_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
 
 
 @pytest.fixture(autouse=True)
-def _close_clients(start_server, monkeypatch):
-    """Closes every client before the servers stop (see test_gateway.py)."""
-    opened = []
-    original = Client.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        opened.append(self)
-
-    monkeypatch.setattr(Client, "__init__", init)
-    yield
-    for c in opened:
-        c.close()
-        c.ws.shutdown()
+def _close_clients(close_clients_at_teardown):
+    """Every test here closes its clients before its servers stop (see conftest)."""
 
 
 # ---------------------------------------------------------------------------- helpers
