@@ -5,6 +5,8 @@
 #   bench/full.sh SERVER_BINARY BENCH_BINARY [OUT_DIR] [SCENARIO...]
 # SCENARIO names one of the runs below (idle connect dm dm500 dmrate history burst fanout
 # login dmlogin); none means all. Use a Release or RelWithDebInfo server.
+# REWIND_BENCH_PERF=SECONDS records a perf profile of the server into OUT/perf-NAME.data,
+# starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
 set -euo pipefail
 server_bin=$(realpath "$1")
 bench_bin=$(realpath "$2")
@@ -71,6 +73,12 @@ bench() {  # bench NAME ARGS...: one run, bounded, its report to the terminal an
   local cmd=("$bench_bin" "$@" --url "http://127.0.0.1:$port" --mail-dir "$tmp/mail"
              --cache "$tmp/cache.json" --server-pid "$server_pid")
   echo "=== $name: rewind-bench $*" | tee -a "$out/report.txt"
+  if [[ -n ${REWIND_BENCH_PERF:-} ]]; then
+    # A CPU profile of the server for the run (after its set-up): REWIND_BENCH_PERF=SECONDS.
+    (sleep "${REWIND_BENCH_PERF_DELAY:-20}"
+     perf record -F 999 -g -p "$server_pid" -o "$out/perf-$name.data" -- sleep "$REWIND_BENCH_PERF" \
+       >/dev/null 2>&1) &
+  fi
   timeout 600 "${cmd[@]}" 2>&1 | tee -a "$out/report.txt" | tee "$tmp/last-$name" | grep -v '^{' || true
   grep '^{' "$tmp/last-$name" >>"$out/results.jsonl" || echo "$name: no result" >&2
 }

@@ -13,8 +13,8 @@ namespace {
 // socket over to a WsConnection.
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
-  HttpConnection(Server::Impl& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {
+  HttpConnection(Server::Impl& server, Loop& loop, Socket socket)
+      : server_(server), loop_(loop), stream_(std::move(socket)) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) {
@@ -102,7 +102,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       spdlog::info("refusing a WebSocket from {}: too many connections", address_);
       return fail(Error{Errc::kRateLimited, "too many connections from this address."});
     }
-    start_ws_connection(server_, std::move(stream_), std::move(req), version, address_);
+    start_ws_connection(server_, loop_, stream_.release_socket(), std::move(req), version,
+                        address_);
   }
 
   void fail(const Error& e) {
@@ -161,7 +162,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   }
 
   Server::Impl& server_;
-  beast::tcp_stream stream_;
+  Loop& loop_;
+  HttpStream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string address_;
@@ -170,8 +172,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
 }  // namespace
 
-void start_http_connection(Server::Impl& server, tcp::socket socket) {
-  std::make_shared<HttpConnection>(server, std::move(socket))->start();
+void start_http_connection(Server::Impl& server, Loop& loop, Socket socket) {
+  std::make_shared<HttpConnection>(server, loop, std::move(socket))->start();
 }
 
 }  // namespace rwd::net

@@ -7,23 +7,56 @@
 
 namespace rwd::net {
 
+namespace {
+
+std::vector<std::unique_ptr<Loop>> make_loops(int n) {
+  std::vector<std::unique_ptr<Loop>> loops;
+  for (int i = 0; i < std::max(1, n); ++i) loops.push_back(std::make_unique<Loop>(i));
+  return loops;
+}
+
+}  // namespace
+
+void Loop::deliver(std::shared_ptr<WsConnection> conn, gateway::Frame frame) {
+  bool wake;
+  {
+    std::lock_guard lock(inbox_mu_);
+    wake = inbox_.empty();
+    inbox_.emplace_back(std::move(conn), std::move(frame));
+  }
+  if (wake) asio::post(ioc, [this] { drain(); });
+}
+
+void Loop::drain() {
+  std::vector<std::pair<std::shared_ptr<WsConnection>, gateway::Frame>> batch;
+  {
+    std::lock_guard lock(inbox_mu_);
+    batch.swap(inbox_);
+  }
+  for (auto& [conn, frame] : batch) conn->enqueue(std::move(frame));
+}
+
 Server::Impl::Impl(const Config& c, http::Router& r, gateway::Services& s)
     : config(c),
       router(r),
       services(s),
-      ioc(c.threads),
-      acceptor(asio::make_strand(ioc)),
-      signals(acceptor.get_executor(), SIGINT, SIGTERM),
-      accept_backoff(acceptor.get_executor()),
-      shutdown_timer(acceptor.get_executor()) {}
+      loops(make_loops(c.threads)),
+      acceptor(loops[0]->ioc.get_executor()),
+      signals(loops[0]->ioc.get_executor(), SIGINT, SIGTERM),
+      accept_backoff(loops[0]->ioc.get_executor()),
+      shutdown_timer(loops[0]->ioc.get_executor()) {}
 
 Server::Server(const Config& config, http::Router& router, gateway::Services& services)
     : impl_(std::make_unique<Impl>(config, router, services)) {}
 
 Server::~Server() {
-  impl_->ioc.stop();
+  impl_->stop_loops();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();
+}
+
+void Server::Impl::stop_loops() {
+  for (auto& loop : loops) loop->ioc.stop();
 }
 
 Status Server::listen() {
@@ -50,17 +83,17 @@ void Server::run() {
   s.signals.async_wait([&s](beast::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", sig);
-    s.begin_shutdown();  // the signal set runs on the acceptor's strand
+    s.begin_shutdown();  // the signal set runs on the first loop, with the acceptor
   });
   asio::dispatch(s.acceptor.get_executor(), [&s] { s.accept(); });
-  for (int i = 1; i < s.config.threads; ++i)
+  for (size_t i = 1; i < s.loops.size(); ++i)
     s.threads.emplace_back([&s, i] {
       std::string name = "net-" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
-      s.ioc.run();
+      s.loops[i]->ioc.run();
     });
   pthread_setname_np(pthread_self(), "net-0");
-  s.ioc.run();
+  s.loops[0]->ioc.run();
   for (auto& t : s.threads)
     if (t.joinable()) t.join();
   s.threads.clear();
@@ -72,12 +105,15 @@ void Server::stop() {
 
 void Server::Impl::accept() {
   if (stopping) return;
-  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket sock) {
-    on_accept(ec, std::move(sock));
+  // Sockets are dealt to the loops in turn; each stays on its loop for life.
+  Loop& loop = *loops[next_loop];
+  next_loop = (next_loop + 1) % loops.size();
+  acceptor.async_accept(loop.ioc.get_executor(), [this, &loop](beast::error_code ec, Socket sock) {
+    on_accept(ec, std::move(sock), loop);
   });
 }
 
-void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+void Server::Impl::on_accept(beast::error_code ec, Socket socket, Loop& loop) {
   if (stopping) return;
   if (ec) {
     if (ec == asio::error::operation_aborted) return;
@@ -105,7 +141,7 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     // Chat frames are small and latency-bound: never hold one back waiting for an ACK.
     beast::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
-    start_http_connection(*this, std::move(socket));
+    start_http_connection(*this, loop, std::move(socket));
   }
   accept();
 }
@@ -166,7 +202,7 @@ void Server::Impl::begin_shutdown() {
     if (left || http_in_flight)
       spdlog::warn("shutdown: {} connections and {} HTTP requests still open; stopping anyway",
                    left, http_in_flight.load());
-    ioc.stop();
+    stop_loops();
   });
   maybe_finish_shutdown();
 }
@@ -175,7 +211,7 @@ void Server::Impl::maybe_finish_shutdown() {
   std::lock_guard lock(mu);
   if (ws_connections.empty() && http_in_flight == 0) {
     shutdown_timer.cancel();
-    ioc.stop();
+    stop_loops();
   }
 }
 

@@ -12,8 +12,9 @@
 
 namespace rwd::net {
 
-// The network layer: one io_context run by Config::threads threads, one listening socket
-// for HTTP and WebSocket, a strand per connection. Owns every connection.
+// The network layer: Config::threads event loops (an io_context and a thread each), one
+// listening socket for HTTP and WebSocket whose connections are dealt to the loops in turn
+// and stay on theirs for life. Owns every connection.
 //
 // Shutdown (SIGINT/SIGTERM or stop()): the listener closes at once, every WebSocket
 // connection is closed with 1001, HTTP requests in flight get their answers; then the

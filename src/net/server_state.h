@@ -3,10 +3,13 @@
 // Internal to src/net: the state every connection shares. Includes Beast; never include
 // this outside src/net.
 
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -16,6 +19,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "gateway/transport.h"
 #include "net/server.h"
 
 namespace rwd::net {
@@ -28,16 +32,49 @@ using tcp = boost::asio::ip::tcp;
 
 class WsConnection;
 
+// Every connection lives on one event loop (one thread) for its whole life, so its state
+// needs no strand and its I/O objects carry the loop's plain executor instead of the
+// type-erased any_io_executor (cheaper per call and smaller per connection).
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
+using HttpStream = beast::basic_stream<tcp, Executor>;
+
+// One event loop and the thread that runs it. Frames for its connections queued from other
+// threads (the hub, on the store's completion thread) go through an inbox drained by one
+// posted job, so fanning a message out to 1,000 members costs one wake-up per loop rather
+// than one posted handler per connection.
+class Loop {
+ public:
+  explicit Loop(int index) : index(index), ioc(1), work(asio::make_work_guard(ioc)) {}
+
+  // Queues frame for conn, which lives on this loop. Any thread.
+  void deliver(std::shared_ptr<WsConnection> conn, gateway::Frame frame);
+
+  const int index;
+  asio::io_context ioc;
+  asio::executor_work_guard<Executor> work;  // run() returns only when stopped
+
+ private:
+  void drain();
+
+  std::mutex inbox_mu_;
+  std::vector<std::pair<std::shared_ptr<WsConnection>, gateway::Frame>> inbox_;  // guarded
+};
+
 struct Server::Impl {
   Impl(const Config& config, http::Router& router, gateway::Services& services);
 
   void accept();
-  void on_accept(beast::error_code ec, tcp::socket socket);
-  // Both run on the acceptor's strand (shutdown_timer is not thread-safe).
+  void on_accept(beast::error_code ec, Socket socket, Loop& loop);
+  // Both run on the first loop, with the acceptor (shutdown_timer is not thread-safe).
   void begin_shutdown();
   void maybe_finish_shutdown();
-  // Posts maybe_finish_shutdown to that strand; any thread.
+  // Posts maybe_finish_shutdown to the first loop; any thread.
   void check_shutdown();
+  // Stops every loop; any thread.
+  void stop_loops();
 
   // Per-address WebSocket connection counts (for --max-connections-per-address).
   bool acquire_address(const std::string& address);
@@ -49,7 +86,7 @@ struct Server::Impl {
   http::Router& router;
   gateway::Services& services;
 
-  // Declared before ioc so they outlive it: handlers destroyed with ioc may hold the last
+  // Declared before the loops so they outlive them: handlers destroyed with ioc may hold the last
   // reference to a connection, whose destructor releases its address here.
   std::mutex mu;
   std::unordered_map<std::string, int> per_address;  // guarded by mu
@@ -57,20 +94,21 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<int> http_in_flight{0};
 
-  asio::io_context ioc;
-  tcp::acceptor acceptor;
-  asio::signal_set signals;
-  asio::steady_timer accept_backoff;
-  asio::steady_timer shutdown_timer;
+  std::vector<std::unique_ptr<Loop>> loops;  // one per --threads; never resized
+  size_t next_loop = 0;                      // round robin of accepted sockets; first loop
+  asio::basic_socket_acceptor<tcp, Executor> acceptor;
+  asio::basic_signal_set<Executor> signals;
+  Timer accept_backoff;
+  Timer shutdown_timer;
   std::vector<std::thread> threads;
-  bool logged_fd_exhaustion = false;  // on the acceptor's strand
+  bool logged_fd_exhaustion = false;  // on the first loop
 };
 
-// Starts serving HTTP on an accepted socket.
-void start_http_connection(Server::Impl& server, tcp::socket socket);
+// Starts serving HTTP on an accepted socket, which belongs to loop.
+void start_http_connection(Server::Impl& server, Loop& loop, Socket socket);
 
 // Takes over a socket whose HTTP request was a WebSocket upgrade to /ws.
-void start_ws_connection(Server::Impl& server, beast::tcp_stream stream,
+void start_ws_connection(Server::Impl& server, Loop& loop, Socket socket,
                          bhttp::request<bhttp::string_body> request, protocol::Version version,
                          std::string address);
 

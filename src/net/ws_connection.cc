@@ -6,10 +6,11 @@ namespace rwd::net {
 
 using protocol::CloseCode;
 
-WsConnection::WsConnection(Server::Impl& server, beast::tcp_stream stream,
+WsConnection::WsConnection(Server::Impl& server, Loop& loop, Socket socket,
                            protocol::Version version, std::string address)
     : server_(server),
-      ws_(stream.release_socket()),
+      loop_(loop),
+      ws_(std::move(socket)),
       timer_(ws_.get_executor()),
       version_(version),
       address_(std::move(address)) {}
@@ -87,9 +88,7 @@ void WsConnection::arm_deadline() {
 }
 
 void WsConnection::send(gateway::Frame frame) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
-    self->enqueue(std::move(frame));
-  });
+  loop_.deliver(shared_from_this(), std::move(frame));
 }
 
 void WsConnection::post(std::function<void()> fn) {
@@ -192,10 +191,11 @@ void WsConnection::finish() {
   server_.remove_ws(this);
 }
 
-void start_ws_connection(Server::Impl& server, beast::tcp_stream stream,
+void start_ws_connection(Server::Impl& server, Loop& loop, Socket socket,
                          bhttp::request<bhttp::string_body> request, protocol::Version version,
                          std::string address) {
-  auto conn = std::make_shared<WsConnection>(server, std::move(stream), version, address);
+  auto conn =
+      std::make_shared<WsConnection>(server, loop, std::move(socket), version, std::move(address));
   conn->start(std::move(request));
 }
 

@@ -12,8 +12,8 @@
 namespace rwd::net {
 
 // One WebSocket connection: Beast's stream, a read loop feeding the gateway Session, and a
-// bounded write queue. Everything runs on the connection's strand; send/close/post from
-// other threads are posted to it.
+// bounded write queue. Everything runs on the connection's loop (one thread); send goes
+// through the loop's inbox and close/post are posted to it from other threads.
 //
 // Backpressure: at most one write is in flight; queued frames are counted in bytes, and a
 // connection whose queue passes --send-queue-bytes is closed (4105) so that one reader that
@@ -21,7 +21,7 @@ namespace rwd::net {
 class WsConnection final : public gateway::Transport,
                            public std::enable_shared_from_this<WsConnection> {
  public:
-  WsConnection(Server::Impl& server, beast::tcp_stream stream, protocol::Version version,
+  WsConnection(Server::Impl& server, Loop& loop, Socket socket, protocol::Version version,
                std::string address);
   ~WsConnection() override;
 
@@ -31,11 +31,13 @@ class WsConnection final : public gateway::Transport,
   void close(protocol::CloseCode code) override;
   void post(std::function<void()> fn) override;
 
+  // Queues a frame; on the loop's thread only (Loop::deliver calls it).
+  void enqueue(gateway::Frame frame);
+
  private:
   void on_accept(beast::error_code ec);
   void read();
   void on_read(beast::error_code ec, size_t bytes);
-  void enqueue(gateway::Frame frame);
   void write_next();
   void on_write(beast::error_code ec, size_t bytes);
   void start_close(protocol::CloseCode code);
@@ -43,12 +45,13 @@ class WsConnection final : public gateway::Transport,
   void finish();
 
   Server::Impl& server_;
+  Loop& loop_;
   // Over a plain socket, not beast::tcp_stream: the WebSocket layer has its own handshake
   // timer and heartbeats decide liveness, so tcp_stream's per-connection timers would only
   // cost memory on every idle connection.
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<Socket> ws_;
   beast::flat_buffer buffer_;
-  asio::steady_timer timer_;
+  Timer timer_;
   std::shared_ptr<gateway::Session> session_;
   const protocol::Version version_;
   const std::string address_;
