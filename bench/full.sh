@@ -7,6 +7,8 @@
 # login dmlogin); none means all. Use a Release or RelWithDebInfo server.
 # REWIND_BENCH_PERF=SECONDS records a perf profile of the server into OUT/perf-NAME.data,
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
+# REWIND_BENCH_SERVER_WRAPPER runs the server under a command, e.g. "heaptrack -o FILE" for a
+# heap profile (the /proc figures of such a run describe the wrapper, not the server).
 set -euo pipefail
 server_bin=$(realpath "$1")
 bench_bin=$(realpath "$2")
@@ -51,7 +53,7 @@ start_server() {  # start_server NAME [extra flags...]
   local name=$1
   shift
   ulimit -n 20000
-  "$server_bin" --port 0 --data-dir "$tmp/data-$name" "${bench_flags[@]}" "$@" \
+  ${REWIND_BENCH_SERVER_WRAPPER:-} "$server_bin" --port 0 --data-dir "$tmp/data-$name" "${bench_flags[@]}" "$@" \
     >"$out/server-$name.log" 2>&1 &
   server_pid=$!
   pids+=($server_pid)
@@ -88,7 +90,7 @@ fast_port=$port
 # A fresh server's memory before any load, for the idle figures.
 sleep 1
 echo "fresh server RSS: $(grep VmRSS /proc/$server_pid/status)" | tee -a "$out/report.txt"
-wanted idle && bench idle idle --connections 19000 --hold 20
+wanted idle && bench idle idle --connections "${REWIND_BENCH_IDLE:-19000}" --hold 20
 wanted connect && bench connect connect --concurrency 64 --duration 10
 wanted dm && bench dm dm --pairs 100 --duration 10
 wanted dm500 && bench dm500 dm --pairs 500 --duration 10

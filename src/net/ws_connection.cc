@@ -68,7 +68,8 @@ void WsConnection::on_read(beast::error_code ec, size_t) {
     start_close(CloseCode::kInternalError);
   }
   buffer_.consume(buffer_.size());
-  if (buffer_.capacity() > 16384) buffer_.shrink_to_fit();  // one big message, not forever
+  // After a large message, give the memory back: idle connections are the many.
+  if (buffer_.capacity() > ReadBuffer::kFirstStep) buffer_.shrink_to_fit();
   if (!close_sent_) read();
 }
 

@@ -18,6 +18,32 @@ namespace rwd::net {
 // Backpressure: at most one write is in flight; queued frames are counted in bytes, and a
 // connection whose queue passes --send-queue-bytes is closed (4105) so that one reader that
 // stopped reading never holds memory or delays anybody else.
+// The read buffer of one connection. Beast's read loop sizes its first step from
+// max_size() - size() (up to 1,536 bytes) and prepares that much before any byte arrives, so
+// every idle connection would hold that much; reporting a small headroom makes it hold
+// kFirstStep instead. Later steps of a message ask for exactly the bytes left in the frame,
+// so a large message still arrives in few steps (its size limit is read_message_max).
+class ReadBuffer {
+ public:
+  static constexpr size_t kFirstStep = 128;
+  using const_buffers_type = beast::flat_buffer::const_buffers_type;
+  using mutable_buffers_type = beast::flat_buffer::mutable_buffers_type;
+
+  size_t size() const { return buffer_.size(); }
+  size_t max_size() const { return buffer_.size() + kFirstStep; }
+  size_t capacity() const { return buffer_.capacity(); }
+  const_buffers_type data() const { return buffer_.data(); }
+  const_buffers_type cdata() const { return buffer_.cdata(); }
+  mutable_buffers_type data() { return buffer_.data(); }
+  mutable_buffers_type prepare(size_t n) { return buffer_.prepare(n); }
+  void commit(size_t n) { buffer_.commit(n); }
+  void consume(size_t n) { buffer_.consume(n); }
+  void shrink_to_fit() { buffer_.shrink_to_fit(); }
+
+ private:
+  beast::flat_buffer buffer_;
+};
+
 class WsConnection final : public gateway::Transport,
                            public std::enable_shared_from_this<WsConnection> {
  public:
@@ -50,7 +76,7 @@ class WsConnection final : public gateway::Transport,
   // timer and heartbeats decide liveness, so tcp_stream's per-connection timers would only
   // cost memory on every idle connection.
   websocket::stream<Socket> ws_;
-  beast::flat_buffer buffer_;
+  ReadBuffer buffer_;
   Timer timer_;
   std::shared_ptr<gateway::Session> session_;
   const protocol::Version version_;
