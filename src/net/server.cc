@@ -9,13 +9,33 @@ namespace rwd::net {
 
 namespace {
 
-std::vector<std::unique_ptr<Loop>> make_loops(int n) {
+std::vector<std::unique_ptr<Loop>> make_loops(int n, const Clock& clock) {
   std::vector<std::unique_ptr<Loop>> loops;
-  for (int i = 0; i < std::max(1, n); ++i) loops.push_back(std::make_unique<Loop>(i));
+  for (int i = 0; i < std::max(1, n); ++i) loops.push_back(std::make_unique<Loop>(i, clock));
   return loops;
 }
 
 }  // namespace
+
+Loop::Loop(int index, const Clock& clock)
+    : index(index),
+      clock(clock),
+      ioc(1),
+      work(asio::make_work_guard(ioc)),
+      tick_timer_(ioc.get_executor()) {}
+
+void Loop::start_ticking() {
+  asio::post(ioc, [this] { tick(); });
+}
+
+void Loop::tick() {
+  for (DeadlineHook* h : deadlines.take_due(clock.now_us()))
+    WsConnection::from_hook(*h).on_deadline_due();
+  tick_timer_.expires_after(std::chrono::microseconds(DeadlineWheel::kSlotUs));
+  tick_timer_.async_wait([this](beast::error_code ec) {
+    if (!ec) tick();
+  });
+}
 
 void Loop::deliver(std::shared_ptr<WsConnection> conn, gateway::Frame frame) {
   bool wake;
@@ -40,7 +60,7 @@ Server::Impl::Impl(const Config& c, http::Router& r, gateway::Services& s)
     : config(c),
       router(r),
       services(s),
-      loops(make_loops(c.threads)),
+      loops(make_loops(c.threads, s.clock)),
       acceptor(loops[0]->ioc.get_executor()),
       signals(loops[0]->ioc.get_executor(), SIGINT, SIGTERM),
       accept_backoff(loops[0]->ioc.get_executor()),
@@ -86,6 +106,7 @@ void Server::run() {
     s.begin_shutdown();  // the signal set runs on the first loop, with the acceptor
   });
   asio::dispatch(s.acceptor.get_executor(), [&s] { s.accept(); });
+  for (auto& loop : s.loops) loop->start_ticking();
   for (size_t i = 1; i < s.loops.size(); ++i)
     s.threads.emplace_back([&s, i] {
       std::string name = "net-" + std::to_string(i);

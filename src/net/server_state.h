@@ -19,7 +19,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/clock.h"
 #include "gateway/transport.h"
+#include "net/deadline_wheel.h"
 #include "net/server.h"
 
 namespace rwd::net {
@@ -47,17 +49,24 @@ using HttpStream = beast::basic_stream<tcp, Executor>;
 // than one posted handler per connection.
 class Loop {
  public:
-  explicit Loop(int index) : index(index), ioc(1), work(asio::make_work_guard(ioc)) {}
+  Loop(int index, const Clock& clock);
 
   // Queues frame for conn, which lives on this loop. Any thread.
   void deliver(std::shared_ptr<WsConnection> conn, gateway::Frame frame);
+  // Starts ticking the deadline wheel; before run().
+  void start_ticking();
 
   const int index;
+  const Clock& clock;
+  DeadlineWheel deadlines;  // declared before ioc: connections destroyed with it unlink here
   asio::io_context ioc;
   asio::executor_work_guard<Executor> work;  // run() returns only when stopped
 
  private:
   void drain();
+  void tick();
+
+  Timer tick_timer_;
 
   std::mutex inbox_mu_;
   std::vector<std::pair<std::shared_ptr<WsConnection>, gateway::Frame>> inbox_;  // guarded

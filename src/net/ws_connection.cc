@@ -11,11 +11,15 @@ WsConnection::WsConnection(Server::Impl& server, Loop& loop, Socket socket,
     : server_(server),
       loop_(loop),
       ws_(std::move(socket)),
-      timer_(ws_.get_executor()),
       version_(version),
       address_(std::move(address)) {}
 
-WsConnection::~WsConnection() { server_.release_address(address_); }
+WsConnection::~WsConnection() {
+  // Normally finish() has unlinked it already; when the loops stop with connections open they
+  // are destroyed with their loop, on one thread.
+  loop_.deadlines.cancel(*this);
+  server_.release_address(address_);
+}
 
 void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   server_.add_ws(this);
@@ -75,17 +79,22 @@ void WsConnection::on_read(beast::error_code ec, size_t) {
 
 void WsConnection::arm_deadline() {
   if (closing_) return;
-  int64_t deadline = session_->deadline_us();
-  if (deadline == armed_deadline_us_) return;
-  armed_deadline_us_ = deadline;
-  int64_t delay_us = std::max<int64_t>(0, deadline - server_.services.clock.now_us());
-  timer_.expires_after(std::chrono::microseconds(delay_us));
-  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->closing_) return;
-    self->armed_deadline_us_ = 0;
-    self->session_->on_deadline();
-    self->arm_deadline();  // the deadline moved on (a heartbeat came): wait again
-  });
+  loop_.deadlines.schedule(*this, session_->deadline_us());
+}
+
+void WsConnection::on_deadline_due() {
+  if (finished_) return;
+  auto self = shared_from_this();
+  if (closing_) {
+    // The close grace period ran out with a frame still in flight: cut the socket.
+    if (!close_sent_) {
+      beast::error_code ec;
+      ws_.next_layer().close(ec);
+    }
+    return;
+  }
+  session_->on_deadline();
+  arm_deadline();  // the deadline moved on (a heartbeat came): wait again
 }
 
 void WsConnection::send(gateway::Frame frame) {
@@ -163,17 +172,13 @@ void WsConnection::start_close(CloseCode code) {
   if (!closing_) {
     closing_ = true;
     close_code_ = code;
-    timer_.cancel();
+    loop_.deadlines.cancel(*this);
   }
   if (!accepted_) return;  // on_accept will close
   if (writing_) {
     // Let the frame in flight finish, but not forever: a peer that stopped reading never
     // completes it, so cut the socket after the grace period.
-    timer_.expires_after(std::chrono::seconds(5));
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->finished_ || self->close_sent_) return;
-      self->ws_.next_layer().close(ec);
-    });
+    loop_.deadlines.schedule(*this, server_.services.clock.now_us() + 5'000'000);
     return;
   }
   close_sent_ = true;
@@ -185,7 +190,7 @@ void WsConnection::start_close(CloseCode code) {
 void WsConnection::finish() {
   if (finished_) return;
   finished_ = true;
-  timer_.cancel();
+  loop_.deadlines.cancel(*this);
   beast::error_code ec;
   ws_.next_layer().close(ec);
   if (session_) session_->on_closed();

@@ -25,7 +25,7 @@ namespace rwd::net {
 // so a large message still arrives in few steps (its size limit is read_message_max).
 class ReadBuffer {
  public:
-  static constexpr size_t kFirstStep = 128;
+  static constexpr size_t kFirstStep = 64;
   using const_buffers_type = beast::flat_buffer::const_buffers_type;
   using mutable_buffers_type = beast::flat_buffer::mutable_buffers_type;
 
@@ -45,7 +45,8 @@ class ReadBuffer {
 };
 
 class WsConnection final : public gateway::Transport,
-                           public std::enable_shared_from_this<WsConnection> {
+                           public std::enable_shared_from_this<WsConnection>,
+                           private DeadlineHook {
  public:
   WsConnection(Server::Impl& server, Loop& loop, Socket socket, protocol::Version version,
                std::string address);
@@ -59,6 +60,9 @@ class WsConnection final : public gateway::Transport,
 
   // Queues a frame; on the loop's thread only (Loop::deliver calls it).
   void enqueue(gateway::Frame frame);
+  // The deadline scheduled in the loop's wheel has come; loop thread only.
+  void on_deadline_due();
+  static WsConnection& from_hook(DeadlineHook& h) { return static_cast<WsConnection&>(h); }
 
  private:
   void on_accept(beast::error_code ec);
@@ -75,9 +79,8 @@ class WsConnection final : public gateway::Transport,
   // Over a plain socket, not beast::tcp_stream: the WebSocket layer has its own handshake
   // timer and heartbeats decide liveness, so tcp_stream's per-connection timers would only
   // cost memory on every idle connection.
-  websocket::stream<Socket> ws_;
+  websocket::stream<Socket, /*deflateSupported=*/false> ws_;
   ReadBuffer buffer_;
-  Timer timer_;
   std::shared_ptr<gateway::Session> session_;
   const protocol::Version version_;
   const std::string address_;
@@ -92,7 +95,6 @@ class WsConnection final : public gateway::Transport,
   bool close_sent_ = false;  // async_close started
   bool finished_ = false;
   protocol::CloseCode close_code_ = protocol::CloseCode::kNormal;
-  int64_t armed_deadline_us_ = 0;
 };
 
 }  // namespace rwd::net
