@@ -20,7 +20,8 @@ class Transport {
   virtual void send(Frame frame) = 0;
   // Starts the close handshake with `code`. Any thread; later sends are dropped.
   virtual void close(protocol::CloseCode code) = 0;
-  // Runs fn on the connection's strand. Any thread; dropped when the connection is gone.
+  // Runs fn on the connection's serial context (its event loop). Any thread; dropped when the
+  // connection is gone.
   virtual void post(std::function<void()> fn) = 0;
 };
 
