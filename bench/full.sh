@@ -3,8 +3,8 @@
 # with the documented benchmark flags and its mail going to a local SMTP sink, runs each
 # scenario at a meaningful size, and appends every JSON line to OUT/results.jsonl.
 #   bench/full.sh SERVER_BINARY BENCH_BINARY [OUT_DIR] [SCENARIO...]
-# SCENARIO names one of the runs below (idle connect dm dm500 dmrate history burst fanout
-# login dmlogin); none means all. Use a Release or RelWithDebInfo server.
+# SCENARIO names one of the runs below (idle connect dm dm500 dmrate history burst histdm
+# fanout login dmlogin); none means all. Use a Release or RelWithDebInfo server.
 # REWIND_BENCH_PERF=SECONDS records a perf profile of the server into OUT/perf-NAME.data,
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
 # REWIND_BENCH_SERVER_WRAPPER runs the server under a command, e.g. "heaptrack -o FILE" for a
@@ -97,6 +97,18 @@ wanted dm500 && bench dm500 dm --pairs 500 --duration 10
 wanted dmrate && bench dmrate dm --pairs 100 --rate 5000 --duration 20
 wanted history && bench history history --messages 1000000 --duration 10
 wanted burst && bench burst history --messages 1000000 --burst --concurrency 1000
+if wanted histdm; then
+  # History loads with chat traffic running: a dm run at 5,000 messages/s beside them.
+  "$bench_bin" history --messages 1000000 --duration 1 --warmup 0 --url "http://127.0.0.1:$port" \
+    --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1  # set-up only
+  "$bench_bin" dm --pairs 100 --duration 1 --warmup 0 --url "http://127.0.0.1:$port" \
+    --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1  # set-up only
+  bench histdm-chat dm --pairs 100 --rate 5000 --warmup 2 --duration 14 &
+  chat=$!
+  sleep 3
+  bench histdm-history history --messages 1000000 --warmup 1 --duration 10
+  wait $chat
+fi
 wanted fanout && bench fanout fanout --members 1000 --duration 10
 stop_server
 
