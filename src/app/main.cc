@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
   router_settings.register_per_window = config.register_rate_count;
   router_settings.login_per_window = config.login_rate_count;
   router_settings.window_us = int64_t{config.http_rate_window_s} * 1000000;
+  router_settings.mail_to_log = config.smtp_host.empty();
+  router_settings.utc_offset_s = config.utc_offset_s;
 
   gateway::SessionSettings session_settings;
   session_settings.heartbeat_timeout_us = int64_t{config.heartbeat_timeout_s} * 1000000;

@@ -8,6 +8,7 @@ std::string layout(std::string_view title, std::string_view body) {
   std::string out;
   out += "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
+  out += "<link rel=\"icon\" href=\"/icon.svg\" type=\"image/svg+xml\">";
   out += "<title>" + html_escape(title) + " · REWIND</title>";
   out +=
       "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
@@ -71,7 +72,8 @@ std::string register_page() {
 <label for="password">Password</label><input id="password" name="password" type="password" required minlength="8" autocomplete="new-password">
 <button type="submit">Sign up</button>
 </form>
-<p>We will mail you a link; open it to create the account. Then <a href="/login">log in</a>.</p>
+<p>We will mail you a link; open it to create the account. Then <a href="/login">log in</a>.
+The web client is at <a href="/">/</a>.</p>
 )") + std::string(kFormScript));
 }
 
@@ -85,14 +87,10 @@ std::string login_page() {
 )") + std::string(kFormScript));
 }
 
-std::string index_page() {
-  return layout("REWIND", R"(<p>REWIND chat server.</p>
-<ul><li><a href="/register">Sign up</a></li><li><a href="/login">Log in</a></li></ul>
-<p>Clients connect to the WebSocket gateway at <code>/ws</code> (or <code>/ws?v=2</code>).</p>)");
-}
-
 std::string message_page(std::string_view title, std::string_view message) {
-  return layout(title, "<p>" + html_escape(message) + "</p>\n<p><a href=\"/login\">Log in</a></p>");
+  // The link leads a new user from the mail back to the web client, where they log in.
+  return layout(title, "<p>" + html_escape(message) +
+                           "</p>\n<p><a href=\"/\">Open REWIND and log in</a></p>");
 }
 
 }  // namespace rwd::http

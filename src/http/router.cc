@@ -4,8 +4,12 @@
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "base/text.h"
 #include "http/pages.h"
+#include "http/static_files.h"
 #include "protocol/body_decoder.h"
 #include "protocol/error_table.h"
 
@@ -120,16 +124,29 @@ void Router::handle(Request req, Respond respond) {
     if (only("GET")) respond(html(200, register_page()));
   } else if (path == "/login") {
     if (only("GET")) respond(html(200, login_page()));
-  } else if (path == "/") {
-    if (only("GET")) respond(html(200, index_page()));
+  } else if (path == "/api/v1/about") {
+    if (only("GET")) get_about(std::move(respond));
   } else if (path == "/healthz") {
     if (only("GET")) respond(info_response(200, "ok"));
   } else if (path == "/ws") {
     respond(
         error_response(Error{Errc::kBadRequest, "/ws is a WebSocket endpoint: send an upgrade."}));
+  } else if (const WebAsset* asset = find_web_asset(path)) {
+    if (only("GET")) respond(web_asset_response(*asset, req.if_none_match));
   } else {
     respond(error_response(Errc::kRouteNotFound));
   }
+}
+
+void Router::get_about(Respond respond) {
+  int offset = settings_.utc_offset_s;
+  char utc_offset[8];
+  std::snprintf(utc_offset, sizeof utc_offset, "%c%02d:%02d", offset < 0 ? '-' : '+',
+                std::abs(offset) / 3600, std::abs(offset) / 60 % 60);
+  Response out;
+  out.body = envelope(
+      "about", {{"mail", settings_.mail_to_log ? "log" : "smtp"}, {"utc_offset", utc_offset}});
+  respond(std::move(out));
 }
 
 void Router::post_register(const Request& req, Respond respond) {

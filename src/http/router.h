@@ -20,6 +20,7 @@ struct Request {
   std::string content_type;
   std::string accept;
   std::string authorization;
+  std::string if_none_match;  // for the web client's files: answered 304 when it matches
   std::string body;
   std::string client_address;
 };
@@ -39,6 +40,12 @@ struct RouterSettings {
   int register_per_window = 10;
   int login_per_window = 20;
   int64_t window_us = 60'000'000;
+  // Whether verification mail goes to an SMTP server or to the log: the web client tells a
+  // new user where to find the link (GET /api/v1/about).
+  bool mail_to_log = true;
+  // --utc-offset, the zone of created_at and history cursors: the web client shows times in
+  // the reader's own zone.
+  int utc_offset_s = 9 * 3600;
 };
 
 class Router {
@@ -57,6 +64,7 @@ class Router {
   void post_login(const Request& req, Respond respond);
   void post_logout(const Request& req, Respond respond);
   void get_verify(const Request& req, std::string key, Respond respond);
+  void get_about(Respond respond);
   // 0 when allowed; else a ready 429 was sent.
   bool over_limit(RateLimiter& limiter, const Request& req, const Respond& respond);
 

@@ -58,6 +58,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     r.content_type = std::string(req[bhttp::field::content_type]);
     r.accept = std::string(req[bhttp::field::accept]);
     r.authorization = std::string(req[bhttp::field::authorization]);
+    r.if_none_match = std::string(req[bhttp::field::if_none_match]);
     r.body = std::move(req.body());
     r.client_address = address_;
     bool keep_alive = req.keep_alive();

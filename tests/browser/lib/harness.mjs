@@ -1,0 +1,305 @@
+// What the browser tests run against, all real and all on loopback: the rewind-server
+// binary with a fresh data directory, the end-to-end tests' SMTP server (tests/e2e/
+// smtp_sink.py, implicit TLS with a throwaway CA) receiving the verification mail, and
+// Debian's chromium driven by puppeteer-core. Nothing is downloaded.
+
+import {spawn, execFileSync} from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+import puppeteer from 'puppeteer-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(HERE, '..', '..', '..');
+export const BUILD_DIR = process.env.REWIND_BUILD_DIR || path.join(ROOT, 'build');
+export const SERVER_BIN = path.join(BUILD_DIR, 'rewind-server');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SMTP_USER = 'rewind@example.test';
+const SMTP_PASSWORD = 'smtp-test-password';
+export const PASSWORD = 'password123';
+
+// Fast hashing and no rate limits, as in the end-to-end tests (tests/e2e/conftest.py).
+const FAST_ARGS = ['--password-hash-ops', '1', '--password-hash-mem-kib', '1024',
+                   '--rate-limit-exempt', '127.0.0.1', '--ws-rate-count', '100000',
+                   '--chat-rate-count', '100000', '--friend-rate-count', '100000',
+                   '--login-account-rate-count', '100000'];
+
+export function tempDir(prefix) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const {port} = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// A throwaway CA and a certificate for 127.0.0.1 signed by it, for the SMTP server's TLS.
+export function makeTestCa(dir) {
+  const run = (...args) => execFileSync('openssl', args, {cwd: dir, stdio: 'pipe'});
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=REWIND test CA',
+      '-keyout', 'ca.key', '-out', 'ca.pem');
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key',
+      '-out', 'server.csr');
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-days', '2', '-extfile', 'ext.cnf', '-out', 'server.pem');
+  return {ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'),
+          key: path.join(dir, 'server.key')};
+}
+
+function waitForLine(stream, pattern, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => done(new Error(`${what} did not start: ${seen}`)), timeoutMs);
+    const onData = (chunk) => {
+      seen += chunk.toString();
+      const m = pattern.exec(seen);
+      if (m) done(null, m);
+    };
+    const done = (err, m) => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+      err ? reject(err) : resolve(m);
+    };
+    stream.on('data', onData);
+  });
+}
+
+export class SmtpSink {
+  async start(ca, dir) {
+    this.port = await freePort();
+    this.dir = path.join(dir, 'mail');
+    this.proc = spawn('/usr/bin/python3', [
+      path.join(ROOT, 'tests', 'e2e', 'smtp_sink.py'), '--port', String(this.port), '--dir',
+      this.dir, '--cert', ca.cert, '--key', ca.key, '--tls', 'implicit', '--user', SMTP_USER,
+      '--password', SMTP_PASSWORD], {stdio: ['pipe', 'pipe', 'inherit']});
+    await waitForLine(this.proc.stdout, /ready/, 15000, 'smtp_sink');
+    return this;
+  }
+
+  // The verification link of the newest mail to `address`, waiting for it to arrive.
+  async linkFor(address, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const files = fs.existsSync(this.dir) ? fs.readdirSync(this.dir).filter((f) => f.endsWith('.eml')).sort() : [];
+      for (const f of files.reverse()) {
+        const text = fs.readFileSync(path.join(this.dir, f), 'utf8');
+        if (!new RegExp(`^To:.*${address.replace(/[.+]/g, '\\$&')}`, 'mi').test(text)) continue;
+        const m = /https?:\/\/\S+\/api\/v1\/auth\/email_verify\/[A-Za-z0-9_-]+/.exec(text);
+        if (m) return m[0];
+      }
+      if (Date.now() > deadline) throw new Error(`no mail to ${address}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  stop() {
+    if (this.proc && this.proc.exitCode === null) {
+      this.proc.stdin.end();
+      setTimeout(() => this.proc.exitCode === null && this.proc.kill(), 3000).unref();
+    }
+  }
+}
+
+export class Server {
+  constructor({dataDir, smtp, ca}) {
+    this.dataDir = dataDir;
+    this.smtp = smtp;
+    this.ca = ca;
+    this.port = 0;
+  }
+
+  async start() {
+    const args = ['--data-dir', this.dataDir, '--port', String(this.port), ...FAST_ARGS,
+                  '--smtp-host', '127.0.0.1', '--smtp-port', String(this.smtp.port),
+                  '--smtp-tls', 'implicit', '--smtp-ca-file', this.ca.ca,
+                  '--mail-address', SMTP_USER, '--mail-password', SMTP_PASSWORD];
+    this.proc = spawn(SERVER_BIN, args, {stdio: ['ignore', 'pipe', 'pipe']});
+    this.log = fs.createWriteStream(path.join(this.dataDir, '..', 'server.log'), {flags: 'a'});
+    this.proc.stdout.pipe(this.log);
+    this.proc.stderr.pipe(this.log);
+    const exited = new Promise((_, reject) => this.proc.once('exit', (code) =>
+      reject(new Error(`rewind-server exited with ${code}; see ${this.dataDir}/../server.log`))));
+    const m = await Promise.race([
+      waitForLine(this.proc.stderr, /listening on http:\/\/[^:]+:(\d+)/, 20000, 'rewind-server'),
+      exited]);
+    exited.catch(() => {});
+    this.port = Number(m[1]);  // kept: a restart listens on the same port
+    return this;
+  }
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  stop() {
+    return new Promise((resolve) => {
+      if (!this.proc || this.proc.exitCode !== null) return resolve();
+      const timer = setTimeout(() => this.proc.kill('SIGKILL'), 15000);
+      this.proc.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.proc.kill('SIGTERM');
+    });
+  }
+}
+
+// A TCP relay in front of the server: a browser that goes through it can be cut off (its
+// connections dropped, new ones refused) and let back in, while others stay connected.
+export class Relay {
+  async start(targetPort) {
+    this.targetPort = targetPort;
+    this.sockets = new Set();
+    this.port = await freePort();
+    await this.listen();
+    return this;
+  }
+
+  listen() {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.targetPort, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    return new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
+  }
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  // Drops every connection and refuses new ones, as a network that went away.
+  async cut() {
+    const closed = new Promise((resolve) => this.server.close(() => resolve()));
+    this.destroyAll();
+    await closed;
+  }
+
+  destroyAll() {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  async restore() {
+    await this.listen();
+  }
+
+  async stop() {
+    this.destroyAll();
+    await new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export function launchBrowser() {
+  return puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // As root (CI), chromium's sandbox cannot start; the pages are our own.
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--metrics-recording-only', '--lang=en-US'],
+  });
+}
+
+// Everything a page did that a test should fail on: uncaught exceptions, console errors
+// (apart from the connection failures that going offline causes) and requests to any origin
+// but the server's.
+export function watchPage(page, allowedOrigins) {
+  page.setDefaultTimeout(10000);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const text = msg.text();
+    if (/WebSocket connection .* failed|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|Failed to load resource/.test(text)) return;
+    problems.push(`console error: ${text}`);
+  });
+  page.on('request', (req) => {
+    const url = req.url();
+    if (url.startsWith('data:')) return;
+    if (!allowedOrigins.some((o) => url.startsWith(o))) problems.push(`third-party request: ${url}`);
+  });
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------
+// Page helpers
+
+export async function waitForText(page, selector, text, timeout = 10000) {
+  await page.waitForFunction((sel, t) =>
+    [...document.querySelectorAll(sel)].some((e) => e.getClientRects().length > 0 && e.textContent.includes(t)),
+  {timeout}, selector, text).catch((e) => {
+    throw new Error(`"${text}" did not appear in ${selector}: ${e.message}`);
+  });
+}
+
+export async function waitForNoText(page, selector, text, timeout = 10000) {
+  await page.waitForFunction((sel, t) =>
+    ![...document.querySelectorAll(sel)].some((e) => e.textContent.includes(t)),
+  {timeout}, selector, text);
+}
+
+export async function visible(page, selector) {
+  return page.$eval(selector, (e) => e.getClientRects().length > 0).catch(() => false);
+}
+
+// Clicks the first element matching `selector` whose text contains `text`.
+export async function clickText(page, selector, text) {
+  const handle = await page.waitForFunction((sel, t) =>
+    [...document.querySelectorAll(sel)].find((e) => e.getClientRects().length > 0 && e.textContent.includes(t)),
+  {timeout: 10000}, selector, text);
+  await handle.asElement().click();
+}
+
+export async function fill(page, selector, value) {
+  await page.waitForSelector(selector, {visible: true});
+  await page.$eval(selector, (e) => { e.value = ''; });
+  await page.type(selector, value);
+}
+
+// Signs `name` up through the web client, opens the mail's link, follows its link back to
+// the client and logs in there. `base` is where this browser reaches the client.
+export async function signUpAndLogIn(page, base, smtp, name) {
+  const email = `${name}@example.test`;
+  await page.goto(base + '/');
+  await page.waitForSelector('#login-form', {visible: true});
+  await page.click('#show-signup');
+  await fill(page, '#signup-name', name);
+  await fill(page, '#signup-email', email);
+  await fill(page, '#signup-password', PASSWORD);
+  await page.click('#signup-form button[type=submit]');
+  await waitForText(page, '#signup-done', 'Check your mail');
+  await waitForText(page, '#signup-done-text', email);
+  const link = await smtp.linkFor(email);
+  await page.goto(link);
+  await waitForText(page, 'h1', `Welcome, ${name}`);
+  if (new URL(link).origin === base) {
+    // The page's own way back to the client.
+    await Promise.all([page.waitForNavigation(), page.click('a[href="/"]')]);
+  } else {
+    await page.goto(base + '/');
+  }
+  await page.waitForSelector('#login-form', {visible: true});
+  await fill(page, '#login-email', email);
+  await fill(page, '#login-password', PASSWORD);
+  await page.click('#login-form button[type=submit]');
+  await waitForText(page, '#me', name);
+  await waitForText(page, '#connection', 'online');
+  return email;
+}

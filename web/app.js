@@ -1,0 +1,1056 @@
+// REWIND's web client: plain DOM, no framework, no build step. It speaks protocol v2 of the
+// gateway (docs/PROTOCOL.md) and is that protocol's reference client. docs/WEB_CLIENT.md
+// describes how it is put together.
+
+import * as api from './api.js';
+import {Gateway} from './gateway.js';
+
+const TOKEN_KEY = 'rewind.token';
+const PAGE = 50;  // messages per history load
+const FAR_FUTURE = '9999-12-31 23:59:59';  // a cursor after every message: "the newest"
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+// Builds an element. Text always goes in as text, never as HTML.
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+    else if (k === 'style') for (const [p, x] of Object.entries(v)) el.style.setProperty(p, x);
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c !== null && c !== undefined && c !== false)
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// Snowflakes are decimal strings of up to 19 digits: compare them without BigInt.
+function compareIds(a, b) {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function base64Utf8(text) {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+}
+
+let serverOffsetMs = 9 * 3600 * 1000;
+
+function parseOffset(text) {
+  const m = /^([+-])(\d\d):(\d\d)$/.exec(text || '');
+  if (!m) return 9 * 3600 * 1000;
+  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60000;
+}
+
+// created_at is the server's local time ("2026-11-25 18:19:16.000880" in --utc-offset).
+function parseCreatedAt(text) {
+  const m = /^(\d+)-(\d+)-(\d+)[ T](\d+):(\d+):(\d+)(?:\.(\d+))?/.exec(text || '');
+  if (!m) return null;
+  const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
+  const utc = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], ms);
+  return new Date(utc - serverOffsetMs);
+}
+
+const timeFormat = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'});
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
+  month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+});
+const fullFormat = new Intl.DateTimeFormat(undefined, {dateStyle: 'full', timeStyle: 'medium'});
+
+function shortTime(date) {
+  const today = new Date();
+  return date.toDateString() === today.toDateString() ? timeFormat.format(date)
+                                                      : dateTimeFormat.format(date);
+}
+
+function initial(name) {
+  return (name || '?').slice(0, 1).toUpperCase();
+}
+
+// A colour per user, stable across sessions, from their id.
+function hue(id) {
+  let x = 0;
+  for (const c of String(id)) x = (x * 31 + c.charCodeAt(0)) % 360;
+  return x;
+}
+
+function avatar(user, size = '') {
+  return h('span', {
+    class: `avatar ${size}`, 'aria-hidden': 'true', style: {'--hue': hue(user.id)},
+    text: initial(user.name),
+  });
+}
+
+function announce(text) {
+  const el = $('announcer');
+  el.textContent = '';
+  // A fresh text node in a later task is what screen readers reliably announce.
+  setTimeout(() => { el.textContent = text; }, 50);
+}
+
+// ---------------------------------------------------------------------------------------
+// State
+
+const state = {
+  token: null,
+  me: null,
+  gateway: null,
+  users: new Map(),     // id -> user: everyone we have seen (for message authors)
+  friends: new Map(),   // id -> user
+  incoming: new Map(),  // id -> user: asked me
+  outgoing: new Map(),  // id -> user: I asked
+  guilds: new Map(),    // id -> guild
+  convs: new Map(),     // key ("dm:<user id>" or "guild:<guild id>") -> conversation
+  route: {view: 'welcome'},
+  open: null,           // the open conversation
+  pendingGuildName: null,
+  mail: 'smtp',
+};
+
+const channel = 'BroadcastChannel' in window ? new BroadcastChannel('rewind') : null;
+
+function rememberUser(user) {
+  if (user && user.id) state.users.set(user.id, user);
+}
+
+function dmChatId(userId) {
+  return (BigInt(state.me.id) ^ BigInt(userId)).toString();
+}
+
+function conversation(kind, id) {
+  const key = `${kind}:${id}`;
+  let conv = state.convs.get(key);
+  if (!conv) {
+    conv = {
+      key, kind, id,
+      chatId: kind === 'dm' ? dmChatId(id) : id,
+      messages: new Map(),  // id -> {id, user_id, content, created_at, edited}
+      loaded: false,        // the newest page was loaded on this connection
+      loading: null,        // the history load in flight: {mode, batch, knownNewest}
+      more: true,           // older messages may exist
+      unread: 0,
+      last: '',             // id of the newest message seen: orders the lists
+      elements: new Map(),  // id -> <li>, while this conversation is on screen
+    };
+    state.convs.set(key, conv);
+  }
+  return conv;
+}
+
+function convForChatId(chatId) {
+  if (state.guilds.has(chatId)) return conversation('guild', chatId);
+  let other;
+  try {
+    other = (BigInt(chatId) ^ BigInt(state.me.id)).toString();
+  } catch {
+    return null;
+  }
+  return conversation('dm', other);
+}
+
+function convTitle(conv) {
+  if (conv.kind === 'guild') return (state.guilds.get(conv.id) || {name: 'Guild'}).name;
+  return (state.users.get(conv.id) || {name: 'Unknown user'}).name;
+}
+
+function authorName(userId) {
+  if (state.me && userId === state.me.id) return state.me.name;
+  const u = state.users.get(userId);
+  return u ? u.name : 'former member';
+}
+
+// ---------------------------------------------------------------------------------------
+// Signed out: log in and sign up
+
+function showAuth(notice = '') {
+  $('app-view').hidden = true;
+  $('auth-view').hidden = false;
+  $('offline-banner').hidden = true;
+  $('auth-notice').textContent = notice;
+  showCard('login-card');
+  document.title = 'REWIND';
+}
+
+function showCard(id) {
+  for (const card of ['login-card', 'signup-card', 'signup-done']) $(card).hidden = card !== id;
+}
+
+async function submitWithBusy(form, errorEl, work) {
+  const button = form.querySelector('button[type=submit]');
+  errorEl.textContent = '';
+  button.disabled = true;
+  try {
+    await work();
+  } catch (e) {
+    errorEl.textContent = e.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function setupAuthForms() {
+  $('show-signup').addEventListener('click', () => {
+    showCard('signup-card');
+    $('signup-name').focus();
+  });
+  $('show-login').addEventListener('click', () => {
+    showCard('login-card');
+    $('login-email').focus();
+  });
+  $('done-to-login').addEventListener('click', () => {
+    showCard('login-card');
+    $('login-password').focus();
+  });
+
+  $('login-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const email = $('login-email').value.trim();
+    const password = $('login-password').value;
+    if (!email || !password) {
+      $('login-error').textContent = 'Enter your email and password.';
+      return;
+    }
+    submitWithBusy($('login-form'), $('login-error'), async () => {
+      const token = await api.login(email, password);
+      localStorage.setItem(TOKEN_KEY, token);
+      $('login-password').value = '';
+      startSession(token);
+    });
+  });
+
+  $('signup-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = $('signup-name').value.trim();
+    const email = $('signup-email').value.trim();
+    const password = $('signup-password').value;
+    if (!name || !email || !password) {
+      $('signup-error').textContent = 'Fill in your name, email and password.';
+      return;
+    }
+    submitWithBusy($('signup-form'), $('signup-error'), async () => {
+      await api.register(name, email, password);
+      $('signup-password').value = '';
+      $('login-email').value = email;
+      $('signup-done-text').textContent = state.mail === 'log'
+          ? `This server has no mail server configured, so the link for ${email} was written ` +
+            'to the server\'s log (look for "mail (no SMTP server configured)"). Open that ' +
+            'link to create your account, then log in.'
+          : `We sent a link to ${email}. Open it to create your account, then log in here.`;
+      showCard('signup-done');
+      $('signup-done-title').focus();
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Session
+
+function startSession(token) {
+  state.token = token;
+  state.me = null;
+  for (const m of ['users', 'friends', 'incoming', 'outgoing', 'guilds', 'convs']) state[m].clear();
+  state.open = null;
+  $('auth-view').hidden = true;
+  $('app-view').hidden = false;
+  $('me').textContent = '';
+  $('message-list').replaceChildren();
+  state.gateway = new Gateway(token, {onAuth, onFrame, onStatus, onSignedOut});
+  state.gateway.start();
+}
+
+function signOut(notice) {
+  if (state.gateway) state.gateway.stop();
+  state.gateway = null;
+  state.token = null;
+  localStorage.removeItem(TOKEN_KEY);
+  history.replaceState(null, '', '/');
+  showAuth(notice);
+}
+
+function onSignedOut(notice) {
+  signOut(notice);
+}
+
+async function logOut() {
+  const token = state.token;
+  signOut('You logged out.');
+  // Revoking the token closes every other tab's connection too (close 4108).
+  try {
+    await api.logout(token);
+  } catch {
+    // Already invalid, or the server is unreachable: the token is gone from this browser.
+  }
+}
+
+function onStatus(status) {
+  const el = $('connection');
+  el.dataset.state = status;
+  el.textContent = status === 'online' ? 'online' : status === 'connecting' ? 'connecting…' : 'offline';
+  const offline = status === 'offline';
+  $('offline-banner').hidden = !offline;
+  document.body.classList.toggle('is-offline', offline);
+  updateComposer();
+}
+
+function onAuth(payload, fresh) {
+  state.me = payload.self_user;
+  rememberUser(state.me);
+  $('me').textContent = state.me.name;
+  $('me').prepend(avatar(state.me, 'tiny'));
+  setUsers(state.friends, payload.mutual_users);
+  setUsers(state.incoming, payload.mutual_requests);
+  setUsers(state.outgoing, payload.outgoing_requests || []);
+  if (payload.guilds) setGuilds(payload.guilds);
+  if (fresh) catchUpAfterConnect();
+  renderLists();
+  route();
+}
+
+function setUsers(map, list) {
+  map.clear();
+  for (const u of list || []) {
+    map.set(u.id, u);
+    rememberUser(u);
+  }
+}
+
+function setGuilds(list) {
+  state.guilds.clear();
+  for (const g of list) {
+    state.guilds.set(g.id, g);
+    g.members.forEach(rememberUser);
+  }
+}
+
+// After a (re)connect, what was missed is in the history: the open conversation reloads its
+// newest page (and pages back until it meets what it had); the others reload when opened.
+function catchUpAfterConnect() {
+  for (const conv of state.convs.values()) {
+    conv.loaded = false;
+    conv.loading = null;
+  }
+  if (state.open) loadNewest(state.open);
+}
+
+// Friend operations and guild changes made from another tab of this browser: the server
+// sends friend events to the other user only, so each tab asks again.
+function tellOtherTabs() {
+  if (channel) channel.postMessage({type: 'refresh'});
+}
+
+if (channel) {
+  channel.onmessage = (event) => {
+    if (event.data && event.data.type === 'refresh' && state.gateway) state.gateway.refresh();
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Gateway frames
+
+function onFrame(frame) {
+  const p = frame.payload;
+  switch (frame.type) {
+    case 'chat':
+      return onChat(p);
+    case 'load':
+      if (p && p.type === 'chat') return onLoadComplete(p);
+      if (p && p.type === 'guilds') {
+        setGuilds(p.guilds);
+        renderLists();
+        return route();
+      }
+      return;
+    case 'mutual_users':
+      return onFriendEvent(p);
+    case 'guild':
+      return onGuildEvent(p);
+    case 'ok':
+      // Only friend operations answer "ok": refresh the lists as the server sees them.
+      state.gateway.refresh();
+      tellOtherTabs();
+      return;
+    case 'error':
+      return onError(p);
+  }
+}
+
+function onChat(p) {
+  const conv = convForChatId(p.chat_id);
+  if (!conv) return;
+  const isHistory = conv.loading !== null;
+  if (p.type === 'send') {
+    const existing = conv.messages.get(p.id);
+    const msg = existing || {id: p.id, user_id: p.user_id, created_at: p.created_at};
+    msg.content = p.content;
+    if (!existing) conv.messages.set(p.id, msg);
+    if (isHistory) conv.loading.batch.push(p.id);
+    if (compareIds(p.id, conv.last || '0') > 0) conv.last = p.id;
+    if (!isHistory && !existing) liveMessage(conv, msg);
+  } else if (p.type === 'edit') {
+    const msg = conv.messages.get(p.id);
+    if (p.content === '') {
+      conv.messages.delete(p.id);
+      if (conv === state.open && !isHistory) announce(`${authorName(p.user_id)} deleted a message`);
+    } else if (msg) {
+      msg.content = p.content;
+      msg.edited = true;
+    }
+  }
+  if (conv === state.open && !isHistory) renderMessages({stick: p.user_id === state.me.id});
+}
+
+function liveMessage(conv, msg) {
+  const mine = msg.user_id === state.me.id;
+  if (mine) return renderLists();
+  const visible = conv === state.open && !document.hidden;
+  if (!visible) conv.unread += 1;
+  renderLists();
+  const who = authorName(msg.user_id);
+  const where = conv.kind === 'guild' ? ` in ${convTitle(conv)}` : '';
+  announce(conv === state.open ? `${who}: ${msg.content}` : `New message from ${who}${where}`);
+}
+
+function onLoadComplete(p) {
+  const conv = convForChatId(p.load_id);
+  if (!conv || !conv.loading) return;
+  const load = conv.loading;
+  conv.loading = null;
+  const batch = load.batch.slice().sort(compareIds);
+  const inBatch = new Set(batch);
+  // conv.more is about what lies before the oldest message held: only a page that extends
+  // that end (or the very first page) changes it.
+  if (load.mode === 'older' || (load.mode === 'newest' && !load.knownNewest)) conv.more = p.more;
+  if (load.mode === 'newest') conv.loaded = true;
+  // A page is the whole truth for the span it covers, from its oldest message (or the
+  // beginning, when there is no more) to its cursor: a message held in that span but absent
+  // from the page was deleted while this tab was not listening.
+  const low = p.more ? batch[0] : null;
+  for (const id of [...conv.messages.keys()]) {
+    if (inBatch.has(id)) continue;
+    if (low !== null && compareIds(id, low) < 0) continue;
+    if (load.upper && compareIds(id, load.upper) >= 0) continue;
+    conv.messages.delete(id);
+  }
+  // Catching up: if this page does not reach back to what we had, fetch the gap too.
+  const gap = load.knownNewest && batch.length && p.more &&
+              compareIds(batch[0], load.knownNewest) > 0;
+  if (gap) {
+    const oldest = conv.messages.get(batch[0]);
+    conv.loading = null;
+    requestHistory(conv, 'gap', oldest.created_at,
+                   {knownNewest: load.knownNewest, upper: oldest.id, stick: load.stick});
+  }
+  if (conv !== state.open) return;
+  if (load.mode === 'older') renderMessages({keepScroll: load.scroll});
+  else renderMessages({stick: load.stick});
+  if (!conv.loading) fillViewport(conv);
+  setHistoryStatus(conv);
+}
+
+function onFriendEvent(p) {
+  if (!p || !p.user) return;
+  const u = p.user;
+  rememberUser(u);
+  if (p.type === 'request') {
+    state.incoming.set(u.id, u);
+    announce(`${u.name} sent you a friend request`);
+  } else if (p.type === 'response') {
+    state.incoming.delete(u.id);
+    state.outgoing.delete(u.id);
+    state.friends.set(u.id, u);
+    announce(`You and ${u.name} are now friends`);
+  } else if (p.type === 'remove') {
+    state.incoming.delete(u.id);
+    state.outgoing.delete(u.id);
+  } else if (p.type === 'delete') {
+    state.friends.delete(u.id);
+  }
+  renderLists();
+  if (state.route.view === 'dm' && state.route.id === u.id) renderConversationChrome();
+}
+
+function onGuildEvent(p) {
+  if (!p || !p.guild) return;
+  const g = p.guild;
+  g.members.forEach(rememberUser);
+  rememberUser(p.user);
+  rememberUser(p.actor);
+  const meGone = p.type === 'deleted' || (p.type === 'left' && p.user.id === state.me.id);
+  if (meGone) {
+    state.guilds.delete(g.id);
+    state.convs.delete(`guild:${g.id}`);
+    if (state.route.view === 'guild' && state.route.id === g.id) {
+      const why = p.type === 'deleted' ? `${g.name} was deleted` : `You are no longer in ${g.name}`;
+      announce(why);
+      location.hash = '';
+    }
+  } else {
+    state.guilds.set(g.id, g);
+  }
+  if (p.type === 'created' && p.actor.id === state.me.id && state.pendingGuildName === g.name) {
+    state.pendingGuildName = null;
+    $('guild-name').value = '';
+    location.hash = `#guild/${g.id}`;
+  }
+  if (p.type === 'joined' && p.user.id === state.me.id && p.actor.id !== state.me.id)
+    announce(`${p.actor.name} added you to ${g.name}`);
+  renderLists();
+  if (state.route.view === 'guild' && state.route.id === g.id) renderConversationChrome();
+}
+
+const FRIEND_CODES = new Set(['4010', '4011', '4012', '4013', '4014']);
+const GUILD_CODES = new Set(['4050', '4051', '4052', '4053', '4054']);
+
+function onError(p) {
+  const code = p && p.code;
+  let reason = (p && p.reason) || 'Something went wrong.';
+  if (code === '4029' && p.retry_after) reason = `Slow down: try again in ${Math.ceil(p.retry_after)} s.`;
+  // Errors name no request: place each by its code's family where the user acted.
+  if (['4003', '4020', '4024', '4050'].includes(code)) {
+    for (const conv of state.convs.values()) conv.loading = null;
+    if (state.open) setHistoryStatus(state.open);
+  }
+  if (FRIEND_CODES.has(code)) {
+    $('friend-error').textContent = reason;
+  } else if (GUILD_CODES.has(code)) {
+    (state.route.view === 'new-guild' ? $('guild-error') : $('member-error')).textContent = reason;
+    if (state.route.view === 'guild') $('conversation-error').textContent = reason;
+    state.pendingGuildName = null;
+  } else if (code === '4015') {
+    const target = state.route.view === 'friends' ? $('friend-error')
+                   : state.route.view === 'guild' && !$('members-panel').hidden ? $('member-error')
+                   : $('conversation-error');
+    target.textContent = reason;
+  } else {
+    $('conversation-error').textContent = reason;
+    if (state.route.view === 'friends') $('friend-error').textContent = reason;
+  }
+  announce(reason);
+}
+
+// ---------------------------------------------------------------------------------------
+// History
+
+function requestHistory(conv, mode, cursorText, extra = {}) {
+  if (conv.loading) return false;
+  const ok = state.gateway && state.gateway.send('load', {
+    type: 'chat', load_id: conv.chatId, datetime: base64Utf8(cursorText), count: PAGE,
+  });
+  if (!ok) return false;
+  conv.loading = {mode, batch: [], ...extra};
+  setHistoryStatus(conv);
+  return true;
+}
+
+function newestId(conv) {
+  let newest = '';
+  for (const id of conv.messages.keys()) if (!newest || compareIds(id, newest) > 0) newest = id;
+  return newest;
+}
+
+function oldestMessage(conv) {
+  let oldest = null;
+  for (const m of conv.messages.values()) if (!oldest || compareIds(m.id, oldest.id) < 0) oldest = m;
+  return oldest;
+}
+
+function loadNewest(conv) {
+  const box = $('messages');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  requestHistory(conv, 'newest', FAR_FUTURE, {
+    knownNewest: newestId(conv) || null, stick: atBottom || conv.messages.size === 0,
+  });
+}
+
+function loadOlder(conv) {
+  if (!conv.more || conv.loading || !conv.loaded) return;
+  const oldest = oldestMessage(conv);
+  if (!oldest) return;
+  const box = $('messages');
+  requestHistory(conv, 'older', oldest.created_at, {
+    upper: oldest.id, scroll: {height: box.scrollHeight, top: box.scrollTop},
+  });
+}
+
+// Until the list fills the view there is no scrolling to ask for more: ask now.
+function fillViewport(conv) {
+  const box = $('messages');
+  if (conv.more && box.scrollHeight <= box.clientHeight + 40) loadOlder(conv);
+}
+
+function setHistoryStatus(conv) {
+  const status = $('history-status');
+  const button = $('load-older');
+  $('messages').setAttribute('aria-busy', conv.loading ? 'true' : 'false');
+  if (conv.loading) {
+    status.textContent = 'Loading messages…';
+    button.hidden = true;
+  } else if (!conv.loaded) {
+    status.textContent = state.gateway && state.gateway.online ? '' : 'Messages load when you are back online.';
+    button.hidden = true;
+  } else if (conv.more) {
+    status.textContent = '';
+    button.hidden = false;
+  } else {
+    status.textContent = conv.messages.size ? 'This is the beginning of the conversation.'
+                                            : 'No messages yet. Say hello!';
+    button.hidden = true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering: lists
+
+function renderLists() {
+  if (!state.me) return;
+  const sortConvs = (a, b) => compareIds(b.conv.last || '0', a.conv.last || '0') ||
+                              a.name.localeCompare(b.name);
+  const dms = [...state.friends.values()].map((u) => ({u, name: u.name, conv: conversation('dm', u.id)}));
+  dms.sort(sortConvs);
+  $('dm-list').replaceChildren(...dms.map(({u, conv}) => convItem(`#dm/${u.id}`, avatar(u), u.name, conv)));
+  $('dm-empty').hidden = dms.length > 0;
+
+  const guilds = [...state.guilds.values()].map((g) => ({g, name: g.name, conv: conversation('guild', g.id)}));
+  guilds.sort(sortConvs);
+  $('guild-list').replaceChildren(...guilds.map(({g, conv}) =>
+    convItem(`#guild/${g.id}`, h('span', {class: 'avatar guild', 'aria-hidden': 'true', style: {'--hue': hue(g.id)}, text: '#'}),
+             g.name, conv, `${g.members.length} member${g.members.length === 1 ? '' : 's'}`)));
+  $('guild-empty').hidden = guilds.length > 0;
+
+  const badge = $('request-badge');
+  badge.hidden = state.incoming.size === 0;
+  badge.textContent = String(state.incoming.size);
+  badge.setAttribute('aria-label', `${state.incoming.size} friend request${state.incoming.size === 1 ? '' : 's'}`);
+  $('friends-link').classList.toggle('active', state.route.view === 'friends');
+
+  renderFriendsPane();
+  const unread = [...state.convs.values()].reduce((n, c) => n + c.unread, 0);
+  document.title = unread ? `(${unread}) REWIND` : 'REWIND';
+}
+
+function convItem(href, icon, name, conv, sub) {
+  const active = state.open === conv;
+  const label = conv.unread ? `${name}, ${conv.unread} unread` : name;
+  return h('li', {},
+    h('a', {href, class: `conv-item${active ? ' active' : ''}`, 'aria-current': active ? 'page' : null, 'aria-label': label},
+      icon,
+      h('span', {class: 'conv-text'}, h('span', {class: 'conv-name', text: name}), sub ? h('span', {class: 'conv-sub', text: sub}) : null),
+      conv.unread ? h('span', {class: 'badge', 'aria-hidden': 'true', text: String(conv.unread)}) : null));
+}
+
+function personRow(u, ...buttons) {
+  return h('li', {class: 'person'}, avatar(u), h('span', {class: 'person-name', text: u.name}),
+           h('span', {class: 'actions'}, ...buttons));
+}
+
+function friendOp(type, name) {
+  $('friend-error').textContent = '';
+  if (!state.gateway.send('mutual_users', {type, name}))
+    $('friend-error').textContent = 'You are offline. Try again when reconnected.';
+}
+
+function confirmButton(label, question, action, cls = 'danger') {
+  // Two steps, in place: the first press asks, the second does it; Escape or blur cancels.
+  const button = h('button', {type: 'button', class: `small ${cls}`, text: label});
+  let armed = false;
+  const disarm = () => {
+    armed = false;
+    button.textContent = label;
+    button.removeAttribute('aria-live');
+  };
+  button.addEventListener('click', () => {
+    if (armed) return action();
+    armed = true;
+    button.textContent = question;
+    button.setAttribute('aria-live', 'polite');
+  });
+  button.addEventListener('blur', disarm);
+  button.addEventListener('keydown', (e) => { if (e.key === 'Escape') disarm(); });
+  return button;
+}
+
+function renderFriendsPane() {
+  const byName = (a, b) => a.name.localeCompare(b.name);
+  const incoming = [...state.incoming.values()].sort(byName);
+  $('incoming-list').replaceChildren(...incoming.map((u) => personRow(u,
+    h('button', {type: 'button', class: 'small primary', text: 'Accept', 'aria-label': `Accept ${u.name}`, onclick: () => friendOp('response', u.name)}),
+    h('button', {type: 'button', class: 'small', text: 'Decline', 'aria-label': `Decline ${u.name}`, onclick: () => friendOp('remove', u.name)}))));
+  $('incoming-empty').hidden = incoming.length > 0;
+
+  const outgoing = [...state.outgoing.values()].sort(byName);
+  $('outgoing-list').replaceChildren(...outgoing.map((u) => personRow(u,
+    h('button', {type: 'button', class: 'small', text: 'Cancel', 'aria-label': `Cancel the request to ${u.name}`, onclick: () => friendOp('remove', u.name)}))));
+  $('outgoing-empty').hidden = outgoing.length > 0;
+
+  const friends = [...state.friends.values()].sort(byName);
+  $('friend-list').replaceChildren(...friends.map((u) => personRow(u,
+    h('a', {href: `#dm/${u.id}`, class: 'button small', text: 'Message', 'aria-label': `Message ${u.name}`}),
+    confirmButton('Remove', 'Remove?', () => friendOp('delete', u.name)))));
+  $('friends-empty').hidden = friends.length > 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering: the conversation
+
+function renderConversationChrome() {
+  const conv = state.open;
+  if (!conv) return;
+  $('conversation-title').textContent = convTitle(conv);
+  const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
+  $('members-toggle').hidden = !guild;
+  if (guild) {
+    $('conversation-sub').textContent = `${guild.members.length} member${guild.members.length === 1 ? '' : 's'}`;
+    $('members-toggle').textContent = `Members (${guild.members.length})`;
+    renderMembers(guild);
+  } else {
+    $('members-panel').hidden = true;
+    $('members-toggle').setAttribute('aria-expanded', 'false');
+    const friend = state.friends.has(conv.id);
+    $('conversation-sub').textContent = friend ? 'Direct message' : 'Not friends: you can read the history';
+  }
+  $('composer-input').placeholder = `Message ${conv.kind === 'guild' ? '#' : ''}${convTitle(conv)}`;
+  updateComposer();
+}
+
+function renderMembers(guild) {
+  $('member-list').replaceChildren(...guild.members.map((u) => h('li', {class: 'person'},
+    avatar(u), h('span', {class: 'person-name', text: u.id === state.me.id ? `${u.name} (you)` : u.name}),
+    u.id === guild.owner_id ? h('span', {class: 'tag', text: 'owner'}) : null)));
+  const inGuild = new Set(guild.members.map((u) => u.id));
+  const candidates = [...state.friends.values()].filter((u) => !inGuild.has(u.id))
+                                                 .sort((a, b) => a.name.localeCompare(b.name));
+  const select = $('add-member-select');
+  select.replaceChildren(...candidates.map((u) => h('option', {value: u.name, text: u.name})));
+  $('add-member-form').hidden = candidates.length === 0;
+}
+
+function canSend() {
+  const conv = state.open;
+  if (!conv || !state.gateway || !state.gateway.online) return false;
+  return conv.kind === 'guild' ? state.guilds.has(conv.id) : state.friends.has(conv.id);
+}
+
+function updateComposer() {
+  const conv = state.open;
+  if (!conv) return;
+  const online = state.gateway && state.gateway.online;
+  $('send-button').disabled = !canSend();
+  $('composer-input').disabled = conv.kind === 'dm' && !state.friends.has(conv.id);
+  $('send-button').title = online ? '' : 'Offline: reconnecting';
+}
+
+function messageElement(conv) {
+  const li = h('li', {class: 'message'});
+  li.append(
+    h('div', {class: 'message-avatar'}),
+    h('div', {class: 'message-main'},
+      h('div', {class: 'message-meta'}, h('span', {class: 'author'}), h('time')),
+      h('div', {class: 'message-body'},
+        h('div', {class: 'message-text'}), h('span', {class: 'edited', text: '(edited)', hidden: true}))),
+    h('div', {class: 'message-actions'}));
+  return li;
+}
+
+function updateMessageElement(li, msg, previous, conv) {
+  if (li.classList.contains('editing')) return;
+  const mine = msg.user_id === state.me.id;
+  const date = parseCreatedAt(msg.created_at);
+  const grouped = previous && previous.user_id === msg.user_id &&
+                  date && previous.date && date - previous.date < 5 * 60000;
+  msg.date = date;
+  li.dataset.id = msg.id;
+  li.classList.toggle('mine', mine);
+  li.classList.toggle('grouped', Boolean(grouped));
+  const author = {id: msg.user_id, name: authorName(msg.user_id)};
+  li.querySelector('.message-avatar').replaceChildren(grouped ? '' : avatar(author));
+  li.querySelector('.author').textContent = author.name;
+  const time = li.querySelector('time');
+  if (date) {
+    time.dateTime = date.toISOString();
+    time.textContent = shortTime(date);
+    time.title = fullFormat.format(date);
+  }
+  li.querySelector('.edited').hidden = !msg.edited;
+  const text = li.querySelector('.message-text');
+  if (text.textContent !== msg.content) text.textContent = msg.content;
+  const actions = li.querySelector('.message-actions');
+  if (mine && !actions.childElementCount) {
+    actions.append(
+      h('button', {type: 'button', class: 'small quiet', text: 'Edit', 'aria-label': 'Edit message', onclick: () => startEdit(li, conv)}),
+      confirmButton('Delete', 'Delete?', () => deleteMessage(conv, li.dataset.id), 'quiet danger'));
+  }
+}
+
+// Keyed rendering: each message keeps its element, so an edit in progress, the focus and
+// the scroll position survive new messages arriving.
+function renderMessages({stick = false, keepScroll = null} = {}) {
+  const conv = state.open;
+  if (!conv) return;
+  const box = $('messages');
+  const list = $('message-list');
+  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  const ids = [...conv.messages.keys()].sort(compareIds);
+  const keep = new Set(ids);
+  for (const [id, el] of conv.elements) {
+    if (!keep.has(id)) {
+      el.remove();
+      conv.elements.delete(id);
+    }
+  }
+  let prevEl = null;
+  let prevMsg = null;
+  for (const id of ids) {
+    const msg = conv.messages.get(id);
+    let el = conv.elements.get(id);
+    if (!el) {
+      el = messageElement(conv);
+      conv.elements.set(id, el);
+    }
+    updateMessageElement(el, msg, prevMsg, conv);
+    const want = prevEl ? prevEl.nextSibling : list.firstChild;
+    if (want !== el) list.insertBefore(el, want);
+    prevEl = el;
+    prevMsg = msg;
+  }
+  if (keepScroll) {
+    box.scrollTop = keepScroll.top + (box.scrollHeight - keepScroll.height);
+  } else if (stick || nearBottom) {
+    box.scrollTop = box.scrollHeight;
+  }
+  setHistoryStatus(conv);
+}
+
+function startEdit(li, conv) {
+  const msg = conv.messages.get(li.dataset.id);
+  if (!msg || li.classList.contains('editing')) return;
+  li.classList.add('editing');
+  const text = li.querySelector('.message-text');
+  const input = h('textarea', {class: 'edit-input', rows: '2', maxlength: '2000', 'aria-label': 'Edit your message'});
+  input.value = msg.content;
+  const finish = () => {
+    li.classList.remove('editing');
+    form.remove();
+    text.hidden = false;
+    updateMessageElement(li, conv.messages.get(li.dataset.id) || msg, null, conv);
+    renderMessages();
+  };
+  const save = () => {
+    const content = input.value;
+    if (content.trim() === '') return deleteMessage(conv, msg.id);
+    if (content !== msg.content && !state.gateway.send('chat', {type: 'edit', chat_id: conv.chatId, id: msg.id, content})) {
+      $('conversation-error').textContent = 'You are offline: the edit was not sent.';
+      return;
+    }
+    finish();
+  };
+  const form = h('form', {class: 'edit-form', onsubmit: (e) => { e.preventDefault(); save(); }},
+    input,
+    h('div', {class: 'edit-buttons'},
+      h('button', {type: 'submit', class: 'small primary', text: 'Save'}),
+      h('button', {type: 'button', class: 'small', text: 'Cancel', onclick: finish}),
+      h('span', {class: 'hint', text: 'Enter to save, Esc to cancel'})));
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      finish();
+      li.querySelector('.message-actions button')?.focus();
+    } else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      save();
+    }
+  });
+  text.hidden = true;
+  text.after(form);
+  input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
+}
+
+function deleteMessage(conv, id) {
+  if (!state.gateway.send('chat', {type: 'edit', chat_id: conv.chatId, id, content: ''}))
+    $('conversation-error').textContent = 'You are offline: the message was not deleted.';
+}
+
+function sendMessage() {
+  const conv = state.open;
+  const input = $('composer-input');
+  const content = input.value;
+  if (!conv || content.trim() === '') return;
+  $('conversation-error').textContent = '';
+  if (!canSend()) {
+    $('conversation-error').textContent = state.gateway && state.gateway.online
+        ? 'You cannot send here.' : 'You are offline. Your message is kept here until you are back.';
+    return;
+  }
+  state.gateway.send('chat', {type: 'send', chat_id: conv.chatId, content});
+  input.value = '';
+  autosize(input);
+}
+
+function autosize(textarea) {
+  textarea.style.height = 'auto';
+  textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Navigation: the hash names the view, so reload and the back button work.
+
+function parseRoute() {
+  const hash = location.hash.replace(/^#\/?/, '');
+  let m;
+  if (hash === 'friends') return {view: 'friends'};
+  if (hash === 'new-guild') return {view: 'new-guild'};
+  if ((m = /^dm\/(\d+)$/.exec(hash))) return {view: 'dm', id: m[1]};
+  if ((m = /^guild\/(\d+)$/.exec(hash))) return {view: 'guild', id: m[1]};
+  return {view: 'welcome'};
+}
+
+function route() {
+  if (!state.me) return;
+  const r = parseRoute();
+  const changed = r.view !== state.route.view || r.id !== state.route.id;
+  state.route = r;
+  const panes = {welcome: 'welcome-pane', friends: 'friends-pane', 'new-guild': 'new-guild-pane',
+                 dm: 'conversation-pane', guild: 'conversation-pane'};
+  if (r.view === 'guild' && !state.guilds.has(r.id)) return void (location.hash = '');
+  for (const pane of new Set(Object.values(panes))) $(pane).hidden = pane !== panes[r.view];
+  $('app-view').dataset.pane = r.view === 'welcome' ? 'list' : 'main';
+  const conv = r.view === 'dm' || r.view === 'guild' ? conversation(r.view, r.id) : null;
+  if (conv !== state.open) openConversation(conv);
+  renderLists();
+  if (changed) {
+    const focusTarget = {friends: 'friends-title', 'new-guild': 'guild-name'}[r.view];
+    if (focusTarget) $(focusTarget).focus();
+  }
+}
+
+function openConversation(conv) {
+  if (state.open) {
+    for (const el of state.open.elements.values()) el.remove();
+    state.open.elements.clear();
+  }
+  state.open = conv;
+  $('message-list').replaceChildren();
+  $('conversation-error').textContent = '';
+  $('members-panel').hidden = true;
+  $('members-toggle').setAttribute('aria-expanded', 'false');
+  if (!conv) return;
+  conv.unread = 0;
+  renderConversationChrome();
+  renderMessages({stick: true});
+  if (!conv.loaded && !conv.loading) loadNewest(conv);
+  else fillViewport(conv);
+  setHistoryStatus(conv);
+  if (window.matchMedia('(min-width: 721px)').matches) $('composer-input').focus();
+  else $('conversation-title').focus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Wiring
+
+function setupApp() {
+  window.addEventListener('hashchange', route);
+  $('logout').addEventListener('click', logOut);
+  $('back').addEventListener('click', () => { location.hash = ''; });
+
+  $('add-friend-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const name = $('friend-name').value.trim();
+    if (!name) return;
+    friendOp('request', name);
+    $('friend-name').value = '';
+  });
+
+  $('new-guild-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const name = $('guild-name').value.trim();
+    $('guild-error').textContent = '';
+    if (!name) return;
+    if (!state.gateway.send('guild', {type: 'create', name})) {
+      $('guild-error').textContent = 'You are offline. Try again when reconnected.';
+      return;
+    }
+    state.pendingGuildName = name;
+  });
+
+  $('members-toggle').addEventListener('click', () => {
+    const panel = $('members-panel');
+    panel.hidden = !panel.hidden;
+    $('members-toggle').setAttribute('aria-expanded', String(!panel.hidden));
+    if (!panel.hidden) panel.querySelector('select, button')?.focus();
+  });
+
+  $('add-member-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const name = $('add-member-select').value;
+    $('member-error').textContent = '';
+    if (!name || !state.open) return;
+    if (!state.gateway.send('guild', {type: 'add', guild_id: state.open.id, name}))
+      $('member-error').textContent = 'You are offline. Try again when reconnected.';
+  });
+
+  const leave = confirmButton('Leave guild', 'Really leave?', () => {
+    if (state.open && state.open.kind === 'guild')
+      state.gateway.send('guild', {type: 'leave', guild_id: state.open.id});
+  }, 'danger wide');
+  leave.id = 'leave-guild';
+  $('leave-guild').replaceWith(leave);
+
+  const input = $('composer-input');
+  $('composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    sendMessage();
+  });
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      sendMessage();
+    }
+  });
+  input.addEventListener('input', () => autosize(input));
+
+  $('messages').addEventListener('scroll', () => {
+    if (state.open && $('messages').scrollTop < 120) loadOlder(state.open);
+  }, {passive: true});
+  $('load-older').addEventListener('click', () => state.open && loadOlder(state.open));
+
+  let lastRefresh = Date.now();
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) return;
+    // Friend changes made on another device reach this one only through a fresh auth.
+    if (state.gateway && Date.now() - lastRefresh > 30000) {
+      lastRefresh = Date.now();
+      state.gateway.refresh();
+    }
+    if (!state.open) return;
+    state.open.unread = 0;
+    renderLists();
+  });
+
+  // Another tab logged in or out.
+  window.addEventListener('storage', (e) => {
+    if (e.key !== TOKEN_KEY) return;
+    if (!e.newValue && state.token) signOut('You logged out in another tab.');
+    else if (e.newValue && e.newValue !== state.token) startSession(e.newValue);
+  });
+}
+
+async function main() {
+  setupAuthForms();
+  setupApp();
+  const info = await api.about();
+  state.mail = info.mail;
+  serverOffsetMs = parseOffset(info.utc_offset);
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) startSession(token);
+  else showAuth();
+}
+
+main();

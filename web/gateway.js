@@ -1,0 +1,173 @@
+// The connection to REWIND's WebSocket gateway, protocol v2 (docs/PROTOCOL.md §2).
+//
+// It owns the connection's life: heartbeat first, then auth, heartbeats on a timer, and
+// reconnection with exponential backoff and jitter whenever the connection drops. The
+// application sees four things: onAuth (each auth answer; `fresh` when it opened a new
+// connection, so that the application catches up on what it missed), onFrame (every other
+// frame), onStatus ("connecting", "online", "offline") and onSignedOut (the token is no
+// longer valid: error 4000 or close 4108).
+
+const HEARTBEAT_MS = 20000;     // the server's default timeout is 45 s; the app sends every 40
+const DEAD_AFTER_MS = 50000;    // no heartbeat answer for this long: the link is dead
+const OPEN_TIMEOUT_MS = 10000;  // connect + heartbeat + auth must finish within this
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 15000;
+
+export const CLOSE_TOKEN_REVOKED = 4108;
+
+export class Gateway {
+  constructor(token, handlers) {
+    this.token = token;
+    this.handlers = handlers;
+    this.ws = null;
+    this.authed = false;
+    this.stopped = true;
+    this.attempt = 0;
+    this.beats = 0;
+    this.timers = {};
+    this.onBrowserOnline = () => this.reconnectNow();
+  }
+
+  start() {
+    this.stopped = false;
+    window.addEventListener('online', this.onBrowserOnline);
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    window.removeEventListener('online', this.onBrowserOnline);
+    this.clearTimers();
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.close(1000);
+    }
+  }
+
+  get online() {
+    return this.authed && this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  // Sends a request; false when the connection is not up (the caller keeps what it had).
+  send(type, payload) {
+    if (!this.online) return false;
+    this.ws.send(JSON.stringify({type, payload}));
+    return true;
+  }
+
+  // Asks for the full auth answer again: the friend lists and guilds as they are now.
+  refresh() {
+    return this.send('auth', {auth: this.token});
+  }
+
+  connect() {
+    this.clearTimers();
+    this.authed = false;
+    this.authSent = false;
+    this.handlers.onStatus(this.attempt === 0 ? 'connecting' : 'offline');
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${scheme}//${location.host}/ws?v=2`);
+    this.ws = ws;
+    ws.onopen = () => {
+      // The protocol wants a heartbeat before auth; its answer triggers the auth.
+      this.beats = 0;
+      this.raw(ws, 'heartbeat', {count: 0});
+    };
+    ws.onmessage = (event) => this.receive(ws, event);
+    ws.onclose = (event) => this.closed(ws, event);
+    // A connection that does not get through auth in time is dropped and retried.
+    this.timers.open = setTimeout(() => {
+      if (this.ws === ws && !this.authed) ws.close();
+    }, OPEN_TIMEOUT_MS);
+  }
+
+  raw(ws, type, payload) {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({type, payload}));
+  }
+
+  receive(ws, event) {
+    if (ws !== this.ws) return;
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    this.lastHeard = Date.now();
+    if (frame.type === 'heartbeat') {
+      if (!this.authed && frame.payload && frame.payload.count === 0 && !this.authSent) {
+        this.authSent = true;
+        this.raw(ws, 'auth', {auth: this.token});
+      }
+      return;
+    }
+    if (frame.type === 'auth') {
+      const fresh = !this.authed;
+      if (fresh) {
+        this.authed = true;
+        this.attempt = 0;
+        clearTimeout(this.timers.open);
+        this.startHeartbeat(ws);
+        this.handlers.onStatus('online');
+      }
+      this.handlers.onAuth(frame.payload, fresh);
+      return;
+    }
+    if (frame.type === 'error' && frame.payload && frame.payload.code === '4000') {
+      // The token is bad, expired or revoked: no retry will fix that.
+      this.stop();
+      this.handlers.onSignedOut('Your session has ended. Please log in again.');
+      return;
+    }
+    this.handlers.onFrame(frame);
+  }
+
+  startHeartbeat(ws) {
+    this.lastHeard = Date.now();
+    this.timers.beat = setInterval(() => {
+      if (Date.now() - this.lastHeard > DEAD_AFTER_MS) {
+        // A half-open connection (sleep, network change) never reports a close by itself.
+        ws.close();
+        this.closed(ws, {code: 1006});
+        return;
+      }
+      this.raw(ws, 'heartbeat', {count: ++this.beats});
+    }, HEARTBEAT_MS);
+  }
+
+  closed(ws, event) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.authSent = false;
+    this.authed = false;
+    this.clearTimers();
+    if (this.stopped) return;
+    if (event.code === CLOSE_TOKEN_REVOKED) {
+      this.stop();
+      this.handlers.onSignedOut('You logged out.');
+      return;
+    }
+    this.handlers.onStatus('offline');
+    // Exponential backoff with "equal jitter": at least half the step, so a server that
+    // restarts is not hit by every client at the same instant nor hammered in a loop.
+    const step = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
+    this.attempt += 1;
+    const delay = step / 2 + Math.random() * (step / 2);
+    this.timers.retry = setTimeout(() => this.connect(), delay);
+  }
+
+  // The browser says the network is back: retry now rather than at the end of a backoff.
+  reconnectNow() {
+    if (this.stopped || this.ws) return;
+    this.attempt = Math.min(this.attempt, 1);
+    this.connect();
+  }
+
+  clearTimers() {
+    clearTimeout(this.timers.open);
+    clearTimeout(this.timers.retry);
+    clearInterval(this.timers.beat);
+    this.timers = {};
+  }
+}
