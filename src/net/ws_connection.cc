@@ -1,5 +1,7 @@
 #include "net/ws_connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 
 namespace rwd::net {
@@ -131,8 +133,18 @@ void WsConnection::enqueue(gateway::Frame frame) {
   if (!writing_ && accepted_) write_next();
 }
 
+void WsConnection::set_corked(bool on) {
+  // While several frames wait (a history load is 51), TCP_CORK lets the kernel send them as
+  // full segments instead of one segment per frame; uncorking when the queue drains pushes
+  // the rest out at once, so nothing waits for the kernel's 200 ms cork limit.
+  corked_ = on;
+  beast::error_code ec;
+  ws_.next_layer().set_option(asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_CORK>(on), ec);
+}
+
 void WsConnection::write_next() {
   if (queue_head_ == queue_.size()) {
+    if (corked_) set_corked(false);
     // Drained: keep a small array for the next frames, give a large one back.
     if (queue_.capacity() > 8) std::vector<gateway::Frame>().swap(queue_);
     queue_.clear();
@@ -140,6 +152,7 @@ void WsConnection::write_next() {
     if (closing_ && !close_sent_) start_close(close_code_);
     return;
   }
+  if (!corked_ && queue_.size() - queue_head_ > 1) set_corked(true);
   writing_ = true;
   ws_.text(true);
   const gateway::Frame& f = queue_[queue_head_];

@@ -69,6 +69,7 @@ class WsConnection final : public gateway::Transport,
   void read();
   void on_read(beast::error_code ec, size_t bytes);
   void write_next();
+  void set_corked(bool on);
   void on_write(beast::error_code ec, size_t bytes);
   void start_close(protocol::CloseCode code);
   void arm_deadline();
@@ -90,6 +91,7 @@ class WsConnection final : public gateway::Transport,
   size_t queue_head_ = 0;
   size_t queued_bytes_ = 0;
   bool writing_ = false;
+  bool corked_ = false;  // TCP_CORK set while a burst of frames is written
   bool accepted_ = false;
   bool closing_ = false;     // close requested: no more frames are queued
   bool close_sent_ = false;  // async_close started
