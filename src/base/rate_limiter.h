@@ -30,7 +30,8 @@ class RateLimiter {
   int64_t last_sweep_us_ = 0;                        // guarded by mu_
 };
 
-// A local token bucket for one owner (a connection) that is only touched by one strand.
+// A local token bucket for one owner (a connection) that is only touched by one thread at a
+// time (the connection's event loop).
 class LocalRateLimiter {
  public:
   LocalRateLimiter(int burst, int64_t window_us)

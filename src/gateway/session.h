@@ -48,8 +48,9 @@ struct Services {
 // once auth succeeds, dropped if it fails; every request is answered exactly once (a chat
 // send is answered by its own event; an empty send is ignored).
 //
-// Threads: every method runs on the connection's strand. Results of domain calls come back
-// on other threads and are posted to the strand before they touch the session.
+// Threads: every method runs on the connection's strand, i.e. its serial context (the network
+// layer runs each connection on one event-loop thread). Results of domain calls come back on
+// other threads and are posted to it (Transport::post) before they touch the session.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Services& services, std::weak_ptr<Transport> transport, protocol::Version version);

@@ -125,6 +125,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     msg->body() = head ? std::string() : std::move(res.body);
     msg->prepare_payload();
     if (head) msg->content_length(length);
+    // A 304 has no body, and a Content-Length on it would have to be the full file's.
+    if (res.status == 304) msg->erase(bhttp::field::content_length);
     stream_.expires_after(std::chrono::seconds(30));
     bhttp::async_write(
         stream_, *msg,

@@ -38,12 +38,12 @@ void Loop::tick() {
 }
 
 void Loop::deliver(std::shared_ptr<WsConnection> conn, gateway::Frame frame) {
-  bool wake;
-  {
-    std::lock_guard lock(inbox_mu_);
-    wake = inbox_.empty();
-    inbox_.emplace_back(std::move(conn), std::move(frame));
-  }
+  // The wake-up is posted under the lock: a thread that finds the inbox non-empty and then
+  // posts something else for the same connection (a close) must find the drain queued
+  // ahead of it, or the frame would be dropped by the close it preceded.
+  std::lock_guard lock(inbox_mu_);
+  bool wake = inbox_.empty();
+  inbox_.emplace_back(std::move(conn), std::move(frame));
   if (wake) asio::post(ioc, [this] { drain(); });
 }
 
@@ -162,7 +162,10 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket, Loop& loop) {
     // Chat frames are small and latency-bound: never hold one back waiting for an ACK.
     beast::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
-    start_http_connection(*this, loop, std::move(socket));
+    // Started on its own loop's thread: nothing of a connection runs anywhere else.
+    asio::post(loop.ioc, [this, &loop, socket = std::move(socket)]() mutable {
+      start_http_connection(*this, loop, std::move(socket));
+    });
   }
   accept();
 }

@@ -11,18 +11,16 @@
 
 namespace rwd::net {
 
-// One WebSocket connection: Beast's stream, a read loop feeding the gateway Session, and a
-// bounded write queue. Everything runs on the connection's loop (one thread); send goes
-// through the loop's inbox and close/post are posted to it from other threads.
-//
-// Backpressure: at most one write is in flight; queued frames are counted in bytes, and a
-// connection whose queue passes --send-queue-bytes is closed (4105) so that one reader that
-// stopped reading never holds memory or delays anybody else.
 // The read buffer of one connection. Beast's read loop sizes its first step from
 // max_size() - size() (up to 1,536 bytes) and prepares that much before any byte arrives, so
 // every idle connection would hold that much; reporting a small headroom makes it hold
 // kFirstStep instead. Later steps of a message ask for exactly the bytes left in the frame,
 // so a large message still arrives in few steps (its size limit is read_message_max).
+#ifdef BOOST_NO_EXCEPTIONS
+// Without exceptions Beast checks every prepare against max_size(), which ReadBuffer keeps
+// deliberately small.
+#error "ReadBuffer needs Beast built with exceptions"
+#endif
 class ReadBuffer {
  public:
   static constexpr size_t kFirstStep = 64;
@@ -44,6 +42,13 @@ class ReadBuffer {
   beast::flat_buffer buffer_;
 };
 
+// One WebSocket connection: Beast's stream, a read loop feeding the gateway Session, and a
+// bounded write queue. Everything runs on the connection's loop (one thread); send goes
+// through the loop's inbox and close/post are posted to it from other threads.
+//
+// Backpressure: at most one write is in flight; queued frames are counted in bytes, and a
+// connection whose queue passes --send-queue-bytes is closed (4105) so that one reader that
+// stopped reading never holds memory or delays anybody else.
 class WsConnection final : public gateway::Transport,
                            public std::enable_shared_from_this<WsConnection>,
                            private DeadlineHook {
