@@ -140,7 +140,7 @@ void Router::handle(Request req, Respond respond) {
 
 void Router::get_about(Respond respond) {
   int offset = settings_.utc_offset_s;
-  char utc_offset[8];
+  char utc_offset[16];  // "+HH:MM"; room for any int so the compiler can prove no truncation
   std::snprintf(utc_offset, sizeof utc_offset, "%c%02d:%02d", offset < 0 ? '-' : '+',
                 std::abs(offset) / 3600, std::abs(offset) / 60 % 60);
   Response out;
