@@ -6,7 +6,10 @@ import * as api from './api.js';
 import {Gateway} from './gateway.js';
 
 const TOKEN_KEY = 'rewind.token';
+const REVOKE_KEY = 'rewind.revoke';  // tokens logged out of while the server was unreachable
 const PAGE = 50;  // messages per history load
+const LOAD_TIMEOUT_MS = 15000;  // a history load unanswered for this long is sent again
+const LOAD_ATTEMPTS = 5;  // then the reader is offered a button to try again
 const FAR_FUTURE = '9999-12-31 23:59:59';  // a cursor after every message: "the newest"
 
 const $ = (id) => document.getElementById(id);
@@ -111,6 +114,7 @@ const state = {
   convs: new Map(),     // key ("dm:<user id>" or "guild:<guild id>") -> conversation
   route: {view: 'welcome'},
   open: null,           // the open conversation
+  load: null,           // the one history load in flight on this connection (see History)
   pendingGuildName: null,
   mail: 'smtp',
 };
@@ -134,7 +138,8 @@ function conversation(kind, id) {
       chatId: kind === 'dm' ? dmChatId(id) : id,
       messages: new Map(),  // id -> {id, user_id, content, created_at, edited}
       loaded: false,        // the newest page was loaded on this connection
-      loading: null,        // the history load in flight: {mode, batch, knownNewest}
+      failed: false,        // a history load gave up: the reader is offered to try again
+      catchUp: undefined,   // while a catch-up is unfinished: the newest message held before it
       more: true,           // older messages may exist
       unread: 0,
       last: '',             // id of the newest message seen: orders the lists
@@ -220,8 +225,12 @@ function setupAuthForms() {
     }
     submitWithBusy($('login-form'), $('login-error'), async () => {
       const token = await api.login(email, password);
-      localStorage.setItem(TOKEN_KEY, token);
       $('login-password').value = '';
+      revokePending();  // the server is reachable again
+      // Another tab logged in meanwhile and this one follows it (one account per browser):
+      // this token would never be used, so it is ended at once.
+      if (state.token) return revoke(token);
+      localStorage.setItem(TOKEN_KEY, token);
       startSession(token);
     });
   });
@@ -254,6 +263,8 @@ function setupAuthForms() {
 // Session
 
 function startSession(token) {
+  if (state.gateway) state.gateway.stop();
+  dropLoad();
   state.token = token;
   state.me = null;
   for (const m of ['users', 'friends', 'incoming', 'outgoing', 'guilds', 'convs']) state[m].clear();
@@ -262,13 +273,14 @@ function startSession(token) {
   $('app-view').hidden = false;
   $('me').textContent = '';
   $('message-list').replaceChildren();
-  state.gateway = new Gateway(token, {onAuth, onFrame, onStatus, onSignedOut});
+  state.gateway = new Gateway(token, {onAuth, onFrame, onStatus, onSignedOut, onRefused});
   state.gateway.start();
 }
 
 function signOut(notice) {
   if (state.gateway) state.gateway.stop();
   state.gateway = null;
+  dropLoad();
   state.token = null;
   localStorage.removeItem(TOKEN_KEY);
   history.replaceState(null, '', '/');
@@ -283,11 +295,52 @@ async function logOut() {
   const token = state.token;
   signOut('You logged out.');
   // Revoking the token closes every other tab's connection too (close 4108).
+  if (token && !(await revoke(token)) && $('auth-notice').textContent === 'You logged out.') {
+    $('auth-notice').textContent = 'You logged out here, but the server could not be reached ' +
+        'to end the session there. This browser will end it as soon as it reaches the server.';
+  }
+}
+
+// A token to end on the server is kept in localStorage until the server has ended it, so
+// that logging out while offline still ends the session there: it is tried again when the
+// page starts, when the browser comes back online and after each log-in.
+function pendingRevocations() {
+  try {
+    const list = JSON.parse(localStorage.getItem(REVOKE_KEY));
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+
+function setPendingRevocations(list) {
+  if (list.length) localStorage.setItem(REVOKE_KEY, JSON.stringify(list));
+  else localStorage.removeItem(REVOKE_KEY);
+}
+
+const revoking = new Set();  // tokens whose logout request is in flight
+
+// Ends `token` on the server; false when that has to wait (the token is kept to try again).
+async function revoke(token) {
+  const list = pendingRevocations();
+  if (!list.includes(token)) setPendingRevocations([...list, token]);
+  if (revoking.has(token)) return false;
+  revoking.add(token);
   try {
     await api.logout(token);
-  } catch {
-    // Already invalid, or the server is unreachable: the token is gone from this browser.
+  } catch (e) {
+    // Unreachable, rate limited or overloaded: later. Anything else (401: the token is no
+    // longer valid) needs no retry.
+    if (e.status === 0 || e.status === 429 || e.status >= 500) return false;
+  } finally {
+    revoking.delete(token);
   }
+  setPendingRevocations(pendingRevocations().filter((t) => t !== token));
+  return true;
+}
+
+function revokePending() {
+  for (const token of pendingRevocations()) revoke(token);
 }
 
 function onStatus(status) {
@@ -296,8 +349,22 @@ function onStatus(status) {
   el.textContent = status === 'online' ? 'online' : status === 'connecting' ? 'connecting…' : 'offline';
   const offline = status === 'offline';
   $('offline-banner').hidden = !offline;
+  $('offline-banner').classList.remove('stopped');
+  $('offline-text').textContent = 'Offline — reconnecting…';
+  $('reconnect').hidden = true;
   document.body.classList.toggle('is-offline', offline);
+  // A load's answer never crosses connections: the catch-up after the next auth takes over.
+  if (status !== 'online') dropLoad();
   updateComposer();
+  if (state.open) setHistoryStatus(state.open);
+}
+
+// The server turned the connection away and the gateway does not retry by itself.
+function onRefused(message) {
+  onStatus('offline');
+  $('offline-banner').classList.add('stopped');
+  $('offline-text').textContent = message;
+  $('reconnect').hidden = false;
 }
 
 function onAuth(payload, fresh) {
@@ -331,13 +398,21 @@ function setGuilds(list) {
 }
 
 // After a (re)connect, what was missed is in the history: the open conversation reloads its
-// newest page (and pages back until it meets what it had); the others reload when opened.
+// newest page (and pages back until it meets what it had). The others forget their messages
+// and reload from the newest when opened: kept, they would leave a hole between what they
+// held and what arrives from now on, which paging back (from the oldest held) never fills.
 function catchUpAfterConnect() {
+  dropLoad();
+  revokePending();
   for (const conv of state.convs.values()) {
     conv.loaded = false;
-    conv.loading = null;
+    conv.failed = false;
+    if (conv === state.open) continue;
+    conv.messages.clear();
+    conv.more = true;
+    conv.catchUp = undefined;
   }
-  if (state.open) loadNewest(state.open);
+  nextLoad();
 }
 
 // Friend operations and guild changes made from another tab of this browser: the server
@@ -383,28 +458,43 @@ function onFrame(frame) {
 }
 
 function onChat(p) {
-  const conv = convForChatId(p.chat_id);
+  const load = state.load && state.load.conv.chatId === p.chat_id ? state.load : null;
+  const conv = load ? load.conv : convForChatId(p.chat_id);
   if (!conv) return;
-  const isHistory = conv.loading !== null;
+  // A load's answer is `send` events like live ones. While a newest page loads, every
+  // message of its chat is taken into the page; an older page (or a catch-up's gap) holds
+  // only messages before its upper end, so anything newer is live.
+  const isHistory = Boolean(load) && p.type === 'send' &&
+                    (load.mode === 'newest' || compareIds(p.id, load.upper) < 0);
+  if (isHistory) {
+    load.received += 1;
+    load.batch.set(p.id, {id: p.id, user_id: p.user_id, content: p.content, created_at: p.created_at});
+    if (!load.oldest || compareIds(p.id, load.oldest.id) < 0) load.oldest = {id: p.id, created_at: p.created_at};
+    return;
+  }
   if (p.type === 'send') {
     const existing = conv.messages.get(p.id);
     const msg = existing || {id: p.id, user_id: p.user_id, created_at: p.created_at};
     msg.content = p.content;
     if (!existing) conv.messages.set(p.id, msg);
-    if (isHistory) conv.loading.batch.push(p.id);
     if (compareIds(p.id, conv.last || '0') > 0) conv.last = p.id;
-    if (!isHistory && !existing) liveMessage(conv, msg);
+    if (!existing) liveMessage(conv, msg);
   } else if (p.type === 'edit') {
+    // The page being loaded may hold the message too: it must not bring back the old text.
+    if (load && load.batch.has(p.id)) {
+      if (p.content === '') load.batch.delete(p.id);
+      else load.batch.get(p.id).content = p.content;
+    }
     const msg = conv.messages.get(p.id);
     if (p.content === '') {
       conv.messages.delete(p.id);
-      if (conv === state.open && !isHistory) announce(`${authorName(p.user_id)} deleted a message`);
+      if (conv === state.open) announce(`${authorName(p.user_id)} deleted a message`);
     } else if (msg) {
       msg.content = p.content;
       msg.edited = true;
     }
   }
-  if (conv === state.open && !isHistory) renderMessages({stick: p.user_id === state.me.id});
+  if (conv === state.open) renderMessages({stick: p.user_id === state.me.id});
 }
 
 function liveMessage(conv, msg) {
@@ -419,12 +509,19 @@ function liveMessage(conv, msg) {
 }
 
 function onLoadComplete(p) {
-  const conv = convForChatId(p.load_id);
-  if (!conv || !conv.loading) return;
-  const load = conv.loading;
-  conv.loading = null;
-  const batch = load.batch.slice().sort(compareIds);
-  const inBatch = new Set(batch);
+  const load = state.load;
+  // The end of an answer to a load this client no longer waits for, or of an answer whose
+  // start went to an attempt that was sent again: the answer to the current attempt follows.
+  if (!load || load.conv.chatId !== p.load_id || load.received < p.count) return;
+  const conv = load.conv;
+  clearTimeout(load.timer);
+  state.load = null;
+  for (const msg of load.batch.values()) {
+    const existing = conv.messages.get(msg.id);
+    if (existing) existing.content = msg.content;
+    else conv.messages.set(msg.id, msg);
+    if (compareIds(msg.id, conv.last || '0') > 0) conv.last = msg.id;
+  }
   // conv.more is about what lies before the oldest message held: only a page that extends
   // that end (or the very first page) changes it.
   if (load.mode === 'older' || (load.mode === 'newest' && !load.knownNewest)) conv.more = p.more;
@@ -432,27 +529,29 @@ function onLoadComplete(p) {
   // A page is the whole truth for the span it covers, from its oldest message (or the
   // beginning, when there is no more) to its cursor: a message held in that span but absent
   // from the page was deleted while this tab was not listening.
-  const low = p.more ? batch[0] : null;
   for (const id of [...conv.messages.keys()]) {
-    if (inBatch.has(id)) continue;
-    if (low !== null && compareIds(id, low) < 0) continue;
+    if (load.batch.has(id)) continue;
+    if (p.more && (!load.oldest || compareIds(id, load.oldest.id) < 0)) continue;
     if (load.upper && compareIds(id, load.upper) >= 0) continue;
     conv.messages.delete(id);
   }
-  // Catching up: if this page does not reach back to what we had, fetch the gap too.
-  const gap = load.knownNewest && batch.length && p.more &&
-              compareIds(batch[0], load.knownNewest) > 0;
+  // Catching up: if this page does not reach back to what we had, fetch the gap too. Its
+  // cursor is the page's oldest message as it arrived, even if that was deleted since.
+  const gap = load.knownNewest && load.oldest && p.more &&
+              compareIds(load.oldest.id, load.knownNewest) > 0;
   if (gap) {
-    const oldest = conv.messages.get(batch[0]);
-    conv.loading = null;
-    requestHistory(conv, 'gap', oldest.created_at,
-                   {knownNewest: load.knownNewest, upper: oldest.id, stick: load.stick});
+    requestHistory(conv, 'gap', load.oldest.created_at,
+                   {knownNewest: load.knownNewest, upper: load.oldest.id, stick: load.stick});
+  } else if (load.mode !== 'older') {
+    conv.catchUp = undefined;
   }
-  if (conv !== state.open) return;
-  if (load.mode === 'older') renderMessages({keepScroll: load.scroll});
-  else renderMessages({stick: load.stick});
-  if (!conv.loading) fillViewport(conv);
-  setHistoryStatus(conv);
+  if (conv === state.open) {
+    if (load.mode === 'older') renderMessages({keepScroll: load.scroll});
+    else renderMessages({stick: load.stick});
+    setHistoryStatus(conv);
+  }
+  renderLists();
+  nextLoad();
 }
 
 function onFriendEvent(p) {
@@ -509,15 +608,15 @@ function onGuildEvent(p) {
 const FRIEND_CODES = new Set(['4010', '4011', '4012', '4013', '4014']);
 const GUILD_CODES = new Set(['4050', '4051', '4052', '4053', '4054']);
 
+// The codes a history load can be answered with.
+const LOAD_CODES = new Set(['4003', '4020', '4024', '4029', '4050', '5000', '5003']);
+
 function onError(p) {
   const code = p && p.code;
   let reason = (p && p.reason) || 'Something went wrong.';
   if (code === '4029' && p.retry_after) reason = `Slow down: try again in ${Math.ceil(p.retry_after)} s.`;
+  if (state.load && LOAD_CODES.has(code)) loadFailed(state.load, p);
   // Errors name no request: place each by its code's family where the user acted.
-  if (['4003', '4020', '4024', '4050'].includes(code)) {
-    for (const conv of state.convs.values()) conv.loading = null;
-    if (state.open) setHistoryStatus(state.open);
-  }
   if (FRIEND_CODES.has(code)) {
     $('friend-error').textContent = reason;
   } else if (GUILD_CODES.has(code)) {
@@ -538,16 +637,68 @@ function onError(p) {
 
 // ---------------------------------------------------------------------------------------
 // History
+//
+// Errors name no request, so a connection has at most one history load in flight
+// (state.load): an error that a load can be answered with, arriving while one is out, is
+// taken as that load's. The load is then sent again, after `retry_after` for 4029, after a
+// growing pause otherwise; so is a load unanswered for LOAD_TIMEOUT_MS. When the error was
+// another request's after all, nothing is lost: the first answer to come completes the load
+// (each attempt is the same request) and a later one finds nothing waiting for it.
 
 function requestHistory(conv, mode, cursorText, extra = {}) {
-  if (conv.loading) return false;
-  const ok = state.gateway && state.gateway.send('load', {
-    type: 'chat', load_id: conv.chatId, datetime: base64Utf8(cursorText), count: PAGE,
-  });
-  if (!ok) return false;
-  conv.loading = {mode, batch: [], ...extra};
-  setHistoryStatus(conv);
+  if (state.load || !state.gateway || !state.gateway.online) return false;
+  state.load = {conv, mode, cursor: base64Utf8(cursorText), attempts: 0, timer: null, ...extra};
+  sendLoad(state.load);
+  if (conv === state.open) setHistoryStatus(conv);
   return true;
+}
+
+function sendLoad(load) {
+  if (state.load !== load) return;
+  load.attempts += 1;
+  load.batch = new Map();  // id -> message: the page as it arrives, applied when complete
+  load.oldest = null;      // {id, created_at} of the page's oldest message
+  load.received = 0;
+  clearTimeout(load.timer);
+  load.timer = setTimeout(() => loadFailed(load, null), LOAD_TIMEOUT_MS);
+  if (!state.gateway.send('load', {type: 'chat', load_id: load.conv.chatId, datetime: load.cursor, count: PAGE}))
+    dropLoad();
+}
+
+function loadFailed(load, error) {
+  if (state.load !== load) return;
+  clearTimeout(load.timer);
+  if (load.attempts >= LOAD_ATTEMPTS) {
+    state.load = null;
+    load.conv.failed = true;
+    if (load.conv === state.open) {
+      renderMessages();
+      setHistoryStatus(load.conv);
+    }
+    return nextLoad();
+  }
+  const delay = error && error.code === '4029' && error.retry_after > 0
+      ? error.retry_after * 1000 : 500 * 2 ** (load.attempts - 1);
+  load.timer = setTimeout(() => sendLoad(load), delay);
+}
+
+// Forgets the load in flight: the connection it was sent on is gone (or going).
+function dropLoad() {
+  const load = state.load;
+  if (!load) return;
+  clearTimeout(load.timer);
+  state.load = null;
+  if (load.conv === state.open) setHistoryStatus(load.conv);
+}
+
+// Starts what the open conversation needs next, when no load is in flight: its newest page,
+// or an older one while the list does not fill the view or the reader is at its top.
+function nextLoad() {
+  const conv = state.open;
+  if (!conv || state.load || conv.failed) return;
+  if (!conv.loaded) return loadNewest(conv);
+  const box = $('messages');
+  if (box.scrollHeight <= box.clientHeight + 40 || box.scrollTop < 120) loadOlder(conv);
 }
 
 function newestId(conv) {
@@ -562,16 +713,21 @@ function oldestMessage(conv) {
   return oldest;
 }
 
+// The newest page. When it does not reach back to the newest message held before (the
+// catch-up after a reconnect), the pages in between follow; should the connection drop
+// again before they are in, the next catch-up still starts from that same message.
 function loadNewest(conv) {
   const box = $('messages');
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-  requestHistory(conv, 'newest', FAR_FUTURE, {
-    knownNewest: newestId(conv) || null, stick: atBottom || conv.messages.size === 0,
+  const knownNewest = conv.catchUp !== undefined ? conv.catchUp : newestId(conv) || null;
+  const sent = requestHistory(conv, 'newest', FAR_FUTURE, {
+    knownNewest, stick: atBottom || conv.messages.size === 0,
   });
+  if (sent) conv.catchUp = knownNewest;
 }
 
 function loadOlder(conv) {
-  if (!conv.more || conv.loading || !conv.loaded) return;
+  if (!conv.more || state.load || !conv.loaded || conv.failed) return;
   const oldest = oldestMessage(conv);
   if (!oldest) return;
   const box = $('messages');
@@ -580,21 +736,35 @@ function loadOlder(conv) {
   });
 }
 
-// Until the list fills the view there is no scrolling to ask for more: ask now.
-function fillViewport(conv) {
-  const box = $('messages');
-  if (conv.more && box.scrollHeight <= box.clientHeight + 40) loadOlder(conv);
+function retryHistory() {
+  const conv = state.open;
+  if (!conv) return;
+  conv.failed = false;
+  nextLoad();
+  if (conv.loaded && !state.load) loadOlder(conv);
+  setHistoryStatus(conv);
+  $('messages').focus();  // the button just went away
 }
 
 function setHistoryStatus(conv) {
   const status = $('history-status');
   const button = $('load-older');
-  $('messages').setAttribute('aria-busy', conv.loading ? 'true' : 'false');
-  if (conv.loading) {
+  const online = state.gateway && state.gateway.online;
+  // Not loaded yet while online: loading, or about to once the load in flight is done.
+  const busy = (state.load && state.load.conv === conv) || (online && !conv.loaded && !conv.failed);
+  $('messages').setAttribute('aria-busy', busy ? 'true' : 'false');
+  $('retry-load').hidden = !(conv.failed && !busy && online);
+  if (busy) {
     status.textContent = 'Loading messages…';
     button.hidden = true;
+  } else if (!online && !conv.loaded) {
+    status.textContent = 'Messages load when you are back online.';
+    button.hidden = true;
+  } else if (conv.failed) {
+    status.textContent = conv.loaded ? 'Older messages could not be loaded.' : 'Messages could not be loaded.';
+    button.hidden = true;
   } else if (!conv.loaded) {
-    status.textContent = state.gateway && state.gateway.online ? '' : 'Messages load when you are back online.';
+    status.textContent = '';
     button.hidden = true;
   } else if (conv.more) {
     status.textContent = '';
@@ -943,10 +1113,10 @@ function openConversation(conv) {
   $('members-toggle').setAttribute('aria-expanded', 'false');
   if (!conv) return;
   conv.unread = 0;
+  conv.failed = false;  // opening it is asking again
   renderConversationChrome();
   renderMessages({stick: true});
-  if (!conv.loaded && !conv.loading) loadNewest(conv);
-  else fillViewport(conv);
+  nextLoad();
   setHistoryStatus(conv);
   if (window.matchMedia('(min-width: 721px)').matches) $('composer-input').focus();
   else $('conversation-title').focus();
@@ -1020,6 +1190,9 @@ function setupApp() {
     if (state.open && $('messages').scrollTop < 120) loadOlder(state.open);
   }, {passive: true});
   $('load-older').addEventListener('click', () => state.open && loadOlder(state.open));
+  $('retry-load').addEventListener('click', retryHistory);
+  $('reconnect').addEventListener('click', () => state.gateway && state.gateway.start());
+  window.addEventListener('online', revokePending);
 
   let lastRefresh = Date.now();
   document.addEventListener('visibilitychange', () => {
@@ -1048,6 +1221,7 @@ async function main() {
   const info = await api.about();
   state.mail = info.mail;
   serverOffsetMs = parseOffset(info.utc_offset);
+  revokePending();
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) startSession(token);
   else showAuth();

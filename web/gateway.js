@@ -2,17 +2,19 @@
 //
 // It owns the connection's life: heartbeat first, then auth, heartbeats on a timer, and
 // reconnection with exponential backoff and jitter whenever the connection drops. The
-// application sees four things: onAuth (each auth answer; `fresh` when it opened a new
+// application sees five things: onAuth (each auth answer; `fresh` when it opened a new
 // connection, so that the application catches up on what it missed), onFrame (every other
-// frame), onStatus ("connecting", "online", "offline") and onSignedOut (the token is no
-// longer valid: error 4000 or close 4108).
+// frame), onStatus ("connecting", "online", "offline"), onSignedOut (the token is no
+// longer valid: error 4000 or close 4108) and onRefused (the server turned the connection
+// away for a reason that retrying does not fix: close 4106; it stays stopped until start()).
 
 const HEARTBEAT_MS = 20000;     // the server's default timeout is 45 s; the app sends every 40
-const DEAD_AFTER_MS = 50000;    // no heartbeat answer for this long: the link is dead
+const DEAD_AFTER_MS = 50000;    // nothing heard for this long: the link is dead
 const OPEN_TIMEOUT_MS = 10000;  // connect + heartbeat + auth must finish within this
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 
+export const CLOSE_TOO_MANY_SESSIONS = 4106;
 export const CLOSE_TOKEN_REVOKED = 4108;
 
 export class Gateway {
@@ -29,7 +31,9 @@ export class Gateway {
   }
 
   start() {
+    if (!this.stopped) return;
     this.stopped = false;
+    this.attempt = 0;
     window.addEventListener('online', this.onBrowserOnline);
     this.connect();
   }
@@ -125,15 +129,20 @@ export class Gateway {
 
   startHeartbeat(ws) {
     this.lastHeard = Date.now();
-    this.timers.beat = setInterval(() => {
-      if (Date.now() - this.lastHeard > DEAD_AFTER_MS) {
-        // A half-open connection (sleep, network change) never reports a close by itself.
-        ws.close();
-        this.closed(ws, {code: 1006});
-        return;
-      }
-      this.raw(ws, 'heartbeat', {count: ++this.beats});
-    }, HEARTBEAT_MS);
+    this.timers.beat = setInterval(() => this.raw(ws, 'heartbeat', {count: ++this.beats}), HEARTBEAT_MS);
+    this.watch(ws, DEAD_AFTER_MS);
+  }
+
+  // A half-open connection (sleep, network change) never reports a close by itself: one
+  // that has heard nothing (not even a heartbeat's answer) for DEAD_AFTER_MS is dropped.
+  watch(ws, delay) {
+    this.timers.dead = setTimeout(() => {
+      if (this.ws !== ws) return;
+      const quiet = Date.now() - this.lastHeard;
+      if (quiet < DEAD_AFTER_MS) return this.watch(ws, DEAD_AFTER_MS - quiet);
+      ws.close();
+      this.closed(ws, {code: 1006});
+    }, delay);
   }
 
   closed(ws, event) {
@@ -146,6 +155,13 @@ export class Gateway {
     if (event.code === CLOSE_TOKEN_REVOKED) {
       this.stop();
       this.handlers.onSignedOut('You logged out.');
+      return;
+    }
+    if (event.code === CLOSE_TOO_MANY_SESSIONS) {
+      // Every retry would be refused the same way until another tab or device lets go.
+      this.stop();
+      this.handlers.onRefused('Not connected: this account already has as many connections as ' +
+                              'the server allows (other tabs or devices). Close one, then try again.');
       return;
     }
     this.handlers.onStatus('offline');
@@ -168,6 +184,7 @@ export class Gateway {
     clearTimeout(this.timers.open);
     clearTimeout(this.timers.retry);
     clearInterval(this.timers.beat);
+    clearTimeout(this.timers.dead);
     this.timers = {};
   }
 }

@@ -3,6 +3,7 @@ binary): paths, types, caching, security headers, and the small API it reads at 
 client's behaviour in a real browser is tested in tests/browser."""
 import os
 import re
+import socket
 
 import requests
 
@@ -74,11 +75,30 @@ def test_a_matching_if_none_match_is_304_without_a_body(server, smtp):
     assert r.status_code == 200 and r.content == read("/app.css")
 
 
+def raw_get(server, target):
+    """GET `target` exactly as written: requests (urllib3) would resolve `..` and `.` first."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
 def test_other_methods_and_unknown_files(server, smtp):
     r = requests.post(server.base + "/", timeout=10)
     assert r.status_code == 405 and r.headers["Allow"] == "GET"
     assert requests.get(server.base + "/nope.js", timeout=10).status_code == 404
-    assert requests.get(server.base + "/../CMakeLists.txt", timeout=10).status_code == 404
+    assert raw_get(server, "/app.css") == (200, read("/app.css"))
+    with open(os.path.join(ROOT, "CMakeLists.txt"), "rb") as f:
+        outside = f.read()
+    for target in ["/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/..%2fCMakeLists.txt",
+                   "/./../web/../CMakeLists.txt", "/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+                   "/../../../../etc/passwd", "//etc/passwd", "/app.css/../../CMakeLists.txt"]:
+        status, body = raw_get(server, target)
+        assert status in (400, 404), target
+        assert outside not in body and b"root:" not in body, target
 
 
 def test_about_says_where_the_mail_goes(server, smtp, start_server):

@@ -217,34 +217,103 @@ export function launchBrowser() {
   });
 }
 
+// Error answers a test provokes on purpose, declared beforehand: page -> [{method, path, status}].
+const expectedFailures = new Map();
+
+// Lets one response `status` to `method path` (a path of the server, e.g. /api/v1/auth/login)
+// through watchPage: the test is about to provoke it.
+export function expectFailedResponse(page, method, path, status) {
+  if (!expectedFailures.has(page)) expectedFailures.set(page, []);
+  expectedFailures.get(page).push({method, path, status});
+}
+
+// The declared error answers that never came.
+export function unmetExpectations() {
+  return [...expectedFailures.values()].flat().map((e) => `expected ${e.status} ${e.method} ${e.path}: not seen`);
+}
+
 // Everything a page did that a test should fail on: uncaught exceptions, console errors
-// (apart from the connection failures that going offline causes) and requests to any origin
-// but the server's.
+// (apart from the connection failures that going offline causes), error answers (status 400
+// and up) from the server that the test did not declare with expectFailedResponse, and
+// requests to any origin but the server's.
 export function watchPage(page, allowedOrigins) {
   page.setDefaultTimeout(10000);
+  const allowed = new Set(allowedOrigins.map((o) => new URL(o).origin));
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
-    if (/WebSocket connection .* failed|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|Failed to load resource/.test(text)) return;
+    // Error answers are judged by the response handler below, which knows which are expected.
+    if (/WebSocket connection .* failed|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|^Failed to load resource: the server responded with a status of \d+/.test(text)) return;
     problems.push(`console error: ${text}`);
   });
   page.on('request', (req) => {
     const url = req.url();
     if (url.startsWith('data:')) return;
-    if (!allowedOrigins.some((o) => url.startsWith(o))) problems.push(`third-party request: ${url}`);
+    if (!allowed.has(new URL(url).origin)) problems.push(`third-party request: ${url}`);
+  });
+  page.on('response', (res) => {
+    const url = new URL(res.url());
+    if (!allowed.has(url.origin) || res.status() < 400) return;
+    const method = res.request().method();
+    const list = expectedFailures.get(page) || [];
+    const i = list.findIndex((e) => e.method === method && e.path === url.pathname && e.status === res.status());
+    if (i >= 0) list.splice(i, 1);
+    else problems.push(`error answer: ${res.status()} to ${method} ${url.pathname}`);
   });
   return problems;
 }
 
+// Puts a tap on every WebSocket the page opens (before its own scripts run), for tests that
+// need the server's answers to go wrong in a precise way. window.__tap holds:
+//   sockets: every WebSocket opened, in order;
+//   onSend(frame, ws): called with each frame the page sends; returning false drops it;
+//   onReceive(frame, ws): called with each frame received; returning false hides it;
+//   inject(ws, frame): delivers `frame` to the page as if the server had sent it.
+// With no onSend or onReceive set, the tap changes nothing.
+export async function installSocketTap(page) {
+  await page.evaluateOnNewDocument(() => {
+    const Native = window.WebSocket;
+    const tap = {sockets: [], onSend: null, onReceive: null};
+    tap.inject = (ws, frame) => ws.dispatchEvent(new MessageEvent('message', {data: JSON.stringify(frame)}));
+    class TappedWebSocket extends Native {
+      constructor(...args) {
+        super(...args);
+        tap.sockets.push(this);
+      }
+
+      send(data) {
+        if (tap.onSend && tap.onSend(JSON.parse(data), this) === false) return;
+        super.send(data);
+      }
+
+      get onmessage() {
+        return super.onmessage;
+      }
+
+      set onmessage(handler) {
+        super.onmessage = handler && ((event) => {
+          if (tap.onReceive && tap.onReceive(JSON.parse(event.data), this) === false) return;
+          handler.call(this, event);
+        });
+      }
+    }
+    window.WebSocket = TappedWebSocket;
+    window.__tap = tap;
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // Page helpers
+//
+// They wait by watching the DOM for changes ('mutation' polling) rather than on animation
+// frames, which a background tab (one of two in a browser context) never gets.
 
 export async function waitForText(page, selector, text, timeout = 10000) {
   await page.waitForFunction((sel, t) =>
     [...document.querySelectorAll(sel)].some((e) => e.getClientRects().length > 0 && e.textContent.includes(t)),
-  {timeout}, selector, text).catch((e) => {
+  {timeout, polling: 'mutation'}, selector, text).catch((e) => {
     throw new Error(`"${text}" did not appear in ${selector}: ${e.message}`);
   });
 }
@@ -252,23 +321,48 @@ export async function waitForText(page, selector, text, timeout = 10000) {
 export async function waitForNoText(page, selector, text, timeout = 10000) {
   await page.waitForFunction((sel, t) =>
     ![...document.querySelectorAll(sel)].some((e) => e.textContent.includes(t)),
-  {timeout}, selector, text);
+  {timeout, polling: 'mutation'}, selector, text);
 }
 
+// Waits until `selector` matches a rendered element. (waitForSelector with `visible` or
+// `hidden` waits on animation frames.)
+export async function waitForVisible(page, selector, timeout = 10000) {
+  await page.waitForFunction((sel) => {
+    const e = document.querySelector(sel);
+    return e !== null && e.getClientRects().length > 0;
+  }, {timeout, polling: 'mutation'}, selector).catch((e) => {
+    throw new Error(`${selector} did not show: ${e.message}`);
+  });
+}
+
+// Waits until `selector` matches no rendered element.
+export async function waitForHidden(page, selector, timeout = 10000) {
+  await page.waitForFunction((sel) => {
+    const e = document.querySelector(sel);
+    return e === null || e.getClientRects().length === 0;
+  }, {timeout, polling: 'mutation'}, selector).catch((e) => {
+    throw new Error(`${selector} did not go: ${e.message}`);
+  });
+}
+
+// Whether the element is rendered; an error when nothing matches `selector`, so that a
+// renamed element cannot pass for a hidden one.
 export async function visible(page, selector) {
-  return page.$eval(selector, (e) => e.getClientRects().length > 0).catch(() => false);
+  const element = await page.$(selector);
+  if (!element) throw new Error(`nothing matches ${selector}`);
+  return element.evaluate((e) => e.getClientRects().length > 0);
 }
 
 // Clicks the first element matching `selector` whose text contains `text`.
 export async function clickText(page, selector, text) {
   const handle = await page.waitForFunction((sel, t) =>
     [...document.querySelectorAll(sel)].find((e) => e.getClientRects().length > 0 && e.textContent.includes(t)),
-  {timeout: 10000}, selector, text);
+  {timeout: 10000, polling: 'mutation'}, selector, text);
   await handle.asElement().click();
 }
 
 export async function fill(page, selector, value) {
-  await page.waitForSelector(selector, {visible: true});
+  await waitForVisible(page, selector);
   await page.$eval(selector, (e) => { e.value = ''; });
   await page.type(selector, value);
 }
@@ -278,7 +372,7 @@ export async function fill(page, selector, value) {
 export async function signUpAndLogIn(page, base, smtp, name) {
   const email = `${name}@example.test`;
   await page.goto(base + '/');
-  await page.waitForSelector('#login-form', {visible: true});
+  await waitForVisible(page, '#login-form');
   await page.click('#show-signup');
   await fill(page, '#signup-name', name);
   await fill(page, '#signup-email', email);
@@ -295,7 +389,7 @@ export async function signUpAndLogIn(page, base, smtp, name) {
   } else {
     await page.goto(base + '/');
   }
-  await page.waitForSelector('#login-form', {visible: true});
+  await waitForVisible(page, '#login-form');
   await fill(page, '#login-email', email);
   await fill(page, '#login-password', PASSWORD);
   await page.click('#login-form button[type=submit]');

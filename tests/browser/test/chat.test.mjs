@@ -1,6 +1,8 @@
 // The web client in a real browser against the real server: two people sign up through
 // the mail link, become friends, chat, edit, delete, reload, page back through history,
-// use a guild, lose the connection and get it back, on a desktop and a phone-sized screen.
+// use a guild, lose the connection and get it back, on a desktop and a phone-sized screen;
+// then the ways recovering can go wrong: history missed in a conversation that was not open,
+// load errors, logging out offline, logging in from two tabs, too many connections.
 //
 // One scenario, in order: each step starts from where the previous one left off.
 
@@ -10,8 +12,9 @@ import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
 import {
-  Relay, Server, SmtpSink, clickText, fill, launchBrowser, makeTestCa, signUpAndLogIn, tempDir,
-  visible, waitForNoText, waitForText, watchPage,
+  PASSWORD, Relay, Server, SmtpSink, clickText, expectFailedResponse, fill, installSocketTap,
+  launchBrowser, makeTestCa, signUpAndLogIn, tempDir, unmetExpectations, visible, waitForHidden,
+  waitForNoText, waitForText, waitForVisible, watchPage,
 } from '../lib/harness.mjs';
 
 const dir = tempDir('rewind-browser-');
@@ -49,8 +52,73 @@ async function messageTexts(page) {
   return page.$$eval('#message-list .message-text', (els) => els.map((e) => e.textContent));
 }
 
+// Waits for a message whose whole text is `text` ("gap 1" is not "gap 10").
+async function waitForMessage(page, text) {
+  await page.waitForFunction((t) => [...document.querySelectorAll('#message-list .message-text')]
+    .some((e) => e.textContent === t), {polling: 'mutation'}, text).catch((e) => {
+    throw new Error(`no message "${text}": ${e.message}`);
+  });
+}
+
+async function waitForHistoryIdle(page) {
+  await page.waitForFunction(() => document.querySelector('#messages').getAttribute('aria-busy') === 'false', {polling: 'mutation'});
+}
+
+// Scrolls the open conversation to its top until `text` is loaded (or the beginning is).
+async function scrollBackTo(page, text) {
+  for (let i = 0; i < 10 && !(await messageTexts(page)).includes(text); i++) {
+    if (await page.$eval('#history-status', (e) => e.textContent.includes('beginning'))) break;
+    await page.$eval('#messages', (e) => { e.scrollTop = 0; e.dispatchEvent(new Event('scroll')); });
+    await waitForHistoryIdle(page);
+  }
+}
+
+function numbered(prefix, from, to) {
+  return Array.from({length: to - from + 1}, (_, i) => `${prefix} ${from + i}`);
+}
+
+// Whether the gateway accepts `token`, asked over a connection of its own from `page`.
+async function tokenWorks(page, token) {
+  return page.evaluate((token) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${location.host}/ws?v=2`);
+    ws.onopen = () => ws.send(JSON.stringify({type: 'heartbeat', payload: {count: 0}}));
+    ws.onmessage = (e) => {
+      const f = JSON.parse(e.data);
+      if (f.type === 'heartbeat') return ws.send(JSON.stringify({type: 'auth', payload: {auth: token}}));
+      if (f.type !== 'auth' && !(f.type === 'error' && f.payload.code === '4000')) return;
+      ws.close();
+      resolve(f.type === 'auth');
+    };
+    ws.onerror = () => reject(new Error('the gateway cannot be reached'));
+  }), token);
+}
+
+async function apiLogin(email) {
+  const r = await fetch(`${server.base}/api/v1/auth/login`, {
+    method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({email, password: PASSWORD}),
+  });
+  assert.equal(r.status, 201);
+  return (await r.json()).payload.token;
+}
+
+async function apiLogout(token) {
+  const r = await fetch(`${server.base}/api/v1/auth/logout`, {method: 'POST', headers: {Authorization: `Bearer ${token}`}});
+  assert.equal(r.status, 200);
+}
+
+// Reloads the page showing `hash`, so that no conversation is loaded.
+async function reloadAt(page, hash) {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  await page.reload();
+  await waitForText(page, '#connection', 'online');
+}
+
+async function openSockets(page) {
+  return page.evaluate(() => window.__tap.sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length);
+}
+
 async function sendMessage(page, text) {
-  await page.waitForFunction(() => !document.querySelector('#send-button').disabled);
+  await page.waitForFunction(() => !document.querySelector('#send-button').disabled, {polling: 'mutation'});
   await page.focus('#composer-input');
   await page.keyboard.type(text);
   await page.keyboard.press('Enter');
@@ -59,7 +127,7 @@ async function sendMessage(page, text) {
 async function openDm(page, name) {
   await clickText(page, '#dm-list .conv-name', name);
   await waitForText(page, '#conversation-title', name);
-  await page.waitForFunction(() => document.querySelector('#messages').getAttribute('aria-busy') === 'false');
+  await page.waitForFunction(() => document.querySelector('#messages').getAttribute('aria-busy') === 'false', {polling: 'mutation'});
 }
 
 describe('web client', {timeout: 180000}, () => {
@@ -75,6 +143,8 @@ describe('web client', {timeout: 180000}, () => {
     bobCtx = await browser.createBrowserContext();
     alice = await aliceCtx.newPage();
     bob = await bobCtx.newPage();
+    // Bob's page lets tests make the server's answers go wrong (a pass-through otherwise).
+    await installSocketTap(bob);
     for (const [page, base] of [[alice, server.base], [bob, relay.base]])
       problems.push(watchPage(page, [base, server.base]));
   });
@@ -136,10 +206,10 @@ describe('web client', {timeout: 180000}, () => {
 
   it('edits and deletes own messages, and the other side sees it live', async () => {
     const item = await alice.waitForFunction(() => [...document.querySelectorAll('#message-list .message')]
-      .find((li) => li.textContent.includes('a typo here')));
+      .find((li) => li.textContent.includes('a typo here')), {polling: 'mutation'});
     await item.asElement().hover();
     await (await item.asElement().$('button[aria-label="Edit message"]')).click();
-    await alice.waitForSelector('.edit-input', {visible: true});
+    await waitForVisible(alice, '.edit-input');
     await alice.$eval('.edit-input', (e) => { e.value = ''; });
     await alice.type('.edit-input', 'no typo now');
     await alice.keyboard.press('Enter');
@@ -150,11 +220,11 @@ describe('web client', {timeout: 180000}, () => {
     assert.equal(await bob.$$eval('#message-list .message:not(.mine) .message-actions button', (b) => b.length), 0);
 
     const gone = await alice.waitForFunction(() => [...document.querySelectorAll('#message-list .message')]
-      .find((li) => li.textContent.includes('this one goes away')));
+      .find((li) => li.textContent.includes('this one goes away')), {polling: 'mutation'});
     await gone.asElement().hover();
     const del = await gone.asElement().$('.message-actions button.danger');
     await del.click();  // asks...
-    await alice.waitForFunction((b) => b.textContent === 'Delete?', {}, del);
+    await alice.waitForFunction((b) => b.textContent === 'Delete?', {polling: 'mutation'}, del);
     await del.click();  // ...and does it
     await waitForNoText(bob, '#message-list', 'this one goes away');
     await waitForNoText(alice, '#message-list', 'this one goes away');
@@ -179,7 +249,7 @@ describe('web client', {timeout: 180000}, () => {
       const done = await bob.$eval('#history-status', (e) => e.textContent.includes('beginning'));
       if (done) break;
       await bob.$eval('#messages', (e) => { e.scrollTop = 0; e.dispatchEvent(new Event('scroll')); });
-      await bob.waitForFunction(() => document.querySelector('#messages').getAttribute('aria-busy') === 'false');
+      await bob.waitForFunction(() => document.querySelector('#messages').getAttribute('aria-busy') === 'false', {polling: 'mutation'});
     }
     await waitForText(bob, '#history-status', 'This is the beginning of the conversation.');
     const all = await messageTexts(bob);
@@ -196,7 +266,7 @@ describe('web client', {timeout: 180000}, () => {
     await alice.click('#new-guild-form button[type=submit]');
     await waitForText(alice, '#conversation-title', 'weekend crew');
     await alice.click('#members-toggle');
-    await alice.waitForSelector('#add-member-select', {visible: true});
+    await waitForVisible(alice, '#add-member-select');
     await alice.select('#add-member-select', 'bob');
     await alice.click('#add-member-form button[type=submit]');
     await waitForText(alice, '#member-list', 'bob');
@@ -214,7 +284,7 @@ describe('web client', {timeout: 180000}, () => {
     await clickText(bob, '#members-panel button', 'Leave guild');
     await clickText(bob, '#members-panel button', 'Really leave?');
     await waitForNoText(bob, '#guild-list', 'weekend crew');
-    await bob.waitForSelector('#welcome-pane', {visible: true});
+    await waitForVisible(bob, '#welcome-pane');
     await waitForText(alice, '#conversation-sub', '1 member');
     await waitForNoText(alice, '#member-list', 'bob');
   });
@@ -226,24 +296,166 @@ describe('web client', {timeout: 180000}, () => {
 
     // Bob's network goes away; alice keeps talking.
     await relay.cut();
-    await bob.waitForSelector('#offline-banner', {visible: true});
+    await waitForVisible(bob, '#offline-banner');
     await waitForText(bob, '#offline-banner', 'Offline');
     assert.equal(await bob.$eval('#connection', (e) => e.dataset.state), 'offline');
     await sendMessage(alice, 'sent while you were away');
     await waitForText(alice, '#message-list', 'sent while you were away');
     await relay.restore();
-    await bob.waitForSelector('#offline-banner', {hidden: true, timeout: 20000});
+    await waitForHidden(bob, '#offline-banner', 20000);
     await waitForText(bob, '#message-list', 'sent while you were away');
 
     // The server itself restarts: both notice, both come back.
     await server.stop();
-    await alice.waitForSelector('#offline-banner', {visible: true});
-    await bob.waitForSelector('#offline-banner', {visible: true});
+    await waitForVisible(alice, '#offline-banner');
+    await waitForVisible(bob, '#offline-banner');
     await server.start();
-    await alice.waitForSelector('#offline-banner', {hidden: true, timeout: 20000});
-    await bob.waitForSelector('#offline-banner', {hidden: true, timeout: 20000});
+    await waitForHidden(alice, '#offline-banner', 20000);
+    await waitForHidden(bob, '#offline-banner', 20000);
     await sendMessage(bob, 'back again');
     await waitForText(alice, '#message-list', 'back again');
+  });
+
+  it('catches up a conversation that was not open while offline', async () => {
+    await bob.click('#friends-link');  // the conversation with alice is loaded, and closed
+    await waitForVisible(bob, '#friends-pane');
+    await relay.cut();
+    await waitForVisible(bob, '#offline-banner');
+    await sendFromAnotherDevice(alice, bobId, 60, 'missed');
+    await relay.restore();
+    await waitForHidden(bob, '#offline-banner', 20000);
+    // One more arrives live: the newest page now reaches back to "missed 12" only.
+    await sendMessage(alice, 'after the drop');
+    await bob.waitForSelector('#dm-list a[aria-label="alice, 1 unread"]');
+    await openDm(bob, 'alice');
+    await scrollBackTo(bob, 'back again');
+    const texts = await messageTexts(bob);
+    assert.deepEqual(texts.slice(texts.indexOf('back again')),
+                     ['back again', ...numbered('missed', 1, 60), 'after the drop']);
+  });
+
+  it('catches up even when the first message of the newest page is deleted as it loads', async () => {
+    await relay.cut();
+    await waitForVisible(bob, '#offline-banner');
+    await sendFromAnotherDevice(alice, bobId, 60, 'gap');
+    // The catch-up's newest page is "gap 11" to "gap 60": "gap 11" is deleted right after
+    // it arrives, before the page is complete and the gap before it is fetched.
+    await bob.evaluate(() => {
+      const tap = window.__tap;
+      let armed = false;
+      tap.onSend = (frame) => {
+        if (frame.type === 'load' && frame.payload.type === 'chat') armed = true;
+      };
+      tap.onReceive = (frame, ws) => {
+        if (!armed || frame.type !== 'chat') return;
+        tap.onSend = tap.onReceive = null;
+        queueMicrotask(() => tap.inject(ws, {type: 'chat', payload: {...frame.payload, type: 'edit', content: ''}}));
+      };
+    });
+    await relay.restore();
+    await waitForHidden(bob, '#offline-banner', 20000);
+    await waitForMessage(bob, 'gap 1');
+    await waitForHistoryIdle(bob);
+    const texts = await messageTexts(bob);
+    assert.deepEqual(texts.slice(texts.indexOf('after the drop')),
+                     ['after the drop', ...numbered('gap', 1, 10), ...numbered('gap', 12, 60)]);
+  });
+
+  it('sends a refused history load again, and live messages keep showing', async () => {
+    // The first load is refused with 4029 and a retry_after, as a rate limit would.
+    await reloadAt(bob, '#friends');
+    await bob.evaluate(() => {
+      const tap = window.__tap;
+      tap.loads = 0;
+      tap.onSend = (frame, ws) => {
+        if (frame.type !== 'load' || frame.payload.type !== 'chat') return;
+        if (++tap.loads > 1) return;
+        queueMicrotask(() => tap.inject(ws, {type: 'error', payload: {code: '4029', reason: 'too many requests on this connection.', retry_after: 0.2}}));
+        return false;
+      };
+    });
+    await openDm(bob, 'alice');
+    await waitForMessage(bob, 'gap 60');
+    assert.equal(await bob.evaluate(() => window.__tap.loads), 2);
+    await sendMessage(alice, 'live after a refused load');
+    await waitForMessage(bob, 'live after a refused load');
+
+    // An older page refused with 5003 (no retry_after) is sent again too.
+    await bob.evaluate(() => {
+      const tap = window.__tap;
+      tap.loads = 0;
+      tap.onSend = (frame, ws) => {
+        if (frame.type !== 'load' || frame.payload.type !== 'chat') return;
+        if (++tap.loads > 1) return;
+        queueMicrotask(() => tap.inject(ws, {type: 'error', payload: {code: '5003', reason: 'the server is busy.'}}));
+        return false;
+      };
+    });
+    await bob.$eval('#messages', (e) => { e.scrollTop = 0; e.dispatchEvent(new Event('scroll')); });
+    await waitForMessage(bob, 'gap 1');
+    await waitForHistoryIdle(bob);
+    assert.equal(await bob.evaluate(() => window.__tap.loads), 2);
+    await sendMessage(alice, 'live after a busy server');
+    await waitForMessage(bob, 'live after a busy server');
+
+    // Another request's error arriving while a load is out does not lose that load.
+    await reloadAt(bob, '#friends');
+    await bob.evaluate(() => {
+      const tap = window.__tap;
+      tap.onSend = (frame, ws) => {
+        if (frame.type !== 'load' || frame.payload.type !== 'chat') return;
+        tap.onSend = null;
+        queueMicrotask(() => tap.inject(ws, {type: 'error', payload: {code: '4050', reason: 'no such guild, or you are not a member.'}}));
+      };
+    });
+    await openDm(bob, 'alice');
+    await waitForMessage(bob, 'live after a busy server');
+    await waitForHistoryIdle(bob);
+    assert.equal(await visible(bob, '#load-older'), true, 'the newest page counts as loaded');
+    assert.equal(await visible(bob, '#retry-load'), false);
+
+    // Refused every time: after a few attempts the reader gets a button to try again.
+    await reloadAt(bob, '#friends');
+    await bob.evaluate(() => {
+      const tap = window.__tap;
+      tap.loads = 0;
+      tap.onSend = (frame, ws) => {
+        if (frame.type !== 'load' || frame.payload.type !== 'chat') return;
+        if (++tap.loads > 5) return;
+        queueMicrotask(() => tap.inject(ws, {type: 'error', payload: {code: '4029', reason: 'too many requests on this connection.', retry_after: 0.01}}));
+        return false;
+      };
+    });
+    await openDm(bob, 'alice');
+    await waitForText(bob, '#history-status', 'Messages could not be loaded.');
+    assert.equal(await visible(bob, '#retry-load'), true);
+    await bob.click('#retry-load');
+    await waitForMessage(bob, 'live after a busy server');
+    await waitForHistoryIdle(bob);
+    assert.equal(await visible(bob, '#retry-load'), false);
+    assert.equal(await bob.evaluate(() => window.__tap.loads), 6);
+    await bob.evaluate(() => { window.__tap.onSend = null; });
+  });
+
+  it('ends the session on the server once it is back, after logging out offline', async () => {
+    const token = await bob.evaluate(() => localStorage.getItem('rewind.token'));
+    await relay.cut();
+    await waitForVisible(bob, '#offline-banner');
+    await bob.click('#logout');
+    await waitForVisible(bob, '#login-form');
+    await waitForText(bob, '#auth-notice', 'could not be reached');
+    assert.equal(await bob.evaluate(() => localStorage.getItem('rewind.token')), null);
+    assert.deepEqual(await bob.evaluate(() => JSON.parse(localStorage.getItem('rewind.revoke'))), [token]);
+    assert.equal(await tokenWorks(alice, token), true, 'still valid while the server is unreachable');
+
+    await relay.restore();
+    await fill(bob, '#login-email', 'bob@example.test');
+    await fill(bob, '#login-password', PASSWORD);
+    await bob.click('#login-form button[type=submit]');
+    await waitForText(bob, '#connection', 'online');
+    await bob.waitForFunction(() => localStorage.getItem('rewind.revoke') === null, {polling: 50});
+    assert.equal(await tokenWorks(alice, token), false);
+    await openDm(bob, 'alice');
   });
 
   it('works on a phone-sized screen', async () => {
@@ -257,7 +469,7 @@ describe('web client', {timeout: 180000}, () => {
     await waitForText(phone, '#conversation-title', 'bob');
     assert.equal(await visible(phone, '#sidebar'), false, 'the conversation alone on a phone');
     assert.equal(await visible(phone, '#back'), true);
-    await waitForText(phone, '#message-list', 'back again');
+    await waitForMessage(phone, 'live after a busy server');
     const layout = await phone.evaluate(() => ({
       width: document.documentElement.scrollWidth,
       composerBottom: document.querySelector('#composer').getBoundingClientRect().bottom,
@@ -267,18 +479,104 @@ describe('web client', {timeout: 180000}, () => {
     await sendMessage(phone, 'from my phone');
     await waitForText(bob, '#message-list', 'from my phone');
     await phone.tap('#back');
-    await phone.waitForSelector('#sidebar', {visible: true});
+    await waitForVisible(phone, '#sidebar');
 
     // Logging out in one tab signs out the others too.
     await alice.bringToFront();  // a background tab of a context takes no input
     await alice.click('#logout');
-    await alice.waitForSelector('#login-form', {visible: true});
-    await phone.waitForSelector('#login-form', {visible: true});
+    await waitForVisible(alice, '#login-form');
+    await waitForVisible(phone, '#login-form');
     assert.equal(await alice.evaluate(() => localStorage.getItem('rewind.token')), null);
     await phone.close();
   });
 
-  it('made no third-party requests and raised no errors', () => {
+  it('keeps one session per tab when another tab logs in', async () => {
+    const ctx = await browser.createBrowserContext();
+    const other = await ctx.newPage();  // stands for another tab that logs in
+    const tab = await ctx.newPage();
+    for (const page of [other, tab]) {
+      await installSocketTap(page);
+      problems.push(watchPage(page, [server.base]));
+      await page.goto(server.base + '/');
+      await waitForVisible(page, '#login-form');
+    }
+    // A wrong password is refused: the one error answer of this test.
+    expectFailedResponse(tab, 'POST', '/api/v1/auth/login', 401);
+    await fill(tab, '#login-email', 'alice@example.test');
+    await fill(tab, '#login-password', 'not the password');
+    await tab.click('#login-form button[type=submit]');
+    await waitForText(tab, '#login-error', 'email or password is incorrect');
+
+    // This tab's log-in is answered only after the other tab has logged in: it is not used.
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await tab.setRequestInterception(true);
+    tab.on('request', async (req) => {
+      if (new URL(req.url()).pathname === '/api/v1/auth/login') await held;
+      req.continue();
+    });
+    await fill(tab, '#login-password', PASSWORD);
+    await tab.click('#login-form button[type=submit]');
+    const first = await apiLogin('alice@example.test');
+    await other.evaluate((t) => localStorage.setItem('rewind.token', t), first);
+    await waitForText(tab, '#connection', 'online');
+    release();
+    await tab.waitForFunction(() => !document.querySelector('#login-form button[type=submit]').disabled, {polling: 'mutation'});
+    await tab.waitForFunction(() => localStorage.getItem('rewind.revoke') === null, {polling: 50});
+    assert.equal(await tab.evaluate(() => localStorage.getItem('rewind.token')), first);
+    assert.equal(await openSockets(tab), 1);
+
+    // The other tab logs in again: this one switches over, and the old connection goes.
+    const second = await apiLogin('alice@example.test');
+    await other.evaluate((t) => localStorage.setItem('rewind.token', t), second);
+    await tab.waitForFunction(() => window.__tap.sockets.length === 2 &&
+                                    window.__tap.sockets[0].readyState === WebSocket.CLOSED, {polling: 50});
+    await waitForText(tab, '#connection', 'online');
+    assert.equal(await openSockets(tab), 1);
+    // Ending the first session no longer concerns this tab.
+    await apiLogout(first);
+    assert.equal(await tokenWorks(other, first), false);
+    assert.equal(await tab.evaluate(() => localStorage.getItem('rewind.token')), second);
+    await waitForText(tab, '#me', 'alice');
+    await waitForText(tab, '#connection', 'online');
+
+    // Too many connections (the server's limit per user): a clear message, no retrying.
+    const filled = await other.evaluate((token) => new Promise((resolve) => {
+      window.fillers = [];
+      const open = () => {
+        const ws = new WebSocket(`ws://${location.host}/ws?v=2`);
+        ws.onopen = () => ws.send(JSON.stringify({type: 'heartbeat', payload: {count: 0}}));
+        ws.onmessage = (e) => {
+          const f = JSON.parse(e.data);
+          if (f.type === 'heartbeat') ws.send(JSON.stringify({type: 'auth', payload: {auth: token}}));
+          if (f.type !== 'auth') return;
+          window.fillers.push(ws);
+          open();
+        };
+        ws.onclose = (e) => { if (e.code === 4106) resolve(window.fillers.length); };
+      };
+      open();
+    }), second);
+    assert.ok(filled >= 1);
+    const late = await ctx.newPage();
+    await installSocketTap(late);
+    problems.push(watchPage(late, [server.base]));
+    await late.goto(server.base + '/');
+    await waitForText(late, '#offline-text', 'as many connections as the server allows');
+    assert.equal(await visible(late, '#reconnect'), true);
+    assert.equal(await late.$eval('#connection', (e) => e.dataset.state), 'offline');
+    assert.equal(await late.evaluate(() => window.__tap.sockets.length), 1);
+    await other.evaluate(() => window.fillers.forEach((ws) => ws.close()));
+    await late.click('#reconnect');
+    await waitForText(late, '#connection', 'online');
+    await waitForHidden(late, '#offline-banner');
+    assert.equal(await visible(late, '#reconnect'), false);
+    assert.equal(await late.evaluate(() => window.__tap.sockets.length), 2);
+    await ctx.close();
+  });
+
+  it('made no third-party requests, no unexpected error answers and raised no errors', () => {
     assert.deepEqual(problems.flat(), []);
+    assert.deepEqual(unmetExpectations(), []);
   });
 });
