@@ -130,6 +130,21 @@ async function openDm(page, name) {
   await page.waitForFunction(() => document.querySelector('#messages').getAttribute('aria-busy') === 'false', {polling: 'mutation'});
 }
 
+// Answers the page's next `count` chat loads with `error` instead of sending them, and counts
+// every chat load the page sends in window.__tap.loads.
+async function refuseLoads(page, count, error) {
+  await page.evaluate((count, error) => {
+    const tap = window.__tap;
+    tap.loads = 0;
+    tap.onSend = (frame, ws) => {
+      if (frame.type !== 'load' || frame.payload.type !== 'chat') return;
+      if (++tap.loads > count) return;
+      queueMicrotask(() => tap.inject(ws, {type: 'error', payload: error}));
+      return false;
+    };
+  }, count, error);
+}
+
 describe('web client', {timeout: 180000}, () => {
   before(async () => {
     const ca = makeTestCa(dir);
@@ -364,16 +379,7 @@ describe('web client', {timeout: 180000}, () => {
   it('sends a refused history load again, and live messages keep showing', async () => {
     // The first load is refused with 4029 and a retry_after, as a rate limit would.
     await reloadAt(bob, '#friends');
-    await bob.evaluate(() => {
-      const tap = window.__tap;
-      tap.loads = 0;
-      tap.onSend = (frame, ws) => {
-        if (frame.type !== 'load' || frame.payload.type !== 'chat') return;
-        if (++tap.loads > 1) return;
-        queueMicrotask(() => tap.inject(ws, {type: 'error', payload: {code: '4029', reason: 'too many requests on this connection.', retry_after: 0.2}}));
-        return false;
-      };
-    });
+    await refuseLoads(bob, 1, {code: '4029', reason: 'too many requests on this connection.', retry_after: 0.2});
     await openDm(bob, 'alice');
     await waitForMessage(bob, 'gap 60');
     assert.equal(await bob.evaluate(() => window.__tap.loads), 2);
@@ -381,16 +387,7 @@ describe('web client', {timeout: 180000}, () => {
     await waitForMessage(bob, 'live after a refused load');
 
     // An older page refused with 5003 (no retry_after) is sent again too.
-    await bob.evaluate(() => {
-      const tap = window.__tap;
-      tap.loads = 0;
-      tap.onSend = (frame, ws) => {
-        if (frame.type !== 'load' || frame.payload.type !== 'chat') return;
-        if (++tap.loads > 1) return;
-        queueMicrotask(() => tap.inject(ws, {type: 'error', payload: {code: '5003', reason: 'the server is busy.'}}));
-        return false;
-      };
-    });
+    await refuseLoads(bob, 1, {code: '5003', reason: 'the server is busy.'});
     await bob.$eval('#messages', (e) => { e.scrollTop = 0; e.dispatchEvent(new Event('scroll')); });
     await waitForMessage(bob, 'gap 1');
     await waitForHistoryIdle(bob);
@@ -416,16 +413,7 @@ describe('web client', {timeout: 180000}, () => {
 
     // Refused every time: after a few attempts the reader gets a button to try again.
     await reloadAt(bob, '#friends');
-    await bob.evaluate(() => {
-      const tap = window.__tap;
-      tap.loads = 0;
-      tap.onSend = (frame, ws) => {
-        if (frame.type !== 'load' || frame.payload.type !== 'chat') return;
-        if (++tap.loads > 5) return;
-        queueMicrotask(() => tap.inject(ws, {type: 'error', payload: {code: '4029', reason: 'too many requests on this connection.', retry_after: 0.01}}));
-        return false;
-      };
-    });
+    await refuseLoads(bob, 5, {code: '4029', reason: 'too many requests on this connection.', retry_after: 0.01});
     await openDm(bob, 'alice');
     await waitForText(bob, '#history-status', 'Messages could not be loaded.');
     assert.equal(await visible(bob, '#retry-load'), true);
