@@ -15,8 +15,11 @@ using Frame = std::shared_ptr<const std::string>;
 class Transport {
  public:
   virtual ~Transport() = default;
-  // Queues a text frame. Any thread. Frames go out in the order queued; a connection whose
-  // queue passes its byte cap is closed as a slow consumer and later frames are dropped.
+  // Queues a text frame. Any thread. Frames from one thread go out in the order queued, and
+  // frames sent from the connection's own serial context go out ahead of frames other threads
+  // queued but the connection has not taken yet (a session's answer is never held behind
+  // events). A connection whose queue passes its byte cap is closed as a slow consumer and
+  // later frames are dropped.
   virtual void send(Frame frame) = 0;
   // Starts the close handshake with `code`. Any thread; later sends are dropped.
   virtual void close(protocol::CloseCode code) = 0;

@@ -100,7 +100,13 @@ void WsConnection::on_deadline_due() {
 }
 
 void WsConnection::send(gateway::Frame frame) {
-  loop_.deliver(shared_from_this(), std::move(frame));
+  // From the connection's own loop (the session answering a request) the frame is queued at
+  // once: it goes out ahead of hub events still waiting in the inbox, so an auth answer
+  // always precedes the events of the hub the session has just joined.
+  if (loop_.ioc.get_executor().running_in_this_thread())
+    enqueue(std::move(frame));
+  else
+    loop_.deliver(shared_from_this(), std::move(frame));
 }
 
 void WsConnection::post(std::function<void()> fn) {
