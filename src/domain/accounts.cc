@@ -52,13 +52,13 @@ Accounts::Accounts(AccountSettings settings, store::Store& store, Directory& dir
 
 void Accounts::register_account(std::string name, std::string email, std::string password,
                                 Callback<void> done) {
-  name = std::string(trim(name));
   email = std::string(trim(email));
-  if (Status s = validate_name(name); !s.ok()) return done(s.error());
+  auto valid_name = validate_name(trim(name));
+  if (!valid_name.ok()) return done(valid_name.error());
+  name = std::move(valid_name.value());  // NFC: stored and shown as such
   if (Status s = validate_email(email); !s.ok()) return done(s.error());
   if (Status s = validate_password(password); !s.ok()) return done(s.error());
-  if (directory_.name_taken(name))
-    return done(Error{Errc::kNameTaken, "this name is already taken."});
+  if (Status s = directory_.name_available(name); !s.ok()) return done(s.error());
   bool submitted = hash_pool_.try_submit([this, name = std::move(name), email = std::move(email),
                                           password = std::move(password), done]() mutable {
     // Hash even for a known email so both answers take the same time.

@@ -5,6 +5,7 @@
 
 #include "base/crypto.h"
 #include "base/text.h"
+#include "base/unicode.h"
 
 namespace rwd::domain {
 
@@ -40,7 +41,9 @@ void Directory::add_user(const store::UserRecord& user) {
 
 void Directory::add_user_locked(const store::UserRecord& u) {
   users_[u.id] = User{UserView{u.id, u.name, u.profile}, ascii_lower(u.email), u.password_hash};
-  by_name_[ascii_lower(u.name)] = u.id;
+  by_name_[unicode::name_key(u.name)] = u.id;
+  // Names registered before the lookalike rule may share a skeleton: the first one keeps it.
+  by_skeleton_.emplace(unicode::confusable_skeleton(u.name), u.id);
   by_email_[ascii_lower(u.email)] = u.id;
 }
 
@@ -52,8 +55,9 @@ std::optional<UserView> Directory::user(int64_t id) const {
 }
 
 std::optional<UserView> Directory::user_by_name(std::string_view name) const {
+  std::string key = unicode::name_key(name);
   std::shared_lock lock(mu_);
-  auto it = by_name_.find(ascii_lower(name));
+  auto it = by_name_.find(key);
   if (it == by_name_.end()) return std::nullopt;
   return users_.at(it->second).view;
 }
@@ -66,9 +70,13 @@ std::optional<Directory::Credentials> Directory::credentials_by_email(
   return Credentials{it->second, users_.at(it->second).password_hash};
 }
 
-bool Directory::name_taken(std::string_view name) const {
+Status Directory::name_available(std::string_view name) const {
+  std::string key = unicode::name_key(name), skeleton = unicode::confusable_skeleton(name);
   std::shared_lock lock(mu_);
-  return by_name_.count(ascii_lower(name)) > 0;
+  if (by_name_.count(key)) return Error{Errc::kNameTaken, "this name is already taken."};
+  if (by_skeleton_.count(skeleton))
+    return Error{Errc::kNameTaken, "this name looks too much like a name already taken."};
+  return {};
 }
 
 size_t Directory::user_count() const {

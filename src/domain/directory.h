@@ -31,9 +31,12 @@ class Directory {
 
   void add_user(const store::UserRecord& user);
   std::optional<UserView> user(int64_t id) const;
-  std::optional<UserView> user_by_name(std::string_view name) const;  // case-insensitive
+  // By the name as typed: any case, NFC or not (unicode::name_key).
+  std::optional<UserView> user_by_name(std::string_view name) const;
   std::optional<Credentials> credentials_by_email(std::string_view email) const;
-  bool name_taken(std::string_view name) const;
+  // kNameTaken when a user has this name under case folding, or one that looks the same
+  // (the same confusable skeleton); the reason says which.
+  Status name_available(std::string_view name) const;
   size_t user_count() const;
 
   bool are_friends(int64_t a, int64_t b) const;
@@ -103,10 +106,11 @@ class Directory {
   GuildView view_locked(const GuildState& state) const;
 
   mutable std::shared_mutex mu_;
-  std::unordered_map<int64_t, User> users_;            // guarded by mu_
-  std::unordered_map<std::string, int64_t> by_name_;   // lower-case name; mu_
-  std::unordered_map<std::string, int64_t> by_email_;  // lower-case email; mu_
-  std::unordered_map<int64_t, Relations> relations_;   // guarded by mu_
+  std::unordered_map<int64_t, User> users_;               // guarded by mu_
+  std::unordered_map<std::string, int64_t> by_name_;      // unicode::name_key; mu_
+  std::unordered_map<std::string, int64_t> by_skeleton_;  // confusable skeleton; mu_
+  std::unordered_map<std::string, int64_t> by_email_;     // lower-case email; mu_
+  std::unordered_map<int64_t, Relations> relations_;      // guarded by mu_
   std::unordered_map<int64_t, std::unordered_map<int64_t, int64_t>> dm_chats_;  // a -> b -> chat
   std::unordered_map<std::string, Token> tokens_;                               // guarded by mu_
   std::unordered_map<int64_t, GuildState> guilds_;                              // guarded by mu_

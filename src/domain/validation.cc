@@ -4,24 +4,29 @@
 #include <string>
 
 #include "base/text.h"
+#include "base/unicode.h"
 
 namespace rwd::domain {
 
-namespace {
-bool is_name_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-}
-}  // namespace
-
-Status validate_name(std::string_view name) {
-  if (name.size() < kNameMin || name.size() > kNameMax)
-    return Error{Errc::kInvalidName, "name must be 2 to 32 characters long."};
-  for (char c : name)
-    if (!is_name_char(c))
-      return Error{Errc::kInvalidName, "name may contain only letters, digits, '_', '.' and '-'."};
-  if (!std::isalnum(static_cast<unsigned char>(name.front())))
-    return Error{Errc::kInvalidName, "name must start with a letter or a digit."};
-  return {};
+Result<std::string> validate_name(std::string_view name) {
+  auto bad = [](const char* why) { return Error{Errc::kInvalidName, why}; };
+  if (!is_valid_utf8(name)) return bad("name is not valid UTF-8.");
+  if (name.size() > 1024) return bad("name must be 2 to 32 characters long.");
+  std::string n = unicode::nfc(name);
+  bool allowed = true, starts_well = false, first = true;
+  size_t count = unicode::for_each_name_char(n, [&](unicode::NameChar c) {
+    using unicode::NameChar;
+    if (c == NameChar::kOther) allowed = false;
+    if (first) starts_well = c == NameChar::kLetter || c == NameChar::kDigit;
+    first = false;
+  });
+  if (count < kNameMin || count > kNameMax) return bad("name must be 2 to 32 characters long.");
+  if (!allowed)
+    return bad("name may contain only letters and digits (of any script), '_', '.' and '-'.");
+  if (!starts_well) return bad("name must start with a letter or a digit.");
+  if (std::string why = unicode::spoof_problem(n); !why.empty())
+    return Error{Errc::kInvalidName, std::move(why)};
+  return n;
 }
 
 Status validate_email(std::string_view email) {

@@ -13,8 +13,13 @@ inline constexpr size_t kNameMin = 2, kNameMax = 32;
 inline constexpr size_t kEmailMax = 254;
 inline constexpr size_t kPasswordMin = 8, kPasswordMax = 128;  // bytes of UTF-8
 
-// Names are public handles: 2-32 of [A-Za-z0-9_.-], starting with a letter or digit.
-Status validate_name(std::string_view name);
+// Names are public handles in any script: after NFC, 2-32 code points of letters (with their
+// combining marks) and decimal digits of any script, '_', '.' and '-', starting with a letter or
+// a digit, in a combination of scripts that cannot imitate another name (TS #39, moderately
+// restrictive, one numbering system, nothing invisible). Returns the NFC form, which is what
+// is stored and shown. Uniqueness (name_key, confusable_skeleton) is the Directory's and the
+// store's concern.
+Result<std::string> validate_name(std::string_view name);
 // A pragmatic address check: local@domain with a dot in the domain, no spaces or
 // control characters, at most 254 bytes.
 Status validate_email(std::string_view email);

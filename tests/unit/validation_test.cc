@@ -13,8 +13,58 @@ TEST(ValidationTest, NamesAreShortHandlesOfSafeCharacters) {
   EXPECT_EQ(validate_name("a").error().code, Errc::kInvalidName);
   EXPECT_EQ(validate_name(std::string(33, 'a')).error().code, Errc::kInvalidName);
   EXPECT_EQ(validate_name("has space").error().code, Errc::kInvalidName);
+  EXPECT_EQ(validate_name("bad!name").error().code, Errc::kInvalidName);
   EXPECT_EQ(validate_name("_leading").error().code, Errc::kInvalidName);
-  EXPECT_EQ(validate_name("한글").error().code, Errc::kInvalidName);
+  EXPECT_EQ(validate_name("\xff\xfe").error().code, Errc::kInvalidName);
+}
+
+TEST(ValidationTest, NamesMayBeWrittenInAnyScript) {
+  EXPECT_EQ(validate_name("민수").value(), "민수");
+  EXPECT_EQ(validate_name("이름").value(), "이름");
+  EXPECT_EQ(validate_name("Émilie").value(), "Émilie");
+  EXPECT_TRUE(validate_name("Дмитрий").ok());
+  EXPECT_TRUE(validate_name("山田太郎").ok());
+  EXPECT_TRUE(validate_name("민수_kim").ok());       // Hangul with Latin
+  EXPECT_TRUE(validate_name("たなか_タロウ").ok());  // Hiragana with Katakana
+  EXPECT_TRUE(validate_name("민수99").ok());
+}
+
+TEST(ValidationTest, NamesAreStoredInTheirComposedForm) {
+  // "E" + combining acute accent (NFD) becomes the precomposed "É".
+  EXPECT_EQ(validate_name("E\u0301milie").value(), "Émilie");
+  // Hangul jamo (NFD) compose into syllables.
+  EXPECT_EQ(validate_name("\u1106\u1175\u11AB\u1109\u116E").value(), "민수");
+}
+
+TEST(ValidationTest, NameLengthIsCountedInCharactersNotBytes) {
+  std::string hangul32, hangul33;
+  for (int i = 0; i < 32; ++i) hangul32 += "가";  // 3 bytes each
+  hangul33 = hangul32 + "가";
+  EXPECT_TRUE(validate_name(hangul32).ok());
+  EXPECT_EQ(validate_name(hangul33).error().code, Errc::kInvalidName);
+  std::string emoji_like_astral32;
+  for (int i = 0; i < 32; ++i)
+    emoji_like_astral32 += "\U00020000";  // a CJK ideograph outside the BMP
+  EXPECT_TRUE(validate_name(emoji_like_astral32).ok());
+  // A decomposed name is counted after composition: 32 "É" written as 64 code points.
+  std::string decomposed;
+  for (int i = 0; i < 32; ++i) decomposed += "E\u0301";
+  EXPECT_TRUE(validate_name(decomposed).ok());
+}
+
+TEST(ValidationTest, NamesThatMixScriptsToImitateAnotherAreRefused) {
+  // "paypal" with a Cyrillic 'а' (U+0430) among Latin letters.
+  auto r = validate_name("p\u0430ypal");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kInvalidName);
+  EXPECT_NE(r.error().detail.find("scripts"), std::string::npos);
+  // Greek omicron in a Latin name.
+  EXPECT_EQ(validate_name("b\u03BFb").error().code, Errc::kInvalidName);
+  // Digits of two numbering systems (ASCII and Arabic-Indic).
+  EXPECT_EQ(validate_name("user1\u0662").error().code, Errc::kInvalidName);
+  // Invisible or non-letter characters.
+  EXPECT_EQ(validate_name("al\u200Bice").error().code, Errc::kInvalidName);
+  EXPECT_EQ(validate_name("al\u00ADice").error().code, Errc::kInvalidName);
 }
 
 TEST(ValidationTest, EmailsNeedALocalPartAndADottedDomain) {

@@ -106,4 +106,19 @@ int64_t Connection::changes() const { return sqlite3_changes(db_); }
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 std::string Connection::last_error() const { return sqlite3_errmsg(db_); }
 
+Status Connection::add_text_function(const char* name, std::string (*fn)(std::string_view)) {
+  auto call = [](sqlite3_context* ctx, int, sqlite3_value** args) {
+    auto f = reinterpret_cast<std::string (*)(std::string_view)>(sqlite3_user_data(ctx));
+    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(args[0]));
+    if (!text) return sqlite3_result_null(ctx);
+    std::string out = f(std::string_view(text, sqlite3_value_bytes(args[0])));
+    sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
+  };
+  int rc = sqlite3_create_function_v2(db_, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                      reinterpret_cast<void*>(fn), call, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK)
+    return Error{Errc::kInternal, std::string("adding ") + name + ": " + last_error()};
+  return {};
+}
+
 }  // namespace rwd::store

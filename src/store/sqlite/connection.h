@@ -57,6 +57,9 @@ class Connection {
   // False once SQLite rolled the transaction back by itself (disk full, I/O error, no memory).
   bool in_transaction() const;
   int64_t last_insert_rowid() const;
+  // Adds a deterministic SQL function of one text argument, name(text) -> text, so that
+  // migrations can compute in SQL what the code computes (a name's key or skeleton).
+  Status add_text_function(const char* name, std::string (*fn)(std::string_view));
   std::string last_error() const;
   sqlite3* raw() { return db_; }
 

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "base/unicode.h"
 #include "store/sqlite/connection.h"
 
 namespace rwd::store {
@@ -103,6 +104,15 @@ CREATE TABLE guild_members (
 ) WITHOUT ROWID;
 CREATE INDEX guild_members_by_user ON guild_members(user_id);
 )sql",
+    // 3: names in any script. name_lower becomes the name's Unicode key (NFC, case folded:
+    // the same as before for the ASCII names stored so far) and every name gets its TS #39
+    // confusable skeleton, so a lookalike of a taken name is refused.
+    R"sql(
+UPDATE users SET name_lower = rewind_name_key(name);
+ALTER TABLE users ADD COLUMN name_skeleton TEXT;
+UPDATE users SET name_skeleton = rewind_name_skeleton(name);
+CREATE INDEX users_by_name_skeleton ON users(name_skeleton);
+)sql",
 };
 
 }  // namespace
@@ -110,6 +120,10 @@ CREATE INDEX guild_members_by_user ON guild_members(user_id);
 int latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
 Status migrate(Connection& conn) {
+  if (Status s = conn.add_text_function("rewind_name_key", &unicode::name_key); !s.ok()) return s;
+  if (Status s = conn.add_text_function("rewind_name_skeleton", &unicode::confusable_skeleton);
+      !s.ok())
+    return s;
   int version = 0;
   {
     auto q = conn.query("PRAGMA user_version");

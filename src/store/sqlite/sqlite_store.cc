@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "base/text.h"
+#include "base/unicode.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 
@@ -445,16 +446,21 @@ void SqliteStore::verify_registration(std::string key_hash, int64_t now_us, int6
           q.bind(1, ascii_lower(u.email));
           if (q.step()) return Errc::kLinkInvalid;
         }
+        // Taken meanwhile by another registration: the same name under case folding, or a
+        // name that looks the same.
+        std::string key = unicode::name_key(u.name);
+        std::string skeleton = unicode::confusable_skeleton(u.name);
         {
-          auto q = c.query("SELECT 1 FROM users WHERE name_lower = ?");
-          q.bind(1, ascii_lower(u.name));
+          auto q = c.query("SELECT 1 FROM users WHERE name_lower = ? OR name_skeleton = ?");
+          q.bind(1, key).bind(2, skeleton);
           if (q.step()) return Errc::kNameTaken;
+          if (q.failed()) return db_error(c, "checking a name");
         }
         auto q = c.query(
-            "INSERT INTO users (id, name, name_lower, email, email_lower, password_hash, "
-            "created_us) VALUES (?, ?, ?, ?, ?, ?, ?)");
-        q.bind(1, u.id).bind(2, u.name).bind(3, ascii_lower(u.name)).bind(4, u.email);
-        q.bind(5, ascii_lower(u.email)).bind(6, u.password_hash).bind(7, now_us);
+            "INSERT INTO users (id, name, name_lower, name_skeleton, email, email_lower, "
+            "password_hash, created_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        q.bind(1, u.id).bind(2, u.name).bind(3, key).bind(4, skeleton).bind(5, u.email);
+        q.bind(6, ascii_lower(u.email)).bind(7, u.password_hash).bind(8, now_us);
         if (!q.run()) return db_error(c, "creating a user");
         return u;
       },

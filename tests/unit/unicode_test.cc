@@ -1,0 +1,50 @@
+#include "base/unicode.h"
+
+#include <gtest/gtest.h>
+
+namespace rwd::unicode {
+namespace {
+
+TEST(UnicodeTest, NameKeysFoldCaseAndNormalization) {
+  EXPECT_EQ(name_key("alice"), "alice");
+  EXPECT_EQ(name_key("ALICE"), "alice");
+  EXPECT_EQ(name_key("Émilie"), name_key("ÉMILIE"));
+  EXPECT_EQ(name_key("Émilie"), name_key("E\u0301milie"));  // NFC and NFD
+  EXPECT_EQ(name_key("Straße"), name_key("STRASSE"));       // full case folding
+  EXPECT_EQ(name_key("민수"), "민수");
+  EXPECT_EQ(name_key("\u1106\u1175\u11AB\u1109\u116E"), "민수");  // jamo
+  EXPECT_NE(name_key("alice"), name_key("alicia"));
+}
+
+TEST(UnicodeTest, LookalikesShareASkeleton) {
+  EXPECT_EQ(confusable_skeleton("paypal"), confusable_skeleton("p\u0430ypal"));
+  EXPECT_EQ(confusable_skeleton("mary"), confusable_skeleton("rnary"));
+  EXPECT_EQ(confusable_skeleton("larry"), confusable_skeleton("Iarry"));
+  EXPECT_EQ(confusable_skeleton("bob0"), confusable_skeleton("bobO"));
+  EXPECT_NE(confusable_skeleton("alice"), confusable_skeleton("alicia"));
+  EXPECT_NE(confusable_skeleton("민수"), confusable_skeleton("민지"));
+}
+
+TEST(UnicodeTest, NameCharactersAreClassified) {
+  EXPECT_EQ(classify_name_char(U'a'), NameChar::kLetter);
+  EXPECT_EQ(classify_name_char(U'민'), NameChar::kLetter);
+  EXPECT_EQ(classify_name_char(U'\u0301'), NameChar::kMark);
+  EXPECT_EQ(classify_name_char(U'7'), NameChar::kDigit);
+  EXPECT_EQ(classify_name_char(U'\u0662'), NameChar::kDigit);
+  EXPECT_EQ(classify_name_char(U'_'), NameChar::kPunctuation);
+  EXPECT_EQ(classify_name_char(U' '), NameChar::kOther);
+  EXPECT_EQ(classify_name_char(U'\u200B'), NameChar::kOther);
+  EXPECT_EQ(classify_name_char(U'!'), NameChar::kOther);
+}
+
+TEST(UnicodeTest, SpoofChecksAcceptOneScriptOrAnAllowedMix) {
+  EXPECT_EQ(spoof_problem("alice"), "");
+  EXPECT_EQ(spoof_problem("민수"), "");
+  EXPECT_EQ(spoof_problem("민수kim"), "");
+  EXPECT_EQ(spoof_problem("山田민수"), "");  // Han with Hangul
+  EXPECT_NE(spoof_problem("p\u0430ypal"), "");
+  EXPECT_NE(spoof_problem("123\u0661"), "");
+}
+
+}  // namespace
+}  // namespace rwd::unicode
