@@ -10,19 +10,35 @@ namespace rwd::domain {
 namespace {
 
 store::OutboxMail verification_mail(const std::string& to, const std::string& name,
-                                    const std::string& link, int ttl_hours) {
+                                    const std::string& link, int ttl_hours, Language language) {
   store::OutboxMail m;
   m.recipient = to;
+  std::string hours = std::to_string(ttl_hours);
+  if (language == Language::kKorean) {
+    m.subject = "REWIND 계정 인증";
+    m.body = name + "님, 안녕하세요.\n\n아래 링크를 열면 REWIND 계정이 만들어집니다:\n\n" + link +
+             "\n\n이 링크는 한 번만 쓸 수 있고 " + hours +
+             "시간 뒤에 만료됩니다. 가입한 적이 없다면 이 메일을 무시하세요.\n";
+    return m;
+  }
   m.subject = "Verify your REWIND account";
   m.body = "Hello " + name + ",\n\nOpen this link to create your REWIND account:\n\n" + link +
-           "\n\nThe link works once and expires in " + std::to_string(ttl_hours) +
+           "\n\nThe link works once and expires in " + hours +
            " hours. If you did not sign up, ignore this mail.\n";
   return m;
 }
 
-store::OutboxMail existing_account_mail(const std::string& to) {
+store::OutboxMail existing_account_mail(const std::string& to, Language language) {
   store::OutboxMail m;
   m.recipient = to;
+  if (language == Language::kKorean) {
+    m.subject = "누군가 이 주소로 REWIND 가입을 시도했습니다";
+    m.body =
+        "안녕하세요.\n\n누군가(본인일 수도 있습니다) 이미 계정이 있는 이 주소로 REWIND 계정을 "
+        "만들려고 했습니다. 본인이라면 가입 대신 비밀번호로 로그인하세요. 본인이 아니라면 이 "
+        "메일을 무시하셔도 됩니다. 바뀐 것은 없습니다.\n";
+    return m;
+  }
   m.subject = "Someone tried to sign up to REWIND with your address";
   m.body =
       "Hello,\n\nSomeone (perhaps you) tried to create a REWIND account with this address, "
@@ -51,7 +67,7 @@ Accounts::Accounts(AccountSettings settings, store::Store& store, Directory& dir
 }
 
 void Accounts::register_account(std::string name, std::string email, std::string password,
-                                Callback<void> done) {
+                                Language language, Callback<void> done) {
   email = std::string(trim(email));
   auto valid_name = validate_name(trim(name));
   if (!valid_name.ok()) return done(valid_name.error());
@@ -60,7 +76,8 @@ void Accounts::register_account(std::string name, std::string email, std::string
   if (Status s = validate_password(password); !s.ok()) return done(s.error());
   if (Status s = directory_.name_available(name); !s.ok()) return done(s.error());
   bool submitted = hash_pool_.try_submit([this, name = std::move(name), email = std::move(email),
-                                          password = std::move(password), done]() mutable {
+                                          password = std::move(password), language,
+                                          done]() mutable {
     // Hash even for a known email so both answers take the same time.
     auto hash = crypto::hash_password(password, settings_.password_cost);
     if (!hash) return done(Error{Errc::kOverloaded, "out of memory while hashing"});
@@ -70,14 +87,14 @@ void Accounts::register_account(std::string name, std::string email, std::string
       spdlog::info("sign-up for <{}> not mailed: too many mails to that address this hour", email);
       return done({});
     }
-    queue_registration(std::move(name), std::move(email), std::move(*hash), has_account,
+    queue_registration(std::move(name), std::move(email), std::move(*hash), has_account, language,
                        std::move(done));
   });
   if (!submitted) done(Error{Errc::kOverloaded, "too many sign-ups at once; try again."});
 }
 
 void Accounts::queue_registration(std::string name, std::string email, std::string password_hash,
-                                  bool has_account, Callback<void> done) {
+                                  bool has_account, Language language, Callback<void> done) {
   int64_t now = clock_.now_us();
   std::string key = crypto::random_token(32);  // 256 bits
   store::PendingRegistration reg;
@@ -89,8 +106,8 @@ void Accounts::queue_registration(std::string name, std::string email, std::stri
   reg.expires_us = now + settings_.verify_key_ttl_us;
   std::string link = settings_.public_base_url + "/api/v1/auth/email_verify/" + key;
   int ttl_hours = static_cast<int>(settings_.verify_key_ttl_us / 3600000000);
-  auto mail =
-      has_account ? existing_account_mail(email) : verification_mail(email, name, link, ttl_hours);
+  auto mail = has_account ? existing_account_mail(email, language)
+                          : verification_mail(email, name, link, ttl_hours, language);
   store_.put_registration(std::move(reg), std::move(mail), [this, done](Status s) {
     if (s.ok() && mail_queued_) mail_queued_();
     done(s);

@@ -46,8 +46,9 @@ class Accounts {
            ThreadPool& hash_pool, SnowflakeGenerator& ids, const Clock& clock, EventBus& bus,
            std::function<void()> mail_queued);
 
+  // The mail is written in `language` (the page that registered, or its choice).
   void register_account(std::string name, std::string email, std::string password,
-                        Callback<void> done);
+                        Language language, Callback<void> done);
   void verify_email(std::string key, Callback<UserView> done);
   // Returns a new token (43 characters of URL-safe base64, 256 random bits).
   void login(std::string email, std::string password, Callback<std::string> done);
@@ -62,7 +63,7 @@ class Accounts {
   // an account, the mail is a notice to its owner and the key is never sent: the request
   // only makes login answer as it would for a new address.
   void queue_registration(std::string name, std::string email, std::string password_hash,
-                          bool has_account, Callback<void> done);
+                          bool has_account, Language language, Callback<void> done);
 
   AccountSettings settings_;
   store::Store& store_;

@@ -24,6 +24,9 @@ struct ChatMessage {
   int64_t created_us = 0;
 };
 
+// The languages of the texts a person reads from the server (mail, pages).
+enum class Language { kEnglish, kKorean };
+
 enum class ChatAction { kSend, kEdit };
 
 enum class FriendAction { kRequest, kResponse, kRemove, kDelete };

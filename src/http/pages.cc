@@ -1,12 +1,17 @@
 #include "http/pages.h"
 
+#include "http/language.h"
+
 namespace rwd::http {
 
 namespace {
 
-std::string layout(std::string_view title, std::string_view body) {
+std::string layout(std::string_view title, std::string_view body,
+                   domain::Language language = domain::Language::kEnglish) {
   std::string out;
-  out += "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  out += "<!doctype html>\n<html lang=\"";
+  out += language_tag(language);
+  out += "\"><head><meta charset=\"utf-8\">";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
   out += "<link rel=\"icon\" href=\"/icon.svg\" type=\"image/svg+xml\">";
   out += "<title>" + html_escape(title) + " · REWIND</title>";
@@ -91,6 +96,43 @@ std::string message_page(std::string_view title, std::string_view message) {
   // The link leads a new user from the mail back to the web client, where they log in.
   return layout(title, "<p>" + html_escape(message) +
                            "</p>\n<p><a href=\"/\">Open REWIND and log in</a></p>");
+}
+
+namespace {
+std::string localized_message_page(domain::Language language, std::string_view title,
+                                   std::string_view message) {
+  if (language != domain::Language::kKorean) return message_page(title, message);
+  return layout(
+      title,
+      "<p>" + html_escape(message) + "</p>\n<p><a href=\"/\">REWIND를 열고 로그인하기</a></p>",
+      language);
+}
+}  // namespace
+
+std::string verified_page(domain::Language language, std::string_view name) {
+  if (language == domain::Language::kKorean)
+    return localized_message_page(language, std::string(name) + "님, 환영합니다",
+                                  "계정이 만들어졌습니다. 이제 로그인할 수 있습니다.");
+  return message_page("Welcome, " + std::string(name),
+                      "account successfully created. You can now log in.");
+}
+
+std::string verify_failed_page(domain::Language language, Errc code, std::string_view english) {
+  if (language != domain::Language::kKorean) return message_page("Link not valid", english);
+  std::string_view message;
+  switch (code) {
+    case Errc::kLinkInvalid:
+      message = "이 인증 링크는 유효하지 않거나, 이미 사용되었거나, 만료되었습니다.";
+      break;
+    case Errc::kNameTaken:
+      message =
+          "그사이 다른 사람이 이 이름(또는 비슷해 보이는 이름)을 가져갔습니다. 다른 "
+          "이름으로 다시 가입해 주세요.";
+      break;
+    default:
+      message = "지금은 계정을 만들 수 없습니다. 잠시 뒤 링크를 다시 열어 주세요.";
+  }
+  return localized_message_page(language, "유효하지 않은 링크", message);
 }
 
 }  // namespace rwd::http

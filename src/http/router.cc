@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "base/text.h"
+#include "http/language.h"
 #include "http/pages.h"
 #include "http/static_files.h"
 #include "protocol/body_decoder.h"
@@ -157,10 +158,12 @@ void Router::post_register(const Request& req, Respond respond) {
     auto it = fields->find(k);
     return it == fields->end() ? std::string() : it->second;
   };
-  accounts_.register_account(get("name"), get("email"), get("password"), [respond](Status s) {
-    if (!s.ok()) return respond(error_response(s.error()));
-    respond(info_response(201, "successfully created an account creation request."));
-  });
+  domain::Language language = choose_language(req.accept_language, get("lang"));
+  accounts_.register_account(
+      get("name"), get("email"), get("password"), language, [respond](Status s) {
+        if (!s.ok()) return respond(error_response(s.error()));
+        respond(info_response(201, "successfully created an account creation request."));
+      });
 }
 
 void Router::post_login(const Request& req, Respond respond) {
@@ -192,18 +195,20 @@ void Router::post_logout(const Request& req, Respond respond) {
 
 void Router::get_verify(const Request& req, std::string key, Respond respond) {
   bool want_html = prefers_html(req.accept);
-  accounts_.verify_email(std::move(key), [respond, want_html](Result<domain::UserView> r) {
-    if (!want_html) {
-      if (!r.ok()) return respond(error_response(r.error()));
-      return respond(info_response(200, "account successfully created."));
-    }
-    if (!r.ok()) {
-      const auto& info = protocol::error_info(r.error().code);
-      return respond(html(info.http_status, message_page("Link not valid", info.message)));
-    }
-    respond(html(200, message_page("Welcome, " + r->name,
-                                   "account successfully created. You can now log in.")));
-  });
+  domain::Language language = choose_language(req.accept_language);
+  accounts_.verify_email(
+      std::move(key), [respond, want_html, language](Result<domain::UserView> r) {
+        if (!want_html) {
+          if (!r.ok()) return respond(error_response(r.error()));
+          return respond(info_response(200, "account successfully created."));
+        }
+        if (!r.ok()) {
+          const auto& info = protocol::error_info(r.error().code);
+          return respond(
+              html(info.http_status, verify_failed_page(language, r.error().code, info.message)));
+        }
+        respond(html(200, verified_page(language, r->name)));
+      });
 }
 
 }  // namespace rwd::http

@@ -19,6 +19,7 @@ struct Request {
   std::string target;  // path and query
   std::string content_type;
   std::string accept;
+  std::string accept_language;  // chooses the language of pages and mail (language.h)
   std::string authorization;
   std::string if_none_match;  // for the web client's files: answered 304 when it matches
   std::string body;

@@ -57,6 +57,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     r.target = std::string(req.target());
     r.content_type = std::string(req[bhttp::field::content_type]);
     r.accept = std::string(req[bhttp::field::accept]);
+    r.accept_language = std::string(req[bhttp::field::accept_language]);
     r.authorization = std::string(req[bhttp::field::authorization]);
     r.if_none_match = std::string(req[bhttp::field::if_none_match]);
     r.body = std::move(req.body());
