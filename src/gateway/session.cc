@@ -94,19 +94,14 @@ void Session::on_binary() {
 void Session::on_text(std::string_view frame) {
   if (closing_) return;
   int64_t now = services_.clock.now_us();
-  auto decoded = protocol::decode_request(frame);
+  // On v1 a `guild` frame decodes to kUnknownType, whatever its payload.
+  auto decoded = protocol::decode_request(frame, version_);
   if (!decoded.ok()) {
     send_error(decoded.error());
     if (invalid_frames_.acquire(now) > 0) close(CloseCode::kTooManyInvalidFrames);
     return;
   }
   protocol::Request& req = decoded.value();
-  if (version_ == protocol::Version::kV1 && std::holds_alternative<protocol::GuildRequest>(req)) {
-    // v1 is the published app's protocol, which has no guilds: answer as before they existed.
-    send_error(Error{Errc::kUnknownType, "unknown type 'guild'."});
-    if (invalid_frames_.acquire(now) > 0) close(CloseCode::kTooManyInvalidFrames);
-    return;
-  }
   if (auto* hb = std::get_if<protocol::HeartbeatRequest>(&req)) {
     // Heartbeats are never rate limited: they are what keeps a quiet client connected.
     heartbeat_seen_ = true;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <initializer_list>
 #include <string_view>
 #include <vector>
 
@@ -137,28 +138,101 @@ bool has_duplicate_key(const Value& obj) {
 
 Error invalid(std::string detail) { return Error{Errc::kInvalidPayload, std::move(detail)}; }
 
-// Ids travel as decimal strings; integers are accepted too.
-std::optional<int64_t> id_field(const Value& obj, const char* name) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd()) return std::nullopt;
-  const Value& v = it->value;
-  if (v.IsInt64()) return v.GetInt64() > 0 ? std::optional<int64_t>(v.GetInt64()) : std::nullopt;
-  if (!v.IsString()) return std::nullopt;
-  const char* b = v.GetString();
-  const char* e = b + v.GetStringLength();
-  int64_t out = 0;
-  auto [p, ec] = std::from_chars(b, e, out);
-  if (ec != std::errc() || p != e || out <= 0) return std::nullopt;
-  return out;
-}
-
-const Value* string_field(const Value& obj, const char* name) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || !it->value.IsString()) return nullptr;
-  return &it->value;
-}
-
 std::string str(const Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
+
+// Reads the fields of one request's payload, keeping the rules of "Request fields" in
+// docs/PROTOCOL.md: a required field that is missing or null is refused (never read as an
+// empty value), so is one of another JSON type, and each refusal is kInvalidPayload with a
+// reason naming the field. Fields a request does not name are ignored. `context` names the
+// request in reasons ("chat edit").
+class Fields {
+ public:
+  Fields(const Value& obj, std::string context) : obj_(obj), context_(std::move(context)) {}
+
+  // Any string, the empty one included: what "" means is the request's own rule.
+  Result<std::string> string(const char* name) {
+    auto v = present(name, "a string");
+    if (!v.ok()) return v.error();
+    if (!v.value()->IsString()) return wrong(name, "a string");
+    return str(*v.value());
+  }
+
+  // A snowflake: a decimal string or a JSON integer, positive as a signed 64-bit integer.
+  // "" and "0" are no id.
+  Result<int64_t> id(const char* name) {
+    static constexpr const char* kWhat = "a positive id as a decimal string";
+    auto v = present(name, kWhat);
+    if (!v.ok()) return v.error();
+    const Value& f = *v.value();
+    int64_t out = 0;
+    if (f.IsInt64()) {
+      out = f.GetInt64();
+    } else if (f.IsString()) {
+      if (!parse_int64(f, out)) return wrong(name, kWhat);
+    } else {
+      return wrong(name, kWhat);
+    }
+    if (out <= 0) return wrong(name, kWhat);
+    return out;
+  }
+
+  // A count: a JSON integer or a decimal string of one, at least 1; larger than any cap is
+  // clamped here and capped by the caller.
+  Result<int> count(const char* name) {
+    static constexpr const char* kWhat = "an integer of at least 1";
+    auto v = present(name, kWhat);
+    if (!v.ok()) return v.error();
+    const Value& f = *v.value();
+    int64_t n = 0;
+    if (f.IsInt64()) {
+      n = f.GetInt64();
+    } else if (!f.IsString() || !parse_int64(f, n)) {
+      return wrong(name, kWhat);
+    }
+    if (n < 1) return wrong(name, kWhat);
+    return static_cast<int>(std::min<int64_t>(n, 1 << 30));
+  }
+
+  // One of a few strings: the request's `type`. `what` lists them for the reason.
+  Result<std::string> choice(const char* name, std::initializer_list<std::string_view> allowed,
+                             const char* what) {
+    auto v = present(name, what);
+    if (!v.ok()) return v.error();
+    if (v.value()->IsString()) {
+      std::string s = str(*v.value());
+      if (std::find(allowed.begin(), allowed.end(), s) != allowed.end()) return s;
+    }
+    return wrong(name, what);
+  }
+
+ private:
+  Result<const Value*> present(const char* name, const char* what) {
+    auto it = obj_.FindMember(name);
+    if (it == obj_.MemberEnd()) return invalid(context_ + " needs '" + name + "' (" + what + ").");
+    if (it->value.IsNull())
+      return invalid(context_ + " '" + name + "' is null; it must be " + what + ".");
+    return &it->value;
+  }
+  Error wrong(const char* name, const char* what) {
+    return invalid(context_ + " '" + name + "' must be " + what + ".");
+  }
+  static bool parse_int64(const Value& s, int64_t& out) {
+    const char* b = s.GetString();
+    const char* e = b + s.GetStringLength();
+    auto [p, ec] = std::from_chars(b, e, out);
+    return ec == std::errc() && p == e && b != e;
+  }
+
+  const Value& obj_;
+  std::string context_;
+};
+
+// The payload of a request that needs an object; `payload` is null when the frame has none.
+Status payload_object(const Value* payload, const char* type) {
+  if (!payload) return invalid(std::string(type) + " needs a 'payload' object.");
+  if (!payload->IsObject()) return invalid(std::string(type) + " 'payload' must be an object.");
+  return {};
+}
 
 void write_user(Writer& w, const domain::UserView& u) {
   w.StartObject();
@@ -233,11 +307,13 @@ const char* guild_action_name(domain::GuildAction a) {
   return "created";
 }
 
-Result<Request> decode_guild(const Value& p) {
-  if (!p.IsObject()) return invalid("guild payload must be an object.");
-  const Value* kind = string_field(p, "type");
-  if (!kind) return invalid("guild payload needs a string 'type'.");
-  std::string k = str(*kind);
+Result<Request> decode_guild(const Value* payload) {
+  if (Status s = payload_object(payload, "guild"); !s.ok()) return s.error();
+  auto kind = Fields(*payload, "guild")
+                  .choice("type", {"create", "rename", "add", "remove", "leave", "delete"},
+                          "create, rename, add, remove, leave or delete");
+  if (!kind.ok()) return kind.error();
+  const std::string& k = kind.value();
   GuildRequest r{GuildOp::kCreate, 0, {}};
   bool needs_id = true, needs_name = true;
   if (k == "create") {
@@ -250,99 +326,92 @@ Result<Request> decode_guild(const Value& p) {
     r.op = GuildOp::kRemove;
   } else if (k == "leave") {
     r.op = GuildOp::kLeave, needs_name = false;
-  } else if (k == "delete") {
-    r.op = GuildOp::kDelete, needs_name = false;
   } else {
-    return invalid("guild type must be create, rename, add, remove, leave or delete.");
+    r.op = GuildOp::kDelete, needs_name = false;
   }
+  Fields f(*payload, "guild " + k);
   if (needs_id) {
-    auto id = id_field(p, "guild_id");
-    if (!id) return invalid("guild " + k + " needs 'guild_id' as a decimal string.");
-    r.guild_id = *id;
+    auto id = f.id("guild_id");
+    if (!id.ok()) return id.error();
+    r.guild_id = id.value();
   }
   if (needs_name) {
-    const Value* name = string_field(p, "name");
-    if (!name) return invalid("guild " + k + " needs a string 'name'.");
-    r.name = str(*name);
+    auto name = f.string("name");
+    if (!name.ok()) return name.error();
+    r.name = std::move(name.value());
   }
   return Request(std::move(r));
 }
 
-Result<Request> decode_chat(const Value& p) {
-  if (!p.IsObject()) return invalid("chat payload must be an object.");
-  const Value* kind = string_field(p, "type");
-  if (!kind) return invalid("chat payload needs a string 'type' (send or edit).");
-  std::string k = str(*kind);
-  if (k != "send" && k != "edit") return invalid("chat type must be 'send' or 'edit'.");
-  auto chat_id = id_field(p, "chat_id");
-  if (!chat_id) return invalid("chat payload needs 'chat_id' as a decimal string.");
-  const Value* content = string_field(p, "content");
-  auto cit = p.FindMember("content");
-  if (!content && cit != p.MemberEnd() && !cit->value.IsNull())
-    return invalid("chat 'content' must be a string.");
-  ChatRequest r{k == "send" ? domain::ChatAction::kSend : domain::ChatAction::kEdit, *chat_id, 0,
-                content ? str(*content) : std::string()};
-  if (r.action == domain::ChatAction::kEdit) {
-    auto id = id_field(p, "id");
-    if (!id) return invalid("chat edit needs the message 'id' as a decimal string.");
-    r.message_id = *id;
+Result<Request> decode_chat(const Value* payload) {
+  if (Status s = payload_object(payload, "chat"); !s.ok()) return s.error();
+  auto kind = Fields(*payload, "chat").choice("type", {"send", "edit"}, "send or edit");
+  if (!kind.ok()) return kind.error();
+  bool edit = kind.value() == "edit";
+  Fields f(*payload, "chat " + kind.value());
+  auto chat_id = f.id("chat_id");
+  if (!chat_id.ok()) return chat_id.error();
+  ChatRequest r{
+      edit ? domain::ChatAction::kEdit : domain::ChatAction::kSend, chat_id.value(), 0, {}};
+  if (edit) {
+    auto id = f.id("id");
+    if (!id.ok()) return id.error();
+    r.message_id = id.value();
   }
+  // Only "" is empty content (a send to ignore, an edit that deletes): a missing or null
+  // content is a malformed request, never a deletion.
+  auto content = f.string("content");
+  if (!content.ok()) return content.error();
+  r.content = std::move(content.value());
   return Request(std::move(r));
 }
 
-Result<Request> decode_load(const Value& p) {
-  if (!p.IsObject()) return invalid("load payload must be an object.");
-  const Value* kind = string_field(p, "type");
-  if (!kind) return invalid("load payload needs a string 'type' (chat or mutual_users).");
-  std::string k = str(*kind);
-  if (k == "mutual_users") return Request(LoadFriendsRequest{});
-  if (k == "guilds") return Request(LoadGuildsRequest{});
-  if (k != "chat") return invalid("load type must be 'chat', 'mutual_users' or 'guilds'.");
-  auto chat_id = id_field(p, "load_id");
-  if (!chat_id) return invalid("load needs 'load_id' as a decimal string.");
-  const Value* dt = string_field(p, "datetime");
-  if (!dt) return invalid("load needs 'datetime' as a base64 string.");
-  auto cit = p.FindMember("count");
-  int count = 0;
-  if (cit == p.MemberEnd()) return invalid("load needs an integer 'count'.");
-  if (cit->value.IsInt64()) {
-    count = static_cast<int>(std::clamp<int64_t>(cit->value.GetInt64(), -1, 1 << 30));
-  } else if (cit->value.IsString()) {
-    const char* b = cit->value.GetString();
-    const char* e = b + cit->value.GetStringLength();
-    auto [ptr, ec] = std::from_chars(b, e, count);
-    if (ec != std::errc() || ptr != e) return invalid("load 'count' must be an integer.");
-  } else {
-    return invalid("load 'count' must be an integer.");
-  }
-  if (count < 1) return invalid("load 'count' must be at least 1.");
-  return Request(LoadChatRequest{*chat_id, str(*dt), count});
+Result<Request> decode_load(const Value* payload) {
+  if (Status s = payload_object(payload, "load"); !s.ok()) return s.error();
+  auto kind =
+      Fields(*payload, "load")
+          .choice("type", {"chat", "mutual_users", "guilds"}, "chat, mutual_users or guilds");
+  if (!kind.ok()) return kind.error();
+  if (kind.value() == "mutual_users") return Request(LoadFriendsRequest{});
+  if (kind.value() == "guilds") return Request(LoadGuildsRequest{});
+  Fields f(*payload, "load chat");
+  auto chat_id = f.id("load_id");
+  if (!chat_id.ok()) return chat_id.error();
+  // "" is a string: refused as a cursor that cannot be decoded (kInvalidCursor) later.
+  auto datetime = f.string("datetime");
+  if (!datetime.ok()) return datetime.error();
+  auto count = f.count("count");
+  if (!count.ok()) return count.error();
+  return Request(LoadChatRequest{chat_id.value(), std::move(datetime.value()), count.value()});
 }
 
-Result<Request> decode_friend(const Value& p) {
-  if (!p.IsObject()) return invalid("mutual_users payload must be an object.");
-  const Value* kind = string_field(p, "type");
-  const Value* name = string_field(p, "name");
-  if (!kind) return invalid("mutual_users needs a string 'type'.");
-  if (!name) return invalid("mutual_users needs a string 'name'.");
-  std::string k = str(*kind);
-  domain::FriendAction a;
-  if (k == "request")
-    a = domain::FriendAction::kRequest;
-  else if (k == "response")
-    a = domain::FriendAction::kResponse;
-  else if (k == "remove")
-    a = domain::FriendAction::kRemove;
-  else if (k == "delete")
-    a = domain::FriendAction::kDelete;
-  else
-    return invalid("mutual_users type must be request, response, remove or delete.");
-  return Request(FriendRequest{a, str(*name)});
+Result<Request> decode_friend(const Value* payload) {
+  if (Status s = payload_object(payload, "mutual_users"); !s.ok()) return s.error();
+  auto kind = Fields(*payload, "mutual_users")
+                  .choice("type", {"request", "response", "remove", "delete"},
+                          "request, response, remove or delete");
+  if (!kind.ok()) return kind.error();
+  const std::string& k = kind.value();
+  auto name = Fields(*payload, "mutual_users " + k).string("name");
+  if (!name.ok()) return name.error();
+  domain::FriendAction a = k == "request"    ? domain::FriendAction::kRequest
+                           : k == "response" ? domain::FriendAction::kResponse
+                           : k == "remove"   ? domain::FriendAction::kRemove
+                                             : domain::FriendAction::kDelete;
+  return Request(FriendRequest{a, std::move(name.value())});
+}
+
+Result<Request> decode_auth(const Value* payload) {
+  if (Status s = payload_object(payload, "auth"); !s.ok()) return s.error();
+  // "" is a string: a token that is not valid (kInvalidToken), answered by the session.
+  auto token = Fields(*payload, "auth").string("auth");
+  if (!token.ok()) return token.error();
+  return Request(AuthRequest{std::move(token.value())});
 }
 
 }  // namespace
 
-Result<Request> decode_request(std::string_view frame) {
+Result<Request> decode_request(std::string_view frame, Version version) {
   if (!depth_within(frame, kMaxJsonDepth))
     return Error{Errc::kMalformedFrame, "JSON nesting is too deep."};
   rapidjson::Document doc;
@@ -353,31 +422,27 @@ Result<Request> decode_request(std::string_view frame) {
   if (tit == doc.MemberEnd() || !tit->value.IsString())
     return Error{Errc::kMalformedFrame, "the frame needs a string 'type'."};
   std::string type = str(tit->value);
-  static const Value kNull;
   auto pit = doc.FindMember("payload");
-  const Value& payload = pit == doc.MemberEnd() ? kNull : pit->value;
+  const Value* payload = pit == doc.MemberEnd() ? nullptr : &pit->value;
   // A repeated key means two readers of the frame may disagree on what it says: refuse it.
-  if (has_duplicate_key(doc) || (payload.IsObject() && has_duplicate_key(payload)))
+  if (has_duplicate_key(doc) || (payload && payload->IsObject() && has_duplicate_key(*payload)))
     return Error{Errc::kMalformedFrame, "the frame repeats a key."};
 
   if (type == "heartbeat") {
     // RapidJSON 1.1.0 decodes a lone low-surrogate escape ("\udc00") into bytes that are
     // not UTF-8; echoed, they would make an invalid text frame.
-    std::string payload = verbatim_payload(frame);
-    if (!is_valid_utf8(payload))
+    std::string echo = verbatim_payload(frame);
+    if (!is_valid_utf8(echo))
       return Error{Errc::kMalformedFrame, "the frame has an invalid \\u escape."};
-    return Request(HeartbeatRequest{std::move(payload)});
+    return Request(HeartbeatRequest{std::move(echo)});
   }
-  if (type == "auth") {
-    if (!payload.IsObject()) return invalid("auth payload must be an object.");
-    const Value* token = string_field(payload, "auth");
-    if (!token) return invalid("auth needs the token as a string 'auth'.");
-    return Request(AuthRequest{str(*token)});
-  }
+  if (type == "auth") return decode_auth(payload);
   if (type == "chat") return decode_chat(payload);
   if (type == "load") return decode_load(payload);
   if (type == "mutual_users") return decode_friend(payload);
-  if (type == "guild") return decode_guild(payload);
+  // v1 is the published app's protocol, which has no guilds: whatever its payload, a guild
+  // frame is answered as before guilds existed.
+  if (type == "guild" && version == Version::kV2) return decode_guild(payload);
   if (type.size() > 64 || !is_valid_utf8(type)) return Error{Errc::kUnknownType, "unknown type."};
   return Error{Errc::kUnknownType, "unknown type '" + type + "'."};
 }

@@ -56,10 +56,14 @@ struct LoadGuildsRequest {};
 using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
                              LoadFriendsRequest, FriendRequest, GuildRequest, LoadGuildsRequest>;
 
-// Decodes one text frame. Errors: kMalformedFrame (not JSON, not an object, no string
-// "type", nesting deeper than kMaxJsonDepth, a key repeated in the frame or its payload
-// object), kUnknownType, kInvalidPayload (detail names the field).
-Result<Request> decode_request(std::string_view frame);
+// Decodes one text frame of the given protocol version. Errors: kMalformedFrame (not JSON,
+// not an object, no string "type", nesting deeper than kMaxJsonDepth, a key repeated in the
+// frame or its payload object), kUnknownType (also `guild` on v1), kInvalidPayload (a
+// required field missing, null or of the wrong type; detail names the field). The rule of
+// each field is the "Request fields" table of docs/PROTOCOL.md. Empty strings are values:
+// what "" means is decided by the request's own rule, and a request that decodes carries
+// every field its type needs.
+Result<Request> decode_request(std::string_view frame, Version version);
 
 // The name of a request's type, for logs and error context.
 const char* request_type_name(const Request& request);

@@ -581,8 +581,11 @@ def test_empty_send_is_ignored(server, pair):
     users, conns, cid = pair
     send_chat(conns["alice"], cid, "")
     send_chat(conns["alice"], cid, "  \n\t ")
-    conns["alice"].send("chat", {"type": "send", "chat_id": cid})
     conns["alice"].expect_silence(0.4)
+    conns["bob"].expect_silence(0.1)
+    # A send without content is not an empty one: it is refused (issue 11), still unsent.
+    conns["alice"].send("chat", {"type": "send", "chat_id": cid})
+    assert "'content'" in expect_error(conns["alice"], "4003")["reason"]
     conns["bob"].expect_silence(0.1)
     # The next real message is the first frame either of them sees.
     m = send_and_echo(conns["alice"], cid, "real")

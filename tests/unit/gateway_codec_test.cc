@@ -2,13 +2,22 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "base/crypto.h"
 
 namespace rwd::protocol {
 namespace {
 
+Result<Request> decode(std::string_view frame, Version v = Version::kV2) {
+  return decode_request(frame, v);
+}
+
 TEST(GatewayCodecTest, HeartbeatPayloadIsKeptAsJson) {
-  auto r = decode_request(R"({"type":"heartbeat","payload":{"count":0,"x":[1,"a",null]}})");
+  auto r = decode(R"({"type":"heartbeat","payload":{"count":0,"x":[1,"a",null]}})");
   ASSERT_TRUE(r.ok());
   auto& hb = std::get<HeartbeatRequest>(r.value());
   EXPECT_EQ(encode_heartbeat(hb.payload_json),
@@ -16,28 +25,28 @@ TEST(GatewayCodecTest, HeartbeatPayloadIsKeptAsJson) {
 }
 
 TEST(GatewayCodecTest, HeartbeatWithoutPayloadEchoesNull) {
-  auto r = decode_request(R"({"type":"heartbeat"})");
+  auto r = decode(R"({"type":"heartbeat"})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(std::get<HeartbeatRequest>(r.value()).payload_json, "null");
 }
 
 TEST(GatewayCodecTest, DecodesTheAppsRequests) {
-  auto chat = decode_request(
-      R"({"type":"chat","payload":{"type":"send","chat_id":"12345","content":"hi"}})");
+  auto chat =
+      decode(R"({"type":"chat","payload":{"type":"send","chat_id":"12345","content":"hi"}})");
   ASSERT_TRUE(chat.ok());
   EXPECT_EQ(std::get<ChatRequest>(chat.value()).chat_id, 12345);
-  auto edit = decode_request(
-      R"({"type":"chat","payload":{"type":"edit","chat_id":"7","id":"99","content":""}})");
+  auto edit =
+      decode(R"({"type":"chat","payload":{"type":"edit","chat_id":"7","id":"99","content":""}})");
   ASSERT_TRUE(edit.ok());
   EXPECT_EQ(std::get<ChatRequest>(edit.value()).message_id, 99);
-  auto load = decode_request(
+  auto load = decode(
       R"({"type":"load","payload":{"type":"chat","load_id":"5","datetime":"MjAyNi0zLTc=","count":50}})");
   ASSERT_TRUE(load.ok());
   EXPECT_EQ(std::get<LoadChatRequest>(load.value()).count, 50);
-  auto friends = decode_request(R"({"type":"load","payload":{"type":"mutual_users"}})");
+  auto friends = decode(R"({"type":"load","payload":{"type":"mutual_users"}})");
   ASSERT_TRUE(friends.ok());
   EXPECT_TRUE(std::holds_alternative<LoadFriendsRequest>(friends.value()));
-  auto fr = decode_request(R"({"type":"mutual_users","payload":{"type":"delete","name":"bob"}})");
+  auto fr = decode(R"({"type":"mutual_users","payload":{"type":"delete","name":"bob"}})");
   ASSERT_TRUE(fr.ok());
   EXPECT_EQ(std::get<FriendRequest>(fr.value()).action, domain::FriendAction::kDelete);
 }
@@ -45,39 +54,39 @@ TEST(GatewayCodecTest, DecodesTheAppsRequests) {
 TEST(GatewayCodecTest, MalformedFramesAreNamed) {
   for (const char* bad : {"", "nope", "[1,2]", "\"str\"", R"({"payload":1})", R"({"type":5})",
                           "{\"type\":\"heartbeat\",\"payload\":\"\xff\"}"})
-    EXPECT_EQ(decode_request(bad).error().code, Errc::kMalformedFrame) << bad;
-  EXPECT_EQ(decode_request(R"({"type":"dance"})").error().code, Errc::kUnknownType);
+    EXPECT_EQ(decode(bad).error().code, Errc::kMalformedFrame) << bad;
+  EXPECT_EQ(decode(R"({"type":"dance"})").error().code, Errc::kUnknownType);
 }
 
 TEST(GatewayCodecTest, LoneSurrogateEscapesNeverReachAnEcho) {
   // Found by the fuzzer: RapidJSON 1.1.0 turns "\\ude0b" into bytes that are not UTF-8.
-  auto hb = decode_request(R"({"type":"heartbeat","payload":"a\ude0Bb"})");
+  auto hb = decode(R"({"type":"heartbeat","payload":"a\ude0Bb"})");
   EXPECT_EQ(hb.error().code, Errc::kMalformedFrame);
-  auto unknown = decode_request(R"({"type":"x\ude0B"})");
+  auto unknown = decode(R"({"type":"x\ude0B"})");
   EXPECT_EQ(unknown.error().code, Errc::kUnknownType);
   EXPECT_EQ(unknown.error().detail, "unknown type.");
-  EXPECT_TRUE(decode_request(R"({"type":"heartbeat","payload":"\ud83d\ude00"})").ok());
+  EXPECT_TRUE(decode(R"({"type":"heartbeat","payload":"\ud83d\ude00"})").ok());
 }
 
 TEST(GatewayCodecTest, RepeatedKeysAreRefused) {
-  EXPECT_EQ(decode_request(R"({"type":"heartbeat","type":"auth","payload":1})").error().code,
+  EXPECT_EQ(decode(R"({"type":"heartbeat","type":"auth","payload":1})").error().code,
             Errc::kMalformedFrame);
-  EXPECT_EQ(decode_request(R"({"type":"mutual_users","payload":{"type":"request","name":"a",)"
-                           R"("name":"b"}})")
+  EXPECT_EQ(decode(R"({"type":"mutual_users","payload":{"type":"request","name":"a",)"
+                   R"("name":"b"}})")
                 .error()
                 .code,
             Errc::kMalformedFrame);
   // Inside a heartbeat's free-form payload, deeper objects are echoed as sent.
-  EXPECT_TRUE(decode_request(R"({"type":"heartbeat","payload":{"x":{"a":1,"a":2}}})").ok());
+  EXPECT_TRUE(decode(R"({"type":"heartbeat","payload":{"x":{"a":1,"a":2}}})").ok());
 }
 
 TEST(GatewayCodecTest, DeepNestingIsRefusedBeforeParsing) {
   std::string deep =
       R"({"type":"heartbeat","payload":)" + std::string(1000, '[') + std::string(1000, ']') + "}";
-  EXPECT_EQ(decode_request(deep).error().code, Errc::kMalformedFrame);
+  EXPECT_EQ(decode(deep).error().code, Errc::kMalformedFrame);
   // Brackets inside strings do not count.
   std::string in_string = R"({"type":"heartbeat","payload":")" + std::string(100, '[') + "\"}";
-  EXPECT_TRUE(decode_request(in_string).ok());
+  EXPECT_TRUE(decode(in_string).ok());
 }
 
 TEST(GatewayCodecTest, WrongPayloadTypesAreInvalidPayload) {
@@ -99,27 +108,26 @@ TEST(GatewayCodecTest, WrongPayloadTypesAreInvalidPayload) {
         R"({"type":"guild","payload":{"type":"leave","guild_id":"abc"}})",
         R"({"type":"guild","payload":{"type":"dance","guild_id":"5"}})",
         R"({"type":"mutual_users","payload":{"type":"hug","name":"bob"}})"})
-    EXPECT_EQ(decode_request(bad).error().code, Errc::kInvalidPayload) << bad;
+    EXPECT_EQ(decode(bad).error().code, Errc::kInvalidPayload) << bad;
 }
 
 TEST(GatewayCodecTest, DecodesGuildRequests) {
-  auto create = decode_request(R"({"type":"guild","payload":{"type":"create","name":"café"}})");
+  auto create = decode(R"({"type":"guild","payload":{"type":"create","name":"café"}})");
   ASSERT_TRUE(create.ok());
   EXPECT_EQ(std::get<GuildRequest>(create.value()).op, GuildOp::kCreate);
   EXPECT_EQ(std::get<GuildRequest>(create.value()).name, "café");
   EXPECT_STREQ(request_type_name(create.value()), "guild");
-  auto add =
-      decode_request(R"({"type":"guild","payload":{"type":"add","guild_id":"77","name":"bob"}})");
+  auto add = decode(R"({"type":"guild","payload":{"type":"add","guild_id":"77","name":"bob"}})");
   ASSERT_TRUE(add.ok());
   EXPECT_EQ(std::get<GuildRequest>(add.value()).op, GuildOp::kAdd);
   EXPECT_EQ(std::get<GuildRequest>(add.value()).guild_id, 77);
-  auto leave = decode_request(R"({"type":"guild","payload":{"type":"leave","guild_id":8}})");
+  auto leave = decode(R"({"type":"guild","payload":{"type":"leave","guild_id":8}})");
   ASSERT_TRUE(leave.ok());
   EXPECT_EQ(std::get<GuildRequest>(leave.value()).op, GuildOp::kLeave);
-  auto del = decode_request(R"({"type":"guild","payload":{"type":"delete","guild_id":"9"}})");
+  auto del = decode(R"({"type":"guild","payload":{"type":"delete","guild_id":"9"}})");
   ASSERT_TRUE(del.ok());
   EXPECT_EQ(std::get<GuildRequest>(del.value()).op, GuildOp::kDelete);
-  auto load = decode_request(R"({"type":"load","payload":{"type":"guilds"}})");
+  auto load = decode(R"({"type":"load","payload":{"type":"guilds"}})");
   ASSERT_TRUE(load.ok());
   EXPECT_TRUE(std::holds_alternative<LoadGuildsRequest>(load.value()));
 }
@@ -186,6 +194,317 @@ TEST(GatewayCodecTest, CursorDecodesBase64OfEitherFormat) {
   EXPECT_EQ(decode_cursor("%%%", 0).error().code, Errc::kInvalidCursor);
   EXPECT_EQ(decode_cursor(crypto::base64_encode("not a date"), 0).error().code,
             Errc::kInvalidCursor);
+}
+
+// ---- Field rules (docs/PROTOCOL.md, "Request fields"), generated from one table ----
+
+// How the decoder reads a field. What an accepted "" means (ignore, delete, 4000, 4010,
+// 4024, 4054) is decided after decoding and tested end to end.
+enum class FieldKind {
+  kChoice,  // the payload's `type`: one of a few strings
+  kId,      // a snowflake: positive decimal string or positive JSON integer
+  kText,    // any string, "" included
+  kCount,   // an integer of at least 1, or a decimal string of one
+};
+
+struct FieldCase {
+  std::string name;
+  std::string valid;  // the field's value in a valid payload, as JSON text
+  FieldKind kind;
+};
+
+// One row per request: its frame type, a valid payload (field by field, in order), and the
+// request it must decode to. A new request type is one more row.
+struct RequestCase {
+  std::string label;
+  std::string type;
+  std::vector<FieldCase> fields;
+  size_t alternative;  // index in Request of what the valid frame decodes to
+  bool v2_only = false;
+};
+
+template <typename T>
+size_t alternative_of() {
+  return Request(T{}).index();
+}
+
+std::vector<RequestCase> request_cases() {
+  const FieldKind kChoice = FieldKind::kChoice, kId = FieldKind::kId, kText = FieldKind::kText,
+                  kCount = FieldKind::kCount;
+  auto guild = alternative_of<GuildRequest>();
+  auto friend_op = [](const char* op) {
+    return RequestCase{std::string("mutual_users ") + op,
+                       "mutual_users",
+                       {{"type", std::string("\"") + op + "\"", FieldKind::kChoice},
+                        {"name", R"("bob")", FieldKind::kText}},
+                       alternative_of<FriendRequest>()};
+  };
+  return {
+      {"auth", "auth", {{"auth", R"("tok")", kText}}, alternative_of<AuthRequest>()},
+      {"chat send",
+       "chat",
+       {{"type", R"("send")", kChoice},
+        {"chat_id", R"("108")", kId},
+        {"content", R"("hi")", kText}},
+       alternative_of<ChatRequest>()},
+      {"chat edit",
+       "chat",
+       {{"type", R"("edit")", kChoice},
+        {"chat_id", R"("108")", kId},
+        {"id", R"("780860112233445566")", kId},
+        {"content", R"("hi!")", kText}},
+       alternative_of<ChatRequest>()},
+      {"load chat",
+       "load",
+       {{"type", R"("chat")", kChoice},
+        {"load_id", R"("108")", kId},
+        {"datetime", R"("MjAyNi0zLTc=")", kText},
+        {"count", "50", kCount}},
+       alternative_of<LoadChatRequest>()},
+      {"load mutual_users",
+       "load",
+       {{"type", R"("mutual_users")", kChoice}},
+       alternative_of<LoadFriendsRequest>()},
+      {"load guilds",
+       "load",
+       {{"type", R"("guilds")", kChoice}},
+       alternative_of<LoadGuildsRequest>()},
+      friend_op("request"),
+      friend_op("response"),
+      friend_op("remove"),
+      friend_op("delete"),
+      {"guild create",
+       "guild",
+       {{"type", R"("create")", kChoice}, {"name", R"("crew")", kText}},
+       guild,
+       true},
+      {"guild rename",
+       "guild",
+       {{"type", R"("rename")", kChoice}, {"guild_id", R"("77")", kId}, {"name", R"("c")", kText}},
+       guild,
+       true},
+      {"guild add",
+       "guild",
+       {{"type", R"("add")", kChoice}, {"guild_id", R"("77")", kId}, {"name", R"("bob")", kText}},
+       guild,
+       true},
+      {"guild remove",
+       "guild",
+       {{"type", R"("remove")", kChoice},
+        {"guild_id", R"("77")", kId},
+        {"name", R"("bob")", kText}},
+       guild,
+       true},
+      {"guild leave",
+       "guild",
+       {{"type", R"("leave")", kChoice}, {"guild_id", R"("77")", kId}},
+       guild,
+       true},
+      {"guild delete",
+       "guild",
+       {{"type", R"("delete")", kChoice}, {"guild_id", "77", kId}},
+       guild,
+       true},
+  };
+}
+
+// A replacement for one field's value; `json` empty: the field is dropped.
+struct Mutation {
+  const char* label;
+  std::optional<std::string> json;
+};
+
+const std::vector<Mutation>& mutations() {
+  static const std::vector<Mutation> kAll = {
+      {"missing", std::nullopt},
+      {"null", "null"},
+      {"integer", "7"},
+      {"zero", "0"},
+      {"negative", "-7"},
+      {"fraction", "1.5"},
+      {"beyond int64", "1e30"},
+      {"beyond int64 integer", "18446744073709551615"},
+      {"true", "true"},
+      {"false", "false"},
+      {"array", "[]"},
+      {"array of a valid id", R"(["7"])"},
+      {"object", "{}"},
+      {"empty string", R"("")"},
+      {"word", R"("abc")"},
+      {"numeric string", R"("12")"},
+      {"zero string", R"("0")"},
+      {"negative string", R"("-3")"},
+      {"padded number", R"(" 12")"},
+      {"string beyond int64", R"("99999999999999999999")"},
+  };
+  return kAll;
+}
+
+// Whether a field of `kind` accepts the mutated value (and so the frame decodes).
+bool accepts(FieldKind kind, const Mutation& m) {
+  if (!m.json) return false;
+  const std::string& j = *m.json;
+  switch (kind) {
+    case FieldKind::kChoice:
+      return false;  // no mutation is one of the listed words
+    case FieldKind::kText:
+      return j.front() == '"';
+    case FieldKind::kId:
+    case FieldKind::kCount:
+      return j == "7" || j == R"("12")";
+  }
+  return false;
+}
+
+std::string frame_of(const RequestCase& c, size_t changed, const std::optional<std::string>& json) {
+  std::string p = "{";
+  for (size_t i = 0; i < c.fields.size(); ++i) {
+    std::optional<std::string> v = i == changed ? json : c.fields[i].valid;
+    if (!v) continue;
+    if (p.size() > 1) p += ",";
+    p += "\"" + c.fields[i].name + "\":" + *v;
+  }
+  return R"({"type":")" + c.type + R"(","payload":)" + p + "}}";
+}
+
+TEST(GatewayCodecTest, EveryValidRequestOfTheFieldTableDecodes) {
+  for (const auto& c : request_cases()) {
+    std::string f = frame_of(c, SIZE_MAX, std::nullopt);
+    auto r = decode(f);
+    ASSERT_TRUE(r.ok()) << f << ": " << r.error().detail;
+    EXPECT_EQ(r.value().index(), c.alternative) << f;
+    auto v1 = decode(f, Version::kV1);
+    if (c.v2_only) {
+      ASSERT_FALSE(v1.ok()) << f;
+      EXPECT_EQ(v1.error().code, Errc::kUnknownType) << f;
+    } else {
+      ASSERT_TRUE(v1.ok()) << f;
+      EXPECT_EQ(v1.value().index(), c.alternative) << f;
+    }
+  }
+}
+
+TEST(GatewayCodecTest, EveryFieldMissingNullOrOfTheWrongTypeIsInvalidPayload) {
+  int refused = 0, accepted = 0;
+  for (const auto& c : request_cases()) {
+    for (size_t i = 0; i < c.fields.size(); ++i) {
+      const FieldCase& field = c.fields[i];
+      for (const auto& m : mutations()) {
+        std::string f = frame_of(c, i, m.json);
+        SCOPED_TRACE(c.label + " '" + field.name + "' " + m.label + ": " + f);
+        auto r = decode(f);
+        if (accepts(field.kind, m)) {
+          ASSERT_TRUE(r.ok()) << r.error().detail;
+          EXPECT_EQ(r.value().index(), c.alternative);
+          ++accepted;
+        } else {
+          ASSERT_FALSE(r.ok());
+          EXPECT_EQ(r.error().code, Errc::kInvalidPayload);
+          // The reason names the field.
+          EXPECT_NE(r.error().detail.find("'" + field.name + "'"), std::string::npos)
+              << r.error().detail;
+          ++refused;
+        }
+        // v1 decodes alike, except that it knows no guilds.
+        auto v1 = decode(f, Version::kV1);
+        EXPECT_EQ(v1.ok(), r.ok() && !c.v2_only);
+        if (!v1.ok() && (c.v2_only || !r.ok())) {
+          EXPECT_EQ(v1.error().code, c.v2_only ? Errc::kUnknownType : r.error().code);
+        }
+      }
+    }
+  }
+  // The table is not empty and both outcomes happen.
+  EXPECT_GT(refused, 500);
+  EXPECT_GT(accepted, 50);
+}
+
+TEST(GatewayCodecTest, EveryRequestRefusesAMissingNullOrNonObjectPayload) {
+  for (const auto& c : request_cases()) {
+    for (const char* payload : {"", "null", "7", R"("x")", R"("")", "true", "[]", "[{}]", "{}"}) {
+      std::string f = R"({"type":")" + c.type + "\"" +
+                      (*payload ? std::string(R"(,"payload":)") + payload : std::string()) + "}";
+      SCOPED_TRACE(c.label + ": " + f);
+      auto r = decode(f);
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.error().code, Errc::kInvalidPayload);
+      EXPECT_EQ(decode(f, Version::kV1).error().code,
+                c.v2_only ? Errc::kUnknownType : Errc::kInvalidPayload);
+    }
+  }
+}
+
+TEST(GatewayCodecTest, HeartbeatAcceptsAnyPayload) {
+  for (const char* payload :
+       {"null", "7", R"("x")", R"("")", "true", "[]", "{}", R"({"count":0})"}) {
+    auto r = decode(std::string(R"({"type":"heartbeat","payload":)") + payload + "}");
+    ASSERT_TRUE(r.ok()) << payload;
+    EXPECT_EQ(std::get<HeartbeatRequest>(r.value()).payload_json, payload);
+  }
+}
+
+TEST(GatewayCodecTest, EditWithoutContentIsRefusedNotADeletion) {
+  // Issue 11: a missing or null content was read as "", which deletes the message.
+  for (const char* f :
+       {R"({"type":"chat","payload":{"type":"edit","chat_id":"7","id":"99"}})",
+        R"({"type":"chat","payload":{"type":"edit","chat_id":"7","id":"99","content":null}})"}) {
+    auto r = decode(f, Version::kV1);
+    ASSERT_FALSE(r.ok()) << f;
+    EXPECT_EQ(r.error().code, Errc::kInvalidPayload);
+    EXPECT_NE(r.error().detail.find("'content'"), std::string::npos) << r.error().detail;
+  }
+  // Only "" deletes.
+  auto del =
+      decode(R"({"type":"chat","payload":{"type":"edit","chat_id":"7","id":"99","content":""}})",
+             Version::kV1);
+  ASSERT_TRUE(del.ok());
+  EXPECT_EQ(std::get<ChatRequest>(del.value()).action, domain::ChatAction::kEdit);
+  EXPECT_EQ(std::get<ChatRequest>(del.value()).content, "");
+}
+
+TEST(GatewayCodecTest, SendWithoutContentIsRefusedNotIgnored) {
+  for (const char* f :
+       {R"({"type":"chat","payload":{"type":"send","chat_id":"7"}})",
+        R"({"type":"chat","payload":{"type":"send","chat_id":"7","content":null}})"}) {
+    auto r = decode(f, Version::kV1);
+    ASSERT_FALSE(r.ok()) << f;
+    EXPECT_EQ(r.error().code, Errc::kInvalidPayload);
+  }
+}
+
+TEST(GatewayCodecTest, IdsAndCountsKeepTheirValuesInEitherForm) {
+  auto a = decode(
+      R"({"type":"chat","payload":{"type":"edit","chat_id":108,"id":"0099","content":"x"}})");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(std::get<ChatRequest>(a.value()).chat_id, 108);
+  EXPECT_EQ(std::get<ChatRequest>(a.value()).message_id, 99);
+  auto big =
+      decode(R"({"type":"guild","payload":{"type":"leave","guild_id":"9223372036854775807"}})");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(std::get<GuildRequest>(big.value()).guild_id, INT64_MAX);
+  // A count beyond any cap is clamped, whichever form it came in.
+  for (const char* count : {"5000000000", R"("5000000000")"}) {
+    auto r = decode(std::string(R"({"type":"load","payload":{"type":"chat","load_id":"1",)") +
+                    R"("datetime":"x","count":)" + count + "}}");
+    ASSERT_TRUE(r.ok()) << count;
+    EXPECT_EQ(std::get<LoadChatRequest>(r.value()).count, 1 << 30);
+  }
+  auto s = decode(
+      R"({"type":"load","payload":{"type":"chat","load_id":"1","datetime":"","count":"3"}})");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(std::get<LoadChatRequest>(s.value()).count, 3);
+  EXPECT_EQ(std::get<LoadChatRequest>(s.value()).datetime_b64, "");
+}
+
+TEST(GatewayCodecTest, GuildFramesAreUnknownOnV1WhateverTheirPayload) {
+  for (const char* f : {R"({"type":"guild","payload":{"type":"create","name":"x"}})",
+                        R"({"type":"guild","payload":{}})", R"({"type":"guild"})",
+                        R"({"type":"guild","payload":7})"}) {
+    auto r = decode(f, Version::kV1);
+    ASSERT_FALSE(r.ok()) << f;
+    EXPECT_EQ(r.error().code, Errc::kUnknownType) << f;
+    EXPECT_EQ(r.error().detail, "unknown type 'guild'.");
+  }
 }
 
 }  // namespace
