@@ -136,7 +136,7 @@ function conversation(kind, id) {
     conv = {
       key, kind, id,
       chatId: kind === 'dm' ? dmChatId(id) : id,
-      messages: new Map(),  // id -> {id, user_id, content, created_at, edited}
+      messages: new Map(),  // id -> {id, user_id, content, created_at, edited_at}
       loaded: false,        // the newest page was loaded on this connection
       failed: false,        // a history load gave up: the reader is offered to try again
       catchUp: undefined,   // while a catch-up is unfinished: the newest message held before it
@@ -468,13 +468,15 @@ function onChat(p) {
                     (load.mode === 'newest' || compareIds(p.id, load.upper) < 0);
   if (isHistory) {
     load.received += 1;
-    load.batch.set(p.id, {id: p.id, user_id: p.user_id, content: p.content, created_at: p.created_at});
+    load.batch.set(p.id, {id: p.id, user_id: p.user_id, content: p.content, created_at: p.created_at,
+                          edited_at: p.edited_at || null});
     if (!load.oldest || compareIds(p.id, load.oldest.id) < 0) load.oldest = {id: p.id, created_at: p.created_at};
     return;
   }
   if (p.type === 'send') {
     const existing = conv.messages.get(p.id);
-    const msg = existing || {id: p.id, user_id: p.user_id, created_at: p.created_at};
+    const msg = existing || {id: p.id, user_id: p.user_id, created_at: p.created_at,
+                             edited_at: p.edited_at || null};
     msg.content = p.content;
     if (!existing) conv.messages.set(p.id, msg);
     if (compareIds(p.id, conv.last || '0') > 0) conv.last = p.id;
@@ -483,7 +485,7 @@ function onChat(p) {
     // The page being loaded may hold the message too: it must not bring back the old text.
     if (load && load.batch.has(p.id)) {
       if (p.content === '') load.batch.delete(p.id);
-      else load.batch.get(p.id).content = p.content;
+      else Object.assign(load.batch.get(p.id), {content: p.content, edited_at: p.edited_at});
     }
     const msg = conv.messages.get(p.id);
     if (p.content === '') {
@@ -491,7 +493,7 @@ function onChat(p) {
       if (conv === state.open) announce(`${authorName(p.user_id)} deleted a message`);
     } else if (msg) {
       msg.content = p.content;
-      msg.edited = true;
+      msg.edited_at = p.edited_at;
     }
   }
   if (conv === state.open) renderMessages({stick: p.user_id === state.me.id});
@@ -518,7 +520,7 @@ function onLoadComplete(p) {
   state.load = null;
   for (const msg of load.batch.values()) {
     const existing = conv.messages.get(msg.id);
-    if (existing) existing.content = msg.content;
+    if (existing) Object.assign(existing, {content: msg.content, edited_at: msg.edited_at});
     else conv.messages.set(msg.id, msg);
     if (compareIds(msg.id, conv.last || '0') > 0) conv.last = msg.id;
   }
@@ -948,7 +950,11 @@ function updateMessageElement(li, msg, previous, conv) {
     time.textContent = shortTime(date);
     time.title = fullFormat.format(date);
   }
-  li.querySelector('.edited').hidden = !msg.edited;
+  // edited_at (v2) is the last edit's time, null when never edited: a reload keeps the mark.
+  const edited = li.querySelector('.edited');
+  const editedDate = msg.edited_at ? parseCreatedAt(msg.edited_at) : null;
+  edited.hidden = !msg.edited_at;
+  if (editedDate) edited.title = `Edited ${fullFormat.format(editedDate)}`;
   const text = li.querySelector('.message-text');
   if (text.textContent !== msg.content) text.textContent = msg.content;
   const actions = li.querySelector('.message-actions');

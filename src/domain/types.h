@@ -22,6 +22,7 @@ struct ChatMessage {
   int64_t author_id = 0;
   std::string content;  // empty for a deletion
   int64_t created_us = 0;
+  std::optional<int64_t> edited_us;  // the last edit (or the deletion); none if never edited
 };
 
 enum class ChatAction { kSend, kEdit };

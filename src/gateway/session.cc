@@ -207,7 +207,7 @@ void Session::handle_load_chat(const protocol::LoadChatRequest& req) {
       on_strand([chat_id, count](Session& s, Result<std::vector<domain::ChatMessage>> r) {
         if (!r.ok()) return s.send_error(r.error());
         for (const auto& m : r.value())
-          s.send(protocol::encode_chat(domain::ChatAction::kSend, m,
+          s.send(protocol::encode_chat(s.version_, domain::ChatAction::kSend, m,
                                        s.services_.settings.utc_offset_s));
         if (s.version_ == protocol::Version::kV2)
           s.send(protocol::encode_load_complete(chat_id, r->size(),

@@ -481,7 +481,8 @@ std::string encode_friend_event(domain::FriendAction action, const domain::UserV
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& m, int utc_offset_s) {
+std::string encode_chat(Version v, domain::ChatAction action, const domain::ChatMessage& m,
+                        int utc_offset_s) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -501,6 +502,13 @@ std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& m,
   write_string(w, m.content);
   w.Key("created_at");
   write_string(w, format_created_at(m.created_us, utc_offset_s));
+  if (v == Version::kV2) {
+    w.Key("edited_at");
+    if (m.edited_us)
+      write_string(w, format_created_at(*m.edited_us, utc_offset_s));
+    else
+      w.Null();
+  }
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());

@@ -73,7 +73,9 @@ std::string encode_auth(Version v, const domain::UserView& self, const domain::F
                         const std::vector<domain::GuildView>& guilds = {});
 std::string encode_friend_list(const std::vector<domain::UserView>& friends);
 std::string encode_friend_event(domain::FriendAction action, const domain::UserView& actor);
-std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& message,
+// v2 adds "edited_at": the last edit's time in created_at's format, null when never edited.
+// v1's event never changes.
+std::string encode_chat(Version v, domain::ChatAction action, const domain::ChatMessage& message,
                         int utc_offset_s);
 // v2 only: a guild event.
 std::string encode_guild_event(domain::GuildAction action, const domain::GuildView& guild,

@@ -295,28 +295,32 @@ def test_guild_chat_send_edit_delete_and_history(crew):
     sent = [recv_chat(conns[n]) for n in ("alice", "bob", "carol")]
     assert sent[0] == sent[1] == sent[2]
     p = sent[0]
-    assert set(p) == {"type", "id", "user_id", "chat_id", "content", "created_at"}
+    assert set(p) == {"type", "id", "user_id", "chat_id", "content", "created_at", "edited_at"}
     assert p["type"] == "send" and p["chat_id"] == gid and p["user_id"] == users["bob"][1]
-    assert CREATED_AT_RE.match(p["created_at"])
+    assert CREATED_AT_RE.match(p["created_at"]) and p["edited_at"] is None
     send_chat(conns["carol"], gid, "second")
     second = [recv_chat(conns[n]) for n in ("alice", "bob", "carol")][0]
 
     conns["bob"].send("chat", {"type": "edit", "chat_id": gid, "id": p["id"], "content": "hi!"})
-    for n in ("alice", "bob", "carol"):
-        e = recv_chat(conns[n])
-        assert e == dict(p, type="edit", content="hi!")
+    edits = [recv_chat(conns[n]) for n in ("alice", "bob", "carol")]
+    assert edits[0] == edits[1] == edits[2]
+    edited_at = edits[0]["edited_at"]
+    assert CREATED_AT_RE.match(edited_at) and edited_at >= p["created_at"]
+    assert edits[0] == dict(p, type="edit", content="hi!", edited_at=edited_at)
     # Only the author edits their message.
     conns["alice"].send("chat", {"type": "edit", "chat_id": gid, "id": p["id"], "content": "x"})
     expect_error(conns["alice"], "4021")
     conns["carol"].send("chat", {"type": "edit", "chat_id": gid, "id": second["id"],
                                  "content": ""})
     for n in ("alice", "bob", "carol"):
-        assert recv_chat(conns[n]) == dict(second, type="edit", content="")
+        e = recv_chat(conns[n])
+        assert e == dict(second, type="edit", content="", edited_at=e["edited_at"])
+        assert CREATED_AT_RE.match(e["edited_at"])
 
     conns["alice"].send("load", {"type": "chat", "load_id": gid, "datetime": cursor_now(),
                                  "count": 10})
     h = recv_chat(conns["alice"])
-    assert h == dict(p, content="hi!")  # the deleted one is left out
+    assert h == dict(p, content="hi!", edited_at=edited_at)  # the deleted one is left out
     done = conns["alice"].recv()
     assert done["payload"] == {"type": "chat", "load_id": gid, "count": 1, "complete": True,
                                "more": False}

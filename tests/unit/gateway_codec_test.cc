@@ -161,10 +161,26 @@ TEST(GatewayCodecTest, AuthResponseIsStringsInV1AndArraysInV2) {
 }
 
 TEST(GatewayCodecTest, ChatEventHasTheAppsFields) {
-  domain::ChatMessage m{10, 3, 1, "안녕 \"quoted\"", 1640186356000880};
-  EXPECT_EQ(encode_chat(domain::ChatAction::kSend, m, 9 * 3600),
+  domain::ChatMessage m{10, 3, 1, "안녕 \"quoted\"", 1640186356000880, std::nullopt};
+  EXPECT_EQ(encode_chat(Version::kV1, domain::ChatAction::kSend, m, 9 * 3600),
             R"({"type":"chat","payload":{"type":"send","id":"10","user_id":"1","chat_id":"3",)"
             R"("content":"안녕 \"quoted\"","created_at":"2021-12-23 00:19:16.000880"}})");
+}
+
+TEST(GatewayCodecTest, ChatEventCarriesEditedAtInV2Only) {
+  domain::ChatMessage m{10, 3, 1, "hi", 1640186356000880, std::nullopt};
+  EXPECT_EQ(encode_chat(Version::kV2, domain::ChatAction::kSend, m, 9 * 3600),
+            R"({"type":"chat","payload":{"type":"send","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"hi","created_at":"2021-12-23 00:19:16.000880","edited_at":null}})");
+  m.edited_us = 1640186416000001;  // a minute later
+  EXPECT_EQ(encode_chat(Version::kV2, domain::ChatAction::kEdit, m, 9 * 3600),
+            R"({"type":"chat","payload":{"type":"edit","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"hi","created_at":"2021-12-23 00:19:16.000880",)"
+            R"("edited_at":"2021-12-23 00:20:16.000001"}})");
+  // v1 is the published app's frame: an edit changes nothing in its shape.
+  EXPECT_EQ(encode_chat(Version::kV1, domain::ChatAction::kEdit, m, 9 * 3600),
+            R"({"type":"chat","payload":{"type":"edit","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"hi","created_at":"2021-12-23 00:19:16.000880"}})");
 }
 
 TEST(GatewayCodecTest, ErrorsCarryCodeReasonAndRetryAfter) {

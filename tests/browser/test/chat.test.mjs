@@ -250,6 +250,10 @@ describe('web client', {timeout: 180000}, () => {
     await waitForText(bob, '#conversation-title', 'alice');
     await waitForText(bob, '#message-list', 'no typo now');
     assert.deepEqual(await messageTexts(bob), ['hello bob', 'hi alice! 안녕', 'no typo now']);
+    // The edit is remembered by the server (edited_at), not only by the page that saw it.
+    assert.deepEqual(await bob.$$eval('#message-list .message', (els) => els.map((li) =>
+      [li.querySelector('.message-text').textContent, !li.querySelector('.edited').hidden])),
+    [['hello bob', false], ['hi alice! 안녕', false], ['no typo now', true]]);
   });
 
   it('loads older messages as the reader scrolls up', async () => {
