@@ -119,8 +119,6 @@ const state = {
   mail: 'smtp',
 };
 
-const channel = 'BroadcastChannel' in window ? new BroadcastChannel('rewind') : null;
-
 function rememberUser(user) {
   if (user && user.id) state.users.set(user.id, user);
 }
@@ -415,18 +413,6 @@ function catchUpAfterConnect() {
   nextLoad();
 }
 
-// Friend operations and guild changes made from another tab of this browser: the server
-// sends friend events to the other user only, so each tab asks again.
-function tellOtherTabs() {
-  if (channel) channel.postMessage({type: 'refresh'});
-}
-
-if (channel) {
-  channel.onmessage = (event) => {
-    if (event.data && event.data.type === 'refresh' && state.gateway) state.gateway.refresh();
-  };
-}
-
 // ---------------------------------------------------------------------------------------
 // Gateway frames
 
@@ -448,9 +434,9 @@ function onFrame(frame) {
     case 'guild':
       return onGuildEvent(p);
     case 'ok':
-      // Only friend operations answer "ok": refresh the lists as the server sees them.
+      // Only friend operations answer "ok" (my other tabs and devices get the operation as a
+      // `self` event): refresh the lists as the server sees them.
       state.gateway.refresh();
-      tellOtherTabs();
       return;
     case 'error':
       return onError(p);
@@ -560,6 +546,7 @@ function onFriendEvent(p) {
   if (!p || !p.user) return;
   const u = p.user;
   rememberUser(u);
+  if (p.self) return onOwnFriendEvent(p.type, u);
   if (p.type === 'request') {
     state.incoming.set(u.id, u);
     announce(`${u.name} sent you a friend request`);
@@ -572,6 +559,24 @@ function onFriendEvent(p) {
     state.incoming.delete(u.id);
     state.outgoing.delete(u.id);
   } else if (p.type === 'delete') {
+    state.friends.delete(u.id);
+  }
+  renderLists();
+  if (state.route.view === 'dm' && state.route.id === u.id) renderConversationChrome();
+}
+
+// What I did on another tab or device (`self`): u is the other user.
+function onOwnFriendEvent(type, u) {
+  if (type === 'request') {
+    state.outgoing.set(u.id, u);
+  } else if (type === 'response') {  // I accepted, or my request crossed theirs
+    state.incoming.delete(u.id);
+    state.outgoing.delete(u.id);
+    state.friends.set(u.id, u);
+  } else if (type === 'remove') {  // withdrawn or declined
+    state.incoming.delete(u.id);
+    state.outgoing.delete(u.id);
+  } else if (type === 'delete') {
     state.friends.delete(u.id);
   }
   renderLists();
@@ -1200,15 +1205,8 @@ function setupApp() {
   $('reconnect').addEventListener('click', () => state.gateway && state.gateway.start());
   window.addEventListener('online', revokePending);
 
-  let lastRefresh = Date.now();
   document.addEventListener('visibilitychange', () => {
-    if (document.hidden) return;
-    // Friend changes made on another device reach this one only through a fresh auth.
-    if (state.gateway && Date.now() - lastRefresh > 30000) {
-      lastRefresh = Date.now();
-      state.gateway.refresh();
-    }
-    if (!state.open) return;
+    if (document.hidden || !state.open) return;
     state.open.unread = 0;
     renderLists();
   });

@@ -60,7 +60,7 @@ std::vector<std::shared_ptr<Session>> Hub::sessions_of(int64_t user_id) {
   return out;
 }
 
-void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2) {
+void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t except) {
   std::shared_ptr<Session> targets[16];
   std::vector<std::shared_ptr<Session>> more;
   size_t n = 0;
@@ -71,6 +71,7 @@ void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2) {
     for (const auto& w : it->second) {
       auto s = w.lock();
       if (!s || !(s->version() == protocol::Version::kV2 ? v2 : v1)) continue;
+      if (except != 0 && s->connection_id() == except) continue;
       if (n < std::size(targets))
         targets[n++] = std::move(s);
       else
@@ -96,9 +97,14 @@ void Hub::on_event(const domain::Event& event) {
         protocol::encode_chat(protocol::Version::kV2, chat->action, chat->message, utc_offset_s_));
     for (int64_t user : chat->recipients) deliver(user, v1, v2);
   } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {
-    auto frame =
+    auto told =
         std::make_shared<const std::string>(protocol::encode_friend_event(f->action, f->actor));
-    deliver(f->target_id, frame, frame);
+    deliver(f->target.id, told, told);
+    // The actor's other devices: v2 only, because the app reads every mutual_users event as
+    // another user's action. The connection that asked has its `ok`.
+    auto mine = std::make_shared<const std::string>(
+        protocol::encode_friend_event(f->action, f->target, /*self=*/true));
+    deliver(f->actor.id, nullptr, mine, f->origin);
   } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_guild_event(g->action, g->guild, g->user, g->actor));

@@ -2,16 +2,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "base/crypto.h"
 
 namespace rwd::gateway {
 
 using protocol::CloseCode;
 
+namespace {
+std::atomic<uint64_t> next_connection_id{1};
+}  // namespace
+
 Session::Session(Services& services, std::weak_ptr<Transport> transport, protocol::Version version)
     : services_(services),
       transport_(std::move(transport)),
       version_(version),
+      connection_id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
       opened_us_(services.clock.now_us()),
       last_heartbeat_us_(opened_us_),
       rate_(services.settings.rate_count, services.settings.rate_window_us),
@@ -222,13 +229,13 @@ void Session::handle_friend(const protocol::FriendRequest& req) {
   });
   switch (req.action) {
     case domain::FriendAction::kRequest:
-      return services_.social.request(*user_, req.name, std::move(done));
+      return services_.social.request(*user_, connection_id_, req.name, std::move(done));
     case domain::FriendAction::kResponse:
-      return services_.social.respond(*user_, req.name, std::move(done));
+      return services_.social.respond(*user_, connection_id_, req.name, std::move(done));
     case domain::FriendAction::kRemove:
-      return services_.social.remove(*user_, req.name, std::move(done));
+      return services_.social.remove(*user_, connection_id_, req.name, std::move(done));
     case domain::FriendAction::kDelete:
-      return services_.social.unfriend(*user_, req.name, std::move(done));
+      return services_.social.unfriend(*user_, connection_id_, req.name, std::move(done));
   }
 }
 

@@ -464,7 +464,8 @@ std::string encode_friend_list(const std::vector<domain::UserView>& friends) {
   return R"({"type":"mutual_users","payload":)" + users_json(friends) + "}";
 }
 
-std::string encode_friend_event(domain::FriendAction action, const domain::UserView& actor) {
+std::string encode_friend_event(domain::FriendAction action, const domain::UserView& user,
+                                bool self) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -475,7 +476,11 @@ std::string encode_friend_event(domain::FriendAction action, const domain::UserV
   w.Key("type");
   w.String(friend_action_name(action));
   w.Key("user");
-  write_user(w, actor);
+  write_user(w, user);
+  if (self) {
+    w.Key("self");
+    w.Bool(true);
+  }
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());

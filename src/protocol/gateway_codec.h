@@ -72,7 +72,11 @@ std::string encode_error(Errc code, std::string_view reason = {}, int64_t retry_
 std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& state,
                         const std::vector<domain::GuildView>& guilds = {});
 std::string encode_friend_list(const std::vector<domain::UserView>& friends);
-std::string encode_friend_event(domain::FriendAction action, const domain::UserView& actor);
+// To the target of a friend operation (both versions): `user` is the actor. With `self`
+// (v2 only), to the actor's other connections: `user` is the target, and "self":true marks
+// the event as the reader's own action.
+std::string encode_friend_event(domain::FriendAction action, const domain::UserView& user,
+                                bool self = false);
 // v2 adds "edited_at": the last edit's time in created_at's format, null when never edited.
 // v1's event never changes.
 std::string encode_chat(Version v, domain::ChatAction action, const domain::ChatMessage& message,

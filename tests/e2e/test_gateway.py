@@ -431,6 +431,58 @@ def test_delete_ends_the_friendship_for_both(server, trio):
     expect_error(conns["alice"], "4015")
 
 
+def test_my_friend_changes_reach_my_other_v2_connections_and_never_v1(server, trio):
+    users, conns = trio  # v1 connections; bob's stands for the other side
+    s1 = connect(server, users["alice"][0], version=2)
+    s2 = connect(server, users["alice"][0], version=2)
+    old_app = conns["alice"]  # alice's v1 connection: the published app
+
+    def mine(action, name):
+        return {"type": "mutual_users",
+                "payload": {"type": action, "user": user_obj(users, name), "self": True}}
+
+    def theirs(action, name):
+        return {"type": "mutual_users", "payload": {"type": action, "user": user_obj(users, name)}}
+
+    def act(action, name, told):
+        """alice does `action` on session 1: it gets ok, session 2 the event at once, the
+        v1 connection nothing; `name` is told `told` as before."""
+        friend(s1, action, name)
+        expect_ok(s1)
+        assert s2.recv() == mine(told, name)
+        assert conns[name].recv() == theirs(told, "alice")
+        s1.expect_silence(0.1)
+        old_app.expect_silence(0.1)
+
+    act("request", "bob", "request")
+    act("remove", "bob", "remove")  # withdrawn
+    friend(conns["bob"], "request", "alice")
+    expect_ok(conns["bob"])
+    for c in (s1, s2, old_app):  # bob's action reaches every connection of alice, as before
+        assert c.recv() == theirs("request", "bob")
+    act("response", "bob", "response")
+    act("delete", "bob", "delete")
+    friend(conns["bob"], "request", "alice")
+    expect_ok(conns["bob"])
+    for c in (s1, s2, old_app):
+        c.recv_type("mutual_users")
+    act("remove", "bob", "remove")  # declined
+    friend(conns["carol"], "request", "alice")
+    expect_ok(conns["carol"])
+    for c in (s1, s2, old_app):
+        c.recv_type("mutual_users")
+    act("request", "carol", "response")  # crossed requests: we are friends now
+    s2.send("auth", {"auth": users["alice"][0]})  # what session 2 now shows is the truth
+    p = s2.recv()["payload"]
+    assert p["mutual_users"] == [user_obj(users, "carol")]
+    assert p["mutual_requests"] == [] and p["outgoing_requests"] == []
+    # A failed operation tells nobody.
+    friend(s1, "response", "bob")
+    expect_error(s1, "4014")
+    s2.expect_silence(0.2)
+    old_app.expect_silence(0.1)
+
+
 def test_friend_errors_have_their_own_codes(server, trio):
     users, conns = trio
     a = conns["alice"]

@@ -183,6 +183,16 @@ TEST(GatewayCodecTest, ChatEventCarriesEditedAtInV2Only) {
             R"("content":"hi","created_at":"2021-12-23 00:19:16.000880"}})");
 }
 
+TEST(GatewayCodecTest, FriendEventMarksTheReadersOwnAction) {
+  domain::UserView bob{2, "bob", std::nullopt};
+  EXPECT_EQ(encode_friend_event(domain::FriendAction::kRequest, bob),
+            R"({"type":"mutual_users","payload":{"type":"request",)"
+            R"("user":{"id":"2","name":"bob","profile":null}}})");
+  EXPECT_EQ(encode_friend_event(domain::FriendAction::kDelete, bob, /*self=*/true),
+            R"({"type":"mutual_users","payload":{"type":"delete",)"
+            R"("user":{"id":"2","name":"bob","profile":null},"self":true}})");
+}
+
 TEST(GatewayCodecTest, ErrorsCarryCodeReasonAndRetryAfter) {
   EXPECT_EQ(
       encode_error(Errc::kNotRequested),

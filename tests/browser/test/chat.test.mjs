@@ -178,22 +178,46 @@ describe('web client', {timeout: 180000}, () => {
     assert.ok(await alice.evaluate(() => localStorage.getItem('rewind.token')));
   });
 
-  it('sends a friend request by name and accepts it, live on both sides', async () => {
+  it('sends a friend request by name and accepts it, live on both sides and on every tab', async () => {
+    // Alice's other device (a browser of its own, sharing nothing with this one) and a second
+    // tab of bob's, on the friends view: what one does shows on the other at once (the server
+    // tells a user's other connections of their own friend operations).
+    const aliceDevice2 = await browser.createBrowserContext();
+    const aliceTab2 = await aliceDevice2.newPage();
+    const bobTab2 = await bobCtx.newPage();
+    problems.push(watchPage(aliceTab2, [server.base]), watchPage(bobTab2, [relay.base, server.base]));
+    const aliceToken = await alice.evaluate(() => localStorage.getItem('rewind.token'));
+    await aliceTab2.goto(server.base + '/#friends');
+    await aliceTab2.evaluate((t) => localStorage.setItem('rewind.token', t), aliceToken);
+    await aliceTab2.reload();
+    await bobTab2.goto(relay.base + '/#friends');
+    await waitForText(aliceTab2, '#connection', 'online');
+    await waitForText(bobTab2, '#connection', 'online');
+    await bob.bringToFront();  // a background tab gets no frames: clicks there would hang
+
     await alice.click('#friends-link');
     await fill(alice, '#friend-name', 'bob');
     await alice.click('#add-friend-form button[type=submit]');
     await waitForText(alice, '#outgoing-list', 'bob');
+    await waitForText(aliceTab2, '#outgoing-list', 'bob');
     // Bob sees the request arrive without reloading.
     await bob.waitForSelector('#request-badge:not([hidden])');
+    await waitForText(bobTab2, '#incoming-list', 'alice');
     await bob.click('#friends-link');
     await waitForText(bob, '#incoming-list', 'alice');
     await clickText(bob, '#incoming-list button', 'Accept');
     await waitForText(bob, '#friend-list', 'alice');
+    await waitForText(bobTab2, '#friend-list', 'alice');
+    await waitForVisible(bobTab2, '#incoming-empty');
     await waitForText(alice, '#friend-list', 'bob');
+    await waitForText(aliceTab2, '#friend-list', 'bob');
+    await waitForVisible(aliceTab2, '#outgoing-empty');
     await waitForText(alice, '#dm-list', 'bob');
     await waitForText(bob, '#dm-list', 'alice');
     assert.equal(await alice.$eval('#outgoing-empty', (e) => e.hidden), false);
     bobId = await alice.$eval('#dm-list a', (a) => a.getAttribute('href').split('/')[1]);
+    await aliceDevice2.close();
+    await bobTab2.close();
   });
 
   it('exchanges direct messages that both see live, on every open tab', async () => {
