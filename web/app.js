@@ -110,7 +110,7 @@ const state = {
   friends: new Map(),   // id -> user
   incoming: new Map(),  // id -> user: asked me
   outgoing: new Map(),  // id -> user: I asked
-  guilds: new Map(),    // id -> guild
+  guilds: new Map(),    // id -> {id, name, owner_id, member_count, members (null until loaded)}
   convs: new Map(),     // key ("dm:<user id>" or "guild:<guild id>") -> conversation
   route: {view: 'welcome'},
   open: null,           // the open conversation
@@ -377,6 +377,7 @@ function onAuth(payload, fresh) {
   if (fresh) catchUpAfterConnect();
   renderLists();
   route();
+  renderConversationChrome();  // the guild objects are new: their members are asked again
 }
 
 function setUsers(map, list) {
@@ -387,11 +388,42 @@ function setUsers(map, list) {
   }
 }
 
+// Guild lists and events carry summaries (the member count, not the members): a guild's
+// members are asked for (`load guild_members`) when its conversation is on screen, and kept
+// current from the `joined` and `left` events after that. A new list (a fresh auth) forgets
+// them: they may have changed while this tab was not listening.
 function setGuilds(list) {
   state.guilds.clear();
-  for (const g of list) {
-    state.guilds.set(g.id, g);
-    g.members.forEach(rememberUser);
+  for (const g of list) state.guilds.set(g.id, guildFrom(g));
+}
+
+function guildFrom(summary) {
+  const members = summary.members || null;
+  if (members) members.forEach(rememberUser);
+  return {id: summary.id, name: summary.name, owner_id: summary.owner_id,
+          member_count: summary.member_count, members, membersAsked: false};
+}
+
+function memberCountText(guild) {
+  return `${guild.member_count} member${guild.member_count === 1 ? '' : 's'}`;
+}
+
+// Asks once per connection (and again each time the conversation is opened) for the members
+// of a guild whose list this tab does not hold.
+function askMembers(guild) {
+  if (guild.members || guild.membersAsked) return;
+  guild.membersAsked = state.gateway.send('load', {type: 'guild_members', guild_id: guild.id});
+}
+
+function onGuildMembers(p) {
+  const g = state.guilds.get(p.guild_id);
+  if (!g) return;
+  p.members.forEach(rememberUser);
+  Object.assign(g, {members: p.members, owner_id: p.owner_id, member_count: p.member_count});
+  renderLists();
+  if (state.route.view === 'guild' && state.route.id === g.id) {
+    renderConversationChrome();
+    renderMessages();  // authors' names
   }
 }
 
@@ -428,6 +460,7 @@ function onFrame(frame) {
         renderLists();
         return route();
       }
+      if (p && p.type === 'guild_members') return onGuildMembers(p);
       return;
     case 'mutual_users':
       return onFriendEvent(p);
@@ -583,13 +616,16 @@ function onOwnFriendEvent(type, u) {
   if (state.route.view === 'dm' && state.route.id === u.id) renderConversationChrome();
 }
 
+// Guild events carry the guild's summary, the member who joined or left and, when the owner
+// left, the new owner: the member list held (if any) is updated from them.
 function onGuildEvent(p) {
   if (!p || !p.guild) return;
   const g = p.guild;
-  g.members.forEach(rememberUser);
   rememberUser(p.user);
   rememberUser(p.actor);
+  rememberUser(p.new_owner);
   const meGone = p.type === 'deleted' || (p.type === 'left' && p.user.id === state.me.id);
+  const held = state.guilds.get(g.id);
   if (meGone) {
     state.guilds.delete(g.id);
     state.convs.delete(`guild:${g.id}`);
@@ -598,8 +634,14 @@ function onGuildEvent(p) {
       announce(why);
       location.hash = '';
     }
+  } else if (!held) {
+    state.guilds.set(g.id, guildFrom(g));  // created, or I was added
   } else {
-    state.guilds.set(g.id, g);
+    Object.assign(held, {name: g.name, owner_id: g.owner_id, member_count: g.member_count});
+    if (held.members && p.type === 'joined' && !held.members.some((u) => u.id === p.user.id))
+      held.members.push(p.user);  // joining order: the newest is last
+    if (held.members && p.type === 'left')
+      held.members = held.members.filter((u) => u.id !== p.user.id);
   }
   if (p.type === 'created' && p.actor.id === state.me.id && state.pendingGuildName === g.name) {
     state.pendingGuildName = null;
@@ -799,7 +841,7 @@ function renderLists() {
   guilds.sort(sortConvs);
   $('guild-list').replaceChildren(...guilds.map(({g, conv}) =>
     convItem(`#guild/${g.id}`, h('span', {class: 'avatar guild', 'aria-hidden': 'true', style: {'--hue': hue(g.id)}, text: '#'}),
-             g.name, conv, `${g.members.length} member${g.members.length === 1 ? '' : 's'}`)));
+             g.name, conv, memberCountText(g))));
   $('guild-empty').hidden = guilds.length > 0;
 
   const badge = $('request-badge');
@@ -884,8 +926,9 @@ function renderConversationChrome() {
   const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
   $('members-toggle').hidden = !guild;
   if (guild) {
-    $('conversation-sub').textContent = `${guild.members.length} member${guild.members.length === 1 ? '' : 's'}`;
-    $('members-toggle').textContent = `Members (${guild.members.length})`;
+    $('conversation-sub').textContent = memberCountText(guild);
+    $('members-toggle').textContent = `Members (${guild.member_count})`;
+    askMembers(guild);
     renderMembers(guild);
   } else {
     $('members-panel').hidden = true;
@@ -898,6 +941,12 @@ function renderConversationChrome() {
 }
 
 function renderMembers(guild) {
+  $('member-list').setAttribute('aria-busy', guild.members ? 'false' : 'true');
+  if (!guild.members) {
+    $('member-list').replaceChildren(h('li', {class: 'hint', text: 'Loading members…'}));
+    $('add-member-form').hidden = true;  // who may be added is known with the members
+    return;
+  }
   $('member-list').replaceChildren(...guild.members.map((u) => h('li', {class: 'person'},
     avatar(u), h('span', {class: 'person-name', text: u.id === state.me.id ? `${u.name} (you)` : u.name}),
     u.id === guild.owner_id ? h('span', {class: 'tag', text: 'owner'}) : null)));
@@ -1125,6 +1174,8 @@ function openConversation(conv) {
   if (!conv) return;
   conv.unread = 0;
   conv.failed = false;  // opening it is asking again
+  const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
+  if (guild) guild.membersAsked = false;
   renderConversationChrome();
   renderMessages({stick: true});
   nextLoad();

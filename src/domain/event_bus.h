@@ -36,13 +36,15 @@ struct FriendEvent {
 };
 
 // A committed guild change. `guild` is the guild after the change (before it, for a
-// deletion); recipients are its members after the change, plus the member who left or
-// was removed.
+// deletion), without its members: an event's size does not grow with the guild. Recipients
+// are its members after the change, plus the member who left or was removed.
 struct GuildEvent {
   GuildAction action = GuildAction::kCreated;
-  GuildView guild;
-  UserView user;   // the member who joined or left; otherwise the actor
+  GuildSummary guild;
+  UserView user;   // the member who joined or left; otherwise the actor (for kCreated, the
+                   // creator, who is the only member)
   UserView actor;  // who did it
+  std::optional<UserView> new_owner;  // kLeft: whom the guild passed to, when the owner left
   std::vector<int64_t> recipients;
 };
 

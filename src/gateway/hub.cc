@@ -107,7 +107,7 @@ void Hub::on_event(const domain::Event& event) {
     deliver(f->actor.id, nullptr, mine, f->origin);
   } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
     auto frame = std::make_shared<const std::string>(
-        protocol::encode_guild_event(g->action, g->guild, g->user, g->actor));
+        protocol::encode_guild_event(g->action, g->guild, g->user, g->actor, g->new_owner));
     for (int64_t user : g->recipients) deliver(user, nullptr, frame);
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
     for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash);

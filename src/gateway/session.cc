@@ -114,6 +114,14 @@ void Session::on_text(std::string_view frame) {
     if (invalid_frames_.acquire(now) > 0) close(CloseCode::kTooManyInvalidFrames);
     return;
   }
+  if (version_ == protocol::Version::kV1 &&
+      std::holds_alternative<protocol::LoadGuildMembersRequest>(req)) {
+    // Also v2 only: v1 answers exactly as before the request existed.
+    send_error(
+        Error{Errc::kInvalidPayload, "load type must be 'chat', 'mutual_users' or 'guilds'."});
+    if (invalid_frames_.acquire(now) > 0) close(CloseCode::kTooManyInvalidFrames);
+    return;
+  }
   if (auto* hb = std::get_if<protocol::HeartbeatRequest>(&req)) {
     // Heartbeats are never rate limited: they are what keeps a quiet client connected.
     heartbeat_seen_ = true;
@@ -156,7 +164,15 @@ void Session::handle(protocol::Request req) {
         } else if constexpr (std::is_same_v<T, protocol::GuildRequest>) {
           handle_guild(r);
         } else if constexpr (std::is_same_v<T, protocol::LoadGuildsRequest>) {
-          send(protocol::encode_guild_list(services_.directory.guilds_of(user_->id)));
+          if (version_ == protocol::Version::kV1)
+            send(protocol::encode_guild_list(services_.directory.guilds_of(user_->id)));
+          else
+            send(protocol::encode_guild_summaries(
+                services_.directory.guild_summaries_of(user_->id)));
+        } else if constexpr (std::is_same_v<T, protocol::LoadGuildMembersRequest>) {
+          auto guild = services_.directory.guild_view_for_member(r.guild_id, user_->id);
+          if (!guild) return send_error(Errc::kGuildNotFound);
+          send(protocol::encode_guild_members(*guild));
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
           handle_auth(r);
         } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {
@@ -180,8 +196,9 @@ void Session::handle_auth(const protocol::AuthRequest& req) {
       return close(CloseCode::kTooManySessions);
     in_hub_ = true;
   }
-  std::vector<domain::GuildView> guilds;
-  if (version_ == protocol::Version::kV2) guilds = services_.directory.guilds_of(user_->id);
+  std::vector<domain::GuildSummary> guilds;
+  if (version_ == protocol::Version::kV2)
+    guilds = services_.directory.guild_summaries_of(user_->id);
   send(
       protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds));
   std::vector<protocol::Request> held = std::move(pending_);

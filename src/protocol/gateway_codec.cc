@@ -217,6 +217,27 @@ void write_guild(Writer& w, const domain::GuildView& g) {
   w.EndObject();
 }
 
+// `members`, when given, are written after the summary's fields.
+void write_guild_summary(Writer& w, const domain::GuildSummary& g,
+                         const std::vector<domain::UserView>* members = nullptr) {
+  w.StartObject();
+  w.Key("id");
+  write_string(w, std::to_string(g.id));
+  w.Key("name");
+  write_string(w, g.name);
+  w.Key("owner_id");
+  write_string(w, std::to_string(g.owner_id));
+  w.Key("member_count");
+  w.Uint64(g.member_count);
+  if (members) {
+    w.Key("members");
+    w.StartArray();
+    for (const auto& u : *members) write_user(w, u);
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
 const char* guild_action_name(domain::GuildAction a) {
   switch (a) {
     case domain::GuildAction::kCreated:
@@ -297,6 +318,11 @@ Result<Request> decode_load(const Value& p) {
   std::string k = str(*kind);
   if (k == "mutual_users") return Request(LoadFriendsRequest{});
   if (k == "guilds") return Request(LoadGuildsRequest{});
+  if (k == "guild_members") {
+    auto id = id_field(p, "guild_id");
+    if (!id) return invalid("load guild_members needs 'guild_id' as a decimal string.");
+    return Request(LoadGuildMembersRequest{*id});
+  }
   if (k != "chat") return invalid("load type must be 'chat', 'mutual_users' or 'guilds'.");
   auto chat_id = id_field(p, "load_id");
   if (!chat_id) return invalid("load needs 'load_id' as a decimal string.");
@@ -383,8 +409,9 @@ Result<Request> decode_request(std::string_view frame) {
 }
 
 const char* request_type_name(const Request& r) {
-  static const char* const kNames[] = {"heartbeat", "auth",         "chat",  "load",
-                                       "load",      "mutual_users", "guild", "load"};
+  static const char* const kNames[] = {"heartbeat",    "auth",  "chat", "load", "load",
+                                       "mutual_users", "guild", "load", "load"};
+  static_assert(std::size(kNames) == std::variant_size_v<Request>);
   return kNames[r.index()];
 }
 
@@ -420,7 +447,7 @@ std::string encode_error(Errc code, std::string_view reason, int64_t retry_after
 }
 
 std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& st,
-                        const std::vector<domain::GuildView>& guilds) {
+                        const std::vector<domain::GuildSummary>& guilds) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -452,7 +479,7 @@ std::string encode_auth(Version v, const domain::UserView& self, const domain::F
     w.EndArray();
     w.Key("guilds");
     w.StartArray();
-    for (const auto& g : guilds) write_guild(w, g);
+    for (const auto& g : guilds) write_guild_summary(w, g);
     w.EndArray();
   }
   w.EndObject();
@@ -519,8 +546,9 @@ std::string encode_chat(Version v, domain::ChatAction action, const domain::Chat
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string encode_guild_event(domain::GuildAction action, const domain::GuildView& guild,
-                               const domain::UserView& user, const domain::UserView& actor) {
+std::string encode_guild_event(domain::GuildAction action, const domain::GuildSummary& guild,
+                               const domain::UserView& user, const domain::UserView& actor,
+                               const std::optional<domain::UserView>& new_owner) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -531,11 +559,21 @@ std::string encode_guild_event(domain::GuildAction action, const domain::GuildVi
   w.Key("type");
   w.String(guild_action_name(action));
   w.Key("guild");
-  write_guild(w, guild);
+  if (action == domain::GuildAction::kCreated) {
+    // The creator's event lists the members too: there is one, the creator.
+    std::vector<domain::UserView> members{user};
+    write_guild_summary(w, guild, &members);
+  } else {
+    write_guild_summary(w, guild);
+  }
   w.Key("user");
   write_user(w, user);
   w.Key("actor");
   write_user(w, actor);
+  if (new_owner) {
+    w.Key("new_owner");
+    write_user(w, *new_owner);
+  }
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
@@ -554,6 +592,50 @@ std::string encode_guild_list(const std::vector<domain::GuildView>& guilds) {
   w.Key("guilds");
   w.StartArray();
   for (const auto& g : guilds) write_guild(w, g);
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_guild_summaries(const std::vector<domain::GuildSummary>& guilds) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("load");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String("guilds");
+  w.Key("guilds");
+  w.StartArray();
+  for (const auto& g : guilds) write_guild_summary(w, g);
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_guild_members(const domain::GuildView& g) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("load");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String("guild_members");
+  w.Key("guild_id");
+  write_string(w, std::to_string(g.id));
+  w.Key("owner_id");
+  write_string(w, std::to_string(g.owner_id));
+  w.Key("member_count");
+  w.Uint64(g.members.size());
+  w.Key("members");
+  w.StartArray();
+  for (const auto& u : g.members) write_user(w, u);
   w.EndArray();
   w.EndObject();
   w.EndObject();

@@ -124,23 +124,71 @@ TEST(GatewayCodecTest, DecodesGuildRequests) {
   EXPECT_TRUE(std::holds_alternative<LoadGuildsRequest>(load.value()));
 }
 
-TEST(GatewayCodecTest, EncodesGuildEventsAndLists) {
+TEST(GatewayCodecTest, GuildEventsCarryASummaryNotTheMembers) {
   domain::UserView a{1, "al", std::nullopt}, b{2, "bo", std::nullopt};
-  domain::GuildView g{10, "crew", 1, {a, b}};
+  domain::GuildSummary g{10, "crew", 1, 2};
   EXPECT_EQ(encode_guild_event(domain::GuildAction::kJoined, g, b, a),
             R"({"type":"guild","payload":{"type":"joined","guild":{"id":"10","name":"crew",)"
-            R"("owner_id":"1","members":[{"id":"1","name":"al","profile":null},)"
-            R"({"id":"2","name":"bo","profile":null}]},"user":{"id":"2","name":"bo",)"
-            R"("profile":null},"actor":{"id":"1","name":"al","profile":null}}})");
+            R"("owner_id":"1","member_count":2},"user":{"id":"2","name":"bo","profile":null},)"
+            R"("actor":{"id":"1","name":"al","profile":null}}})");
+  // The same event in a guild of 1,000 members: only the count differs.
+  domain::GuildSummary big{10, "crew", 1, 1000};
+  EXPECT_EQ(encode_guild_event(domain::GuildAction::kJoined, big, b, a).size(),
+            encode_guild_event(domain::GuildAction::kJoined, g, b, a).size() + 3);
+  // The owner left: the guild passed to bo.
+  domain::GuildSummary after{10, "crew", 2, 1};
+  EXPECT_EQ(encode_guild_event(domain::GuildAction::kLeft, after, a, a, b),
+            R"({"type":"guild","payload":{"type":"left","guild":{"id":"10","name":"crew",)"
+            R"("owner_id":"2","member_count":1},"user":{"id":"1","name":"al","profile":null},)"
+            R"("actor":{"id":"1","name":"al","profile":null},)"
+            R"("new_owner":{"id":"2","name":"bo","profile":null}}})");
+  // The creator's event lists its one member.
+  domain::GuildSummary created{10, "crew", 1, 1};
+  EXPECT_EQ(encode_guild_event(domain::GuildAction::kCreated, created, a, a),
+            R"({"type":"guild","payload":{"type":"created","guild":{"id":"10","name":"crew",)"
+            R"("owner_id":"1","member_count":1,"members":[{"id":"1","name":"al","profile":null}]},)"
+            R"("user":{"id":"1","name":"al","profile":null},)"
+            R"("actor":{"id":"1","name":"al","profile":null}}})");
+}
+
+TEST(GatewayCodecTest, GuildListsAreSummariesInV2AndMembersComeApart) {
+  domain::UserView a{1, "al", std::nullopt}, b{2, "bo", std::nullopt};
+  domain::GuildView full{10, "crew", 1, {a, b}};
+  domain::GuildSummary g{10, "crew", 1, 2};
+  // v1's answer to load guilds is as it always was: members included.
   EXPECT_EQ(encode_guild_list({}), R"({"type":"load","payload":{"type":"guilds","guilds":[]}})");
-  std::string list = encode_guild_list({g});
-  EXPECT_NE(list.find(R"("guilds":[{"id":"10","name":"crew","owner_id":"1")"), std::string::npos);
-  // v2 auth lists guilds; v1's response is unchanged by them.
+  EXPECT_EQ(encode_guild_list({full}),
+            R"({"type":"load","payload":{"type":"guilds","guilds":[{"id":"10","name":"crew",)"
+            R"("owner_id":"1","members":[{"id":"1","name":"al","profile":null},)"
+            R"({"id":"2","name":"bo","profile":null}]}]}})");
+  EXPECT_EQ(encode_guild_summaries({g}),
+            R"({"type":"load","payload":{"type":"guilds","guilds":[{"id":"10","name":"crew",)"
+            R"("owner_id":"1","member_count":2}]}})");
+  EXPECT_EQ(encode_guild_members(full),
+            R"({"type":"load","payload":{"type":"guild_members","guild_id":"10","owner_id":"1",)"
+            R"("member_count":2,"members":[{"id":"1","name":"al","profile":null},)"
+            R"({"id":"2","name":"bo","profile":null}]}})");
+  // v2 auth lists guild summaries; v1's response is unchanged by them.
   domain::FriendState st;
   EXPECT_EQ(encode_auth(Version::kV1, a, st, {g}), encode_auth(Version::kV1, a, st));
-  EXPECT_NE(encode_auth(Version::kV2, a, st, {g}).find(R"("guilds":[{"id":"10")"),
+  EXPECT_NE(encode_auth(Version::kV2, a, st, {g})
+                .find(R"("guilds":[{"id":"10","name":"crew","owner_id":"1","member_count":2}])"),
             std::string::npos);
   EXPECT_NE(encode_auth(Version::kV2, a, st).find(R"("guilds":[])"), std::string::npos);
+}
+
+TEST(GatewayCodecTest, DecodesLoadGuildMembers) {
+  auto r = decode_request(R"({"type":"load","payload":{"type":"guild_members","guild_id":"77"}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::get<LoadGuildMembersRequest>(r.value()).guild_id, 77);
+  EXPECT_STREQ(request_type_name(r.value()), "load");
+  for (const char* bad : {R"({"type":"load","payload":{"type":"guild_members"}})",
+                          R"({"type":"load","payload":{"type":"guild_members","guild_id":"x"}})",
+                          R"({"type":"load","payload":{"type":"guild_members","guild_id":0}})"}) {
+    auto e = decode_request(bad);
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << bad;
+  }
 }
 
 TEST(GatewayCodecTest, AuthResponseIsStringsInV1AndArraysInV2) {

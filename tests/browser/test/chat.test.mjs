@@ -323,7 +323,12 @@ describe('web client', {timeout: 180000}, () => {
     await sendMessage(alice, 'welcome, bob');
     await waitForText(bob, '#message-list', 'welcome, bob');
 
+    // Bob was told he joined (the guild's name and member count); the members came on
+    // demand when he opened it, the owner marked.
     await bob.click('#members-toggle');
+    await waitForText(bob, '#member-list', 'bob (you)');
+    assert.deepEqual(await bob.$$eval('#member-list .person', (els) => els.map((li) => li.textContent)),
+                     ['Aaliceowner', 'Bbob (you)']);
     await clickText(bob, '#members-panel button', 'Leave guild');
     await clickText(bob, '#members-panel button', 'Really leave?');
     await waitForNoText(bob, '#guild-list', 'weekend crew');
