@@ -31,7 +31,8 @@ struct FriendEvent {
   UserView target;  // whom it was about
   UserView actor;   // who did it
   // The connection that asked (Social's caller names it; 0: none): skipped when the actor's
-  // connections are told.
+  // connections are told. Unique within one process; a bus between processes must carry
+  // the process too.
   uint64_t origin = 0;
 };
 
