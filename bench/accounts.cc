@@ -400,9 +400,9 @@ std::string make_guild(net::io_context& io, const Options& o, const Pool& pool, 
         !g->value.HasMember("id") || !g->value["id"].IsString())
       throw std::runtime_error("guild create: no created event with a guild id");
     id = g->value["id"].GetString();
-    // Members are added before any of them connects: each `joined` event (the whole member
-    // list, up to about 70 KB at 1,000 members) then goes to this connection only. A small
-    // window keeps what the server queues for it under its slow-consumer limit (1 MiB).
+    // Members are added before any of them connects: each `joined` event then goes to this
+    // connection only. It is a few hundred bytes whatever the guild's size; a small window of
+    // adds in flight still keeps this connection's queue short.
     size_t n = members - 1, sent = 0, joined = 0;
     while (joined < n) {
       while (sent < n && sent - joined < 4) {

@@ -110,7 +110,7 @@ const state = {
   friends: new Map(),   // id -> user
   incoming: new Map(),  // id -> user: asked me
   outgoing: new Map(),  // id -> user: I asked
-  guilds: new Map(),    // id -> guild
+  guilds: new Map(),    // id -> {id, name, owner_id, member_count, members (null until loaded)}
   convs: new Map(),     // key ("dm:<user id>" or "guild:<guild id>") -> conversation
   route: {view: 'welcome'},
   open: null,           // the open conversation
@@ -118,8 +118,6 @@ const state = {
   pendingGuildName: null,
   mail: 'smtp',
 };
-
-const channel = 'BroadcastChannel' in window ? new BroadcastChannel('rewind') : null;
 
 function rememberUser(user) {
   if (user && user.id) state.users.set(user.id, user);
@@ -136,7 +134,7 @@ function conversation(kind, id) {
     conv = {
       key, kind, id,
       chatId: kind === 'dm' ? dmChatId(id) : id,
-      messages: new Map(),  // id -> {id, user_id, content, created_at, edited}
+      messages: new Map(),  // id -> {id, user_id, content, created_at, edited_at}
       loaded: false,        // the newest page was loaded on this connection
       failed: false,        // a history load gave up: the reader is offered to try again
       catchUp: undefined,   // while a catch-up is unfinished: the newest message held before it
@@ -379,6 +377,7 @@ function onAuth(payload, fresh) {
   if (fresh) catchUpAfterConnect();
   renderLists();
   route();
+  renderConversationChrome();  // the guild objects are new: their members are asked again
 }
 
 function setUsers(map, list) {
@@ -389,11 +388,42 @@ function setUsers(map, list) {
   }
 }
 
+// Guild lists and events carry summaries (the member count, not the members): a guild's
+// members are asked for (`load guild_members`) when its conversation is on screen, and kept
+// current from the `joined` and `left` events after that. A new list (a fresh auth) forgets
+// them: they may have changed while this tab was not listening.
 function setGuilds(list) {
   state.guilds.clear();
-  for (const g of list) {
-    state.guilds.set(g.id, g);
-    g.members.forEach(rememberUser);
+  for (const g of list) state.guilds.set(g.id, guildFrom(g));
+}
+
+function guildFrom(summary) {
+  const members = summary.members || null;
+  if (members) members.forEach(rememberUser);
+  return {id: summary.id, name: summary.name, owner_id: summary.owner_id,
+          member_count: summary.member_count, members, membersAsked: false};
+}
+
+function memberCountText(guild) {
+  return `${guild.member_count} member${guild.member_count === 1 ? '' : 's'}`;
+}
+
+// Asks once per connection (and again each time the conversation is opened) for the members
+// of a guild whose list this tab does not hold.
+function askMembers(guild) {
+  if (guild.members || guild.membersAsked) return;
+  guild.membersAsked = state.gateway.send('load', {type: 'guild_members', guild_id: guild.id});
+}
+
+function onGuildMembers(p) {
+  const g = state.guilds.get(p.guild_id);
+  if (!g) return;
+  p.members.forEach(rememberUser);
+  Object.assign(g, {members: p.members, owner_id: p.owner_id, member_count: p.member_count});
+  renderLists();
+  if (state.route.view === 'guild' && state.route.id === g.id) {
+    renderConversationChrome();
+    renderMessages();  // authors' names
   }
 }
 
@@ -415,18 +445,6 @@ function catchUpAfterConnect() {
   nextLoad();
 }
 
-// Friend operations and guild changes made from another tab of this browser: the server
-// sends friend events to the other user only, so each tab asks again.
-function tellOtherTabs() {
-  if (channel) channel.postMessage({type: 'refresh'});
-}
-
-if (channel) {
-  channel.onmessage = (event) => {
-    if (event.data && event.data.type === 'refresh' && state.gateway) state.gateway.refresh();
-  };
-}
-
 // ---------------------------------------------------------------------------------------
 // Gateway frames
 
@@ -442,15 +460,16 @@ function onFrame(frame) {
         renderLists();
         return route();
       }
+      if (p && p.type === 'guild_members') return onGuildMembers(p);
       return;
     case 'mutual_users':
       return onFriendEvent(p);
     case 'guild':
       return onGuildEvent(p);
     case 'ok':
-      // Only friend operations answer "ok": refresh the lists as the server sees them.
+      // Only friend operations answer "ok" (my other tabs and devices get the operation as a
+      // `self` event): refresh the lists as the server sees them.
       state.gateway.refresh();
-      tellOtherTabs();
       return;
     case 'error':
       return onError(p);
@@ -468,13 +487,15 @@ function onChat(p) {
                     (load.mode === 'newest' || compareIds(p.id, load.upper) < 0);
   if (isHistory) {
     load.received += 1;
-    load.batch.set(p.id, {id: p.id, user_id: p.user_id, content: p.content, created_at: p.created_at});
+    load.batch.set(p.id, {id: p.id, user_id: p.user_id, content: p.content, created_at: p.created_at,
+                          edited_at: p.edited_at || null});
     if (!load.oldest || compareIds(p.id, load.oldest.id) < 0) load.oldest = {id: p.id, created_at: p.created_at};
     return;
   }
   if (p.type === 'send') {
     const existing = conv.messages.get(p.id);
-    const msg = existing || {id: p.id, user_id: p.user_id, created_at: p.created_at};
+    const msg = existing || {id: p.id, user_id: p.user_id, created_at: p.created_at,
+                             edited_at: p.edited_at || null};
     msg.content = p.content;
     if (!existing) conv.messages.set(p.id, msg);
     if (compareIds(p.id, conv.last || '0') > 0) conv.last = p.id;
@@ -483,7 +504,7 @@ function onChat(p) {
     // The page being loaded may hold the message too: it must not bring back the old text.
     if (load && load.batch.has(p.id)) {
       if (p.content === '') load.batch.delete(p.id);
-      else load.batch.get(p.id).content = p.content;
+      else Object.assign(load.batch.get(p.id), {content: p.content, edited_at: p.edited_at});
     }
     const msg = conv.messages.get(p.id);
     if (p.content === '') {
@@ -491,7 +512,7 @@ function onChat(p) {
       if (conv === state.open) announce(`${authorName(p.user_id)} deleted a message`);
     } else if (msg) {
       msg.content = p.content;
-      msg.edited = true;
+      msg.edited_at = p.edited_at;
     }
   }
   if (conv === state.open) renderMessages({stick: p.user_id === state.me.id});
@@ -518,7 +539,7 @@ function onLoadComplete(p) {
   state.load = null;
   for (const msg of load.batch.values()) {
     const existing = conv.messages.get(msg.id);
-    if (existing) existing.content = msg.content;
+    if (existing) Object.assign(existing, {content: msg.content, edited_at: msg.edited_at});
     else conv.messages.set(msg.id, msg);
     if (compareIds(msg.id, conv.last || '0') > 0) conv.last = msg.id;
   }
@@ -558,6 +579,7 @@ function onFriendEvent(p) {
   if (!p || !p.user) return;
   const u = p.user;
   rememberUser(u);
+  if (p.self) return onOwnFriendEvent(p.type, u);
   if (p.type === 'request') {
     state.incoming.set(u.id, u);
     announce(`${u.name} sent you a friend request`);
@@ -576,13 +598,34 @@ function onFriendEvent(p) {
   if (state.route.view === 'dm' && state.route.id === u.id) renderConversationChrome();
 }
 
+// What I did on another tab or device (`self`): u is the other user.
+function onOwnFriendEvent(type, u) {
+  if (type === 'request') {
+    state.outgoing.set(u.id, u);
+  } else if (type === 'response') {  // I accepted, or my request crossed theirs
+    state.incoming.delete(u.id);
+    state.outgoing.delete(u.id);
+    state.friends.set(u.id, u);
+  } else if (type === 'remove') {  // withdrawn or declined
+    state.incoming.delete(u.id);
+    state.outgoing.delete(u.id);
+  } else if (type === 'delete') {
+    state.friends.delete(u.id);
+  }
+  renderLists();
+  if (state.route.view === 'dm' && state.route.id === u.id) renderConversationChrome();
+}
+
+// Guild events carry the guild's summary, the member who joined or left and, when the owner
+// left, the new owner: the member list held (if any) is updated from them.
 function onGuildEvent(p) {
   if (!p || !p.guild) return;
   const g = p.guild;
-  g.members.forEach(rememberUser);
   rememberUser(p.user);
   rememberUser(p.actor);
+  rememberUser(p.new_owner);
   const meGone = p.type === 'deleted' || (p.type === 'left' && p.user.id === state.me.id);
+  const held = state.guilds.get(g.id);
   if (meGone) {
     state.guilds.delete(g.id);
     state.convs.delete(`guild:${g.id}`);
@@ -591,8 +634,14 @@ function onGuildEvent(p) {
       announce(why);
       location.hash = '';
     }
+  } else if (!held) {
+    state.guilds.set(g.id, guildFrom(g));  // created, or I was added
   } else {
-    state.guilds.set(g.id, g);
+    Object.assign(held, {name: g.name, owner_id: g.owner_id, member_count: g.member_count});
+    if (held.members && p.type === 'joined' && !held.members.some((u) => u.id === p.user.id))
+      held.members.push(p.user);  // joining order: the newest is last
+    if (held.members && p.type === 'left')
+      held.members = held.members.filter((u) => u.id !== p.user.id);
   }
   if (p.type === 'created' && p.actor.id === state.me.id && state.pendingGuildName === g.name) {
     state.pendingGuildName = null;
@@ -792,7 +841,7 @@ function renderLists() {
   guilds.sort(sortConvs);
   $('guild-list').replaceChildren(...guilds.map(({g, conv}) =>
     convItem(`#guild/${g.id}`, h('span', {class: 'avatar guild', 'aria-hidden': 'true', style: {'--hue': hue(g.id)}, text: '#'}),
-             g.name, conv, `${g.members.length} member${g.members.length === 1 ? '' : 's'}`)));
+             g.name, conv, memberCountText(g))));
   $('guild-empty').hidden = guilds.length > 0;
 
   const badge = $('request-badge');
@@ -877,8 +926,9 @@ function renderConversationChrome() {
   const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
   $('members-toggle').hidden = !guild;
   if (guild) {
-    $('conversation-sub').textContent = `${guild.members.length} member${guild.members.length === 1 ? '' : 's'}`;
-    $('members-toggle').textContent = `Members (${guild.members.length})`;
+    $('conversation-sub').textContent = memberCountText(guild);
+    $('members-toggle').textContent = `Members (${guild.member_count})`;
+    askMembers(guild);
     renderMembers(guild);
   } else {
     $('members-panel').hidden = true;
@@ -891,6 +941,12 @@ function renderConversationChrome() {
 }
 
 function renderMembers(guild) {
+  $('member-list').setAttribute('aria-busy', guild.members ? 'false' : 'true');
+  if (!guild.members) {
+    $('member-list').replaceChildren(h('li', {class: 'hint', text: 'Loading members…'}));
+    $('add-member-form').hidden = true;  // who may be added is known with the members
+    return;
+  }
   $('member-list').replaceChildren(...guild.members.map((u) => h('li', {class: 'person'},
     avatar(u), h('span', {class: 'person-name', text: u.id === state.me.id ? `${u.name} (you)` : u.name}),
     u.id === guild.owner_id ? h('span', {class: 'tag', text: 'owner'}) : null)));
@@ -948,7 +1004,11 @@ function updateMessageElement(li, msg, previous, conv) {
     time.textContent = shortTime(date);
     time.title = fullFormat.format(date);
   }
-  li.querySelector('.edited').hidden = !msg.edited;
+  // edited_at (v2) is the last edit's time, null when never edited: a reload keeps the mark.
+  const edited = li.querySelector('.edited');
+  const editedDate = msg.edited_at ? parseCreatedAt(msg.edited_at) : null;
+  edited.hidden = !msg.edited_at;
+  if (editedDate) edited.title = `Edited ${fullFormat.format(editedDate)}`;
   const text = li.querySelector('.message-text');
   if (text.textContent !== msg.content) text.textContent = msg.content;
   const actions = li.querySelector('.message-actions');
@@ -1114,6 +1174,8 @@ function openConversation(conv) {
   if (!conv) return;
   conv.unread = 0;
   conv.failed = false;  // opening it is asking again
+  const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
+  if (guild) guild.membersAsked = false;
   renderConversationChrome();
   renderMessages({stick: true});
   nextLoad();
@@ -1194,15 +1256,8 @@ function setupApp() {
   $('reconnect').addEventListener('click', () => state.gateway && state.gateway.start());
   window.addEventListener('online', revokePending);
 
-  let lastRefresh = Date.now();
   document.addEventListener('visibilitychange', () => {
-    if (document.hidden) return;
-    // Friend changes made on another device reach this one only through a fresh auth.
-    if (state.gateway && Date.now() - lastRefresh > 30000) {
-      lastRefresh = Date.now();
-      state.gateway.refresh();
-    }
-    if (!state.open) return;
+    if (document.hidden || !state.open) return;
     state.open.unread = 0;
     renderLists();
   });

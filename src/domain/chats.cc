@@ -63,7 +63,8 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, 
   rec.created_us = clock_.now_us();
   ChatEvent event;
   event.action = ChatAction::kSend;
-  event.message = ChatMessage{rec.id, wire_chat_id, me.id, rec.content, rec.created_us};
+  event.message =
+      ChatMessage{rec.id, wire_chat_id, me.id, rec.content, rec.created_us, std::nullopt};
   event.guild = chat->guild;
   store_.put_message(std::move(rec), [this, me, resolved = std::move(chat.value()), wire_chat_id,
                                       event = std::move(event), done](Status s) mutable {
@@ -84,19 +85,20 @@ void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, s
   if (Status s = validate_content(content, settings_.max_content_chars); !s.ok()) return done(s);
   if (Status s = check_rate(me); !s.ok()) return done(s);
   int64_t chat_id = *chat->chat_id;
-  store_.edit_message(
-      chat_id, message_id, me.id, std::move(content), clock_.now_us(),
-      [this, me, resolved = std::move(chat.value()), wire_chat_id,
-       done](Result<store::MessageRecord> r) {
-        if (!r.ok()) return done(r.error());
-        ChatEvent event;
-        event.action = ChatAction::kEdit;
-        event.message = ChatMessage{r->id, wire_chat_id, me.id, r->content, r->created_us};
-        event.guild = resolved.guild;
-        event.recipients = recipients_now(me, resolved, wire_chat_id);
-        bus_.publish(event);
-        done({});
-      });
+  store_.edit_message(chat_id, message_id, me.id, std::move(content), clock_.now_us(),
+                      [this, me, resolved = std::move(chat.value()), wire_chat_id,
+                       done](Result<store::MessageRecord> r) {
+                        if (!r.ok()) return done(r.error());
+                        ChatEvent event;
+                        event.action = ChatAction::kEdit;
+                        const store::MessageRecord& m = r.value();
+                        event.message = {m.id,      wire_chat_id, me.id,
+                                         m.content, m.created_us, m.edited_us};
+                        event.guild = resolved.guild;
+                        event.recipients = recipients_now(me, resolved, wire_chat_id);
+                        bus_.publish(event);
+                        done({});
+                      });
 }
 
 void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, int count,
@@ -113,7 +115,8 @@ void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, in
     std::vector<ChatMessage> out;
     out.reserve(rows->size());
     for (auto& m : *rows)
-      out.push_back({m.id, wire_chat_id, m.author_id, std::move(m.content), m.created_us});
+      out.push_back(
+          {m.id, wire_chat_id, m.author_id, std::move(m.content), m.created_us, m.edited_us});
     done(std::move(out));
   });
   if (!submitted) done(Error{Errc::kOverloaded, "too many history loads at once; try again."});

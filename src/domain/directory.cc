@@ -231,15 +231,14 @@ GuildView Directory::view_locked(const GuildState& g) const {
   return v;
 }
 
-GuildView Directory::view_of(const GuildState& state) const {
-  std::shared_lock lock(mu_);
-  return view_locked(state);
+GuildSummary Directory::summary_of(const GuildState& g) {
+  return GuildSummary{g.id, g.name, g.owner_id, g.members.size()};
 }
 
-std::optional<GuildView> Directory::guild_view(int64_t guild_id) const {
+std::optional<GuildView> Directory::guild_view_for_member(int64_t guild_id, int64_t user_id) const {
   std::shared_lock lock(mu_);
   auto it = guilds_.find(guild_id);
-  if (it == guilds_.end()) return std::nullopt;
+  if (it == guilds_.end() || !it->second.has_member(user_id)) return std::nullopt;
   return view_locked(it->second);
 }
 
@@ -251,6 +250,18 @@ std::vector<GuildView> Directory::guilds_of(int64_t user_id) const {
   std::vector<int64_t> ids(it->second.begin(), it->second.end());
   std::sort(ids.begin(), ids.end());
   for (int64_t id : ids) out.push_back(view_locked(guilds_.at(id)));
+  return out;
+}
+
+std::vector<GuildSummary> Directory::guild_summaries_of(int64_t user_id) const {
+  std::shared_lock lock(mu_);
+  std::vector<GuildSummary> out;
+  auto it = user_guilds_.find(user_id);
+  if (it == user_guilds_.end()) return out;
+  out.reserve(it->second.size());
+  for (int64_t id : it->second) out.push_back(summary_of(guilds_.at(id)));
+  std::sort(out.begin(), out.end(),
+            [](const GuildSummary& a, const GuildSummary& b) { return a.id < b.id; });
   return out;
 }
 

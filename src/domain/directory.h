@@ -72,10 +72,12 @@ class Directory {
   // The guild's member ids when user_id is one of them.
   std::optional<std::vector<int64_t>> guild_members_if_member(int64_t guild_id,
                                                               int64_t user_id) const;
-  std::optional<GuildView> guild_view(int64_t guild_id) const;
-  GuildView view_of(const GuildState& state) const;
-  // The guilds user_id belongs to, by id.
+  // The guild with its members, when user_id is one of them.
+  std::optional<GuildView> guild_view_for_member(int64_t guild_id, int64_t user_id) const;
+  static GuildSummary summary_of(const GuildState& state);
+  // The guilds user_id belongs to, by id: with their members, and as summaries.
   std::vector<GuildView> guilds_of(int64_t user_id) const;
+  std::vector<GuildSummary> guild_summaries_of(int64_t user_id) const;
 
   void add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us);
   // The user a live token belongs to. The map is keyed by the token's hash; the stored

@@ -22,20 +22,30 @@ struct ChatEvent {
   bool guild = false;
 };
 
+// A committed friend operation. The target's connections are told what the actor did; the
+// actor's other connections (not the one that asked, which is answered on its own) are told
+// too, so every device of the actor shows the change at once. `action` is what happened
+// (kResponse when a request crossed theirs and made us friends).
 struct FriendEvent {
   FriendAction action = FriendAction::kRequest;
-  int64_t target_id = 0;  // who is told
-  UserView actor;         // who did it
+  UserView target;  // whom it was about
+  UserView actor;   // who did it
+  // The connection that asked (Social's caller names it; 0: none): skipped when the actor's
+  // connections are told. Unique within one process; a bus between processes must carry
+  // the process too.
+  uint64_t origin = 0;
 };
 
 // A committed guild change. `guild` is the guild after the change (before it, for a
-// deletion); recipients are its members after the change, plus the member who left or
-// was removed.
+// deletion), without its members: an event's size does not grow with the guild. Recipients
+// are its members after the change, plus the member who left or was removed.
 struct GuildEvent {
   GuildAction action = GuildAction::kCreated;
-  GuildView guild;
-  UserView user;   // the member who joined or left; otherwise the actor
+  GuildSummary guild;
+  UserView user;   // the member who joined or left; otherwise the actor (for kCreated, the
+                   // creator, who is the only member)
   UserView actor;  // who did it
+  std::optional<UserView> new_owner;  // kLeft: whom the guild passed to, when the owner left
   std::vector<int64_t> recipients;
 };
 

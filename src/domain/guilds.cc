@@ -70,7 +70,7 @@ void Guilds::create(const UserView& me, const std::string& name, Done done) {
   g.created_us = clock_.now_us();
   g.members = {{me.id, g.created_us}};
   directory_.set_guild(g.id, g);
-  GuildEvent event{GuildAction::kCreated, directory_.view_of(g), me, me, {me.id}};
+  GuildEvent event{GuildAction::kCreated, Directory::summary_of(g), me, me, {}, {me.id}};
   store::GuildRecord rec{g.id, g.name, g.owner_id, g.created_us};
   int64_t id = g.id;
   store_.put_guild(rec, [this, id, event = std::move(event), done](Status s) {
@@ -94,7 +94,8 @@ void Guilds::rename(const UserView& me, int64_t guild_id, const std::string& nam
   if (!valid.ok()) return done(valid.error());
   Directory::GuildState after = *g;
   after.name = valid.value();
-  GuildEvent event{GuildAction::kRenamed, directory_.view_of(after), me, me, member_ids(after)};
+  GuildEvent event{GuildAction::kRenamed, Directory::summary_of(after), me, me, {},
+                   member_ids(after)};
   apply_locked(
       *g, after, std::move(event),
       [this, guild_id, n = after.name](store::Callback<void> cb) {
@@ -119,7 +120,8 @@ void Guilds::add(const UserView& me, int64_t guild_id, const std::string& friend
   // Never earlier than the last member: joining order decides who inherits the guild.
   int64_t joined = std::max(clock_.now_us(), after.members.back().joined_us);
   after.members.push_back({other->id, joined});
-  GuildEvent event{GuildAction::kJoined, directory_.view_of(after), *other, me, member_ids(after)};
+  GuildEvent event{GuildAction::kJoined, Directory::summary_of(after), *other, me, {},
+                   member_ids(after)};
   store::GuildMemberRecord rec{guild_id, other->id, joined};
   apply_locked(
       *g, after, std::move(event),
@@ -143,7 +145,7 @@ void Guilds::remove(const UserView& me, int64_t guild_id, const std::string& mem
   std::erase_if(after.members, [&](const auto& m) { return m.user_id == other->id; });
   std::vector<int64_t> recipients = member_ids(after);
   recipients.push_back(other->id);
-  GuildEvent event{GuildAction::kLeft, directory_.view_of(after), *other, me,
+  GuildEvent event{GuildAction::kLeft,   Directory::summary_of(after), *other, me, {},
                    std::move(recipients)};
   int64_t uid = other->id;
   apply_locked(
@@ -163,7 +165,7 @@ void Guilds::leave(const UserView& me, int64_t guild_id, Done done) {
   std::erase_if(after.members, [&](const auto& m) { return m.user_id == me.id; });
   if (after.members.empty()) {
     // The last member left: the guild is deleted. The leaver is told `left` with no members.
-    GuildEvent event{GuildAction::kLeft, directory_.view_of(after), me, me, {me.id}};
+    GuildEvent event{GuildAction::kLeft, Directory::summary_of(after), me, me, {}, {me.id}};
     apply_locked(
         *g, std::nullopt, std::move(event),
         [this, guild_id](store::Callback<void> cb) {
@@ -180,7 +182,9 @@ void Guilds::leave(const UserView& me, int64_t guild_id, Done done) {
   }
   std::vector<int64_t> recipients = member_ids(after);
   recipients.push_back(me.id);
-  GuildEvent event{GuildAction::kLeft, directory_.view_of(after), me, me, std::move(recipients)};
+  GuildEvent event{GuildAction::kLeft,   Directory::summary_of(after), me, me, {},
+                   std::move(recipients)};
+  if (new_owner) event.new_owner = directory_.user(*new_owner);
   apply_locked(
       *g, after, std::move(event),
       [this, guild_id, uid = me.id, new_owner](store::Callback<void> cb) {
@@ -195,7 +199,7 @@ void Guilds::destroy(const UserView& me, int64_t guild_id, Done done) {
   auto g = member_guild(me, guild_id);
   if (!g.ok()) return done(g.error());
   if (g->owner_id != me.id) return done(Errc::kNotGuildOwner);
-  GuildEvent event{GuildAction::kDeleted, directory_.view_of(*g), me, me, member_ids(*g)};
+  GuildEvent event{GuildAction::kDeleted, Directory::summary_of(*g), me, me, {}, member_ids(*g)};
   apply_locked(
       *g, std::nullopt, std::move(event),
       [this, guild_id](store::Callback<void> cb) { store_.delete_guild(guild_id, std::move(cb)); },

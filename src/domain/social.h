@@ -26,18 +26,22 @@ class Social {
   Social(store::Store& store, Directory& directory, EventBus& bus, SnowflakeGenerator& ids,
          const Clock& clock, int requests_per_window, int64_t window_us);
 
+  // `origin` names the connection that asks (opaque here; 0 for none): the FriendEvent of a
+  // success tells my other connections, and that one only through `done`.
+
   // Asks `name` to be friends; if they had asked me already, we become friends.
-  void request(const UserView& me, const std::string& name, Done done);
+  void request(const UserView& me, uint64_t origin, const std::string& name, Done done);
   // Accepts the pending request from `name`.
-  void respond(const UserView& me, const std::string& name, Done done);
+  void respond(const UserView& me, uint64_t origin, const std::string& name, Done done);
   // Withdraws my request to `name`, or declines theirs.
-  void remove(const UserView& me, const std::string& name, Done done);
+  void remove(const UserView& me, uint64_t origin, const std::string& name, Done done);
   // Ends the friendship with `name`, for both.
-  void unfriend(const UserView& me, const std::string& name, Done done);
+  void unfriend(const UserView& me, uint64_t origin, const std::string& name, Done done);
 
  private:
   Result<UserView> find_other(const UserView& me, const std::string& name) const;
-  void befriend_locked(const UserView& me, const UserView& other, FriendAction told, Done done);
+  void befriend_locked(const UserView& me, uint64_t origin, const UserView& other,
+                       FriendAction told, Done done);
 
   store::Store& store_;
   Directory& directory_;

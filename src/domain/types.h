@@ -22,6 +22,7 @@ struct ChatMessage {
   int64_t author_id = 0;
   std::string content;  // empty for a deletion
   int64_t created_us = 0;
+  std::optional<int64_t> edited_us;  // the last edit (or the deletion); none if never edited
 };
 
 // The languages of the texts a person reads from the server (mail, pages).
@@ -33,8 +34,17 @@ enum class FriendAction { kRequest, kResponse, kRemove, kDelete };
 
 enum class GuildAction { kCreated, kRenamed, kDeleted, kJoined, kLeft };
 
-// A guild as clients see it. Members are in joining order (ties by id): the first one
-// after the owner is who would inherit the guild.
+// A guild as lists and events show it: the same size whatever its membership, so that a
+// change in a big guild costs each member a small frame. Members are asked for apart.
+struct GuildSummary {
+  int64_t id = 0;  // also the id of its chat
+  std::string name;
+  int64_t owner_id = 0;
+  size_t member_count = 0;
+};
+
+// A guild with its members, in joining order (ties by id): the first one after the owner is
+// who would inherit the guild. At most GuildSettings::max_members of them.
 struct GuildView {
   int64_t id = 0;  // also the id of its chat
   std::string name;

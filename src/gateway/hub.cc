@@ -60,7 +60,7 @@ std::vector<std::shared_ptr<Session>> Hub::sessions_of(int64_t user_id) {
   return out;
 }
 
-void Hub::deliver(int64_t user_id, const Frame& frame, bool v2_only) {
+void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t except) {
   std::shared_ptr<Session> targets[16];
   std::vector<std::shared_ptr<Session>> more;
   size_t n = 0;
@@ -70,30 +70,45 @@ void Hub::deliver(int64_t user_id, const Frame& frame, bool v2_only) {
     if (it == sessions_.end()) return;
     for (const auto& w : it->second) {
       auto s = w.lock();
-      if (!s || (v2_only && s->version() != protocol::Version::kV2)) continue;
+      if (!s || !(s->version() == protocol::Version::kV2 ? v2 : v1)) continue;
+      if (except != 0 && s->connection_id() == except) continue;
       if (n < std::size(targets))
         targets[n++] = std::move(s);
       else
         more.push_back(std::move(s));
     }
   }
-  for (size_t i = 0; i < n; ++i) targets[i]->deliver(frame);
-  for (auto& s : more) s->deliver(frame);
+  auto frame_for = [&](const Session& s) -> const Frame& {
+    return s.version() == protocol::Version::kV2 ? v2 : v1;
+  };
+  for (size_t i = 0; i < n; ++i) targets[i]->deliver(frame_for(*targets[i]));
+  for (auto& s : more) s->deliver(frame_for(*s));
 }
 
 void Hub::on_event(const domain::Event& event) {
   if (const auto* chat = std::get_if<domain::ChatEvent>(&event)) {
-    auto frame = std::make_shared<const std::string>(
-        protocol::encode_chat(chat->action, chat->message, utc_offset_s_));
-    for (int64_t user : chat->recipients) deliver(user, frame, chat->guild);
+    // A guild chat's events are v2 only; a direct message goes to both versions, v1's frame
+    // without v2's additions.
+    Frame v1 = chat->guild
+                   ? nullptr
+                   : std::make_shared<const std::string>(protocol::encode_chat(
+                         protocol::Version::kV1, chat->action, chat->message, utc_offset_s_));
+    auto v2 = std::make_shared<const std::string>(
+        protocol::encode_chat(protocol::Version::kV2, chat->action, chat->message, utc_offset_s_));
+    for (int64_t user : chat->recipients) deliver(user, v1, v2);
   } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {
-    auto frame =
+    auto told =
         std::make_shared<const std::string>(protocol::encode_friend_event(f->action, f->actor));
-    deliver(f->target_id, frame);
+    deliver(f->target.id, told, told);
+    // The actor's other devices: v2 only, because the app reads every mutual_users event as
+    // another user's action. The connection that asked has its `ok`.
+    auto mine = std::make_shared<const std::string>(
+        protocol::encode_friend_event(f->action, f->target, /*self=*/true));
+    deliver(f->actor.id, nullptr, mine, f->origin);
   } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
     auto frame = std::make_shared<const std::string>(
-        protocol::encode_guild_event(g->action, g->guild, g->user, g->actor));
-    for (int64_t user : g->recipients) deliver(user, frame, /*v2_only=*/true);
+        protocol::encode_guild_event(g->action, g->guild, g->user, g->actor, g->new_owner));
+    for (int64_t user : g->recipients) deliver(user, nullptr, frame);
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
     for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash);
   }

@@ -28,8 +28,10 @@ class Hub {
 
  private:
   void on_event(const domain::Event& event);
-  // v2_only: skip v1 sessions (the published app, which must never see guild frames).
-  void deliver(int64_t user_id, const Frame& frame, bool v2_only = false);
+  // Sends each of the user's sessions the frame of its protocol version; a null frame means
+  // that version gets nothing (v1 is the published app, which must never see guild frames).
+  // The session whose connection_id() is `except` (when not 0) is skipped.
+  void deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t except = 0);
   std::vector<std::shared_ptr<Session>> sessions_of(int64_t user_id);
 
   const int max_sessions_per_user_;

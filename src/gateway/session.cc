@@ -2,16 +2,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "base/crypto.h"
 
 namespace rwd::gateway {
 
 using protocol::CloseCode;
 
+namespace {
+std::atomic<uint64_t> next_connection_id{1};
+}  // namespace
+
 Session::Session(Services& services, std::weak_ptr<Transport> transport, protocol::Version version)
     : services_(services),
       transport_(std::move(transport)),
       version_(version),
+      connection_id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
       opened_us_(services.clock.now_us()),
       last_heartbeat_us_(opened_us_),
       rate_(services.settings.rate_count, services.settings.rate_window_us),
@@ -144,7 +151,15 @@ void Session::handle(protocol::Request req) {
         } else if constexpr (std::is_same_v<T, protocol::GuildRequest>) {
           handle_guild(r);
         } else if constexpr (std::is_same_v<T, protocol::LoadGuildsRequest>) {
-          send(protocol::encode_guild_list(services_.directory.guilds_of(user_->id)));
+          if (version_ == protocol::Version::kV1)
+            send(protocol::encode_guild_list(services_.directory.guilds_of(user_->id)));
+          else
+            send(protocol::encode_guild_summaries(
+                services_.directory.guild_summaries_of(user_->id)));
+        } else if constexpr (std::is_same_v<T, protocol::LoadGuildMembersRequest>) {
+          auto guild = services_.directory.guild_view_for_member(r.guild_id, user_->id);
+          if (!guild) return send_error(Errc::kGuildNotFound);
+          send(protocol::encode_guild_members(*guild));
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
           handle_auth(r);
         } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {
@@ -168,8 +183,9 @@ void Session::handle_auth(const protocol::AuthRequest& req) {
       return close(CloseCode::kTooManySessions);
     in_hub_ = true;
   }
-  std::vector<domain::GuildView> guilds;
-  if (version_ == protocol::Version::kV2) guilds = services_.directory.guilds_of(user_->id);
+  std::vector<domain::GuildSummary> guilds;
+  if (version_ == protocol::Version::kV2)
+    guilds = services_.directory.guild_summaries_of(user_->id);
   send(
       protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds));
   std::vector<protocol::Request> held = std::move(pending_);
@@ -202,7 +218,7 @@ void Session::handle_load_chat(const protocol::LoadChatRequest& req) {
       on_strand([chat_id, count](Session& s, Result<std::vector<domain::ChatMessage>> r) {
         if (!r.ok()) return s.send_error(r.error());
         for (const auto& m : r.value())
-          s.send(protocol::encode_chat(domain::ChatAction::kSend, m,
+          s.send(protocol::encode_chat(s.version_, domain::ChatAction::kSend, m,
                                        s.services_.settings.utc_offset_s));
         if (s.version_ == protocol::Version::kV2)
           s.send(protocol::encode_load_complete(chat_id, r->size(),
@@ -217,13 +233,13 @@ void Session::handle_friend(const protocol::FriendRequest& req) {
   });
   switch (req.action) {
     case domain::FriendAction::kRequest:
-      return services_.social.request(*user_, req.name, std::move(done));
+      return services_.social.request(*user_, connection_id_, req.name, std::move(done));
     case domain::FriendAction::kResponse:
-      return services_.social.respond(*user_, req.name, std::move(done));
+      return services_.social.respond(*user_, connection_id_, req.name, std::move(done));
     case domain::FriendAction::kRemove:
-      return services_.social.remove(*user_, req.name, std::move(done));
+      return services_.social.remove(*user_, connection_id_, req.name, std::move(done));
     case domain::FriendAction::kDelete:
-      return services_.social.unfriend(*user_, req.name, std::move(done));
+      return services_.social.unfriend(*user_, connection_id_, req.name, std::move(done));
   }
 }
 

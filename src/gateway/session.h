@@ -70,6 +70,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // A token was revoked (any thread): closes this session (4108) if it was opened with it.
   void on_token_revoked(const std::string& token_hash);
   protocol::Version version() const { return version_; }
+  // Unique among this process's sessions, never 0: names the connection a request came
+  // from, so that the events of its own actions can skip it.
+  uint64_t connection_id() const { return connection_id_; }
 
  private:
   void handle(protocol::Request request);
@@ -89,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Services& services_;
   std::weak_ptr<Transport> transport_;
   const protocol::Version version_;
+  const uint64_t connection_id_;
   const int64_t opened_us_;
   int64_t last_heartbeat_us_;
   bool heartbeat_seen_ = false;

@@ -291,6 +291,27 @@ void write_guild(Writer& w, const domain::GuildView& g) {
   w.EndObject();
 }
 
+// `members`, when given, are written after the summary's fields.
+void write_guild_summary(Writer& w, const domain::GuildSummary& g,
+                         const std::vector<domain::UserView>* members = nullptr) {
+  w.StartObject();
+  w.Key("id");
+  write_string(w, std::to_string(g.id));
+  w.Key("name");
+  write_string(w, g.name);
+  w.Key("owner_id");
+  write_string(w, std::to_string(g.owner_id));
+  w.Key("member_count");
+  w.Uint64(g.member_count);
+  if (members) {
+    w.Key("members");
+    w.StartArray();
+    for (const auto& u : *members) write_user(w, u);
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
 const char* guild_action_name(domain::GuildAction a) {
   switch (a) {
     case domain::GuildAction::kCreated:
@@ -366,14 +387,24 @@ Result<Request> decode_chat(const Value* payload) {
   return Request(std::move(r));
 }
 
-Result<Request> decode_load(const Value* payload) {
+Result<Request> decode_load(const Value* payload, Version version) {
   if (Status s = payload_object(payload, "load"); !s.ok()) return s.error();
-  auto kind =
-      Fields(*payload, "load")
-          .choice("type", {"chat", "mutual_users", "guilds"}, "chat, mutual_users or guilds");
+  // guild_members is v2 only: on v1 it is an unknown load type, as before it existed.
+  auto kind = version == Version::kV2
+                  ? Fields(*payload, "load")
+                        .choice("type", {"chat", "mutual_users", "guilds", "guild_members"},
+                                "chat, mutual_users, guilds or guild_members")
+                  : Fields(*payload, "load")
+                        .choice("type", {"chat", "mutual_users", "guilds"},
+                                "chat, mutual_users or guilds");
   if (!kind.ok()) return kind.error();
   if (kind.value() == "mutual_users") return Request(LoadFriendsRequest{});
   if (kind.value() == "guilds") return Request(LoadGuildsRequest{});
+  if (kind.value() == "guild_members") {
+    auto id = Fields(*payload, "load guild_members").id("guild_id");
+    if (!id.ok()) return id.error();
+    return Request(LoadGuildMembersRequest{id.value()});
+  }
   Fields f(*payload, "load chat");
   auto chat_id = f.id("load_id");
   if (!chat_id.ok()) return chat_id.error();
@@ -438,7 +469,7 @@ Result<Request> decode_request(std::string_view frame, Version version) {
   }
   if (type == "auth") return decode_auth(payload);
   if (type == "chat") return decode_chat(payload);
-  if (type == "load") return decode_load(payload);
+  if (type == "load") return decode_load(payload, version);
   if (type == "mutual_users") return decode_friend(payload);
   // v1 is the published app's protocol, which has no guilds: whatever its payload, a guild
   // frame is answered as before guilds existed.
@@ -448,8 +479,9 @@ Result<Request> decode_request(std::string_view frame, Version version) {
 }
 
 const char* request_type_name(const Request& r) {
-  static const char* const kNames[] = {"heartbeat", "auth",         "chat",  "load",
-                                       "load",      "mutual_users", "guild", "load"};
+  static const char* const kNames[] = {"heartbeat",    "auth",  "chat", "load", "load",
+                                       "mutual_users", "guild", "load", "load"};
+  static_assert(std::size(kNames) == std::variant_size_v<Request>);
   return kNames[r.index()];
 }
 
@@ -485,7 +517,7 @@ std::string encode_error(Errc code, std::string_view reason, int64_t retry_after
 }
 
 std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& st,
-                        const std::vector<domain::GuildView>& guilds) {
+                        const std::vector<domain::GuildSummary>& guilds) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -517,7 +549,7 @@ std::string encode_auth(Version v, const domain::UserView& self, const domain::F
     w.EndArray();
     w.Key("guilds");
     w.StartArray();
-    for (const auto& g : guilds) write_guild(w, g);
+    for (const auto& g : guilds) write_guild_summary(w, g);
     w.EndArray();
   }
   w.EndObject();
@@ -529,7 +561,8 @@ std::string encode_friend_list(const std::vector<domain::UserView>& friends) {
   return R"({"type":"mutual_users","payload":)" + users_json(friends) + "}";
 }
 
-std::string encode_friend_event(domain::FriendAction action, const domain::UserView& actor) {
+std::string encode_friend_event(domain::FriendAction action, const domain::UserView& user,
+                                bool self) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -540,13 +573,18 @@ std::string encode_friend_event(domain::FriendAction action, const domain::UserV
   w.Key("type");
   w.String(friend_action_name(action));
   w.Key("user");
-  write_user(w, actor);
+  write_user(w, user);
+  if (self) {
+    w.Key("self");
+    w.Bool(true);
+  }
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& m, int utc_offset_s) {
+std::string encode_chat(Version v, domain::ChatAction action, const domain::ChatMessage& m,
+                        int utc_offset_s) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -566,13 +604,21 @@ std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& m,
   write_string(w, m.content);
   w.Key("created_at");
   write_string(w, format_created_at(m.created_us, utc_offset_s));
+  if (v == Version::kV2) {
+    w.Key("edited_at");
+    if (m.edited_us)
+      write_string(w, format_created_at(*m.edited_us, utc_offset_s));
+    else
+      w.Null();
+  }
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string encode_guild_event(domain::GuildAction action, const domain::GuildView& guild,
-                               const domain::UserView& user, const domain::UserView& actor) {
+std::string encode_guild_event(domain::GuildAction action, const domain::GuildSummary& guild,
+                               const domain::UserView& user, const domain::UserView& actor,
+                               const std::optional<domain::UserView>& new_owner) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -583,11 +629,21 @@ std::string encode_guild_event(domain::GuildAction action, const domain::GuildVi
   w.Key("type");
   w.String(guild_action_name(action));
   w.Key("guild");
-  write_guild(w, guild);
+  if (action == domain::GuildAction::kCreated) {
+    // The creator's event lists the members too: there is one, the creator.
+    std::vector<domain::UserView> members{user};
+    write_guild_summary(w, guild, &members);
+  } else {
+    write_guild_summary(w, guild);
+  }
   w.Key("user");
   write_user(w, user);
   w.Key("actor");
   write_user(w, actor);
+  if (new_owner) {
+    w.Key("new_owner");
+    write_user(w, *new_owner);
+  }
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
@@ -606,6 +662,50 @@ std::string encode_guild_list(const std::vector<domain::GuildView>& guilds) {
   w.Key("guilds");
   w.StartArray();
   for (const auto& g : guilds) write_guild(w, g);
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_guild_summaries(const std::vector<domain::GuildSummary>& guilds) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("load");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String("guilds");
+  w.Key("guilds");
+  w.StartArray();
+  for (const auto& g : guilds) write_guild_summary(w, g);
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string encode_guild_members(const domain::GuildView& g) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("type");
+  w.String("load");
+  w.Key("payload");
+  w.StartObject();
+  w.Key("type");
+  w.String("guild_members");
+  w.Key("guild_id");
+  write_string(w, std::to_string(g.id));
+  w.Key("owner_id");
+  write_string(w, std::to_string(g.owner_id));
+  w.Key("member_count");
+  w.Uint64(g.members.size());
+  w.Key("members");
+  w.StartArray();
+  for (const auto& u : g.members) write_user(w, u);
   w.EndArray();
   w.EndObject();
   w.EndObject();

@@ -52,9 +52,14 @@ struct GuildRequest {
 };
 // Both versions: `load {"type":"guilds"}`.
 struct LoadGuildsRequest {};
+// v2 only (v1 answers as before it existed): `load {"type":"guild_members","guild_id":...}`.
+struct LoadGuildMembersRequest {
+  int64_t guild_id = 0;
+};
 
-using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
-                             LoadFriendsRequest, FriendRequest, GuildRequest, LoadGuildsRequest>;
+using Request =
+    std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
+                 FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest>;
 
 // Decodes one text frame of the given protocol version. Errors: kMalformedFrame (not JSON,
 // not an object, no string "type", nesting deeper than kMaxJsonDepth, a key repeated in the
@@ -72,18 +77,32 @@ std::string encode_heartbeat(const std::string& payload_json);
 std::string encode_ok();
 // reason empty: the table's default text. retry_after_ms > 0 adds "retry_after" (seconds).
 std::string encode_error(Errc code, std::string_view reason = {}, int64_t retry_after_ms = 0);
-// v2 also lists my guilds (`guilds`); v1's response never changes.
+// v2 also lists my guilds (`guilds`, as summaries); v1's response never changes.
 std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& state,
-                        const std::vector<domain::GuildView>& guilds = {});
+                        const std::vector<domain::GuildSummary>& guilds = {});
 std::string encode_friend_list(const std::vector<domain::UserView>& friends);
-std::string encode_friend_event(domain::FriendAction action, const domain::UserView& actor);
-std::string encode_chat(domain::ChatAction action, const domain::ChatMessage& message,
+// To the target of a friend operation (both versions): `user` is the actor. With `self`
+// (v2 only), to the actor's other connections: `user` is the target, and "self":true marks
+// the event as the reader's own action.
+std::string encode_friend_event(domain::FriendAction action, const domain::UserView& user,
+                                bool self = false);
+// v2 adds "edited_at": the last edit's time in created_at's format, null when never edited.
+// v1's event never changes.
+std::string encode_chat(Version v, domain::ChatAction action, const domain::ChatMessage& message,
                         int utc_offset_s);
-// v2 only: a guild event.
-std::string encode_guild_event(domain::GuildAction action, const domain::GuildView& guild,
-                               const domain::UserView& user, const domain::UserView& actor);
-// Both versions: the answer to `load guilds`.
+// v2 only: a guild event. Its size does not depend on the guild's: the guild is a summary
+// (with "members":[user] for kCreated, the creator being the only member), and new_owner is
+// written only when given (kLeft, the owner left).
+std::string encode_guild_event(domain::GuildAction action, const domain::GuildSummary& guild,
+                               const domain::UserView& user, const domain::UserView& actor,
+                               const std::optional<domain::UserView>& new_owner = std::nullopt);
+// v1's answer to `load guilds`: each guild with its members (unchanged since v1 had it).
 std::string encode_guild_list(const std::vector<domain::GuildView>& guilds);
+// v2's answer to `load guilds`: summaries; members come from `load guild_members`.
+std::string encode_guild_summaries(const std::vector<domain::GuildSummary>& guilds);
+// v2's answer to `load guild_members`: one frame with every member (at most the guild's
+// member cap).
+std::string encode_guild_members(const domain::GuildView& guild);
 // v2 only: sent after the chat events of a history load.
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more);
 

@@ -76,6 +76,7 @@ struct MessageRecord {
   std::string content;  // empty when deleted
   int64_t created_us = 0;
   bool deleted = false;
+  std::optional<int64_t> edited_us;  // the last edit (or the deletion); none if never edited
 };
 
 struct GuildRecord {
@@ -133,7 +134,8 @@ class Store {
   virtual void delete_friendship(UserPair pair, Callback<void> done) = 0;
   virtual void put_message(MessageRecord message, Callback<void> done) = 0;
   // Replaces the content of author_id's own live message in chat_id; empty content deletes
-  // it. kMessageNotFound when there is no such message. Returns the updated record.
+  // it. kMessageNotFound when there is no such message. Returns the updated record, whose
+  // edited_us is now_us.
   virtual void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
                             std::string content, int64_t now_us, Callback<MessageRecord> done) = 0;
   // Creates a guild, its chat (kind 1, same id) and its owner as first member, in one
@@ -152,7 +154,7 @@ class Store {
 
   // --- reads (blocking) ---
   // The newest `limit` live messages of chat_id created strictly before before_us, oldest
-  // first.
+  // first, each with the time of its last edit if it has one.
   virtual Result<std::vector<MessageRecord>> load_messages(int64_t chat_id, int64_t before_us,
                                                            int limit) = 0;
   virtual Result<std::optional<PendingRegistration>> find_pending(const std::string& email) = 0;

@@ -315,11 +315,12 @@ def delete_created_guild(w, payload):
 class Req:
     """One request type: its frame `type`, a function of the world giving a valid payload,
     the rule of each payload field (in the payload's order), what the valid frame does, and
-    whether only v2 knows it (v1 answers 4002 to every such frame, valid or not)."""
+    whether only v2 knows it (v1 answers every such frame, valid or not, with v1_code: 4002
+    for a guild frame, 4003 for a load type v1 does not have)."""
 
-    def __init__(self, label, type_, payload, fields, valid, v2_only=False):
+    def __init__(self, label, type_, payload, fields, valid, v2_only=False, v1_code="4002"):
         self.label, self.type, self.payload, self.fields = label, type_, payload, fields
-        self.valid, self.v2_only = valid, v2_only
+        self.valid, self.v2_only, self.v1_code = valid, v2_only, v1_code
 
     def __repr__(self):
         return self.label
@@ -349,6 +350,9 @@ REQUESTS = [
         answer("mutual_users")),
     Req("load guilds", "load", lambda w: {"type": "guilds"}, {"type": choice()},
         answer("load", type="guilds")),
+    Req("load guild_members", "load", lambda w: {"type": "guild_members", "guild_id": w.guild},
+        {"type": choice(), "guild_id": id_()}, answer("load", type="guild_members"),
+        v2_only=True, v1_code="4003"),
     # Each friend operation names someone for whom the valid frame is refused by the
     # friend rules, so it changes nothing either.
     Req("mutual_users request", "mutual_users", lambda w: {"type": "request", "name": "bob"},
@@ -449,7 +453,7 @@ def test_every_field_missing_null_wrong_or_empty(world, req, version):
     refused = 0
     for label, named, build, outcome in cases(req):
         if unknown_here:
-            outcome = Err("4002")
+            outcome = Err(req.v1_code)
         if isinstance(outcome, Check) and outcome.prepare:
             outcome.prepare(w)
         sender.send_raw(json.dumps(build(w)))
@@ -463,7 +467,7 @@ def test_every_field_missing_null_wrong_or_empty(world, req, version):
     assert refused >= len(PAYLOAD_MUTATIONS) + 10 or unknown_here
 
     # Last, the valid frame: proof that the row's base payload reaches the server as valid.
-    valid = Err("4002") if unknown_here else req.valid
+    valid = Err(req.v1_code) if unknown_here else req.valid
     if isinstance(valid, Check) and valid.prepare:
         valid.prepare(w)
     sender.send(req.type, req.payload(w))

@@ -431,6 +431,58 @@ def test_delete_ends_the_friendship_for_both(server, trio):
     expect_error(conns["alice"], "4015")
 
 
+def test_my_friend_changes_reach_my_other_v2_connections_and_never_v1(server, trio):
+    users, conns = trio  # v1 connections; bob's stands for the other side
+    s1 = connect(server, users["alice"][0], version=2)
+    s2 = connect(server, users["alice"][0], version=2)
+    old_app = conns["alice"]  # alice's v1 connection: the published app
+
+    def mine(action, name):
+        return {"type": "mutual_users",
+                "payload": {"type": action, "user": user_obj(users, name), "self": True}}
+
+    def theirs(action, name):
+        return {"type": "mutual_users", "payload": {"type": action, "user": user_obj(users, name)}}
+
+    def act(action, name, told):
+        """alice does `action` on session 1: it gets ok, session 2 the event at once, the
+        v1 connection nothing; `name` is told `told` as before."""
+        friend(s1, action, name)
+        expect_ok(s1)
+        assert s2.recv() == mine(told, name)
+        assert conns[name].recv() == theirs(told, "alice")
+        s1.expect_silence(0.1)
+        old_app.expect_silence(0.1)
+
+    act("request", "bob", "request")
+    act("remove", "bob", "remove")  # withdrawn
+    friend(conns["bob"], "request", "alice")
+    expect_ok(conns["bob"])
+    for c in (s1, s2, old_app):  # bob's action reaches every connection of alice, as before
+        assert c.recv() == theirs("request", "bob")
+    act("response", "bob", "response")
+    act("delete", "bob", "delete")
+    friend(conns["bob"], "request", "alice")
+    expect_ok(conns["bob"])
+    for c in (s1, s2, old_app):
+        c.recv_type("mutual_users")
+    act("remove", "bob", "remove")  # declined
+    friend(conns["carol"], "request", "alice")
+    expect_ok(conns["carol"])
+    for c in (s1, s2, old_app):
+        c.recv_type("mutual_users")
+    act("request", "carol", "response")  # crossed requests: we are friends now
+    s2.send("auth", {"auth": users["alice"][0]})  # what session 2 now shows is the truth
+    p = s2.recv()["payload"]
+    assert p["mutual_users"] == [user_obj(users, "carol")]
+    assert p["mutual_requests"] == [] and p["outgoing_requests"] == []
+    # A failed operation tells nobody.
+    friend(s1, "response", "bob")
+    expect_error(s1, "4014")
+    s2.expect_silence(0.2)
+    old_app.expect_silence(0.1)
+
+
 def test_friend_errors_have_their_own_codes(server, trio):
     users, conns = trio
     a = conns["alice"]
@@ -498,9 +550,10 @@ def test_dm_reaches_both_users_and_every_connection_of_the_sender(server, pair):
     send_chat(conns["alice"], cid, "hello bob \U0001F600")
     got = [recv_chat(conns["alice"]), recv_chat(conns["bob"]), recv_chat(alice2)]
     after = datetime.datetime.now(datetime.timezone.utc)
-    assert got[0] == got[1] == got[2]
+    assert got[0] == got[1]
     p = got[0]
     assert list(p) == ["type", "id", "user_id", "chat_id", "content", "created_at"]
+    assert got[2] == dict(p, edited_at=None)  # v2 adds edited_at, null: never edited
     assert p["type"] == "send"
     assert p["user_id"] == users["alice"][1]
     assert p["chat_id"] == cid == str(int(users["alice"][1]) ^ int(users["bob"][1]))
@@ -515,7 +568,7 @@ def test_dm_reaches_both_users_and_every_connection_of_the_sender(server, pair):
     reply = send_and_echo(conns["bob"], cid, "hi alice")
     assert reply["user_id"] == users["bob"][1] and reply["chat_id"] == cid
     assert recv_chat(conns["alice"]) == reply
-    assert recv_chat(alice2) == reply
+    assert recv_chat(alice2) == dict(reply, edited_at=None)
     assert int(reply["id"]) > int(p["id"])
 
 
@@ -545,6 +598,50 @@ def test_edit_by_the_author_replaces_the_text(server, pair):
     h = recv_chat(conns["bob"])
     assert (h["id"], h["content"], h["type"]) == (m["id"], "hello", "send")
     conns["bob"].expect_silence()
+
+
+def test_edited_at_is_in_v2_events_and_history_and_never_in_v1(server, pair):
+    users, conns, cid = pair  # alice and bob on v1
+    a2 = connect(server, users["alice"][0], version=2)
+    b2 = connect(server, users["bob"][0], version=2)
+    plain = send_and_echo(conns["alice"], cid, "never edited")
+    edited = send_and_echo(conns["alice"], cid, "helo")
+    for c in (conns["bob"], a2, b2):
+        recv_chats(c, 2)
+    time.sleep(0.05)  # an edit time visibly later than the creation time
+    before = datetime.datetime.now(datetime.timezone.utc)
+    conns["alice"].send("chat", {"type": "edit", "chat_id": cid, "id": edited["id"],
+                                 "content": "hello"})
+    v1_event = recv_chat(conns["alice"])
+    assert recv_chat(conns["bob"]) == v1_event
+    assert "edited_at" not in v1_event  # the published app's frame is unchanged
+    v2_event = recv_chat(a2)
+    assert recv_chat(b2) == v2_event
+    assert v2_event == dict(v1_event, edited_at=v2_event["edited_at"])
+    assert CREATED_AT_RE.match(v2_event["edited_at"]), v2_event
+    edited_at = parse_created_at(v2_event["edited_at"])  # the same format and zone
+    assert edited_at > parse_created_at(edited["created_at"])
+    assert before - datetime.timedelta(seconds=2) <= edited_at
+    assert edited_at <= datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+
+    # History keeps it: v2 says when, null for the other; v1 history is as before.
+    load_chat(b2, cid, far_future_cursor(), 10)
+    h = recv_chats(b2, 2)
+    assert h[0] == dict(plain, edited_at=None)
+    assert h[1] == dict(edited, content="hello", edited_at=v2_event["edited_at"])
+    assert b2.recv()["type"] == "load"
+    load_chat(conns["bob"], cid, far_future_cursor(), 10)
+    assert recv_chats(conns["bob"], 2) == [plain, dict(edited, content="hello")]
+    conns["bob"].expect_silence()
+
+    # ... and so does a restart.
+    for c in (a2, b2, *conns.values()):
+        c.close()
+        c.ws.shutdown()
+    server.restart()
+    b2 = connect(server, users["bob"][0], version=2)
+    load_chat(b2, cid, far_future_cursor(), 10)
+    assert recv_chats(b2, 2)[1]["edited_at"] == v2_event["edited_at"]
 
 
 def test_edit_with_empty_content_deletes_the_message(server, pair):
@@ -895,12 +992,12 @@ def test_friendships_requests_and_history_survive_a_clean_restart(server, pair):
     assert a.auth_payload["mutual_users"] == [user_obj(users, "bob")]
     assert a.auth_payload["mutual_requests"] == [user_obj(users, "carol")]
     load_chat(a, cid, far_future_cursor(), 10)
-    assert recv_chats(a, 3) == sent
+    assert recv_chats(a, 3) == [dict(m, edited_at=None) for m in sent]
     assert a.recv()["type"] == "load"
     # The friendship still works for new messages.
     b = connect(server, users["bob"][0])
     m = send_and_echo(b, cid, "after restart")
-    assert recv_chat(a) == m
+    assert recv_chat(a) == dict(m, edited_at=None)
 
 
 def test_kill9_right_after_the_echo_loses_no_message(server, pair):
@@ -925,12 +1022,13 @@ def test_kill9_right_after_the_echo_loses_no_message(server, pair):
 
 def test_every_connection_of_a_user_receives_events(server, pair):
     users, conns, cid = pair
-    bobs = [conns["bob"]] + [connect(server, users["bob"][0], version=v)
-                             for v in (None, 2, None, 2)]
+    versions = [None, None, 2, None, 2]
+    bobs = [conns["bob"]] + [connect(server, users["bob"][0], version=v) for v in versions[1:]]
     alices = [conns["alice"], connect(server, users["alice"][0])]
     m = send_and_echo(alices[0], cid, "to all of you")
-    for c in bobs + alices[1:]:
-        assert recv_chat(c) == m
+    v2_frame = dict(m, edited_at=None)  # the same event, with v2's edited_at
+    for c, v in zip(bobs + alices[1:], versions + [None]):
+        assert recv_chat(c) == (v2_frame if v == 2 else m)
     friend(conns["carol"], "request", "bob")
     expect_ok(conns["carol"])
     for c in bobs:
@@ -938,9 +1036,10 @@ def test_every_connection_of_a_user_receives_events(server, pair):
                             "payload": {"type": "request", "user": user_obj(users, "carol")}}
     # A closed connection does not disturb delivery to the rest.
     bobs.pop(1).close()
+    versions.pop(1)
     m2 = send_and_echo(alices[0], cid, "still here")
-    for c in bobs:
-        assert recv_chat(c) == m2
+    for c, v in zip(bobs, versions):
+        assert recv_chat(c) == (dict(m2, edited_at=None) if v == 2 else m2)
 
 
 def test_third_session_over_the_per_user_limit_is_closed_4106(start_server, smtp, test_ca):

@@ -2,6 +2,7 @@
 binary, real accounts created through the mail link, real WebSocket clients on v2 (guild
 frames) and v1 (the published app, which must never see them)."""
 import base64
+import json
 import datetime
 import re
 
@@ -83,6 +84,23 @@ def load_guilds(client):
     return f["payload"]["guilds"]
 
 
+def load_members(client, guild_id):
+    client.send("load", {"type": "guild_members", "guild_id": guild_id})
+    f = client.recv()
+    assert f["type"] == "load" and f["payload"]["type"] == "guild_members", f
+    p = f["payload"]
+    assert p["guild_id"] == guild_id and p["member_count"] == len(p["members"]), p
+    return p
+
+
+def member_names(client, guild_id):
+    return [m["name"] for m in load_members(client, guild_id)["members"]]
+
+
+def summary(users, gid, name, owner, count):
+    return {"id": gid, "name": name, "owner_id": users[owner][1], "member_count": count}
+
+
 def send_chat(client, chat_id, content):
     client.send("chat", {"type": "send", "chat_id": chat_id, "content": content})
 
@@ -126,30 +144,38 @@ def test_create_add_and_see_the_guild_everywhere(server, smtp):
     ev = recv_guild(conns["alice"], "created")
     g = ev["guild"]
     assert re.fullmatch(r"[1-9]\d*", g["id"])
-    assert g == {"id": g["id"], "name": "Crew 🎉", "owner_id": users["alice"][1],
-                 "members": [user_obj(users, "alice")]}
+    # The creator's event has the member list: the creator alone.
+    assert g == dict(summary(users, g["id"], "Crew 🎉", "alice", 1),
+                     members=[user_obj(users, "alice")])
     assert ev["user"] == user_obj(users, "alice")
     conns["bob"].expect_silence()  # not a member yet
 
     guild_op(conns["alice"], "add", guild_id=g["id"], name="bob")
-    for c in (conns["alice"], conns["bob"]):
+    for c in (conns["alice"], conns["bob"]):  # bob's own event is enough to show the guild
         ev = recv_guild(c, "joined")
-        assert ev["user"] == user_obj(users, "bob")
-        assert ev["actor"] == user_obj(users, "alice")
-        assert ev["guild"]["members"] == [user_obj(users, "alice"), user_obj(users, "bob")]
+        assert ev == {"type": "joined", "guild": summary(users, g["id"], "Crew 🎉", "alice", 2),
+                      "user": user_obj(users, "bob"), "actor": user_obj(users, "alice")}
+    # The members, on demand, in joining order.
+    for c in (conns["alice"], conns["bob"]):
+        assert load_members(c, g["id"]) == {
+            "type": "guild_members", "guild_id": g["id"], "owner_id": users["alice"][1],
+            "member_count": 2, "members": [user_obj(users, "alice"), user_obj(users, "bob")]}
 
     # v1 (the published app) never receives guild frames...
     alice_v1.expect_silence()
     bob_v1.expect_silence()
-    # ... but can list guilds, and its auth response is unchanged.
-    assert [x["id"] for x in load_guilds(bob_v1)] == [g["id"]]
+    # ... but can list guilds, as it always could (members included), and its auth response
+    # is unchanged.
+    assert load_guilds(bob_v1) == [{"id": g["id"], "name": "Crew 🎉",
+                                    "owner_id": users["alice"][1],
+                                    "members": [user_obj(users, "alice"), user_obj(users, "bob")]}]
     v1 = connect(server, users["bob"][0], version=None)
     assert "guilds" not in v1.auth_payload
     assert isinstance(v1.auth_payload["mutual_users"], str)
 
+    # v2 lists summaries; the members come from load guild_members.
     listed = load_guilds(conns["bob"])
-    assert listed == [{"id": g["id"], "name": "Crew 🎉", "owner_id": users["alice"][1],
-                       "members": [user_obj(users, "alice"), user_obj(users, "bob")]}]
+    assert listed == [summary(users, g["id"], "Crew 🎉", "alice", 2)]
     fresh = connect(server, users["bob"][0])
     assert fresh.auth_payload["guilds"] == listed
 
@@ -213,14 +239,16 @@ def test_removed_member_stops_receiving_at_once(crew):
     guild_op(conns["alice"], "remove", guild_id=gid, name="bob")
     for n in ("alice", "bob", "carol"):
         ev = recv_guild(conns[n], "left")
-        assert ev["user"] == user_obj(users, "bob")
-        assert ev["actor"] == user_obj(users, "alice")
-        assert [m["name"] for m in ev["guild"]["members"]] == ["alice", "carol"]
+        assert ev == {"type": "left", "guild": summary(users, gid, "crew", "alice", 2),
+                      "user": user_obj(users, "bob"), "actor": user_obj(users, "alice")}
+    assert member_names(conns["carol"], gid) == ["alice", "carol"]
     send_chat(conns["alice"], gid, "bob is gone")
     assert recv_chat(conns["alice"])["content"] == "bob is gone"
     assert recv_chat(conns["carol"])["content"] == "bob is gone"
     conns["bob"].expect_silence()
     send_chat(conns["bob"], gid, "let me in")
+    expect_error(conns["bob"], "4050")
+    conns["bob"].send("load", {"type": "guild_members", "guild_id": gid})
     expect_error(conns["bob"], "4050")
     conns["bob"].send("load", {"type": "chat", "load_id": gid, "datetime": cursor_now(),
                                "count": 10})
@@ -235,6 +263,7 @@ def test_leaving_passes_ownership_to_the_earliest_member_and_the_last_deletes(cr
     for n in ("alice", "bob", "carol"):
         ev = recv_guild(conns[n], "left")
         assert ev["user"] == user_obj(users, "bob")
+        assert "new_owner" not in ev  # the owner stays
     guild_op(conns["bob"], "add", guild_id=gid, name="alice")  # no longer a member
     expect_error(conns["bob"], "4050")
     add(conns, "alice", gid, "bob", ["alice", "carol", "bob"])  # back, joined last now
@@ -242,18 +271,20 @@ def test_leaving_passes_ownership_to_the_earliest_member_and_the_last_deletes(cr
     guild_op(conns["alice"], "leave", guild_id=gid)  # the owner leaves: carol joined first
     for n in ("alice", "bob", "carol"):
         ev = recv_guild(conns[n], "left")
-        assert ev["guild"]["owner_id"] == users["carol"][1]
-        assert [m["name"] for m in ev["guild"]["members"]] == ["carol", "bob"]
+        assert ev["guild"] == summary(users, gid, "crew", "carol", 2)
+        assert ev["new_owner"] == user_obj(users, "carol")
+        assert ev["user"] == ev["actor"] == user_obj(users, "alice")
+    assert member_names(conns["bob"], gid) == ["carol", "bob"]
     guild_op(conns["carol"], "rename", guild_id=gid, name="carol's")
     assert recv_guild(conns["carol"], "renamed")["guild"]["owner_id"] == users["carol"][1]
     recv_guild(conns["bob"], "renamed")
 
     guild_op(conns["carol"], "leave", guild_id=gid)
     assert recv_guild(conns["carol"], "left")["guild"]["owner_id"] == users["bob"][1]
-    assert recv_guild(conns["bob"], "left")["guild"]["owner_id"] == users["bob"][1]
+    assert recv_guild(conns["bob"], "left")["new_owner"] == user_obj(users, "bob")
     guild_op(conns["bob"], "leave", guild_id=gid)  # the last member: the guild is gone
     ev = recv_guild(conns["bob"], "left")
-    assert ev["guild"]["members"] == []
+    assert ev["guild"]["member_count"] == 0
     for n in ("alice", "bob", "carol"):
         assert load_guilds(conns[n]) == []
     send_chat(conns["bob"], gid, "anyone?")
@@ -265,7 +296,7 @@ def test_owner_deletes_the_guild(crew):
     guild_op(conns["alice"], "delete", guild_id=gid)
     for n in ("alice", "bob"):
         ev = recv_guild(conns[n], "deleted")
-        assert ev["guild"]["id"] == gid
+        assert ev["guild"] == summary(users, gid, "crew", "alice", 2)  # as it was
         assert ev["user"] == user_obj(users, "alice")
         assert load_guilds(conns[n]) == []
     guild_op(conns["alice"], "rename", guild_id=gid, name="again")
@@ -295,28 +326,32 @@ def test_guild_chat_send_edit_delete_and_history(crew):
     sent = [recv_chat(conns[n]) for n in ("alice", "bob", "carol")]
     assert sent[0] == sent[1] == sent[2]
     p = sent[0]
-    assert set(p) == {"type", "id", "user_id", "chat_id", "content", "created_at"}
+    assert set(p) == {"type", "id", "user_id", "chat_id", "content", "created_at", "edited_at"}
     assert p["type"] == "send" and p["chat_id"] == gid and p["user_id"] == users["bob"][1]
-    assert CREATED_AT_RE.match(p["created_at"])
+    assert CREATED_AT_RE.match(p["created_at"]) and p["edited_at"] is None
     send_chat(conns["carol"], gid, "second")
     second = [recv_chat(conns[n]) for n in ("alice", "bob", "carol")][0]
 
     conns["bob"].send("chat", {"type": "edit", "chat_id": gid, "id": p["id"], "content": "hi!"})
-    for n in ("alice", "bob", "carol"):
-        e = recv_chat(conns[n])
-        assert e == dict(p, type="edit", content="hi!")
+    edits = [recv_chat(conns[n]) for n in ("alice", "bob", "carol")]
+    assert edits[0] == edits[1] == edits[2]
+    edited_at = edits[0]["edited_at"]
+    assert CREATED_AT_RE.match(edited_at) and edited_at >= p["created_at"]
+    assert edits[0] == dict(p, type="edit", content="hi!", edited_at=edited_at)
     # Only the author edits their message.
     conns["alice"].send("chat", {"type": "edit", "chat_id": gid, "id": p["id"], "content": "x"})
     expect_error(conns["alice"], "4021")
     conns["carol"].send("chat", {"type": "edit", "chat_id": gid, "id": second["id"],
                                  "content": ""})
     for n in ("alice", "bob", "carol"):
-        assert recv_chat(conns[n]) == dict(second, type="edit", content="")
+        e = recv_chat(conns[n])
+        assert e == dict(second, type="edit", content="", edited_at=e["edited_at"])
+        assert CREATED_AT_RE.match(e["edited_at"])
 
     conns["alice"].send("load", {"type": "chat", "load_id": gid, "datetime": cursor_now(),
                                  "count": 10})
     h = recv_chat(conns["alice"])
-    assert h == dict(p, content="hi!")  # the deleted one is left out
+    assert h == dict(p, content="hi!", edited_at=edited_at)  # the deleted one is left out
     done = conns["alice"].recv()
     assert done["payload"] == {"type": "chat", "load_id": gid, "count": 1, "complete": True,
                                "more": False}
@@ -365,9 +400,8 @@ def test_guilds_membership_and_history_survive_a_restart(crew, server):
         c.ws.shutdown()
     server.restart()
     bob = connect(server, users["bob"][0])
-    assert bob.auth_payload["guilds"] == [
-        {"id": gid, "name": "crew", "owner_id": users["bob"][1],
-         "members": [user_obj(users, "bob"), user_obj(users, "carol")]}]
+    assert bob.auth_payload["guilds"] == [summary(users, gid, "crew", "bob", 2)]
+    assert member_names(bob, gid) == ["bob", "carol"]
     alice = connect(server, users["alice"][0])
     assert alice.auth_payload["guilds"] == []
     bob.send("load", {"type": "chat", "load_id": gid, "datetime": cursor_now(), "count": 5})
@@ -376,3 +410,65 @@ def test_guilds_membership_and_history_survive_a_restart(crew, server):
     send_chat(carol, gid, "after restart")
     assert recv_chat(carol)["content"] == "after restart"
     bob.recv_type("chat")
+
+
+def test_guild_members_is_v2_only_and_v1_answers_as_before(crew, server):
+    users, conns, gid = crew
+    v1 = connect(server, users["alice"][0], version=None)
+    v1.send("load", {"type": "guild_members", "guild_id": gid})
+    assert v1.recv() == {"type": "error", "payload": {
+        "code": "4003", "reason": "load 'type' must be chat, mutual_users or guilds."}}
+    # v2: a missing or bad id, a guild that does not exist and one I am not in.
+    conns["alice"].send("load", {"type": "guild_members"})
+    expect_error(conns["alice"], "4003")
+    conns["alice"].send("load", {"type": "guild_members", "guild_id": "12345"})
+    expect_error(conns["alice"], "4050")
+    conns["carol"].send("load", {"type": "guild_members", "guild_id": gid})
+    expect_error(conns["carol"], "4050")
+    assert member_names(conns["alice"], gid) == ["alice", "bob"]
+
+
+def recv_raw_guild_event(client, action):
+    """The next guild frame as the bytes the server sent, and its payload."""
+    client.ws.settimeout(5)
+    text = client.ws.recv()
+    f = json.loads(text)
+    assert f["type"] == "guild" and f["payload"]["type"] == action, f
+    return text, f["payload"]
+
+
+def test_a_join_event_is_the_same_size_in_a_guild_of_3_and_of_30(server, smtp):
+    """Membership events carry the member who joined and the count, not the member list, so
+    what each member receives does not grow with the guild."""
+    others = [f"m{i:02d}" for i in range(1, 30)]  # equal lengths: only the count may differ
+    users = make_users(server, smtp, "own", "jx1", "jx2", *others)
+    owner = connect(server, users["own"][0])
+    for n in ["jx1", "jx2"] + others:
+        c = connect(server, users[n][0])
+        make_friends({"own": owner, n: c}, "own", n)
+        if n not in ("jx1", "jx2"):
+            c.close()
+    joiners = {n: connect(server, users[n][0]) for n in ("jx1", "jx2")}
+
+    def guild_with(name, members):
+        gid = create_guild(owner, name)["id"]
+        for m in members:
+            guild_op(owner, "add", guild_id=gid, name=m)
+            recv_guild(owner, "joined")
+        return gid
+
+    sizes = {}
+    for gname, members, joiner in (("small", others[:2], "jx1"), ("large", others, "jx2")):
+        gid = guild_with(gname, members)
+        guild_op(owner, "add", guild_id=gid, name=joiner)
+        raw, ev = recv_raw_guild_event(owner, "joined")
+        assert ev == {"type": "joined",
+                      "guild": summary(users, gid, gname, "own", len(members) + 2),
+                      "user": user_obj(users, joiner), "actor": user_obj(users, "own")}
+        # The new member's own event is the same frame: enough to list the guild.
+        assert recv_raw_guild_event(joiners[joiner], "joined")[0] == raw
+        sizes[gname] = len(raw.encode())
+        assert len(load_members(owner, gid)["members"]) == len(members) + 2
+    # 4 members vs 31: one more digit in member_count, nothing else.
+    assert sizes["large"] == sizes["small"] + 1, sizes
+    assert sizes["small"] < 400, sizes

@@ -132,23 +132,71 @@ TEST(GatewayCodecTest, DecodesGuildRequests) {
   EXPECT_TRUE(std::holds_alternative<LoadGuildsRequest>(load.value()));
 }
 
-TEST(GatewayCodecTest, EncodesGuildEventsAndLists) {
+TEST(GatewayCodecTest, GuildEventsCarryASummaryNotTheMembers) {
   domain::UserView a{1, "al", std::nullopt}, b{2, "bo", std::nullopt};
-  domain::GuildView g{10, "crew", 1, {a, b}};
+  domain::GuildSummary g{10, "crew", 1, 2};
   EXPECT_EQ(encode_guild_event(domain::GuildAction::kJoined, g, b, a),
             R"({"type":"guild","payload":{"type":"joined","guild":{"id":"10","name":"crew",)"
-            R"("owner_id":"1","members":[{"id":"1","name":"al","profile":null},)"
-            R"({"id":"2","name":"bo","profile":null}]},"user":{"id":"2","name":"bo",)"
-            R"("profile":null},"actor":{"id":"1","name":"al","profile":null}}})");
+            R"("owner_id":"1","member_count":2},"user":{"id":"2","name":"bo","profile":null},)"
+            R"("actor":{"id":"1","name":"al","profile":null}}})");
+  // The same event in a guild of 1,000 members: only the count differs.
+  domain::GuildSummary big{10, "crew", 1, 1000};
+  EXPECT_EQ(encode_guild_event(domain::GuildAction::kJoined, big, b, a).size(),
+            encode_guild_event(domain::GuildAction::kJoined, g, b, a).size() + 3);
+  // The owner left: the guild passed to bo.
+  domain::GuildSummary after{10, "crew", 2, 1};
+  EXPECT_EQ(encode_guild_event(domain::GuildAction::kLeft, after, a, a, b),
+            R"({"type":"guild","payload":{"type":"left","guild":{"id":"10","name":"crew",)"
+            R"("owner_id":"2","member_count":1},"user":{"id":"1","name":"al","profile":null},)"
+            R"("actor":{"id":"1","name":"al","profile":null},)"
+            R"("new_owner":{"id":"2","name":"bo","profile":null}}})");
+  // The creator's event lists its one member.
+  domain::GuildSummary created{10, "crew", 1, 1};
+  EXPECT_EQ(encode_guild_event(domain::GuildAction::kCreated, created, a, a),
+            R"({"type":"guild","payload":{"type":"created","guild":{"id":"10","name":"crew",)"
+            R"("owner_id":"1","member_count":1,"members":[{"id":"1","name":"al","profile":null}]},)"
+            R"("user":{"id":"1","name":"al","profile":null},)"
+            R"("actor":{"id":"1","name":"al","profile":null}}})");
+}
+
+TEST(GatewayCodecTest, GuildListsAreSummariesInV2AndMembersComeApart) {
+  domain::UserView a{1, "al", std::nullopt}, b{2, "bo", std::nullopt};
+  domain::GuildView full{10, "crew", 1, {a, b}};
+  domain::GuildSummary g{10, "crew", 1, 2};
+  // v1's answer to load guilds is as it always was: members included.
   EXPECT_EQ(encode_guild_list({}), R"({"type":"load","payload":{"type":"guilds","guilds":[]}})");
-  std::string list = encode_guild_list({g});
-  EXPECT_NE(list.find(R"("guilds":[{"id":"10","name":"crew","owner_id":"1")"), std::string::npos);
-  // v2 auth lists guilds; v1's response is unchanged by them.
+  EXPECT_EQ(encode_guild_list({full}),
+            R"({"type":"load","payload":{"type":"guilds","guilds":[{"id":"10","name":"crew",)"
+            R"("owner_id":"1","members":[{"id":"1","name":"al","profile":null},)"
+            R"({"id":"2","name":"bo","profile":null}]}]}})");
+  EXPECT_EQ(encode_guild_summaries({g}),
+            R"({"type":"load","payload":{"type":"guilds","guilds":[{"id":"10","name":"crew",)"
+            R"("owner_id":"1","member_count":2}]}})");
+  EXPECT_EQ(encode_guild_members(full),
+            R"({"type":"load","payload":{"type":"guild_members","guild_id":"10","owner_id":"1",)"
+            R"("member_count":2,"members":[{"id":"1","name":"al","profile":null},)"
+            R"({"id":"2","name":"bo","profile":null}]}})");
+  // v2 auth lists guild summaries; v1's response is unchanged by them.
   domain::FriendState st;
   EXPECT_EQ(encode_auth(Version::kV1, a, st, {g}), encode_auth(Version::kV1, a, st));
-  EXPECT_NE(encode_auth(Version::kV2, a, st, {g}).find(R"("guilds":[{"id":"10")"),
+  EXPECT_NE(encode_auth(Version::kV2, a, st, {g})
+                .find(R"("guilds":[{"id":"10","name":"crew","owner_id":"1","member_count":2}])"),
             std::string::npos);
   EXPECT_NE(encode_auth(Version::kV2, a, st).find(R"("guilds":[])"), std::string::npos);
+}
+
+TEST(GatewayCodecTest, DecodesLoadGuildMembers) {
+  auto r = decode(R"({"type":"load","payload":{"type":"guild_members","guild_id":"77"}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::get<LoadGuildMembersRequest>(r.value()).guild_id, 77);
+  EXPECT_STREQ(request_type_name(r.value()), "load");
+  for (const char* bad : {R"({"type":"load","payload":{"type":"guild_members"}})",
+                          R"({"type":"load","payload":{"type":"guild_members","guild_id":"x"}})",
+                          R"({"type":"load","payload":{"type":"guild_members","guild_id":0}})"}) {
+    auto e = decode(bad);
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << bad;
+  }
 }
 
 TEST(GatewayCodecTest, AuthResponseIsStringsInV1AndArraysInV2) {
@@ -169,10 +217,36 @@ TEST(GatewayCodecTest, AuthResponseIsStringsInV1AndArraysInV2) {
 }
 
 TEST(GatewayCodecTest, ChatEventHasTheAppsFields) {
-  domain::ChatMessage m{10, 3, 1, "안녕 \"quoted\"", 1640186356000880};
-  EXPECT_EQ(encode_chat(domain::ChatAction::kSend, m, 9 * 3600),
+  domain::ChatMessage m{10, 3, 1, "안녕 \"quoted\"", 1640186356000880, std::nullopt};
+  EXPECT_EQ(encode_chat(Version::kV1, domain::ChatAction::kSend, m, 9 * 3600),
             R"({"type":"chat","payload":{"type":"send","id":"10","user_id":"1","chat_id":"3",)"
             R"("content":"안녕 \"quoted\"","created_at":"2021-12-23 00:19:16.000880"}})");
+}
+
+TEST(GatewayCodecTest, ChatEventCarriesEditedAtInV2Only) {
+  domain::ChatMessage m{10, 3, 1, "hi", 1640186356000880, std::nullopt};
+  EXPECT_EQ(encode_chat(Version::kV2, domain::ChatAction::kSend, m, 9 * 3600),
+            R"({"type":"chat","payload":{"type":"send","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"hi","created_at":"2021-12-23 00:19:16.000880","edited_at":null}})");
+  m.edited_us = 1640186416000001;  // a minute later
+  EXPECT_EQ(encode_chat(Version::kV2, domain::ChatAction::kEdit, m, 9 * 3600),
+            R"({"type":"chat","payload":{"type":"edit","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"hi","created_at":"2021-12-23 00:19:16.000880",)"
+            R"("edited_at":"2021-12-23 00:20:16.000001"}})");
+  // v1 is the published app's frame: an edit changes nothing in its shape.
+  EXPECT_EQ(encode_chat(Version::kV1, domain::ChatAction::kEdit, m, 9 * 3600),
+            R"({"type":"chat","payload":{"type":"edit","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"hi","created_at":"2021-12-23 00:19:16.000880"}})");
+}
+
+TEST(GatewayCodecTest, FriendEventMarksTheReadersOwnAction) {
+  domain::UserView bob{2, "bob", std::nullopt};
+  EXPECT_EQ(encode_friend_event(domain::FriendAction::kRequest, bob),
+            R"({"type":"mutual_users","payload":{"type":"request",)"
+            R"("user":{"id":"2","name":"bob","profile":null}}})");
+  EXPECT_EQ(encode_friend_event(domain::FriendAction::kDelete, bob, /*self=*/true),
+            R"({"type":"mutual_users","payload":{"type":"delete",)"
+            R"("user":{"id":"2","name":"bob","profile":null},"self":true}})");
 }
 
 TEST(GatewayCodecTest, ErrorsCarryCodeReasonAndRetryAfter) {
@@ -221,6 +295,9 @@ struct RequestCase {
   std::vector<FieldCase> fields;
   size_t alternative;  // index in Request of what the valid frame decodes to
   bool v2_only = false;
+  // What v1 answers a v2-only request: a guild frame is an unknown type; a v2-only load type
+  // is an invalid load payload, as before it existed.
+  Errc v1_error = Errc::kUnknownType;
 };
 
 template <typename T>
@@ -269,6 +346,12 @@ std::vector<RequestCase> request_cases() {
        "load",
        {{"type", R"("guilds")", kChoice}},
        alternative_of<LoadGuildsRequest>()},
+      {"load guild_members",
+       "load",
+       {{"type", R"("guild_members")", kChoice}, {"guild_id", R"("77")", kId}},
+       alternative_of<LoadGuildMembersRequest>(),
+       true,
+       Errc::kInvalidPayload},
       friend_op("request"),
       friend_op("response"),
       friend_op("remove"),
@@ -376,7 +459,7 @@ TEST(GatewayCodecTest, EveryValidRequestOfTheFieldTableDecodes) {
     auto v1 = decode(f, Version::kV1);
     if (c.v2_only) {
       ASSERT_FALSE(v1.ok()) << f;
-      EXPECT_EQ(v1.error().code, Errc::kUnknownType) << f;
+      EXPECT_EQ(v1.error().code, c.v1_error) << f;
     } else {
       ASSERT_TRUE(v1.ok()) << f;
       EXPECT_EQ(v1.value().index(), c.alternative) << f;
@@ -405,11 +488,11 @@ TEST(GatewayCodecTest, EveryFieldMissingNullOrOfTheWrongTypeIsInvalidPayload) {
               << r.error().detail;
           ++refused;
         }
-        // v1 decodes alike, except that it knows no guilds.
+        // v1 decodes alike, except that it knows no guilds and no guild_members load.
         auto v1 = decode(f, Version::kV1);
         EXPECT_EQ(v1.ok(), r.ok() && !c.v2_only);
         if (!v1.ok() && (c.v2_only || !r.ok())) {
-          EXPECT_EQ(v1.error().code, c.v2_only ? Errc::kUnknownType : r.error().code);
+          EXPECT_EQ(v1.error().code, c.v2_only ? c.v1_error : r.error().code);
         }
       }
     }
@@ -429,7 +512,7 @@ TEST(GatewayCodecTest, EveryRequestRefusesAMissingNullOrNonObjectPayload) {
       ASSERT_FALSE(r.ok());
       EXPECT_EQ(r.error().code, Errc::kInvalidPayload);
       EXPECT_EQ(decode(f, Version::kV1).error().code,
-                c.v2_only ? Errc::kUnknownType : Errc::kInvalidPayload);
+                c.v2_only ? c.v1_error : Errc::kInvalidPayload);
     }
   }
 }

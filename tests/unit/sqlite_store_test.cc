@@ -68,7 +68,7 @@ class SqliteStoreTest : public ::testing::Test {
   Status put_message(int64_t id, int64_t chat, int64_t author, const std::string& text,
                      int64_t at) {
     return wait<void>([&](Callback<void> cb) {
-      store_->put_message(MessageRecord{id, chat, author, text, at, false}, cb);
+      store_->put_message(MessageRecord{id, chat, author, text, at, false, std::nullopt}, cb);
     });
   }
 
@@ -119,9 +119,10 @@ TEST_F(SqliteStoreTest, AFailingWriteIsRolledBackAloneInItsBatch) {
     ok += s.ok();
     if (--left == 0) all.set_value();
   };
-  store_->put_message({1, chat, a, "one", 10, false}, cb);
-  store_->put_message({2, 99999, a, "no such chat", 11, false}, cb);  // foreign key fails
-  store_->put_message({3, chat, a, "three", 12, false}, cb);
+  store_->put_message({1, chat, a, "one", 10, false, std::nullopt}, cb);
+  store_->put_message({2, 99999, a, "no such chat", 11, false, std::nullopt},
+                      cb);  // foreign key fails
+  store_->put_message({3, chat, a, "three", 12, false, std::nullopt}, cb);
   all.get_future().wait();
   EXPECT_EQ(ok.load(), 2);
   EXPECT_EQ(store_->load_messages(chat, 100, 10)->size(), 2u);
@@ -134,7 +135,7 @@ TEST_F(SqliteStoreTest, ConcurrentWritesShareCommits) {
   std::promise<void> all;
   std::atomic<int> left{2000};
   for (int i = 0; i < 2000; ++i)
-    store_->put_message({1000 + i, chat, a, "m", 100 + i, false}, [&](Status s) {
+    store_->put_message({1000 + i, chat, a, "m", 100 + i, false, std::nullopt}, [&](Status s) {
       EXPECT_TRUE(s.ok());
       if (--left == 0) all.set_value();
     });
@@ -174,6 +175,26 @@ TEST_F(SqliteStoreTest, OnlyTheAuthorEditsALiveMessage) {
   EXPECT_EQ(by_author->content, "hello");
   EXPECT_EQ(by_author->created_us, 10);
   EXPECT_EQ(store_->load_messages(chat, 100, 10)->front().content, "hello");
+}
+
+TEST_F(SqliteStoreTest, HistoryKeepsTheTimeOfTheLastEdit) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  ASSERT_TRUE(put_message(1, chat, a, "one", 10).ok());
+  ASSERT_TRUE(put_message(2, chat, a, "two", 11).ok());
+  auto edit = [&](int64_t now) {
+    return wait<MessageRecord>(
+        [&](Callback<MessageRecord> cb) { store_->edit_message(chat, 1, a, "uno", now, cb); });
+  };
+  auto first = edit(20);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->edited_us, std::optional<int64_t>(20));
+  ASSERT_TRUE(edit(30).ok());
+  auto page = store_->load_messages(chat, 100, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].edited_us, std::optional<int64_t>(30));
+  EXPECT_EQ((*page)[1].edited_us, std::nullopt);  // never edited
 }
 
 TEST_F(SqliteStoreTest, VerificationConsumesTheKeyOnceAndHonoursExpiry) {

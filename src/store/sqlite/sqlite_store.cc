@@ -280,7 +280,7 @@ Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, i
   std::vector<MessageRecord> out;
   {
     auto q = c->query(
-        "SELECT id, author_id, content, created_us FROM messages "
+        "SELECT id, author_id, content, created_us, edited_us FROM messages "
         "WHERE chat_id = ? AND created_us < ? AND deleted = 0 "
         "ORDER BY created_us DESC, id DESC LIMIT ?");
     q.bind(1, chat_id).bind(2, before_us).bind(3, static_cast<int64_t>(limit));
@@ -291,6 +291,7 @@ Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, i
       m.author_id = q.int64(1);
       m.content = q.text(2);
       m.created_us = q.int64(3);
+      if (!q.is_null(4)) m.edited_us = q.int64(4);
       out.push_back(std::move(m));
     }
     if (q.failed()) return db_error(*c, "loading messages");
@@ -594,7 +595,8 @@ void SqliteStore::edit_message(int64_t chat_id, int64_t message_id, int64_t auth
           if (q.failed()) return db_error(c, "editing a message");
           return Errc::kMessageNotFound;
         }
-        MessageRecord m{message_id, chat_id, author_id, content, q.int64(0), content.empty()};
+        int64_t created = q.int64(0);
+        MessageRecord m{message_id, chat_id, author_id, content, created, content.empty(), now_us};
         q.run();
         return m;
       },

@@ -178,22 +178,46 @@ describe('web client', {timeout: 180000}, () => {
     assert.ok(await alice.evaluate(() => localStorage.getItem('rewind.token')));
   });
 
-  it('sends a friend request by name and accepts it, live on both sides', async () => {
+  it('sends a friend request by name and accepts it, live on both sides and on every tab', async () => {
+    // Alice's other device (a browser of its own, sharing nothing with this one) and a second
+    // tab of bob's, on the friends view: what one does shows on the other at once (the server
+    // tells a user's other connections of their own friend operations).
+    const aliceDevice2 = await browser.createBrowserContext();
+    const aliceTab2 = await aliceDevice2.newPage();
+    const bobTab2 = await bobCtx.newPage();
+    problems.push(watchPage(aliceTab2, [server.base]), watchPage(bobTab2, [relay.base, server.base]));
+    const aliceToken = await alice.evaluate(() => localStorage.getItem('rewind.token'));
+    await aliceTab2.goto(server.base + '/#friends');
+    await aliceTab2.evaluate((t) => localStorage.setItem('rewind.token', t), aliceToken);
+    await aliceTab2.reload();
+    await bobTab2.goto(relay.base + '/#friends');
+    await waitForText(aliceTab2, '#connection', 'online');
+    await waitForText(bobTab2, '#connection', 'online');
+    await bob.bringToFront();  // a background tab gets no frames: clicks there would hang
+
     await alice.click('#friends-link');
     await fill(alice, '#friend-name', 'bob');
     await alice.click('#add-friend-form button[type=submit]');
     await waitForText(alice, '#outgoing-list', 'bob');
+    await waitForText(aliceTab2, '#outgoing-list', 'bob');
     // Bob sees the request arrive without reloading.
     await bob.waitForSelector('#request-badge:not([hidden])');
+    await waitForText(bobTab2, '#incoming-list', 'alice');
     await bob.click('#friends-link');
     await waitForText(bob, '#incoming-list', 'alice');
     await clickText(bob, '#incoming-list button', 'Accept');
     await waitForText(bob, '#friend-list', 'alice');
+    await waitForText(bobTab2, '#friend-list', 'alice');
+    await waitForVisible(bobTab2, '#incoming-empty');
     await waitForText(alice, '#friend-list', 'bob');
+    await waitForText(aliceTab2, '#friend-list', 'bob');
+    await waitForVisible(aliceTab2, '#outgoing-empty');
     await waitForText(alice, '#dm-list', 'bob');
     await waitForText(bob, '#dm-list', 'alice');
     assert.equal(await alice.$eval('#outgoing-empty', (e) => e.hidden), false);
     bobId = await alice.$eval('#dm-list a', (a) => a.getAttribute('href').split('/')[1]);
+    await aliceDevice2.close();
+    await bobTab2.close();
   });
 
   it('exchanges direct messages that both see live, on every open tab', async () => {
@@ -250,6 +274,10 @@ describe('web client', {timeout: 180000}, () => {
     await waitForText(bob, '#conversation-title', 'alice');
     await waitForText(bob, '#message-list', 'no typo now');
     assert.deepEqual(await messageTexts(bob), ['hello bob', 'hi alice! 안녕', 'no typo now']);
+    // The edit is remembered by the server (edited_at), not only by the page that saw it.
+    assert.deepEqual(await bob.$$eval('#message-list .message', (els) => els.map((li) =>
+      [li.querySelector('.message-text').textContent, !li.querySelector('.edited').hidden])),
+    [['hello bob', false], ['hi alice! 안녕', false], ['no typo now', true]]);
   });
 
   it('loads older messages as the reader scrolls up', async () => {
@@ -295,7 +323,12 @@ describe('web client', {timeout: 180000}, () => {
     await sendMessage(alice, 'welcome, bob');
     await waitForText(bob, '#message-list', 'welcome, bob');
 
+    // Bob was told he joined (the guild's name and member count); the members came on
+    // demand when he opened it, the owner marked.
     await bob.click('#members-toggle');
+    await waitForText(bob, '#member-list', 'bob (you)');
+    assert.deepEqual(await bob.$$eval('#member-list .person', (els) => els.map((li) => li.textContent)),
+                     ['Aaliceowner', 'Bbob (you)']);
     await clickText(bob, '#members-panel button', 'Leave guild');
     await clickText(bob, '#members-panel button', 'Really leave?');
     await waitForNoText(bob, '#guild-list', 'weekend crew');
