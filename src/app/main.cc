@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "base/dir_lock.h"
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
 #include "config/config.h"
@@ -51,6 +52,10 @@ int main(int argc, char** argv) {
   std::error_code fs_ec;
   std::filesystem::create_directories(config.data_dir, fs_ec);
   if (fs_ec) return fail("--data-dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
+  // One process per data directory: two would each keep their own in-memory state over one
+  // database, with one worker id. Held until exit; the kernel releases it even on a crash.
+  auto dir_lock = DirectoryLock::acquire(config.data_dir);
+  if (!dir_lock.ok()) return fail(dir_lock.error().detail);
   std::string db_path = (std::filesystem::path(config.data_dir) / "rewind.db").string();
   auto opened = store::SqliteStore::open(db_path);
   if (!opened.ok()) return fail("database: " + opened.error().detail);
