@@ -57,11 +57,13 @@ int main(int argc, char** argv) {
   auto dir_lock = DirectoryLock::acquire(config.data_dir);
   if (!dir_lock.ok()) return fail(dir_lock.error().detail);
   std::string db_path = (std::filesystem::path(config.data_dir) / "rewind.db").string();
-  auto opened = store::SqliteStore::open(db_path);
+  SystemClock clock;
+  store::SqliteOptions store_options;
+  store_options.clock = &clock;
+  auto opened = store::SqliteStore::open(db_path, store_options);
   if (!opened.ok()) return fail("database: " + opened.error().detail);
   std::unique_ptr<store::SqliteStore> store = std::move(opened.value());
 
-  SystemClock clock;
   SnowflakeGenerator ids(config.worker_id);
   domain::Directory directory;
   {

@@ -5,6 +5,10 @@
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/crypto.h"
 #include "store/sqlite/migrations.h"
@@ -35,9 +39,9 @@ class SqliteStoreTest : public ::testing::Test {
     store_.reset();
     fs::remove_all(dir_);
   }
-  void reopen() {
+  void reopen(SqliteOptions options = {}) {
     store_.reset();
-    auto s = SqliteStore::open((dir_ / "rewind.db").string());
+    auto s = SqliteStore::open((dir_ / "rewind.db").string(), std::move(options));
     ASSERT_TRUE(s.ok()) << s.error().detail;
     store_ = std::move(s.value());
   }
@@ -108,6 +112,64 @@ TEST_F(SqliteStoreTest, FailedCommitIsNeverAcknowledged) {
   EXPECT_TRUE(store_->load_messages(chat, 100, 10)->empty());
   EXPECT_TRUE(put_message(2, chat, a, "kept", 11).ok());
   EXPECT_EQ(store_->load_messages(chat, 100, 10)->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, WritesRefusedForSpaceFailAsStorageUnavailableAreLoggedOnceAndRecover) {
+  std::mutex mu;
+  std::vector<std::pair<bool, std::string>> lines;
+  SqliteOptions options;
+  options.failure_log = [&](bool is_error, const std::string& line) {
+    std::lock_guard lock(mu);
+    lines.emplace_back(is_error, line);
+  };
+  reopen(std::move(options));
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  ASSERT_TRUE(put_message(1, chat, a, "before", 10).ok());
+  auto cap = [&](int64_t pages) {
+    return wait<void>([&](Callback<void> cb) { store_->set_max_page_count_for_test(pages, cb); });
+  };
+  // The file may not grow any more: the next write that needs a page fails with SQLITE_FULL.
+  ASSERT_TRUE(cap(store_->page_count()).ok());
+  const std::string big(64 * 1024, 'x');
+  for (int i = 0; i < 5; ++i) {
+    Status s = put_message(10 + i, chat, a, big, 20 + i);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, Errc::kStorageUnavailable);
+    EXPECT_EQ(s.error().detail, "");  // SQLite's words go to the log, not to clients
+  }
+  EXPECT_EQ(store_->write_failures(), 5u);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(lines.size(), 1u);  // one line for the five (within the 10 s interval)
+    EXPECT_TRUE(lines[0].first);
+    EXPECT_NE(lines[0].second.find("SQLITE_FULL"), std::string::npos) << lines[0].second;
+    EXPECT_NE(lines[0].second.find("storing a message"), std::string::npos) << lines[0].second;
+  }
+  // Space returns: the next commit ends the outage.
+  ASSERT_TRUE(cap(1 << 30).ok());
+  ASSERT_TRUE(put_message(20, chat, a, big, 30).ok());
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_FALSE(lines[1].first);
+    EXPECT_NE(lines[1].second.find("storage writable again after 5 failed writes"),
+              std::string::npos)
+        << lines[1].second;
+  }
+  auto msgs = store_->load_messages(chat, 1000, 10);
+  ASSERT_TRUE(msgs.ok());
+  ASSERT_EQ(msgs->size(), 2u);  // nothing refused was stored
+  EXPECT_EQ(msgs->front().content, "before");
+  EXPECT_EQ(store_->read_failures(), 0u);
+}
+
+TEST_F(SqliteStoreTest, AConstraintFailureIsInternalAndNotAStorageFailure) {
+  int64_t a = make_user("alice", 101);
+  Status s = put_message(1, 99999, a, "no such chat", 10);  // foreign key
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::kInternal);
+  EXPECT_EQ(store_->write_failures(), 0u);
 }
 
 TEST_F(SqliteStoreTest, AFailingWriteIsRolledBackAloneInItsBatch) {

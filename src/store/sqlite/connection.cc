@@ -105,5 +105,6 @@ bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 
 int64_t Connection::changes() const { return sqlite3_changes(db_); }
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 std::string Connection::last_error() const { return sqlite3_errmsg(db_); }
+int Connection::last_error_code() const { return sqlite3_extended_errcode(db_); }
 
 }  // namespace rwd::store

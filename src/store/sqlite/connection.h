@@ -58,6 +58,9 @@ class Connection {
   bool in_transaction() const;
   int64_t last_insert_rowid() const;
   std::string last_error() const;
+  // SQLite's extended result code of the last failed call on this connection (read it right
+  // after the failure: later calls replace it).
+  int last_error_code() const;
   sqlite3* raw() { return db_; }
 
  private:

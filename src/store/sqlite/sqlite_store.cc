@@ -15,16 +15,87 @@ namespace {
 
 constexpr size_t kMaxReaders = 4;
 
+// Result codes the environment causes, where trying again later can succeed: the disk is full
+// or failing, a file cannot be opened (descriptors exhausted, permissions), another process
+// holds the database, memory ran out, the file system went read-only.
+bool environmental(int code) {
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const char* code_name(int code) {
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+      return "SQLITE_FULL";
+    case SQLITE_IOERR:
+      return "SQLITE_IOERR";
+    case SQLITE_CANTOPEN:
+      return "SQLITE_CANTOPEN";
+    case SQLITE_BUSY:
+      return "SQLITE_BUSY";
+    case SQLITE_LOCKED:
+      return "SQLITE_LOCKED";
+    case SQLITE_NOMEM:
+      return "SQLITE_NOMEM";
+    case SQLITE_READONLY:
+      return "SQLITE_READONLY";
+    case SQLITE_PROTOCOL:
+      return "SQLITE_PROTOCOL";
+    case SQLITE_CONSTRAINT:
+      return "SQLITE_CONSTRAINT";
+    case SQLITE_CORRUPT:
+      return "SQLITE_CORRUPT";
+    default:
+      return "SQLITE_ERROR";
+  }
+}
+
+std::string fmt_detail(std::string_view what, int code, std::string_view message) {
+  std::string out(what);
+  out += ": ";
+  out += message;
+  out += " (";
+  out += code_name(code);
+  if ((code & 0xff) != code) out += ", extended code " + std::to_string(code);
+  out += ")";
+  return out;
+}
+
+// The error for `what` failing with SQLite result `code` (read right after the failure).
+Error failure(std::string_view what, int code, std::string_view message) {
+  return Error{environmental(code) ? Errc::kStorageUnavailable : Errc::kInternal,
+               fmt_detail(what, code, message)};
+}
+
 Error db_error(Connection& c, const char* what) {
-  return Error{Errc::kInternal, std::string(what) + ": " + c.last_error()};
+  return failure(what, c.last_error_code(), c.last_error());
 }
 
 }  // namespace
 
-SqliteStore::SqliteStore(std::string path) : path_(std::move(path)) {}
+SqliteStore::SqliteStore(std::string path, SqliteOptions options)
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      clock_(options_.clock ? *options_.clock : system_clock_),
+      write_health_("write", "writable", clock_, options_.failure_log_interval_us,
+                    options_.failure_log),
+      read_health_("read", "readable", clock_, options_.failure_log_interval_us,
+                   options_.failure_log) {}
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
-  std::unique_ptr<SqliteStore> store(new SqliteStore(path));
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       SqliteOptions options) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, std::move(options)));
   if (Status s = store->start(); !s.ok()) return s.error();
   return store;
 }
@@ -81,19 +152,24 @@ void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
   auto result = std::make_shared<std::optional<Result<T>>>();
   Write w;
   w.multi_statement = shape == Shape::kManyStatements;
-  w.apply = [result, body = std::move(body)](Connection& c) mutable {
+  w.apply = [result, body = std::move(body)](Connection& c) mutable -> Status {
     result->emplace(body(c));
-    return result->value().ok();
+    if (result->value().ok()) return {};
+    return result->value().error();
   };
-  w.finish = [result, done = std::move(done)](bool committed) mutable {
+  w.finish = [result, done = std::move(done)](bool committed, const Error* batch_error) mutable {
     if (!done) return;
+    Result<T> out = Error{Errc::kInternal, "write did not run"};
     if (!committed) {
-      done(Error{Errc::kInternal, "transaction was not committed"});
+      out = batch_error ? *batch_error : Error{Errc::kInternal, "transaction was not committed"};
     } else if (result->has_value()) {
-      done(std::move(**result));
-    } else {
-      done(Error{Errc::kInternal, "write did not run"});
+      out = std::move(**result);
     }
+    // The cause is in the log (the writer reported it); callers get the documented code and
+    // its own words, never SQLite's.
+    if (!out.ok() && out.error().code == Errc::kStorageUnavailable)
+      out = Error{Errc::kStorageUnavailable};
+    done(std::move(out));
   };
   {
     std::lock_guard lock(mu_);
@@ -105,7 +181,7 @@ void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
   }
   if (w.finish) {
     result->emplace(Error{Errc::kOverloaded, "store is closed"});
-    w.finish(true);
+    w.finish(true, nullptr);
   }
 }
 
@@ -130,22 +206,34 @@ void SqliteStore::writer_loop() {
     // again for every write would cost more than the writes themselves.
     Connection& c = *writer_conn_;
     auto run = [&c](const char* sql) { return c.query(sql).run(); };
+    std::optional<Error> batch_error;  // why the batch did not commit
+    uint64_t refused = 0;              // writes the environment refused, one by one
+    std::string cause;                 // the latest such refusal
     bool committed = run("BEGIN IMMEDIATE");
+    if (!committed) batch_error = db_error(c, "beginning a transaction");
     if (committed) {
       for (Write& w : batch) {
         // A write that fails is undone alone (a savepoint, or the statement's own atomicity).
+        Status s;
         if (w.multi_statement) {
           run("SAVEPOINT w");
-          if (!w.apply(c)) run("ROLLBACK TO w");
+          s = w.apply(c);
+          if (!s.ok()) run("ROLLBACK TO w");
           run("RELEASE w");
         } else {
-          w.apply(c);
+          s = w.apply(c);
+        }
+        if (!s.ok() && s.error().code == Errc::kStorageUnavailable) {
+          ++refused;
+          cause = s.error().detail;
         }
         // After some errors (disk full, I/O, memory) SQLite has already rolled back the whole
         // transaction: nothing of this batch is durable, and the writes left must not run
-        // outside a transaction. They all fail.
+        // outside a transaction. They all fail, for the cause of the first.
         if (!c.in_transaction()) {
           committed = false;
+          batch_error =
+              s.ok() ? Error{Errc::kStorageUnavailable, "transaction rolled back"} : s.error();
           break;
         }
       }
@@ -155,6 +243,7 @@ void SqliteStore::writer_loop() {
         run("ROLLBACK");
         committed = false;
       } else if (!run("COMMIT")) {
+        batch_error = db_error(c, "committing");
         run("ROLLBACK");
         committed = false;
       }
@@ -162,10 +251,17 @@ void SqliteStore::writer_loop() {
     if (committed) {
       commits_.fetch_add(1, std::memory_order_relaxed);
       writes_.fetch_add(batch.size(), std::memory_order_relaxed);
+      if (refused > 0) {
+        write_health_.failed(refused, cause);
+      } else {
+        write_health_.succeeded();
+      }
+    } else if (batch_error && batch_error->code == Errc::kStorageUnavailable) {
+      write_health_.failed(batch.size(), batch_error->detail);
     }
     std::unique_lock lock(mu_);
     completed_room_.wait(lock, [this] { return completed_.size() < kMaxCompletedBatches; });
-    completed_.push_back({std::move(batch), committed});
+    completed_.push_back({std::move(batch), committed, std::move(batch_error)});
     batch = {};
     completed_cv_.notify_one();
   }
@@ -185,7 +281,8 @@ void SqliteStore::completion_loop() {
       completing_ = true;
     }
     completed_room_.notify_one();
-    for (Write& w : done.writes) w.finish(done.committed);
+    const Error* batch_error = done.error ? &*done.error : nullptr;
+    for (Write& w : done.writes) w.finish(done.committed, batch_error);
   }
 }
 
@@ -196,7 +293,7 @@ void SqliteStore::flush() {
   });
 }
 
-std::unique_ptr<Connection> SqliteStore::borrow_reader() {
+Result<std::unique_ptr<Connection>> SqliteStore::borrow_reader() {
   {
     std::lock_guard lock(readers_mu_);
     if (!readers_.empty()) {
@@ -206,8 +303,16 @@ std::unique_ptr<Connection> SqliteStore::borrow_reader() {
     }
   }
   auto c = Connection::open(path_, true);
-  if (!c.ok()) return nullptr;
+  // Opening an existing database fails only for environmental reasons (descriptors, memory).
+  if (!c.ok())
+    return Error{Errc::kStorageUnavailable, "opening a read connection: " + c.error().detail};
   return std::move(c.value());
+}
+
+Error SqliteStore::read_failed(Error e) {
+  if (e.code != Errc::kStorageUnavailable) return e;
+  read_health_.failed(1, e.detail);
+  return Errc::kStorageUnavailable;
 }
 
 void SqliteStore::return_reader(std::unique_ptr<Connection> conn) {
@@ -218,8 +323,10 @@ void SqliteStore::return_reader(std::unique_ptr<Connection> conn) {
 // ---------------------------------------------------------------- reads
 
 Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  // Read once at start-up, where a failure stops the server: its detail is the message.
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return borrowed.error();
+  auto c = std::move(borrowed.value());
   DirectorySnapshot snap;
   {
     auto q = c->query("SELECT id, name, email, password_hash, profile, created_us FROM users");
@@ -274,8 +381,9 @@ Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
 
 Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, int64_t before_us,
                                                               int limit) {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
   std::vector<MessageRecord> out;
   {
     auto q = c->query(
@@ -292,16 +400,18 @@ Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, i
       m.created_us = q.int64(3);
       out.push_back(std::move(m));
     }
-    if (q.failed()) return db_error(*c, "loading messages");
+    if (q.failed()) return read_failed(db_error(*c, "loading messages"));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   std::reverse(out.begin(), out.end());
   return out;
 }
 
 Result<std::optional<PendingRegistration>> SqliteStore::find_pending(const std::string& email) {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
   std::optional<PendingRegistration> out;
   {
     auto q = c->query(
@@ -310,15 +420,17 @@ Result<std::optional<PendingRegistration>> SqliteStore::find_pending(const std::
     q.bind(1, ascii_lower(email));
     if (q.step())
       out = PendingRegistration{q.text(0), q.text(1), q.text(2), q.text(3), q.int64(4), q.int64(5)};
-    if (q.failed()) return db_error(*c, "finding a pending registration");
+    if (q.failed()) return read_failed(db_error(*c, "finding a pending registration"));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return out;
 }
 
 Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit) {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
   std::vector<OutboxMail> out;
   {
     auto q = c->query(
@@ -328,46 +440,53 @@ Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit)
     while (q.step())
       out.push_back(
           {q.int64(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.int64(4)), q.int64(5)});
-    if (q.failed()) return db_error(*c, "reading the outbox");
+    if (q.failed()) return read_failed(db_error(*c, "reading the outbox"));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return out;
 }
 
 Result<std::optional<int64_t>> SqliteStore::next_mail_due() {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
   std::optional<int64_t> out;
   {
     auto q = c->query("SELECT MIN(next_attempt_us) FROM outbox WHERE sent_us IS NULL");
     if (q.step() && !q.is_null(0)) out = q.int64(0);
-    if (q.failed()) return db_error(*c, "reading the outbox");
+    if (q.failed()) return read_failed(db_error(*c, "reading the outbox"));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return out;
 }
 
 int SqliteStore::schema_version() {
-  auto c = borrow_reader();
-  if (!c) return -1;
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return -1;
+  auto c = std::move(borrowed.value());
   int v = -1;
   {
     auto q = c->query("PRAGMA user_version");
     if (q.step()) v = static_cast<int>(q.int64(0));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return v;
 }
 
 bool SqliteStore::integrity_ok() {
-  auto c = borrow_reader();
-  if (!c) return false;
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return false;
+  auto c = std::move(borrowed.value());
   bool ok = false;
   {
     auto q = c->query("PRAGMA integrity_check");
     ok = q.step() && q.text(0) == "ok";
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return ok;
 }
 
@@ -707,6 +826,28 @@ void SqliteStore::reschedule_mail(int64_t mail_id, int attempts, int64_t next_at
         return {};
       },
       std::move(done));
+}
+
+void SqliteStore::set_max_page_count_for_test(int64_t pages, Callback<void> done) {
+  submit<void>(
+      Shape::kOneStatement,
+      [pages](Connection& c) -> Status {
+        return c.exec("PRAGMA max_page_count = " + std::to_string(pages));
+      },
+      std::move(done));
+}
+
+int64_t SqliteStore::page_count() {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return -1;
+  auto c = std::move(borrowed.value());
+  int64_t n = -1;
+  {
+    auto q = c->query("PRAGMA page_count");
+    if (q.step()) n = q.int64(0);
+  }
+  return_reader(std::move(c));
+  return n;
 }
 
 }  // namespace rwd::store

@@ -6,10 +6,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
+#include "store/storage_health.h"
 #include "store/store.h"
 
 struct sqlite3;
@@ -18,18 +21,32 @@ namespace rwd::store {
 
 class Connection;
 
+struct SqliteOptions {
+  const Clock* clock = nullptr;  // the system clock when null
+  // Storage failures are logged at most once per this interval while they last.
+  int64_t failure_log_interval_us = 10'000'000;
+  StorageHealth::Sink failure_log;  // tests; empty: spdlog
+};
+
 // The SQLite store: one file in WAL mode, synchronous=FULL (a commit is on disk before it
 // is acknowledged: it survives a process crash and a power loss). One writer thread owns
 // the write connection and groups every write queued while the previous commit was
 // syncing into the next transaction (up to kMaxBatch), so the cost of a sync is shared.
 // Reads use a small pool of read-only connections and never wait for the writer. Write
 // callbacks run on a completion thread ("db-done"), in commit order.
+//
+// Failures the environment causes (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_BUSY,
+// SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_PROTOCOL) reach callers as
+// kStorageUnavailable with no detail (retrying later can succeed); their cause, SQLite's text
+// and code, goes to the log, rate-limited, and they are counted (write_failures(),
+// read_failures()). Every other failure is kInternal.
 class SqliteStore final : public Store {
  public:
   static constexpr size_t kMaxBatch = 512;
 
   // Opens (creating when needed) `path`, applies migrations and starts the writer thread.
-  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                   SqliteOptions options = {});
   ~SqliteStore() override;  // drains the writer queue, then closes every connection
 
   Result<DirectorySnapshot> load_directory(int64_t now_us) override;
@@ -77,26 +94,42 @@ class SqliteStore final : public Store {
   // Statistics for benchmarks: transactions committed and writes they carried.
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
+  // Writes and reads refused by the environment since start-up (any thread; for metrics).
+  uint64_t write_failures() const { return write_health_.failures(); }
+  uint64_t read_failures() const { return read_health_.failures(); }
+  // Caps the database file at `pages` pages (PRAGMA max_page_count, for this connection): a
+  // write that needs more fails with SQLITE_FULL, as on a full disk. Acknowledged when set.
+  void set_max_page_count_for_test(int64_t pages, Callback<void> done);
+  // PRAGMA page_count of the database file.
+  int64_t page_count();
 
  private:
   struct Write {
-    std::function<bool(Connection&)> apply;  // runs inside the transaction; false = failed
+    std::function<Status(Connection&)> apply;  // runs inside the transaction
     // A write of several statements runs inside a savepoint so that it fails whole; a single
     // statement is atomic by itself and skips the two extra statements.
     bool multi_statement = false;
-    std::function<void(bool committed)> finish;
+    // `batch_error` is why the transaction did not commit (when it did not).
+    std::function<void(bool committed, const Error* batch_error)> finish;
   };
 
-  explicit SqliteStore(std::string path);
+  SqliteStore(std::string path, SqliteOptions options);
   Status start();
   enum class Shape { kOneStatement, kManyStatements };
   template <typename T, typename Body>
   void submit(Shape shape, Body body, Callback<T> done);
   void writer_loop();
-  std::unique_ptr<Connection> borrow_reader();
+  Result<std::unique_ptr<Connection>> borrow_reader();
   void return_reader(std::unique_ptr<Connection> conn);
+  // Counts and logs a read the environment refused; returns what the caller gets.
+  Error read_failed(Error e);
 
   const std::string path_;
+  const SqliteOptions options_;
+  SystemClock system_clock_;
+  const Clock& clock_;
+  StorageHealth write_health_;  // fed by the writer thread
+  StorageHealth read_health_;   // fed by reading threads
   std::unique_ptr<Connection> writer_conn_;
 
   std::mutex mu_;
@@ -113,6 +146,7 @@ class SqliteStore final : public Store {
   struct Completed {
     std::vector<Write> writes;
     bool committed;
+    std::optional<Error> error;  // why it did not commit
   };
   static constexpr size_t kMaxCompletedBatches = 64;  // then the writer waits
   void completion_loop();
