@@ -7,10 +7,13 @@
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "base/crypto.h"
+#include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 
 namespace rwd::store {
@@ -24,6 +27,16 @@ Result<T> wait(std::function<void(Callback<T>)> call) {
   call([&p](Result<T> r) { p.set_value(std::move(r)); });
   return p.get_future().get();
 }
+
+// Time by hand; read by the store's writer thread.
+class ManualClock final : public Clock {
+ public:
+  int64_t now_us() const override { return now_.load(); }
+  void set(int64_t us) { now_.store(us); }
+
+ private:
+  std::atomic<int64_t> now_{1000};
+};
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
@@ -76,8 +89,30 @@ class SqliteStoreTest : public ::testing::Test {
     });
   }
 
+  // Rows of `table`, read on a connection of the test's own.
+  int64_t rows(const std::string& table) {
+    auto c = Connection::open((dir_ / "rewind.db").string(), true);
+    EXPECT_TRUE(c.ok());
+    sql_ = "SELECT COUNT(*) FROM " + table;
+    auto q = c.value()->query(sql_.c_str());
+    return q.step() ? q.int64(0) : -1;
+  }
+
+  Status put_token(const std::string& hash, int64_t user, int64_t expires_us) {
+    return wait<void>([&](Callback<void> cb) {
+      store_->put_token(TokenRecord{hash, user, 0, expires_us}, cb);
+    });
+  }
+
+  PruneCounts prune(int64_t now_us) {
+    auto r = wait<PruneCounts>([&](Callback<PruneCounts> cb) { store_->prune(now_us, cb); });
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value() : PruneCounts{};
+  }
+
   fs::path dir_;
   std::unique_ptr<SqliteStore> store_;
+  std::string sql_;
 };
 
 TEST_F(SqliteStoreTest, OpenAppliesEveryMigrationOnceAndReopensCleanly) {
@@ -365,6 +400,89 @@ TEST_F(SqliteStoreTest, DeletingAGuildRemovesItAndItsMembersButKeepsItsHistory) 
   // A member of a guild that does not exist is refused by the foreign key.
   EXPECT_FALSE(run([&](auto cb) { store_->add_guild_member({700, b, 30}, cb); }).ok());
   EXPECT_TRUE(store_->integrity_ok());
+}
+
+TEST_F(SqliteStoreTest, PruneDeletesExpiredAndRevokedTokensExpiredRegistrationsAndOldSentMail) {
+  SqliteOptions options;
+  options.prune_interval_us = 0;  // by hand only
+  options.sent_mail_retention_us = 500;
+  reopen(std::move(options));
+  int64_t a = make_user("alice", 101);  // leaves one unsent mail in the outbox
+  ASSERT_TRUE(put_token("live", a, 2000).ok());
+  ASSERT_TRUE(put_token("expired", a, 1000).ok());
+  ASSERT_TRUE(put_token("revoked", a, 2000).ok());
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->revoke_token("revoked", cb); }).ok()));
+  for (auto [email, key, expires] : {std::tuple{"old@x.test", "k-old", int64_t{900}},
+                                     std::tuple{"new@x.test", "k-new", int64_t{2000}}}) {
+    PendingRegistration reg{email, email, "h", crypto::sha256_hex(key), 0, expires};
+    ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                   store_->put_registration(reg, OutboxMail{0, email, "s", "b", 0, 0}, cb);
+                 }).ok()));
+  }
+  auto due = store_->due_mail(1 << 30, 10);
+  ASSERT_EQ(due->size(), 3u);
+  auto mark_sent = [&](int64_t id, int64_t at) {
+    return wait<void>([&](Callback<void> cb) { store_->mark_mail_sent(id, at, cb); });
+  };
+  ASSERT_TRUE(mark_sent((*due)[0].id, 400).ok());  // sent 600 µs before the prune: older than 500
+  ASSERT_TRUE(mark_sent((*due)[1].id, 600).ok());  // sent 400 µs before: kept
+  ASSERT_EQ(rows("outbox"), 3);
+
+  PruneCounts n = prune(1000);
+  EXPECT_EQ(n.expired_tokens, 1);  // expires_us <= now
+  EXPECT_EQ(n.revoked_tokens, 1);
+  EXPECT_EQ(n.registrations, 1);
+  EXPECT_EQ(n.sent_mail, 1);
+  EXPECT_FALSE(n.any_batch_full);
+
+  EXPECT_EQ(rows("tokens"), 1);
+  EXPECT_EQ(store_->load_directory(1000)->tokens.at(0).token_hash, "live");
+  EXPECT_FALSE(store_->find_pending("old@x.test").value());
+  EXPECT_TRUE(store_->find_pending("new@x.test").value());
+  EXPECT_EQ(rows("outbox"), 2);                          // the recent sent one and the unsent one
+  EXPECT_EQ(store_->due_mail(1 << 30, 10)->size(), 1u);  // unsent mail is never pruned
+  EXPECT_EQ(rows("users"), 1);
+
+  n = prune(1000);  // nothing left to do
+  EXPECT_EQ(n.expired_tokens + n.revoked_tokens + n.registrations + n.sent_mail, 0);
+}
+
+TEST_F(SqliteStoreTest, PruneDeletesInBoundedBatches) {
+  SqliteOptions options;
+  options.prune_interval_us = 0;
+  options.prune_batch = 3;
+  reopen(std::move(options));
+  int64_t a = make_user("alice", 101);
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(put_token("t" + std::to_string(i), a, 10).ok());
+  PruneCounts n = prune(100);
+  EXPECT_EQ(n.expired_tokens, 3);
+  EXPECT_TRUE(n.any_batch_full);
+  EXPECT_EQ(prune(100).expired_tokens, 3);
+  n = prune(100);
+  EXPECT_EQ(n.expired_tokens, 1);
+  EXPECT_FALSE(n.any_batch_full);
+  EXPECT_EQ(rows("tokens"), 0);
+}
+
+TEST_F(SqliteStoreTest, TheTimerPrunesOnTheWriterByTheStoresClock) {
+  ManualClock clock;
+  clock.set(1000);
+  SqliteOptions options;
+  options.clock = &clock;
+  options.prune_interval_us = 20'000;  // 20 ms
+  reopen(std::move(options));
+  int64_t a = make_user("alice", 101);
+  ASSERT_TRUE(put_token("later", a, 5000).ok());
+  auto wait_for = [&](auto done) {
+    for (int i = 0; i < 500 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return done();
+  };
+  uint64_t prunes = store_->prunes();
+  ASSERT_TRUE(wait_for([&] { return store_->prunes() >= prunes + 3; }));
+  EXPECT_EQ(rows("tokens"), 1);  // not expired by the store's clock
+  clock.set(6000);
+  EXPECT_TRUE(wait_for([&] { return rows("tokens") == 0; }));
 }
 
 }  // namespace

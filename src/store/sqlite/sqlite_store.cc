@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -112,6 +113,8 @@ Status SqliteStore::start() {
       !s.ok())
     return Error{Errc::kInternal, "configuring " + path_ + ": " + s.error().detail};
   if (Status s = migrate(*writer_conn_); !s.ok()) return s;
+  next_prune_ =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(options_.prune_interval_us);
   writer_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "db-writer");
     writer_loop();
@@ -148,7 +151,7 @@ void SqliteStore::close() {
 }
 
 template <typename T, typename Body>
-void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
+SqliteStore::Write SqliteStore::make_write(Shape shape, Body body, Callback<T> done) {
   auto result = std::make_shared<std::optional<Result<T>>>();
   Write w;
   w.multi_statement = shape == Shape::kManyStatements;
@@ -171,6 +174,15 @@ void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
       out = Error{Errc::kStorageUnavailable};
     done(std::move(out));
   };
+  return w;
+}
+
+template <typename T, typename Body>
+void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
+  enqueue(make_write<T>(shape, std::move(body), std::move(done)));
+}
+
+void SqliteStore::enqueue(Write w) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
@@ -179,10 +191,36 @@ void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
       return;
     }
   }
-  if (w.finish) {
-    result->emplace(Error{Errc::kOverloaded, "store is closed"});
-    w.finish(true, nullptr);
-  }
+  const Error closed{Errc::kOverloaded, "store is closed"};
+  w.finish(false, &closed);
+}
+
+void SqliteStore::maybe_queue_prune_locked() {
+  if (options_.prune_interval_us <= 0 || stopping_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_prune_) return;
+  next_prune_ = now + std::chrono::microseconds(options_.prune_interval_us);
+  queue_.push_back(make_prune(clock_.now_us(), [this](Result<PruneCounts> r) {
+    prunes_.fetch_add(1, std::memory_order_relaxed);
+    // A storage failure was logged and counted by the writer; anything else is a bug.
+    if (!r.ok()) {
+      if (r.error().code != Errc::kStorageUnavailable)
+        spdlog::error("pruning failed: {}", r.error().detail);
+      return;
+    }
+    const PruneCounts& n = r.value();
+    if (n.expired_tokens + n.revoked_tokens + n.registrations + n.sent_mail > 0)
+      spdlog::debug(
+          "pruned {} expired and {} revoked tokens, {} expired registrations, {} sent mails",
+          n.expired_tokens, n.revoked_tokens, n.registrations, n.sent_mail);
+    if (!n.any_batch_full) return;
+    // A backlog (the first prune after an upgrade or a long stop): the next batch shortly,
+    // leaving the writer to the writes queued meanwhile.
+    std::lock_guard lock(mu_);
+    next_prune_ =
+        std::min(next_prune_, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+    cv_.notify_one();
+  }));
 }
 
 void SqliteStore::writer_loop() {
@@ -192,7 +230,15 @@ void SqliteStore::writer_loop() {
       std::unique_lock lock(mu_);
       writer_busy_ = false;
       idle_cv_.notify_all();
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      for (;;) {
+        maybe_queue_prune_locked();
+        if (stopping_ || !queue_.empty()) break;
+        if (options_.prune_interval_us > 0) {
+          cv_.wait_until(lock, next_prune_);
+        } else {
+          cv_.wait(lock);
+        }
+      }
       if (queue_.empty()) return;  // stopping and drained
       size_t n = std::min(queue_.size(), kMaxBatch);
       batch.clear();
@@ -848,6 +894,57 @@ int64_t SqliteStore::page_count() {
   }
   return_reader(std::move(c));
   return n;
+}
+
+SqliteStore::Write SqliteStore::make_prune(int64_t now_us, Callback<PruneCounts> done) {
+  const int64_t limit = options_.prune_batch;
+  const int64_t sent_before = now_us - options_.sent_mail_retention_us;
+  return make_write<PruneCounts>(
+      Shape::kManyStatements,
+      [now_us, limit, sent_before](Connection& c) -> Result<PruneCounts> {
+        PruneCounts n;
+        {
+          auto q = c.query(
+              "DELETE FROM tokens WHERE hash IN "
+              "(SELECT hash FROM tokens WHERE expires_us <= ? LIMIT ?)");
+          q.bind(1, now_us).bind(2, limit);
+          if (!q.run()) return db_error(c, "pruning expired tokens");
+          n.expired_tokens = c.changes();
+        }
+        {
+          // A revoked token is refused from memory at once; its row serves nothing more.
+          auto q = c.query(
+              "DELETE FROM tokens WHERE hash IN "
+              "(SELECT hash FROM tokens WHERE revoked = 1 LIMIT ?)");
+          q.bind(1, limit);
+          if (!q.run()) return db_error(c, "pruning revoked tokens");
+          n.revoked_tokens = c.changes();
+        }
+        {
+          auto q = c.query(
+              "DELETE FROM pending_registrations WHERE email_lower IN "
+              "(SELECT email_lower FROM pending_registrations WHERE expires_us <= ? LIMIT ?)");
+          q.bind(1, now_us).bind(2, limit);
+          if (!q.run()) return db_error(c, "pruning expired registrations");
+          n.registrations = c.changes();
+        }
+        {
+          auto q = c.query(
+              "DELETE FROM outbox WHERE id IN "
+              "(SELECT id FROM outbox WHERE sent_us IS NOT NULL AND sent_us <= ? LIMIT ?)");
+          q.bind(1, sent_before).bind(2, limit);
+          if (!q.run()) return db_error(c, "pruning sent mail");
+          n.sent_mail = c.changes();
+        }
+        n.any_batch_full = n.expired_tokens == limit || n.revoked_tokens == limit ||
+                           n.registrations == limit || n.sent_mail == limit;
+        return n;
+      },
+      std::move(done));
+}
+
+void SqliteStore::prune(int64_t now_us, Callback<PruneCounts> done) {
+  enqueue(make_prune(now_us, std::move(done)));
 }
 
 }  // namespace rwd::store

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -26,6 +27,23 @@ struct SqliteOptions {
   // Storage failures are logged at most once per this interval while they last.
   int64_t failure_log_interval_us = 10'000'000;
   StorageHealth::Sink failure_log;  // tests; empty: spdlog
+
+  // Pruning: every interval the writer deletes, in bounded batches, tokens past their expiry
+  // or revoked, pending registrations past their expiry and mail sent more than
+  // sent_mail_retention_us ago (kept that long for diagnosis). 0: no timer (prune() still
+  // works).
+  int64_t prune_interval_us = 60'000'000;
+  int64_t sent_mail_retention_us = int64_t{7} * 24 * 3600 * 1'000'000;
+  int prune_batch = 500;  // rows per table per transaction
+};
+
+// Rows one prune() deleted.
+struct PruneCounts {
+  int64_t expired_tokens = 0;
+  int64_t revoked_tokens = 0;
+  int64_t registrations = 0;
+  int64_t sent_mail = 0;
+  bool any_batch_full = false;  // more may be left: prune again soon
 };
 
 // The SQLite store: one file in WAL mode, synchronous=FULL (a commit is on disk before it
@@ -94,6 +112,12 @@ class SqliteStore final : public Store {
   // Statistics for benchmarks: transactions committed and writes they carried.
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
+  // Deletes, through the writer like any write, at most options.prune_batch rows of each kind
+  // that expired at now_us (see SqliteOptions). The timer calls it; tests call it directly.
+  void prune(int64_t now_us, Callback<PruneCounts> done);
+  // Prunes run by the timer so far.
+  uint64_t prunes() const { return prunes_.load(); }
+
   // Writes and reads refused by the environment since start-up (any thread; for metrics).
   uint64_t write_failures() const { return write_health_.failures(); }
   uint64_t read_failures() const { return read_health_.failures(); }
@@ -117,7 +141,14 @@ class SqliteStore final : public Store {
   Status start();
   enum class Shape { kOneStatement, kManyStatements };
   template <typename T, typename Body>
+  Write make_write(Shape shape, Body body, Callback<T> done);
+  template <typename T, typename Body>
   void submit(Shape shape, Body body, Callback<T> done);
+  // Queues w for the writer; when the store is closed, fails it at once.
+  void enqueue(Write w);
+  Write make_prune(int64_t now_us, Callback<PruneCounts> done);
+  // With mu_ held, on the writer thread: queues a prune when the timer is due.
+  void maybe_queue_prune_locked();
   void writer_loop();
   Result<std::unique_ptr<Connection>> borrow_reader();
   void return_reader(std::unique_ptr<Connection> conn);
@@ -133,11 +164,12 @@ class SqliteStore final : public Store {
   std::unique_ptr<Connection> writer_conn_;
 
   std::mutex mu_;
-  std::condition_variable cv_;       // writer waits for work
-  std::condition_variable idle_cv_;  // flush() waits for an empty, idle writer
-  std::deque<Write> queue_;          // guarded by mu_
-  bool writer_busy_ = false;         // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
+  std::condition_variable cv_;                        // writer waits for work
+  std::condition_variable idle_cv_;                   // flush() waits for an empty, idle writer
+  std::deque<Write> queue_;                           // guarded by mu_
+  bool writer_busy_ = false;                          // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
+  std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
   std::thread writer_;
 
   // Committed batches wait here for the completion thread, which runs their callbacks in
@@ -163,6 +195,7 @@ class SqliteStore final : public Store {
   std::atomic<bool> fail_next_commit_{false};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> prunes_{0};
 };
 
 }  // namespace rwd::store
