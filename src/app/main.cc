@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "base/dir_lock.h"
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
 #include "config/config.h"
@@ -51,12 +52,21 @@ int main(int argc, char** argv) {
   std::error_code fs_ec;
   std::filesystem::create_directories(config.data_dir, fs_ec);
   if (fs_ec) return fail("--data-dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
+  // One process per data directory: two would each keep their own in-memory state over one
+  // database, with one worker id. Held until exit; the kernel releases it even on a crash.
+  auto dir_lock = DirectoryLock::acquire(config.data_dir);
+  if (!dir_lock.ok()) return fail(dir_lock.error().detail);
   std::string db_path = (std::filesystem::path(config.data_dir) / "rewind.db").string();
-  auto opened = store::SqliteStore::open(db_path);
+  SystemClock clock;
+  store::SqliteOptions store_options;
+  store_options.clock = &clock;
+  store_options.prune_interval_us = int64_t{config.prune_interval_s} * 1000000;
+  store_options.sent_mail_retention_us =
+      static_cast<int64_t>(config.sent_mail_retention_h * 3600 * 1e6);
+  auto opened = store::SqliteStore::open(db_path, store_options);
   if (!opened.ok()) return fail("database: " + opened.error().detail);
   std::unique_ptr<store::SqliteStore> store = std::move(opened.value());
 
-  SystemClock clock;
   SnowflakeGenerator ids(config.worker_id);
   domain::Directory directory;
   {
@@ -90,8 +100,8 @@ int main(int argc, char** argv) {
 
   gateway::Hub hub(bus, config.max_sessions_per_user, config.utc_offset_s);
   domain::AccountSettings account_settings;
-  account_settings.token_ttl_us = int64_t{config.token_ttl_h} * 3600 * 1000000;
-  account_settings.verify_key_ttl_us = int64_t{config.verify_key_ttl_h} * 3600 * 1000000;
+  account_settings.token_ttl_us = static_cast<int64_t>(config.token_ttl_h * 3600 * 1e6);
+  account_settings.verify_key_ttl_us = static_cast<int64_t>(config.verify_key_ttl_h * 3600 * 1e6);
   account_settings.password_cost = {config.password_hash_ops, config.password_hash_mem_kib * 1024};
   account_settings.login_account_rate_count = config.login_account_rate_count;
   account_settings.rate_window_us = int64_t{config.http_rate_window_s} * 1000000;

@@ -54,8 +54,9 @@ enum class Errc {
   kAlreadyMember,     // the user is already a member of the guild
   kInvalidGuildName,  // guild name fails validation
   // Both
-  kOverloaded,  // a bounded queue (hashing, storage) is full: try again
-  kInternal,    // a bug or an unexpected environment failure
+  kStorageUnavailable,  // the disk is full or failing, or the database is locked: try again
+  kOverloaded,          // a bounded queue (hashing, storage) is full: try again
+  kInternal,            // a bug or an unexpected environment failure
 };
 
 struct Error {

@@ -35,6 +35,12 @@ ConfigOutcome parse_config(int argc, char** argv) {
       "Base URL of verification links (default http://<listen>:<port>)");
   opt(app, "--worker-id", c.worker_id, "REWIND_WORKER_ID", "Snowflake worker number (0-1023)")
       ->check(CLI::Range(0, kMaxWorkerId));
+  opt(app, "--prune-interval", c.prune_interval_s, "REWIND_PRUNE_INTERVAL_S",
+      "Seconds between deletions of expired tokens and registrations and old sent mail")
+      ->check(CLI::Range(1, 86400));
+  opt(app, "--sent-mail-retention", c.sent_mail_retention_h, "REWIND_SENT_MAIL_RETENTION_H",
+      "Hours sent mail stays in the outbox table (for diagnosis) before it is deleted")
+      ->check(CLI::Range(0.0, 24.0 * 3650));
   opt(app, "--threads", c.threads, "REWIND_THREADS", "Network threads (0 = one per core)")
       ->check(CLI::Range(0, 256));
   opt(app, "--allowed-origins", origins, "REWIND_ALLOWED_ORIGINS",
@@ -125,11 +131,14 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--rate-limit-exempt", c.rate_limit_exempt_text, "REWIND_RATE_LIMIT_EXEMPT",
       "Comma-separated addresses or CIDR ranges exempt from per-address limits");
 
-  opt(app, "--token-ttl", c.token_ttl_h, "REWIND_TOKEN_TTL_H", "Login token lifetime, hours")
-      ->check(CLI::Range(1, 24 * 3650));
+  // Fractions of an hour are allowed, down to a second: tests watch tokens expire.
+  constexpr double kSecond = 1.0 / 3600;
+  opt(app, "--token-ttl", c.token_ttl_h, "REWIND_TOKEN_TTL_H",
+      "Login token lifetime, hours (fractions allowed)")
+      ->check(CLI::Range(kSecond, 24.0 * 3650));
   opt(app, "--verify-key-ttl", c.verify_key_ttl_h, "REWIND_VERIFY_KEY_TTL_H",
-      "Verification link lifetime, hours")
-      ->check(CLI::Range(1, 24 * 365));
+      "Verification link lifetime, hours (fractions allowed)")
+      ->check(CLI::Range(kSecond, 24.0 * 365));
   opt(app, "--password-hash-ops", c.password_hash_ops, "REWIND_PASSWORD_HASH_OPS",
       "argon2id passes")
       ->check(CLI::Range(uint64_t{1}, uint64_t{64}));

@@ -26,6 +26,8 @@ struct Config {
   // Storage and ids
   std::string data_dir = "./data";
   int worker_id = 0;
+  int prune_interval_s = 60;              // expired tokens, registrations, old sent mail
+  double sent_mail_retention_h = 24 * 7;  // sent mail kept for diagnosis
 
   // Mail
   std::string smtp_host;  // empty: mail goes to the log
@@ -67,8 +69,8 @@ struct Config {
   std::string rate_limit_exempt_text;
 
   // Accounts
-  int token_ttl_h = 24 * 30;
-  int verify_key_ttl_h = 24;
+  double token_ttl_h = 24 * 30;  // fractions allowed (tests use seconds)
+  double verify_key_ttl_h = 24;
   uint64_t password_hash_ops = 2;
   uint64_t password_hash_mem_kib = 19 * 1024;
   int hash_threads = 0;  // 0: one per core

@@ -59,6 +59,8 @@ constexpr ErrorInfo kErrors[] = {
     {Errc::kAlreadyMember, 409, "already_member", "4053", "already a member of this guild."},
     {Errc::kInvalidGuildName, 400, "invalid_guild_name", "4054",
      "a guild name is 1 to 64 characters, without control characters."},
+    {Errc::kStorageUnavailable, 503, "storage_unavailable", "5031",
+     "the server cannot store this right now; nothing was saved. Try again later."},
     {Errc::kOverloaded, 503, "overloaded", "5003", "the server is busy; try again."},
     {Errc::kInternal, 500, "internal", "5000", "internal server error."},
 };

@@ -112,8 +112,9 @@ def smtp(test_ca, tmp_path):
 class Server:
     """A running rewind-server process."""
 
-    def __init__(self, data_dir, args, env=None):
+    def __init__(self, data_dir, args, env=None, log_dir=None):
         self.data_dir = str(data_dir)
+        self.log_dir = str(log_dir or data_dir)  # elsewhere when the data directory may fill up
         self.args = args
         self.env = env
         self.proc = None
@@ -124,8 +125,9 @@ class Server:
     def start(self, timeout=20):
         env = dict(os.environ)
         env.update(self.env or {})
-        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.log_path = os.path.join(self.log_dir, "server.log")
         os.makedirs(self.data_dir, exist_ok=True)
+        os.makedirs(self.log_dir, exist_ok=True)
         self.log_file = open(self.log_path, "ab")
         # A restart appends to the same log: look for "listening" only in the new part.
         log_start = self.log_file.tell()
@@ -192,14 +194,14 @@ def start_server(tmp_path):
     """Factory: start_server(args=[...], smtp=sink) -> Server. Stopped at teardown."""
     started = []
 
-    def start(args=(), smtp=None, fast=True, data_dir=None, env=None):
+    def start(args=(), smtp=None, fast=True, data_dir=None, env=None, log_dir=None):
         a = (FAST_ARGS if fast else []) + list(args)
         if smtp is not None:
             a += ["--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port), "--smtp-tls", smtp.tls,
                   "--mail-address", SMTP_USER, "--mail-password", SMTP_PASSWORD]
             if smtp.tls != "none":
                 a += ["--smtp-ca-file", smtp_ca_file[0]]
-        s = Server(data_dir or (tmp_path / f"data{len(started)}"), a, env=env)
+        s = Server(data_dir or (tmp_path / f"data{len(started)}"), a, env=env, log_dir=log_dir)
         started.append(s)
         return s.start()
 

@@ -136,7 +136,7 @@ def test_names_stored_before_the_rule_keep_working_and_get_skeletons(start_serve
     db = sqlite3.connect(str(data / "rewind.db"))
     db.executescript("DROP INDEX users_by_name_skeleton; ALTER TABLE users DROP COLUMN "
                      "name_skeleton; UPDATE users SET name_lower = lower(name); "
-                     "PRAGMA user_version = 2;")
+                     "PRAGMA user_version = 3;")
     db.close()
     s.start()
     c = connect(s, token, 2)

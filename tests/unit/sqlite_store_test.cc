@@ -5,8 +5,15 @@
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "base/crypto.h"
+#include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 
 namespace rwd::store {
@@ -20,6 +27,16 @@ Result<T> wait(std::function<void(Callback<T>)> call) {
   call([&p](Result<T> r) { p.set_value(std::move(r)); });
   return p.get_future().get();
 }
+
+// Time by hand; read by the store's writer thread.
+class ManualClock final : public Clock {
+ public:
+  int64_t now_us() const override { return now_.load(); }
+  void set(int64_t us) { now_.store(us); }
+
+ private:
+  std::atomic<int64_t> now_{1000};
+};
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
@@ -35,9 +52,9 @@ class SqliteStoreTest : public ::testing::Test {
     store_.reset();
     fs::remove_all(dir_);
   }
-  void reopen() {
+  void reopen(SqliteOptions options = {}) {
     store_.reset();
-    auto s = SqliteStore::open((dir_ / "rewind.db").string());
+    auto s = SqliteStore::open((dir_ / "rewind.db").string(), std::move(options));
     ASSERT_TRUE(s.ok()) << s.error().detail;
     store_ = std::move(s.value());
   }
@@ -72,8 +89,30 @@ class SqliteStoreTest : public ::testing::Test {
     });
   }
 
+  // Rows of `table`, read on a connection of the test's own.
+  int64_t rows(const std::string& table) {
+    auto c = Connection::open((dir_ / "rewind.db").string(), true);
+    EXPECT_TRUE(c.ok());
+    sql_ = "SELECT COUNT(*) FROM " + table;
+    auto q = c.value()->query(sql_.c_str());
+    return q.step() ? q.int64(0) : -1;
+  }
+
+  Status put_token(const std::string& hash, int64_t user, int64_t expires_us) {
+    return wait<void>([&](Callback<void> cb) {
+      store_->put_token(TokenRecord{hash, user, 0, expires_us}, cb);
+    });
+  }
+
+  PruneCounts prune(int64_t now_us) {
+    auto r = wait<PruneCounts>([&](Callback<PruneCounts> cb) { store_->prune(now_us, cb); });
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value() : PruneCounts{};
+  }
+
   fs::path dir_;
   std::unique_ptr<SqliteStore> store_;
+  std::string sql_;
 };
 
 TEST_F(SqliteStoreTest, OpenAppliesEveryMigrationOnceAndReopensCleanly) {
@@ -108,6 +147,64 @@ TEST_F(SqliteStoreTest, FailedCommitIsNeverAcknowledged) {
   EXPECT_TRUE(store_->load_messages(chat, 100, 10)->empty());
   EXPECT_TRUE(put_message(2, chat, a, "kept", 11).ok());
   EXPECT_EQ(store_->load_messages(chat, 100, 10)->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, WritesRefusedForSpaceFailAsStorageUnavailableAreLoggedOnceAndRecover) {
+  std::mutex mu;
+  std::vector<std::pair<bool, std::string>> lines;
+  SqliteOptions options;
+  options.failure_log = [&](bool is_error, const std::string& line) {
+    std::lock_guard lock(mu);
+    lines.emplace_back(is_error, line);
+  };
+  reopen(std::move(options));
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  ASSERT_TRUE(put_message(1, chat, a, "before", 10).ok());
+  auto cap = [&](int64_t pages) {
+    return wait<void>([&](Callback<void> cb) { store_->set_max_page_count_for_test(pages, cb); });
+  };
+  // The file may not grow any more: the next write that needs a page fails with SQLITE_FULL.
+  ASSERT_TRUE(cap(store_->page_count()).ok());
+  const std::string big(64 * 1024, 'x');
+  for (int i = 0; i < 5; ++i) {
+    Status s = put_message(10 + i, chat, a, big, 20 + i);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, Errc::kStorageUnavailable);
+    EXPECT_EQ(s.error().detail, "");  // SQLite's words go to the log, not to clients
+  }
+  EXPECT_EQ(store_->write_failures(), 5u);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(lines.size(), 1u);  // one line for the five (within the 10 s interval)
+    EXPECT_TRUE(lines[0].first);
+    EXPECT_NE(lines[0].second.find("SQLITE_FULL"), std::string::npos) << lines[0].second;
+    EXPECT_NE(lines[0].second.find("storing a message"), std::string::npos) << lines[0].second;
+  }
+  // Space returns: the next commit ends the outage.
+  ASSERT_TRUE(cap(1 << 30).ok());
+  ASSERT_TRUE(put_message(20, chat, a, big, 30).ok());
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_FALSE(lines[1].first);
+    EXPECT_NE(lines[1].second.find("storage writable again after 5 failed writes"),
+              std::string::npos)
+        << lines[1].second;
+  }
+  auto msgs = store_->load_messages(chat, 1000, 10);
+  ASSERT_TRUE(msgs.ok());
+  ASSERT_EQ(msgs->size(), 2u);  // nothing refused was stored
+  EXPECT_EQ(msgs->front().content, "before");
+  EXPECT_EQ(store_->read_failures(), 0u);
+}
+
+TEST_F(SqliteStoreTest, AConstraintFailureIsInternalAndNotAStorageFailure) {
+  int64_t a = make_user("alice", 101);
+  Status s = put_message(1, 99999, a, "no such chat", 10);  // foreign key
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::kInternal);
+  EXPECT_EQ(store_->write_failures(), 0u);
 }
 
 TEST_F(SqliteStoreTest, AFailingWriteIsRolledBackAloneInItsBatch) {
@@ -324,6 +421,89 @@ TEST_F(SqliteStoreTest, DeletingAGuildRemovesItAndItsMembersButKeepsItsHistory) 
   // A member of a guild that does not exist is refused by the foreign key.
   EXPECT_FALSE(run([&](auto cb) { store_->add_guild_member({700, b, 30}, cb); }).ok());
   EXPECT_TRUE(store_->integrity_ok());
+}
+
+TEST_F(SqliteStoreTest, PruneDeletesExpiredAndRevokedTokensExpiredRegistrationsAndOldSentMail) {
+  SqliteOptions options;
+  options.prune_interval_us = 0;  // by hand only
+  options.sent_mail_retention_us = 500;
+  reopen(std::move(options));
+  int64_t a = make_user("alice", 101);  // leaves one unsent mail in the outbox
+  ASSERT_TRUE(put_token("live", a, 2000).ok());
+  ASSERT_TRUE(put_token("expired", a, 1000).ok());
+  ASSERT_TRUE(put_token("revoked", a, 2000).ok());
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->revoke_token("revoked", cb); }).ok()));
+  for (auto [email, key, expires] : {std::tuple{"old@x.test", "k-old", int64_t{900}},
+                                     std::tuple{"new@x.test", "k-new", int64_t{2000}}}) {
+    PendingRegistration reg{email, email, "h", crypto::sha256_hex(key), 0, expires};
+    ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                   store_->put_registration(reg, OutboxMail{0, email, "s", "b", 0, 0}, cb);
+                 }).ok()));
+  }
+  auto due = store_->due_mail(1 << 30, 10);
+  ASSERT_EQ(due->size(), 3u);
+  auto mark_sent = [&](int64_t id, int64_t at) {
+    return wait<void>([&](Callback<void> cb) { store_->mark_mail_sent(id, at, cb); });
+  };
+  ASSERT_TRUE(mark_sent((*due)[0].id, 400).ok());  // sent 600 µs before the prune: older than 500
+  ASSERT_TRUE(mark_sent((*due)[1].id, 600).ok());  // sent 400 µs before: kept
+  ASSERT_EQ(rows("outbox"), 3);
+
+  PruneCounts n = prune(1000);
+  EXPECT_EQ(n.expired_tokens, 1);  // expires_us <= now
+  EXPECT_EQ(n.revoked_tokens, 1);
+  EXPECT_EQ(n.registrations, 1);
+  EXPECT_EQ(n.sent_mail, 1);
+  EXPECT_FALSE(n.any_batch_full);
+
+  EXPECT_EQ(rows("tokens"), 1);
+  EXPECT_EQ(store_->load_directory(1000)->tokens.at(0).token_hash, "live");
+  EXPECT_FALSE(store_->find_pending("old@x.test").value());
+  EXPECT_TRUE(store_->find_pending("new@x.test").value());
+  EXPECT_EQ(rows("outbox"), 2);                          // the recent sent one and the unsent one
+  EXPECT_EQ(store_->due_mail(1 << 30, 10)->size(), 1u);  // unsent mail is never pruned
+  EXPECT_EQ(rows("users"), 1);
+
+  n = prune(1000);  // nothing left to do
+  EXPECT_EQ(n.expired_tokens + n.revoked_tokens + n.registrations + n.sent_mail, 0);
+}
+
+TEST_F(SqliteStoreTest, PruneDeletesInBoundedBatches) {
+  SqliteOptions options;
+  options.prune_interval_us = 0;
+  options.prune_batch = 3;
+  reopen(std::move(options));
+  int64_t a = make_user("alice", 101);
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(put_token("t" + std::to_string(i), a, 10).ok());
+  PruneCounts n = prune(100);
+  EXPECT_EQ(n.expired_tokens, 3);
+  EXPECT_TRUE(n.any_batch_full);
+  EXPECT_EQ(prune(100).expired_tokens, 3);
+  n = prune(100);
+  EXPECT_EQ(n.expired_tokens, 1);
+  EXPECT_FALSE(n.any_batch_full);
+  EXPECT_EQ(rows("tokens"), 0);
+}
+
+TEST_F(SqliteStoreTest, TheTimerPrunesOnTheWriterByTheStoresClock) {
+  ManualClock clock;
+  clock.set(1000);
+  SqliteOptions options;
+  options.clock = &clock;
+  options.prune_interval_us = 20'000;  // 20 ms
+  reopen(std::move(options));
+  int64_t a = make_user("alice", 101);
+  ASSERT_TRUE(put_token("later", a, 5000).ok());
+  auto wait_for = [&](auto done) {
+    for (int i = 0; i < 500 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return done();
+  };
+  uint64_t prunes = store_->prunes();
+  ASSERT_TRUE(wait_for([&] { return store_->prunes() >= prunes + 3; }));
+  EXPECT_EQ(rows("tokens"), 1);  // not expired by the store's clock
+  clock.set(6000);
+  EXPECT_TRUE(wait_for([&] { return rows("tokens") == 0; }));
 }
 
 }  // namespace

@@ -105,6 +105,7 @@ bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 
 int64_t Connection::changes() const { return sqlite3_changes(db_); }
 int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 std::string Connection::last_error() const { return sqlite3_errmsg(db_); }
+int Connection::last_error_code() const { return sqlite3_extended_errcode(db_); }
 
 Status Connection::add_text_function(const char* name, std::string (*fn)(std::string_view)) {
   auto call = [](sqlite3_context* ctx, int, sqlite3_value** args) {

@@ -61,6 +61,9 @@ class Connection {
   // migrations can compute in SQL what the code computes (a name's key or skeleton).
   Status add_text_function(const char* name, std::string (*fn)(std::string_view));
   std::string last_error() const;
+  // SQLite's extended result code of the last failed call on this connection (read it right
+  // after the failure: later calls replace it).
+  int last_error_code() const;
   sqlite3* raw() { return db_; }
 
  private:

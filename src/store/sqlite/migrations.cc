@@ -104,7 +104,16 @@ CREATE TABLE guild_members (
 ) WITHOUT ROWID;
 CREATE INDEX guild_members_by_user ON guild_members(user_id);
 )sql",
-    // 3: names in any script. name_lower becomes the name's Unicode key (NFC, case folded:
+    // 3: what pruning looks for (SqliteStore::prune), so that each bounded batch reads an index
+    // instead of scanning its table: expired and revoked tokens, expired pending
+    // registrations, mail sent long enough ago.
+    R"sql(
+CREATE INDEX tokens_by_expiry ON tokens(expires_us);
+CREATE INDEX tokens_revoked ON tokens(revoked) WHERE revoked = 1;
+CREATE INDEX pending_registrations_by_expiry ON pending_registrations(expires_us);
+CREATE INDEX outbox_sent ON outbox(sent_us) WHERE sent_us IS NOT NULL;
+)sql",
+    // 4: names in any script. name_lower becomes the name's Unicode key (NFC, case folded:
     // the same as before for the ASCII names stored so far) and every name gets its TS #39
     // confusable skeleton, so a lookalike of a taken name is refused.
     R"sql(

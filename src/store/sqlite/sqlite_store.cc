@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -16,16 +17,87 @@ namespace {
 
 constexpr size_t kMaxReaders = 4;
 
+// Result codes the environment causes, where trying again later can succeed: the disk is full
+// or failing, a file cannot be opened (descriptors exhausted, permissions), another process
+// holds the database, memory ran out, the file system went read-only.
+bool environmental(int code) {
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const char* code_name(int code) {
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+      return "SQLITE_FULL";
+    case SQLITE_IOERR:
+      return "SQLITE_IOERR";
+    case SQLITE_CANTOPEN:
+      return "SQLITE_CANTOPEN";
+    case SQLITE_BUSY:
+      return "SQLITE_BUSY";
+    case SQLITE_LOCKED:
+      return "SQLITE_LOCKED";
+    case SQLITE_NOMEM:
+      return "SQLITE_NOMEM";
+    case SQLITE_READONLY:
+      return "SQLITE_READONLY";
+    case SQLITE_PROTOCOL:
+      return "SQLITE_PROTOCOL";
+    case SQLITE_CONSTRAINT:
+      return "SQLITE_CONSTRAINT";
+    case SQLITE_CORRUPT:
+      return "SQLITE_CORRUPT";
+    default:
+      return "SQLITE_ERROR";
+  }
+}
+
+std::string fmt_detail(std::string_view what, int code, std::string_view message) {
+  std::string out(what);
+  out += ": ";
+  out += message;
+  out += " (";
+  out += code_name(code);
+  if ((code & 0xff) != code) out += ", extended code " + std::to_string(code);
+  out += ")";
+  return out;
+}
+
+// The error for `what` failing with SQLite result `code` (read right after the failure).
+Error failure(std::string_view what, int code, std::string_view message) {
+  return Error{environmental(code) ? Errc::kStorageUnavailable : Errc::kInternal,
+               fmt_detail(what, code, message)};
+}
+
 Error db_error(Connection& c, const char* what) {
-  return Error{Errc::kInternal, std::string(what) + ": " + c.last_error()};
+  return failure(what, c.last_error_code(), c.last_error());
 }
 
 }  // namespace
 
-SqliteStore::SqliteStore(std::string path) : path_(std::move(path)) {}
+SqliteStore::SqliteStore(std::string path, SqliteOptions options)
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      clock_(options_.clock ? *options_.clock : system_clock_),
+      write_health_("write", "writable", clock_, options_.failure_log_interval_us,
+                    options_.failure_log),
+      read_health_("read", "readable", clock_, options_.failure_log_interval_us,
+                   options_.failure_log) {}
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
-  std::unique_ptr<SqliteStore> store(new SqliteStore(path));
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       SqliteOptions options) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, std::move(options)));
   if (Status s = store->start(); !s.ok()) return s.error();
   return store;
 }
@@ -42,6 +114,8 @@ Status SqliteStore::start() {
       !s.ok())
     return Error{Errc::kInternal, "configuring " + path_ + ": " + s.error().detail};
   if (Status s = migrate(*writer_conn_); !s.ok()) return s;
+  next_prune_ =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(options_.prune_interval_us);
   writer_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "db-writer");
     writer_loop();
@@ -78,24 +152,38 @@ void SqliteStore::close() {
 }
 
 template <typename T, typename Body>
-void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
+SqliteStore::Write SqliteStore::make_write(Shape shape, Body body, Callback<T> done) {
   auto result = std::make_shared<std::optional<Result<T>>>();
   Write w;
   w.multi_statement = shape == Shape::kManyStatements;
-  w.apply = [result, body = std::move(body)](Connection& c) mutable {
+  w.apply = [result, body = std::move(body)](Connection& c) mutable -> Status {
     result->emplace(body(c));
-    return result->value().ok();
+    if (result->value().ok()) return {};
+    return result->value().error();
   };
-  w.finish = [result, done = std::move(done)](bool committed) mutable {
+  w.finish = [result, done = std::move(done)](bool committed, const Error* batch_error) mutable {
     if (!done) return;
+    Result<T> out = Error{Errc::kInternal, "write did not run"};
     if (!committed) {
-      done(Error{Errc::kInternal, "transaction was not committed"});
+      out = batch_error ? *batch_error : Error{Errc::kInternal, "transaction was not committed"};
     } else if (result->has_value()) {
-      done(std::move(**result));
-    } else {
-      done(Error{Errc::kInternal, "write did not run"});
+      out = std::move(**result);
     }
+    // The cause is in the log (the writer reported it); callers get the documented code and
+    // its own words, never SQLite's.
+    if (!out.ok() && out.error().code == Errc::kStorageUnavailable)
+      out = Error{Errc::kStorageUnavailable};
+    done(std::move(out));
   };
+  return w;
+}
+
+template <typename T, typename Body>
+void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
+  enqueue(make_write<T>(shape, std::move(body), std::move(done)));
+}
+
+void SqliteStore::enqueue(Write w) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
@@ -104,10 +192,36 @@ void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
       return;
     }
   }
-  if (w.finish) {
-    result->emplace(Error{Errc::kOverloaded, "store is closed"});
-    w.finish(true);
-  }
+  const Error closed{Errc::kOverloaded, "store is closed"};
+  w.finish(false, &closed);
+}
+
+void SqliteStore::maybe_queue_prune_locked() {
+  if (options_.prune_interval_us <= 0 || stopping_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_prune_) return;
+  next_prune_ = now + std::chrono::microseconds(options_.prune_interval_us);
+  queue_.push_back(make_prune(clock_.now_us(), [this](Result<PruneCounts> r) {
+    prunes_.fetch_add(1, std::memory_order_relaxed);
+    // A storage failure was logged and counted by the writer; anything else is a bug.
+    if (!r.ok()) {
+      if (r.error().code != Errc::kStorageUnavailable)
+        spdlog::error("pruning failed: {}", r.error().detail);
+      return;
+    }
+    const PruneCounts& n = r.value();
+    if (n.expired_tokens + n.revoked_tokens + n.registrations + n.sent_mail > 0)
+      spdlog::debug(
+          "pruned {} expired and {} revoked tokens, {} expired registrations, {} sent mails",
+          n.expired_tokens, n.revoked_tokens, n.registrations, n.sent_mail);
+    if (!n.any_batch_full) return;
+    // A backlog (the first prune after an upgrade or a long stop): the next batch shortly,
+    // leaving the writer to the writes queued meanwhile.
+    std::lock_guard lock(mu_);
+    next_prune_ =
+        std::min(next_prune_, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+    cv_.notify_one();
+  }));
 }
 
 void SqliteStore::writer_loop() {
@@ -117,7 +231,15 @@ void SqliteStore::writer_loop() {
       std::unique_lock lock(mu_);
       writer_busy_ = false;
       idle_cv_.notify_all();
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      for (;;) {
+        maybe_queue_prune_locked();
+        if (stopping_ || !queue_.empty()) break;
+        if (options_.prune_interval_us > 0) {
+          cv_.wait_until(lock, next_prune_);
+        } else {
+          cv_.wait(lock);
+        }
+      }
       if (queue_.empty()) return;  // stopping and drained
       size_t n = std::min(queue_.size(), kMaxBatch);
       batch.clear();
@@ -131,22 +253,34 @@ void SqliteStore::writer_loop() {
     // again for every write would cost more than the writes themselves.
     Connection& c = *writer_conn_;
     auto run = [&c](const char* sql) { return c.query(sql).run(); };
+    std::optional<Error> batch_error;  // why the batch did not commit
+    uint64_t refused = 0;              // writes the environment refused, one by one
+    std::string cause;                 // the latest such refusal
     bool committed = run("BEGIN IMMEDIATE");
+    if (!committed) batch_error = db_error(c, "beginning a transaction");
     if (committed) {
       for (Write& w : batch) {
         // A write that fails is undone alone (a savepoint, or the statement's own atomicity).
+        Status s;
         if (w.multi_statement) {
           run("SAVEPOINT w");
-          if (!w.apply(c)) run("ROLLBACK TO w");
+          s = w.apply(c);
+          if (!s.ok()) run("ROLLBACK TO w");
           run("RELEASE w");
         } else {
-          w.apply(c);
+          s = w.apply(c);
+        }
+        if (!s.ok() && s.error().code == Errc::kStorageUnavailable) {
+          ++refused;
+          cause = s.error().detail;
         }
         // After some errors (disk full, I/O, memory) SQLite has already rolled back the whole
         // transaction: nothing of this batch is durable, and the writes left must not run
-        // outside a transaction. They all fail.
+        // outside a transaction. They all fail, for the cause of the first.
         if (!c.in_transaction()) {
           committed = false;
+          batch_error =
+              s.ok() ? Error{Errc::kStorageUnavailable, "transaction rolled back"} : s.error();
           break;
         }
       }
@@ -156,6 +290,7 @@ void SqliteStore::writer_loop() {
         run("ROLLBACK");
         committed = false;
       } else if (!run("COMMIT")) {
+        batch_error = db_error(c, "committing");
         run("ROLLBACK");
         committed = false;
       }
@@ -163,10 +298,17 @@ void SqliteStore::writer_loop() {
     if (committed) {
       commits_.fetch_add(1, std::memory_order_relaxed);
       writes_.fetch_add(batch.size(), std::memory_order_relaxed);
+      if (refused > 0) {
+        write_health_.failed(refused, cause);
+      } else {
+        write_health_.succeeded();
+      }
+    } else if (batch_error && batch_error->code == Errc::kStorageUnavailable) {
+      write_health_.failed(batch.size(), batch_error->detail);
     }
     std::unique_lock lock(mu_);
     completed_room_.wait(lock, [this] { return completed_.size() < kMaxCompletedBatches; });
-    completed_.push_back({std::move(batch), committed});
+    completed_.push_back({std::move(batch), committed, std::move(batch_error)});
     batch = {};
     completed_cv_.notify_one();
   }
@@ -186,7 +328,8 @@ void SqliteStore::completion_loop() {
       completing_ = true;
     }
     completed_room_.notify_one();
-    for (Write& w : done.writes) w.finish(done.committed);
+    const Error* batch_error = done.error ? &*done.error : nullptr;
+    for (Write& w : done.writes) w.finish(done.committed, batch_error);
   }
 }
 
@@ -197,7 +340,7 @@ void SqliteStore::flush() {
   });
 }
 
-std::unique_ptr<Connection> SqliteStore::borrow_reader() {
+Result<std::unique_ptr<Connection>> SqliteStore::borrow_reader() {
   {
     std::lock_guard lock(readers_mu_);
     if (!readers_.empty()) {
@@ -207,8 +350,16 @@ std::unique_ptr<Connection> SqliteStore::borrow_reader() {
     }
   }
   auto c = Connection::open(path_, true);
-  if (!c.ok()) return nullptr;
+  // Opening an existing database fails only for environmental reasons (descriptors, memory).
+  if (!c.ok())
+    return Error{Errc::kStorageUnavailable, "opening a read connection: " + c.error().detail};
   return std::move(c.value());
+}
+
+Error SqliteStore::read_failed(Error e) {
+  if (e.code != Errc::kStorageUnavailable) return e;
+  read_health_.failed(1, e.detail);
+  return Errc::kStorageUnavailable;
 }
 
 void SqliteStore::return_reader(std::unique_ptr<Connection> conn) {
@@ -219,8 +370,10 @@ void SqliteStore::return_reader(std::unique_ptr<Connection> conn) {
 // ---------------------------------------------------------------- reads
 
 Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  // Read once at start-up, where a failure stops the server: its detail is the message.
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return borrowed.error();
+  auto c = std::move(borrowed.value());
   DirectorySnapshot snap;
   {
     auto q = c->query("SELECT id, name, email, password_hash, profile, created_us FROM users");
@@ -275,8 +428,9 @@ Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
 
 Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, int64_t before_us,
                                                               int limit) {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
   std::vector<MessageRecord> out;
   {
     auto q = c->query(
@@ -294,16 +448,18 @@ Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, i
       if (!q.is_null(4)) m.edited_us = q.int64(4);
       out.push_back(std::move(m));
     }
-    if (q.failed()) return db_error(*c, "loading messages");
+    if (q.failed()) return read_failed(db_error(*c, "loading messages"));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   std::reverse(out.begin(), out.end());
   return out;
 }
 
 Result<std::optional<PendingRegistration>> SqliteStore::find_pending(const std::string& email) {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
   std::optional<PendingRegistration> out;
   {
     auto q = c->query(
@@ -312,15 +468,17 @@ Result<std::optional<PendingRegistration>> SqliteStore::find_pending(const std::
     q.bind(1, ascii_lower(email));
     if (q.step())
       out = PendingRegistration{q.text(0), q.text(1), q.text(2), q.text(3), q.int64(4), q.int64(5)};
-    if (q.failed()) return db_error(*c, "finding a pending registration");
+    if (q.failed()) return read_failed(db_error(*c, "finding a pending registration"));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return out;
 }
 
 Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit) {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
   std::vector<OutboxMail> out;
   {
     auto q = c->query(
@@ -330,46 +488,53 @@ Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit)
     while (q.step())
       out.push_back(
           {q.int64(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.int64(4)), q.int64(5)});
-    if (q.failed()) return db_error(*c, "reading the outbox");
+    if (q.failed()) return read_failed(db_error(*c, "reading the outbox"));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return out;
 }
 
 Result<std::optional<int64_t>> SqliteStore::next_mail_due() {
-  auto c = borrow_reader();
-  if (!c) return Error{Errc::kInternal, "cannot open a read connection"};
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
   std::optional<int64_t> out;
   {
     auto q = c->query("SELECT MIN(next_attempt_us) FROM outbox WHERE sent_us IS NULL");
     if (q.step() && !q.is_null(0)) out = q.int64(0);
-    if (q.failed()) return db_error(*c, "reading the outbox");
+    if (q.failed()) return read_failed(db_error(*c, "reading the outbox"));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return out;
 }
 
 int SqliteStore::schema_version() {
-  auto c = borrow_reader();
-  if (!c) return -1;
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return -1;
+  auto c = std::move(borrowed.value());
   int v = -1;
   {
     auto q = c->query("PRAGMA user_version");
     if (q.step()) v = static_cast<int>(q.int64(0));
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return v;
 }
 
 bool SqliteStore::integrity_ok() {
-  auto c = borrow_reader();
-  if (!c) return false;
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return false;
+  auto c = std::move(borrowed.value());
   bool ok = false;
   {
     auto q = c->query("PRAGMA integrity_check");
     ok = q.step() && q.text(0) == "ok";
   }
   return_reader(std::move(c));
+  read_health_.succeeded();
   return ok;
 }
 
@@ -715,6 +880,79 @@ void SqliteStore::reschedule_mail(int64_t mail_id, int attempts, int64_t next_at
         return {};
       },
       std::move(done));
+}
+
+void SqliteStore::set_max_page_count_for_test(int64_t pages, Callback<void> done) {
+  submit<void>(
+      Shape::kOneStatement,
+      [pages](Connection& c) -> Status {
+        return c.exec("PRAGMA max_page_count = " + std::to_string(pages));
+      },
+      std::move(done));
+}
+
+int64_t SqliteStore::page_count() {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return -1;
+  auto c = std::move(borrowed.value());
+  int64_t n = -1;
+  {
+    auto q = c->query("PRAGMA page_count");
+    if (q.step()) n = q.int64(0);
+  }
+  return_reader(std::move(c));
+  return n;
+}
+
+SqliteStore::Write SqliteStore::make_prune(int64_t now_us, Callback<PruneCounts> done) {
+  const int64_t limit = options_.prune_batch;
+  const int64_t sent_before = now_us - options_.sent_mail_retention_us;
+  return make_write<PruneCounts>(
+      Shape::kManyStatements,
+      [now_us, limit, sent_before](Connection& c) -> Result<PruneCounts> {
+        PruneCounts n;
+        {
+          auto q = c.query(
+              "DELETE FROM tokens WHERE hash IN "
+              "(SELECT hash FROM tokens WHERE expires_us <= ? LIMIT ?)");
+          q.bind(1, now_us).bind(2, limit);
+          if (!q.run()) return db_error(c, "pruning expired tokens");
+          n.expired_tokens = c.changes();
+        }
+        {
+          // A revoked token is refused from memory at once; its row serves nothing more.
+          auto q = c.query(
+              "DELETE FROM tokens WHERE hash IN "
+              "(SELECT hash FROM tokens WHERE revoked = 1 LIMIT ?)");
+          q.bind(1, limit);
+          if (!q.run()) return db_error(c, "pruning revoked tokens");
+          n.revoked_tokens = c.changes();
+        }
+        {
+          auto q = c.query(
+              "DELETE FROM pending_registrations WHERE email_lower IN "
+              "(SELECT email_lower FROM pending_registrations WHERE expires_us <= ? LIMIT ?)");
+          q.bind(1, now_us).bind(2, limit);
+          if (!q.run()) return db_error(c, "pruning expired registrations");
+          n.registrations = c.changes();
+        }
+        {
+          auto q = c.query(
+              "DELETE FROM outbox WHERE id IN "
+              "(SELECT id FROM outbox WHERE sent_us IS NOT NULL AND sent_us <= ? LIMIT ?)");
+          q.bind(1, sent_before).bind(2, limit);
+          if (!q.run()) return db_error(c, "pruning sent mail");
+          n.sent_mail = c.changes();
+        }
+        n.any_batch_full = n.expired_tokens == limit || n.revoked_tokens == limit ||
+                           n.registrations == limit || n.sent_mail == limit;
+        return n;
+      },
+      std::move(done));
+}
+
+void SqliteStore::prune(int64_t now_us, Callback<PruneCounts> done) {
+  enqueue(make_prune(now_us, std::move(done)));
 }
 
 }  // namespace rwd::store

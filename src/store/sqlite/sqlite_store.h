@@ -1,15 +1,19 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
+#include "store/storage_health.h"
 #include "store/store.h"
 
 struct sqlite3;
@@ -18,18 +22,49 @@ namespace rwd::store {
 
 class Connection;
 
+struct SqliteOptions {
+  const Clock* clock = nullptr;  // the system clock when null
+  // Storage failures are logged at most once per this interval while they last.
+  int64_t failure_log_interval_us = 10'000'000;
+  StorageHealth::Sink failure_log;  // tests; empty: spdlog
+
+  // Pruning: every interval the writer deletes, in bounded batches, tokens past their expiry
+  // or revoked, pending registrations past their expiry and mail sent more than
+  // sent_mail_retention_us ago (kept that long for diagnosis). 0: no timer (prune() still
+  // works).
+  int64_t prune_interval_us = 60'000'000;
+  int64_t sent_mail_retention_us = int64_t{7} * 24 * 3600 * 1'000'000;
+  int prune_batch = 500;  // rows per table per transaction
+};
+
+// Rows one prune() deleted.
+struct PruneCounts {
+  int64_t expired_tokens = 0;
+  int64_t revoked_tokens = 0;
+  int64_t registrations = 0;
+  int64_t sent_mail = 0;
+  bool any_batch_full = false;  // more may be left: prune again soon
+};
+
 // The SQLite store: one file in WAL mode, synchronous=FULL (a commit is on disk before it
 // is acknowledged: it survives a process crash and a power loss). One writer thread owns
 // the write connection and groups every write queued while the previous commit was
 // syncing into the next transaction (up to kMaxBatch), so the cost of a sync is shared.
 // Reads use a small pool of read-only connections and never wait for the writer. Write
 // callbacks run on a completion thread ("db-done"), in commit order.
+//
+// Failures the environment causes (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_BUSY,
+// SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_PROTOCOL) reach callers as
+// kStorageUnavailable with no detail (retrying later can succeed); their cause, SQLite's text
+// and code, goes to the log, rate-limited, and they are counted (write_failures(),
+// read_failures()). Every other failure is kInternal.
 class SqliteStore final : public Store {
  public:
   static constexpr size_t kMaxBatch = 512;
 
   // Opens (creating when needed) `path`, applies migrations and starts the writer thread.
-  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                   SqliteOptions options = {});
   ~SqliteStore() override;  // drains the writer queue, then closes every connection
 
   Result<DirectorySnapshot> load_directory(int64_t now_us) override;
@@ -77,34 +112,64 @@ class SqliteStore final : public Store {
   // Statistics for benchmarks: transactions committed and writes they carried.
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
+  // Deletes, through the writer like any write, at most options.prune_batch rows of each kind
+  // that expired at now_us (see SqliteOptions). The timer calls it; tests call it directly.
+  void prune(int64_t now_us, Callback<PruneCounts> done);
+  // Prunes run by the timer so far.
+  uint64_t prunes() const { return prunes_.load(); }
+
+  // Writes and reads refused by the environment since start-up (any thread; for metrics).
+  uint64_t write_failures() const { return write_health_.failures(); }
+  uint64_t read_failures() const { return read_health_.failures(); }
+  // Caps the database file at `pages` pages (PRAGMA max_page_count, for this connection): a
+  // write that needs more fails with SQLITE_FULL, as on a full disk. Acknowledged when set.
+  void set_max_page_count_for_test(int64_t pages, Callback<void> done);
+  // PRAGMA page_count of the database file.
+  int64_t page_count();
 
  private:
   struct Write {
-    std::function<bool(Connection&)> apply;  // runs inside the transaction; false = failed
+    std::function<Status(Connection&)> apply;  // runs inside the transaction
     // A write of several statements runs inside a savepoint so that it fails whole; a single
     // statement is atomic by itself and skips the two extra statements.
     bool multi_statement = false;
-    std::function<void(bool committed)> finish;
+    // `batch_error` is why the transaction did not commit (when it did not).
+    std::function<void(bool committed, const Error* batch_error)> finish;
   };
 
-  explicit SqliteStore(std::string path);
+  SqliteStore(std::string path, SqliteOptions options);
   Status start();
   enum class Shape { kOneStatement, kManyStatements };
   template <typename T, typename Body>
+  Write make_write(Shape shape, Body body, Callback<T> done);
+  template <typename T, typename Body>
   void submit(Shape shape, Body body, Callback<T> done);
+  // Queues w for the writer; when the store is closed, fails it at once.
+  void enqueue(Write w);
+  Write make_prune(int64_t now_us, Callback<PruneCounts> done);
+  // With mu_ held, on the writer thread: queues a prune when the timer is due.
+  void maybe_queue_prune_locked();
   void writer_loop();
-  std::unique_ptr<Connection> borrow_reader();
+  Result<std::unique_ptr<Connection>> borrow_reader();
   void return_reader(std::unique_ptr<Connection> conn);
+  // Counts and logs a read the environment refused; returns what the caller gets.
+  Error read_failed(Error e);
 
   const std::string path_;
+  const SqliteOptions options_;
+  SystemClock system_clock_;
+  const Clock& clock_;
+  StorageHealth write_health_;  // fed by the writer thread
+  StorageHealth read_health_;   // fed by reading threads
   std::unique_ptr<Connection> writer_conn_;
 
   std::mutex mu_;
-  std::condition_variable cv_;       // writer waits for work
-  std::condition_variable idle_cv_;  // flush() waits for an empty, idle writer
-  std::deque<Write> queue_;          // guarded by mu_
-  bool writer_busy_ = false;         // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
+  std::condition_variable cv_;                        // writer waits for work
+  std::condition_variable idle_cv_;                   // flush() waits for an empty, idle writer
+  std::deque<Write> queue_;                           // guarded by mu_
+  bool writer_busy_ = false;                          // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
+  std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
   std::thread writer_;
 
   // Committed batches wait here for the completion thread, which runs their callbacks in
@@ -113,6 +178,7 @@ class SqliteStore final : public Store {
   struct Completed {
     std::vector<Write> writes;
     bool committed;
+    std::optional<Error> error;  // why it did not commit
   };
   static constexpr size_t kMaxCompletedBatches = 64;  // then the writer waits
   void completion_loop();
@@ -129,6 +195,7 @@ class SqliteStore final : public Store {
   std::atomic<bool> fail_next_commit_{false};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> prunes_{0};
 };
 
 }  // namespace rwd::store
