@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   if (!opened.ok()) return fail("database: " + opened.error().detail);
   std::unique_ptr<store::SqliteStore> store = std::move(opened.value());
 
-  SystemClock clock;
+  SystemClock clock;   // dates: messages, tokens, links, mail
+  SteadyClock steady;  // intervals: deadlines and rate limits of connections and addresses
   SnowflakeGenerator ids(config.worker_id);
   domain::Directory directory;
   {
@@ -134,9 +135,9 @@ int main(int argc, char** argv) {
   account_settings.public_base_url = config.public_base_url;
   accounts = std::make_unique<domain::Accounts>(account_settings, *store, directory, hash_pool, ids,
                                                 clock, bus, [&outbox] { outbox.wake(); });
-  router = std::make_unique<http::Router>(router_settings, *accounts, clock);
-  services = std::make_unique<gateway::Services>(
-      gateway::Services{*accounts, social, chats, guilds, directory, hub, clock, session_settings});
+  router = std::make_unique<http::Router>(router_settings, *accounts, steady);
+  services = std::make_unique<gateway::Services>(gateway::Services{
+      *accounts, social, chats, guilds, directory, hub, clock, steady, session_settings});
   server = std::make_unique<net::Server>(config, *router, *services);
   if (Status s = server->listen(); !s.ok()) return fail(s.error().detail);
   if (config.public_base_url.empty()) {

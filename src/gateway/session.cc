@@ -12,7 +12,7 @@ Session::Session(Services& services, std::weak_ptr<Transport> transport, protoco
     : services_(services),
       transport_(std::move(transport)),
       version_(version),
-      opened_us_(services.clock.now_us()),
+      opened_us_(services.monotonic.now_us()),
       last_heartbeat_us_(opened_us_),
       rate_(services.settings.rate_count, services.settings.rate_window_us),
       rate_violations_(services.settings.rate_violation_burst, services.settings.rate_window_us),
@@ -70,7 +70,7 @@ int64_t Session::deadline_us() const {
 
 void Session::on_deadline() {
   if (closing_) return;
-  int64_t now = services_.clock.now_us();
+  int64_t now = services_.monotonic.now_us();
   if (now >= last_heartbeat_us_ + services_.settings.heartbeat_timeout_us)
     return close(CloseCode::kHeartbeatTimeout);
   if (!user_ && now >= opened_us_ + services_.settings.auth_timeout_us)
@@ -87,13 +87,13 @@ void Session::on_closed() {
 void Session::on_binary() {
   if (closing_) return;
   send_error(Errc::kBinaryFrame);
-  if (invalid_frames_.acquire(services_.clock.now_us()) > 0)
+  if (invalid_frames_.acquire(services_.monotonic.now_us()) > 0)
     close(CloseCode::kTooManyInvalidFrames);
 }
 
 void Session::on_text(std::string_view frame) {
   if (closing_) return;
-  int64_t now = services_.clock.now_us();
+  int64_t now = services_.monotonic.now_us();
   auto decoded = protocol::decode_request(frame);
   if (!decoded.ok()) {
     send_error(decoded.error());

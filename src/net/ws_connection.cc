@@ -206,7 +206,7 @@ void WsConnection::start_close(CloseCode code) {
     // Let the frame in flight finish, but not forever: a peer that stopped reading never
     // completes it, so cut the socket after the grace period.
     if (!DeadlineHook::linked())  // the first request starts the grace period; later ones wait
-      loop_.deadlines.schedule(*this, server_.services.clock.now_us() + 5'000'000);
+      loop_.deadlines.schedule(*this, loop_.clock.now_us() + 5'000'000);
     return;
   }
   close_sent_ = true;
