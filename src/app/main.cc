@@ -19,6 +19,7 @@
 #include "domain/guilds.h"
 #include "domain/social.h"
 #include "gateway/hub.h"
+#include "gateway/send_budget.h"
 #include "gateway/session.h"
 #include "http/router.h"
 #include "mail/mailer.h"
@@ -46,6 +47,12 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
 
+  // A legal history load must never close its own connection (4105).
+  if (Status s =
+          gateway::check_history_fits_send_queue(static_cast<size_t>(config.history_max_count),
+                                                 config.max_content_chars, config.send_queue_bytes);
+      !s.ok())
+    return fail(s.error().detail);
   if (!crypto::init()) return fail("libsodium failed to initialize");
 
   std::error_code fs_ec;
