@@ -83,8 +83,10 @@ class LingerOp {
     state_->discarded += n;
     state_->last_read = std::chrono::steady_clock::now();
     // End of stream is the goal; any other error (reset, or the timer cancelled the read)
-    // ends the linger as well.
-    if (ec || state_->discarded >= LingeringSocket::kLingerBytes) return finish(self);
+    // ends the linger as well. A read that completed just as the time ran out (too late for
+    // the cancel) is the last.
+    if (ec || state_->expired || state_->discarded >= LingeringSocket::kLingerBytes)
+      return finish(self);
     read(self);
   }
 
@@ -96,6 +98,7 @@ class LingerOp {
     size_t discarded = 0;
     std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point last_read;
+    bool expired = false;  // a time bound passed
     bool done = false;
   };
 
@@ -125,6 +128,7 @@ class LingerOp {
       auto due = std::min(state->started + LingeringSocket::kLingerTotal,
                           state->last_read + LingeringSocket::kLingerIdle);
       if (std::chrono::steady_clock::now() < due) return arm_timer(socket, state, due);
+      state->expired = true;
       beast::error_code ignored;
       socket->cancel(ignored);
     });

@@ -300,6 +300,39 @@ def test_clients_still_sending_an_oversized_message_all_read_1009(port):
     assert [end for _, _, end in results] == ["fin"] * 50
 
 
+def test_lingering_close_is_bounded_in_bytes(port):
+    # A peer that goes on sending after the close is not read forever: past the byte bound
+    # (4 MiB) the server closes the socket and the peer's writes fail.
+    ws = RawWs(port, timeout=10)
+    ws.frame(OP_TEXT, b"", length=64 << 20)  # announce 64 MiB, refused on the header (1009)
+    chunk = b"x" * 65536
+    sent, error, start = 0, None, time.time()
+    try:
+        while sent < (64 << 20) and time.time() - start < 10:
+            ws.sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError as e:
+        error = e
+    assert error is not None, f"{sent} bytes accepted after the close"
+    assert sent < 16 << 20
+    ws.close()
+
+
+def test_lingering_close_ends_when_the_peer_falls_silent(port):
+    # A peer that reads the close but never closes its side is let go after the idle bound
+    # (2 s): then the server's socket is gone and the peer's next writes fail.
+    ws = RawWs(port, timeout=10)
+    ws.frame(OP_TEXT, b"", length=1 << 20)
+    assert ws.close_code() == 1009
+    assert ws.sock.recv(1) == b""  # the server shut down its side after the close frame
+    time.sleep(3)
+    with pytest.raises(OSError):
+        for _ in range(5):
+            ws.sock.sendall(b"x" * 1024)
+            time.sleep(0.1)
+    ws.close()
+
+
 def test_client_still_sending_when_closed_for_invalid_frames_reads_4103(start_server):
     # The server's own close (here 4103 after the second invalid frame) lingers too: the rest
     # of the client's write, a message over the limit, is read and discarded.
