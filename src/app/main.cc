@@ -20,6 +20,7 @@
 #include "domain/guilds.h"
 #include "domain/social.h"
 #include "gateway/hub.h"
+#include "gateway/send_budget.h"
 #include "gateway/session.h"
 #include "http/router.h"
 #include "mail/mailer.h"
@@ -47,6 +48,12 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
 
+  // A legal history load must never close its own connection (4105).
+  if (Status s =
+          gateway::check_history_fits_send_queue(static_cast<size_t>(config.history_max_count),
+                                                 config.max_content_chars, config.send_queue_bytes);
+      !s.ok())
+    return fail(s.error().detail);
   if (!crypto::init()) return fail("libsodium failed to initialize");
 
   std::error_code fs_ec;
@@ -57,7 +64,8 @@ int main(int argc, char** argv) {
   auto dir_lock = DirectoryLock::acquire(config.data_dir);
   if (!dir_lock.ok()) return fail(dir_lock.error().detail);
   std::string db_path = (std::filesystem::path(config.data_dir) / "rewind.db").string();
-  SystemClock clock;
+  SystemClock clock;   // dates: messages, tokens, links, mail
+  SteadyClock steady;  // intervals: deadlines and rate limits of connections and addresses
   store::SqliteOptions store_options;
   store_options.clock = &clock;
   store_options.prune_interval_us = int64_t{config.prune_interval_s} * 1000000;
@@ -144,9 +152,9 @@ int main(int argc, char** argv) {
   account_settings.public_base_url = config.public_base_url;
   accounts = std::make_unique<domain::Accounts>(account_settings, *store, directory, hash_pool, ids,
                                                 clock, bus, [&outbox] { outbox.wake(); });
-  router = std::make_unique<http::Router>(router_settings, *accounts, clock);
-  services = std::make_unique<gateway::Services>(
-      gateway::Services{*accounts, social, chats, guilds, directory, hub, clock, session_settings});
+  router = std::make_unique<http::Router>(router_settings, *accounts, steady);
+  services = std::make_unique<gateway::Services>(gateway::Services{
+      *accounts, social, chats, guilds, directory, hub, clock, steady, session_settings});
   server = std::make_unique<net::Server>(config, *router, *services);
   if (Status s = server->listen(); !s.ok()) return fail(s.error().detail);
   if (config.public_base_url.empty()) {

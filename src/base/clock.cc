@@ -10,4 +10,10 @@ int64_t system_now_us() {
       .count();
 }
 
+int64_t steady_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace rwd

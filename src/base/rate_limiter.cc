@@ -8,18 +8,29 @@ namespace rwd {
 RateLimiter::RateLimiter(int burst, int64_t window_us)
     : burst_(burst), refill_per_us_(static_cast<double>(burst) / static_cast<double>(window_us)) {}
 
+namespace {
+
+// Time since `then`, never negative: a limiter fed wall time that stepped back must not take
+// tokens away (which would refuse a client for as long as the step).
+double elapsed_us(int64_t now_us, int64_t then_us) {
+  return static_cast<double>(std::max<int64_t>(0, now_us - then_us));
+}
+
+}  // namespace
+
 int64_t RateLimiter::acquire(const std::string& key, int64_t now_us) {
   std::lock_guard lock(mu_);
+  if (now_us < last_sweep_us_) last_sweep_us_ = now_us;  // stepped back: sweep on schedule
   if (now_us - last_sweep_us_ > 60'000'000) {
     last_sweep_us_ = now_us;
     for (auto it = buckets_.begin(); it != buckets_.end();) {
-      double t = it->second.tokens + (now_us - it->second.updated_us) * refill_per_us_;
+      double t = it->second.tokens + elapsed_us(now_us, it->second.updated_us) * refill_per_us_;
       it = t >= burst_ ? buckets_.erase(it) : std::next(it);
     }
   }
   auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now_us});
   Bucket& b = it->second;
-  b.tokens = std::min(burst_, b.tokens + (now_us - b.updated_us) * refill_per_us_);
+  b.tokens = std::min(burst_, b.tokens + elapsed_us(now_us, b.updated_us) * refill_per_us_);
   b.updated_us = now_us;
   if (b.tokens >= 1.0) {
     b.tokens -= 1.0;
@@ -29,8 +40,9 @@ int64_t RateLimiter::acquire(const std::string& key, int64_t now_us) {
 }
 
 int64_t LocalRateLimiter::acquire(int64_t now_us) {
-  if (updated_us_ != 0)
-    tokens_ = std::min(burst_, tokens_ + (now_us - updated_us_) * refill_per_us_);
+  if (started_)
+    tokens_ = std::min(burst_, tokens_ + elapsed_us(now_us, updated_us_) * refill_per_us_);
+  started_ = true;
   updated_us_ = now_us;
   if (tokens_ >= 1.0) {
     tokens_ -= 1.0;

@@ -10,6 +10,9 @@ namespace rwd {
 // A fixed-window-free token bucket: `burst` requests at once, refilled at burst/window.
 // One bucket per key (an address, a user id). Thread-safe. Idle buckets are swept so the
 // map does not grow without bound under address churn.
+//
+// Times should come from a MonotonicClock (base/clock.h). Fed wall time, a step forward
+// refills early and a step back is taken as no time passing: never fewer tokens.
 class RateLimiter {
  public:
   RateLimiter(int burst, int64_t window_us);
@@ -31,7 +34,7 @@ class RateLimiter {
 };
 
 // A local token bucket for one owner (a connection) that is only touched by one thread at a
-// time (the connection's event loop).
+// time (the connection's event loop). Times as for RateLimiter.
 class LocalRateLimiter {
  public:
   LocalRateLimiter(int burst, int64_t window_us)
@@ -42,6 +45,7 @@ class LocalRateLimiter {
   double burst_;
   double refill_per_us_;
   double tokens_;
+  bool started_ = false;
   int64_t updated_us_ = 0;
 };
 

@@ -87,7 +87,8 @@ ConfigOutcome parse_config(int argc, char** argv) {
       "Invalid frames a connection may send per minute before it is closed (4103)")
       ->check(CLI::Range(1, 10000000));
   opt(app, "--history-max-count", c.history_max_count, "REWIND_HISTORY_MAX_COUNT",
-      "Largest count a history load returns")
+      "Largest count a history load returns (a whole load of the longest messages must fit in "
+      "half of --send-queue-bytes)")
       ->check(CLI::Range(1, 10000));
   opt(app, "--ws-rate-count", c.ws_rate_count, "REWIND_WS_RATE_COUNT",
       "Requests per connection per --ws-rate-window")

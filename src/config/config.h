@@ -44,7 +44,7 @@ struct Config {
   std::string utc_offset_text = "+09:00";
   size_t max_message_bytes = 64 * 1024;  // one WebSocket message
   size_t max_content_chars = 2000;       // one chat message's text
-  size_t send_queue_bytes = 1 << 20;     // per connection before it is closed as slow
+  size_t send_queue_bytes = 2 << 20;     // per connection before it is closed as slow
   int max_sessions_per_user = 10;
   int max_connections_per_address = 1000;
   int pending_queue = 16;        // requests held before auth

@@ -19,7 +19,7 @@ Session::Session(Services& services, std::weak_ptr<Transport> transport, protoco
       transport_(std::move(transport)),
       version_(version),
       connection_id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
-      opened_us_(services.clock.now_us()),
+      opened_us_(services.monotonic.now_us()),
       last_heartbeat_us_(opened_us_),
       rate_(services.settings.rate_count, services.settings.rate_window_us),
       rate_violations_(services.settings.rate_violation_burst, services.settings.rate_window_us),
@@ -77,7 +77,7 @@ int64_t Session::deadline_us() const {
 
 void Session::on_deadline() {
   if (closing_) return;
-  int64_t now = services_.clock.now_us();
+  int64_t now = services_.monotonic.now_us();
   if (now >= last_heartbeat_us_ + services_.settings.heartbeat_timeout_us)
     return close(CloseCode::kHeartbeatTimeout);
   if (!user_ && now >= opened_us_ + services_.settings.auth_timeout_us)
@@ -94,13 +94,13 @@ void Session::on_closed() {
 void Session::on_binary() {
   if (closing_) return;
   send_error(Errc::kBinaryFrame);
-  if (invalid_frames_.acquire(services_.clock.now_us()) > 0)
+  if (invalid_frames_.acquire(services_.monotonic.now_us()) > 0)
     close(CloseCode::kTooManyInvalidFrames);
 }
 
 void Session::on_text(std::string_view frame) {
   if (closing_) return;
-  int64_t now = services_.clock.now_us();
+  int64_t now = services_.monotonic.now_us();
   // On v1 a `guild` frame decodes to kUnknownType, whatever its payload.
   auto decoded = protocol::decode_request(frame, version_);
   if (!decoded.ok()) {

@@ -39,7 +39,8 @@ struct Services {
   domain::Guilds& guilds;
   domain::Directory& directory;
   Hub& hub;
-  const Clock& clock;
+  const Clock& clock;               // wall time (unused by sessions today; domain calls date)
+  const MonotonicClock& monotonic;  // heartbeat and auth deadlines, per-connection rate limits
   SessionSettings settings;
 };
 
@@ -58,7 +59,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_text(std::string_view frame);
   void on_binary();
-  // The time at which on_deadline must be called next (heartbeat or auth timeout).
+  // The time at which on_deadline must be called next (heartbeat or auth timeout), on
+  // Services::monotonic.
   int64_t deadline_us() const;
   // Closes the connection if a timeout passed.
   void on_deadline();

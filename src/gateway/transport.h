@@ -21,7 +21,8 @@ class Transport {
   // events). A connection whose queue passes its byte cap is closed as a slow consumer and
   // later frames are dropped.
   virtual void send(Frame frame) = 0;
-  // Starts the close handshake with `code`. Any thread; later sends are dropped.
+  // Starts the close handshake with `code`. Any thread; later sends are dropped. From the
+  // connection's own serial context it starts at once: no later message of the peer is read.
   virtual void close(protocol::CloseCode code) = 0;
   // Runs fn on the connection's serial context (its event loop). Any thread; dropped when the
   // connection is gone.

@@ -60,7 +60,7 @@ Response html(int status, std::string body) {
 
 }  // namespace
 
-Router::Router(RouterSettings settings, domain::Accounts& accounts, const Clock& clock)
+Router::Router(RouterSettings settings, domain::Accounts& accounts, const MonotonicClock& clock)
     : settings_(std::move(settings)),
       accounts_(accounts),
       clock_(clock),

@@ -51,7 +51,8 @@ struct RouterSettings {
 
 class Router {
  public:
-  Router(RouterSettings settings, domain::Accounts& accounts, const Clock& clock);
+  // `clock` measures the per-address rate limits (the only time the router reads).
+  Router(RouterSettings settings, domain::Accounts& accounts, const MonotonicClock& clock);
 
   void handle(Request request, Respond respond);
 
@@ -71,7 +72,7 @@ class Router {
 
   RouterSettings settings_;
   domain::Accounts& accounts_;
-  const Clock& clock_;
+  const MonotonicClock& clock_;
   RateLimiter register_limit_;
   RateLimiter login_limit_;
 };

@@ -11,7 +11,7 @@ namespace rwd::net {
 struct DeadlineHook {
   DeadlineHook* prev = nullptr;
   DeadlineHook* next = nullptr;
-  int64_t due_us = 0;
+  int64_t due_us = 0;  // on the wheel's clock
   bool linked() const { return prev != nullptr; }
 };
 
@@ -20,6 +20,9 @@ struct DeadlineHook {
 // every idle connection its timer and a pending wait; here a deadline costs two pointers, and
 // a tick touches only the connections that fall due (or come round again, for deadlines
 // further away than one turn). Loop thread only.
+//
+// Every time given to one wheel comes from one monotonic clock (the loop's MonotonicClock):
+// wall time would step, firing every deadline at once or none for hours.
 class DeadlineWheel {
  public:
   static constexpr int64_t kSlotUs = 100'000;  // a deadline fires at most 0.2 s late

@@ -9,7 +9,7 @@ namespace rwd::net {
 
 namespace {
 
-std::vector<std::unique_ptr<Loop>> make_loops(int n, const Clock& clock) {
+std::vector<std::unique_ptr<Loop>> make_loops(int n, const MonotonicClock& clock) {
   std::vector<std::unique_ptr<Loop>> loops;
   for (int i = 0; i < std::max(1, n); ++i) loops.push_back(std::make_unique<Loop>(i, clock));
   return loops;
@@ -17,7 +17,7 @@ std::vector<std::unique_ptr<Loop>> make_loops(int n, const Clock& clock) {
 
 }  // namespace
 
-Loop::Loop(int index, const Clock& clock)
+Loop::Loop(int index, const MonotonicClock& clock)
     : index(index),
       clock(clock),
       ioc(1),
@@ -60,7 +60,7 @@ Server::Impl::Impl(const Config& c, http::Router& r, gateway::Services& s)
     : config(c),
       router(r),
       services(s),
-      loops(make_loops(c.threads, s.clock)),
+      loops(make_loops(c.threads, s.monotonic)),
       acceptor(loops[0]->ioc.get_executor()),
       signals(loops[0]->ioc.get_executor(), SIGINT, SIGTERM),
       accept_backoff(loops[0]->ioc.get_executor()),

@@ -49,7 +49,7 @@ using HttpStream = beast::basic_stream<tcp, Executor>;
 // than one posted handler per connection.
 class Loop {
  public:
-  Loop(int index, const Clock& clock);
+  Loop(int index, const MonotonicClock& clock);
 
   // Queues frame for conn, which lives on this loop. Any thread.
   void deliver(std::shared_ptr<WsConnection> conn, gateway::Frame frame);
@@ -57,8 +57,8 @@ class Loop {
   void start_ticking();
 
   const int index;
-  const Clock& clock;
-  DeadlineWheel deadlines;  // declared before ioc: connections destroyed with it unlink here
+  const MonotonicClock& clock;  // the time of every deadline in `deadlines`
+  DeadlineWheel deadlines;      // declared before ioc: connections destroyed with it unlink here
   asio::io_context ioc;
   asio::executor_work_guard<Executor> work;  // run() returns only when stopped
 

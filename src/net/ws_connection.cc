@@ -76,7 +76,8 @@ void WsConnection::on_read(beast::error_code ec, size_t) {
   buffer_.consume(buffer_.size());
   // After a large message, give the memory back: idle connections are the many.
   if (buffer_.capacity() > ReadBuffer::kFirstStep) buffer_.shrink_to_fit();
-  if (!close_sent_) read();
+  // Once closing, the close handshake reads what the peer still sends (and discards it).
+  if (!closing_) read();
 }
 
 void WsConnection::arm_deadline() {
@@ -91,7 +92,7 @@ void WsConnection::on_deadline_due() {
     // The close grace period ran out with a frame still in flight: cut the socket.
     if (!close_sent_) {
       beast::error_code ec;
-      ws_.next_layer().close(ec);
+      beast::get_lowest_layer(ws_).close(ec);
     }
     return;
   }
@@ -116,7 +117,13 @@ void WsConnection::post(std::function<void()> fn) {
 }
 
 void WsConnection::close(CloseCode code) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), code] { self->start_close(code); });
+  // On the connection's own loop (the session refusing a flood) the close starts at once, so
+  // the read loop stops before it takes the peer's next message: the peer gets this close
+  // code, not the verdict on whatever it sent next.
+  if (loop_.ioc.get_executor().running_in_this_thread())
+    start_close(code);
+  else
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code] { self->start_close(code); });
 }
 
 void WsConnection::enqueue(gateway::Frame frame) {
@@ -145,7 +152,8 @@ void WsConnection::set_corked(bool on) {
   // the rest out at once, so nothing waits for the kernel's 200 ms cork limit.
   corked_ = on;
   beast::error_code ec;
-  ws_.next_layer().set_option(asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_CORK>(on), ec);
+  beast::get_lowest_layer(ws_).set_option(
+      asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_CORK>(on), ec);
 }
 
 void WsConnection::write_next() {
@@ -198,7 +206,7 @@ void WsConnection::start_close(CloseCode code) {
     // Let the frame in flight finish, but not forever: a peer that stopped reading never
     // completes it, so cut the socket after the grace period.
     if (!DeadlineHook::linked())  // the first request starts the grace period; later ones wait
-      loop_.deadlines.schedule(*this, server_.services.clock.now_us() + 5'000'000);
+      loop_.deadlines.schedule(*this, loop_.clock.now_us() + 5'000'000);
     return;
   }
   close_sent_ = true;
@@ -212,7 +220,7 @@ void WsConnection::finish() {
   finished_ = true;
   loop_.deadlines.cancel(*this);
   beast::error_code ec;
-  ws_.next_layer().close(ec);
+  beast::get_lowest_layer(ws_).close(ec);
   if (session_) session_->on_closed();
   server_.remove_ws(this);
 }

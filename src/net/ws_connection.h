@@ -7,6 +7,7 @@
 
 #include "gateway/session.h"
 #include "gateway/transport.h"
+#include "net/lingering_socket.h"
 #include "net/server_state.h"
 
 namespace rwd::net {
@@ -84,8 +85,8 @@ class WsConnection final : public gateway::Transport,
   Loop& loop_;
   // Over a plain socket, not beast::tcp_stream: the WebSocket layer has its own handshake
   // timer and heartbeats decide liveness, so tcp_stream's per-connection timers would only
-  // cost memory on every idle connection.
-  websocket::stream<Socket, /*deflateSupported=*/false> ws_;
+  // cost memory on every idle connection. The socket's wrapper makes every close linger.
+  websocket::stream<LingeringSocket, /*deflateSupported=*/false> ws_;
   ReadBuffer buffer_;
   std::shared_ptr<gateway::Session> session_;
   const protocol::Version version_;

@@ -390,13 +390,13 @@ Result<Request> decode_chat(const Value* payload) {
 Result<Request> decode_load(const Value* payload, Version version) {
   if (Status s = payload_object(payload, "load"); !s.ok()) return s.error();
   // guild_members is v2 only: on v1 it is an unknown load type, as before it existed.
-  auto kind = version == Version::kV2
-                  ? Fields(*payload, "load")
-                        .choice("type", {"chat", "mutual_users", "guilds", "guild_members"},
-                                "chat, mutual_users, guilds or guild_members")
-                  : Fields(*payload, "load")
-                        .choice("type", {"chat", "mutual_users", "guilds"},
-                                "chat, mutual_users or guilds");
+  auto kind =
+      version == Version::kV2
+          ? Fields(*payload, "load")
+                .choice("type", {"chat", "mutual_users", "guilds", "guild_members"},
+                        "chat, mutual_users, guilds or guild_members")
+          : Fields(*payload, "load")
+                .choice("type", {"chat", "mutual_users", "guilds"}, "chat, mutual_users or guilds");
   if (!kind.ok()) return kind.error();
   if (kind.value() == "mutual_users") return Request(LoadFriendsRequest{});
   if (kind.value() == "guilds") return Request(LoadGuildsRequest{});

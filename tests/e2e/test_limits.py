@@ -1,6 +1,8 @@
 """HTTP and gateway limits: slow clients, Origin allow-list, per-user and per-connection
 rate limits found at their configured cutoffs."""
+import base64
 import json
+import re
 import socket
 import time
 
@@ -164,3 +166,48 @@ def test_connection_flooding_past_the_limit_is_closed_with_4104(start_server, sm
     # Heartbeats are never limited: another connection of the same user still works.
     d = Client(server)
     d.handshake(token)
+
+
+# -- history loads and the send queue -------------------------------------------------------
+
+def test_history_max_count_that_cannot_fit_the_send_queue_stops_start_up(start_server):
+    # 10,000 messages of 2,000 characters can be 80 MB; the default send queue is 2 MiB.
+    with pytest.raises(RuntimeError) as e:
+        start_server(args=["--history-max-count", "10000"])
+    text = str(e.value)
+    assert "server exited" in text
+    assert "--history-max-count" in text and "--send-queue-bytes" in text
+    assert re.search(r"lower --history-max-count to at most \d+", text), text
+
+
+def largest_history_count(start_server, args=()):
+    """The largest --history-max-count the server accepts with `args`, from its start-up error."""
+    with pytest.raises(RuntimeError) as e:
+        start_server(args=list(args) + ["--history-max-count", "10000"])
+    return int(re.search(r"lower --history-max-count to at most (\d+)", str(e.value)).group(1))
+
+
+def test_largest_history_load_of_the_longest_messages_keeps_its_connection(start_server, smtp,
+                                                                           test_ca):
+    # The largest load the settings allow, of messages whose encoding is the longest there is
+    # (2,000 characters outside the BMP: 4 bytes each), is queued at once; it must not close
+    # its own connection as a slow consumer (4105).
+    start_server.ca[0] = test_ca["ca"]
+    count = largest_history_count(start_server)
+    server = start_server(args=["--history-max-count", str(count)], smtp=smtp)
+    a, b, chat = make_friends(server, smtp)
+    content = "\U0001F600" * 2000
+    for _ in range(count):
+        a.send("chat", {"type": "send", "chat_id": chat, "content": content})
+        assert a.recv_type("chat")["payload"]["content"] == content
+    reader = Client(server)
+    reader.handshake(b.token)
+    cursor = base64.b64encode(b"2100-1-1 00:00:00.0000").decode()
+    reader.send("load", {"type": "chat", "load_id": chat, "datetime": cursor, "count": count})
+    time.sleep(0.5)  # the whole load is queued before the client reads a byte
+    got = [reader.recv_type("chat", timeout=10)["payload"]["content"] for _ in range(count)]
+    print(f"\nhistory load: {count} messages of 2,000 4-byte characters "
+          f"({count * len(content.encode())} bytes of content) delivered whole")
+    assert got == [content] * count
+    reader.send("heartbeat", 1)
+    assert reader.recv_type("heartbeat")["payload"] == 1

@@ -2,7 +2,10 @@
 chapters 1-7 and 9-10: framing, pings, reserved bits and opcodes, fragmentation, UTF-8,
 close handling, limits)."""
 import json
+import os
+import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -219,6 +222,127 @@ def test_fragmented_message_over_the_limit_closes_with_1009(port):
         pass
     code = ws.close_code()
     assert code == 1009
+
+
+def masked_frame(opcode, payload):
+    """One whole masked frame as bytes, masked at C speed (a 1 MiB frame byte by byte in
+    Python would take longer than the test)."""
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    key = os.urandom(4)
+    mask = (key * (n // 4 + 1))[:n]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(mask, "big")).to_bytes(n, "big")
+    return head + key + masked
+
+
+def clients_writing_at_once(port, data, clients):
+    """Opens `clients` connections, has each write `data` in one sendall at the same moment,
+    then read until the close frame and then the end of the TCP stream. Returns
+    [(write error or None, close code, "fin" or "reset"), ...]."""
+    conns = [RawWs(port, timeout=20) for _ in range(clients)]
+    for ws in conns:
+        # Buffers of a real network path, not of loopback (where the kernel would take the
+        # whole frame before the server reads its header).
+        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    start = threading.Barrier(clients)
+    results = [None] * clients
+
+    def run(i):
+        ws = conns[i]
+        start.wait()
+        error = None
+        try:
+            ws.sock.sendall(data)
+        except OSError as e:
+            error = e
+        code = ws.close_code()
+        try:
+            end = "fin" if ws.sock.recv(1) == b"" else "data"
+        except OSError:
+            end = "reset"
+        results[i] = (error, code, end)
+        ws.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def summary(results, expected_code):
+    clean = sum(1 for e, code, end in results if e is None and code == expected_code and
+                end == "fin")
+    errors = sum(1 for e, _, _ in results if e is not None)
+    read = sum(1 for _, code, _ in results if code == expected_code)
+    fin = sum(1 for _, _, end in results if end == "fin")
+    return (f"{clean} of {len(results)} clean ({errors} write errors, {read} read "
+            f"{expected_code}, {fin} saw FIN)")
+
+
+def test_clients_still_sending_an_oversized_message_all_read_1009(port):
+    # Each client writes a whole 1 MiB frame in one call. The server refuses it on the header
+    # (1009) while most of it is still arriving: it must keep reading and discarding the rest
+    # after its close frame, or it resets the connection under the writer and the client's
+    # library reports an abnormal closure instead of 1009.
+    data = masked_frame(OP_TEXT, b"x" * (1 << 20))
+    results = clients_writing_at_once(port, data, 50)
+    print("\n50 clients x 1 MiB frame:", summary(results, 1009))
+    assert [e for e, _, _ in results if e is not None] == []
+    assert [code for _, code, _ in results] == [1009] * 50
+    assert [end for _, _, end in results] == ["fin"] * 50
+
+
+def test_lingering_close_is_bounded_in_bytes(port):
+    # A peer that goes on sending after the close is not read forever: past the byte bound
+    # (4 MiB) the server closes the socket and the peer's writes fail.
+    ws = RawWs(port, timeout=10)
+    ws.frame(OP_TEXT, b"", length=64 << 20)  # announce 64 MiB, refused on the header (1009)
+    chunk = b"x" * 65536
+    sent, error, start = 0, None, time.time()
+    try:
+        while sent < (64 << 20) and time.time() - start < 10:
+            ws.sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError as e:
+        error = e
+    assert error is not None, f"{sent} bytes accepted after the close"
+    assert sent < 16 << 20
+    ws.close()
+
+
+def test_lingering_close_ends_when_the_peer_falls_silent(port):
+    # A peer that reads the close but never closes its side is let go after the idle bound
+    # (2 s): then the server's socket is gone and the peer's next writes fail.
+    ws = RawWs(port, timeout=10)
+    ws.frame(OP_TEXT, b"", length=1 << 20)
+    assert ws.close_code() == 1009
+    assert ws.sock.recv(1) == b""  # the server shut down its side after the close frame
+    time.sleep(3)
+    with pytest.raises(OSError):
+        for _ in range(5):
+            ws.sock.sendall(b"x" * 1024)
+            time.sleep(0.1)
+    ws.close()
+
+
+def test_client_still_sending_when_closed_for_invalid_frames_reads_4103(start_server):
+    # The server's own close (here 4103 after the second invalid frame) lingers too: the rest
+    # of the client's write, a message over the limit, is read and discarded.
+    port = start_server(args=["--invalid-frame-limit", "1"]).port
+    data = (masked_frame(OP_BINARY, b"a") * 2) + masked_frame(OP_TEXT, b"x" * (1 << 20))
+    results = clients_writing_at_once(port, data, 20)
+    print("\n20 clients, 2 invalid frames + 1 MiB:", summary(results, 4103))
+    assert [e for e, _, _ in results if e is not None] == []
+    assert [code for _, code, _ in results] == [4103] * 20
+    assert [end for _, _, end in results] == ["fin"] * 20
 
 
 def test_many_small_frames_in_one_write_are_all_answered(port):

@@ -32,5 +32,32 @@ TEST(RateLimiterTest, LocalLimiterCountsTheSameWay) {
   EXPECT_EQ(allowed, 120);
 }
 
+TEST(RateLimiterTest, TimeGoingBackNeverTakesTokensAway) {
+  // Fed wall time that steps back an hour, a bucket must not be emptied for that hour.
+  RateLimiter limiter(2, 10'000'000);
+  int64_t t = 3'600'000'000'000;
+  EXPECT_EQ(limiter.acquire("a", t), 0);
+  int64_t back = t - 3'600'000'000;
+  EXPECT_EQ(limiter.acquire("a", back), 0);  // the second token of the burst is still there
+  EXPECT_GT(limiter.acquire("a", back), 0);
+  EXPECT_EQ(limiter.acquire("a", back + 5'000'000), 0);  // and refills from the step on
+}
+
+TEST(RateLimiterTest, LocalLimiterIgnoresTimeGoingBack) {
+  LocalRateLimiter limiter(2, 10'000'000);
+  int64_t t = 3'600'000'000'000;
+  EXPECT_EQ(limiter.acquire(t), 0);
+  EXPECT_EQ(limiter.acquire(t - 3'600'000'000), 0);
+  EXPECT_GT(limiter.acquire(t - 3'600'000'000), 0);
+  EXPECT_EQ(limiter.acquire(t - 3'600'000'000 + 5'000'000), 0);
+}
+
+TEST(RateLimiterTest, LocalLimiterStartsFullAtTimeZero) {
+  // A monotonic clock may read 0; that is a time like any other, not "never used".
+  LocalRateLimiter limiter(1, 10'000'000);
+  EXPECT_EQ(limiter.acquire(0), 0);
+  EXPECT_GT(limiter.acquire(1), 0);
+}
+
 }  // namespace
 }  // namespace rwd
