@@ -161,7 +161,7 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
         int64_t user_id = rec.user_id, expires = rec.expires_us;
         store_.put_token(std::move(rec), [this, done, token, hash, user_id, expires](Status s) {
           if (!s.ok()) return done(s.error());
-          directory_.add_token(hash, user_id, expires);
+          directory_.add_token(hash, user_id, expires, clock_.now_us());
           done(token);
         });
       });

@@ -25,6 +25,7 @@ void Directory::load(const store::DirectorySnapshot& s) {
     dm_chats_[c.user_hi][c.user_lo] = c.chat_id;
   }
   for (const auto& t : s.tokens) tokens_[t.token_hash] = {t.token_hash, t.user_id, t.expires_us};
+  tokens_after_sweep_ = tokens_.size();
   std::unordered_map<int64_t, GuildState> guilds;
   for (const auto& g : s.guilds)
     guilds[g.id] = GuildState{g.id, g.name, g.owner_id, g.created_us, {}};
@@ -265,9 +266,19 @@ std::vector<GuildSummary> Directory::guild_summaries_of(int64_t user_id) const {
   return out;
 }
 
-void Directory::add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us) {
+void Directory::add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us,
+                          int64_t now_us) {
   std::unique_lock lock(mu_);
   tokens_[token_hash] = {token_hash, user_id, expires_us};
+  // Amortized: a sweep costs the map's size and runs after as many insertions.
+  if (tokens_.size() < 2 * tokens_after_sweep_ + 64) return;
+  std::erase_if(tokens_, [now_us](const auto& kv) { return kv.second.expires_us <= now_us; });
+  tokens_after_sweep_ = tokens_.size();
+}
+
+size_t Directory::token_count() const {
+  std::shared_lock lock(mu_);
+  return tokens_.size();
 }
 
 std::optional<int64_t> Directory::token_user(const std::string& token_hash, int64_t now_us) const {

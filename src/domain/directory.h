@@ -79,7 +79,11 @@ class Directory {
   std::vector<GuildView> guilds_of(int64_t user_id) const;
   std::vector<GuildSummary> guild_summaries_of(int64_t user_id) const;
 
-  void add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us);
+  // Also drops the expired tokens once the map has doubled since the last sweep, so that
+  // tokens nobody logs out of do not pile up in memory (the store prunes its own rows).
+  void add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us,
+                 int64_t now_us);
+  size_t token_count() const;
   // The user a live token belongs to. The map is keyed by the token's hash; the stored
   // hash is also compared in constant time.
   std::optional<int64_t> token_user(const std::string& token_hash, int64_t now_us) const;
@@ -115,6 +119,7 @@ class Directory {
   std::unordered_map<int64_t, Relations> relations_;      // guarded by mu_
   std::unordered_map<int64_t, std::unordered_map<int64_t, int64_t>> dm_chats_;  // a -> b -> chat
   std::unordered_map<std::string, Token> tokens_;                               // guarded by mu_
+  size_t tokens_after_sweep_ = 0;                                               // guarded by mu_
   std::unordered_map<int64_t, GuildState> guilds_;                              // guarded by mu_
   std::unordered_map<int64_t, std::unordered_set<int64_t>> user_guilds_;        // guarded by mu_
 };
