@@ -58,7 +58,10 @@ void Session::on_token_revoked(const std::string& token_hash) {
 
 void Session::send_error(const Error& e) {
   // kNotRequested's text is matched by the app: never replace it with detail.
-  std::string_view reason = e.code == Errc::kNotRequested ? std::string_view{} : e.detail;
+  std::string_view reason =
+      e.code == Errc::kNotRequested ? std::string_view{} : protocol::public_reason(e);
+  if (protocol::withholds_detail(e))
+    spdlog::error("internal error answered on the gateway: {}", e.detail);
   send(protocol::encode_error(e.code, reason, e.retry_after_ms));
 }
 

@@ -71,7 +71,9 @@ Response Router::error_response(const Error& e) {
   const auto& info = protocol::error_info(e.code);
   Response r;
   r.status = info.http_status;
-  std::string_view message = e.detail.empty() ? std::string_view(info.message) : e.detail;
+  std::string_view message = protocol::public_reason(e);
+  if (protocol::withholds_detail(e))
+    spdlog::error("internal error answered over HTTP: {}", e.detail);
   r.body = envelope("error", {{"message", message}, {"code", info.http_code}});
   if (e.code == Errc::kRateLimited)
     r.headers.emplace_back("Retry-After",

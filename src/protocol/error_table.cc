@@ -91,6 +91,11 @@ const ErrorInfo& error_info(Errc code) {
   return kErrors[std::size(kErrors) - 1];  // kInternal
 }
 
+std::string_view public_reason(const Error& e) {
+  if (e.detail.empty() || withholds_detail(e)) return error_info(e.code).message;
+  return e.detail;
+}
+
 std::span<const ErrorInfo> all_errors() { return kErrors; }
 std::span<const CloseInfo> all_close_codes() { return kCloses; }
 

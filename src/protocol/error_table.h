@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "base/error.h"
 
@@ -19,6 +20,11 @@ struct ErrorInfo {
 };
 
 const ErrorInfo& error_info(Errc code);
+// The text a client may read for an error: its detail, except where the detail is the
+// server's own business (an internal error's detail can hold a database message), and then
+// the table's text. The caller logs what it withholds.
+std::string_view public_reason(const Error& error);
+inline bool withholds_detail(const Error& error) { return error.code == Errc::kInternal; }
 std::span<const ErrorInfo> all_errors();
 
 // WebSocket close codes (RFC 6455 range 1000-1015, ours 4100-4199).

@@ -52,3 +52,20 @@ TEST(ErrorTableTest, ProtocolDocumentListsEveryCode) {
 
 }  // namespace
 }  // namespace rwd::protocol
+
+namespace rwd::protocol {
+namespace {
+
+TEST(ErrorTableTest, AnInternalErrorsDetailIsNeverShownToClients) {
+  Error internal{Errc::kInternal, "inserting a message: no such table: messages"};
+  EXPECT_EQ(public_reason(internal), "internal server error.");
+  EXPECT_TRUE(withholds_detail(internal));
+  Error taken{Errc::kNameTaken, "this name looks too much like a name already taken."};
+  EXPECT_EQ(public_reason(taken), taken.detail);
+  EXPECT_FALSE(withholds_detail(taken));
+  EXPECT_EQ(public_reason(Error{Errc::kStorageUnavailable}),
+            error_info(Errc::kStorageUnavailable).message);
+}
+
+}  // namespace
+}  // namespace rwd::protocol
