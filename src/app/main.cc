@@ -12,6 +12,7 @@
 #include "base/dir_lock.h"
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
+#include "base/unicode.h"
 #include "config/config.h"
 #include "domain/accounts.h"
 #include "domain/chats.h"
@@ -55,6 +56,13 @@ int main(int argc, char** argv) {
       !s.ok())
     return fail(s.error().detail);
   if (!crypto::init()) return fail("libsodium failed to initialize");
+  // ICU's data is loaded on first use: a broken installation stops start-up here, in one line,
+  // rather than at the first sign-up.
+  try {
+    (void)unicode::confusable_skeleton(unicode::name_key("rewind"));
+  } catch (const std::exception& e) {
+    return fail(std::string("ICU failed to initialize: ") + e.what());
+  }
 
   std::error_code fs_ec;
   std::filesystem::create_directories(config.data_dir, fs_ec);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "base/text.h"
 #include "domain/validation.h"
 
@@ -9,22 +11,34 @@ namespace rwd::domain {
 
 namespace {
 
+// A link's lifetime as a person reads it: whole hours, or minutes (rounded up) under an hour.
+std::string lifetime_text(int64_t ttl_us, Language language) {
+  constexpr int64_t kMinute = 60'000'000, kHour = 60 * kMinute;
+  bool korean = language == Language::kKorean;
+  if (ttl_us >= kHour) {
+    int64_t hours = ttl_us / kHour;
+    return std::to_string(hours) + (korean ? "시간" : hours == 1 ? " hour" : " hours");
+  }
+  int64_t minutes = std::max<int64_t>(1, (ttl_us + kMinute - 1) / kMinute);
+  return std::to_string(minutes) + (korean ? "분" : minutes == 1 ? " minute" : " minutes");
+}
+
 store::OutboxMail verification_mail(const std::string& to, const std::string& name,
-                                    const std::string& link, int ttl_hours, Language language) {
+                                    const std::string& link, int64_t ttl_us, Language language) {
   store::OutboxMail m;
   m.recipient = to;
-  std::string hours = std::to_string(ttl_hours);
+  std::string lifetime = lifetime_text(ttl_us, language);
   if (language == Language::kKorean) {
     m.subject = "REWIND 계정 인증";
     m.body = name + "님, 안녕하세요.\n\n아래 링크를 열면 REWIND 계정이 만들어집니다:\n\n" + link +
-             "\n\n이 링크는 한 번만 쓸 수 있고 " + hours +
-             "시간 뒤에 만료됩니다. 가입한 적이 없다면 이 메일을 무시하세요.\n";
+             "\n\n이 링크는 한 번만 쓸 수 있고 " + lifetime +
+             " 뒤에 만료됩니다. 가입한 적이 없다면 이 메일을 무시하세요.\n";
     return m;
   }
   m.subject = "Verify your REWIND account";
   m.body = "Hello " + name + ",\n\nOpen this link to create your REWIND account:\n\n" + link +
-           "\n\nThe link works once and expires in " + hours +
-           " hours. If you did not sign up, ignore this mail.\n";
+           "\n\nThe link works once and expires in " + lifetime +
+           ". If you did not sign up, ignore this mail.\n";
   return m;
 }
 
@@ -105,9 +119,9 @@ void Accounts::queue_registration(std::string name, std::string email, std::stri
   reg.created_us = now;
   reg.expires_us = now + settings_.verify_key_ttl_us;
   std::string link = settings_.public_base_url + "/api/v1/auth/email_verify/" + key;
-  int ttl_hours = static_cast<int>(settings_.verify_key_ttl_us / 3600000000);
-  auto mail = has_account ? existing_account_mail(email, language)
-                          : verification_mail(email, name, link, ttl_hours, language);
+  auto mail = has_account
+                  ? existing_account_mail(email, language)
+                  : verification_mail(email, name, link, settings_.verify_key_ttl_us, language);
   store_.put_registration(std::move(reg), std::move(mail), [this, done](Status s) {
     if (s.ok() && mail_queued_) mail_queued_();
     done(s);

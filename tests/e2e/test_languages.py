@@ -65,3 +65,12 @@ def test_the_notice_to_an_existing_account_follows_the_language_too(server, smtp
     assert r.status_code == 201
     notice = smtp.mailbox.wait_for("carol@example.test", count=2)[-1]
     assert notice["Subject"] == "누군가 이 주소로 REWIND 가입을 시도했습니다"
+
+
+def test_a_link_lifetime_under_an_hour_is_said_in_minutes(start_server, smtp, test_ca):
+    start_server.ca[0] = test_ca["ca"]
+    s = start_server(args=["--verify-key-ttl", "0.25"], smtp=smtp)
+    assert register(s, "dana", "dana@example.test").status_code == 201
+    assert "expires in 15 minutes." in mail_for(smtp, "dana@example.test").get_content()
+    assert register(s, "다나", "dana2@example.test", "ko").status_code == 201
+    assert "15분 뒤에 만료됩니다" in mail_for(smtp, "dana2@example.test").get_content()

@@ -112,8 +112,13 @@ Status Connection::add_text_function(const char* name, std::string (*fn)(std::st
     auto f = reinterpret_cast<std::string (*)(std::string_view)>(sqlite3_user_data(ctx));
     const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(args[0]));
     if (!text) return sqlite3_result_null(ctx);
-    std::string out = f(std::string_view(text, sqlite3_value_bytes(args[0])));
-    sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
+    // No exception may unwind through SQLite's C frames: it becomes the statement's error.
+    try {
+      std::string out = f(std::string_view(text, sqlite3_value_bytes(args[0])));
+      sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
+    } catch (const std::exception& e) {
+      sqlite3_result_error(ctx, e.what(), -1);
+    }
   };
   int rc = sqlite3_create_function_v2(db_, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                       reinterpret_cast<void*>(fn), call, nullptr, nullptr, nullptr);
