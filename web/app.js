@@ -246,6 +246,12 @@ function setupAuthForms() {
       setText($('signup-error'), 'signup.missing');
       return;
     }
+    // The server counts characters (code points) of the composed form, not UTF-16 units.
+    const length = [...name.normalize('NFC')].length;
+    if (length < 2 || length > 32) {
+      setText($('signup-error'), 'signup.nameLength');
+      return;
+    }
     submitWithBusy($('signup-form'), $('signup-error'), async () => {
       await api.register(name, email, password, i18n.language());
       $('signup-password').value = '';
@@ -1323,6 +1329,15 @@ function applyLanguage() {
   }
 }
 
+// A form's field submits it on Enter; not on the Enter that commits a composition (see
+// composing()), which some browsers deliver after the composition ended.
+function setupComposition() {
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && composing(e) && e.target instanceof HTMLInputElement && e.target.form)
+      e.preventDefault();
+  }, true);
+}
+
 function setupLanguage() {
   for (const id of ['auth-lang', 'app-lang']) {
     $(id).addEventListener('change', (e) => {
@@ -1338,6 +1353,7 @@ function setupLanguage() {
 
 async function main() {
   setupLanguage();
+  setupComposition();
   setupAuthForms();
   setupApp();
   const info = await api.about();

@@ -178,6 +178,17 @@ describe('web client in Korean', {timeout: 120000}, () => {
     assert.equal(saved, true);
     assert.equal(await chatFramesSent(minsu), before);
     await minsu.keyboard.press('Escape');
+    // A form's field (adding a friend) does not submit on it either: its Enter is cancelled,
+    // and only that one.
+    const cancelled = await minsu.$eval('#friend-name', (input) => {
+      const enter = (init, keyCode) => {
+        const event = new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true, ...init});
+        if (keyCode) Object.defineProperty(event, 'keyCode', {value: keyCode});
+        return !input.dispatchEvent(event);
+      };
+      return [enter({isComposing: true}), enter({}, 229), enter({})];
+    });
+    assert.deepEqual(cancelled, [true, true, false]);
     // A plain Enter then sends.
     await minsu.focus('#composer-input');
     await minsu.keyboard.press('Enter');
@@ -233,6 +244,15 @@ describe('web client in Korean', {timeout: 120000}, () => {
     await waitForText(page, '#login-title', 'Log in');
     await page.click('#show-signup');
     assert.match(await page.$eval('#signup-name-hint', (e) => e.textContent), /any script/);
+    // Characters are counted as the server counts them: 33 syllables are too many, and the
+    // field does not cut them off.
+    const long = '가'.repeat(33);
+    await fill(page, '#signup-name', long);
+    await fill(page, '#signup-email', 'long@example.test');
+    await fill(page, '#signup-password', PASSWORD);
+    await page.click('#signup-form button[type=submit]');
+    await waitForText(page, '#signup-error', 'A name is 2–32 characters long.');
+    assert.equal(await page.$eval('#signup-name', (e) => e.value), long);
     await fill(page, '#signup-name', 'Émilie');
     await fill(page, '#signup-email', 'emilie@example.test');
     await fill(page, '#signup-password', PASSWORD);
