@@ -1,10 +1,13 @@
 // The HTTP API (docs/PROTOCOL.md §1): JSON in, {"type","payload"} out.
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  // `message` is the server's English text: the client shows its own text for the codes it
+  // knows (i18n.js) and this one only for the others.
+  constructor(status, code, message, retryAfter = 0) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -26,16 +29,16 @@ async function call(method, path, {body, token} = {}) {
   }
   if (!response.ok || !json || json.type === 'error') {
     const payload = (json && json.payload) || {};
-    let message = payload.message || `The server answered ${response.status}.`;
-    const retry = response.headers.get('Retry-After');
-    if (response.status === 429 && retry) message += ` Try again in ${retry} s.`;
-    throw new ApiError(response.status, payload.code || 'http', message);
+    const retry = Number(response.headers.get('Retry-After')) || 0;
+    throw new ApiError(response.status, payload.code || 'http',
+                       payload.message || `The server answered ${response.status}.`, retry);
   }
   return json;
 }
 
-export async function register(name, email, password) {
-  return call('POST', '/api/v1/auth/register', {body: {name, email, password}});
+// `lang` ("en" or "ko"): the language of the verification mail.
+export async function register(name, email, password, lang) {
+  return call('POST', '/api/v1/auth/register', {body: {name, email, password, lang}});
 }
 
 export async function login(email, password) {

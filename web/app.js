@@ -4,6 +4,8 @@
 
 import * as api from './api.js';
 import {Gateway} from './gateway.js';
+import * as i18n from './i18n.js';
+import {setRawText, setText, t} from './i18n.js';
 
 const TOKEN_KEY = 'rewind.token';
 const REVOKE_KEY = 'rewind.revoke';  // tokens logged out of while the server was unreachable
@@ -26,6 +28,11 @@ function h(tag, attrs = {}, ...children) {
     // Through the CSSOM: the Content-Security-Policy refuses style attributes.
     else if (k === 'style') for (const [p, x] of Object.entries(v)) el.style.setProperty(p, x);
     else if (k === 'text') el.textContent = v;
+    // [key, params]: text from the catalog, redone when the language changes.
+    else if (k === 'i18n') setText(el, ...[v].flat());
+    // {attribute: key}, with the params of `i18n` (or `params`).
+    else if (k === 'i18nAttrs') i18n.setAttrs(el, v, attrs.params || [attrs.i18n].flat()[1]);
+    else if (k === 'params') continue;
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : v);
   }
@@ -62,16 +69,11 @@ function parseCreatedAt(text) {
   return new Date(utc - serverOffsetMs);
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'});
-const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
-  month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
-});
-const fullFormat = new Intl.DateTimeFormat(undefined, {dateStyle: 'full', timeStyle: 'medium'});
-
+// In the chosen language and the browser's time zone (i18n.fmt).
 function shortTime(date) {
   const today = new Date();
-  return date.toDateString() === today.toDateString() ? timeFormat.format(date)
-                                                      : dateTimeFormat.format(date);
+  return date.toDateString() === today.toDateString() ? i18n.fmt().time.format(date)
+                                                      : i18n.fmt().dateTime.format(date);
 }
 
 function initial(name) {
@@ -160,24 +162,26 @@ function convForChatId(chatId) {
 }
 
 function convTitle(conv) {
-  if (conv.kind === 'guild') return (state.guilds.get(conv.id) || {name: 'Guild'}).name;
-  return (state.users.get(conv.id) || {name: 'Unknown user'}).name;
+  if (conv.kind === 'guild') return (state.guilds.get(conv.id) || {name: t('guild.fallbackName')}).name;
+  return (state.users.get(conv.id) || {name: t('conv.unknownUser')}).name;
 }
 
 function authorName(userId) {
   if (state.me && userId === state.me.id) return state.me.name;
   const u = state.users.get(userId);
-  return u ? u.name : 'former member';
+  return u ? u.name : t('conv.formerMember');
 }
 
 // ---------------------------------------------------------------------------------------
 // Signed out: log in and sign up
 
+// `notice`: a catalog key, or none.
 function showAuth(notice = '') {
   $('app-view').hidden = true;
   $('auth-view').hidden = false;
   $('offline-banner').hidden = true;
-  $('auth-notice').textContent = notice;
+  if (notice) setText($('auth-notice'), notice);
+  else setRawText($('auth-notice'), '');
   showCard('login-card');
   document.title = 'REWIND';
 }
@@ -188,12 +192,12 @@ function showCard(id) {
 
 async function submitWithBusy(form, errorEl, work) {
   const button = form.querySelector('button[type=submit]');
-  errorEl.textContent = '';
+  setRawText(errorEl, '');
   button.disabled = true;
   try {
     await work();
   } catch (e) {
-    errorEl.textContent = e.message;
+    showApiError(errorEl, e);
   } finally {
     button.disabled = false;
   }
@@ -218,7 +222,7 @@ function setupAuthForms() {
     const email = $('login-email').value.trim();
     const password = $('login-password').value;
     if (!email || !password) {
-      $('login-error').textContent = 'Enter your email and password.';
+      setText($('login-error'), 'login.missing');
       return;
     }
     submitWithBusy($('login-form'), $('login-error'), async () => {
@@ -239,18 +243,20 @@ function setupAuthForms() {
     const email = $('signup-email').value.trim();
     const password = $('signup-password').value;
     if (!name || !email || !password) {
-      $('signup-error').textContent = 'Fill in your name, email and password.';
+      setText($('signup-error'), 'signup.missing');
+      return;
+    }
+    // The server counts characters (code points) of the composed form, not UTF-16 units.
+    const length = [...name.normalize('NFC')].length;
+    if (length < 2 || length > 32) {
+      setText($('signup-error'), 'signup.nameLength');
       return;
     }
     submitWithBusy($('signup-form'), $('signup-error'), async () => {
-      await api.register(name, email, password);
+      await api.register(name, email, password, i18n.language());
       $('signup-password').value = '';
       $('login-email').value = email;
-      $('signup-done-text').textContent = state.mail === 'log'
-          ? `This server has no mail server configured, so the link for ${email} was written ` +
-            'to the server\'s log (look for "mail (no SMTP server configured)"). Open that ' +
-            'link to create your account, then log in.'
-          : `We sent a link to ${email}. Open it to create your account, then log in here.`;
+      setText($('signup-done-text'), state.mail === 'log' ? 'signup.doneLog' : 'signup.doneMail', {email});
       showCard('signup-done');
       $('signup-done-title').focus();
     });
@@ -291,12 +297,10 @@ function onSignedOut(notice) {
 
 async function logOut() {
   const token = state.token;
-  signOut('You logged out.');
+  signOut('notice.loggedOut');
   // Revoking the token closes every other tab's connection too (close 4108).
-  if (token && !(await revoke(token)) && $('auth-notice').textContent === 'You logged out.') {
-    $('auth-notice').textContent = 'You logged out here, but the server could not be reached ' +
-        'to end the session there. This browser will end it as soon as it reaches the server.';
-  }
+  if (token && !(await revoke(token)) && $('auth-notice').dataset.i18n === 'notice.loggedOut')
+    setText($('auth-notice'), 'notice.loggedOutOffline');
 }
 
 // A token to end on the server is kept in localStorage until the server has ended it, so
@@ -344,11 +348,11 @@ function revokePending() {
 function onStatus(status) {
   const el = $('connection');
   el.dataset.state = status;
-  el.textContent = status === 'online' ? 'online' : status === 'connecting' ? 'connecting…' : 'offline';
+  setText(el, status === 'online' ? 'status.online' : status === 'connecting' ? 'status.connecting' : 'status.offline');
   const offline = status === 'offline';
   $('offline-banner').hidden = !offline;
   $('offline-banner').classList.remove('stopped');
-  $('offline-text').textContent = 'Offline — reconnecting…';
+  setText($('offline-text'), 'offline.reconnecting');
   $('reconnect').hidden = true;
   document.body.classList.toggle('is-offline', offline);
   // A load's answer never crosses connections: the catch-up after the next auth takes over.
@@ -358,10 +362,11 @@ function onStatus(status) {
 }
 
 // The server turned the connection away and the gateway does not retry by itself.
-function onRefused(message) {
+// `notice`: a catalog key.
+function onRefused(notice) {
   onStatus('offline');
   $('offline-banner').classList.add('stopped');
-  $('offline-text').textContent = message;
+  setText($('offline-text'), notice);
   $('reconnect').hidden = false;
 }
 
@@ -405,7 +410,7 @@ function guildFrom(summary) {
 }
 
 function memberCountText(guild) {
-  return `${guild.member_count} member${guild.member_count === 1 ? '' : 's'}`;
+  return t('guild.memberCount', {count: guild.member_count});
 }
 
 // Asks once per connection (and again each time the conversation is opened) for the members
@@ -509,7 +514,7 @@ function onChat(p) {
     const msg = conv.messages.get(p.id);
     if (p.content === '') {
       conv.messages.delete(p.id);
-      if (conv === state.open) announce(`${authorName(p.user_id)} deleted a message`);
+      if (conv === state.open) announce(t('announce.deleted', {name: authorName(p.user_id)}));
     } else if (msg) {
       msg.content = p.content;
       msg.edited_at = p.edited_at;
@@ -525,8 +530,9 @@ function liveMessage(conv, msg) {
   if (!visible) conv.unread += 1;
   renderLists();
   const who = authorName(msg.user_id);
-  const where = conv.kind === 'guild' ? ` in ${convTitle(conv)}` : '';
-  announce(conv === state.open ? `${who}: ${msg.content}` : `New message from ${who}${where}`);
+  announce(conv === state.open ? t('announce.message', {name: who, text: msg.content})
+           : conv.kind === 'guild' ? t('announce.newMessageIn', {name: who, guild: convTitle(conv)})
+           : t('announce.newMessage', {name: who}));
 }
 
 function onLoadComplete(p) {
@@ -582,12 +588,12 @@ function onFriendEvent(p) {
   if (p.self) return onOwnFriendEvent(p.type, u);
   if (p.type === 'request') {
     state.incoming.set(u.id, u);
-    announce(`${u.name} sent you a friend request`);
+    announce(t('announce.request', {name: u.name}));
   } else if (p.type === 'response') {
     state.incoming.delete(u.id);
     state.outgoing.delete(u.id);
     state.friends.set(u.id, u);
-    announce(`You and ${u.name} are now friends`);
+    announce(t('announce.friends', {name: u.name}));
   } else if (p.type === 'remove') {
     state.incoming.delete(u.id);
     state.outgoing.delete(u.id);
@@ -630,7 +636,7 @@ function onGuildEvent(p) {
     state.guilds.delete(g.id);
     state.convs.delete(`guild:${g.id}`);
     if (state.route.view === 'guild' && state.route.id === g.id) {
-      const why = p.type === 'deleted' ? `${g.name} was deleted` : `You are no longer in ${g.name}`;
+      const why = t(p.type === 'deleted' ? 'announce.guildDeleted' : 'announce.guildGone', {guild: g.name});
       announce(why);
       location.hash = '';
     }
@@ -649,7 +655,7 @@ function onGuildEvent(p) {
     location.hash = `#guild/${g.id}`;
   }
   if (p.type === 'joined' && p.user.id === state.me.id && p.actor.id !== state.me.id)
-    announce(`${p.actor.name} added you to ${g.name}`);
+    announce(t('announce.addedToGuild', {name: p.actor.name, guild: g.name}));
   renderLists();
   if (state.route.view === 'guild' && state.route.id === g.id) renderConversationChrome();
 }
@@ -660,28 +666,52 @@ const GUILD_CODES = new Set(['4050', '4051', '4052', '4053', '4054']);
 // The codes a history load can be answered with.
 const LOAD_CODES = new Set(['4003', '4020', '4024', '4029', '4050', '5000', '5003']);
 
+// Shows a gateway error in the interface's language: the catalog has a text for each code
+// the client expects; the server's (English) reason is only for a code it does not know.
+function showGatewayError(el, p) {
+  const key = `error.${p && p.code}`;
+  if (p && p.code === '4029') {
+    setText(el, p.retry_after ? key : 'error.rate_limited',
+            p.retry_after ? {when: i18n.inSeconds(p.retry_after)} : undefined);
+  } else if (i18n.has(key)) {
+    setText(el, key);
+  } else if (p && p.reason) {
+    setRawText(el, p.reason);
+  } else {
+    setText(el, 'error.generic');
+  }
+}
+
+// The same for an HTTP API error (api.ApiError): by its `code`.
+function showApiError(el, e) {
+  const key = `error.${e.code}`;
+  if (e.code === 'rate_limited' && e.retryAfter) setText(el, 'error.rate_limited_after', {when: i18n.inSeconds(e.retryAfter)});
+  else if (e.code === 'http') setText(el, 'error.status', {status: e.status});
+  else if (e.code && i18n.has(key)) setText(el, key);
+  else setRawText(el, e.message || t('error.generic'));
+}
+
 function onError(p) {
   const code = p && p.code;
-  let reason = (p && p.reason) || 'Something went wrong.';
-  if (code === '4029' && p.retry_after) reason = `Slow down: try again in ${Math.ceil(p.retry_after)} s.`;
   if (state.load && LOAD_CODES.has(code)) loadFailed(state.load, p);
   // Errors name no request: place each by its code's family where the user acted.
+  const targets = [];
   if (FRIEND_CODES.has(code)) {
-    $('friend-error').textContent = reason;
+    targets.push($('friend-error'));
   } else if (GUILD_CODES.has(code)) {
-    (state.route.view === 'new-guild' ? $('guild-error') : $('member-error')).textContent = reason;
-    if (state.route.view === 'guild') $('conversation-error').textContent = reason;
+    targets.push(state.route.view === 'new-guild' ? $('guild-error') : $('member-error'));
+    if (state.route.view === 'guild') targets.push($('conversation-error'));
     state.pendingGuildName = null;
   } else if (code === '4015') {
-    const target = state.route.view === 'friends' ? $('friend-error')
-                   : state.route.view === 'guild' && !$('members-panel').hidden ? $('member-error')
-                   : $('conversation-error');
-    target.textContent = reason;
+    targets.push(state.route.view === 'friends' ? $('friend-error')
+                 : state.route.view === 'guild' && !$('members-panel').hidden ? $('member-error')
+                 : $('conversation-error'));
   } else {
-    $('conversation-error').textContent = reason;
-    if (state.route.view === 'friends') $('friend-error').textContent = reason;
+    targets.push($('conversation-error'));
+    if (state.route.view === 'friends') targets.push($('friend-error'));
   }
-  announce(reason);
+  for (const el of targets) showGatewayError(el, p);
+  announce(targets[0].textContent);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -804,23 +834,22 @@ function setHistoryStatus(conv) {
   $('messages').setAttribute('aria-busy', busy ? 'true' : 'false');
   $('retry-load').hidden = !(conv.failed && !busy && online);
   if (busy) {
-    status.textContent = 'Loading messages…';
+    setText(status, 'conv.loading');
     button.hidden = true;
   } else if (!online && !conv.loaded) {
-    status.textContent = 'Messages load when you are back online.';
+    setText(status, 'conv.loadWhenOnline');
     button.hidden = true;
   } else if (conv.failed) {
-    status.textContent = conv.loaded ? 'Older messages could not be loaded.' : 'Messages could not be loaded.';
+    setText(status, conv.loaded ? 'conv.olderFailed' : 'conv.failed');
     button.hidden = true;
   } else if (!conv.loaded) {
-    status.textContent = '';
+    setRawText(status, '');
     button.hidden = true;
   } else if (conv.more) {
-    status.textContent = '';
+    setRawText(status, '');
     button.hidden = false;
   } else {
-    status.textContent = conv.messages.size ? 'This is the beginning of the conversation.'
-                                            : 'No messages yet. Say hello!';
+    setText(status, conv.messages.size ? 'conv.beginning' : 'conv.empty');
     button.hidden = true;
   }
 }
@@ -847,17 +876,17 @@ function renderLists() {
   const badge = $('request-badge');
   badge.hidden = state.incoming.size === 0;
   badge.textContent = String(state.incoming.size);
-  badge.setAttribute('aria-label', `${state.incoming.size} friend request${state.incoming.size === 1 ? '' : 's'}`);
+  i18n.setAttrs(badge, {'aria-label': 'nav.requests'}, {count: state.incoming.size});
   $('friends-link').classList.toggle('active', state.route.view === 'friends');
 
   renderFriendsPane();
   const unread = [...state.convs.values()].reduce((n, c) => n + c.unread, 0);
-  document.title = unread ? `(${unread}) REWIND` : 'REWIND';
+  document.title = unread ? t('title.unread', {count: unread}) : 'REWIND';
 }
 
 function convItem(href, icon, name, conv, sub) {
   const active = state.open === conv;
-  const label = conv.unread ? `${name}, ${conv.unread} unread` : name;
+  const label = conv.unread ? t('nav.unread', {name, count: conv.unread}) : name;
   return h('li', {},
     h('a', {href, class: `conv-item${active ? ' active' : ''}`, 'aria-current': active ? 'page' : null, 'aria-label': label},
       icon,
@@ -871,24 +900,25 @@ function personRow(u, ...buttons) {
 }
 
 function friendOp(type, name) {
-  $('friend-error').textContent = '';
+  setRawText($('friend-error'), '');
   if (!state.gateway.send('mutual_users', {type, name}))
-    $('friend-error').textContent = 'You are offline. Try again when reconnected.';
+    setText($('friend-error'), 'offline.tryLater');
 }
 
+// `label` and `question` are catalog keys.
 function confirmButton(label, question, action, cls = 'danger') {
   // Two steps, in place: the first press asks, the second does it; Escape or blur cancels.
-  const button = h('button', {type: 'button', class: `small ${cls}`, text: label});
+  const button = h('button', {type: 'button', class: `small ${cls}`, i18n: label});
   let armed = false;
   const disarm = () => {
     armed = false;
-    button.textContent = label;
+    setText(button, label);
     button.removeAttribute('aria-live');
   };
   button.addEventListener('click', () => {
     if (armed) return action();
     armed = true;
-    button.textContent = question;
+    setText(button, question);
     button.setAttribute('aria-live', 'polite');
   });
   button.addEventListener('blur', disarm);
@@ -900,19 +930,19 @@ function renderFriendsPane() {
   const byName = (a, b) => a.name.localeCompare(b.name);
   const incoming = [...state.incoming.values()].sort(byName);
   $('incoming-list').replaceChildren(...incoming.map((u) => personRow(u,
-    h('button', {type: 'button', class: 'small primary', text: 'Accept', 'aria-label': `Accept ${u.name}`, onclick: () => friendOp('response', u.name)}),
-    h('button', {type: 'button', class: 'small', text: 'Decline', 'aria-label': `Decline ${u.name}`, onclick: () => friendOp('remove', u.name)}))));
+    h('button', {type: 'button', class: 'small primary', i18n: ['friends.accept', {name: u.name}], i18nAttrs: {'aria-label': 'friends.acceptLabel'}, onclick: () => friendOp('response', u.name)}),
+    h('button', {type: 'button', class: 'small', i18n: ['friends.decline', {name: u.name}], i18nAttrs: {'aria-label': 'friends.declineLabel'}, onclick: () => friendOp('remove', u.name)}))));
   $('incoming-empty').hidden = incoming.length > 0;
 
   const outgoing = [...state.outgoing.values()].sort(byName);
   $('outgoing-list').replaceChildren(...outgoing.map((u) => personRow(u,
-    h('button', {type: 'button', class: 'small', text: 'Cancel', 'aria-label': `Cancel the request to ${u.name}`, onclick: () => friendOp('remove', u.name)}))));
+    h('button', {type: 'button', class: 'small', i18n: ['friends.cancel', {name: u.name}], i18nAttrs: {'aria-label': 'friends.cancelLabel'}, onclick: () => friendOp('remove', u.name)}))));
   $('outgoing-empty').hidden = outgoing.length > 0;
 
   const friends = [...state.friends.values()].sort(byName);
   $('friend-list').replaceChildren(...friends.map((u) => personRow(u,
-    h('a', {href: `#dm/${u.id}`, class: 'button small', text: 'Message', 'aria-label': `Message ${u.name}`}),
-    confirmButton('Remove', 'Remove?', () => friendOp('delete', u.name)))));
+    h('a', {href: `#dm/${u.id}`, class: 'button small', i18n: ['friends.message', {name: u.name}], i18nAttrs: {'aria-label': 'friends.messageLabel'}}),
+    confirmButton('friends.remove', 'friends.removeConfirm', () => friendOp('delete', u.name)))));
   $('friends-empty').hidden = friends.length > 0;
 }
 
@@ -926,30 +956,32 @@ function renderConversationChrome() {
   const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
   $('members-toggle').hidden = !guild;
   if (guild) {
-    $('conversation-sub').textContent = memberCountText(guild);
-    $('members-toggle').textContent = `Members (${guild.member_count})`;
+    setText($('conversation-sub'), 'guild.memberCount', {count: guild.member_count});
+    setText($('members-toggle'), 'guild.membersCount', {count: guild.member_count});
     askMembers(guild);
     renderMembers(guild);
   } else {
     $('members-panel').hidden = true;
     $('members-toggle').setAttribute('aria-expanded', 'false');
     const friend = state.friends.has(conv.id);
-    $('conversation-sub').textContent = friend ? 'Direct message' : 'Not friends: you can read the history';
+    setText($('conversation-sub'), friend ? 'conv.dm' : 'conv.notFriends');
   }
-  $('composer-input').placeholder = `Message ${conv.kind === 'guild' ? '#' : ''}${convTitle(conv)}`;
+  i18n.setAttrs($('composer-input'), {placeholder: conv.kind === 'guild' ? 'composer.placeholderGuild' : 'composer.placeholderDm'},
+                {name: convTitle(conv)});
   updateComposer();
 }
 
 function renderMembers(guild) {
   $('member-list').setAttribute('aria-busy', guild.members ? 'false' : 'true');
   if (!guild.members) {
-    $('member-list').replaceChildren(h('li', {class: 'hint', text: 'Loading members…'}));
+    $('member-list').replaceChildren(h('li', {class: 'hint', i18n: 'guild.loadingMembers'}));
     $('add-member-form').hidden = true;  // who may be added is known with the members
     return;
   }
   $('member-list').replaceChildren(...guild.members.map((u) => h('li', {class: 'person'},
-    avatar(u), h('span', {class: 'person-name', text: u.id === state.me.id ? `${u.name} (you)` : u.name}),
-    u.id === guild.owner_id ? h('span', {class: 'tag', text: 'owner'}) : null)));
+    avatar(u), u.id === state.me.id ? h('span', {class: 'person-name', i18n: ['guild.you', {name: u.name}]})
+                                    : h('span', {class: 'person-name', text: u.name}),
+    u.id === guild.owner_id ? h('span', {class: 'tag', i18n: 'guild.owner'}) : null)));
   const inGuild = new Set(guild.members.map((u) => u.id));
   const candidates = [...state.friends.values()].filter((u) => !inGuild.has(u.id))
                                                  .sort((a, b) => a.name.localeCompare(b.name));
@@ -970,7 +1002,12 @@ function updateComposer() {
   const online = state.gateway && state.gateway.online;
   $('send-button').disabled = !canSend();
   $('composer-input').disabled = conv.kind === 'dm' && !state.friends.has(conv.id);
-  $('send-button').title = online ? '' : 'Offline: reconnecting';
+  if (online) {
+    $('send-button').removeAttribute('title');
+    delete $('send-button').dataset.i18nAttrs;
+  } else {
+    i18n.setAttrs($('send-button'), {title: 'status.offlineTitle'});
+  }
 }
 
 function messageElement(conv) {
@@ -980,7 +1017,7 @@ function messageElement(conv) {
     h('div', {class: 'message-main'},
       h('div', {class: 'message-meta'}, h('span', {class: 'author'}), h('time')),
       h('div', {class: 'message-body'},
-        h('div', {class: 'message-text'}), h('span', {class: 'edited', text: '(edited)', hidden: true}))),
+        h('div', {class: 'message-text'}), h('span', {class: 'edited', i18n: 'message.edited', hidden: true}))),
     h('div', {class: 'message-actions'}));
   return li;
 }
@@ -1002,20 +1039,20 @@ function updateMessageElement(li, msg, previous, conv) {
   if (date) {
     time.dateTime = date.toISOString();
     time.textContent = shortTime(date);
-    time.title = fullFormat.format(date);
+    time.title = i18n.fmt().full.format(date);
   }
   // edited_at (v2) is the last edit's time, null when never edited: a reload keeps the mark.
   const edited = li.querySelector('.edited');
   const editedDate = msg.edited_at ? parseCreatedAt(msg.edited_at) : null;
   edited.hidden = !msg.edited_at;
-  if (editedDate) edited.title = `Edited ${fullFormat.format(editedDate)}`;
+  if (editedDate) edited.title = t('message.editedAt', {date: i18n.fmt().full.format(editedDate)});
   const text = li.querySelector('.message-text');
   if (text.textContent !== msg.content) text.textContent = msg.content;
   const actions = li.querySelector('.message-actions');
   if (mine && !actions.childElementCount) {
     actions.append(
-      h('button', {type: 'button', class: 'small quiet', text: 'Edit', 'aria-label': 'Edit message', onclick: () => startEdit(li, conv)}),
-      confirmButton('Delete', 'Delete?', () => deleteMessage(conv, li.dataset.id), 'quiet danger'));
+      h('button', {type: 'button', class: 'small quiet', i18n: 'message.edit', i18nAttrs: {'aria-label': 'message.editLabel'}, onclick: () => startEdit(li, conv)}),
+      confirmButton('message.delete', 'message.deleteConfirm', () => deleteMessage(conv, li.dataset.id), 'quiet danger'));
   }
 }
 
@@ -1063,7 +1100,7 @@ function startEdit(li, conv) {
   if (!msg || li.classList.contains('editing')) return;
   li.classList.add('editing');
   const text = li.querySelector('.message-text');
-  const input = h('textarea', {class: 'edit-input', rows: '2', maxlength: '2000', 'aria-label': 'Edit your message'});
+  const input = h('textarea', {class: 'edit-input', rows: '2', maxlength: '2000', i18nAttrs: {'aria-label': 'message.editBox'}});
   input.value = msg.content;
   const finish = () => {
     li.classList.remove('editing');
@@ -1076,7 +1113,7 @@ function startEdit(li, conv) {
     const content = input.value;
     if (content.trim() === '') return deleteMessage(conv, msg.id);
     if (content !== msg.content && !state.gateway.send('chat', {type: 'edit', chat_id: conv.chatId, id: msg.id, content})) {
-      $('conversation-error').textContent = 'You are offline: the edit was not sent.';
+      setText($('conversation-error'), 'offline.notSentEdit');
       return;
     }
     finish();
@@ -1084,15 +1121,15 @@ function startEdit(li, conv) {
   const form = h('form', {class: 'edit-form', onsubmit: (e) => { e.preventDefault(); save(); }},
     input,
     h('div', {class: 'edit-buttons'},
-      h('button', {type: 'submit', class: 'small primary', text: 'Save'}),
-      h('button', {type: 'button', class: 'small', text: 'Cancel', onclick: finish}),
-      h('span', {class: 'hint', text: 'Enter to save, Esc to cancel'})));
+      h('button', {type: 'submit', class: 'small primary', i18n: 'message.save'}),
+      h('button', {type: 'button', class: 'small', i18n: 'message.cancel', onclick: finish}),
+      h('span', {class: 'hint', i18n: 'message.editHint'})));
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') {
       e.preventDefault();
       finish();
       li.querySelector('.message-actions button')?.focus();
-    } else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    } else if (e.key === 'Enter' && !e.shiftKey && !composing(e)) {
       e.preventDefault();
       save();
     }
@@ -1105,7 +1142,7 @@ function startEdit(li, conv) {
 
 function deleteMessage(conv, id) {
   if (!state.gateway.send('chat', {type: 'edit', chat_id: conv.chatId, id, content: ''}))
-    $('conversation-error').textContent = 'You are offline: the message was not deleted.';
+    setText($('conversation-error'), 'offline.notDeleted');
 }
 
 function sendMessage() {
@@ -1113,15 +1150,20 @@ function sendMessage() {
   const input = $('composer-input');
   const content = input.value;
   if (!conv || content.trim() === '') return;
-  $('conversation-error').textContent = '';
+  setRawText($('conversation-error'), '');
   if (!canSend()) {
-    $('conversation-error').textContent = state.gateway && state.gateway.online
-        ? 'You cannot send here.' : 'You are offline. Your message is kept here until you are back.';
+    setText($('conversation-error'), state.gateway && state.gateway.online ? 'conv.cannotSend' : 'offline.keptMessage');
     return;
   }
   state.gateway.send('chat', {type: 'send', chat_id: conv.chatId, content});
   input.value = '';
   autosize(input);
+}
+
+// An Enter that commits an input method's composition (Hangul, kana, ...) is not a send:
+// browsers mark it isComposing, and some report it only as keyCode 229.
+function composing(event) {
+  return event.isComposing || event.keyCode === 229;
 }
 
 function autosize(textarea) {
@@ -1168,7 +1210,7 @@ function openConversation(conv) {
   }
   state.open = conv;
   $('message-list').replaceChildren();
-  $('conversation-error').textContent = '';
+  setRawText($('conversation-error'), '');
   $('members-panel').hidden = true;
   $('members-toggle').setAttribute('aria-expanded', 'false');
   if (!conv) return;
@@ -1203,10 +1245,10 @@ function setupApp() {
   $('new-guild-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const name = $('guild-name').value.trim();
-    $('guild-error').textContent = '';
+    setRawText($('guild-error'), '');
     if (!name) return;
     if (!state.gateway.send('guild', {type: 'create', name})) {
-      $('guild-error').textContent = 'You are offline. Try again when reconnected.';
+      setText($('guild-error'), 'offline.tryLater');
       return;
     }
     state.pendingGuildName = name;
@@ -1222,13 +1264,13 @@ function setupApp() {
   $('add-member-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const name = $('add-member-select').value;
-    $('member-error').textContent = '';
+    setRawText($('member-error'), '');
     if (!name || !state.open) return;
     if (!state.gateway.send('guild', {type: 'add', guild_id: state.open.id, name}))
-      $('member-error').textContent = 'You are offline. Try again when reconnected.';
+      setText($('member-error'), 'offline.tryLater');
   });
 
-  const leave = confirmButton('Leave guild', 'Really leave?', () => {
+  const leave = confirmButton('guild.leave', 'guild.leaveConfirm', () => {
     if (state.open && state.open.kind === 'guild')
       state.gateway.send('guild', {type: 'leave', guild_id: state.open.id});
   }, 'danger wide');
@@ -1241,7 +1283,7 @@ function setupApp() {
     sendMessage();
   });
   input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    if (e.key === 'Enter' && !e.shiftKey && !composing(e)) {
       e.preventDefault();
       sendMessage();
     }
@@ -1265,12 +1307,53 @@ function setupApp() {
   // Another tab logged in or out.
   window.addEventListener('storage', (e) => {
     if (e.key !== TOKEN_KEY) return;
-    if (!e.newValue && state.token) signOut('You logged out in another tab.');
+    if (!e.newValue && state.token) signOut('notice.loggedOutElsewhere');
     else if (e.newValue && e.newValue !== state.token) startSession(e.newValue);
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// Language: the switchers on the log-in screen and in the header. A change re-translates
+// what is on screen (the elements that hold catalog keys) and renders the rest again; the
+// session, the open conversation and what is typed stay.
+
+function applyLanguage() {
+  i18n.translate();
+  for (const id of ['auth-lang', 'app-lang']) $(id).value = i18n.language();
+  if (!state.me) return;
+  renderLists();
+  if (state.open) {
+    renderConversationChrome();
+    renderMessages();
+    setHistoryStatus(state.open);
+  }
+}
+
+// A form's field submits it on Enter; not on the Enter that commits a composition (see
+// composing()), which some browsers deliver after the composition ended.
+function setupComposition() {
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && composing(e) && e.target instanceof HTMLInputElement && e.target.form)
+      e.preventDefault();
+  }, true);
+}
+
+function setupLanguage() {
+  for (const id of ['auth-lang', 'app-lang']) {
+    $(id).addEventListener('change', (e) => {
+      if (i18n.setLanguage(e.target.value)) applyLanguage();
+    });
+  }
+  // Chosen in another tab: this one follows.
+  window.addEventListener('storage', (e) => {
+    if (e.key === i18n.LANG_STORAGE_KEY && i18n.setLanguage(e.newValue, {save: false})) applyLanguage();
+  });
+  applyLanguage();
+}
+
 async function main() {
+  setupLanguage();
+  setupComposition();
   setupAuthForms();
   setupApp();
   const info = await api.about();

@@ -7,6 +7,7 @@
 // frame), onStatus ("connecting", "online", "offline"), onSignedOut (the token is no
 // longer valid: error 4000 or close 4108) and onRefused (the server turned the connection
 // away for a reason that retrying does not fix: close 4106; it stays stopped until start()).
+// onSignedOut and onRefused get a key of the client's strings (i18n.js) saying why.
 
 const HEARTBEAT_MS = 20000;     // the server's default timeout is 45 s; the app sends every 40
 const DEAD_AFTER_MS = 50000;    // nothing heard for this long: the link is dead
@@ -121,7 +122,7 @@ export class Gateway {
     if (frame.type === 'error' && frame.payload && frame.payload.code === '4000') {
       // The token is bad, expired or revoked: no retry will fix that.
       this.stop();
-      this.handlers.onSignedOut('Your session has ended. Please log in again.');
+      this.handlers.onSignedOut('notice.sessionEnded');
       return;
     }
     this.handlers.onFrame(frame);
@@ -154,14 +155,13 @@ export class Gateway {
     if (this.stopped) return;
     if (event.code === CLOSE_TOKEN_REVOKED) {
       this.stop();
-      this.handlers.onSignedOut('You logged out.');
+      this.handlers.onSignedOut('notice.loggedOut');
       return;
     }
     if (event.code === CLOSE_TOO_MANY_SESSIONS) {
       // Every retry would be refused the same way until another tab or device lets go.
       this.stop();
-      this.handlers.onRefused('Not connected: this account already has as many connections as ' +
-                              'the server allows (other tabs or devices). Close one, then try again.');
+      this.handlers.onRefused('offline.tooManySessions');
       return;
     }
     this.handlers.onStatus('offline');

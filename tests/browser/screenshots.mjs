@@ -2,6 +2,7 @@
 //   cd tests/browser && npm ci && REWIND_BUILD_DIR=../../build node screenshots.mjs
 // The same real server, SMTP server and chromium as the tests, with a few people and
 // messages so that the screens look like use.
+// The Korean ones need a font with Hangul (Debian: fonts-nanum or fonts-noto-cjk).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -124,6 +125,25 @@ try {
   await clickText(phone, '#dm-list .conv-name', 'jun');
   await waitForText(phone, '#message-list', '24°C');
   await shoot(phone, 'phone-conversation');
+
+  // The same client in Korean: the conversation, switched in its header, and the log-in
+  // screen of a browser whose language is Korean.
+  await mina.bringToFront();  // behind the phone's page it gets no frames
+  await clickText(mina, '#dm-list .conv-name', 'jun');
+  await waitForText(mina, '#message-list', '24°C');
+  await mina.select('#app-lang', 'ko');
+  await waitForText(mina, '#friends-link', '친구');
+  await shoot(mina, 'conversation-ko');
+  const koBrowser = await launchBrowser({lang: 'ko-KR'});
+  try {
+    const ko = await koBrowser.newPage();
+    await ko.setViewport(DESKTOP);
+    await ko.goto(server.base + '/');
+    await waitForText(ko, '#login-title', '로그인');
+    await shoot(ko, 'login-ko');
+  } finally {
+    await koBrowser.close();
+  }
 } finally {
   await browser.close();
   await server.stop();

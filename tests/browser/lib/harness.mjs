@@ -86,8 +86,9 @@ export class SmtpSink {
     return this;
   }
 
-  // The verification link of the newest mail to `address`, waiting for it to arrive.
-  async linkFor(address, timeoutMs = 15000) {
+  // The newest verification mail to `address` (its text, headers included) and its link,
+  // waiting for it to arrive.
+  async mailFor(address, timeoutMs = 15000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const files = fs.existsSync(this.dir) ? fs.readdirSync(this.dir).filter((f) => f.endsWith('.eml')).sort() : [];
@@ -95,11 +96,16 @@ export class SmtpSink {
         const text = fs.readFileSync(path.join(this.dir, f), 'utf8');
         if (!new RegExp(`^To:.*${address.replace(/[.+]/g, '\\$&')}`, 'mi').test(text)) continue;
         const m = /https?:\/\/\S+\/api\/v1\/auth\/email_verify\/[A-Za-z0-9_-]+/.exec(text);
-        if (m) return m[0];
+        if (m) return {text, link: m[0]};
       }
       if (Date.now() > deadline) throw new Error(`no mail to ${address}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  // The verification link of the newest mail to `address`, waiting for it to arrive.
+  async linkFor(address, timeoutMs = 15000) {
+    return (await this.mailFor(address, timeoutMs)).link;
   }
 
   stop() {
@@ -206,14 +212,17 @@ export class Relay {
   }
 }
 
-export function launchBrowser() {
+// `lang`: the browser's language (navigator.languages and Accept-Language).
+export function launchBrowser({lang = 'en-US'} = {}) {
   return puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
     // As root (CI), chromium's sandbox cannot start; the pages are our own.
     args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run',
            '--disable-background-networking', '--disable-component-update',
-           '--disable-sync', '--metrics-recording-only', '--lang=en-US'],
+           '--disable-sync', '--metrics-recording-only', `--lang=${lang}`,
+           // What navigator.languages and Accept-Language say (headless ignores --lang).
+           `--accept-lang=${lang},${lang.split('-')[0]}`],
   });
 }
 
