@@ -13,6 +13,7 @@ const PAGE = 50;  // messages per history load
 const LOAD_TIMEOUT_MS = 15000;  // a history load unanswered for this long is sent again
 const LOAD_ATTEMPTS = 5;  // then the reader is offered a button to try again
 const FAR_FUTURE = '9999-12-31 23:59:59';  // a cursor after every message: "the newest"
+const DRAFT_KEY = 'rewind.draft';  // sessionStorage: `${DRAFT_KEY}:<my id>:<conversation key>`
 
 const $ = (id) => document.getElementById(id);
 
@@ -150,6 +151,50 @@ function conversation(kind, id) {
   return conv;
 }
 
+// Drafts: what is typed in a conversation's composer and not sent yet, one per
+// conversation, kept in sessionStorage (this tab, across a reload) under my id and the
+// conversation's key, so that switching conversations never carries text from one to another.
+function draftKey(conv) {
+  return `${DRAFT_KEY}:${state.me ? state.me.id : ''}:${conv.key}`;
+}
+
+function draftOf(conv) {
+  try {
+    return sessionStorage.getItem(draftKey(conv)) || '';
+  } catch {
+    return conv.draft || '';  // no storage (private mode): this page only
+  }
+}
+
+function saveDraft(conv, text) {
+  conv.draft = text;
+  try {
+    if (text) sessionStorage.setItem(draftKey(conv), text);
+    else sessionStorage.removeItem(draftKey(conv));
+  } catch {
+    // No storage: conv.draft holds it for this page.
+  }
+}
+
+// Logging out (here or in another tab) leaves no text of mine behind in this tab.
+function forgetDrafts() {
+  $('composer-input').value = '';
+  if (!state.me) return;
+  try {
+    const mine = `${DRAFT_KEY}:${state.me.id}:`;
+    for (const key of Object.keys(sessionStorage)) if (key.startsWith(mine)) sessionStorage.removeItem(key);
+  } catch {
+    // No storage: nothing was kept.
+  }
+}
+
+// Puts the open conversation's draft (or nothing) in the composer.
+function showDraft(conv) {
+  const input = $('composer-input');
+  input.value = conv ? draftOf(conv) : '';
+  autosize(input);
+}
+
 function convForChatId(chatId) {
   if (state.guilds.has(chatId)) return conversation('guild', chatId);
   let other;
@@ -285,6 +330,7 @@ function signOut(notice) {
   if (state.gateway) state.gateway.stop();
   state.gateway = null;
   dropLoad();
+  forgetDrafts();
   state.token = null;
   localStorage.removeItem(TOKEN_KEY);
   history.replaceState(null, '', '/');
@@ -1156,6 +1202,7 @@ function sendMessage() {
     return;
   }
   state.gateway.send('chat', {type: 'send', chat_id: conv.chatId, content});
+  saveDraft(conv, '');  // this conversation's draft only: the others keep theirs
   input.value = '';
   autosize(input);
 }
@@ -1209,6 +1256,7 @@ function openConversation(conv) {
     state.open.elements.clear();
   }
   state.open = conv;
+  showDraft(conv);
   $('message-list').replaceChildren();
   setRawText($('conversation-error'), '');
   $('members-panel').hidden = true;
@@ -1288,7 +1336,10 @@ function setupApp() {
       sendMessage();
     }
   });
-  input.addEventListener('input', () => autosize(input));
+  input.addEventListener('input', () => {
+    autosize(input);
+    if (state.open) saveDraft(state.open, input.value);
+  });
 
   $('messages').addEventListener('scroll', () => {
     if (state.open && $('messages').scrollTop < 120) loadOlder(state.open);
