@@ -207,7 +207,7 @@ function convForChatId(chatId) {
 }
 
 function convTitle(conv) {
-  if (conv.kind === 'guild') return (state.guilds.get(conv.id) || {name: t('guild.fallbackName')}).name;
+  if (conv.kind === 'guild') return (state.guilds.get(conv.id) || {name: conv.goneName || t('guild.fallbackName')}).name;
   return (state.users.get(conv.id) || {name: t('conv.unknownUser')}).name;
 }
 
@@ -678,10 +678,21 @@ function onGuildEvent(p) {
   rememberUser(p.new_owner);
   const meGone = p.type === 'deleted' || (p.type === 'left' && p.user.id === state.me.id);
   const held = state.guilds.get(g.id);
+  const onScreen = state.route.view === 'guild' && state.route.id === g.id;
   if (meGone) {
     state.guilds.delete(g.id);
+    const conv = state.convs.get(`guild:${g.id}`);
     state.convs.delete(`guild:${g.id}`);
-    if (state.route.view === 'guild' && state.route.id === g.id) {
+    if (onScreen && conv && conv === state.open && p.actor.id !== state.me.id) {
+      // Someone else's doing: the conversation stays on screen, with what happened said in
+      // it and the draft kept (read-only), until I go elsewhere.
+      dropLoadOf(conv);
+      conv.gone = true;
+      conv.goneName = g.name;
+      setText($('conversation-notice'), p.type === 'deleted' ? 'guild.deletedNotice' : 'guild.removedNotice',
+              {name: p.actor.name, guild: g.name});
+      announce($('conversation-notice').textContent);
+    } else if (onScreen) {
       const why = t(p.type === 'deleted' ? 'announce.guildDeleted' : 'announce.guildGone', {guild: g.name});
       announce(why);
       location.hash = '';
@@ -702,6 +713,8 @@ function onGuildEvent(p) {
   }
   if (p.type === 'joined' && p.user.id === state.me.id && p.actor.id !== state.me.id)
     announce(t('announce.addedToGuild', {name: p.actor.name, guild: g.name}));
+  if (p.type === 'renamed' && p.actor.id === state.me.id && onScreen) $('rename-guild-input').value = '';
+  else if (p.type === 'renamed' && onScreen) announce(t('announce.guildRenamed', {name: p.actor.name, guild: g.name}));
   renderLists();
   if (state.route.view === 'guild' && state.route.id === g.id) renderConversationChrome();
 }
@@ -743,7 +756,8 @@ function onError(p) {
   // Errors name no request: place each by its code's family where the user acted.
   const targets = [];
   if (FRIEND_CODES.has(code)) {
-    targets.push($('friend-error'));
+    // 4010 and 4011 also answer an owner's `remove`.
+    targets.push(state.route.view === 'guild' ? $('member-error') : $('friend-error'));
   } else if (GUILD_CODES.has(code)) {
     targets.push(state.route.view === 'new-guild' ? $('guild-error') : $('member-error'));
     if (state.route.view === 'guild') targets.push($('conversation-error'));
@@ -771,7 +785,7 @@ function onError(p) {
 // (each attempt is the same request) and a later one finds nothing waiting for it.
 
 function requestHistory(conv, mode, cursorText, extra = {}) {
-  if (state.load || !state.gateway || !state.gateway.online) return false;
+  if (state.load || !state.gateway || !state.gateway.online || conv.gone) return false;
   state.load = {conv, mode, cursor: base64Utf8(cursorText), attempts: 0, timer: null, ...extra};
   sendLoad(state.load);
   if (conv === state.open) setHistoryStatus(conv);
@@ -805,6 +819,13 @@ function loadFailed(load, error) {
   const delay = error && error.code === '4029' && error.retry_after > 0
       ? error.retry_after * 1000 : 500 * 2 ** (load.attempts - 1);
   load.timer = setTimeout(() => sendLoad(load), delay);
+}
+
+// Forgets the load in flight if it is `conv`'s, and goes on with what comes next.
+function dropLoadOf(conv) {
+  if (!state.load || state.load.conv !== conv) return;
+  dropLoad();
+  nextLoad();
 }
 
 // Forgets the load in flight: the connection it was sent on is gone (or going).
@@ -951,20 +972,29 @@ function friendOp(type, name) {
     setText($('friend-error'), 'offline.tryLater');
 }
 
-// `label` and `question` are catalog keys.
-function confirmButton(label, question, action, cls = 'danger') {
+// `label` and `question` are catalog keys; `params` their parameters (or a function that
+// gives them when asked: a name that may change), `ariaLabel` the key of an accessible name
+// for the unarmed button (the question, once asked, is its own name).
+function confirmButton(label, question, action, cls = 'danger', {params, ariaLabel} = {}) {
   // Two steps, in place: the first press asks, the second does it; Escape or blur cancels.
-  const button = h('button', {type: 'button', class: `small ${cls}`, i18n: label});
+  const button = h('button', {type: 'button', class: `small ${cls}`});
+  const values = () => (typeof params === 'function' ? params() : params);
   let armed = false;
   const disarm = () => {
     armed = false;
-    setText(button, label);
+    setText(button, label, values());
+    if (ariaLabel) i18n.setAttrs(button, {'aria-label': ariaLabel}, values());
     button.removeAttribute('aria-live');
   };
+  disarm();
   button.addEventListener('click', () => {
     if (armed) return action();
     armed = true;
-    setText(button, question);
+    if (ariaLabel) {
+      button.removeAttribute('aria-label');
+      delete button.dataset.i18nAttrs;
+    }
+    setText(button, question, values());
     button.setAttribute('aria-live', 'polite');
   });
   button.addEventListener('blur', disarm);
@@ -1001,11 +1031,20 @@ function renderConversationChrome() {
   $('conversation-title').textContent = convTitle(conv);
   const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
   $('members-toggle').hidden = !guild;
+  const owner = Boolean(guild) && guild.owner_id === state.me.id;
+  $('owner-tools').hidden = !owner;
+  $('delete-guild').hidden = !owner;
   if (guild) {
     setText($('conversation-sub'), 'guild.memberCount', {count: guild.member_count});
     setText($('members-toggle'), 'guild.membersCount', {count: guild.member_count});
+    $('rename-guild-input').placeholder = guild.name;
     askMembers(guild);
     renderMembers(guild);
+  } else if (conv.kind === 'guild') {
+    // Removed from it, or it was deleted, while on screen: the notice says which.
+    $('members-panel').hidden = true;
+    $('members-toggle').setAttribute('aria-expanded', 'false');
+    setRawText($('conversation-sub'), '');
   } else {
     $('members-panel').hidden = true;
     $('members-toggle').setAttribute('aria-expanded', 'false');
@@ -1024,16 +1063,28 @@ function renderMembers(guild) {
     $('add-member-form').hidden = true;  // who may be added is known with the members
     return;
   }
+  const owner = guild.owner_id === state.me.id;
   $('member-list').replaceChildren(...guild.members.map((u) => h('li', {class: 'person'},
     avatar(u), u.id === state.me.id ? h('span', {class: 'person-name', i18n: ['guild.you', {name: u.name}]})
                                     : h('span', {class: 'person-name', text: u.name}),
-    u.id === guild.owner_id ? h('span', {class: 'tag', i18n: 'guild.owner'}) : null)));
+    u.id === guild.owner_id ? h('span', {class: 'tag', i18n: 'guild.owner'}) : null,
+    owner && u.id !== state.me.id
+      ? h('span', {class: 'actions'}, confirmButton('guild.remove', 'guild.removeConfirm',
+          () => guildOp({type: 'remove', guild_id: guild.id, name: u.name}), 'danger',
+          {params: {name: u.name}, ariaLabel: 'guild.removeLabel'}))
+      : null)));
   const inGuild = new Set(guild.members.map((u) => u.id));
   const candidates = [...state.friends.values()].filter((u) => !inGuild.has(u.id))
                                                  .sort((a, b) => a.name.localeCompare(b.name));
   const select = $('add-member-select');
   select.replaceChildren(...candidates.map((u) => h('option', {value: u.name, text: u.name})));
   $('add-member-form').hidden = candidates.length === 0;
+}
+
+// An owner's request (rename, remove, delete): the event that follows is the answer.
+function guildOp(payload) {
+  setRawText($('member-error'), '');
+  if (!state.gateway.send('guild', payload)) setText($('member-error'), 'offline.tryLater');
 }
 
 function canSend() {
@@ -1048,6 +1099,8 @@ function updateComposer() {
   const online = state.gateway && state.gateway.online;
   $('send-button').disabled = !canSend();
   $('composer-input').disabled = conv.kind === 'dm' && !state.friends.has(conv.id);
+  // A guild gone while on screen: what was typed stays, to be read and copied.
+  $('composer-input').readOnly = Boolean(conv.gone);
   if (online) {
     $('send-button').removeAttribute('title');
     delete $('send-button').dataset.i18nAttrs;
@@ -1259,6 +1312,8 @@ function openConversation(conv) {
   showDraft(conv);
   $('message-list').replaceChildren();
   setRawText($('conversation-error'), '');
+  setRawText($('conversation-notice'), '');
+  setRawText($('member-error'), '');
   $('members-panel').hidden = true;
   $('members-toggle').setAttribute('aria-expanded', 'false');
   if (!conv) return;
@@ -1317,6 +1372,29 @@ function setupApp() {
     if (!state.gateway.send('guild', {type: 'add', guild_id: state.open.id, name}))
       setText($('member-error'), 'offline.tryLater');
   });
+
+  $('rename-guild-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    setRawText($('member-error'), '');
+    const guild = state.open && state.guilds.get(state.open.id);
+    if (!guild) return;
+    // As the server counts: 1–64 characters (code points) after trimming, no control characters.
+    const name = $('rename-guild-input').value.trim();
+    const length = [...name].length;
+    if (length < 1 || length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(name)) {
+      setText($('member-error'), 'error.4054');
+      $('rename-guild-input').focus();
+      return;
+    }
+    if (name !== guild.name) guildOp({type: 'rename', guild_id: guild.id, name});
+  });
+
+  const remove = confirmButton('guild.delete', 'guild.deleteConfirm', () => {
+    if (state.open && state.guilds.has(state.open.id)) guildOp({type: 'delete', guild_id: state.open.id});
+  }, 'danger wide', {params: () => ({guild: state.open ? convTitle(state.open) : ''})});
+  remove.id = 'delete-guild';
+  remove.hidden = true;
+  $('delete-guild').replaceWith(remove);
 
   const leave = confirmButton('guild.leave', 'guild.leaveConfirm', () => {
     if (state.open && state.open.kind === 'guild')

@@ -142,6 +142,111 @@ describe('drafts and guild administration', {timeout: 180000}, () => {
     assert.equal(await composer(ann), '', 'the sent text is no draft any more');
   });
 
+  it('offers the owner controls to the owner only', async () => {
+    await ann.bringToFront();
+    await openMembers(ann);
+    assert.ok(await visible(ann, '#rename-guild-form'));
+    assert.ok(await visible(ann, '#delete-guild'));
+    await waitForText(ann, '#member-list button', 'Remove');
+    assert.equal(await ann.$$eval('#member-list .person', (els) =>
+      els.filter((li) => li.querySelector('button')).length), 2, 'ann can remove ben and cat, not herself');
+
+    for (const page of [ben, cat]) {
+      await page.bringToFront();
+      await openConv(page, '#guild-list', 'book club');
+      await openMembers(page);
+      await waitForText(page, '#member-list', 'ann');
+      assert.equal(await visible(page, '#rename-guild-form'), false);
+      assert.equal(await visible(page, '#delete-guild'), false);
+      assert.equal(await page.$$eval('#member-list button', (b) => b.length), 0);
+    }
+  });
+
+  it('lets the owner rename the guild, validated, and every member sees the new name live', async () => {
+    await ann.bringToFront();
+    await openMembers(ann);
+    await fill(ann, '#rename-guild-input', '   ');
+    await ann.click('#rename-guild-form button[type=submit]');
+    await waitForText(ann, '#member-error', 'A guild name is 1–64 characters.');
+    await fill(ann, '#rename-guild-input', 'x'.repeat(65));
+    await ann.click('#rename-guild-form button[type=submit]');
+    await waitForText(ann, '#member-error', 'A guild name is 1–64 characters.');
+    assert.equal(await ann.$eval('#conversation-title', (e) => e.textContent), 'book club');
+
+    await fill(ann, '#rename-guild-input', '  reading room  ');
+    await ann.click('#rename-guild-form button[type=submit]');
+    await waitForText(ann, '#conversation-title', 'reading room');
+    await waitForText(ben, '#conversation-title', 'reading room');
+    await waitForText(cat, '#conversation-title', 'reading room');
+    await waitForText(cat, '#guild-list', 'reading room');
+    await waitForNoText(cat, '#guild-list', 'book club');
+  });
+
+  it('shows the server\'s refusal of an owner operation in the user\'s language', async () => {
+    // The server answers 4051 (ownership passed on meanwhile, say): ann reads it in Korean.
+    await ann.bringToFront();
+    await ann.select('#app-lang', 'ko');
+    await ann.evaluate(() => {
+      const tap = window.__tap;
+      tap.onSend = (frame, ws) => {
+        if (frame.type !== 'guild' || frame.payload.type !== 'rename') return;
+        tap.onSend = null;
+        queueMicrotask(() => tap.inject(ws, {type: 'error', payload: {code: '4051', reason: 'not the owner'}}));
+        return false;
+      };
+    });
+    await openMembers(ann);
+    await fill(ann, '#rename-guild-input', 'not allowed');
+    await ann.click('#rename-guild-form button[type=submit]');
+    await waitForText(ann, '#member-error', '길드의 방장만 할 수 있습니다.');
+    assert.equal(await ann.$eval('#conversation-title', (e) => e.textContent), 'reading room');
+    await ann.select('#app-lang', 'en');
+    await waitForText(ann, '#member-error', 'Only the guild\'s owner can do that.');
+  });
+
+  it('lets the owner remove a member after naming them; the removed one is told and keeps the draft', async () => {
+    await ben.bringToFront();
+    await typeInComposer(ben, 'half a thought');
+    await ann.bringToFront();
+    await openMembers(ann);
+    const row = await ann.waitForFunction(() => [...document.querySelectorAll('#member-list .person')]
+      .find((li) => li.textContent.includes('ben')), {polling: 'mutation'});
+    const remove = await row.asElement().$('button');
+    await remove.click();  // asks, naming ben...
+    await ann.waitForFunction((b) => b.textContent === 'Remove ben?', {polling: 'mutation'}, remove);
+    assert.ok(await ann.$eval('#member-list', (e) => e.textContent.includes('ben')), 'not yet removed');
+    await remove.click();  // ...and does it
+    await waitForNoText(ann, '#member-list', 'ben');
+    await waitForText(ann, '#conversation-sub', '2 members');
+
+    await waitForText(ben, '#conversation-notice', 'ann removed you from reading room.');
+    await waitForNoText(ben, '#guild-list', 'reading room');
+    assert.equal(await ben.$eval('#conversation-title', (e) => e.textContent), 'reading room');
+    assert.equal(await composer(ben), 'half a thought');
+    assert.ok(await ben.$eval('#send-button', (b) => b.disabled));
+
+    await cat.bringToFront();
+    await openMembers(cat);
+    await waitForNoText(cat, '#member-list', 'ben');
+    await waitForText(cat, '#conversation-sub', '2 members');
+  });
+
+  it('lets the owner delete the guild after naming it; a member reading it is told', async () => {
+    await typeInComposer(cat, 'unsent words');
+    await ann.bringToFront();
+    await openMembers(ann);
+    await ann.click('#delete-guild');
+    await waitForText(ann, '#delete-guild', 'Delete reading room for everyone?');
+    await ann.click('#delete-guild');
+    await waitForNoText(ann, '#guild-list', 'reading room');
+
+    await waitForText(cat, '#conversation-notice', 'ann deleted reading room.');
+    await waitForNoText(cat, '#guild-list', 'reading room');
+    assert.equal(await composer(cat), 'unsent words');
+    assert.ok(await cat.$eval('#send-button', (b) => b.disabled));
+    assert.equal(await visible(cat, '#members-toggle'), false);
+  });
+
   it('raised no page errors', () => {
     assert.deepEqual(problems.flat(), []);
   });
