@@ -304,8 +304,13 @@ def test_register_login_logout_churn_does_not_grow_the_database(start_server):
     print(f"\nchurn, {seconds:.0f} s per period: {first} then {second}")
     for label, f in (("start", start), ("after period 1", warm), ("after period 2", end)):
         print(f"{label:>15}: {f}")
-    # Steady state: what the churn adds, pruning removes.
-    assert end["page_count"] <= warm["page_count"] * 1.05 + 8, (warm, end)
+    # Steady state: what the churn adds, pruning removes, so the file holds about what the last
+    # few seconds made. The churn's rate is the client's and varies with the machine's load
+    # (a busy machine made 83 sign-ups in one period and 276 in the next): the second period
+    # may use more pages only in proportion to a faster rate.
+    rate_ratio = max(1.0, (second["registrations"] + second["logins"]) /
+                     max(1, first["registrations"] + first["logins"]))
+    assert end["page_count"] <= warm["page_count"] * rate_ratio * 1.05 + 8, (warm, end, rate_ratio)
     # No more rows than the last few seconds' churn made: a token lives 3.6 s, a link 3.6 s,
     # sent mail stays 1.8 s, and a prune comes within a second (2 s of slack).
     logins, registrations = second["logins"] / seconds, second["registrations"] / seconds
