@@ -364,12 +364,22 @@ export async function visible(page, selector) {
   return element.evaluate((e) => e.getClientRects().length > 0);
 }
 
-// Clicks the first element matching `selector` whose text contains `text`.
+// Clicks the first element matching `selector` whose text contains `text`. A list the client
+// renders again (a reconnect's fresh guild or friend list) can replace the element between
+// finding and clicking it: then it is found again, a few times at most.
 export async function clickText(page, selector, text) {
-  const handle = await page.waitForFunction((sel, t) =>
-    [...document.querySelectorAll(sel)].find((e) => e.getClientRects().length > 0 && e.textContent.includes(t)),
-  {timeout: 10000, polling: 'mutation'}, selector, text);
-  await handle.asElement().click();
+  for (let attempt = 1; ; attempt++) {
+    const handle = await page.waitForFunction((sel, t) =>
+      [...document.querySelectorAll(sel)].find((e) => e.getClientRects().length > 0 && e.textContent.includes(t)),
+    {timeout: 10000, polling: 'mutation'}, selector, text);
+    try {
+      await handle.asElement().click();
+      return;
+    } catch (e) {
+      if (attempt >= 5 || !/detached|not clickable/.test(e.message)) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 export async function fill(page, selector, value) {

@@ -33,9 +33,19 @@ async function waitForHistoryIdle(page) {
   await page.waitForFunction(() => document.querySelector('#messages').getAttribute('aria-busy') === 'false', {polling: 'mutation'});
 }
 
+// A click can land on a list entry just as a reconnect renders the list again: then the
+// conversation does not open, and the entry is clicked once more.
 async function openConv(page, list, name) {
-  await clickText(page, `${list} .conv-name`, name);
-  await waitForText(page, '#conversation-title', name);
+  for (let attempt = 1; ; attempt++) {
+    await clickText(page, `${list} .conv-name`, name);
+    try {
+      await page.waitForFunction((n) => document.querySelector('#conversation-title').textContent.includes(n),
+        {timeout: 3000, polling: 'mutation'}, name);
+      break;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
   await waitForHistoryIdle(page);
 }
 
