@@ -649,7 +649,10 @@ std::string encode_guild_event(domain::GuildAction action, const domain::GuildSu
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string encode_guild_list(const std::vector<domain::GuildView>& guilds) {
+namespace {
+// The answer to `load guilds`: the envelope is the same whichever form each guild takes.
+template <typename Guild, typename WriteGuild>
+std::string encode_guild_load(const std::vector<Guild>& guilds, WriteGuild write_one) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
@@ -661,30 +664,22 @@ std::string encode_guild_list(const std::vector<domain::GuildView>& guilds) {
   w.String("guilds");
   w.Key("guilds");
   w.StartArray();
-  for (const auto& g : guilds) write_guild(w, g);
+  for (const auto& g : guilds) write_one(w, g);
   w.EndArray();
   w.EndObject();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
+}  // namespace
+
+std::string encode_guild_list(const std::vector<domain::GuildView>& guilds) {
+  return encode_guild_load(guilds,
+                           [](Writer& w, const domain::GuildView& g) { write_guild(w, g); });
+}
 
 std::string encode_guild_summaries(const std::vector<domain::GuildSummary>& guilds) {
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  w.StartObject();
-  w.Key("type");
-  w.String("load");
-  w.Key("payload");
-  w.StartObject();
-  w.Key("type");
-  w.String("guilds");
-  w.Key("guilds");
-  w.StartArray();
-  for (const auto& g : guilds) write_guild_summary(w, g);
-  w.EndArray();
-  w.EndObject();
-  w.EndObject();
-  return std::string(sb.GetString(), sb.GetSize());
+  return encode_guild_load(
+      guilds, [](Writer& w, const domain::GuildSummary& g) { write_guild_summary(w, g); });
 }
 
 std::string encode_guild_members(const domain::GuildView& g) {

@@ -253,6 +253,20 @@ def create_user(server, mailbox, name, password="password123"):
     return token, uid
 
 
+def befriend(server, a_token, b_token, b_name):
+    """Makes two users friends through the gateway: a asks b by name, b accepts."""
+    a, b = Client(server), Client(server)
+    a.handshake(a_token)
+    b.handshake(b_token)
+    a.send("mutual_users", {"type": "request", "name": b_name})
+    assert a.recv_type("ok")["type"] == "ok"
+    a_name = a.auth_payload["self_user"]["name"]
+    b.send("mutual_users", {"type": "response", "name": a_name})
+    assert b.recv_type("ok")["type"] == "ok"
+    a.close()
+    b.close()
+
+
 class Client:
     """A real WebSocket client speaking the gateway protocol."""
 

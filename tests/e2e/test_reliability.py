@@ -14,20 +14,7 @@ import time
 import pytest
 import websocket
 
-from conftest import Client, ConnectionClosed, create_user
-
-
-def befriend(server, a_token, b_token, b_name):
-    a, b = Client(server), Client(server)
-    a.handshake(a_token)
-    b.handshake(b_token)
-    a.send("mutual_users", {"type": "request", "name": b_name})
-    assert a.recv_type("ok")["type"] == "ok"
-    a_name = a.auth_payload["self_user"]["name"]
-    b.send("mutual_users", {"type": "response", "name": a_name})
-    assert b.recv_type("ok")["type"] == "ok"
-    a.close()
-    b.close()
+from conftest import Client, ConnectionClosed, befriend, create_user
 
 
 def rss_kib(pid):

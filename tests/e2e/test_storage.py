@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import SERVER_BIN, Client, create_user, login, register
+from conftest import SERVER_BIN, Client, befriend, create_user, login, register
 
 
 def run_second_server(data_dir, timeout=20):
@@ -83,16 +83,6 @@ def fill(directory):
     return path
 
 
-def befriend(server, a_token, b_token, b_name):
-    a, b = Client(server), Client(server)
-    a.handshake(a_token)
-    b.handshake(b_token)
-    a.send("mutual_users", {"type": "request", "name": b_name})
-    assert a.recv_type("ok")["type"] == "ok"
-    b.send("mutual_users", {"type": "response", "name": a.auth_payload["self_user"]["name"]})
-    assert b.recv_type("ok")["type"] == "ok"
-    a.close()
-    b.close()
 
 
 def storage_lines(server):
