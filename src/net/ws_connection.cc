@@ -107,6 +107,8 @@ void WsConnection::run(Action action) {
     case Action::kSendClose:
       return send_close();
     case Action::kCutSocket: {
+      spdlog::info("ws {}: the close grace ran out with a frame in flight; cutting the socket",
+                   address_);
       beast::error_code ec;
       beast::get_lowest_layer(ws_).close(ec);
       return;
