@@ -139,9 +139,6 @@ class GatewayHarness {
   // the commits posted to them: after it, frames that a finished operation causes have arrived.
   void settle();
 
-  domain::Directory& directory() { return directory_; }
-  Hub& hub() { return hub_; }
-
  private:
   std::filesystem::path dir_;
   SystemClock clock_;

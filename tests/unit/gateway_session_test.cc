@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include <string>
+#include <utility>
 
 #include "gateway_harness.h"
 
@@ -80,13 +81,15 @@ std::string v1_auth(const TestUser& self, const std::string& requests, const std
   if (!doc.IsObject() || !doc.HasMember("payload") || !doc["payload"].IsObject())
     return ::testing::AssertionFailure() << "not an auth frame: " << frame;
   auto& payload = doc["payload"];
-  for (const char* key : {"mutual_requests", "mutual_users"}) {
+  const std::pair<const char*, const std::string&> lists[] = {{"mutual_requests", requests},
+                                                              {"mutual_users", friends}};
+  for (const auto& [key, expected] : lists) {
     if (!payload.HasMember(key) || !payload[key].IsString())
       return ::testing::AssertionFailure() << key << " is not a string in " << frame;
-    // Compare the lists as JSON, then put the expected text back so the frame compares whole.
-    auto listed = same_json(payload[key].GetString(), key[7] == 'r' ? requests : friends);
+    // Compare the list as JSON, then put the expected text back so the frame compares whole.
+    auto listed = same_json(payload[key].GetString(), expected);
     if (!listed) return listed << " (" << key << ")";
-    payload[key].SetString(key[7] == 'r' ? requests.c_str() : friends.c_str(), doc.GetAllocator());
+    payload[key].SetString(expected.c_str(), doc.GetAllocator());
   }
   return same_json(compact(doc), v1_auth(self, requests, friends));
 }
