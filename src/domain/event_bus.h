@@ -20,6 +20,8 @@ struct ChatEvent {
   std::vector<int64_t> recipients;  // user ids: every member of the chat, author included
   // A guild chat's event: only clients that know guilds (v2) may receive it.
   bool guild = false;
+  // The request that caused it: its connection gets the event with the request's id.
+  RequestOrigin origin;
 };
 
 // A committed friend operation. The target's connections are told what the actor did; the
