@@ -145,6 +145,8 @@ function conversation(kind, id) {
       unread: 0,
       last: '',             // id of the newest message seen: orders the lists
       elements: new Map(),  // id -> <li>, while this conversation is on screen
+      outbox: new Map(),    // request id -> my message sent but not confirmed (see Outbox)
+      outboxElements: new Map(),  // request id -> <li>, while on screen
     };
     state.convs.set(key, conv);
   }
@@ -402,7 +404,10 @@ function onStatus(status) {
   $('reconnect').hidden = true;
   document.body.classList.toggle('is-offline', offline);
   // A load's answer never crosses connections: the catch-up after the next auth takes over.
-  if (status !== 'online') dropLoad();
+  if (status !== 'online') {
+    dropLoad();
+    failInFlight();
+  }
   updateComposer();
   if (state.open) setHistoryStatus(state.open);
 }
@@ -503,6 +508,7 @@ function onFrame(frame) {
   const p = frame.payload;
   switch (frame.type) {
     case 'chat':
+      if (frame.request_id) confirmSent(frame.request_id, p);
       return onChat(p);
     case 'load':
       if (p && p.type === 'chat') return onLoadComplete(p);
@@ -523,6 +529,7 @@ function onFrame(frame) {
       state.gateway.refresh();
       return;
     case 'error':
+      if (frame.request_id && refusedSend(frame.request_id, p)) return;
       return onError(p);
   }
 }
@@ -599,6 +606,7 @@ function onLoadComplete(p) {
   // that end (or the very first page) changes it.
   if (load.mode === 'older' || (load.mode === 'newest' && !load.knownNewest)) conv.more = p.more;
   if (load.mode === 'newest') conv.loaded = true;
+  settleUncertain(conv);
   // A page is the whole truth for the span it covers, from its oldest message (or the
   // beginning, when there is no more) to its cursor: a message held in that span but absent
   // from the page was deleted while this tab was not listening.
@@ -739,6 +747,13 @@ function showGatewayError(el, p) {
   } else {
     setText(el, 'error.generic');
   }
+}
+
+// The text showGatewayError would show for `p`.
+function gatewayErrorText(p) {
+  const el = document.createElement('span');
+  showGatewayError(el, p);
+  return el.textContent;
 }
 
 // The same for an HTTP API error (api.ApiError): by its `code`.
@@ -1186,6 +1201,23 @@ function renderMessages({stick = false, keepScroll = null} = {}) {
     prevEl = el;
     prevMsg = msg;
   }
+  for (const [rid, el] of conv.outboxElements) {
+    if (!conv.outbox.has(rid)) {
+      el.remove();
+      conv.outboxElements.delete(rid);
+    }
+  }
+  for (const [rid, entry] of conv.outbox) {
+    let el = conv.outboxElements.get(rid);
+    if (!el) {
+      el = outboxElement(conv, rid);
+      conv.outboxElements.set(rid, el);
+    }
+    updateOutboxElement(el, entry);
+    const want = prevEl ? prevEl.nextSibling : list.firstChild;
+    if (want !== el) list.insertBefore(el, want);
+    prevEl = el;
+  }
   if (keepScroll) {
     box.scrollTop = keepScroll.top + (box.scrollHeight - keepScroll.height);
   } else if (stick || nearBottom) {
@@ -1254,10 +1286,166 @@ function sendMessage() {
     setText($('conversation-error'), state.gateway && state.gateway.online ? 'conv.cannotSend' : 'offline.keptMessage');
     return;
   }
-  state.gateway.send('chat', {type: 'send', chat_id: conv.chatId, content});
+  if (!sendToOutbox(conv, content)) {
+    setText($('conversation-error'), 'offline.keptMessage');
+    return;
+  }
   saveDraft(conv, '');  // this conversation's draft only: the others keep theirs
   input.value = '';
   autosize(input);
+}
+
+// ---------------------------------------------------------------------------------------
+// Outbox: my messages from the moment they are sent until the server confirms them.
+//
+// Each send carries a request id (protocol v2); the server answers with the message's
+// event carrying that id, or with an error carrying it. Until then the message is shown as
+// "sending"; refused, it stays with the reason, Retry, Edit and Discard. When the connection
+// is lost (the gateway notices a silent link within seconds) every send still unanswered is
+// shown as not sent: it may or may not have reached the server, so it is never sent again
+// by itself. Retry is the person's choice, and before offering it the history loaded after
+// the reconnect is searched for the message: one of mine with the same text, newer than
+// what the conversation held when it was sent, means it did arrive, and the entry goes.
+
+function sendToOutbox(conv, content, entry = null) {
+  const payload = {type: 'send', chat_id: conv.chatId, content};
+  const rid = state.gateway && state.gateway.request('chat', payload);
+  if (!rid) return false;
+  if (entry) {
+    conv.outbox.delete(entry.rid);
+    const el = conv.outboxElements.get(entry.rid);
+    if (el) {
+      conv.outboxElements.delete(entry.rid);
+      conv.outboxElements.set(rid, el);
+    }
+  }
+  conv.outbox.set(rid, {rid, content, state: 'sending', reason: null, uncertain: false,
+                        after: newestId(conv) || '0', sentAt: new Date()});
+  if (conv === state.open) renderMessages({stick: true});
+  return true;
+}
+
+function outboxEntry(rid) {
+  for (const conv of state.convs.values()) {
+    const entry = conv.outbox.get(rid);
+    if (entry) return {conv, entry};
+  }
+  return null;
+}
+
+function confirmSent(rid, p) {
+  const found = outboxEntry(rid);
+  if (!found) return;
+  found.conv.outbox.delete(rid);
+  const el = found.conv.outboxElements.get(rid);
+  if (el) el.remove();
+  found.conv.outboxElements.delete(rid);
+}
+
+// An error answering one of my sends: the message stays, with the reason. True when the
+// error was a send's.
+function refusedSend(rid, p) {
+  const found = outboxEntry(rid);
+  if (!found) return false;
+  const {conv, entry} = found;
+  entry.state = 'failed';
+  entry.uncertain = false;  // refused: certainly not sent
+  entry.reason = p;
+  if (conv === state.open) {
+    renderMessages();
+    announce(t('outbox.notSent', {reason: gatewayErrorText(p)}));
+  }
+  return true;
+}
+
+// The connection went: sends not yet answered may or may not have arrived.
+function failInFlight() {
+  for (const conv of state.convs.values()) {
+    let changed = false;
+    for (const entry of conv.outbox.values()) {
+      if (entry.state !== 'sending') continue;
+      entry.state = 'failed';
+      entry.uncertain = true;
+      entry.reason = null;
+      changed = true;
+    }
+    if (changed && conv === state.open) {
+      renderMessages();
+      announce(t('outbox.lost'));
+    }
+  }
+}
+
+// After a page of history: an uncertain entry whose message is in it did arrive.
+function settleUncertain(conv) {
+  for (const entry of [...conv.outbox.values()]) {
+    if (!entry.uncertain) continue;
+    for (const msg of conv.messages.values()) {
+      if (msg.user_id === state.me.id && msg.content === entry.content &&
+          compareIds(msg.id, entry.after) > 0) {
+        confirmSent(entry.rid);
+        break;
+      }
+    }
+  }
+}
+
+function retrySend(conv, rid) {
+  const entry = conv.outbox.get(rid);
+  if (!entry || entry.state !== 'failed') return;
+  if (!canSend()) {
+    setText($('conversation-error'), state.gateway && state.gateway.online ? 'conv.cannotSend' : 'offline.tryLater');
+    return;
+  }
+  setRawText($('conversation-error'), '');
+  sendToOutbox(conv, entry.content, entry);
+}
+
+function discardSend(conv, rid) {
+  confirmSent(rid);
+  $('composer-input').focus();
+}
+
+// Takes a refused message back into the composer to change it (unless something is
+// being typed there: then the text is added after it).
+function editUnsent(conv, rid) {
+  const entry = conv.outbox.get(rid);
+  if (!entry) return;
+  const input = $('composer-input');
+  input.value = input.value ? `${input.value}\n${entry.content}` : entry.content;
+  saveDraft(conv, input.value);
+  autosize(input);
+  confirmSent(rid);
+  input.focus();
+}
+
+function outboxElement(conv, rid) {
+  const li = h('li', {class: 'message mine outbox'},
+    h('div', {class: 'message-avatar'}),
+    h('div', {class: 'message-main'},
+      h('div', {class: 'message-meta'}, h('span', {class: 'author'}), h('span', {class: 'send-state'})),
+      h('div', {class: 'message-body'}, h('div', {class: 'message-text', dir: 'auto'})),
+      h('div', {class: 'outbox-actions'},
+        h('button', {type: 'button', class: 'small primary retry', i18n: 'outbox.retry', onclick: () => retrySend(conv, li.dataset.rid)}),
+        h('button', {type: 'button', class: 'small', i18n: 'outbox.edit', onclick: () => editUnsent(conv, li.dataset.rid)}),
+        h('button', {type: 'button', class: 'small danger', i18n: 'outbox.discard', onclick: () => discardSend(conv, li.dataset.rid)}))));
+  return li;
+}
+
+function updateOutboxElement(li, entry) {
+  li.dataset.rid = entry.rid;
+  li.dataset.state = entry.state;
+  li.querySelector('.message-avatar').replaceChildren(avatar(state.me));
+  li.querySelector('.author').textContent = state.me.name;
+  const status = li.querySelector('.send-state');
+  if (entry.state === 'sending') setText(status, 'outbox.sending');
+  else if (entry.reason) setText(status, 'outbox.notSent', {reason: gatewayErrorText(entry.reason)});
+  else setText(status, 'outbox.lost');
+  const text = li.querySelector('.message-text');
+  if (text.textContent !== entry.content) text.textContent = entry.content;
+  li.querySelector('.outbox-actions').hidden = entry.state !== 'failed';
+  for (const button of li.querySelectorAll('.outbox-actions button'))
+    i18n.setAttrs(button, {'aria-label': `outbox.${button.dataset.i18n.split('.')[1]}Label`}, {text: entry.content.slice(0, 40)});
 }
 
 // An Enter that commits an input method's composition (Hangul, kana, ...) is not a send:
@@ -1307,6 +1495,8 @@ function openConversation(conv) {
   if (state.open) {
     for (const el of state.open.elements.values()) el.remove();
     state.open.elements.clear();
+    for (const el of state.open.outboxElements.values()) el.remove();
+    state.open.outboxElements.clear();
   }
   state.open = conv;
   showDraft(conv);
