@@ -119,11 +119,42 @@ const state = {
   open: null,           // the open conversation
   load: null,           // the one history load in flight on this connection (see History)
   pendingGuildName: null,
+  friendRequest: null,  // {rid, name}: the add-friend form's request awaiting its answer
   mail: 'smtp',
 };
 
+// Names of the people I have talked with, kept (per account, in this browser) so that a
+// conversation with someone who is no longer a friend, or no longer in a shared guild,
+// still shows who wrote what after a reload. The server tells names only of current
+// friends, requests and members.
+const NAMES_KEY = 'rewind.names';
+const NAMES_MAX = 500;
+
 function rememberUser(user) {
-  if (user && user.id) state.users.set(user.id, user);
+  if (!user || !user.id) return;
+  const known = state.users.get(user.id);
+  state.users.set(user.id, user);
+  if (state.me && (!known || known.name !== user.name)) saveNames();
+}
+
+function saveNames() {
+  try {
+    const names = [...state.users.values()].slice(-NAMES_MAX).map((u) => [u.id, u.name]);
+    localStorage.setItem(`${NAMES_KEY}:${state.me.id}`, JSON.stringify(names));
+  } catch {
+    // No storage: names last as long as the page.
+  }
+}
+
+function loadNames() {
+  try {
+    const names = JSON.parse(localStorage.getItem(`${NAMES_KEY}:${state.me.id}`)) || [];
+    for (const [id, name] of names) {
+      if (!state.users.has(id)) state.users.set(id, {id, name, profile: null});
+    }
+  } catch {
+    // Nothing kept, or something unreadable: names come from the server again.
+  }
 }
 
 function dmChatId(userId) {
@@ -147,6 +178,7 @@ function conversation(kind, id) {
       elements: new Map(),  // id -> <li>, while this conversation is on screen
       outbox: new Map(),    // request id -> my message sent but not confirmed (see Outbox)
       outboxElements: new Map(),  // request id -> <li>, while on screen
+      separators: new Map(),  // day (Date.toDateString) -> its date line, while on screen
     };
     state.convs.set(key, conv);
   }
@@ -182,6 +214,11 @@ function saveDraft(conv, text) {
 function forgetDrafts() {
   $('composer-input').value = '';
   if (!state.me) return;
+  try {
+    localStorage.removeItem(`${NAMES_KEY}:${state.me.id}`);
+  } catch {
+    // No storage: nothing was kept.
+  }
   try {
     const mine = `${DRAFT_KEY}:${state.me.id}:`;
     for (const key of Object.keys(sessionStorage)) if (key.startsWith(mine)) sessionStorage.removeItem(key);
@@ -393,8 +430,17 @@ function revokePending() {
   for (const token of pendingRevocations()) revoke(token);
 }
 
+// The lines that say "you are offline": untrue once back online.
+function clearOfflineErrors() {
+  for (const id of ['conversation-error', 'friend-error', 'guild-error', 'member-error']) {
+    const el = $(id);
+    if ((el.dataset.i18n || '').startsWith('offline.')) setRawText(el, '');
+  }
+}
+
 function onStatus(status) {
   const el = $('connection');
+  if (status === 'online') clearOfflineErrors();
   el.dataset.state = status;
   setText(el, status === 'online' ? 'status.online' : status === 'connecting' ? 'status.connecting' : 'status.offline');
   const offline = status === 'offline';
@@ -422,7 +468,9 @@ function onRefused(notice) {
 }
 
 function onAuth(payload, fresh) {
+  const first = !state.me;
   state.me = payload.self_user;
+  if (first) loadNames();
   rememberUser(state.me);
   $('me').textContent = state.me.name;
   $('me').prepend(avatar(state.me, 'tiny'));
@@ -526,10 +574,17 @@ function onFrame(frame) {
     case 'ok':
       // Only friend operations answer "ok" (my other tabs and devices get the operation as a
       // `self` event): refresh the lists as the server sees them.
+      if (state.friendRequest && frame.request_id === state.friendRequest.rid) {
+        // The name typed was asked: the field is done with (unless something else is in it).
+        if ($('friend-name').value.trim() === state.friendRequest.name) $('friend-name').value = '';
+        state.friendRequest = null;
+      }
       state.gateway.refresh();
       return;
     case 'error':
       if (frame.request_id && refusedSend(frame.request_id, p)) return;
+      // A refused friend request keeps the name typed, to be corrected.
+      if (state.friendRequest && frame.request_id === state.friendRequest.rid) state.friendRequest = null;
       return onError(p);
   }
 }
@@ -735,11 +790,21 @@ const LOAD_CODES = new Set(['4003', '4020', '4024', '4029', '4050', '5000', '500
 
 // Shows a gateway error in the interface's language: the catalog has a text for each code
 // the client expects; the server's (English) reason is only for a code it does not know.
+const errorExpiry = new WeakMap();  // error line -> the timer that clears it
+
 function showGatewayError(el, p) {
   const key = `error.${p && p.code}`;
+  clearTimeout(errorExpiry.get(el));
   if (p && p.code === '4029') {
     setText(el, p.retry_after ? key : 'error.rate_limited',
             p.retry_after ? {when: i18n.inSeconds(p.retry_after)} : undefined);
+    // "Try again in 3 seconds" is false after 3 seconds: the line goes then.
+    if (p.retry_after > 0 && el.isConnected) {
+      const shown = el.textContent;
+      errorExpiry.set(el, setTimeout(() => {
+        if (el.textContent === shown) setRawText(el, '');
+      }, p.retry_after * 1000));
+    }
   } else if (i18n.has(key)) {
     setText(el, key);
   } else if (p && p.reason) {
@@ -944,6 +1009,14 @@ function renderLists() {
   const sortConvs = (a, b) => compareIds(b.conv.last || '0', a.conv.last || '0') ||
                               a.name.localeCompare(b.name);
   const dms = [...state.friends.values()].map((u) => ({u, name: u.name, conv: conversation('dm', u.id)}));
+  // A conversation with someone who is no longer a friend stays listed while this page holds
+  // it (it is open, or its messages are loaded): its history is still there to read.
+  for (const conv of state.convs.values()) {
+    if (conv.kind !== 'dm' || state.friends.has(conv.id) || !state.users.has(conv.id)) continue;
+    if (conv !== state.open && conv.messages.size === 0) continue;
+    const u = state.users.get(conv.id);
+    dms.push({u, name: u.name, conv});
+  }
   dms.sort(sortConvs);
   $('dm-list').replaceChildren(...dms.map(({u, conv}) => convItem(`#dm/${u.id}`, avatar(u), u.name, conv)));
   $('dm-empty').hidden = dms.length > 0;
@@ -972,19 +1045,21 @@ function convItem(href, icon, name, conv, sub) {
   return h('li', {},
     h('a', {href, class: `conv-item${active ? ' active' : ''}`, 'aria-current': active ? 'page' : null, 'aria-label': label},
       icon,
-      h('span', {class: 'conv-text'}, h('span', {class: 'conv-name', text: name}), sub ? h('span', {class: 'conv-sub', text: sub}) : null),
+      h('span', {class: 'conv-text'}, h('span', {class: 'conv-name', dir: 'auto', text: name}), sub ? h('span', {class: 'conv-sub', text: sub}) : null),
       conv.unread ? h('span', {class: 'badge', 'aria-hidden': 'true', text: String(conv.unread)}) : null));
 }
 
 function personRow(u, ...buttons) {
-  return h('li', {class: 'person'}, avatar(u), h('span', {class: 'person-name', text: u.name}),
+  return h('li', {class: 'person'}, avatar(u), h('span', {class: 'person-name', dir: 'auto', text: u.name}),
            h('span', {class: 'actions'}, ...buttons));
 }
 
+// Returns the request's id, or null when offline.
 function friendOp(type, name) {
   setRawText($('friend-error'), '');
-  if (!state.gateway.send('mutual_users', {type, name}))
-    setText($('friend-error'), 'offline.tryLater');
+  const rid = state.gateway.request('mutual_users', {type, name});
+  if (!rid) setText($('friend-error'), 'offline.tryLater');
+  return rid;
 }
 
 // `label` and `question` are catalog keys; `params` their parameters (or a function that
@@ -1055,7 +1130,9 @@ function renderConversationChrome() {
     $('rename-guild-input').placeholder = guild.name;
     askMembers(guild);
     renderMembers(guild);
+    $('composer').hidden = false;
   } else if (conv.kind === 'guild') {
+    $('composer').hidden = false;
     // Removed from it, or it was deleted, while on screen: the notice says which.
     $('members-panel').hidden = true;
     $('members-toggle').setAttribute('aria-expanded', 'false');
@@ -1065,6 +1142,13 @@ function renderConversationChrome() {
     $('members-toggle').setAttribute('aria-expanded', 'false');
     const friend = state.friends.has(conv.id);
     setText($('conversation-sub'), friend ? 'conv.dm' : 'conv.notFriends');
+    // Said where the composer was: the history stays readable, and nothing can be sent.
+    if (friend) {
+      if ($('conversation-notice').dataset.i18n === 'conv.noLongerFriends') setRawText($('conversation-notice'), '');
+    } else {
+      setText($('conversation-notice'), 'conv.noLongerFriends', {name: convTitle(conv)});
+    }
+    $('composer').hidden = !friend;
   }
   i18n.setAttrs($('composer-input'), {placeholder: conv.kind === 'guild' ? 'composer.placeholderGuild' : 'composer.placeholderDm'},
                 {name: convTitle(conv)});
@@ -1080,8 +1164,8 @@ function renderMembers(guild) {
   }
   const owner = guild.owner_id === state.me.id;
   $('member-list').replaceChildren(...guild.members.map((u) => h('li', {class: 'person'},
-    avatar(u), u.id === state.me.id ? h('span', {class: 'person-name', i18n: ['guild.you', {name: u.name}]})
-                                    : h('span', {class: 'person-name', text: u.name}),
+    avatar(u), u.id === state.me.id ? h('span', {class: 'person-name', dir: 'auto', i18n: ['guild.you', {name: u.name}]})
+                                    : h('span', {class: 'person-name', dir: 'auto', text: u.name}),
     u.id === guild.owner_id ? h('span', {class: 'tag', i18n: 'guild.owner'}) : null,
     owner && u.id !== state.me.id
       ? h('span', {class: 'actions'}, confirmButton('guild.remove', 'guild.removeConfirm',
@@ -1129,11 +1213,42 @@ function messageElement(conv) {
   li.append(
     h('div', {class: 'message-avatar'}),
     h('div', {class: 'message-main'},
-      h('div', {class: 'message-meta'}, h('span', {class: 'author'}), h('time')),
+      h('div', {class: 'message-meta'}, h('span', {class: 'author', dir: 'auto'}), h('time')),
       h('div', {class: 'message-body'},
-        h('div', {class: 'message-text'}), h('span', {class: 'edited', i18n: 'message.edited', hidden: true}))),
+        h('div', {class: 'message-text', dir: 'auto'}), h('span', {class: 'edited', i18n: 'message.edited', hidden: true}))),
     h('div', {class: 'message-actions'}));
   return li;
+}
+
+// http and https addresses in a message; anything else (javascript:, data:) stays text.
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+// A message's text as text nodes, with its web addresses as links that open apart from
+// this page and tell the site nothing about it. Never HTML: every piece goes in as text.
+function setMessageText(el, content) {
+  const nodes = [];
+  let last = 0;
+  for (const m of content.matchAll(URL_PATTERN)) {
+    // Punctuation that ends a sentence is not part of the address.
+    const url = m[0].replace(/[.,;:!?)\]}'"]+$/, '');
+    let parsed;
+    try {
+      parsed = new URL(url);
+    } catch {
+      continue;
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') continue;
+    nodes.push(content.slice(last, m.index));
+    nodes.push(h('a', {href: parsed.href, target: '_blank', rel: 'noopener noreferrer', text: url}));
+    last = m.index + url.length;
+  }
+  nodes.push(content.slice(last));
+  el.replaceChildren(...nodes.filter((n) => n !== ''));
+}
+
+// A message's text, shortened, for the accessible names of its buttons.
+function snippet(text) {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 function updateMessageElement(li, msg, previous, conv) {
@@ -1160,14 +1275,35 @@ function updateMessageElement(li, msg, previous, conv) {
   const editedDate = msg.edited_at ? parseCreatedAt(msg.edited_at) : null;
   edited.hidden = !msg.edited_at;
   if (editedDate) edited.title = t('message.editedAt', {date: i18n.fmt().full.format(editedDate)});
+  // A grouped message shows no meta line: its time is on hover.
+  const body = li.querySelector('.message-body');
+  if (grouped && date) body.title = i18n.fmt().full.format(date);
+  else body.removeAttribute('title');
   const text = li.querySelector('.message-text');
-  if (text.textContent !== msg.content) text.textContent = msg.content;
+  if (text.textContent !== msg.content || text.dataset.content !== msg.content) {
+    setMessageText(text, msg.content);
+    text.dataset.content = msg.content;
+  }
   const actions = li.querySelector('.message-actions');
   if (mine && !actions.childElementCount) {
+    const current = () => ({text: snippet((conv.messages.get(li.dataset.id) || msg).content)});
     actions.append(
-      h('button', {type: 'button', class: 'small quiet', i18n: 'message.edit', i18nAttrs: {'aria-label': 'message.editLabel'}, onclick: () => startEdit(li, conv)}),
-      confirmButton('message.delete', 'message.deleteConfirm', () => deleteMessage(conv, li.dataset.id), 'quiet danger'));
+      h('button', {type: 'button', class: 'small quiet edit', i18n: 'message.edit', onclick: () => startEdit(li, conv)}),
+      confirmButton('message.delete', 'message.deleteConfirm', () => deleteMessage(conv, li.dataset.id), 'quiet danger delete',
+                    {params: current, ariaLabel: 'message.deleteLabel'}));
   }
+  // Each button is named after its message, so that a list of buttons can be told apart.
+  if (mine) {
+    const params = {text: snippet(msg.content)};
+    i18n.setAttrs(actions.querySelector('.edit'), {'aria-label': 'message.editLabel'}, params);
+    const remove = actions.querySelector('.delete');
+    if (remove.dataset.i18nAttrs) i18n.setAttrs(remove, {'aria-label': 'message.deleteLabel'}, params);
+  }
+}
+
+function dateSeparator(date) {
+  return h('li', {class: 'date-separator', role: 'separator'},
+    h('time', {datetime: date.toISOString().slice(0, 10), text: i18n.fmt().day.format(date)}));
 }
 
 // Keyed rendering: each message keeps its element, so an edit in progress, the focus and
@@ -1188,6 +1324,8 @@ function renderMessages({stick = false, keepScroll = null} = {}) {
   }
   let prevEl = null;
   let prevMsg = null;
+  let prevDay = null;
+  const days = new Set();
   for (const id of ids) {
     const msg = conv.messages.get(id);
     let el = conv.elements.get(id);
@@ -1195,11 +1333,33 @@ function renderMessages({stick = false, keepScroll = null} = {}) {
       el = messageElement(conv);
       conv.elements.set(id, el);
     }
+    // A line with the date wherever a day begins; a message after it is never grouped.
+    const date = parseCreatedAt(msg.created_at);
+    const day = date ? date.toDateString() : prevDay;
+    if (day && day !== prevDay) {
+      let sep = conv.separators.get(day);
+      if (!sep) {
+        sep = dateSeparator(date);
+        conv.separators.set(day, sep);
+      }
+      days.add(day);
+      const at = prevEl ? prevEl.nextSibling : list.firstChild;
+      if (at !== sep) list.insertBefore(sep, at);
+      prevEl = sep;
+      prevMsg = null;
+    }
+    prevDay = day;
     updateMessageElement(el, msg, prevMsg, conv);
     const want = prevEl ? prevEl.nextSibling : list.firstChild;
     if (want !== el) list.insertBefore(el, want);
     prevEl = el;
     prevMsg = msg;
+  }
+  for (const [day, sep] of conv.separators) {
+    if (!days.has(day)) {
+      sep.remove();
+      conv.separators.delete(day);
+    }
   }
   for (const [rid, el] of conv.outboxElements) {
     if (!conv.outbox.has(rid)) {
@@ -1242,7 +1402,16 @@ function startEdit(li, conv) {
   };
   const save = () => {
     const content = input.value;
-    if (content.trim() === '') return deleteMessage(conv, msg.id);
+    if (content.trim() === '') {
+      // Saving nothing deletes the message: asked first, as the Delete button asks.
+      if (form.dataset.confirmDelete) return deleteMessage(conv, msg.id);
+      form.dataset.confirmDelete = 'yes';
+      const button = form.querySelector('button[type=submit]');
+      setText(button, 'message.deleteConfirm');
+      button.classList.add('danger');
+      button.setAttribute('aria-live', 'polite');
+      return;
+    }
     if (content !== msg.content && !state.gateway.send('chat', {type: 'edit', chat_id: conv.chatId, id: msg.id, content})) {
       setText($('conversation-error'), 'offline.notSentEdit');
       return;
@@ -1255,6 +1424,13 @@ function startEdit(li, conv) {
       h('button', {type: 'submit', class: 'small primary', i18n: 'message.save'}),
       h('button', {type: 'button', class: 'small', i18n: 'message.cancel', onclick: finish}),
       h('span', {class: 'hint', i18n: 'message.editHint'})));
+  input.addEventListener('input', () => {
+    if (!form.dataset.confirmDelete) return;
+    delete form.dataset.confirmDelete;
+    const button = form.querySelector('button[type=submit]');
+    setText(button, 'message.save');
+    button.classList.remove('danger');
+  });
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') {
       e.preventDefault();
@@ -1497,6 +1673,8 @@ function openConversation(conv) {
     state.open.elements.clear();
     for (const el of state.open.outboxElements.values()) el.remove();
     state.open.outboxElements.clear();
+    for (const el of state.open.separators.values()) el.remove();
+    state.open.separators.clear();
   }
   state.open = conv;
   showDraft(conv);
@@ -1531,8 +1709,9 @@ function setupApp() {
     e.preventDefault();
     const name = $('friend-name').value.trim();
     if (!name) return;
-    friendOp('request', name);
-    $('friend-name').value = '';
+    // The field is emptied when the server accepts the request, not before.
+    const rid = friendOp('request', name);
+    state.friendRequest = rid ? {rid, name} : null;
   });
 
   $('new-guild-form').addEventListener('submit', (e) => {
