@@ -49,6 +49,8 @@ struct GuildEvent {
   UserView actor;  // who did it
   std::optional<UserView> new_owner;  // kLeft: whom the guild passed to, when the owner left
   std::vector<int64_t> recipients;
+  // The request that caused it: its connection gets the event with the request's id.
+  RequestOrigin origin;
 };
 
 // A login token was revoked (logout): sessions opened with it must end.

@@ -107,9 +107,9 @@ void Hub::on_event(const domain::Event& event) {
     for (int64_t user : chat->recipients) {
       if (echo && user == chat->message.author_id) {
         deliver(user, v1, v2, origin.connection);
-        deliver_to_connection(user, origin.connection,
-                              std::make_shared<const std::string>(
-                                  protocol::with_request_id(*v2, origin.request_id)));
+        deliver_to_connection(
+            user, origin.connection,
+            std::make_shared<const std::string>(protocol::with_request_id(*v2, origin.request_id)));
       } else {
         deliver(user, v1, v2);
       }
@@ -126,7 +126,19 @@ void Hub::on_event(const domain::Event& event) {
   } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_guild_event(g->action, g->guild, g->user, g->actor, g->new_owner));
-    for (int64_t user : g->recipients) deliver(user, nullptr, frame);
+    // As for chat events: the connection that asked gets its copy with the request's id.
+    const domain::RequestOrigin& origin = g->origin;
+    bool echo = origin.connection != 0 && !origin.request_id.empty();
+    for (int64_t user : g->recipients) {
+      if (echo && user == g->actor.id) {
+        deliver(user, nullptr, frame, origin.connection);
+        deliver_to_connection(user, origin.connection,
+                              std::make_shared<const std::string>(
+                                  protocol::with_request_id(*frame, origin.request_id)));
+      } else {
+        deliver(user, nullptr, frame);
+      }
+    }
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
     for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash);
   }

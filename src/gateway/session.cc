@@ -163,9 +163,9 @@ void Session::handle(Held held) {
           if (version_ == protocol::Version::kV1)
             send(protocol::encode_guild_list(services_.directory.guilds_of(user_->id)));
           else
-            answer(protocol::encode_guild_summaries(
-                       services_.directory.guild_summaries_of(user_->id)),
-                   request_id);
+            answer(
+                protocol::encode_guild_summaries(services_.directory.guild_summaries_of(user_->id)),
+                request_id);
         } else if constexpr (std::is_same_v<T, protocol::LoadGuildMembersRequest>) {
           auto guild = services_.directory.guild_view_for_member(r.guild_id, user_->id);
           if (!guild) return send_error(Errc::kGuildNotFound, request_id);
@@ -228,20 +228,19 @@ void Session::handle_load_chat(const protocol::LoadChatRequest& req,
   if (!before.ok()) return send_error(before.error(), request_id);
   int64_t chat_id = req.chat_id;
   int count = std::min(req.count, services_.chats.history_limit());
-  services_.chats.load(
-      *user_, chat_id, before.value(), count,
-      on_strand([chat_id, count, request_id](Session& s,
-                                             Result<std::vector<domain::ChatMessage>> r) {
-        if (!r.ok()) return s.send_error(r.error(), request_id);
-        for (const auto& m : r.value())
-          s.answer(protocol::encode_chat(s.version_, domain::ChatAction::kSend, m,
-                                         s.services_.settings.utc_offset_s),
-                   request_id);
-        if (s.version_ == protocol::Version::kV2)
-          s.answer(protocol::encode_load_complete(chat_id, r->size(),
-                                                  static_cast<int>(r->size()) >= count),
-                   request_id);
-      }));
+  auto answer_page = [chat_id, count, request_id](Session& s,
+                                                  Result<std::vector<domain::ChatMessage>> r) {
+    if (!r.ok()) return s.send_error(r.error(), request_id);
+    for (const auto& m : r.value())
+      s.answer(protocol::encode_chat(s.version_, domain::ChatAction::kSend, m,
+                                     s.services_.settings.utc_offset_s),
+               request_id);
+    if (s.version_ == protocol::Version::kV2)
+      s.answer(
+          protocol::encode_load_complete(chat_id, r->size(), static_cast<int>(r->size()) >= count),
+          request_id);
+  };
+  services_.chats.load(*user_, chat_id, before.value(), count, on_strand(std::move(answer_page)));
 }
 
 void Session::handle_friend(const protocol::FriendRequest& req, const std::string& request_id) {
@@ -263,24 +262,26 @@ void Session::handle_friend(const protocol::FriendRequest& req, const std::strin
 
 void Session::handle_guild(const protocol::GuildRequest& req, const std::string& request_id) {
   // Success is answered by the guild event, which every member's v2 connections receive,
-  // this one included; only failures need an answer here.
+  // this one included (with the request id: the origin names this connection); only
+  // failures need an answer here.
   auto done = on_strand([request_id](Session& s, Status st) {
     if (!st.ok()) s.send_error(st.error(), request_id);
   });
   auto& guilds = services_.guilds;
+  domain::RequestOrigin origin{connection_id_, request_id};
   switch (req.op) {
     case protocol::GuildOp::kCreate:
-      return guilds.create(*user_, req.name, std::move(done));
+      return guilds.create(*user_, req.name, std::move(origin), std::move(done));
     case protocol::GuildOp::kRename:
-      return guilds.rename(*user_, req.guild_id, req.name, std::move(done));
+      return guilds.rename(*user_, req.guild_id, req.name, std::move(origin), std::move(done));
     case protocol::GuildOp::kAdd:
-      return guilds.add(*user_, req.guild_id, req.name, std::move(done));
+      return guilds.add(*user_, req.guild_id, req.name, std::move(origin), std::move(done));
     case protocol::GuildOp::kRemove:
-      return guilds.remove(*user_, req.guild_id, req.name, std::move(done));
+      return guilds.remove(*user_, req.guild_id, req.name, std::move(origin), std::move(done));
     case protocol::GuildOp::kLeave:
-      return guilds.leave(*user_, req.guild_id, std::move(done));
+      return guilds.leave(*user_, req.guild_id, std::move(origin), std::move(done));
     case protocol::GuildOp::kDelete:
-      return guilds.destroy(*user_, req.guild_id, std::move(done));
+      return guilds.destroy(*user_, req.guild_id, std::move(origin), std::move(done));
   }
 }
 

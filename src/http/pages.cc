@@ -59,7 +59,6 @@ std::string layout(std::string_view title, std::string_view body,
   return out;
 }
 
-
 }  // namespace
 
 const std::string& page_security_policy() {

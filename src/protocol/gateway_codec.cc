@@ -489,8 +489,10 @@ DecodedFrame decode_frame(std::string_view frame, Version version) {
     return {{}, Error{Errc::kMalformedFrame, "JSON nesting is too deep."}};
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(frame.data(), frame.size());
-  if (doc.HasParseError()) return {{}, Error{Errc::kMalformedFrame, "the frame is not valid JSON."}};
-  if (!doc.IsObject()) return {{}, Error{Errc::kMalformedFrame, "the frame must be a JSON object."}};
+  if (doc.HasParseError())
+    return {{}, Error{Errc::kMalformedFrame, "the frame is not valid JSON."}};
+  if (!doc.IsObject())
+    return {{}, Error{Errc::kMalformedFrame, "the frame must be a JSON object."}};
   auto tit = doc.FindMember("type");
   if (tit == doc.MemberEnd() || !tit->value.IsString())
     return {{}, Error{Errc::kMalformedFrame, "the frame needs a string 'type'."}};

@@ -1,7 +1,7 @@
 """End-to-end tests of v2's request ids (issue 19; docs/PROTOCOL.md, "Request ids"): a v2
 client may give a request an id at the frame's top level, and the frames that answer that
-request (its answer, its error, and for a chat send or edit the event on the connection that
-asked) carry it back; nobody else sees it. v1 never reads the field: its frames are answered
+request (its answer, its error, and for a chat send or edit or a guild operation the event
+on the connection that asked) carry it back; nobody else sees it. v1 never reads the field: its frames are answered
 byte for byte as before."""
 import base64
 import json
@@ -88,6 +88,30 @@ def test_a_refused_send_names_its_request(server, pair):
     f = mine.recv()
     assert f["payload"]["code"] == "4015" and f["request_id"] == "gone", f
     bob.expect_silence()
+
+
+def test_a_guild_request_is_answered_by_its_event_with_the_id_on_the_connection_that_asked(
+        server, pair):
+    mine = connect(server, pair["alice"][0])
+    my_other = connect(server, pair["alice"][0])
+    bob = connect(server, pair["bob"][0])
+    send(mine, "guild", {"type": "create", "name": "crew"}, "g-1")
+    created = mine.recv()
+    assert created["type"] == "guild" and created["request_id"] == "g-1", created
+    assert "request_id" not in my_other.recv()
+    guild_id = created["payload"]["guild"]["id"]
+    send(mine, "guild", {"type": "add", "guild_id": guild_id, "name": "bob"}, "g-2")
+    joined = mine.recv()
+    assert joined["payload"]["type"] == "joined" and joined["request_id"] == "g-2", joined
+    assert "request_id" not in my_other.recv() and "request_id" not in bob.recv()
+    send(mine, "guild", {"type": "add", "guild_id": guild_id, "name": "bob"}, "g-3")
+    f = mine.recv()
+    assert f["payload"]["code"] == "4053" and f["request_id"] == "g-3", f
+    # bob's own request: his connection gets his id, alice's get none.
+    send(bob, "guild", {"type": "leave", "guild_id": guild_id}, "b-1")
+    left = bob.recv()
+    assert left["payload"]["type"] == "left" and left["request_id"] == "b-1", left
+    assert "request_id" not in mine.recv() and "request_id" not in my_other.recv()
 
 
 def test_every_other_answer_carries_the_id(server, pair):

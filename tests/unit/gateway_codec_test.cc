@@ -600,14 +600,14 @@ TEST(GatewayCodecTest, RequestIdIsReadOnV2AndComesBackWithTheAnswer) {
   EXPECT_EQ(with_request_id(encode_ok(), sent.request_id),
             R"({"type":"ok","payload":{},"request_id":"c-1 \"x\"~"})");
   // A heartbeat's payload is any value: the id sits beside it, never inside.
-  auto beat = decode_frame(R"({"request_id":"hb","type":"heartbeat","payload":{"count":3}})",
-                           Version::kV2);
+  auto beat =
+      decode_frame(R"({"request_id":"hb","type":"heartbeat","payload":{"count":3}})", Version::kV2);
   ASSERT_TRUE(beat.request.ok());
   EXPECT_EQ(beat.request_id, "hb");
-  EXPECT_EQ(
-      with_request_id(encode_heartbeat(std::get<HeartbeatRequest>(beat.request.value()).payload_json),
-                      beat.request_id),
-      R"({"type":"heartbeat","payload":{"count":3},"request_id":"hb"})");
+  EXPECT_EQ(with_request_id(
+                encode_heartbeat(std::get<HeartbeatRequest>(beat.request.value()).payload_json),
+                beat.request_id),
+            R"({"type":"heartbeat","payload":{"count":3},"request_id":"hb"})");
   // No id: no id, and the frame is byte for byte what it was.
   auto plain = decode_frame(R"({"type":"load","payload":{"type":"guilds"}})", Version::kV2);
   ASSERT_TRUE(plain.request.ok());
@@ -647,9 +647,11 @@ TEST(GatewayCodecTest, ARequestIdThatBreaksItsRuleIsInvalidPayloadOnV2) {
   for (const std::string& id :
        {std::string("null"), std::string("7"), std::string("true"), std::string("[\"a\"]"),
         std::string("{}"), std::string("\"\""), "\"" + too_long + "\"", std::string("\"a\\tb\""),
-        std::string("\"\\u007f\""), std::string("\"caf\\u00e9\""), std::string("\"\xea\xb0\x80\"")}) {
-    for (const char* body : {R"("type":"heartbeat","payload":{"count":0})",
-                             R"("type":"chat","payload":{"type":"send","chat_id":"7","content":"hi"})"}) {
+        std::string("\"\\u007f\""), std::string("\"caf\\u00e9\""),
+        std::string("\"\xea\xb0\x80\"")}) {
+    for (const char* body :
+         {R"("type":"heartbeat","payload":{"count":0})",
+          R"("type":"chat","payload":{"type":"send","chat_id":"7","content":"hi"})"}) {
       std::string frame = std::string("{") + body + R"(,"request_id":)" + id + "}";
       auto r = decode_frame(frame, Version::kV2);
       ASSERT_FALSE(r.request.ok()) << frame;
