@@ -14,6 +14,10 @@ const LOAD_TIMEOUT_MS = 15000;  // a history load unanswered for this long is se
 const LOAD_ATTEMPTS = 5;  // then the reader is offered a button to try again
 const FAR_FUTURE = '9999-12-31 23:59:59';  // a cursor after every message: "the newest"
 const DRAFT_KEY = 'rewind.draft';  // sessionStorage: `${DRAFT_KEY}:<my id>:<conversation key>`
+const OUTBOX_KEY = 'rewind.outbox';  // sessionStorage: `${OUTBOX_KEY}:<my id>:<conversation key>`
+// The server's limit on a message: characters (code points), not the UTF-16 units that a
+// textarea's maxlength counts (an emoji is two of those).
+const MAX_CONTENT = 2000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -181,6 +185,7 @@ function conversation(kind, id) {
       separators: new Map(),  // day (Date.toDateString) -> its date line, while on screen
     };
     state.convs.set(key, conv);
+    restoreOutbox(conv);
   }
   return conv;
 }
@@ -220,8 +225,10 @@ function forgetDrafts() {
     // No storage: nothing was kept.
   }
   try {
-    const mine = `${DRAFT_KEY}:${state.me.id}:`;
-    for (const key of Object.keys(sessionStorage)) if (key.startsWith(mine)) sessionStorage.removeItem(key);
+    const mine = [`${DRAFT_KEY}:${state.me.id}:`, `${OUTBOX_KEY}:${state.me.id}:`];
+    for (const key of Object.keys(sessionStorage)) {
+      if (mine.some((prefix) => key.startsWith(prefix))) sessionStorage.removeItem(key);
+    }
   } catch {
     // No storage: nothing was kept.
   }
@@ -232,6 +239,7 @@ function showDraft(conv) {
   const input = $('composer-input');
   input.value = conv ? draftOf(conv) : '';
   autosize(input);
+  updateCount();
 }
 
 function convForChatId(chatId) {
@@ -1303,7 +1311,8 @@ function updateMessageElement(li, msg, previous, conv) {
 
 function dateSeparator(date) {
   return h('li', {class: 'date-separator', role: 'separator'},
-    h('time', {datetime: date.toISOString().slice(0, 10), text: i18n.fmt().day.format(date)}));
+    h('time', {datetime: [date.getFullYear(), date.getMonth() + 1, date.getDate()]
+      .map((n, i) => String(n).padStart(i ? 2 : 4, '0')).join('-'), text: i18n.fmt().day.format(date)}));
 }
 
 // Keyed rendering: each message keeps its element, so an edit in progress, the focus and
@@ -1391,7 +1400,7 @@ function startEdit(li, conv) {
   if (!msg || li.classList.contains('editing')) return;
   li.classList.add('editing');
   const text = li.querySelector('.message-text');
-  const input = h('textarea', {class: 'edit-input', rows: '2', maxlength: '2000', i18nAttrs: {'aria-label': 'message.editBox'}});
+  const input = h('textarea', {class: 'edit-input', rows: '2', i18nAttrs: {'aria-label': 'message.editBox'}});
   input.value = msg.content;
   const finish = () => {
     li.classList.remove('editing');
@@ -1402,6 +1411,10 @@ function startEdit(li, conv) {
   };
   const save = () => {
     const content = input.value;
+    if (characters(content) > MAX_CONTENT) {
+      setText($('conversation-error'), 'composer.tooLong', {max: MAX_CONTENT, count: characters(content)});
+      return;
+    }
     if (content.trim() === '') {
       // Saving nothing deletes the message: asked first, as the Delete button asks.
       if (form.dataset.confirmDelete) return deleteMessage(conv, msg.id);
@@ -1458,6 +1471,10 @@ function sendMessage() {
   const content = input.value;
   if (!conv || content.trim() === '') return;
   setRawText($('conversation-error'), '');
+  if (characters(content) > MAX_CONTENT) {
+    setText($('conversation-error'), 'composer.tooLong', {max: MAX_CONTENT, count: characters(content)});
+    return;
+  }
   if (!canSend()) {
     setText($('conversation-error'), state.gateway && state.gateway.online ? 'conv.cannotSend' : 'offline.keptMessage');
     return;
@@ -1469,6 +1486,7 @@ function sendMessage() {
   saveDraft(conv, '');  // this conversation's draft only: the others keep theirs
   input.value = '';
   autosize(input);
+  updateCount();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1496,9 +1514,45 @@ function sendToOutbox(conv, content, entry = null) {
     }
   }
   conv.outbox.set(rid, {rid, content, state: 'sending', reason: null, uncertain: false,
-                        after: newestId(conv) || '0', sentAt: new Date()});
+                        after: newestId(conv) || '0'});
+  saveOutbox(conv);
   if (conv === state.open) renderMessages({stick: true});
   return true;
+}
+
+// The outbox is kept like the drafts (sessionStorage: this tab, across a reload), so that a
+// reload never loses a message that was not confirmed. A message that was still being sent
+// when the page went comes back as not sent, and uncertain: the history is searched for it.
+function saveOutbox(conv) {
+  if (!state.me) return;
+  const key = `${OUTBOX_KEY}:${state.me.id}:${conv.key}`;
+  try {
+    const entries = [...conv.outbox.values()].map(({content, reason, uncertain, after, state: s}) =>
+      ({content, reason, after, uncertain: uncertain || s === 'sending'}));
+    if (entries.length) sessionStorage.setItem(key, JSON.stringify(entries));
+    else sessionStorage.removeItem(key);
+  } catch {
+    // No storage: the outbox lasts as long as the page.
+  }
+}
+
+let restoredCount = 0;
+
+function restoreOutbox(conv) {
+  if (!state.me) return;
+  let entries = [];
+  try {
+    entries = JSON.parse(sessionStorage.getItem(`${OUTBOX_KEY}:${state.me.id}:${conv.key}`)) || [];
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e || typeof e.content !== 'string') continue;
+    restoredCount += 1;
+    const rid = `restored-${restoredCount}`;  // never a request id of this page's
+    conv.outbox.set(rid, {rid, content: e.content, state: 'failed', reason: e.reason || null,
+                          uncertain: Boolean(e.uncertain), after: String(e.after || '0')});
+  }
 }
 
 function outboxEntry(rid) {
@@ -1513,6 +1567,7 @@ function confirmSent(rid, p) {
   const found = outboxEntry(rid);
   if (!found) return;
   found.conv.outbox.delete(rid);
+  saveOutbox(found.conv);
   const el = found.conv.outboxElements.get(rid);
   if (el) el.remove();
   found.conv.outboxElements.delete(rid);
@@ -1527,6 +1582,7 @@ function refusedSend(rid, p) {
   entry.state = 'failed';
   entry.uncertain = false;  // refused: certainly not sent
   entry.reason = p;
+  saveOutbox(conv);
   if (conv === state.open) {
     renderMessages();
     announce(t('outbox.notSent', {reason: gatewayErrorText(p)}));
@@ -1545,6 +1601,7 @@ function failInFlight() {
       entry.reason = null;
       changed = true;
     }
+    if (changed) saveOutbox(conv);
     if (changed && conv === state.open) {
       renderMessages();
       announce(t('outbox.lost'));
@@ -1591,6 +1648,7 @@ function editUnsent(conv, rid) {
   input.value = input.value ? `${input.value}\n${entry.content}` : entry.content;
   saveDraft(conv, input.value);
   autosize(input);
+  updateCount();
   confirmSent(rid);
   input.focus();
 }
@@ -1628,6 +1686,19 @@ function updateOutboxElement(li, entry) {
 // browsers mark it isComposing, and some report it only as keyCode 229.
 function composing(event) {
   return event.isComposing || event.keyCode === 229;
+}
+
+function characters(text) {
+  return [...text].length;
+}
+
+// The composer's counter shows near the limit and past it; nothing typed is ever cut.
+function updateCount() {
+  const count = characters($('composer-input').value);
+  const el = $('composer-count');
+  el.hidden = count <= MAX_CONTENT - 200;
+  el.textContent = `${count}/${MAX_CONTENT}`;
+  el.classList.toggle('over', count > MAX_CONTENT);
 }
 
 function autosize(textarea) {
@@ -1718,7 +1789,11 @@ function setupApp() {
     e.preventDefault();
     const name = $('guild-name').value.trim();
     setRawText($('guild-error'), '');
-    if (!name) return;
+    if (!name) {
+      setText($('guild-error'), 'error.4054');
+      $('guild-name').focus();
+      return;
+    }
     if (!state.gateway.send('guild', {type: 'create', name})) {
       setText($('guild-error'), 'offline.tryLater');
       return;
@@ -1785,6 +1860,7 @@ function setupApp() {
   });
   input.addEventListener('input', () => {
     autosize(input);
+    updateCount();
     if (state.open) saveDraft(state.open, input.value);
   });
 

@@ -4,7 +4,8 @@
 // shows its time on hover and days are separated; each Delete button names its message; an
 // edit emptied and saved asks as Delete asks; error lines do not go stale; a friendship
 // ended in another tab leaves the conversation readable, named, and says why nothing can be
-// sent; the server's own pages (/login, /register, the verification page) carry the
+// sent; lengths are counted in characters, as the server counts, and a long message is never
+// cut; a blank guild name is refused with a reason; the server's own pages (/login, /register, the verification page) carry the
 // client's security headers.
 //
 // One scenario, in order: each step starts from where the previous one left off. alice
@@ -187,6 +188,31 @@ describe('details of the web client', () => {
       {polling: 'mutation'});
     assert.equal(await alice.$eval('#composer-input', (e) => e.value), 'while away');
     await alice.$eval('#composer-input', (e) => { e.value = ''; e.dispatchEvent(new Event('input')); });
+  });
+
+  it('counts characters as the server does and never cuts a long message; says when a guild name is blank', async () => {
+    // 1,500 emoji are 3,000 UTF-16 units and 1,500 characters: within the server's 2,000.
+    const emoji = '\u{1F600}'.repeat(1500);
+    await alice.focus('#composer-input');
+    await alice.$eval('#composer-input', (e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }, emoji);
+    assert.equal(await alice.$eval('#composer-count', (e) => e.textContent), '1500/2000');
+    await alice.keyboard.press('Enter');
+    await waitForMessage(bob, emoji);
+    // Over the limit: nothing is cut, the counter says by how much, and nothing is sent.
+    const long = 'x'.repeat(2001);
+    await alice.$eval('#composer-input', (e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }, long);
+    assert.deepEqual(await alice.$eval('#composer-count', (e) => [e.textContent, e.classList.contains('over')]),
+                     ['2001/2000', true]);
+    await alice.keyboard.press('Enter');
+    await waitForText(alice, '#conversation-error', 'at most 2000 characters');
+    assert.equal(await alice.$eval('#composer-input', (e) => e.value), long);
+    await alice.$eval('#composer-input', (e) => { e.value = ''; e.dispatchEvent(new Event('input')); });
+    await alice.evaluate(() => { location.hash = '#new-guild'; });
+    await fill(alice, '#guild-name', '   ');
+    await alice.click('#new-guild-form button[type=submit]');
+    await waitForText(alice, '#guild-error', 'A guild name is 1–64 characters.');
+    await alice.evaluate((id) => { location.hash = `#dm/${id}`; }, bobId);
+    await waitForText(alice, '#conversation-title', 'bob');
   });
 
   it('keeps an unfriended conversation named and readable, and says why nothing can be sent', async () => {

@@ -1,6 +1,6 @@
 // Sending a message never loses it (issue 19). alice reaches the server through a relay the
 // test can stall, bob directly; they are friends. A send the server refuses stays on screen
-// with the reason, Retry, Edit and Discard; a send on a link that went silent (the relay
+// with the reason, Retry, Edit and Discard, across a reload; a send on a link that went silent (the relay
 // stops forwarding without closing anything) shows as sending, then within seconds as not
 // sent with Retry, the status leaves "online", and after the link is back Retry sends it
 // once; a send whose answer was lost but which did arrive is recognised in the history after
@@ -120,6 +120,12 @@ describe('outbox: a message is never lost', () => {
     assert.match(entry.status, /Not sent: The message contains characters that cannot be sent/);
     assert.deepEqual(entry.actions, ['Retry', 'Edit', 'Discard']);
     assert.equal(await alice.$eval('#composer-input', (e) => e.value), '');
+    // A reload keeps it, with its reason.
+    await alice.reload();
+    await waitForText(alice, '#connection', 'online');
+    await waitForText(alice, '#conversation-title', 'bob');
+    await waitForOutbox(alice, 'failed');
+    assert.deepEqual(await outbox(alice), [entry]);
     // Retry is refused the same way and the message stays.
     await clickText(alice, '#message-list .outbox button', 'Retry');
     await waitForOutbox(alice, 'failed');
