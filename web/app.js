@@ -1352,6 +1352,7 @@ function renderMessages({stick = false, keepScroll = null} = {}) {
         conv.separators.set(day, sep);
       }
       days.add(day);
+      setRawText(sep.querySelector('time'), i18n.fmt().day.format(date));  // the language may have changed
       const at = prevEl ? prevEl.nextSibling : list.firstChild;
       if (at !== sep) list.insertBefore(sep, at);
       prevEl = sep;
