@@ -479,6 +479,8 @@ function onAuth(payload, fresh) {
   const first = !state.me;
   state.me = payload.self_user;
   if (first) loadNames();
+  // After a log-in the form that had the focus is gone: the focus would be left on <body>.
+  const focusLost = first && (document.activeElement === document.body || !document.activeElement);
   rememberUser(state.me);
   $('me').textContent = state.me.name;
   $('me').prepend(avatar(state.me, 'tiny'));
@@ -490,6 +492,12 @@ function onAuth(payload, fresh) {
   renderLists();
   route();
   renderConversationChrome();  // the guild objects are new: their members are asked again
+  if (focusLost && document.activeElement === document.body) {
+    const target = state.open ? $('conversation-title')
+                 : {friends: $('friends-title'), 'new-guild': $('guild-name')}[state.route.view] || $('welcome-title');
+    target.setAttribute('tabindex', target.getAttribute('tabindex') || '-1');
+    target.focus();
+  }
 }
 
 function setUsers(map, list) {
@@ -983,6 +991,9 @@ function retryHistory() {
 function setHistoryStatus(conv) {
   const status = $('history-status');
   const button = $('load-older');
+  // A button that goes away while focused (it loads when focused, as focusing scrolls it to
+  // the top) would leave the focus on <body>: it moves to the message list instead.
+  const hadFocus = document.activeElement === button;
   const online = state.gateway && state.gateway.online;
   // Not loaded yet while online: loading, or about to once the load in flight is done.
   const busy = (state.load && state.load.conv === conv) || (online && !conv.loaded && !conv.failed);
@@ -1007,6 +1018,7 @@ function setHistoryStatus(conv) {
     setText(status, conv.messages.size ? 'conv.beginning' : 'conv.empty');
     button.hidden = true;
   }
+  if (hadFocus && button.hidden) $('messages').focus({preventScroll: true});
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1457,6 +1469,8 @@ function startEdit(li, conv) {
   });
   text.hidden = true;
   text.after(form);
+  // The newest message's form would open below the fold: Save and Cancel must be in view.
+  form.scrollIntoView({block: 'nearest'});
   input.focus();
   input.setSelectionRange(input.value.length, input.value.length);
 }

@@ -5,7 +5,8 @@
 // edit emptied and saved asks as Delete asks; error lines do not go stale; a friendship
 // ended in another tab leaves the conversation readable, named, and says why nothing can be
 // sent; lengths are counted in characters, as the server counts, and a long message is never
-// cut; a blank guild name is refused with a reason; the server's own pages (/login, /register, the verification page) carry the
+// cut; a blank guild name is refused with a reason; the focus never falls to <body> (after
+// a log-in, on "Load older messages") and an edit's Save is in view; the server's own pages (/login, /register, the verification page) carry the
 // client's security headers.
 //
 // One scenario, in order: each step starts from where the previous one left off. alice
@@ -82,6 +83,8 @@ describe('details of the web client', () => {
   it('keeps the name typed when a friend request fails, and clears it when it is sent', async () => {
     await signUpAndLogIn(alice, relay.base, smtp, 'alice');
     await signUpAndLogIn(bob, server.base, smtp, 'bob');
+    // The log-in form went away with the focus: it is put in the application, not on <body>.
+    assert.equal(await bob.evaluate(() => document.activeElement.id), 'welcome-title');
     await alice.click('#friends-link');
     await fill(alice, '#friend-name', 'nobody-at-all');
     await alice.click('#add-friend-form button[type=submit]');
@@ -215,7 +218,51 @@ describe('details of the web client', () => {
     await waitForText(alice, '#conversation-title', 'bob');
   });
 
+  it('keeps the focus in the page: after logging in, on "Load older messages", and on an edit of the newest message', async () => {
+    // 60 messages from another device of alice's: bob's reload shows 50 and offers the rest.
+    await alice.evaluate(async (friendId) => {
+      const ws = new WebSocket(`ws://${location.host}/ws?v=2`);
+      const frames = [];
+      let wake = () => {};
+      ws.onmessage = (e) => { frames.push(JSON.parse(e.data)); wake(); };
+      const until = (ok) => new Promise((resolve) => { wake = () => ok() && resolve(); wake(); });
+      await new Promise((resolve) => { ws.onopen = resolve; });
+      ws.send(JSON.stringify({type: 'heartbeat', payload: {count: 0}}));
+      await until(() => frames.some((f) => f.type === 'heartbeat'));
+      ws.send(JSON.stringify({type: 'auth', payload: {auth: localStorage.getItem('rewind.token')}}));
+      await until(() => frames.some((f) => f.type === 'auth'));
+      const me = frames.find((f) => f.type === 'auth').payload.self_user.id;
+      const chatId = (BigInt(me) ^ BigInt(friendId)).toString();
+      for (let i = 1; i <= 60; i++) ws.send(JSON.stringify({type: 'chat', payload: {type: 'send', chat_id: chatId, content: `filler ${i}`}}));
+      await until(() => frames.filter((f) => f.type === 'chat').length >= 60);
+      ws.close();
+    }, bobId);
+    await waitForMessage(bob, 'filler 60');
+    await bob.reload();
+    await waitForText(bob, '#connection', 'online');
+    await waitForMessage(bob, 'filler 60');
+    await bob.waitForFunction(() => !document.querySelector('#load-older').hidden, {polling: 'mutation'});
+    await bob.focus('#load-older');
+    await bob.waitForFunction(() => document.querySelector('#load-older').hidden, {polling: 'mutation'});
+    assert.equal(await bob.evaluate(() => document.activeElement.id), 'messages');
+    // Editing the newest message: its Save button is in view.
+    await alice.evaluate(() => {
+      const mine = [...document.querySelectorAll('#message-list .message.mine')].at(-1);
+      mine.querySelector('.message-actions .edit').click();
+    });
+    await alice.waitForSelector('.edit-form');
+    const inView = await alice.evaluate(() => {
+      const box = document.querySelector('#messages').getBoundingClientRect();
+      const save = document.querySelector('.edit-form button[type=submit]').getBoundingClientRect();
+      return save.top >= box.top && save.bottom <= box.bottom;
+    });
+    assert.ok(inView, 'Save is in view');
+    await alice.keyboard.press('Escape');
+  });
+
   it('keeps an unfriended conversation named and readable, and says why nothing can be sent', async () => {
+    await typeAndSend(bob, 'bye for now');
+    await waitForMessage(alice, 'bye for now');
     const tab2 = await aliceCtx.newPage();
     problems.push(watchPage(tab2, [relay.base, server.base]));
     await tab2.goto(relay.base + '/#friends');
@@ -232,7 +279,7 @@ describe('details of the web client', () => {
     await alice.reload();
     await waitForText(alice, '#connection', 'online');
     await waitForText(alice, '#conversation-title', 'bob');
-    await waitForMessage(alice, 'first of two');
+    await waitForMessage(alice, 'bye for now');
     const authors = await alice.$$eval('#message-list .message:not(.grouped) .author', (els) => els.map((e) => e.textContent));
     assert.ok(authors.includes('bob') && !authors.includes('former member'), authors.join(', '));
     await waitForText(alice, '#conversation-notice', 'no longer friends with bob');
