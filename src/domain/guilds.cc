@@ -58,7 +58,7 @@ void Guilds::apply_locked(const Directory::GuildState& before,
   });
 }
 
-void Guilds::create(const UserView& me, const std::string& name, Done done) {
+void Guilds::create(const UserView& me, const std::string& name, RequestOrigin origin, Done done) {
   auto valid = validate_guild_name(name);
   if (!valid.ok()) return done(valid.error());
   if (Status s = check_rate(me); !s.ok()) return done(s);
@@ -70,7 +70,7 @@ void Guilds::create(const UserView& me, const std::string& name, Done done) {
   g.created_us = clock_.now_us();
   g.members = {{me.id, g.created_us}};
   directory_.set_guild(g.id, g);
-  GuildEvent event{GuildAction::kCreated, Directory::summary_of(g), me, me, {}, {me.id}};
+  GuildEvent event{GuildAction::kCreated, Directory::summary_of(g), me, me, {}, {me.id}, origin};
   store::GuildRecord rec{g.id, g.name, g.owner_id, g.created_us};
   int64_t id = g.id;
   store_.put_guild(rec, [this, id, event = std::move(event), done](Status s) {
@@ -84,7 +84,8 @@ void Guilds::create(const UserView& me, const std::string& name, Done done) {
   });
 }
 
-void Guilds::rename(const UserView& me, int64_t guild_id, const std::string& name, Done done) {
+void Guilds::rename(const UserView& me, int64_t guild_id, const std::string& name,
+                    RequestOrigin origin, Done done) {
   auto valid = validate_guild_name(name);
   if (Status s = check_rate(me); !s.ok()) return done(s);
   std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -94,8 +95,8 @@ void Guilds::rename(const UserView& me, int64_t guild_id, const std::string& nam
   if (!valid.ok()) return done(valid.error());
   Directory::GuildState after = *g;
   after.name = valid.value();
-  GuildEvent event{GuildAction::kRenamed, Directory::summary_of(after), me, me, {},
-                   member_ids(after)};
+  GuildEvent event{
+      GuildAction::kRenamed, Directory::summary_of(after), me, me, {}, member_ids(after), origin};
   apply_locked(
       *g, after, std::move(event),
       [this, guild_id, n = after.name](store::Callback<void> cb) {
@@ -104,7 +105,8 @@ void Guilds::rename(const UserView& me, int64_t guild_id, const std::string& nam
       std::move(done));
 }
 
-void Guilds::add(const UserView& me, int64_t guild_id, const std::string& friend_name, Done done) {
+void Guilds::add(const UserView& me, int64_t guild_id, const std::string& friend_name,
+                 RequestOrigin origin, Done done) {
   if (Status s = check_rate(me); !s.ok()) return done(s);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   auto g = member_guild(me, guild_id);
@@ -120,8 +122,13 @@ void Guilds::add(const UserView& me, int64_t guild_id, const std::string& friend
   // Never earlier than the last member: joining order decides who inherits the guild.
   int64_t joined = std::max(clock_.now_us(), after.members.back().joined_us);
   after.members.push_back({other->id, joined});
-  GuildEvent event{GuildAction::kJoined, Directory::summary_of(after), *other, me, {},
-                   member_ids(after)};
+  GuildEvent event{GuildAction::kJoined,
+                   Directory::summary_of(after),
+                   *other,
+                   me,
+                   {},
+                   member_ids(after),
+                   origin};
   store::GuildMemberRecord rec{guild_id, other->id, joined};
   apply_locked(
       *g, after, std::move(event),
@@ -130,7 +137,7 @@ void Guilds::add(const UserView& me, int64_t guild_id, const std::string& friend
 }
 
 void Guilds::remove(const UserView& me, int64_t guild_id, const std::string& member_name,
-                    Done done) {
+                    RequestOrigin origin, Done done) {
   if (Status s = check_rate(me); !s.ok()) return done(s);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   auto g = member_guild(me, guild_id);
@@ -145,8 +152,13 @@ void Guilds::remove(const UserView& me, int64_t guild_id, const std::string& mem
   std::erase_if(after.members, [&](const auto& m) { return m.user_id == other->id; });
   std::vector<int64_t> recipients = member_ids(after);
   recipients.push_back(other->id);
-  GuildEvent event{GuildAction::kLeft,   Directory::summary_of(after), *other, me, {},
-                   std::move(recipients)};
+  GuildEvent event{GuildAction::kLeft,
+                   Directory::summary_of(after),
+                   *other,
+                   me,
+                   {},
+                   std::move(recipients),
+                   origin};
   int64_t uid = other->id;
   apply_locked(
       *g, after, std::move(event),
@@ -156,7 +168,7 @@ void Guilds::remove(const UserView& me, int64_t guild_id, const std::string& mem
       std::move(done));
 }
 
-void Guilds::leave(const UserView& me, int64_t guild_id, Done done) {
+void Guilds::leave(const UserView& me, int64_t guild_id, RequestOrigin origin, Done done) {
   if (Status s = check_rate(me); !s.ok()) return done(s);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   auto g = member_guild(me, guild_id);
@@ -165,7 +177,7 @@ void Guilds::leave(const UserView& me, int64_t guild_id, Done done) {
   std::erase_if(after.members, [&](const auto& m) { return m.user_id == me.id; });
   if (after.members.empty()) {
     // The last member left: the guild is deleted. The leaver is told `left` with no members.
-    GuildEvent event{GuildAction::kLeft, Directory::summary_of(after), me, me, {}, {me.id}};
+    GuildEvent event{GuildAction::kLeft, Directory::summary_of(after), me, me, {}, {me.id}, origin};
     apply_locked(
         *g, std::nullopt, std::move(event),
         [this, guild_id](store::Callback<void> cb) {
@@ -182,8 +194,8 @@ void Guilds::leave(const UserView& me, int64_t guild_id, Done done) {
   }
   std::vector<int64_t> recipients = member_ids(after);
   recipients.push_back(me.id);
-  GuildEvent event{GuildAction::kLeft,   Directory::summary_of(after), me, me, {},
-                   std::move(recipients)};
+  GuildEvent event{
+      GuildAction::kLeft, Directory::summary_of(after), me, me, {}, std::move(recipients), origin};
   if (new_owner) event.new_owner = directory_.user(*new_owner);
   apply_locked(
       *g, after, std::move(event),
@@ -193,13 +205,14 @@ void Guilds::leave(const UserView& me, int64_t guild_id, Done done) {
       std::move(done));
 }
 
-void Guilds::destroy(const UserView& me, int64_t guild_id, Done done) {
+void Guilds::destroy(const UserView& me, int64_t guild_id, RequestOrigin origin, Done done) {
   if (Status s = check_rate(me); !s.ok()) return done(s);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   auto g = member_guild(me, guild_id);
   if (!g.ok()) return done(g.error());
   if (g->owner_id != me.id) return done(Errc::kNotGuildOwner);
-  GuildEvent event{GuildAction::kDeleted, Directory::summary_of(*g), me, me, {}, member_ids(*g)};
+  GuildEvent event{
+      GuildAction::kDeleted, Directory::summary_of(*g), me, me, {}, member_ids(*g), origin};
   apply_locked(
       *g, std::nullopt, std::move(event),
       [this, guild_id](store::Callback<void> cb) { store_.delete_guild(guild_id, std::move(cb)); },

@@ -39,12 +39,18 @@ class Guilds {
   Guilds(GuildSettings settings, store::Store& store, Directory& directory, EventBus& bus,
          SnowflakeGenerator& ids, const Clock& clock);
 
-  void create(const UserView& me, const std::string& name, Done done);
-  void rename(const UserView& me, int64_t guild_id, const std::string& name, Done done);
-  void add(const UserView& me, int64_t guild_id, const std::string& friend_name, Done done);
-  void remove(const UserView& me, int64_t guild_id, const std::string& member_name, Done done);
-  void leave(const UserView& me, int64_t guild_id, Done done);
-  void destroy(const UserView& me, int64_t guild_id, Done done);  // "delete"
+  // Each operation's event carries `origin`: the connection that asked gets it with the
+  // request's id.
+  void create(const UserView& me, const std::string& name, RequestOrigin origin, Done done);
+  void rename(const UserView& me, int64_t guild_id, const std::string& name, RequestOrigin origin,
+              Done done);
+  void add(const UserView& me, int64_t guild_id, const std::string& friend_name,
+           RequestOrigin origin, Done done);
+  void remove(const UserView& me, int64_t guild_id, const std::string& member_name,
+              RequestOrigin origin, Done done);
+  void leave(const UserView& me, int64_t guild_id, RequestOrigin origin, Done done);
+  void destroy(const UserView& me, int64_t guild_id, RequestOrigin origin,
+               Done done);  // "delete"
 
  private:
   Status check_rate(const UserView& me);
