@@ -73,22 +73,26 @@ class SqliteStore final : public Store {
   void verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
                            Callback<UserRecord> done) override;
   void put_token(TokenRecord token, Callback<void> done) override;
-  void revoke_token(std::string token_hash, Callback<void> done) override;
-  void put_friend_request(int64_t from_id, int64_t to_id, int64_t now_us,
-                          Callback<void> done) override;
-  void delete_friend_request(int64_t from_id, int64_t to_id, Callback<void> done) override;
-  void put_friendship(UserPair pair, int64_t new_chat_id, int64_t now_us,
-                      Callback<int64_t> done) override;
-  void delete_friendship(UserPair pair, Callback<void> done) override;
+  void revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) override;
+  void request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id, int64_t now_us,
+                      Callback<FriendRequestOutcome> done) override;
+  void accept_friend(int64_t user_id, int64_t requester_id, int64_t new_chat_id, int64_t now_us,
+                     Callback<int64_t> done) override;
+  void cancel_friend_request(int64_t user_id, int64_t other_id,
+                             Callback<FriendRequestRecord> done) override;
+  void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) override;
   void put_message(MessageRecord message, Callback<void> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
-  void put_guild(GuildRecord guild, Callback<void> done) override;
-  void rename_guild(int64_t guild_id, std::string name, Callback<void> done) override;
-  void add_guild_member(GuildMemberRecord member, Callback<void> done) override;
-  void remove_guild_member(int64_t guild_id, int64_t user_id, std::optional<int64_t> new_owner,
-                           Callback<void> done) override;
-  void delete_guild(int64_t guild_id, Callback<void> done) override;
+  void create_guild(GuildRecord guild, Callback<GuildState> done) override;
+  void rename_guild(int64_t guild_id, int64_t actor_id, std::string name,
+                    Callback<GuildState> done) override;
+  void add_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id, int64_t now_us,
+                        int64_t max_members, Callback<GuildState> done) override;
+  void remove_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
+                           Callback<GuildState> done) override;
+  void leave_guild(int64_t guild_id, int64_t user_id, Callback<GuildLeaveOutcome> done) override;
+  void delete_guild(int64_t guild_id, int64_t actor_id, Callback<GuildState> done) override;
   void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) override;
   void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
                        std::string last_error, Callback<void> done) override;
@@ -100,8 +104,8 @@ class SqliteStore final : public Store {
   Result<std::optional<int64_t>> next_mail_due() override;
   void flush() override;
 
-  // Stops the writer after draining its queue; later writes fail with kUnavailable.
-  void close();
+  // Stops the writer after draining its queue; later writes fail (kOverloaded: closed).
+  void close() override;
 
   // Schema version after migrations (PRAGMA user_version).
   int schema_version();
@@ -119,8 +123,8 @@ class SqliteStore final : public Store {
   uint64_t prunes() const { return prunes_.load(); }
 
   // Writes and reads refused by the environment since start-up (any thread; for metrics).
-  uint64_t write_failures() const { return write_health_.failures(); }
-  uint64_t read_failures() const { return read_health_.failures(); }
+  uint64_t write_failures() const override { return write_health_.failures(); }
+  uint64_t read_failures() const override { return read_health_.failures(); }
   // Caps the database file at `pages` pages (PRAGMA max_page_count, for this connection): a
   // write that needs more fails with SQLITE_FULL, as on a full disk. Acknowledged when set.
   void set_max_page_count_for_test(int64_t pages, Callback<void> done);
