@@ -234,7 +234,7 @@ void SqliteStore::writer_loop() {
       idle_cv_.notify_all();
       for (;;) {
         maybe_queue_prune_locked();
-        if (stopping_ || !queue_.empty()) break;
+        if (stopping_ || (!queue_.empty() && !paused_for_test_)) break;
         if (options_.prune_interval_us > 0) {
           cv_.wait_until(lock, next_prune_);
         } else {
@@ -332,6 +332,19 @@ void SqliteStore::completion_loop() {
     const Error* batch_error = done.error ? &*done.error : nullptr;
     for (Write& w : done.writes) w.finish(done.committed, batch_error);
   }
+}
+
+void SqliteStore::pause_writer_for_test() {
+  std::lock_guard lock(mu_);
+  paused_for_test_ = true;
+}
+
+void SqliteStore::resume_writer_for_test() {
+  {
+    std::lock_guard lock(mu_);
+    paused_for_test_ = false;
+  }
+  cv_.notify_all();
 }
 
 void SqliteStore::flush() {

@@ -113,6 +113,10 @@ class SqliteStore final : public Store {
   bool integrity_ok();
   // Makes the next commit fail (it is rolled back): a failed commit is never acknowledged.
   void fail_next_commit_for_test() { fail_next_commit_.store(true); }
+  // While paused the writer starts no transaction, so the writes queued meanwhile share the
+  // next batch once resumed (up to kMaxBatch). Do not flush() while paused.
+  void pause_writer_for_test();
+  void resume_writer_for_test();
   // Statistics for benchmarks: transactions committed and writes they carried.
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
@@ -173,6 +177,7 @@ class SqliteStore final : public Store {
   std::deque<Write> queue_;                           // guarded by mu_
   bool writer_busy_ = false;                          // guarded by mu_
   bool stopping_ = false;                             // guarded by mu_
+  bool paused_for_test_ = false;                      // guarded by mu_
   std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
   std::thread writer_;
 
