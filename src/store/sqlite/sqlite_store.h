@@ -53,6 +53,10 @@ struct PruneCounts {
 // Reads use a small pool of read-only connections and never wait for the writer. Write
 // callbacks run on a completion thread ("db-done"), in commit order.
 //
+// Decisions (store.h) run on the writer inside the batch's transaction, reading the rows
+// the writes before them left, committed or not; a decision that changes several rows runs
+// in a savepoint, so a rule broken or a statement failed undoes that write alone.
+//
 // Failures the environment causes (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_BUSY,
 // SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_PROTOCOL) reach callers as
 // kStorageUnavailable with no detail (retrying later can succeed); their cause, SQLite's text
@@ -104,7 +108,7 @@ class SqliteStore final : public Store {
   Result<std::optional<int64_t>> next_mail_due() override;
   void flush() override;
 
-  // Stops the writer after draining its queue; later writes fail (kOverloaded: closed).
+  // Stops the writer after draining its queue; later writes fail with kStorageUnavailable.
   void close() override;
 
   // Schema version after migrations (PRAGMA user_version).
