@@ -35,6 +35,7 @@ class Directory {
 
   void load(const store::DirectorySnapshot& snapshot);
 
+  // A user whose verification committed (a store callback).
   void add_user(const store::UserRecord& user);
   std::optional<UserView> user(int64_t id) const;
   // By the name as typed: any case, NFC or not (unicode::name_key).
@@ -88,8 +89,9 @@ class Directory {
   void put_guild(const store::GuildState& state);
   void erase_guild(int64_t guild_id);
 
-  // Committed token changes (store callbacks only). add_token also drops the expired tokens once the map has doubled since the last sweep, so that
-  // tokens nobody logs out of do not pile up in memory (the store prunes its own rows).
+  // Committed token changes (store callbacks only). add_token also drops the expired tokens
+  // once the map has doubled since the last sweep, so that tokens nobody logs out of do not
+  // pile up in memory (the store prunes its own rows).
   void add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us,
                  int64_t now_us);
   size_t token_count() const;

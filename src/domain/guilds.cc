@@ -71,11 +71,12 @@ void Guilds::rename(const UserView& me, int64_t guild_id, const std::string& nam
   if (Status s = check_rate(me); !s.ok()) return done(s);
   // An invalid name is answered after "not found" and "not the owner", as it always was.
   if (!valid.ok()) return done(cached_refusal(me, guild_id, true, valid.error()));
-  store_.rename_guild(guild_id, me.id, valid.value(), [this, me, done](Result<store::GuildState> r) {
-    if (!r.ok()) return done(r.error());
-    GuildEvent event{GuildAction::kRenamed, summary_of(*r), me, me, {}, member_ids(*r)};
-    committed(*r, std::move(event), done);
-  });
+  store_.rename_guild(
+      guild_id, me.id, valid.value(), [this, me, done](Result<store::GuildState> r) {
+        if (!r.ok()) return done(r.error());
+        GuildEvent event{GuildAction::kRenamed, summary_of(*r), me, me, {}, member_ids(*r)};
+        committed(*r, std::move(event), done);
+      });
 }
 
 void Guilds::add(const UserView& me, int64_t guild_id, const std::string& friend_name, Done done) {
@@ -88,9 +89,9 @@ void Guilds::add(const UserView& me, int64_t guild_id, const std::string& friend
       [this, me, added, done](Result<store::GuildState> r) {
         if (!r.ok()) {
           if (r.error().code == Errc::kGuildFull)
-            return done(Error{Errc::kGuildFull, "the guild already has " +
-                                                    std::to_string(settings_.max_members) +
-                                                    " members."});
+            return done(Error{
+                Errc::kGuildFull,
+                "the guild already has " + std::to_string(settings_.max_members) + " members."});
           return done(r.error());
         }
         GuildEvent event{GuildAction::kJoined, summary_of(*r), added, me, {}, member_ids(*r)};
@@ -111,13 +112,13 @@ void Guilds::remove(const UserView& me, int64_t guild_id, const std::string& mem
         if (!r.ok()) {
           if (r.error().code == Errc::kUserNotFound) return done(not_a_member);
           if (r.error().code == Errc::kSelfTarget)
-            return done(Error{Errc::kSelfTarget,
-                              "the owner cannot remove themselves; leave instead."});
+            return done(
+                Error{Errc::kSelfTarget, "the owner cannot remove themselves; leave instead."});
           return done(r.error());
         }
         std::vector<int64_t> recipients = member_ids(*r);
         recipients.push_back(removed.id);
-        GuildEvent event{GuildAction::kLeft, summary_of(*r), removed, me, {},
+        GuildEvent event{GuildAction::kLeft,   summary_of(*r), removed, me, {},
                          std::move(recipients)};
         committed(*r, std::move(event), done);
       });
@@ -125,27 +126,27 @@ void Guilds::remove(const UserView& me, int64_t guild_id, const std::string& mem
 
 void Guilds::leave(const UserView& me, int64_t guild_id, Done done) {
   if (Status s = check_rate(me); !s.ok()) return done(s);
-  store_.leave_guild(guild_id, me.id, [this, me, guild_id, done](
-                                          Result<store::GuildLeaveOutcome> r) {
-    if (!r.ok()) return done(r.error());
-    if (!r->after) {
-      // The last member left and the guild is deleted: the leaver is told `left` with no
-      // members. Callbacks run in commit order, so the cache still holds the guild as it was
-      // just before this commit.
-      auto before = directory_.guild(guild_id);
-      GuildSummary summary{guild_id, before ? before->name : std::string(),
-                           before ? before->owner_id : me.id, 0};
-      directory_.erase_guild(guild_id);
-      bus_.publish(GuildEvent{GuildAction::kLeft, summary, me, me, {}, {me.id}});
-      return done({});
-    }
-    const store::GuildState& after = *r->after;
-    std::vector<int64_t> recipients = member_ids(after);
-    recipients.push_back(me.id);
-    GuildEvent event{GuildAction::kLeft, summary_of(after), me, me, {}, std::move(recipients)};
-    if (r->new_owner) event.new_owner = directory_.user(*r->new_owner);
-    committed(after, std::move(event), done);
-  });
+  store_.leave_guild(
+      guild_id, me.id, [this, me, guild_id, done](Result<store::GuildLeaveOutcome> r) {
+        if (!r.ok()) return done(r.error());
+        if (!r->after) {
+          // The last member left and the guild is deleted: the leaver is told `left` with no
+          // members. Callbacks run in commit order, so the cache still holds the guild as it was
+          // just before this commit.
+          auto before = directory_.guild(guild_id);
+          GuildSummary summary{guild_id, before ? before->name : std::string(),
+                               before ? before->owner_id : me.id, 0};
+          directory_.erase_guild(guild_id);
+          bus_.publish(GuildEvent{GuildAction::kLeft, summary, me, me, {}, {me.id}});
+          return done({});
+        }
+        const store::GuildState& after = *r->after;
+        std::vector<int64_t> recipients = member_ids(after);
+        recipients.push_back(me.id);
+        GuildEvent event{GuildAction::kLeft, summary_of(after), me, me, {}, std::move(recipients)};
+        if (r->new_owner) event.new_owner = directory_.user(*r->new_owner);
+        committed(after, std::move(event), done);
+      });
 }
 
 void Guilds::destroy(const UserView& me, int64_t guild_id, Done done) {
@@ -153,8 +154,7 @@ void Guilds::destroy(const UserView& me, int64_t guild_id, Done done) {
   store_.delete_guild(guild_id, me.id, [this, me, guild_id, done](Result<store::GuildState> r) {
     if (!r.ok()) return done(r.error());
     directory_.erase_guild(guild_id);
-    bus_.publish(
-        GuildEvent{GuildAction::kDeleted, summary_of(*r), me, me, {}, member_ids(*r)});
+    bus_.publish(GuildEvent{GuildAction::kDeleted, summary_of(*r), me, me, {}, member_ids(*r)});
     done({});
   });
 }

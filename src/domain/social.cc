@@ -27,19 +27,18 @@ void Social::request(const UserView& me, uint64_t origin, const std::string& nam
   auto other = find_other(me, name);
   if (!other.ok()) return done(other.error());
   UserView target = *other;
-  store_.request_friend(
-      me.id, target.id, ids_.next(), clock_.now_us(),
-      [this, me, origin, target, done](Result<store::FriendRequestOutcome> r) {
-        if (!r.ok()) return done(r.error());
-        if (r->befriended) {  // they had asked me: their request is accepted
-          directory_.add_friendship(me.id, target.id, r->chat_id);
-          bus_.publish(FriendEvent{FriendAction::kResponse, target, me, origin});
-        } else {
-          directory_.add_request(me.id, target.id);
-          bus_.publish(FriendEvent{FriendAction::kRequest, target, me, origin});
-        }
-        done({});
-      });
+  store_.request_friend(me.id, target.id, ids_.next(), clock_.now_us(),
+                        [this, me, origin, target, done](Result<store::FriendRequestOutcome> r) {
+                          if (!r.ok()) return done(r.error());
+                          if (r->befriended) {  // they had asked me: their request is accepted
+                            directory_.add_friendship(me.id, target.id, r->chat_id);
+                            bus_.publish(FriendEvent{FriendAction::kResponse, target, me, origin});
+                          } else {
+                            directory_.add_request(me.id, target.id);
+                            bus_.publish(FriendEvent{FriendAction::kRequest, target, me, origin});
+                          }
+                          done({});
+                        });
 }
 
 void Social::respond(const UserView& me, uint64_t origin, const std::string& name, Done done) {

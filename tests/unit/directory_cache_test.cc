@@ -58,8 +58,9 @@ class DirectoryCacheTest : public ::testing::Test {
   }
 
   UserView make_user(const std::string& name, int64_t id) {
-    store::PendingRegistration reg{name + "@example.test", name, "hash",
-                                   crypto::sha256_hex("key-" + name), 1000, int64_t{1} << 60};
+    store::PendingRegistration reg{
+        name + "@example.test", name, "hash", crypto::sha256_hex("key-" + name), 1000,
+        int64_t{1} << 60};
     std::promise<Status> put;
     store_->put_registration(reg, {0, reg.email, "s", "b", 0, 0},
                              [&](Status s) { put.set_value(s); });

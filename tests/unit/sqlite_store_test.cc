@@ -372,9 +372,8 @@ TEST_F(SqliteStoreTest, RevokedAndExpiredTokensAreNotLoaded) {
     ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
                    store_->put_token(TokenRecord{hash, a, 0, exp}, cb);
                  }).ok()));
-  ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
-                 store_->revoke_token("revoked", 100, cb);
-               }).ok()));
+  ASSERT_TRUE((
+      wait<int64_t>([&](Callback<int64_t> cb) { store_->revoke_token("revoked", 100, cb); }).ok()));
   auto snap = store_->load_directory(100);
   ASSERT_EQ(snap->tokens.size(), 1u);
   EXPECT_EQ(snap->tokens[0].token_hash, "live");
@@ -392,9 +391,7 @@ TEST_F(SqliteStoreTest, GuildWritesSurviveReopen) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102), c = make_user("carol", 103);
   befriend(a, b, 500);
   befriend(a, c, 501);
-  auto run = [&](auto fn) {
-    return wait<GuildState>([&](Callback<GuildState> cb) { fn(cb); });
-  };
+  auto run = [&](auto fn) { return wait<GuildState>([&](Callback<GuildState> cb) { fn(cb); }); };
   ASSERT_TRUE(run([&](auto cb) { store_->create_guild({700, "crew", a, 10}, cb); }).ok());
   // The guild's chat exists (kind 1, same id): messages can point at it.
   ASSERT_TRUE(put_message(1, 700, a, "hi all", 11).ok());
@@ -420,9 +417,7 @@ TEST_F(SqliteStoreTest, GuildWritesSurviveReopen) {
 TEST_F(SqliteStoreTest, DeletingAGuildRemovesItAndItsMembersButKeepsItsHistory) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   befriend(a, b, 500);
-  auto run = [&](auto fn) {
-    return wait<GuildState>([&](Callback<GuildState> cb) { fn(cb); });
-  };
+  auto run = [&](auto fn) { return wait<GuildState>([&](Callback<GuildState> cb) { fn(cb); }); };
   ASSERT_TRUE(run([&](auto cb) { store_->create_guild({700, "crew", a, 10}, cb); }).ok());
   ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member(700, a, b, 20, 10, cb); }).ok());
   ASSERT_TRUE(put_message(1, 700, a, "hi", 11).ok());
@@ -489,9 +484,8 @@ TEST_F(SqliteStoreTest, PruneDeletesExpiredAndRevokedTokensExpiredRegistrationsA
   ASSERT_TRUE(put_token("live", a, 2000).ok());
   ASSERT_TRUE(put_token("expired", a, 1000).ok());
   ASSERT_TRUE(put_token("revoked", a, 2000).ok());
-  ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
-                 store_->revoke_token("revoked", 0, cb);
-               }).ok()));
+  ASSERT_TRUE(
+      (wait<int64_t>([&](Callback<int64_t> cb) { store_->revoke_token("revoked", 0, cb); }).ok()));
   for (auto [email, key, expires] : {std::tuple{"old@x.test", "k-old", int64_t{900}},
                                      std::tuple{"new@x.test", "k-new", int64_t{2000}}}) {
     PendingRegistration reg{email, email, "h", crypto::sha256_hex(key), 0, expires};

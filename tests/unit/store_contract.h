@@ -48,8 +48,8 @@ class StoreContract : public ::testing::TestWithParam<StoreFactory> {
   // a asks b, b accepts; returns their chat.
   int64_t befriend(int64_t a, int64_t b, int64_t new_chat_id);
   Result<GuildState> create_guild(int64_t guild_id, int64_t owner_id, int64_t created_us);
-  Result<GuildState> add_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
-                                int64_t now_us, int64_t max_members = 100);
+  Result<GuildState> add_member(int64_t guild_id, int64_t actor_id, int64_t user_id, int64_t now_us,
+                                int64_t max_members = 100);
 
   std::filesystem::path dir_;
   std::unique_ptr<Store> store_;

@@ -34,8 +34,9 @@ void StoreContract::TearDown() {
 }
 
 int64_t StoreContract::make_user(const std::string& name, int64_t id) {
-  PendingRegistration reg{name + "@example.test", name, "hash", crypto::sha256_hex("key-" + name),
-                          1000, int64_t{1} << 60};
+  PendingRegistration reg{
+      name + "@example.test", name, "hash", crypto::sha256_hex("key-" + name), 1000,
+      int64_t{1} << 60};
   EXPECT_TRUE((wait<void>([&](Callback<void> cb) {
                  store_->put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 0}, cb);
                }).ok()));
@@ -47,8 +48,9 @@ int64_t StoreContract::make_user(const std::string& name, int64_t id) {
 }
 
 int64_t StoreContract::befriend(int64_t a, int64_t b, int64_t new_chat_id) {
-  auto asked = wait<FriendRequestOutcome>(
-      [&](Callback<FriendRequestOutcome> cb) { store_->request_friend(a, b, new_chat_id, 3000, cb); });
+  auto asked = wait<FriendRequestOutcome>([&](Callback<FriendRequestOutcome> cb) {
+    store_->request_friend(a, b, new_chat_id, 3000, cb);
+  });
   EXPECT_TRUE(asked.ok());
   auto chat = wait<int64_t>(
       [&](Callback<int64_t> cb) { store_->accept_friend(b, a, new_chat_id, 3000, cb); });
@@ -188,9 +190,9 @@ TEST_P(StoreContract, ALiveTokenIsRevokedOnceAndReturnsItsUser) {
   auto user = revoke("live", 2000);
   ASSERT_TRUE(user.ok());
   EXPECT_EQ(user.value(), a);
-  EXPECT_EQ(code(revoke("live", 2000)), Errc::kUnauthorized);     // twice
-  EXPECT_EQ(code(revoke("old", 2000)), Errc::kUnauthorized);      // expired
-  EXPECT_EQ(code(revoke("unknown", 2000)), Errc::kUnauthorized);  // never issued
+  EXPECT_EQ(code(revoke("live", 2000)), Errc::kUnauthorized);      // twice
+  EXPECT_EQ(code(revoke("old", 2000)), Errc::kUnauthorized);       // expired
+  EXPECT_EQ(code(revoke("unknown", 2000)), Errc::kUnauthorized);   // never issued
   EXPECT_TRUE(store_->load_directory(1000)->tokens.size() == 1u);  // "old", still live at 1000
 }
 
@@ -411,9 +413,9 @@ TEST_P(StoreContract, DecisionsSeeEarlierWritesAndCallbacksComeInSubmissionOrder
   store_->rename_guild(700, b, "b's now", on_guild(8));  // b inherited it
   store_->flush();
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
-  EXPECT_EQ(codes, (std::vector<std::optional<Errc>>{
-                       kDone, kDone, Errc::kAlreadyFriends, kDone, kDone, Errc::kAlreadyMember,
-                       Errc::kNotFriends, kDone, kDone}));
+  EXPECT_EQ(codes, (std::vector<std::optional<Errc>>{kDone, kDone, Errc::kAlreadyFriends, kDone,
+                                                     kDone, Errc::kAlreadyMember, Errc::kNotFriends,
+                                                     kDone, kDone}));
   ASSERT_TRUE(crossed);
   EXPECT_TRUE(crossed->befriended);
   EXPECT_EQ(crossed->chat_id, 501);
@@ -440,8 +442,9 @@ TEST_P(StoreContract, ManyWritesAreAcknowledgedInSubmissionOrder) {
 
 TEST_P(StoreContract, WritesAfterCloseFailAndMayBeRetried) {
   store_->close();
-  Status s = wait<void>(
-      [&](Callback<void> cb) { store_->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 0}, cb); });
+  Status s = wait<void>([&](Callback<void> cb) {
+    store_->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 0}, cb);
+  });
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(can_retry(s.error()));
 }

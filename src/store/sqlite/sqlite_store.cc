@@ -704,8 +704,7 @@ Result<bool> has_request(Connection& c, int64_t from_id, int64_t to_id) {
 // Makes a and b friends: drops their requests both ways and returns their direct-message
 // chat, created with new_chat_id only when the pair never had one (history survives
 // unfriending). Several statements: the caller runs in a savepoint.
-Result<int64_t> befriend(Connection& c, int64_t a, int64_t b, int64_t new_chat_id,
-                         int64_t now_us) {
+Result<int64_t> befriend(Connection& c, int64_t a, int64_t b, int64_t new_chat_id, int64_t now_us) {
   const int64_t lo = std::min(a, b), hi = std::max(a, b);
   {
     auto q = c.query(
@@ -781,8 +780,8 @@ void SqliteStore::cancel_friend_request(int64_t user_id, int64_t other_id,
   submit<FriendRequestRecord>(
       Shape::kOneStatement,
       [=](Connection& c) -> Result<FriendRequestRecord> {
-        for (FriendRequestRecord r : {FriendRequestRecord{user_id, other_id},
-                                      FriendRequestRecord{other_id, user_id}}) {
+        for (FriendRequestRecord r :
+             {FriendRequestRecord{user_id, other_id}, FriendRequestRecord{other_id, user_id}}) {
           auto q = c.query("DELETE FROM friend_requests WHERE from_id = ? AND to_id = ?");
           q.bind(1, r.from_id).bind(2, r.to_id);
           if (!q.run()) return db_error(c, "deleting a friend request");
@@ -949,8 +948,7 @@ void SqliteStore::rename_guild(int64_t guild_id, int64_t actor_id, std::string n
 }
 
 void SqliteStore::add_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
-                                   int64_t now_us, int64_t max_members,
-                                   Callback<GuildState> done) {
+                                   int64_t now_us, int64_t max_members, Callback<GuildState> done) {
   submit<GuildState>(
       Shape::kOneStatement,
       [=](Connection& c) -> Result<GuildState> {
@@ -996,8 +994,7 @@ void SqliteStore::remove_guild_member(int64_t guild_id, int64_t actor_id, int64_
       std::move(done));
 }
 
-void SqliteStore::leave_guild(int64_t guild_id, int64_t user_id,
-                              Callback<GuildLeaveOutcome> done) {
+void SqliteStore::leave_guild(int64_t guild_id, int64_t user_id, Callback<GuildLeaveOutcome> done) {
   submit<GuildLeaveOutcome>(
       Shape::kManyStatements,
       [=](Connection& c) -> Result<GuildLeaveOutcome> {
