@@ -36,6 +36,20 @@ int fail(const std::string& message) {
   return 1;
 }
 
+// The SQLite store in the data directory, with its own options (pruning); the rest of the
+// program sees only the Store interface.
+rwd::Result<std::unique_ptr<rwd::store::Store>> open_sqlite_store(const rwd::Config& config,
+                                                                  const std::string& db_path,
+                                                                  const rwd::Clock& clock) {
+  rwd::store::SqliteOptions options;
+  options.clock = &clock;
+  options.prune_interval_us = int64_t{config.prune_interval_s} * 1000000;
+  options.sent_mail_retention_us = static_cast<int64_t>(config.sent_mail_retention_h * 3600 * 1e6);
+  auto opened = rwd::store::SqliteStore::open(db_path, options);
+  if (!opened.ok()) return opened.error();
+  return std::unique_ptr<rwd::store::Store>(std::move(opened.value()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,14 +88,9 @@ int main(int argc, char** argv) {
   std::string db_path = (std::filesystem::path(config.data_dir) / "rewind.db").string();
   SystemClock clock;   // dates: messages, tokens, links, mail
   SteadyClock steady;  // intervals: deadlines and rate limits of connections and addresses
-  store::SqliteOptions store_options;
-  store_options.clock = &clock;
-  store_options.prune_interval_us = int64_t{config.prune_interval_s} * 1000000;
-  store_options.sent_mail_retention_us =
-      static_cast<int64_t>(config.sent_mail_retention_h * 3600 * 1e6);
-  auto opened = store::SqliteStore::open(db_path, store_options);
+  auto opened = open_sqlite_store(config, db_path, clock);
   if (!opened.ok()) return fail("database: " + opened.error().detail);
-  std::unique_ptr<store::SqliteStore> store = std::move(opened.value());
+  std::unique_ptr<store::Store> store = std::move(opened.value());
 
   SnowflakeGenerator ids(config.worker_id);
   domain::Directory directory;

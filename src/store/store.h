@@ -8,18 +8,33 @@
 
 #include "base/error.h"
 
-// The storage seam. Everything the domain keeps goes through this interface; SQLite
-// (store/sqlite) implements it today, PostgreSQL will tomorrow.
+// The storage seam, and the only source of truth. Everything the domain keeps goes through
+// this interface; SQLite (store/sqlite) and PostgreSQL (store/postgres) implement it, and the
+// domain links neither. Memory above it is a cache, changed only from what a commit returned.
 //
-// Contract for writes: each write is applied in submission order by one writer and is
-// acknowledged (its callback runs) only after the transaction holding it has committed
-// durably. Writes are grouped into transactions (group commit), so callers must not wait
-// for one write before submitting the next. A write that fails is rolled back alone and
-// reported to its callback; the other writes of the batch still commit. Callbacks run on one
-// store thread, in commit order: keep them short and hand real work to other threads.
+// Decisions: every check-and-change (a friend request, a guild change, a token revocation,
+// an edit of one's own message, ...) is one conditional write that decides inside the
+// database transaction, against the committed rows and the writes queued before it, and
+// returns what it produced (or the rule it broke, as an Errc). The caller never decides from
+// memory what the database will accept.
 //
-// Contract for reads: they block on the disk, so callers run them on a worker pool, never
-// on a network thread. They see every write whose callback has run.
+// Contract for writes: each write is applied in submission order and is acknowledged (its
+// callback runs) only after the transaction holding it has committed durably. Writes are
+// grouped into transactions (group commit), so callers must not wait for one write before
+// submitting the next. A write that breaks a rule or fails alone is rolled back alone and
+// reported to its callback; the other writes of the batch still commit. When the whole
+// transaction fails, every write of it gets the error and none of them changed anything.
+// Callbacks run on one store thread, in commit order: keep them short and hand real work to
+// other threads. Applying results to a cache from callbacks therefore applies them in the
+// order the database did.
+//
+// Errors: a rule the write broke has its own Errc (kNotFriends, kGuildFull, ...).
+// kStorageUnavailable means the environment refused (connection lost, serialization
+// failure, disk full, database locked or restarting): retrying later can succeed, and the
+// write did not happen. kInternal means a bug or a state retrying will not fix.
+//
+// Contract for reads: they block on the disk or the network, so callers run them on a worker
+// pool, never on a network thread. They see every write whose callback has run.
 namespace rwd::store {
 
 struct UserRecord {
@@ -92,6 +107,32 @@ struct GuildMemberRecord {
   int64_t joined_us = 0;
 };
 
+// A guild with its members in joining order (ties by id): the first member after the owner
+// is who inherits the guild when the owner leaves.
+struct GuildState {
+  GuildRecord guild;
+  std::vector<GuildMemberRecord> members;
+};
+
+// What a friend request produced.
+struct FriendRequestOutcome {
+  // False: a request from_id -> to_id is now pending. True: to_id had already asked from_id,
+  // so the two are now friends (the crossed requests are gone) and chat_id is their chat.
+  bool befriended = false;
+  int64_t chat_id = 0;
+};
+
+// What leaving a guild produced.
+struct GuildLeaveOutcome {
+  std::optional<GuildState> after;    // none: the last member left and the guild is deleted
+  std::optional<int64_t> new_owner;  // the owner left and the guild passed to this member
+};
+
+// True when retrying the same write or read later can succeed (see "Errors" above).
+inline bool can_retry(const Error& e) {
+  return e.code == Errc::kStorageUnavailable || e.code == Errc::kOverloaded;
+}
+
 // What the domain keeps in memory, read once at start-up.
 struct DirectorySnapshot {
   std::vector<UserRecord> users;
@@ -123,31 +164,62 @@ class Store {
   virtual void verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
                                    Callback<UserRecord> done) = 0;
   virtual void put_token(TokenRecord token, Callback<void> done) = 0;
-  virtual void revoke_token(std::string token_hash, Callback<void> done) = 0;
-  virtual void put_friend_request(int64_t from_id, int64_t to_id, int64_t now_us,
-                                  Callback<void> done) = 0;
-  virtual void delete_friend_request(int64_t from_id, int64_t to_id, Callback<void> done) = 0;
-  // Makes two users friends: removes requests both ways and makes sure their direct-message
-  // chat exists (with new_chat_id when it did not). Returns the chat id.
-  virtual void put_friendship(UserPair pair, int64_t new_chat_id, int64_t now_us,
-                              Callback<int64_t> done) = 0;
-  virtual void delete_friendship(UserPair pair, Callback<void> done) = 0;
+  // Revokes a live token (not expired at now_us, not revoked). Returns its user.
+  // kUnauthorized when there is no such live token.
+  virtual void revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) = 0;
+
+  // Friends. new_chat_id is used only if the pair gets a direct-message chat for the first
+  // time (a pair that was friends before keeps its chat and its history).
+  // from_id asks to_id: kAlreadyFriends, kAlreadyRequested (from_id asked already); when
+  // to_id had asked from_id, they become friends instead (crossed requests).
+  virtual void request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id, int64_t now_us,
+                              Callback<FriendRequestOutcome> done) = 0;
+  // user_id accepts the request requester_id sent: kNotRequested when there is none (even
+  // between friends). Returns the pair's chat id.
+  virtual void accept_friend(int64_t user_id, int64_t requester_id, int64_t new_chat_id,
+                             int64_t now_us, Callback<int64_t> done) = 0;
+  // Withdraws user_id's request to other_id or, when there is none, declines other_id's
+  // request to user_id. kNotRequested when neither exists. Returns the request removed.
+  virtual void cancel_friend_request(int64_t user_id, int64_t other_id,
+                                     Callback<FriendRequestRecord> done) = 0;
+  // Ends the friendship of user_id and other_id (their chat and history stay).
+  // kNotFriends when they are not friends.
+  virtual void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) = 0;
+
   virtual void put_message(MessageRecord message, Callback<void> done) = 0;
   // Replaces the content of author_id's own live message in chat_id; empty content deletes
   // it. kMessageNotFound when there is no such message. Returns the updated record, whose
   // edited_us is now_us.
   virtual void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
                             std::string content, int64_t now_us, Callback<MessageRecord> done) = 0;
-  // Creates a guild, its chat (kind 1, same id) and its owner as first member, in one
-  // transaction.
-  virtual void put_guild(GuildRecord guild, Callback<void> done) = 0;
-  virtual void rename_guild(int64_t guild_id, std::string name, Callback<void> done) = 0;
-  virtual void add_guild_member(GuildMemberRecord member, Callback<void> done) = 0;
-  // Removes a member; with new_owner, also hands the guild to that member (the owner left).
-  virtual void remove_guild_member(int64_t guild_id, int64_t user_id,
-                                   std::optional<int64_t> new_owner, Callback<void> done) = 0;
-  // Deletes the guild and its members. Its chat row and messages stay.
-  virtual void delete_guild(int64_t guild_id, Callback<void> done) = 0;
+
+  // Guilds. "A member" is a row of guild_members; a guild user_id is not a member of and a
+  // guild that does not exist both give kGuildNotFound.
+  // Creates the guild, its chat (kind 1, same id) and its owner as first member (joined at
+  // guild.created_us).
+  virtual void create_guild(GuildRecord guild, Callback<GuildState> done) = 0;
+  // kGuildNotFound; kNotGuildOwner when actor_id is a member but not the owner.
+  virtual void rename_guild(int64_t guild_id, int64_t actor_id, std::string name,
+                            Callback<GuildState> done) = 0;
+  // actor_id (a member) adds user_id (actor_id's friend), joined at
+  // max(now_us, the last member's joined_us) so that joining order is never reversed.
+  // kGuildNotFound; kAlreadyMember; kNotFriends when they are not friends; kGuildFull when
+  // the guild has max_members members.
+  virtual void add_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
+                                int64_t now_us, int64_t max_members,
+                                Callback<GuildState> done) = 0;
+  // The owner actor_id removes member user_id. kGuildNotFound; kNotGuildOwner; kSelfTarget
+  // when user_id is the owner; kUserNotFound when user_id is not a member.
+  virtual void remove_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
+                                   Callback<GuildState> done) = 0;
+  // user_id leaves: the owner's guild passes to the first member in joining order; the last
+  // member's leaving deletes the guild. kGuildNotFound.
+  virtual void leave_guild(int64_t guild_id, int64_t user_id,
+                           Callback<GuildLeaveOutcome> done) = 0;
+  // The owner deletes the guild and its members; its chat row and messages stay. Returns the
+  // guild as it was. kGuildNotFound; kNotGuildOwner.
+  virtual void delete_guild(int64_t guild_id, int64_t actor_id, Callback<GuildState> done) = 0;
+
   virtual void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) = 0;
   virtual void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
                                std::string last_error, Callback<void> done) = 0;
@@ -164,6 +236,12 @@ class Store {
 
   // Blocks until every write submitted so far has committed (or failed).
   virtual void flush() = 0;
+  // Drains the queued writes, then refuses new ones (they fail with kStorageUnavailable).
+  virtual void close() = 0;
+
+  // Writes and reads the environment refused since start-up (any thread; for metrics).
+  virtual uint64_t write_failures() const = 0;
+  virtual uint64_t read_failures() const = 0;
 };
 
 }  // namespace rwd::store
