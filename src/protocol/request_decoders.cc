@@ -1,3 +1,5 @@
+#include "protocol/request_decoders.h"
+
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 #include "base/time_format.h"
 #include "protocol/gateway_codec.h"
 #include "protocol/payload_copier.h"
-#include "protocol/request_decoders.h"
 #include "protocol/request_types.h"
 
 namespace rwd::protocol {
@@ -194,8 +195,7 @@ Result<Request> decode_body(const FrameParts& frame, const std::string& type, Ve
   auto types = request_types();
   auto first = std::find_if(types.begin(), types.end(), accepts);
   if (first == types.end()) {
-    if (type.size() > 64 || !is_valid_utf8(type))
-      return Error{Errc::kUnknownType, "unknown type."};
+    if (type.size() > 64 || !is_valid_utf8(type)) return Error{Errc::kUnknownType, "unknown type."};
     return Error{Errc::kUnknownType, "unknown type '" + type + "'."};
   }
   if (first->kind.empty()) return first->decode(frame);
@@ -206,8 +206,9 @@ Result<Request> decode_body(const FrameParts& frame, const std::string& type, Ve
     if (accepts(*t)) kinds.push_back(t->kind);
   auto kind = Fields(*frame.payload, type).choice("type", kinds, one_of(kinds));
   if (!kind.ok()) return kind.error();
-  auto chosen = std::find_if(first, types.end(),
-                             [&](const RequestType& t) { return accepts(t) && t.kind == kind.value(); });
+  auto chosen = std::find_if(first, types.end(), [&](const RequestType& t) {
+    return accepts(t) && t.kind == kind.value();
+  });
   return chosen->decode(frame);
 }
 
@@ -361,7 +362,6 @@ DecodedFrame decode_frame(std::string_view frame, Version version) {
   out.request = decode_body(FrameParts{frame, payload}, type, version);
   return out;
 }
-
 
 const char* request_type_name(const Request& request) {
   return request_type(request).name.data();  // each name is a string literal

@@ -52,8 +52,7 @@ constexpr RequestType kRequestTypes[] = {
     row<FriendRequest, decode_friend>("mutual_users", "", kBoth, true),
     row<GuildRequest, decode_guild>("guild", "", kV2Only, true),
     row<LoadGuildsRequest, decode_load_guilds>("load", "guilds", kBoth, true),
-    row<LoadGuildMembersRequest, decode_load_guild_members>("load", "guild_members", kV2Only,
-                                                            true),
+    row<LoadGuildMembersRequest, decode_load_guild_members>("load", "guild_members", kV2Only, true),
 };
 
 static_assert(std::size(kRequestTypes) == std::variant_size_v<Request>,

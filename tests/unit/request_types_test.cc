@@ -76,13 +76,13 @@ TEST(RequestTypesTest, OnlyHeartbeatAndAuthAnswerBeforeAuth) {
 
 // A frame of a type its version does not accept is refused as if the type did not exist.
 TEST(RequestTypesTest, AVersionRefusesTheTypesItDoesNotAccept) {
-  auto guild = decode_request(R"({"type":"guild","payload":{"type":"create","name":"g"}})",
-                              Version::kV1);
+  auto guild =
+      decode_request(R"({"type":"guild","payload":{"type":"create","name":"g"}})", Version::kV1);
   ASSERT_FALSE(guild.ok());
   EXPECT_EQ(guild.error().code, Errc::kUnknownType);
   EXPECT_EQ(guild.error().detail, "unknown type 'guild'.");
-  auto members = decode_request(R"({"type":"load","payload":{"type":"guild_members","guild_id":"1"}})",
-                                Version::kV1);
+  auto members = decode_request(
+      R"({"type":"load","payload":{"type":"guild_members","guild_id":"1"}})", Version::kV1);
   ASSERT_FALSE(members.ok());
   EXPECT_EQ(members.error().code, Errc::kInvalidPayload);
   EXPECT_EQ(members.error().detail, "load 'type' must be chat, mutual_users or guilds.");
