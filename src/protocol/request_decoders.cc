@@ -363,10 +363,6 @@ DecodedFrame decode_frame(std::string_view frame, Version version) {
   return out;
 }
 
-const char* request_type_name(const Request& request) {
-  return request_type(request).name.data();  // each name is a string literal
-}
-
 Result<int64_t> decode_cursor(std::string_view datetime_b64, int utc_offset_s) {
   if (datetime_b64.size() > 256) return Errc::kInvalidCursor;
   auto text = crypto::base64_decode(datetime_b64);

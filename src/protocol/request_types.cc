@@ -81,4 +81,8 @@ std::span<const RequestType> request_types() { return kRequestTypes; }
 
 const RequestType& request_type(const Request& request) { return kRequestTypes[request.index()]; }
 
+const char* request_type_name(const Request& request) {
+  return request_type(request).name.data();  // each name is a string literal
+}
+
 }  // namespace rwd::protocol
