@@ -81,13 +81,13 @@ struct DecodedFrame {
 // Decodes one text frame of the given protocol version. Errors: kMalformedFrame (not JSON,
 // not an object, no string "type", nesting deeper than kMaxJsonDepth, a key repeated in the
 // frame or its payload object), kUnknownType (also a type the version does not accept,
-// such as `guild` on v1), kInvalidPayload (a
-// required field missing, null or of the wrong type; detail names the field; on v2 also a
+// such as `guild` on v1), kInvalidPayload (a required field missing, null or of the wrong
+// type, a load kind the version does not accept; detail names the field; on v2 also a
 // request_id that is not a string of 1 to kMaxRequestIdLength printable ASCII characters,
-// checked after the frame's type is known to be a string). The rule of
-// each field is the "Request fields" table of docs/PROTOCOL.md. Empty strings are values:
-// what "" means is decided by the request's own rule, and a request that decodes carries
-// every field its type needs.
+// checked after the frame's type is known to be a string). The rule of each field is the
+// "Request fields" table of docs/PROTOCOL.md. Empty strings are values: what "" means is
+// decided by the request's own rule, and a request that decodes carries every field its type
+// needs.
 DecodedFrame decode_frame(std::string_view frame, Version version);
 // decode_frame's request alone.
 Result<Request> decode_request(std::string_view frame, Version version);
