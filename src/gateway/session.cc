@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "base/crypto.h"
+#include "protocol/request_types.h"
 
 namespace rwd::gateway {
 
@@ -108,7 +109,7 @@ void Session::on_binary() {
 void Session::on_text(std::string_view frame) {
   if (closing_) return;
   int64_t now = services_.monotonic.now_us();
-  // On v1 a `guild` frame decodes to kUnknownType, whatever its payload.
+  // A type the version does not accept (request_types.h) decodes to an error.
   auto decoded = protocol::decode_frame(frame, version_);
   const std::string& request_id = decoded.request_id;
   if (!decoded.request.ok()) {
@@ -134,7 +135,7 @@ void Session::on_text(std::string_view frame) {
     if (!heartbeat_seen_) return close(CloseCode::kAuthBeforeHeartbeat);
     return handle_auth(std::get<protocol::AuthRequest>(req), request_id);
   }
-  if (!user_) {
+  if (!user_ && protocol::request_type(req).needs_auth) {
     // The app's start-up race: requests may come before auth. Hold them.
     if (pending_.size() >= services_.settings.pending_limit)
       return send_error(Errc::kPendingQueueFull, request_id);

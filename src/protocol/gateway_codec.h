@@ -11,7 +11,10 @@
 #include "domain/types.h"
 
 // Frames of the WebSocket gateway: decoding requests and encoding responses and events,
-// for both protocol versions. The only gateway file that includes the JSON library.
+// for both protocol versions. Which request types exist, their names on the wire, the
+// versions that accept them and whether they wait for auth are rows of request_types.h.
+// Implemented in request_decoders.cc (with payload_copier.cc for heartbeats) and
+// frame_encoders.cc, the only gateway files that include the JSON library.
 namespace rwd::protocol {
 
 // v1: what the published app speaks at /ws. v2: /ws?v=2, the same messages with clean
@@ -57,6 +60,7 @@ struct LoadGuildMembersRequest {
   int64_t guild_id = 0;
 };
 
+// A new alternative needs its row in request_types.cc, which does not compile without it.
 using Request =
     std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
                  FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest>;
@@ -76,13 +80,14 @@ struct DecodedFrame {
 
 // Decodes one text frame of the given protocol version. Errors: kMalformedFrame (not JSON,
 // not an object, no string "type", nesting deeper than kMaxJsonDepth, a key repeated in the
-// frame or its payload object), kUnknownType (also `guild` on v1), kInvalidPayload (a
-// required field missing, null or of the wrong type; detail names the field; on v2 also a
+// frame or its payload object), kUnknownType (also a type the version does not accept,
+// such as `guild` on v1), kInvalidPayload (a required field missing, null or of the wrong
+// type, a load kind the version does not accept; detail names the field; on v2 also a
 // request_id that is not a string of 1 to kMaxRequestIdLength printable ASCII characters,
-// checked after the frame's type is known to be a string). The rule of
-// each field is the "Request fields" table of docs/PROTOCOL.md. Empty strings are values:
-// what "" means is decided by the request's own rule, and a request that decodes carries
-// every field its type needs.
+// checked after the frame's type is known to be a string). The rule of each field is the
+// "Request fields" table of docs/PROTOCOL.md. Empty strings are values: what "" means is
+// decided by the request's own rule, and a request that decodes carries every field its type
+// needs.
 DecodedFrame decode_frame(std::string_view frame, Version version);
 // decode_frame's request alone.
 Result<Request> decode_request(std::string_view frame, Version version);

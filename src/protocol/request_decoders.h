@@ -1,0 +1,22 @@
+#pragma once
+
+#include "base/error.h"
+#include "protocol/gateway_codec.h"
+#include "protocol/request_types.h"
+
+// The decoder of each request type, for the registry's rows (request_types.cc); callers
+// decode through decode_frame. Each reads the payload of a frame whose type (and kind) named
+// it; the decoders of a kind are called only once the payload is known to be an object.
+namespace rwd::protocol {
+
+Result<HeartbeatRequest> decode_heartbeat(const FrameParts& frame);
+Result<AuthRequest> decode_auth(const FrameParts& frame);
+Result<ChatRequest> decode_chat(const FrameParts& frame);
+Result<FriendRequest> decode_friend(const FrameParts& frame);
+Result<GuildRequest> decode_guild(const FrameParts& frame);
+Result<LoadChatRequest> decode_load_chat(const FrameParts& frame);
+Result<LoadFriendsRequest> decode_load_friends(const FrameParts& frame);
+Result<LoadGuildsRequest> decode_load_guilds(const FrameParts& frame);
+Result<LoadGuildMembersRequest> decode_load_guild_members(const FrameParts& frame);
+
+}  // namespace rwd::protocol
