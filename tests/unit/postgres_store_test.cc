@@ -341,6 +341,12 @@ TEST_F(PostgresStoreTest, WorkerIdsAreLeasedOnceEach) {
   auto c = WorkerIdLease::acquire(db_->url(), 60'000'000);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c.value()->worker_id(), freed);
+  // An id given explicitly is refused while a live process holds it.
+  auto taken = WorkerIdLease::claim(db_->url(), freed);
+  ASSERT_FALSE(taken.ok());
+  EXPECT_NE(taken.error().detail.find("--worker-id"), std::string::npos);
+  auto free_one = WorkerIdLease::claim(db_->url(), 777);
+  EXPECT_TRUE(free_one.ok());
 }
 
 }  // namespace

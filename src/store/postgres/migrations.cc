@@ -494,6 +494,19 @@ BEGIN
   RETURN v_id;
 END $$;
 
+-- Takes the given id (--worker-id) when no live process holds it. False: it is held.
+CREATE FUNCTION rwd_claim_worker_id(p_worker_id integer, p_holder text, p_ttl_us bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  v_now bigint := rwd_now_us();
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('rewind worker leases', 0));
+  INSERT INTO worker_leases (worker_id, holder, expires_us) VALUES (p_worker_id, p_holder, v_now + p_ttl_us)
+  ON CONFLICT (worker_id) DO UPDATE SET holder = EXCLUDED.holder, expires_us = EXCLUDED.expires_us
+    WHERE worker_leases.expires_us <= v_now;
+  RETURN FOUND;
+END $$;
+
 -- True when p_holder still held the lease and it is extended; false when it expired (and
 -- may belong to another process now).
 CREATE FUNCTION rwd_renew_worker_id(p_worker_id integer, p_holder text, p_ttl_us bigint)

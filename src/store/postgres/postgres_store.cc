@@ -1015,14 +1015,43 @@ void PostgresStore::prune(int64_t now_us, Callback<PostgresPruneCounts> done) {
 
 // ---------------------------------------------------------------- worker id lease
 
+namespace {
+
+// Names this process in worker_leases: host, pid and a random part (pids repeat).
+std::string lease_holder() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + new_marker();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<WorkerIdLease>> WorkerIdLease::claim(const std::string& url, int worker_id,
+                                                            int64_t ttl_us,
+                                                            std::function<void()> on_lost) {
+  auto conn = postgres::connect(url, "rewind-lease");
+  if (!conn.ok()) return conn.error();
+  std::string holder = lease_holder();
+  std::string id = std::to_string(worker_id), ttl = str(ttl_us);
+  const char* values[] = {id.c_str(), holder.c_str(), ttl.c_str()};
+  ResultPtr r(PQexecParams(conn.value().get(), "SELECT rwd_claim_worker_id($1, $2, $3)", 3,
+                           nullptr, values, nullptr, nullptr, 0));
+  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+    return postgres::pg_error(conn.value().get(), r.get(), "leasing worker id " + id);
+  if (std::string(PQgetvalue(r.get(), 0, 0)) != "t")
+    return Error{Errc::kInternal, "--worker-id " + id +
+                                      " is held by another running process on this database "
+                                      "(each process needs its own; leave it out to get a free one)"};
+  return std::unique_ptr<WorkerIdLease>(
+      new WorkerIdLease(url, worker_id, std::move(holder), ttl_us, std::move(on_lost)));
+}
+
 Result<std::unique_ptr<WorkerIdLease>> WorkerIdLease::acquire(const std::string& url,
                                                               int64_t ttl_us,
                                                               std::function<void()> on_lost) {
   auto conn = postgres::connect(url, "rewind-lease");
   if (!conn.ok()) return conn.error();
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  std::string holder = std::string(host) + ":" + std::to_string(::getpid()) + ":" + new_marker();
+  std::string holder = lease_holder();
   std::string ttl = str(ttl_us);
   const char* values[] = {holder.c_str(), ttl.c_str()};
   ResultPtr r(PQexecParams(conn.value().get(), "SELECT rwd_lease_worker_id($1, $2)", 2, nullptr,

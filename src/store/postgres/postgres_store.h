@@ -249,6 +249,10 @@ class WorkerIdLease {
   static Result<std::unique_ptr<WorkerIdLease>> acquire(const std::string& url,
                                                         int64_t ttl_us = 60'000'000,
                                                         std::function<void()> on_lost = {});
+  // Leases the given id (--worker-id); fails naming the id when a live process holds it.
+  static Result<std::unique_ptr<WorkerIdLease>> claim(const std::string& url, int worker_id,
+                                                      int64_t ttl_us = 60'000'000,
+                                                      std::function<void()> on_lost = {});
   ~WorkerIdLease();
   int worker_id() const { return worker_id_; }
 
