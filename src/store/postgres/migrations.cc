@@ -234,8 +234,11 @@ DECLARE
   lo bigint := least(p_from, p_to);
   hi bigint := greatest(p_from, p_to);
 BEGIN
-  PERFORM rwd_lock_pair(p_from, p_to);
   v_befriended := false; v_chat_id := 0;
+  IF p_from = p_to THEN
+    outcome := 'self_target'; RETURN;
+  END IF;
+  PERFORM rwd_lock_pair(p_from, p_to);
   IF EXISTS (SELECT 1 FROM friendships WHERE user_lo = lo AND user_hi = hi) THEN
     outcome := 'already_friends'; RETURN;
   END IF;
