@@ -1,6 +1,12 @@
 """Fixtures for the end-to-end tests: the real rewind-server binary on loopback with a
 fresh data directory, a real SMTP server process (smtp_sink.py) over implicit TLS with a
-test CA, and real HTTP and WebSocket clients."""
+test CA, and real HTTP and WebSocket clients.
+
+With REWIND_TEST_DATABASE_URL (a PostgreSQL server where that role may CREATE DATABASE, e.g.
+from tests/scripts/postgres-cluster), every server runs on PostgreSQL instead of SQLite: each
+data directory gets a fresh database (the same one when a server restarts on it), dropped
+after the test. REWIND_TEST_PG_DIR names that cluster's directory, for the tests that stop
+and start the PostgreSQL server itself."""
 import email
 import email.policy
 import glob
@@ -23,6 +29,61 @@ SERVER_BIN = os.path.join(BUILD_DIR, "rewind-server")
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMTP_USER = "rewind@example.test"
 SMTP_PASSWORD = "smtp-test-password"
+
+
+PG_URL = os.environ.get("REWIND_TEST_DATABASE_URL", "")
+ON_POSTGRES = bool(PG_URL)
+PG_DIR = os.environ.get("REWIND_TEST_PG_DIR", "")
+PG_CLUSTER = os.path.join(ROOT, "tests", "scripts", "postgres-cluster")
+sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="SQLite only")
+postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="needs REWIND_TEST_DATABASE_URL")
+
+
+def database_url(name):
+    """PG_URL with its database replaced by `name`."""
+    m = re.match(r"^([a-z]+://[^/]*)(/[^?]*)?(\?.*)?$", PG_URL)
+    return m.group(1) + "/" + name + (m.group(3) or "")
+
+
+def psql(sql, url=None):
+    """Runs SQL with psql on `url` (the maintenance database by default); returns its rows as
+    lists of strings."""
+    r = subprocess.run(["psql", url or PG_URL, "-qAtX", "-v", "ON_ERROR_STOP=1", "-F", "\t",
+                        "-c", sql], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql: {r.stderr.strip()}")
+    return [line.split("\t") for line in r.stdout.splitlines()]
+
+
+_databases = {}  # data directory -> database name, for the running test
+
+
+def database_for(data_dir):
+    """The URL of the database that stands for data_dir on PostgreSQL, created on first use."""
+    key = os.path.realpath(str(data_dir))
+    if key not in _databases:
+        name = f"rewind_t_{os.getpid()}_{len(_databases)}_{int(time.time() * 1000) % 100000000}"
+        psql(f"CREATE DATABASE {name}")
+        _databases[key] = name
+    return database_url(_databases[key])
+
+
+@pytest.fixture(autouse=True)
+def postgres_databases():
+    """Drops the databases of the test's servers once they have stopped (this fixture is set
+    up first, so it is torn down last)."""
+    yield
+    for name in _databases.values():
+        try:
+            psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        except RuntimeError as e:
+            print(f"could not drop {name}: {e}")
+    _databases.clear()
+
+
+def pg_cluster(command):
+    """Stops or starts the PostgreSQL server of REWIND_TEST_PG_DIR (same port, same data)."""
+    subprocess.run([PG_CLUSTER, command, PG_DIR], check=True, capture_output=True, timeout=120)
 
 
 def free_port():
@@ -125,6 +186,8 @@ class Server:
     def start(self, timeout=20):
         env = dict(os.environ)
         env.update(self.env or {})
+        if ON_POSTGRES and "REWIND_DATABASE_URL" not in (self.env or {}):
+            env["REWIND_DATABASE_URL"] = database_for(self.data_dir)
         self.log_path = os.path.join(self.log_dir, "server.log")
         os.makedirs(self.data_dir, exist_ok=True)
         os.makedirs(self.log_dir, exist_ok=True)
