@@ -68,17 +68,29 @@ def database_for(data_dir):
     return database_url(_databases[key])
 
 
-@pytest.fixture(autouse=True)
-def postgres_databases():
-    """Drops the databases of the test's servers once they have stopped (this fixture is set
-    up first, so it is torn down last)."""
-    yield
-    for name in _databases.values():
+def _drop_databases(keys):
+    for key in keys:
+        name = _databases.pop(key)
         try:
             psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         except RuntimeError as e:
             print(f"could not drop {name}: {e}")
-    _databases.clear()
+
+
+@pytest.fixture(autouse=True)
+def postgres_databases():
+    """Drops the databases a test's own servers used once they have stopped (this fixture is
+    set up before the test's other function fixtures, so it is torn down after them). A
+    module's shared server made its database before: that one goes at the end of the run."""
+    before = set(_databases)
+    yield
+    _drop_databases([k for k in list(_databases) if k not in before])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def postgres_databases_left():
+    yield
+    _drop_databases(list(_databases))
 
 
 def pg_cluster(command):
