@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -55,26 +56,109 @@ def psql(sql, url=None):
     return [line.split("\t") for line in r.stdout.splitlines()]
 
 
+class DatabasePool:
+    """Fresh databases made ahead and old ones dropped behind, on a thread of their own:
+    CREATE and DROP DATABASE each take most of a second with fsync on, which would otherwise
+    be added to every test."""
+
+    AHEAD = 2
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.ready = []      # created, unused
+        self.to_drop = []    # used, to drop
+        self.made = 0
+        self.closing = False
+        self.error = None
+        self.thread = None
+
+    def _name(self):
+        self.made += 1
+        return f"rewind_t_{os.getpid()}_{self.made}_{int(time.time() * 1000) % 100000000}"
+
+    def _run(self):
+        while True:
+            with self.lock:
+                while not self.closing and not self.to_drop and len(self.ready) >= self.AHEAD:
+                    self.lock.wait()
+                if self.to_drop:
+                    job = ("drop", self.to_drop.pop(0))
+                elif self.closing:
+                    return
+                else:
+                    job = ("create", self._name())
+            if job[0] == "drop":
+                drop_database(job[1])
+                continue
+            try:
+                psql(f"CREATE DATABASE {job[1]}")
+            except RuntimeError as e:
+                with self.lock:
+                    self.error = e
+                    self.lock.notify_all()
+                return
+            with self.lock:
+                self.ready.append(job[1])
+                self.lock.notify_all()
+
+    def take(self):
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, daemon=True)
+                self.thread.start()
+            while not self.ready:
+                if self.error:
+                    raise self.error
+                self.lock.notify_all()
+                self.lock.wait(60)
+            name = self.ready.pop(0)
+            self.lock.notify_all()
+            return name
+
+    def drop(self, name):
+        with self.lock:
+            self.to_drop.append(name)
+            self.lock.notify_all()
+
+    def close(self):
+        with self.lock:
+            self.closing = True
+            self.to_drop += self.ready
+            self.ready = []
+            self.lock.notify_all()
+        if self.thread:
+            self.thread.join(120)
+
+
+def drop_database(name):
+    # FORCE ends the sessions left on it, but is refused when one is an autovacuum worker
+    # (not ours to signal); a plain DROP then stops that worker itself.
+    error = None
+    for sql in ["WITH (FORCE)"] + [""] * 5:
+        try:
+            psql(f"DROP DATABASE IF EXISTS {name} {sql}")
+            return
+        except RuntimeError as e:
+            error = e
+            time.sleep(0.2)
+    print(f"could not drop {name}: {error}")
+
+
+_pool = DatabasePool()
 _databases = {}  # data directory -> database name, for the running test
 
 
 def database_for(data_dir):
-    """The URL of the database that stands for data_dir on PostgreSQL, created on first use."""
+    """The URL of the database that stands for data_dir on PostgreSQL, fresh on first use."""
     key = os.path.realpath(str(data_dir))
     if key not in _databases:
-        name = f"rewind_t_{os.getpid()}_{len(_databases)}_{int(time.time() * 1000) % 100000000}"
-        psql(f"CREATE DATABASE {name}")
-        _databases[key] = name
+        _databases[key] = _pool.take()
     return database_url(_databases[key])
 
 
 def _drop_databases(keys):
     for key in keys:
-        name = _databases.pop(key)
-        try:
-            psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        except RuntimeError as e:
-            print(f"could not drop {name}: {e}")
+        _pool.drop(_databases.pop(key))
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +175,7 @@ def postgres_databases():
 def postgres_databases_left():
     yield
     _drop_databases(list(_databases))
+    _pool.close()
 
 
 def pg_cluster(command):

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 namespace rwd::testing {
 
@@ -51,7 +53,14 @@ PostgresTestDb::PostgresTestDb() {
 }
 
 PostgresTestDb::~PostgresTestDb() {
-  if (!url_.empty()) (void)admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  if (url_.empty()) return;
+  // FORCE ends the sessions left on it, but is refused when one is an autovacuum worker (not
+  // ours to signal); a plain DROP then stops that worker itself.
+  if (admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)").empty()) return;
+  for (int i = 0; i < 5; ++i) {
+    if (admin("DROP DATABASE IF EXISTS " + name_).empty()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 }  // namespace rwd::testing
