@@ -510,13 +510,14 @@ BEGIN
   RETURN FOUND;
 END $$;
 
--- True when p_holder still held the lease and it is extended; false when it expired (and
--- may belong to another process now).
+-- True when the lease is still p_holder's, now extended; false when another process took
+-- it (or took and released it) after it expired. An expired lease nobody took is still ours:
+-- an outage of the database longer than the ttl must not cost every process its id.
 CREATE FUNCTION rwd_renew_worker_id(p_worker_id integer, p_holder text, p_ttl_us bigint)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE worker_leases SET expires_us = rwd_now_us() + p_ttl_us
-   WHERE worker_id = p_worker_id AND holder = p_holder AND expires_us > rwd_now_us();
+   WHERE worker_id = p_worker_id AND holder = p_holder;
   RETURN FOUND;
 END $$;
 

@@ -242,8 +242,9 @@ class PostgresStore final : public Store {
 
 // A worker id in 0..1023 leased from the database for as long as this object lives: a
 // thread renews the lease every ttl/3 and the destructor releases it. When a renewal finds
-// the lease lost (the process stalled for longer than the ttl and another took the id),
-// `on_lost` runs once: two processes must never make snowflakes with the same worker id.
+// the lease lost (it expired — the process stalled or could not reach the database for
+// longer than the ttl — and another process took the id), `on_lost` runs once: two
+// processes must never make snowflakes with the same worker id.
 class WorkerIdLease {
  public:
   static Result<std::unique_ptr<WorkerIdLease>> acquire(const std::string& url,
