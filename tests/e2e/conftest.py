@@ -4,8 +4,8 @@ test CA, and real HTTP and WebSocket clients.
 
 With REWIND_TEST_DATABASE_URL (a PostgreSQL server where that role may CREATE DATABASE, e.g.
 from tests/scripts/postgres-cluster), every server runs on PostgreSQL instead of SQLite: each
-data directory gets a fresh database (the same one when a server restarts on it), dropped
-after the test. REWIND_TEST_PG_DIR names that cluster's directory, for the tests that stop
+data directory gets an empty database of its own (the same one when a server restarts on
+it; see DatabasePool). REWIND_TEST_PG_DIR names that cluster's directory, for the tests that stop
 and start the PostgreSQL server itself."""
 import email
 import email.policy
@@ -57,42 +57,50 @@ def psql(sql, url=None):
 
 
 class DatabasePool:
-    """Fresh databases made ahead and old ones dropped behind, on a thread of their own:
-    CREATE and DROP DATABASE each take most of a second with fsync on, which would otherwise
-    be added to every test."""
+    """Databases for the servers, made (CREATE DATABASE) and emptied on a thread of their own,
+    ahead of the tests that take them. With fsync on, creating and dropping a database cost
+    about two seconds, emptying one a third of a second: a database a test used is emptied
+    (its sessions ended, its schema dropped and made again — as fresh as a new one to the
+    server's migrations) and handed to a later test; all are dropped at the end of the run."""
 
     AHEAD = 2
 
     def __init__(self):
         self.lock = threading.Condition()
-        self.ready = []      # created, unused
-        self.to_drop = []    # used, to drop
-        self.made = 0
+        self.ready = []   # empty, unused
+        self.used = []    # to empty
+        self.all = []     # every database made, to drop at the end
         self.closing = False
         self.error = None
         self.thread = None
 
-    def _name(self):
-        self.made += 1
-        return f"rewind_t_{os.getpid()}_{self.made}_{int(time.time() * 1000) % 100000000}"
-
     def _run(self):
         while True:
             with self.lock:
-                while not self.closing and not self.to_drop and len(self.ready) >= self.AHEAD:
+                while not self.closing and not self.used and len(self.ready) >= self.AHEAD:
                     self.lock.wait()
-                if self.to_drop:
-                    job = ("drop", self.to_drop.pop(0))
-                elif self.closing:
+                if self.closing:
                     return
+                if self.used:
+                    job = ("empty", self.used.pop(0))
                 else:
-                    job = ("create", self._name())
-            if job[0] == "drop":
-                drop_database(job[1])
-                continue
+                    job = ("create", f"rewind_t_{os.getpid()}_{len(self.all)}_"
+                                     f"{int(time.time() * 1000) % 100000000}")
+                    self.all.append(job[1])
             try:
-                psql(f"CREATE DATABASE {job[1]}")
+                if job[0] == "empty":
+                    psql("SET client_min_messages = warning; "
+                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                         "AND usename = current_user; "
+                         "DROP SCHEMA public CASCADE; CREATE SCHEMA public;",
+                         database_url(job[1]))
+                else:
+                    psql(f"CREATE DATABASE {job[1]}")
             except RuntimeError as e:
+                if job[0] == "empty":  # not reusable: left to the final drop
+                    print(f"could not empty {job[1]}: {e}")
+                    continue
                 with self.lock:
                     self.error = e
                     self.lock.notify_all()
@@ -115,19 +123,19 @@ class DatabasePool:
             self.lock.notify_all()
             return name
 
-    def drop(self, name):
+    def give_back(self, name):
         with self.lock:
-            self.to_drop.append(name)
+            self.used.append(name)
             self.lock.notify_all()
 
     def close(self):
         with self.lock:
             self.closing = True
-            self.to_drop += self.ready
-            self.ready = []
             self.lock.notify_all()
         if self.thread:
             self.thread.join(120)
+        for name in self.all:
+            drop_database(name)
 
 
 def drop_database(name):
@@ -149,32 +157,32 @@ _databases = {}  # data directory -> database name, for the running test
 
 
 def database_for(data_dir):
-    """The URL of the database that stands for data_dir on PostgreSQL, fresh on first use."""
+    """The URL of the database that stands for data_dir on PostgreSQL, empty on first use."""
     key = os.path.realpath(str(data_dir))
     if key not in _databases:
         _databases[key] = _pool.take()
     return database_url(_databases[key])
 
 
-def _drop_databases(keys):
+def _give_back_databases(keys):
     for key in keys:
-        _pool.drop(_databases.pop(key))
+        _pool.give_back(_databases.pop(key))
 
 
 @pytest.fixture(autouse=True)
 def postgres_databases():
-    """Drops the databases a test's own servers used once they have stopped (this fixture is
-    set up before the test's other function fixtures, so it is torn down after them). A
-    module's shared server made its database before: that one goes at the end of the run."""
+    """Gives back the databases a test's own servers used once they have stopped (this fixture
+    is set up before the test's other function fixtures, so it is torn down after them). A
+    module's shared server took its database before: that one goes at the end of the run."""
     before = set(_databases)
     yield
-    _drop_databases([k for k in list(_databases) if k not in before])
+    _give_back_databases([k for k in list(_databases) if k not in before])
 
 
 @pytest.fixture(autouse=True, scope="session")
 def postgres_databases_left():
     yield
-    _drop_databases(list(_databases))
+    _databases.clear()
     _pool.close()
 
 
