@@ -14,6 +14,10 @@ const LOAD_TIMEOUT_MS = 15000;  // a history load unanswered for this long is se
 const LOAD_ATTEMPTS = 5;  // then the reader is offered a button to try again
 const FAR_FUTURE = '9999-12-31 23:59:59';  // a cursor after every message: "the newest"
 const DRAFT_KEY = 'rewind.draft';  // sessionStorage: `${DRAFT_KEY}:<my id>:<conversation key>`
+const OUTBOX_KEY = 'rewind.outbox';  // sessionStorage: `${OUTBOX_KEY}:<my id>:<conversation key>`
+// The server's limit on a message: characters (code points), not the UTF-16 units that a
+// textarea's maxlength counts (an emoji is two of those).
+const MAX_CONTENT = 2000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -119,11 +123,42 @@ const state = {
   open: null,           // the open conversation
   load: null,           // the one history load in flight on this connection (see History)
   pendingGuildName: null,
+  friendRequest: null,  // {rid, name}: the add-friend form's request awaiting its answer
   mail: 'smtp',
 };
 
+// Names of the people I have talked with, kept (per account, in this browser) so that a
+// conversation with someone who is no longer a friend, or no longer in a shared guild,
+// still shows who wrote what after a reload. The server tells names only of current
+// friends, requests and members.
+const NAMES_KEY = 'rewind.names';
+const NAMES_MAX = 500;
+
 function rememberUser(user) {
-  if (user && user.id) state.users.set(user.id, user);
+  if (!user || !user.id) return;
+  const known = state.users.get(user.id);
+  state.users.set(user.id, user);
+  if (state.me && (!known || known.name !== user.name)) saveNames();
+}
+
+function saveNames() {
+  try {
+    const names = [...state.users.values()].slice(-NAMES_MAX).map((u) => [u.id, u.name]);
+    localStorage.setItem(`${NAMES_KEY}:${state.me.id}`, JSON.stringify(names));
+  } catch {
+    // No storage: names last as long as the page.
+  }
+}
+
+function loadNames() {
+  try {
+    const names = JSON.parse(localStorage.getItem(`${NAMES_KEY}:${state.me.id}`)) || [];
+    for (const [id, name] of names) {
+      if (!state.users.has(id)) state.users.set(id, {id, name, profile: null});
+    }
+  } catch {
+    // Nothing kept, or something unreadable: names come from the server again.
+  }
 }
 
 function dmChatId(userId) {
@@ -145,8 +180,12 @@ function conversation(kind, id) {
       unread: 0,
       last: '',             // id of the newest message seen: orders the lists
       elements: new Map(),  // id -> <li>, while this conversation is on screen
+      outbox: new Map(),    // request id -> my message sent but not confirmed (see Outbox)
+      outboxElements: new Map(),  // request id -> <li>, while on screen
+      separators: new Map(),  // day (Date.toDateString) -> its date line, while on screen
     };
     state.convs.set(key, conv);
+    restoreOutbox(conv);
   }
   return conv;
 }
@@ -181,8 +220,15 @@ function forgetDrafts() {
   $('composer-input').value = '';
   if (!state.me) return;
   try {
-    const mine = `${DRAFT_KEY}:${state.me.id}:`;
-    for (const key of Object.keys(sessionStorage)) if (key.startsWith(mine)) sessionStorage.removeItem(key);
+    localStorage.removeItem(`${NAMES_KEY}:${state.me.id}`);
+  } catch {
+    // No storage: nothing was kept.
+  }
+  try {
+    const mine = [`${DRAFT_KEY}:${state.me.id}:`, `${OUTBOX_KEY}:${state.me.id}:`];
+    for (const key of Object.keys(sessionStorage)) {
+      if (mine.some((prefix) => key.startsWith(prefix))) sessionStorage.removeItem(key);
+    }
   } catch {
     // No storage: nothing was kept.
   }
@@ -193,6 +239,7 @@ function showDraft(conv) {
   const input = $('composer-input');
   input.value = conv ? draftOf(conv) : '';
   autosize(input);
+  updateCount();
 }
 
 function convForChatId(chatId) {
@@ -391,8 +438,17 @@ function revokePending() {
   for (const token of pendingRevocations()) revoke(token);
 }
 
+// The lines that say "you are offline": untrue once back online.
+function clearOfflineErrors() {
+  for (const id of ['conversation-error', 'friend-error', 'guild-error', 'member-error']) {
+    const el = $(id);
+    if ((el.dataset.i18n || '').startsWith('offline.')) setRawText(el, '');
+  }
+}
+
 function onStatus(status) {
   const el = $('connection');
+  if (status === 'online') clearOfflineErrors();
   el.dataset.state = status;
   setText(el, status === 'online' ? 'status.online' : status === 'connecting' ? 'status.connecting' : 'status.offline');
   const offline = status === 'offline';
@@ -402,7 +458,10 @@ function onStatus(status) {
   $('reconnect').hidden = true;
   document.body.classList.toggle('is-offline', offline);
   // A load's answer never crosses connections: the catch-up after the next auth takes over.
-  if (status !== 'online') dropLoad();
+  if (status !== 'online') {
+    dropLoad();
+    failInFlight();
+  }
   updateComposer();
   if (state.open) setHistoryStatus(state.open);
 }
@@ -417,7 +476,11 @@ function onRefused(notice) {
 }
 
 function onAuth(payload, fresh) {
+  const first = !state.me;
   state.me = payload.self_user;
+  if (first) loadNames();
+  // After a log-in the form that had the focus is gone: the focus would be left on <body>.
+  const focusLost = first && (document.activeElement === document.body || !document.activeElement);
   rememberUser(state.me);
   $('me').textContent = state.me.name;
   $('me').prepend(avatar(state.me, 'tiny'));
@@ -429,6 +492,12 @@ function onAuth(payload, fresh) {
   renderLists();
   route();
   renderConversationChrome();  // the guild objects are new: their members are asked again
+  if (focusLost && document.activeElement === document.body) {
+    const target = state.open ? $('conversation-title')
+                 : {friends: $('friends-title'), 'new-guild': $('guild-name')}[state.route.view] || $('welcome-title');
+    target.setAttribute('tabindex', target.getAttribute('tabindex') || '-1');
+    target.focus();
+  }
 }
 
 function setUsers(map, list) {
@@ -503,6 +572,7 @@ function onFrame(frame) {
   const p = frame.payload;
   switch (frame.type) {
     case 'chat':
+      if (frame.request_id) confirmSent(frame.request_id, p);
       return onChat(p);
     case 'load':
       if (p && p.type === 'chat') return onLoadComplete(p);
@@ -520,9 +590,17 @@ function onFrame(frame) {
     case 'ok':
       // Only friend operations answer "ok" (my other tabs and devices get the operation as a
       // `self` event): refresh the lists as the server sees them.
+      if (state.friendRequest && frame.request_id === state.friendRequest.rid) {
+        // The name typed was asked: the field is done with (unless something else is in it).
+        if ($('friend-name').value.trim() === state.friendRequest.name) $('friend-name').value = '';
+        state.friendRequest = null;
+      }
       state.gateway.refresh();
       return;
     case 'error':
+      if (frame.request_id && refusedSend(frame.request_id, p)) return;
+      // A refused friend request keeps the name typed, to be corrected.
+      if (state.friendRequest && frame.request_id === state.friendRequest.rid) state.friendRequest = null;
       return onError(p);
   }
 }
@@ -599,6 +677,7 @@ function onLoadComplete(p) {
   // that end (or the very first page) changes it.
   if (load.mode === 'older' || (load.mode === 'newest' && !load.knownNewest)) conv.more = p.more;
   if (load.mode === 'newest') conv.loaded = true;
+  settleUncertain(conv);
   // A page is the whole truth for the span it covers, from its oldest message (or the
   // beginning, when there is no more) to its cursor: a message held in that span but absent
   // from the page was deleted while this tab was not listening.
@@ -727,11 +806,21 @@ const LOAD_CODES = new Set(['4003', '4020', '4024', '4029', '4050', '5000', '500
 
 // Shows a gateway error in the interface's language: the catalog has a text for each code
 // the client expects; the server's (English) reason is only for a code it does not know.
+const errorExpiry = new WeakMap();  // error line -> the timer that clears it
+
 function showGatewayError(el, p) {
   const key = `error.${p && p.code}`;
+  clearTimeout(errorExpiry.get(el));
   if (p && p.code === '4029') {
     setText(el, p.retry_after ? key : 'error.rate_limited',
             p.retry_after ? {when: i18n.inSeconds(p.retry_after)} : undefined);
+    // "Try again in 3 seconds" is false after 3 seconds: the line goes then.
+    if (p.retry_after > 0 && el.isConnected) {
+      const shown = el.textContent;
+      errorExpiry.set(el, setTimeout(() => {
+        if (el.textContent === shown) setRawText(el, '');
+      }, p.retry_after * 1000));
+    }
   } else if (i18n.has(key)) {
     setText(el, key);
   } else if (p && p.reason) {
@@ -739,6 +828,13 @@ function showGatewayError(el, p) {
   } else {
     setText(el, 'error.generic');
   }
+}
+
+// The text showGatewayError would show for `p`.
+function gatewayErrorText(p) {
+  const el = document.createElement('span');
+  showGatewayError(el, p);
+  return el.textContent;
 }
 
 // The same for an HTTP API error (api.ApiError): by its `code`.
@@ -895,6 +991,9 @@ function retryHistory() {
 function setHistoryStatus(conv) {
   const status = $('history-status');
   const button = $('load-older');
+  // A button that goes away while focused (it loads when focused, as focusing scrolls it to
+  // the top) would leave the focus on <body>: it moves to the message list instead.
+  const hadFocus = document.activeElement === button;
   const online = state.gateway && state.gateway.online;
   // Not loaded yet while online: loading, or about to once the load in flight is done.
   const busy = (state.load && state.load.conv === conv) || (online && !conv.loaded && !conv.failed);
@@ -919,6 +1018,7 @@ function setHistoryStatus(conv) {
     setText(status, conv.messages.size ? 'conv.beginning' : 'conv.empty');
     button.hidden = true;
   }
+  if (hadFocus && button.hidden) $('messages').focus({preventScroll: true});
 }
 
 // ---------------------------------------------------------------------------------------
@@ -929,6 +1029,14 @@ function renderLists() {
   const sortConvs = (a, b) => compareIds(b.conv.last || '0', a.conv.last || '0') ||
                               a.name.localeCompare(b.name);
   const dms = [...state.friends.values()].map((u) => ({u, name: u.name, conv: conversation('dm', u.id)}));
+  // A conversation with someone who is no longer a friend stays listed while this page holds
+  // it (it is open, or its messages are loaded): its history is still there to read.
+  for (const conv of state.convs.values()) {
+    if (conv.kind !== 'dm' || state.friends.has(conv.id) || !state.users.has(conv.id)) continue;
+    if (conv !== state.open && conv.messages.size === 0) continue;
+    const u = state.users.get(conv.id);
+    dms.push({u, name: u.name, conv});
+  }
   dms.sort(sortConvs);
   $('dm-list').replaceChildren(...dms.map(({u, conv}) => convItem(`#dm/${u.id}`, avatar(u), u.name, conv)));
   $('dm-empty').hidden = dms.length > 0;
@@ -957,19 +1065,21 @@ function convItem(href, icon, name, conv, sub) {
   return h('li', {},
     h('a', {href, class: `conv-item${active ? ' active' : ''}`, 'aria-current': active ? 'page' : null, 'aria-label': label},
       icon,
-      h('span', {class: 'conv-text'}, h('span', {class: 'conv-name', text: name}), sub ? h('span', {class: 'conv-sub', text: sub}) : null),
+      h('span', {class: 'conv-text'}, h('span', {class: 'conv-name', dir: 'auto', text: name}), sub ? h('span', {class: 'conv-sub', text: sub}) : null),
       conv.unread ? h('span', {class: 'badge', 'aria-hidden': 'true', text: String(conv.unread)}) : null));
 }
 
 function personRow(u, ...buttons) {
-  return h('li', {class: 'person'}, avatar(u), h('span', {class: 'person-name', text: u.name}),
+  return h('li', {class: 'person'}, avatar(u), h('span', {class: 'person-name', dir: 'auto', text: u.name}),
            h('span', {class: 'actions'}, ...buttons));
 }
 
+// Returns the request's id, or null when offline.
 function friendOp(type, name) {
   setRawText($('friend-error'), '');
-  if (!state.gateway.send('mutual_users', {type, name}))
-    setText($('friend-error'), 'offline.tryLater');
+  const rid = state.gateway.request('mutual_users', {type, name});
+  if (!rid) setText($('friend-error'), 'offline.tryLater');
+  return rid;
 }
 
 // `label` and `question` are catalog keys; `params` their parameters (or a function that
@@ -1040,7 +1150,9 @@ function renderConversationChrome() {
     $('rename-guild-input').placeholder = guild.name;
     askMembers(guild);
     renderMembers(guild);
+    $('composer').hidden = false;
   } else if (conv.kind === 'guild') {
+    $('composer').hidden = false;
     // Removed from it, or it was deleted, while on screen: the notice says which.
     $('members-panel').hidden = true;
     $('members-toggle').setAttribute('aria-expanded', 'false');
@@ -1050,6 +1162,13 @@ function renderConversationChrome() {
     $('members-toggle').setAttribute('aria-expanded', 'false');
     const friend = state.friends.has(conv.id);
     setText($('conversation-sub'), friend ? 'conv.dm' : 'conv.notFriends');
+    // Said where the composer was: the history stays readable, and nothing can be sent.
+    if (friend) {
+      if ($('conversation-notice').dataset.i18n === 'conv.noLongerFriends') setRawText($('conversation-notice'), '');
+    } else {
+      setText($('conversation-notice'), 'conv.noLongerFriends', {name: convTitle(conv)});
+    }
+    $('composer').hidden = !friend;
   }
   i18n.setAttrs($('composer-input'), {placeholder: conv.kind === 'guild' ? 'composer.placeholderGuild' : 'composer.placeholderDm'},
                 {name: convTitle(conv)});
@@ -1065,8 +1184,8 @@ function renderMembers(guild) {
   }
   const owner = guild.owner_id === state.me.id;
   $('member-list').replaceChildren(...guild.members.map((u) => h('li', {class: 'person'},
-    avatar(u), u.id === state.me.id ? h('span', {class: 'person-name', i18n: ['guild.you', {name: u.name}]})
-                                    : h('span', {class: 'person-name', text: u.name}),
+    avatar(u), u.id === state.me.id ? h('span', {class: 'person-name', dir: 'auto', i18n: ['guild.you', {name: u.name}]})
+                                    : h('span', {class: 'person-name', dir: 'auto', text: u.name}),
     u.id === guild.owner_id ? h('span', {class: 'tag', i18n: 'guild.owner'}) : null,
     owner && u.id !== state.me.id
       ? h('span', {class: 'actions'}, confirmButton('guild.remove', 'guild.removeConfirm',
@@ -1114,11 +1233,42 @@ function messageElement(conv) {
   li.append(
     h('div', {class: 'message-avatar'}),
     h('div', {class: 'message-main'},
-      h('div', {class: 'message-meta'}, h('span', {class: 'author'}), h('time')),
+      h('div', {class: 'message-meta'}, h('span', {class: 'author', dir: 'auto'}), h('time')),
       h('div', {class: 'message-body'},
-        h('div', {class: 'message-text'}), h('span', {class: 'edited', i18n: 'message.edited', hidden: true}))),
+        h('div', {class: 'message-text', dir: 'auto'}), h('span', {class: 'edited', i18n: 'message.edited', hidden: true}))),
     h('div', {class: 'message-actions'}));
   return li;
+}
+
+// http and https addresses in a message; anything else (javascript:, data:) stays text.
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+// A message's text as text nodes, with its web addresses as links that open apart from
+// this page and tell the site nothing about it. Never HTML: every piece goes in as text.
+function setMessageText(el, content) {
+  const nodes = [];
+  let last = 0;
+  for (const m of content.matchAll(URL_PATTERN)) {
+    // Punctuation that ends a sentence is not part of the address.
+    const url = m[0].replace(/[.,;:!?)\]}'"]+$/, '');
+    let parsed;
+    try {
+      parsed = new URL(url);
+    } catch {
+      continue;
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') continue;
+    nodes.push(content.slice(last, m.index));
+    nodes.push(h('a', {href: parsed.href, target: '_blank', rel: 'noopener noreferrer', text: url}));
+    last = m.index + url.length;
+  }
+  nodes.push(content.slice(last));
+  el.replaceChildren(...nodes.filter((n) => n !== ''));
+}
+
+// A message's text, shortened, for the accessible names of its buttons.
+function snippet(text) {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 function updateMessageElement(li, msg, previous, conv) {
@@ -1145,14 +1295,36 @@ function updateMessageElement(li, msg, previous, conv) {
   const editedDate = msg.edited_at ? parseCreatedAt(msg.edited_at) : null;
   edited.hidden = !msg.edited_at;
   if (editedDate) edited.title = t('message.editedAt', {date: i18n.fmt().full.format(editedDate)});
+  // A grouped message shows no meta line: its time is on hover.
+  const body = li.querySelector('.message-body');
+  if (grouped && date) body.title = i18n.fmt().full.format(date);
+  else body.removeAttribute('title');
   const text = li.querySelector('.message-text');
-  if (text.textContent !== msg.content) text.textContent = msg.content;
+  if (text.textContent !== msg.content || text.dataset.content !== msg.content) {
+    setMessageText(text, msg.content);
+    text.dataset.content = msg.content;
+  }
   const actions = li.querySelector('.message-actions');
   if (mine && !actions.childElementCount) {
+    const current = () => ({text: snippet((conv.messages.get(li.dataset.id) || msg).content)});
     actions.append(
-      h('button', {type: 'button', class: 'small quiet', i18n: 'message.edit', i18nAttrs: {'aria-label': 'message.editLabel'}, onclick: () => startEdit(li, conv)}),
-      confirmButton('message.delete', 'message.deleteConfirm', () => deleteMessage(conv, li.dataset.id), 'quiet danger'));
+      h('button', {type: 'button', class: 'small quiet edit', i18n: 'message.edit', onclick: () => startEdit(li, conv)}),
+      confirmButton('message.delete', 'message.deleteConfirm', () => deleteMessage(conv, li.dataset.id), 'quiet danger delete',
+                    {params: current, ariaLabel: 'message.deleteLabel'}));
   }
+  // Each button is named after its message, so that a list of buttons can be told apart.
+  if (mine) {
+    const params = {text: snippet(msg.content)};
+    i18n.setAttrs(actions.querySelector('.edit'), {'aria-label': 'message.editLabel'}, params);
+    const remove = actions.querySelector('.delete');
+    if (remove.dataset.i18nAttrs) i18n.setAttrs(remove, {'aria-label': 'message.deleteLabel'}, params);
+  }
+}
+
+function dateSeparator(date) {
+  return h('li', {class: 'date-separator', role: 'separator'},
+    h('time', {datetime: [date.getFullYear(), date.getMonth() + 1, date.getDate()]
+      .map((n, i) => String(n).padStart(i ? 2 : 4, '0')).join('-'), text: i18n.fmt().day.format(date)}));
 }
 
 // Keyed rendering: each message keeps its element, so an edit in progress, the focus and
@@ -1173,6 +1345,8 @@ function renderMessages({stick = false, keepScroll = null} = {}) {
   }
   let prevEl = null;
   let prevMsg = null;
+  let prevDay = null;
+  const days = new Set();
   for (const id of ids) {
     const msg = conv.messages.get(id);
     let el = conv.elements.get(id);
@@ -1180,11 +1354,51 @@ function renderMessages({stick = false, keepScroll = null} = {}) {
       el = messageElement(conv);
       conv.elements.set(id, el);
     }
+    // A line with the date wherever a day begins; a message after it is never grouped.
+    const date = parseCreatedAt(msg.created_at);
+    const day = date ? date.toDateString() : prevDay;
+    if (day && day !== prevDay) {
+      let sep = conv.separators.get(day);
+      if (!sep) {
+        sep = dateSeparator(date);
+        conv.separators.set(day, sep);
+      }
+      days.add(day);
+      setRawText(sep.querySelector('time'), i18n.fmt().day.format(date));  // the language may have changed
+      const at = prevEl ? prevEl.nextSibling : list.firstChild;
+      if (at !== sep) list.insertBefore(sep, at);
+      prevEl = sep;
+      prevMsg = null;
+    }
+    prevDay = day;
     updateMessageElement(el, msg, prevMsg, conv);
     const want = prevEl ? prevEl.nextSibling : list.firstChild;
     if (want !== el) list.insertBefore(el, want);
     prevEl = el;
     prevMsg = msg;
+  }
+  for (const [day, sep] of conv.separators) {
+    if (!days.has(day)) {
+      sep.remove();
+      conv.separators.delete(day);
+    }
+  }
+  for (const [rid, el] of conv.outboxElements) {
+    if (!conv.outbox.has(rid)) {
+      el.remove();
+      conv.outboxElements.delete(rid);
+    }
+  }
+  for (const [rid, entry] of conv.outbox) {
+    let el = conv.outboxElements.get(rid);
+    if (!el) {
+      el = outboxElement(conv, rid);
+      conv.outboxElements.set(rid, el);
+    }
+    updateOutboxElement(el, entry);
+    const want = prevEl ? prevEl.nextSibling : list.firstChild;
+    if (want !== el) list.insertBefore(el, want);
+    prevEl = el;
   }
   if (keepScroll) {
     box.scrollTop = keepScroll.top + (box.scrollHeight - keepScroll.height);
@@ -1199,7 +1413,7 @@ function startEdit(li, conv) {
   if (!msg || li.classList.contains('editing')) return;
   li.classList.add('editing');
   const text = li.querySelector('.message-text');
-  const input = h('textarea', {class: 'edit-input', rows: '2', maxlength: '2000', i18nAttrs: {'aria-label': 'message.editBox'}});
+  const input = h('textarea', {class: 'edit-input', rows: '2', i18nAttrs: {'aria-label': 'message.editBox'}});
   input.value = msg.content;
   const finish = () => {
     li.classList.remove('editing');
@@ -1210,7 +1424,20 @@ function startEdit(li, conv) {
   };
   const save = () => {
     const content = input.value;
-    if (content.trim() === '') return deleteMessage(conv, msg.id);
+    if (characters(content) > MAX_CONTENT) {
+      setText($('conversation-error'), 'composer.tooLong', {max: MAX_CONTENT, count: characters(content)});
+      return;
+    }
+    if (content.trim() === '') {
+      // Saving nothing deletes the message: asked first, as the Delete button asks.
+      if (form.dataset.confirmDelete) return deleteMessage(conv, msg.id);
+      form.dataset.confirmDelete = 'yes';
+      const button = form.querySelector('button[type=submit]');
+      setText(button, 'message.deleteConfirm');
+      button.classList.add('danger');
+      button.setAttribute('aria-live', 'polite');
+      return;
+    }
     if (content !== msg.content && !state.gateway.send('chat', {type: 'edit', chat_id: conv.chatId, id: msg.id, content})) {
       setText($('conversation-error'), 'offline.notSentEdit');
       return;
@@ -1223,6 +1450,13 @@ function startEdit(li, conv) {
       h('button', {type: 'submit', class: 'small primary', i18n: 'message.save'}),
       h('button', {type: 'button', class: 'small', i18n: 'message.cancel', onclick: finish}),
       h('span', {class: 'hint', i18n: 'message.editHint'})));
+  input.addEventListener('input', () => {
+    if (!form.dataset.confirmDelete) return;
+    delete form.dataset.confirmDelete;
+    const button = form.querySelector('button[type=submit]');
+    setText(button, 'message.save');
+    button.classList.remove('danger');
+  });
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') {
       e.preventDefault();
@@ -1235,6 +1469,8 @@ function startEdit(li, conv) {
   });
   text.hidden = true;
   text.after(form);
+  // The newest message's form would open below the fold: Save and Cancel must be in view.
+  form.scrollIntoView({block: 'nearest'});
   input.focus();
   input.setSelectionRange(input.value.length, input.value.length);
 }
@@ -1250,20 +1486,234 @@ function sendMessage() {
   const content = input.value;
   if (!conv || content.trim() === '') return;
   setRawText($('conversation-error'), '');
+  if (characters(content) > MAX_CONTENT) {
+    setText($('conversation-error'), 'composer.tooLong', {max: MAX_CONTENT, count: characters(content)});
+    return;
+  }
   if (!canSend()) {
     setText($('conversation-error'), state.gateway && state.gateway.online ? 'conv.cannotSend' : 'offline.keptMessage');
     return;
   }
-  state.gateway.send('chat', {type: 'send', chat_id: conv.chatId, content});
+  if (!sendToOutbox(conv, content)) {
+    setText($('conversation-error'), 'offline.keptMessage');
+    return;
+  }
   saveDraft(conv, '');  // this conversation's draft only: the others keep theirs
   input.value = '';
   autosize(input);
+  updateCount();
+}
+
+// ---------------------------------------------------------------------------------------
+// Outbox: my messages from the moment they are sent until the server confirms them.
+//
+// Each send carries a request id (protocol v2); the server answers with the message's
+// event carrying that id, or with an error carrying it. Until then the message is shown as
+// "sending"; refused, it stays with the reason, Retry, Edit and Discard. When the connection
+// is lost (the gateway notices a silent link within seconds) every send still unanswered is
+// shown as not sent: it may or may not have reached the server, so it is never sent again
+// by itself. Retry is the person's choice, and before offering it the history loaded after
+// the reconnect is searched for the message: one of mine with the same text, newer than
+// what the conversation held when it was sent, means it did arrive, and the entry goes.
+
+function sendToOutbox(conv, content, entry = null) {
+  const payload = {type: 'send', chat_id: conv.chatId, content};
+  const rid = state.gateway && state.gateway.request('chat', payload);
+  if (!rid) return false;
+  if (entry) {
+    conv.outbox.delete(entry.rid);
+    const el = conv.outboxElements.get(entry.rid);
+    if (el) {
+      conv.outboxElements.delete(entry.rid);
+      conv.outboxElements.set(rid, el);
+    }
+  }
+  conv.outbox.set(rid, {rid, content, state: 'sending', reason: null, uncertain: false,
+                        after: newestId(conv) || '0'});
+  saveOutbox(conv);
+  if (conv === state.open) renderMessages({stick: true});
+  return true;
+}
+
+// The outbox is kept like the drafts (sessionStorage: this tab, across a reload), so that a
+// reload never loses a message that was not confirmed. A message that was still being sent
+// when the page went comes back as not sent, and uncertain: the history is searched for it.
+function saveOutbox(conv) {
+  if (!state.me) return;
+  const key = `${OUTBOX_KEY}:${state.me.id}:${conv.key}`;
+  try {
+    const entries = [...conv.outbox.values()].map(({content, reason, uncertain, after, state: s}) =>
+      ({content, reason, after, uncertain: uncertain || s === 'sending'}));
+    if (entries.length) sessionStorage.setItem(key, JSON.stringify(entries));
+    else sessionStorage.removeItem(key);
+  } catch {
+    // No storage: the outbox lasts as long as the page.
+  }
+}
+
+let restoredCount = 0;
+
+function restoreOutbox(conv) {
+  if (!state.me) return;
+  let entries = [];
+  try {
+    entries = JSON.parse(sessionStorage.getItem(`${OUTBOX_KEY}:${state.me.id}:${conv.key}`)) || [];
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e || typeof e.content !== 'string') continue;
+    restoredCount += 1;
+    const rid = `restored-${restoredCount}`;  // never a request id of this page's
+    conv.outbox.set(rid, {rid, content: e.content, state: 'failed', reason: e.reason || null,
+                          uncertain: Boolean(e.uncertain), after: String(e.after || '0')});
+  }
+}
+
+function outboxEntry(rid) {
+  for (const conv of state.convs.values()) {
+    const entry = conv.outbox.get(rid);
+    if (entry) return {conv, entry};
+  }
+  return null;
+}
+
+function confirmSent(rid, p) {
+  const found = outboxEntry(rid);
+  if (!found) return;
+  found.conv.outbox.delete(rid);
+  saveOutbox(found.conv);
+  const el = found.conv.outboxElements.get(rid);
+  if (el) el.remove();
+  found.conv.outboxElements.delete(rid);
+}
+
+// An error answering one of my sends: the message stays, with the reason. True when the
+// error was a send's.
+function refusedSend(rid, p) {
+  const found = outboxEntry(rid);
+  if (!found) return false;
+  const {conv, entry} = found;
+  entry.state = 'failed';
+  entry.uncertain = false;  // refused: certainly not sent
+  entry.reason = p;
+  saveOutbox(conv);
+  if (conv === state.open) {
+    renderMessages();
+    announce(t('outbox.notSent', {reason: gatewayErrorText(p)}));
+  }
+  return true;
+}
+
+// The connection went: sends not yet answered may or may not have arrived.
+function failInFlight() {
+  for (const conv of state.convs.values()) {
+    let changed = false;
+    for (const entry of conv.outbox.values()) {
+      if (entry.state !== 'sending') continue;
+      entry.state = 'failed';
+      entry.uncertain = true;
+      entry.reason = null;
+      changed = true;
+    }
+    if (changed) saveOutbox(conv);
+    if (changed && conv === state.open) {
+      renderMessages();
+      announce(t('outbox.lost'));
+    }
+  }
+}
+
+// After a page of history: an uncertain entry whose message is in it did arrive.
+function settleUncertain(conv) {
+  for (const entry of [...conv.outbox.values()]) {
+    if (!entry.uncertain) continue;
+    for (const msg of conv.messages.values()) {
+      if (msg.user_id === state.me.id && msg.content === entry.content &&
+          compareIds(msg.id, entry.after) > 0) {
+        confirmSent(entry.rid);
+        break;
+      }
+    }
+  }
+}
+
+function retrySend(conv, rid) {
+  const entry = conv.outbox.get(rid);
+  if (!entry || entry.state !== 'failed') return;
+  if (!canSend()) {
+    setText($('conversation-error'), state.gateway && state.gateway.online ? 'conv.cannotSend' : 'offline.tryLater');
+    return;
+  }
+  setRawText($('conversation-error'), '');
+  sendToOutbox(conv, entry.content, entry);
+}
+
+function discardSend(conv, rid) {
+  confirmSent(rid);
+  $('composer-input').focus();
+}
+
+// Takes a refused message back into the composer to change it (unless something is
+// being typed there: then the text is added after it).
+function editUnsent(conv, rid) {
+  const entry = conv.outbox.get(rid);
+  if (!entry) return;
+  const input = $('composer-input');
+  input.value = input.value ? `${input.value}\n${entry.content}` : entry.content;
+  saveDraft(conv, input.value);
+  autosize(input);
+  updateCount();
+  confirmSent(rid);
+  input.focus();
+}
+
+function outboxElement(conv, rid) {
+  const li = h('li', {class: 'message mine outbox'},
+    h('div', {class: 'message-avatar'}),
+    h('div', {class: 'message-main'},
+      h('div', {class: 'message-meta'}, h('span', {class: 'author'}), h('span', {class: 'send-state'})),
+      h('div', {class: 'message-body'}, h('div', {class: 'message-text', dir: 'auto'})),
+      h('div', {class: 'outbox-actions'},
+        h('button', {type: 'button', class: 'small primary retry', i18n: 'outbox.retry', onclick: () => retrySend(conv, li.dataset.rid)}),
+        h('button', {type: 'button', class: 'small', i18n: 'outbox.edit', onclick: () => editUnsent(conv, li.dataset.rid)}),
+        h('button', {type: 'button', class: 'small danger', i18n: 'outbox.discard', onclick: () => discardSend(conv, li.dataset.rid)}))));
+  return li;
+}
+
+function updateOutboxElement(li, entry) {
+  li.dataset.rid = entry.rid;
+  li.dataset.state = entry.state;
+  li.querySelector('.message-avatar').replaceChildren(avatar(state.me));
+  li.querySelector('.author').textContent = state.me.name;
+  const status = li.querySelector('.send-state');
+  if (entry.state === 'sending') setText(status, 'outbox.sending');
+  else if (entry.reason) setText(status, 'outbox.notSent', {reason: gatewayErrorText(entry.reason)});
+  else setText(status, 'outbox.lost');
+  const text = li.querySelector('.message-text');
+  if (text.textContent !== entry.content) text.textContent = entry.content;
+  li.querySelector('.outbox-actions').hidden = entry.state !== 'failed';
+  for (const button of li.querySelectorAll('.outbox-actions button'))
+    i18n.setAttrs(button, {'aria-label': `outbox.${button.dataset.i18n.split('.')[1]}Label`}, {text: entry.content.slice(0, 40)});
 }
 
 // An Enter that commits an input method's composition (Hangul, kana, ...) is not a send:
 // browsers mark it isComposing, and some report it only as keyCode 229.
 function composing(event) {
   return event.isComposing || event.keyCode === 229;
+}
+
+function characters(text) {
+  return [...text].length;
+}
+
+// The composer's counter shows near the limit and past it; nothing typed is ever cut.
+function updateCount() {
+  const count = characters($('composer-input').value);
+  const el = $('composer-count');
+  el.hidden = count <= MAX_CONTENT - 200;
+  el.textContent = `${count}/${MAX_CONTENT}`;
+  el.classList.toggle('over', count > MAX_CONTENT);
 }
 
 function autosize(textarea) {
@@ -1307,6 +1757,10 @@ function openConversation(conv) {
   if (state.open) {
     for (const el of state.open.elements.values()) el.remove();
     state.open.elements.clear();
+    for (const el of state.open.outboxElements.values()) el.remove();
+    state.open.outboxElements.clear();
+    for (const el of state.open.separators.values()) el.remove();
+    state.open.separators.clear();
   }
   state.open = conv;
   showDraft(conv);
@@ -1341,15 +1795,20 @@ function setupApp() {
     e.preventDefault();
     const name = $('friend-name').value.trim();
     if (!name) return;
-    friendOp('request', name);
-    $('friend-name').value = '';
+    // The field is emptied when the server accepts the request, not before.
+    const rid = friendOp('request', name);
+    state.friendRequest = rid ? {rid, name} : null;
   });
 
   $('new-guild-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const name = $('guild-name').value.trim();
     setRawText($('guild-error'), '');
-    if (!name) return;
+    if (!name) {
+      setText($('guild-error'), 'error.4054');
+      $('guild-name').focus();
+      return;
+    }
     if (!state.gateway.send('guild', {type: 'create', name})) {
       setText($('guild-error'), 'offline.tryLater');
       return;
@@ -1416,6 +1875,7 @@ function setupApp() {
   });
   input.addEventListener('input', () => {
     autosize(input);
+    updateCount();
     if (state.open) saveDraft(state.open, input.value);
   });
 

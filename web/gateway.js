@@ -8,8 +8,14 @@
 // longer valid: error 4000 or close 4108) and onRefused (the server turned the connection
 // away for a reason that retrying does not fix: close 4106; it stays stopped until start()).
 // onSignedOut and onRefused get a key of the client's strings (i18n.js) saying why.
+//
+// A link can die without a close (a frozen server, a stalled network): every heartbeat, and
+// a heartbeat sent at once after each request, must be answered within ANSWER_DEADLINE_MS,
+// or the connection is dropped and reconnected, so that what was sent on it is known to be
+// unanswered within seconds rather than at the server's timeout.
 
 const HEARTBEAT_MS = 20000;     // the server's default timeout is 45 s; the app sends every 40
+const ANSWER_DEADLINE_MS = 5000;  // a heartbeat unanswered for this long: the link is dead
 const DEAD_AFTER_MS = 50000;    // nothing heard for this long: the link is dead
 const OPEN_TIMEOUT_MS = 10000;  // connect + heartbeat + auth must finish within this
 const BACKOFF_FIRST_MS = 500;
@@ -28,6 +34,10 @@ export class Gateway {
     this.attempt = 0;
     this.beats = 0;
     this.timers = {};
+    this.probe = null;  // the request id of the heartbeat whose answer is awaited
+    // Request ids (protocol v2): unique within this page, so an answer names its request.
+    this.idPrefix = Math.random().toString(36).slice(2, 8);
+    this.nextId = 0;
     this.onBrowserOnline = () => this.reconnectNow();
   }
 
@@ -58,7 +68,48 @@ export class Gateway {
   send(type, payload) {
     if (!this.online) return false;
     this.ws.send(JSON.stringify({type, payload}));
+    this.expectAnswer();
     return true;
+  }
+
+  // Sends a request with a new request id, which its answer, its error and (for a chat
+  // send or edit) its event carry back. Returns the id, or null when the connection is not
+  // up.
+  request(type, payload) {
+    if (!this.online) return null;
+    const id = this.newRequestId();
+    this.ws.send(JSON.stringify({type, payload, request_id: id}));
+    this.expectAnswer();
+    return id;
+  }
+
+  newRequestId() {
+    this.nextId += 1;
+    return `${this.idPrefix}-${this.nextId}`;
+  }
+
+  // A request went out: a heartbeat follows it, and when its answer does not come within
+  // ANSWER_DEADLINE_MS the link is taken as dead. (Answers come in order, so the heartbeat's
+  // answering proves that the link carried the request both ways.)
+  expectAnswer() {
+    if (this.probe || !this.online) return;
+    this.beat(this.ws);
+  }
+
+  // A heartbeat with a deadline for its answer.
+  beat(ws) {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const id = this.newRequestId();
+    this.beats += 1;
+    ws.send(JSON.stringify({type: 'heartbeat', payload: {count: this.beats}, request_id: id}));
+    if (this.probe) return;  // the deadline of the one before still runs
+    this.probe = id;
+    clearTimeout(this.timers.answer);
+    this.timers.answer = setTimeout(() => {
+      if (this.ws !== ws || !this.probe) return;
+      ws.close();
+      this.closed(ws, {code: 1006});
+    }, ANSWER_DEADLINE_MS);
   }
 
   // Asks for the full auth answer again: the friend lists and guilds as they are now.
@@ -101,6 +152,10 @@ export class Gateway {
     }
     this.lastHeard = Date.now();
     if (frame.type === 'heartbeat') {
+      if (this.probe && frame.request_id === this.probe) {
+        this.probe = null;
+        clearTimeout(this.timers.answer);
+      }
       if (!this.authed && frame.payload && frame.payload.count === 0 && !this.authSent) {
         this.authSent = true;
         this.raw(ws, 'auth', {auth: this.token});
@@ -130,7 +185,7 @@ export class Gateway {
 
   startHeartbeat(ws) {
     this.lastHeard = Date.now();
-    this.timers.beat = setInterval(() => this.raw(ws, 'heartbeat', {count: ++this.beats}), HEARTBEAT_MS);
+    this.timers.beat = setInterval(() => this.beat(ws), HEARTBEAT_MS);
     this.watch(ws, DEAD_AFTER_MS);
   }
 
@@ -185,6 +240,8 @@ export class Gateway {
     clearTimeout(this.timers.retry);
     clearInterval(this.timers.beat);
     clearTimeout(this.timers.dead);
+    clearTimeout(this.timers.answer);
     this.timers = {};
+    this.probe = null;
   }
 }

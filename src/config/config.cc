@@ -80,6 +80,15 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--send-queue-bytes", c.send_queue_bytes, "REWIND_SEND_QUEUE_BYTES",
       "Outgoing bytes queued for one connection before it is closed as too slow")
       ->check(CLI::Range(size_t{4096}, size_t{1} << 30));
+  opt(app, "--ws-handshake-timeout", c.ws_handshake_timeout_s, "REWIND_WS_HANDSHAKE_TIMEOUT_S",
+      "Seconds for a WebSocket opening or closing handshake")
+      ->check(CLI::Range(1, 3600));
+  opt(app, "--ws-close-grace", c.ws_close_grace_s, "REWIND_WS_CLOSE_GRACE_S",
+      "Seconds a closing connection may take to write the frame in flight before it is cut")
+      ->check(CLI::Range(1, 3600));
+  opt(app, "--shutdown-timeout", c.shutdown_timeout_s, "REWIND_SHUTDOWN_TIMEOUT_S",
+      "Seconds open connections get to close on SIGTERM/SIGINT before the server stops anyway")
+      ->check(CLI::Range(1, 3600));
   opt(app, "--max-sessions-per-user", c.max_sessions_per_user, "REWIND_MAX_SESSIONS_PER_USER",
       "Open authenticated connections per user")
       ->check(CLI::Range(1, 100000));
@@ -122,6 +131,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
       ->check(CLI::Range(size_t{1024}, size_t{1} << 20));
   opt(app, "--http-read-timeout", c.http_read_timeout_s, "REWIND_HTTP_READ_TIMEOUT_S",
       "Seconds to receive a whole HTTP request")
+      ->check(CLI::Range(1, 3600));
+  opt(app, "--http-write-timeout", c.http_write_timeout_s, "REWIND_HTTP_WRITE_TIMEOUT_S",
+      "Seconds to send a whole HTTP response")
       ->check(CLI::Range(1, 3600));
   opt(app, "--register-rate-count", c.register_rate_count, "REWIND_REGISTER_RATE_COUNT",
       "Registrations per address per --http-rate-window")

@@ -49,6 +49,9 @@ struct Config {
   size_t max_message_bytes = 64 * 1024;  // one WebSocket message
   size_t max_content_chars = 2000;       // one chat message's text
   size_t send_queue_bytes = 2 << 20;     // per connection before it is closed as slow
+  int ws_handshake_timeout_s = 5;        // the WebSocket opening handshake, and the closing one
+  int ws_close_grace_s = 5;              // for the frame in flight when a close is asked for
+  int shutdown_timeout_s = 8;            // for open connections to close on SIGTERM/SIGINT
   int max_sessions_per_user = 10;
   int max_connections_per_address = 1000;
   int pending_queue = 16;        // requests held before auth
@@ -65,6 +68,7 @@ struct Config {
   size_t max_body_bytes = 16 * 1024;
   size_t max_header_bytes = 8 * 1024;
   int http_read_timeout_s = 10;
+  int http_write_timeout_s = 30;      // one whole response
   int register_rate_count = 10;       // per address per window
   int login_rate_count = 20;          // per address per window
   int login_account_rate_count = 10;  // per email per window

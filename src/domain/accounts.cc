@@ -184,13 +184,17 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
 
 void Accounts::logout(std::string token, Callback<void> done) {
   std::string hash = crypto::sha256_hex(token);
-  auto user_id = directory_.token_user(hash, clock_.now_us());
-  if (!user_id) return done(Errc::kUnauthorized);
-  // Forget it in memory first: from now on no new session can use it.
-  directory_.remove_token(hash);
-  store_.revoke_token(hash, [this, hash, user_id = *user_id, done](Status s) {
-    if (s.ok()) bus_.publish(TokenRevokedEvent{user_id, hash});  // end its open sessions
-    done(s);
+  int64_t now = clock_.now_us();
+  // A token the cache does not know was never issued, or was revoked or expired, since the
+  // cache learns of each token before its holder does: refused without a write.
+  if (!directory_.token_user(hash, now)) return done(Errc::kUnauthorized);
+  // The store decides (a concurrent logout of the same token loses with kUnauthorized); the
+  // cache forgets the token, and its open sessions end, once the revocation committed.
+  store_.revoke_token(hash, now, [this, hash, done](Result<int64_t> user_id) {
+    if (!user_id.ok()) return done(user_id.error());
+    directory_.remove_token(hash);
+    bus_.publish(TokenRevokedEvent{user_id.value(), hash});
+    done({});
   });
 }
 

@@ -46,7 +46,8 @@ Status Chats::check_rate(const UserView& me) {
   return {};
 }
 
-void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, Done done) {
+void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
+                 RequestOrigin origin, Done done) {
   if (trim(content).empty()) return done({});
   auto chat = resolve(me, wire_chat_id);
   if (!chat.ok()) return done(chat.error());
@@ -66,6 +67,7 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, 
   event.message =
       ChatMessage{rec.id, wire_chat_id, me.id, rec.content, rec.created_us, std::nullopt};
   event.guild = chat->guild;
+  event.origin = std::move(origin);
   store_.put_message(std::move(rec), [this, me, resolved = std::move(chat.value()), wire_chat_id,
                                       event = std::move(event), done](Status s) mutable {
     if (s.ok()) {
@@ -77,7 +79,7 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content, 
 }
 
 void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
-                 Done done) {
+                 RequestOrigin origin, Done done) {
   auto chat = resolve(me, wire_chat_id);
   if (!chat.ok()) return done(chat.error());
   if (!chat->chat_id) return done(Errc::kMessageNotFound);
@@ -87,7 +89,7 @@ void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, s
   int64_t chat_id = *chat->chat_id;
   store_.edit_message(chat_id, message_id, me.id, std::move(content), clock_.now_us(),
                       [this, me, resolved = std::move(chat.value()), wire_chat_id,
-                       done](Result<store::MessageRecord> r) {
+                       origin = std::move(origin), done](Result<store::MessageRecord> r) {
                         if (!r.ok()) return done(r.error());
                         ChatEvent event;
                         event.action = ChatAction::kEdit;
@@ -95,6 +97,7 @@ void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, s
                         event.message = {m.id,      wire_chat_id, me.id,
                                          m.content, m.created_us, m.edited_us};
                         event.guild = resolved.guild;
+                        event.origin = origin;
                         event.recipients = recipients_now(me, resolved, wire_chat_id);
                         bus_.publish(event);
                         done({});

@@ -44,11 +44,12 @@ class Chats {
         ThreadPool& read_pool, SnowflakeGenerator& ids, const Clock& clock);
 
   // Sends `content` to the chat. Empty (or all-space) content is ignored: done({}) with no
-  // event. Only friends may write to each other.
-  void send(const UserView& me, int64_t wire_chat_id, std::string content, Done done);
-  // Replaces the text of my own message; empty content deletes it.
-  void edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
+  // event. Only friends may write to each other. The event carries `origin`.
+  void send(const UserView& me, int64_t wire_chat_id, std::string content, RequestOrigin origin,
             Done done);
+  // Replaces the text of my own message; empty content deletes it. The event carries `origin`.
+  void edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
+            RequestOrigin origin, Done done);
   // The newest `count` messages created before before_us, oldest first. Members of a chat
   // may read its history even after their friendship ended; a pair that never were
   // friends has no chat (kChatNotFound).

@@ -32,7 +32,7 @@ void Directory::load(const store::DirectorySnapshot& s) {
   for (const auto& m : s.guild_members)
     if (auto it = guilds.find(m.guild_id); it != guilds.end())
       it->second.members.push_back({m.user_id, m.joined_us});
-  for (auto& [id, g] : guilds) set_guild_locked(id, g);
+  for (auto& [id, g] : guilds) put_guild_locked(std::move(g));
 }
 
 void Directory::add_user(const store::UserRecord& user) {
@@ -131,12 +131,6 @@ void Directory::remove_friendship(int64_t a, int64_t b) {
   relations_[b].friends.erase(a);
 }
 
-void Directory::set_dm_chat(int64_t a, int64_t b, int64_t chat_id) {
-  std::unique_lock lock(mu_);
-  dm_chats_[a][b] = chat_id;
-  dm_chats_[b][a] = chat_id;
-}
-
 std::optional<int64_t> Directory::dm_chat(int64_t a, int64_t b) const {
   std::shared_lock lock(mu_);
   auto it = dm_chats_.find(a);
@@ -184,28 +178,39 @@ std::optional<Directory::GuildState> Directory::guild(int64_t guild_id) const {
   return it->second;
 }
 
-void Directory::set_guild(int64_t guild_id, const std::optional<GuildState>& state) {
+void Directory::put_guild(const store::GuildState& state) {
+  GuildState g{state.guild.id, state.guild.name, state.guild.owner_id, state.guild.created_us, {}};
+  g.members.reserve(state.members.size());
+  for (const auto& m : state.members) g.members.push_back({m.user_id, m.joined_us});
   std::unique_lock lock(mu_);
-  set_guild_locked(guild_id, state);
+  put_guild_locked(std::move(g));
 }
 
-void Directory::set_guild_locked(int64_t guild_id, const std::optional<GuildState>& state) {
-  if (auto it = guilds_.find(guild_id); it != guilds_.end()) {
-    for (const auto& m : it->second.members) {
-      auto ug = user_guilds_.find(m.user_id);
-      if (ug == user_guilds_.end()) continue;
-      ug->second.erase(guild_id);
-      if (ug->second.empty()) user_guilds_.erase(ug);
-    }
-    guilds_.erase(it);
+void Directory::erase_guild(int64_t guild_id) {
+  std::unique_lock lock(mu_);
+  erase_guild_locked(guild_id);
+}
+
+void Directory::erase_guild_locked(int64_t guild_id) {
+  auto it = guilds_.find(guild_id);
+  if (it == guilds_.end()) return;
+  for (const auto& m : it->second.members) {
+    auto ug = user_guilds_.find(m.user_id);
+    if (ug == user_guilds_.end()) continue;
+    ug->second.erase(guild_id);
+    if (ug->second.empty()) user_guilds_.erase(ug);
   }
-  if (!state) return;
-  GuildState g = *state;
+  guilds_.erase(it);
+}
+
+void Directory::put_guild_locked(GuildState g) {
+  erase_guild_locked(g.id);
   std::sort(g.members.begin(), g.members.end(), [](const GuildMember& a, const GuildMember& b) {
     return a.joined_us != b.joined_us ? a.joined_us < b.joined_us : a.user_id < b.user_id;
   });
-  for (const auto& m : g.members) user_guilds_[m.user_id].insert(guild_id);
-  guilds_[guild_id] = std::move(g);
+  for (const auto& m : g.members) user_guilds_[m.user_id].insert(g.id);
+  int64_t id = g.id;
+  guilds_[id] = std::move(g);
 }
 
 bool Directory::is_guild(int64_t guild_id) const {

@@ -13,13 +13,19 @@
 
 namespace rwd::domain {
 
-// The in-memory view of users, friendships, friend requests, direct-message chats and live
-// tokens: everything a gateway request needs to decide, without touching the disk. Loaded
-// from the store at start-up; kept current by the services, which change it in the same
-// order as they submit the matching store writes. Thread-safe (a reader-writer lock):
-// lookups from every network thread, changes from the services.
+// The in-memory cache of users, friendships, friend requests, direct-message chats, guilds
+// and live tokens: what a gateway request reads (its lookups, lists and routing) without
+// touching the disk. The store is the source of truth and takes every decision (see
+// store/store.h); this cache is loaded from it at start-up and changed only from what a
+// write returned after it committed, inside the store's callbacks, which run on one thread in
+// commit order. So it never holds a change the database did not commit, and it holds the
+// database's state as of the last callback run.
 //
-// With several server processes this becomes a cache that the event bus invalidates.
+// The services may read it to resolve a name or to pick which error to answer first, never
+// to decide a change. Thread-safe (a reader-writer lock): lookups from every thread; changes
+// from the store's callbacks (and load() at start-up).
+//
+// With several server processes this becomes a cache that the event bus keeps current.
 class Directory {
  public:
   struct Credentials {
@@ -29,6 +35,7 @@ class Directory {
 
   void load(const store::DirectorySnapshot& snapshot);
 
+  // A user whose verification committed (a store callback).
   void add_user(const store::UserRecord& user);
   std::optional<UserView> user(int64_t id) const;
   // By the name as typed: any case, NFC or not (unicode::name_key).
@@ -41,19 +48,18 @@ class Directory {
 
   bool are_friends(int64_t a, int64_t b) const;
   bool has_request(int64_t from_id, int64_t to_id) const;
-  void add_request(int64_t from_id, int64_t to_id);
-  void remove_request(int64_t from_id, int64_t to_id);
-  // Makes a and b friends, removes requests both ways and records their chat.
-  void add_friendship(int64_t a, int64_t b, int64_t chat_id);
-  void remove_friendship(int64_t a, int64_t b);
-  void set_dm_chat(int64_t a, int64_t b, int64_t chat_id);
   std::optional<int64_t> dm_chat(int64_t a, int64_t b) const;
   FriendState friend_state(int64_t user_id) const;
   std::vector<UserView> friends(int64_t user_id) const;
 
-  // Guilds. A GuildState is a guild's whole record; the Guilds service reads one, decides,
-  // and writes the new state back (nullopt: the guild is gone), keeping the user -> guilds
-  // index in step.
+  // Committed friend changes (store callbacks only).
+  void add_request(int64_t from_id, int64_t to_id);
+  void remove_request(int64_t from_id, int64_t to_id);
+  // Makes a and b friends, drops their requests both ways and records their chat.
+  void add_friendship(int64_t a, int64_t b, int64_t chat_id);
+  void remove_friendship(int64_t a, int64_t b);
+
+  // Guilds, each with its members in joining order (ties by id), with a user -> guilds index.
   struct GuildMember {
     int64_t user_id;
     int64_t joined_us;
@@ -67,7 +73,6 @@ class Directory {
     bool has_member(int64_t user_id) const;
   };
   std::optional<GuildState> guild(int64_t guild_id) const;
-  void set_guild(int64_t guild_id, const std::optional<GuildState>& state);
   bool is_guild(int64_t guild_id) const;
   // The guild's member ids when user_id is one of them.
   std::optional<std::vector<int64_t>> guild_members_if_member(int64_t guild_id,
@@ -79,8 +84,14 @@ class Directory {
   std::vector<GuildView> guilds_of(int64_t user_id) const;
   std::vector<GuildSummary> guild_summaries_of(int64_t user_id) const;
 
-  // Also drops the expired tokens once the map has doubled since the last sweep, so that
-  // tokens nobody logs out of do not pile up in memory (the store prunes its own rows).
+  // Committed guild changes (store callbacks only): a guild's whole state as the store
+  // returned it, replacing what was cached; or its deletion.
+  void put_guild(const store::GuildState& state);
+  void erase_guild(int64_t guild_id);
+
+  // Committed token changes (store callbacks only). add_token also drops the expired tokens
+  // once the map has doubled since the last sweep, so that tokens nobody logs out of do not
+  // pile up in memory (the store prunes its own rows).
   void add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us,
                  int64_t now_us);
   size_t token_count() const;
@@ -108,7 +119,8 @@ class Directory {
 
   void add_user_locked(const store::UserRecord& user);
   std::vector<UserView> views_locked(const std::unordered_set<int64_t>& ids) const;
-  void set_guild_locked(int64_t guild_id, const std::optional<GuildState>& state);
+  void put_guild_locked(GuildState state);
+  void erase_guild_locked(int64_t guild_id);
   GuildView view_locked(const GuildState& state) const;
 
   mutable std::shared_mutex mu_;

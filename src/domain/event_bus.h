@@ -20,6 +20,8 @@ struct ChatEvent {
   std::vector<int64_t> recipients;  // user ids: every member of the chat, author included
   // A guild chat's event: only clients that know guilds (v2) may receive it.
   bool guild = false;
+  // The request that caused it: its connection gets the event with the request's id.
+  RequestOrigin origin;
 };
 
 // A committed friend operation. The target's connections are told what the actor did; the
@@ -47,6 +49,8 @@ struct GuildEvent {
   UserView actor;  // who did it
   std::optional<UserView> new_owner;  // kLeft: whom the guild passed to, when the owner left
   std::vector<int64_t> recipients;
+  // The request that caused it: its connection gets the event with the request's id.
+  RequestOrigin origin;
 };
 
 // A login token was revoked (logout): sessions opened with it must end.

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,10 +24,14 @@ struct GuildSettings {
 // the owner leaves, the member who joined earliest (ties: lowest id) becomes the owner; when
 // the last member leaves, the guild is deleted.
 //
-// Like Social, each operation checks and changes the Directory and submits its store write
-// under one mutex, so operations on a guild are decided in one order and reach the disk in
-// that order. The event (which is also the caller's answer) is published after the commit.
-// If a commit fails, the guild's previous state is put back in memory.
+// Like Social, each operation is one conditional store write that decides inside the
+// database transaction (membership, ownership, friendship, the size limit, who inherits) and
+// returns the guild as it committed. Its callback, on the store's thread in commit order,
+// puts that state in the Directory, then publishes the event (which is also the caller's
+// answer). A refused or failed write changes nothing anywhere. The Directory is read here
+// only to resolve a member's or friend's name and to answer the errors a request's checks
+// give before the store could (an unknown name, an invalid new name), in the order clients
+// have always seen them.
 //
 // A guild nobody may see and a guild that does not exist give the same kGuildNotFound, so
 // outsiders learn nothing about guild ids.
@@ -39,22 +42,27 @@ class Guilds {
   Guilds(GuildSettings settings, store::Store& store, Directory& directory, EventBus& bus,
          SnowflakeGenerator& ids, const Clock& clock);
 
-  void create(const UserView& me, const std::string& name, Done done);
-  void rename(const UserView& me, int64_t guild_id, const std::string& name, Done done);
-  void add(const UserView& me, int64_t guild_id, const std::string& friend_name, Done done);
-  void remove(const UserView& me, int64_t guild_id, const std::string& member_name, Done done);
-  void leave(const UserView& me, int64_t guild_id, Done done);
-  void destroy(const UserView& me, int64_t guild_id, Done done);  // "delete"
+  // Each operation's event carries `origin`: the connection that asked gets it with the
+  // request's id.
+  void create(const UserView& me, const std::string& name, RequestOrigin origin, Done done);
+  void rename(const UserView& me, int64_t guild_id, const std::string& name, RequestOrigin origin,
+              Done done);
+  void add(const UserView& me, int64_t guild_id, const std::string& friend_name,
+           RequestOrigin origin, Done done);
+  void remove(const UserView& me, int64_t guild_id, const std::string& member_name,
+              RequestOrigin origin, Done done);
+  void leave(const UserView& me, int64_t guild_id, RequestOrigin origin, Done done);
+  void destroy(const UserView& me, int64_t guild_id, RequestOrigin origin,
+               Done done);  // "delete"
 
  private:
   Status check_rate(const UserView& me);
-  // The guild when me is a member of it.
-  Result<Directory::GuildState> member_guild(const UserView& me, int64_t guild_id) const;
-  // Applies `after` in memory, and after the commit of the write that `submit` starts,
-  // publishes the event; restores `before` if the commit fails.
-  void apply_locked(const Directory::GuildState& before,
-                    const std::optional<Directory::GuildState>& after, GuildEvent event,
-                    const std::function<void(store::Callback<void>)>& submit, Done done);
+  // The error a request that fails before reaching the store answers, from the cache: not a
+  // member, then (when owner_only) not the owner, then `otherwise`.
+  Error cached_refusal(const UserView& me, int64_t guild_id, bool owner_only,
+                       Error otherwise) const;
+  // Puts a committed guild in the Directory, then publishes `event` for it.
+  void committed(const store::GuildState& state, GuildEvent event, const Done& done);
 
   const GuildSettings settings_;
   store::Store& store_;
@@ -63,7 +71,6 @@ class Guilds {
   SnowflakeGenerator& ids_;
   const Clock& clock_;
   RateLimiter limit_;
-  std::recursive_mutex mu_;  // orders check + change + submit of every operation
 };
 
 }  // namespace rwd::domain

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <string>
 
 #include "base/clock.h"
@@ -15,10 +14,13 @@ namespace rwd::domain {
 
 // Friend requests and friendships (the gateway's `mutual_users`).
 //
-// Each operation checks and changes the Directory and submits its store write under one
-// mutex, so concurrent operations on the same pair are decided in one order and the disk
-// sees them in that order. The caller's callback and the target's event both come after
-// the write committed. If a commit fails the memory change is undone.
+// Each operation resolves the other user's name from the Directory, then submits one
+// conditional store write that decides (already friends, already asked, crossed requests,
+// nothing to accept or withdraw) inside the database transaction. Its callback, on the
+// store's thread in commit order, applies the committed result to the Directory, publishes
+// the target's event and answers the caller, in that order; a refused or failed write
+// changes nothing anywhere. Concurrent operations on one pair are therefore ordered by the
+// database alone, and no lock is held here.
 class Social {
  public:
   using Done = std::function<void(Status)>;
@@ -40,8 +42,6 @@ class Social {
 
  private:
   Result<UserView> find_other(const UserView& me, const std::string& name) const;
-  void befriend_locked(const UserView& me, uint64_t origin, const UserView& other,
-                       FriendAction told, Done done);
 
   store::Store& store_;
   Directory& directory_;
@@ -49,7 +49,6 @@ class Social {
   SnowflakeGenerator& ids_;
   const Clock& clock_;
   RateLimiter request_limit_;
-  std::recursive_mutex mu_;  // orders check + change + submit of every operation
 };
 
 }  // namespace rwd::domain

@@ -25,6 +25,14 @@ struct ChatMessage {
   std::optional<int64_t> edited_us;  // the last edit (or the deletion); none if never edited
 };
 
+// Where a request came from: the connection that sent it (unique within one process; 0:
+// none) and the id its client gave it (v2; empty: none). The event a chat request causes
+// reaches that connection with the id, so that the client can tell which request it answers.
+struct RequestOrigin {
+  uint64_t connection = 0;
+  std::string request_id;
+};
+
 // The languages of the texts a person reads from the server (mail, pages).
 enum class Language { kEnglish, kKorean };
 

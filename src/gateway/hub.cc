@@ -85,6 +85,11 @@ void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t ex
   for (auto& s : more) s->deliver(frame_for(*s));
 }
 
+void Hub::deliver_to_connection(int64_t user_id, uint64_t connection, const Frame& frame) {
+  for (auto& s : sessions_of(user_id))
+    if (s->connection_id() == connection) return s->deliver(frame);
+}
+
 void Hub::on_event(const domain::Event& event) {
   if (const auto* chat = std::get_if<domain::ChatEvent>(&event)) {
     // A guild chat's events are v2 only; a direct message goes to both versions, v1's frame
@@ -95,7 +100,20 @@ void Hub::on_event(const domain::Event& event) {
                          protocol::Version::kV1, chat->action, chat->message, utc_offset_s_));
     auto v2 = std::make_shared<const std::string>(
         protocol::encode_chat(protocol::Version::kV2, chat->action, chat->message, utc_offset_s_));
-    for (int64_t user : chat->recipients) deliver(user, v1, v2);
+    // The connection that asked, when it gave the request an id (v2 only), gets its own copy
+    // with that id: the answer to its request.
+    const domain::RequestOrigin& origin = chat->origin;
+    bool echo = origin.connection != 0 && !origin.request_id.empty();
+    for (int64_t user : chat->recipients) {
+      if (echo && user == chat->message.author_id) {
+        deliver(user, v1, v2, origin.connection);
+        deliver_to_connection(
+            user, origin.connection,
+            std::make_shared<const std::string>(protocol::with_request_id(*v2, origin.request_id)));
+      } else {
+        deliver(user, v1, v2);
+      }
+    }
   } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {
     auto told =
         std::make_shared<const std::string>(protocol::encode_friend_event(f->action, f->actor));
@@ -108,7 +126,19 @@ void Hub::on_event(const domain::Event& event) {
   } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_guild_event(g->action, g->guild, g->user, g->actor, g->new_owner));
-    for (int64_t user : g->recipients) deliver(user, nullptr, frame);
+    // As for chat events: the connection that asked gets its copy with the request's id.
+    const domain::RequestOrigin& origin = g->origin;
+    bool echo = origin.connection != 0 && !origin.request_id.empty();
+    for (int64_t user : g->recipients) {
+      if (echo && user == g->actor.id) {
+        deliver(user, nullptr, frame, origin.connection);
+        deliver_to_connection(user, origin.connection,
+                              std::make_shared<const std::string>(
+                                  protocol::with_request_id(*frame, origin.request_id)));
+      } else {
+        deliver(user, nullptr, frame);
+      }
+    }
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
     for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash);
   }

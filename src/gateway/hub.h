@@ -32,6 +32,9 @@ class Hub {
   // that version gets nothing (v1 is the published app, which must never see guild frames).
   // The session whose connection_id() is `except` (when not 0) is skipped.
   void deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t except = 0);
+  // Sends `frame` to the one session of the user whose connection_id() is `connection`, if
+  // it is still there.
+  void deliver_to_connection(int64_t user_id, uint64_t connection, const Frame& frame);
   std::vector<std::shared_ptr<Session>> sessions_of(int64_t user_id);
 
   const int max_sessions_per_user_;

@@ -44,6 +44,10 @@ void Session::send(std::string text) {
   if (auto t = transport_.lock()) t->send(std::make_shared<const std::string>(std::move(text)));
 }
 
+void Session::answer(std::string text, std::string_view request_id) {
+  send(protocol::with_request_id(std::move(text), request_id));
+}
+
 void Session::deliver(const Frame& frame) {
   if (auto t = transport_.lock()) t->send(frame);
 }
@@ -56,13 +60,13 @@ void Session::on_token_revoked(const std::string& token_hash) {
   });
 }
 
-void Session::send_error(const Error& e) {
+void Session::send_error(const Error& e, std::string_view request_id) {
   // kNotRequested's text is matched by the app: never replace it with detail.
   std::string_view reason =
       e.code == Errc::kNotRequested ? std::string_view{} : protocol::public_reason(e);
   if (protocol::withholds_detail(e))
     spdlog::error("internal error answered on the gateway: {}", e.detail);
-  send(protocol::encode_error(e.code, reason, e.retry_after_ms));
+  answer(protocol::encode_error(e.code, reason, e.retry_after_ms), request_id);
 }
 
 void Session::close(CloseCode code) {
@@ -105,80 +109,83 @@ void Session::on_text(std::string_view frame) {
   if (closing_) return;
   int64_t now = services_.monotonic.now_us();
   // On v1 a `guild` frame decodes to kUnknownType, whatever its payload.
-  auto decoded = protocol::decode_request(frame, version_);
-  if (!decoded.ok()) {
-    send_error(decoded.error());
+  auto decoded = protocol::decode_frame(frame, version_);
+  const std::string& request_id = decoded.request_id;
+  if (!decoded.request.ok()) {
+    send_error(decoded.request.error(), request_id);
     if (invalid_frames_.acquire(now) > 0) close(CloseCode::kTooManyInvalidFrames);
     return;
   }
-  protocol::Request& req = decoded.value();
+  protocol::Request& req = decoded.request.value();
   if (auto* hb = std::get_if<protocol::HeartbeatRequest>(&req)) {
     // Heartbeats are never rate limited: they are what keeps a quiet client connected.
     heartbeat_seen_ = true;
     last_heartbeat_us_ = now;
-    send(protocol::encode_heartbeat(hb->payload_json));
+    answer(protocol::encode_heartbeat(hb->payload_json), request_id);
     return;
   }
   if (int64_t wait = rate_.acquire(now); wait > 0) {
     if (rate_violations_.acquire(now) > 0) return close(CloseCode::kRateLimited);
     Error e{Errc::kRateLimited, "too many requests on this connection."};
     e.retry_after_ms = wait / 1000 + 1;
-    return send_error(e);
+    return send_error(e, request_id);
   }
   if (std::holds_alternative<protocol::AuthRequest>(req)) {
     if (!heartbeat_seen_) return close(CloseCode::kAuthBeforeHeartbeat);
-    return handle_auth(std::get<protocol::AuthRequest>(req));
+    return handle_auth(std::get<protocol::AuthRequest>(req), request_id);
   }
   if (!user_) {
     // The app's start-up race: requests may come before auth. Hold them.
     if (pending_.size() >= services_.settings.pending_limit)
-      return send_error(Errc::kPendingQueueFull);
-    pending_.push_back(std::move(req));
+      return send_error(Errc::kPendingQueueFull, request_id);
+    pending_.push_back(Held{std::move(req), std::move(decoded.request_id)});
     return;
   }
-  handle(std::move(req));
+  handle(Held{std::move(req), std::move(decoded.request_id)});
 }
 
-void Session::handle(protocol::Request req) {
+void Session::handle(Held held) {
+  const std::string& request_id = held.request_id;
   std::visit(
-      [this](auto& r) {
+      [this, &request_id](auto& r) {
         using T = std::decay_t<decltype(r)>;
         if constexpr (std::is_same_v<T, protocol::ChatRequest>) {
-          handle_chat(r);
+          handle_chat(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::LoadChatRequest>) {
-          handle_load_chat(r);
+          handle_load_chat(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::LoadFriendsRequest>) {
-          send(protocol::encode_friend_list(services_.directory.friends(user_->id)));
+          answer(protocol::encode_friend_list(services_.directory.friends(user_->id)), request_id);
         } else if constexpr (std::is_same_v<T, protocol::FriendRequest>) {
-          handle_friend(r);
+          handle_friend(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::GuildRequest>) {
-          handle_guild(r);
+          handle_guild(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::LoadGuildsRequest>) {
           if (version_ == protocol::Version::kV1)
             send(protocol::encode_guild_list(services_.directory.guilds_of(user_->id)));
           else
-            send(protocol::encode_guild_summaries(
-                services_.directory.guild_summaries_of(user_->id)));
+            answer(
+                protocol::encode_guild_summaries(services_.directory.guild_summaries_of(user_->id)),
+                request_id);
         } else if constexpr (std::is_same_v<T, protocol::LoadGuildMembersRequest>) {
           auto guild = services_.directory.guild_view_for_member(r.guild_id, user_->id);
-          if (!guild) return send_error(Errc::kGuildNotFound);
-          send(protocol::encode_guild_members(*guild));
+          if (!guild) return send_error(Errc::kGuildNotFound, request_id);
+          answer(protocol::encode_guild_members(*guild), request_id);
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
-          handle_auth(r);
+          handle_auth(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {
-          send(protocol::encode_heartbeat(r.payload_json));
+          answer(protocol::encode_heartbeat(r.payload_json), request_id);
         }
       },
-      req);
+      held.request);
 }
 
-void Session::handle_auth(const protocol::AuthRequest& req) {
+void Session::handle_auth(const protocol::AuthRequest& req, const std::string& request_id) {
   auto user = services_.accounts.authenticate(req.token);
   if (!user) {
     pending_.clear();
-    return send_error(Errc::kInvalidToken);
+    return send_error(Errc::kInvalidToken, request_id);
   }
-  if (user_ && user_->id != user->id) return send_error(Errc::kAlreadyAuthenticated);
+  if (user_ && user_->id != user->id) return send_error(Errc::kAlreadyAuthenticated, request_id);
   token_hash_ = crypto::sha256_hex(req.token);  // a refresh may use a newer token
   if (!user_) {
     user_ = *user;
@@ -189,9 +196,10 @@ void Session::handle_auth(const protocol::AuthRequest& req) {
   std::vector<domain::GuildSummary> guilds;
   if (version_ == protocol::Version::kV2)
     guilds = services_.directory.guild_summaries_of(user_->id);
-  send(
-      protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds));
-  std::vector<protocol::Request> held = std::move(pending_);
+  answer(
+      protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds),
+      request_id);
+  std::vector<Held> held = std::move(pending_);
   pending_.clear();
   for (auto& next : held) {
     if (closing_) break;
@@ -199,40 +207,46 @@ void Session::handle_auth(const protocol::AuthRequest& req) {
   }
 }
 
-void Session::handle_chat(const protocol::ChatRequest& req) {
+void Session::handle_chat(const protocol::ChatRequest& req, const std::string& request_id) {
   // Success is answered by the chat event itself, which the hub delivers to this
-  // connection too; only failures need an answer here.
-  auto done = on_strand([](Session& s, Status st) {
-    if (!st.ok()) s.send_error(st.error());
+  // connection too (with the request id: the origin names this connection); only failures
+  // need an answer here.
+  auto done = on_strand([request_id](Session& s, Status st) {
+    if (!st.ok()) s.send_error(st.error(), request_id);
   });
+  domain::RequestOrigin origin{connection_id_, request_id};
   if (req.action == domain::ChatAction::kSend)
-    services_.chats.send(*user_, req.chat_id, req.content, std::move(done));
+    services_.chats.send(*user_, req.chat_id, req.content, std::move(origin), std::move(done));
   else
-    services_.chats.edit(*user_, req.chat_id, req.message_id, req.content, std::move(done));
+    services_.chats.edit(*user_, req.chat_id, req.message_id, req.content, std::move(origin),
+                         std::move(done));
 }
 
-void Session::handle_load_chat(const protocol::LoadChatRequest& req) {
+void Session::handle_load_chat(const protocol::LoadChatRequest& req,
+                               const std::string& request_id) {
   auto before = protocol::decode_cursor(req.datetime_b64, services_.settings.utc_offset_s);
-  if (!before.ok()) return send_error(before.error());
+  if (!before.ok()) return send_error(before.error(), request_id);
   int64_t chat_id = req.chat_id;
   int count = std::min(req.count, services_.chats.history_limit());
-  services_.chats.load(
-      *user_, chat_id, before.value(), count,
-      on_strand([chat_id, count](Session& s, Result<std::vector<domain::ChatMessage>> r) {
-        if (!r.ok()) return s.send_error(r.error());
-        for (const auto& m : r.value())
-          s.send(protocol::encode_chat(s.version_, domain::ChatAction::kSend, m,
-                                       s.services_.settings.utc_offset_s));
-        if (s.version_ == protocol::Version::kV2)
-          s.send(protocol::encode_load_complete(chat_id, r->size(),
-                                                static_cast<int>(r->size()) >= count));
-      }));
+  auto answer_page = [chat_id, count, request_id](Session& s,
+                                                  Result<std::vector<domain::ChatMessage>> r) {
+    if (!r.ok()) return s.send_error(r.error(), request_id);
+    for (const auto& m : r.value())
+      s.answer(protocol::encode_chat(s.version_, domain::ChatAction::kSend, m,
+                                     s.services_.settings.utc_offset_s),
+               request_id);
+    if (s.version_ == protocol::Version::kV2)
+      s.answer(
+          protocol::encode_load_complete(chat_id, r->size(), static_cast<int>(r->size()) >= count),
+          request_id);
+  };
+  services_.chats.load(*user_, chat_id, before.value(), count, on_strand(std::move(answer_page)));
 }
 
-void Session::handle_friend(const protocol::FriendRequest& req) {
-  auto done = on_strand([](Session& s, Status st) {
-    if (!st.ok()) return s.send_error(st.error());
-    s.send(protocol::encode_ok());
+void Session::handle_friend(const protocol::FriendRequest& req, const std::string& request_id) {
+  auto done = on_strand([request_id](Session& s, Status st) {
+    if (!st.ok()) return s.send_error(st.error(), request_id);
+    s.answer(protocol::encode_ok(), request_id);
   });
   switch (req.action) {
     case domain::FriendAction::kRequest:
@@ -246,26 +260,28 @@ void Session::handle_friend(const protocol::FriendRequest& req) {
   }
 }
 
-void Session::handle_guild(const protocol::GuildRequest& req) {
+void Session::handle_guild(const protocol::GuildRequest& req, const std::string& request_id) {
   // Success is answered by the guild event, which every member's v2 connections receive,
-  // this one included; only failures need an answer here.
-  auto done = on_strand([](Session& s, Status st) {
-    if (!st.ok()) s.send_error(st.error());
+  // this one included (with the request id: the origin names this connection); only
+  // failures need an answer here.
+  auto done = on_strand([request_id](Session& s, Status st) {
+    if (!st.ok()) s.send_error(st.error(), request_id);
   });
   auto& guilds = services_.guilds;
+  domain::RequestOrigin origin{connection_id_, request_id};
   switch (req.op) {
     case protocol::GuildOp::kCreate:
-      return guilds.create(*user_, req.name, std::move(done));
+      return guilds.create(*user_, req.name, std::move(origin), std::move(done));
     case protocol::GuildOp::kRename:
-      return guilds.rename(*user_, req.guild_id, req.name, std::move(done));
+      return guilds.rename(*user_, req.guild_id, req.name, std::move(origin), std::move(done));
     case protocol::GuildOp::kAdd:
-      return guilds.add(*user_, req.guild_id, req.name, std::move(done));
+      return guilds.add(*user_, req.guild_id, req.name, std::move(origin), std::move(done));
     case protocol::GuildOp::kRemove:
-      return guilds.remove(*user_, req.guild_id, req.name, std::move(done));
+      return guilds.remove(*user_, req.guild_id, req.name, std::move(origin), std::move(done));
     case protocol::GuildOp::kLeave:
-      return guilds.leave(*user_, req.guild_id, std::move(done));
+      return guilds.leave(*user_, req.guild_id, std::move(origin), std::move(done));
     case protocol::GuildOp::kDelete:
-      return guilds.destroy(*user_, req.guild_id, std::move(done));
+      return guilds.destroy(*user_, req.guild_id, std::move(origin), std::move(done));
   }
 }
 

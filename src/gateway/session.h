@@ -77,15 +77,25 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t connection_id() const { return connection_id_; }
 
  private:
-  void handle(protocol::Request request);
-  void handle_auth(const protocol::AuthRequest& req);
-  void handle_chat(const protocol::ChatRequest& req);
-  void handle_load_chat(const protocol::LoadChatRequest& req);
-  void handle_friend(const protocol::FriendRequest& req);
-  void handle_guild(const protocol::GuildRequest& req);
+  // A request and the id its client gave it (v2; empty: none), which every frame answering
+  // it carries back.
+  struct Held {
+    protocol::Request request;
+    std::string request_id;
+  };
+  void handle(Held held);
+  void handle_auth(const protocol::AuthRequest& req, const std::string& request_id);
+  void handle_chat(const protocol::ChatRequest& req, const std::string& request_id);
+  void handle_load_chat(const protocol::LoadChatRequest& req, const std::string& request_id);
+  void handle_friend(const protocol::FriendRequest& req, const std::string& request_id);
+  void handle_guild(const protocol::GuildRequest& req, const std::string& request_id);
   void send(std::string text);
-  void send_error(const Error& error);
-  void send_error(Errc code) { send_error(Error{code, {}}); }
+  // An answer to the request of `request_id`.
+  void answer(std::string text, std::string_view request_id);
+  void send_error(const Error& error, std::string_view request_id = {});
+  void send_error(Errc code, std::string_view request_id = {}) {
+    send_error(Error{code, {}}, request_id);
+  }
   void close(protocol::CloseCode code);
   // Wraps a domain callback: runs `fn` on this session's strand if it still exists.
   template <typename Fn>
@@ -102,7 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<domain::UserView> user_;
   std::string token_hash_;  // of the token this session authenticated with
   bool in_hub_ = false;
-  std::vector<protocol::Request> pending_;  // a vector: empty costs nothing, unlike a deque
+  std::vector<Held> pending_;  // a vector: empty costs nothing, unlike a deque
   LocalRateLimiter rate_;
   LocalRateLimiter rate_violations_;
   LocalRateLimiter invalid_frames_;

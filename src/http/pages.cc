@@ -1,10 +1,47 @@
 #include "http/pages.h"
 
+#include <string>
+
+#include "base/crypto.h"
 #include "http/language.h"
 
 namespace rwd::http {
 
 namespace {
+
+// The pages' only style and script, inline: the Content-Security-Policy allows exactly
+// these by their hashes.
+constexpr std::string_view kPageStyle =
+    "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
+    "padding:0 1rem;color:#222}label{display:block;margin:.8rem 0 .2rem}"
+    "input{width:100%;padding:.5rem;box-sizing:border-box}button{margin-top:1rem;"
+    "padding:.5rem 1rem}pre{background:#f4f4f4;padding:.8rem;white-space:pre-wrap;"
+    "word-break:break-all}";
+
+// The forms post with fetch() so the JSON answer is shown on the page; without scripts
+// they still post as plain forms and the browser shows the JSON.
+constexpr std::string_view kFormScript = R"(
+document.querySelector('form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = e.target, out = document.getElementById('out');
+  const r = await fetch(f.action, {method: 'POST', body: new URLSearchParams(new FormData(f)),
+                                   headers: {'Accept': 'application/json'}});
+  out.hidden = false;
+  out.textContent = r.status + '\n' + JSON.stringify(await r.json(), null, 2);
+});
+)";
+
+std::string form_script() {
+  return "<pre id=\"out\" hidden></pre>\n<script>" + std::string(kFormScript) + "</script>";
+}
+
+// 'sha256-<base64 of the digest>', as a Content-Security-Policy source.
+std::string csp_hash(std::string_view text) {
+  std::string hex = crypto::sha256_hex(text), digest;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    digest.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return "'sha256-" + crypto::base64_encode(digest) + "'";
+}
 
 std::string layout(std::string_view title, std::string_view body,
                    domain::Language language = domain::Language::kEnglish) {
@@ -15,33 +52,23 @@ std::string layout(std::string_view title, std::string_view body,
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
   out += "<link rel=\"icon\" href=\"/icon.svg\" type=\"image/svg+xml\">";
   out += "<title>" + html_escape(title) + " · REWIND</title>";
-  out +=
-      "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
-      "padding:0 1rem;color:#222}label{display:block;margin:.8rem 0 .2rem}"
-      "input{width:100%;padding:.5rem;box-sizing:border-box}button{margin-top:1rem;"
-      "padding:.5rem 1rem}pre{background:#f4f4f4;padding:.8rem;white-space:pre-wrap;"
-      "word-break:break-all}</style></head><body>\n";
+  out += "<style>" + std::string(kPageStyle) + "</style></head><body>\n";
   out += "<h1>" + html_escape(title) + "</h1>\n";
   out += body;
   out += "\n</body></html>\n";
   return out;
 }
 
-// The forms post with fetch() so the JSON answer is shown on the page; without scripts
-// they still post as plain forms and the browser shows the JSON.
-constexpr std::string_view kFormScript = R"(<pre id="out" hidden></pre>
-<script>
-document.querySelector('form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const f = e.target, out = document.getElementById('out');
-  const r = await fetch(f.action, {method: 'POST', body: new URLSearchParams(new FormData(f)),
-                                   headers: {'Accept': 'application/json'}});
-  out.hidden = false;
-  out.textContent = r.status + '\n' + JSON.stringify(await r.json(), null, 2);
-});
-</script>)";
-
 }  // namespace
+
+const std::string& page_security_policy() {
+  static const std::string policy =
+      "default-src 'none'; script-src " + csp_hash(kFormScript) + "; style-src " +
+      csp_hash(kPageStyle) +
+      "; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+      "frame-ancestors 'none'";
+  return policy;
+}
 
 std::string html_escape(std::string_view text) {
   std::string out;
@@ -79,7 +106,7 @@ std::string register_page() {
 </form>
 <p>We will mail you a link; open it to create the account. Then <a href="/login">log in</a>.
 The web client is at <a href="/">/</a>.</p>
-)") + std::string(kFormScript));
+)") + form_script());
 }
 
 std::string login_page() {
@@ -89,7 +116,7 @@ std::string login_page() {
 <button type="submit">Log in</button>
 </form>
 <p>No account yet? <a href="/register">Sign up</a>.</p>
-)") + std::string(kFormScript));
+)") + form_script());
 }
 
 std::string message_page(std::string_view title, std::string_view message) {

@@ -10,6 +10,10 @@
 // verification link opened in a browser. The web client itself is web/ (static_files.h).
 namespace rwd::http {
 
+// The Content-Security-Policy of these pages: nothing but their own inline style and
+// script (by hash), requests and form posts to this server, and no framing.
+const std::string& page_security_policy();
+
 std::string register_page();
 std::string login_page();
 std::string message_page(std::string_view title, std::string_view message);

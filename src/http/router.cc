@@ -55,6 +55,14 @@ Response html(int status, std::string body) {
   r.status = status;
   r.content_type = "text/html; charset=utf-8";
   r.body = std::move(body);
+  // As the web client's files (static_files.cc): no framing (clickjacking of the forms), no
+  // content sniffing, no script or style but the page's own, no referrer.
+  r.headers = {
+      {"Content-Security-Policy", page_security_policy()},
+      {"X-Content-Type-Options", "nosniff"},
+      {"X-Frame-Options", "DENY"},
+      {"Referrer-Policy", "no-referrer"},
+  };
   return r;
 }
 

@@ -128,7 +128,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (head) msg->content_length(length);
     // A 304 has no body, and a Content-Length on it would have to be the full file's.
     if (res.status == 304) msg->erase(bhttp::field::content_length);
-    stream_.expires_after(std::chrono::seconds(30));
+    stream_.expires_after(std::chrono::seconds(server_.config.http_write_timeout_s));
     bhttp::async_write(
         stream_, *msg,
         [self = shared_from_this(), msg, keep_alive, counted](beast::error_code ec, size_t) {

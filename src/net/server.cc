@@ -215,7 +215,7 @@ void Server::Impl::begin_shutdown() {
   }
   spdlog::info("closing {} WebSocket connections", open.size());
   for (auto& c : open) c->close(protocol::CloseCode::kGoingAway);
-  shutdown_timer.expires_after(std::chrono::seconds(8));
+  shutdown_timer.expires_after(std::chrono::seconds(config.shutdown_timeout_s));
   shutdown_timer.async_wait([this](beast::error_code ec) {
     if (ec) return;
     size_t left;

@@ -7,6 +7,9 @@
 namespace rwd::net {
 
 using protocol::CloseCode;
+using Phase = ConnectionPhase;
+using Event = ConnectionEvent;
+using Action = ConnectionAction;
 
 WsConnection::WsConnection(Server::Impl& server, Loop& loop, Socket socket,
                            protocol::Version version, std::string address)
@@ -27,7 +30,8 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   server_.add_ws(this);
   session_ = std::make_shared<gateway::Session>(server_.services, weak_from_this(), version_);
   websocket::stream_base::timeout t{};
-  t.handshake_timeout = std::chrono::seconds(5);    // also bounds the close handshake
+  // Also bounds the close handshake (the kCloseSent phase).
+  t.handshake_timeout = std::chrono::seconds(server_.config.ws_handshake_timeout_s);
   t.idle_timeout = websocket::stream_base::none();  // heartbeats decide liveness
   t.keep_alive_pings = false;
   ws_.set_option(t);
@@ -40,12 +44,10 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
 }
 
 void WsConnection::on_accept(beast::error_code ec) {
-  if (ec) return finish();
-  accepted_ = true;
-  if (server_.stopping) return start_close(CloseCode::kGoingAway);
-  arm_deadline();
-  read();
-  if (queue_head_ < queue_.size() && !writing_) write_next();
+  if (ec) return transition(Event::kEnded);
+  // Shutting down: the close frame follows the handshake at once, nothing is read.
+  if (server_.stopping) start_close(CloseCode::kGoingAway);
+  transition(Event::kAccepted);
 }
 
 void WsConnection::read() {
@@ -59,7 +61,7 @@ void WsConnection::on_read(beast::error_code ec, size_t) {
     if (ec != websocket::error::closed && ec != asio::error::operation_aborted &&
         ec != asio::error::eof)
       spdlog::debug("ws {}: read: {}", address_, ec.message());
-    return finish();
+    return transition(Event::kEnded);
   }
   try {
     if (ws_.got_text()) {
@@ -77,27 +79,60 @@ void WsConnection::on_read(beast::error_code ec, size_t) {
   // After a large message, give the memory back: idle connections are the many.
   if (buffer_.capacity() > ReadBuffer::kFirstStep) buffer_.shrink_to_fit();
   // Once closing, the close handshake reads what the peer still sends (and discards it).
-  if (!closing_) read();
+  if (phase_ == Phase::kOpen) read();
+}
+
+void WsConnection::transition(Event event) {
+  ConnectionStep step = next_step(phase_, event, writing_, close_code_.has_value());
+  if (step.next != phase_) {
+    phase_ = step.next;
+    arm_deadline();
+  }
+  run(step.action);
+  // The action may have moved the phase on (the session closed on its timeout): then that
+  // transition armed its own deadline.
+  if (step.rearm && phase_ == step.next) arm_deadline();
+}
+
+void WsConnection::run(Action action) {
+  switch (action) {
+    case Action::kNone:
+      return;
+    case Action::kStartReading:
+      read();
+      if (queue_head_ < queue_.size() && !writing_) write_next();
+      return;
+    case Action::kCheckSession:
+      return session_->on_deadline();
+    case Action::kSendClose:
+      return send_close();
+    case Action::kCutSocket: {
+      spdlog::info("ws {}: the close grace ran out with a frame in flight; cutting the socket",
+                   address_);
+      beast::error_code ec;
+      beast::get_lowest_layer(ws_).close(ec);
+      return;
+    }
+    case Action::kFinish:
+      return finish();
+  }
 }
 
 void WsConnection::arm_deadline() {
-  if (closing_) return;
-  loop_.deadlines.schedule(*this, session_->deadline_us());
+  switch (deadline_for(phase_)) {
+    case ConnectionDeadline::kNone:
+      return loop_.deadlines.cancel(*this);
+    case ConnectionDeadline::kSession:
+      return loop_.deadlines.schedule(*this, session_->deadline_us());
+    case ConnectionDeadline::kCloseGrace:
+      return loop_.deadlines.schedule(
+          *this, loop_.clock.now_us() + int64_t{server_.config.ws_close_grace_s} * 1'000'000);
+  }
 }
 
 void WsConnection::on_deadline_due() {
-  if (finished_) return;
   auto self = shared_from_this();
-  if (closing_) {
-    // The close grace period ran out with a frame still in flight: cut the socket.
-    if (!close_sent_) {
-      beast::error_code ec;
-      beast::get_lowest_layer(ws_).close(ec);
-    }
-    return;
-  }
-  session_->on_deadline();
-  arm_deadline();  // the deadline moved on (a heartbeat came): wait again
+  transition(Event::kDeadline);
 }
 
 void WsConnection::send(gateway::Frame frame) {
@@ -112,7 +147,7 @@ void WsConnection::send(gateway::Frame frame) {
 
 void WsConnection::post(std::function<void()> fn) {
   asio::post(ws_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] {
-    if (!self->finished_) fn();
+    if (self->phase_ != Phase::kDone) fn();
   });
 }
 
@@ -127,7 +162,7 @@ void WsConnection::close(CloseCode code) {
 }
 
 void WsConnection::enqueue(gateway::Frame frame) {
-  if (closing_ || finished_) return;
+  if (!accepts_frames(phase_)) return;
   queued_bytes_ += frame->size();
   if (queued_bytes_ > server_.config.send_queue_bytes) {
     spdlog::info("ws {}: closing a slow consumer ({} bytes queued)", address_, queued_bytes_);
@@ -143,7 +178,7 @@ void WsConnection::enqueue(gateway::Frame frame) {
     return start_close(CloseCode::kSlowConsumer);
   }
   queue_.push_back(std::move(frame));
-  if (!writing_ && accepted_) write_next();
+  if (!writing_ && phase_ == Phase::kOpen) write_next();
 }
 
 void WsConnection::set_corked(bool on) {
@@ -163,8 +198,7 @@ void WsConnection::write_next() {
     if (queue_.capacity() > 8) std::vector<gateway::Frame>().swap(queue_);
     queue_.clear();
     queue_head_ = 0;
-    if (closing_ && !close_sent_) start_close(close_code_);
-    return;
+    return transition(Event::kQueueDrained);
   }
   if (!corked_ && queue_.size() - queue_head_ > 1) set_corked(true);
   writing_ = true;
@@ -189,36 +223,24 @@ void WsConnection::on_write(beast::error_code ec, size_t) {
     queue_.clear();
     queue_head_ = 0;
     queued_bytes_ = 0;
-    return finish();
+    return transition(Event::kEnded);
   }
   write_next();
 }
 
 void WsConnection::start_close(CloseCode code) {
-  if (finished_ || close_sent_) return;
-  if (!closing_) {
-    closing_ = true;
-    close_code_ = code;
-    loop_.deadlines.cancel(*this);
-  }
-  if (!accepted_) return;  // on_accept will close
-  if (writing_) {
-    // Let the frame in flight finish, but not forever: a peer that stopped reading never
-    // completes it, so cut the socket after the grace period.
-    if (!DeadlineHook::linked())  // the first request starts the grace period; later ones wait
-      loop_.deadlines.schedule(*this, loop_.clock.now_us() + 5'000'000);
-    return;
-  }
-  close_sent_ = true;
-  websocket::close_reason reason(static_cast<websocket::close_code>(close_code_),
-                                 protocol::close_reason(close_code_));
-  ws_.async_close(reason, [self = shared_from_this()](beast::error_code) { self->finish(); });
+  if (!close_code_) close_code_ = code;
+  transition(Event::kCloseRequested);
+}
+
+void WsConnection::send_close() {
+  websocket::close_reason reason(static_cast<websocket::close_code>(*close_code_),
+                                 protocol::close_reason(*close_code_));
+  ws_.async_close(
+      reason, [self = shared_from_this()](beast::error_code) { self->transition(Event::kEnded); });
 }
 
 void WsConnection::finish() {
-  if (finished_) return;
-  finished_ = true;
-  loop_.deadlines.cancel(*this);
   beast::error_code ec;
   beast::get_lowest_layer(ws_).close(ec);
   if (session_) session_->on_closed();

@@ -3,10 +3,12 @@
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "gateway/session.h"
 #include "gateway/transport.h"
+#include "net/connection_phase.h"
 #include "net/lingering_socket.h"
 #include "net/server_state.h"
 
@@ -47,6 +49,9 @@ class ReadBuffer {
 // bounded write queue. Everything runs on the connection's loop (one thread); send goes
 // through the loop's inbox and close/post are posted to it from other threads.
 //
+// Life: one ConnectionPhase (connection_phase.h), moved only by transition(), which also arms
+// the phase's one deadline (the session's while open, the close grace while draining).
+//
 // Backpressure: at most one write is in flight; queued frames are counted in bytes, and a
 // connection whose queue passes --send-queue-bytes is closed (4105) so that one reader that
 // stopped reading never holds memory or delays anybody else.
@@ -77,8 +82,14 @@ class WsConnection final : public gateway::Transport,
   void write_next();
   void set_corked(bool on);
   void on_write(beast::error_code ec, size_t bytes);
+  // Asks for the close handshake with `code`; the first request's code is the one sent.
   void start_close(protocol::CloseCode code);
+  // The only place phase_ changes: takes the step next_step() gives, arms the deadline of the
+  // phase entered and runs the step's action.
+  void transition(ConnectionEvent event);
+  void run(ConnectionAction action);
   void arm_deadline();
+  void send_close();
   void finish();
 
   Server::Impl& server_;
@@ -96,13 +107,11 @@ class WsConnection final : public gateway::Transport,
   std::vector<gateway::Frame> queue_;
   size_t queue_head_ = 0;
   size_t queued_bytes_ = 0;
-  bool writing_ = false;
-  bool corked_ = false;  // TCP_CORK set while a burst of frames is written
-  bool accepted_ = false;
-  bool closing_ = false;     // close requested: no more frames are queued
-  bool close_sent_ = false;  // async_close started
-  bool finished_ = false;
-  protocol::CloseCode close_code_ = protocol::CloseCode::kNormal;
+  ConnectionPhase phase_ = ConnectionPhase::kHandshake;
+  // The write queue's own state, in any phase that writes.
+  bool writing_ = false;  // one async_write in flight
+  bool corked_ = false;   // TCP_CORK set while a burst of frames is written
+  std::optional<protocol::CloseCode> close_code_;  // of the first close request
 };
 
 }  // namespace rwd::net

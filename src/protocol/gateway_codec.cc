@@ -440,25 +440,25 @@ Result<Request> decode_auth(const Value* payload) {
   return Request(AuthRequest{std::move(token.value())});
 }
 
-}  // namespace
+// v2's request id: absent is none; anything but a string of 1 to kMaxRequestIdLength
+// printable ASCII characters is refused, so that what is echoed is always a short plain
+// string that any client can compare.
+Result<std::string> read_request_id(const Value& frame) {
+  static constexpr const char* kRule =
+      "'request_id' must be a string of 1 to 64 printable ASCII characters.";
+  auto it = frame.FindMember("request_id");
+  if (it == frame.MemberEnd()) return std::string();
+  if (!it->value.IsString()) return invalid(kRule);
+  std::string id = str(it->value);
+  if (id.empty() || id.size() > kMaxRequestIdLength) return invalid(kRule);
+  for (unsigned char c : id)
+    if (c < 0x20 || c > 0x7e) return invalid(kRule);
+  return id;
+}
 
-Result<Request> decode_request(std::string_view frame, Version version) {
-  if (!depth_within(frame, kMaxJsonDepth))
-    return Error{Errc::kMalformedFrame, "JSON nesting is too deep."};
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(frame.data(), frame.size());
-  if (doc.HasParseError()) return Error{Errc::kMalformedFrame, "the frame is not valid JSON."};
-  if (!doc.IsObject()) return Error{Errc::kMalformedFrame, "the frame must be a JSON object."};
-  auto tit = doc.FindMember("type");
-  if (tit == doc.MemberEnd() || !tit->value.IsString())
-    return Error{Errc::kMalformedFrame, "the frame needs a string 'type'."};
-  std::string type = str(tit->value);
-  auto pit = doc.FindMember("payload");
-  const Value* payload = pit == doc.MemberEnd() ? nullptr : &pit->value;
-  // A repeated key means two readers of the frame may disagree on what it says: refuse it.
-  if (has_duplicate_key(doc) || (payload && payload->IsObject() && has_duplicate_key(*payload)))
-    return Error{Errc::kMalformedFrame, "the frame repeats a key."};
-
+// The request of a frame that is a JSON object with a string `type` and no repeated key.
+Result<Request> decode_body(std::string_view frame, const std::string& type, const Value* payload,
+                            Version version) {
   if (type == "heartbeat") {
     // RapidJSON 1.1.0 decodes a lone low-surrogate escape ("\udc00") into bytes that are
     // not UTF-8; echoed, they would make an invalid text frame.
@@ -478,6 +478,40 @@ Result<Request> decode_request(std::string_view frame, Version version) {
   return Error{Errc::kUnknownType, "unknown type '" + type + "'."};
 }
 
+}  // namespace
+
+Result<Request> decode_request(std::string_view frame, Version version) {
+  return decode_frame(frame, version).request;
+}
+
+DecodedFrame decode_frame(std::string_view frame, Version version) {
+  if (!depth_within(frame, kMaxJsonDepth))
+    return {{}, Error{Errc::kMalformedFrame, "JSON nesting is too deep."}};
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(frame.data(), frame.size());
+  if (doc.HasParseError())
+    return {{}, Error{Errc::kMalformedFrame, "the frame is not valid JSON."}};
+  if (!doc.IsObject())
+    return {{}, Error{Errc::kMalformedFrame, "the frame must be a JSON object."}};
+  auto tit = doc.FindMember("type");
+  if (tit == doc.MemberEnd() || !tit->value.IsString())
+    return {{}, Error{Errc::kMalformedFrame, "the frame needs a string 'type'."}};
+  std::string type = str(tit->value);
+  auto pit = doc.FindMember("payload");
+  const Value* payload = pit == doc.MemberEnd() ? nullptr : &pit->value;
+  // A repeated key means two readers of the frame may disagree on what it says: refuse it.
+  if (has_duplicate_key(doc) || (payload && payload->IsObject() && has_duplicate_key(*payload)))
+    return {{}, Error{Errc::kMalformedFrame, "the frame repeats a key."}};
+  DecodedFrame out{{}, Errc::kInvalidPayload};
+  if (version == Version::kV2) {
+    auto request_id = read_request_id(doc);
+    if (!request_id.ok()) return {{}, request_id.error()};
+    out.request_id = std::move(request_id.value());
+  }
+  out.request = decode_body(frame, type, payload, version);
+  return out;
+}
+
 const char* request_type_name(const Request& r) {
   static const char* const kNames[] = {"heartbeat",    "auth",  "chat", "load", "load",
                                        "mutual_users", "guild", "load", "load"};
@@ -487,6 +521,18 @@ const char* request_type_name(const Request& r) {
 
 std::string encode_heartbeat(const std::string& payload_json) {
   return R"({"type":"heartbeat","payload":)" + payload_json + "}";
+}
+
+std::string with_request_id(std::string frame, std::string_view request_id) {
+  if (request_id.empty() || frame.empty() || frame.back() != '}') return frame;
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  write_string(w, request_id);
+  frame.pop_back();
+  frame += R"(,"request_id":)";
+  frame.append(sb.GetString(), sb.GetSize());
+  frame += '}';
+  return frame;
 }
 
 std::string encode_ok() { return R"({"type":"ok","payload":{}})"; }

@@ -61,14 +61,35 @@ using Request =
     std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
                  FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest>;
 
+// v2: the id a client may give a request, at the frame's top level next to `type` and
+// `payload` ("request_id": 1 to 64 printable ASCII characters). Every frame that answers the
+// request carries it back (with_request_id); v1 never reads it.
+inline constexpr size_t kMaxRequestIdLength = 64;
+
+// A decoded frame: its request, or why it was refused, and the request id to answer with
+// (empty when the frame has none, gave an invalid one, is v1, or is not a JSON object
+// without repeated keys).
+struct DecodedFrame {
+  std::string request_id;
+  Result<Request> request;
+};
+
 // Decodes one text frame of the given protocol version. Errors: kMalformedFrame (not JSON,
 // not an object, no string "type", nesting deeper than kMaxJsonDepth, a key repeated in the
 // frame or its payload object), kUnknownType (also `guild` on v1), kInvalidPayload (a
-// required field missing, null or of the wrong type; detail names the field). The rule of
+// required field missing, null or of the wrong type; detail names the field; on v2 also a
+// request_id that is not a string of 1 to kMaxRequestIdLength printable ASCII characters,
+// checked after the frame's type is known to be a string). The rule of
 // each field is the "Request fields" table of docs/PROTOCOL.md. Empty strings are values:
 // what "" means is decided by the request's own rule, and a request that decodes carries
 // every field its type needs.
+DecodedFrame decode_frame(std::string_view frame, Version version);
+// decode_frame's request alone.
 Result<Request> decode_request(std::string_view frame, Version version);
+
+// An encoded frame with the request id of the request it answers added at its top level;
+// unchanged when request_id is empty (always so on v1).
+std::string with_request_id(std::string frame, std::string_view request_id);
 
 // The name of a request's type, for logs and error context.
 const char* request_type_name(const Request& request);

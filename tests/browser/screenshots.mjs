@@ -84,12 +84,19 @@ try {
   // An edit, as a person would fix a typo.
   const last = await jun.waitForFunction(() => [...document.querySelectorAll('#message-list .message.mine')].at(-1));
   await last.asElement().hover();
-  await (await last.asElement().$('button[aria-label="Edit message"]')).click();
+  await (await last.asElement().$('button.edit')).click();
   await jun.$eval('.edit-input', (e) => { e.value = ''; });
   await jun.type('.edit-input', 'The forecast says sun all day (and 24°C)');
   await jun.keyboard.press('Enter');
   await waitForText(mina, '#message-list', '24°C');
   await shoot(mina, 'conversation');
+  // A message the server refused (a control character) stays, with the reason and choices.
+  await mina.focus('#composer-input');
+  await mina.$eval('#composer-input', (e) => { e.value = 'Row 12, seats 4\u0007 and 5'; e.dispatchEvent(new Event('input')); });
+  await mina.keyboard.press('Enter');
+  await mina.waitForSelector('#message-list .message.outbox[data-state=failed]');
+  await shoot(mina, 'not-sent');
+  await clickText(mina, '#message-list .outbox button', 'Discard');
 
   await mina.goto(server.base + '/#friends');
   await waitForText(mina, '#incoming-list', 'theo');

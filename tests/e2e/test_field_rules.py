@@ -526,3 +526,53 @@ def test_heartbeat_echoes_any_payload(world):
             c.send("heartbeat", payload)
             assert c.recv(5) == {"type": "heartbeat", "payload": payload}
     w.barrier()
+
+
+# v2's optional request id, at the frame's top level (docs/PROTOCOL.md, "Request ids").
+REQUEST_ID_MUTATIONS = [("null", None), ("integer", 7), ("true", True), ("array", ["a"]),
+                        ("object", {}), ("empty string", ""), ("65 characters", "a" * 65),
+                        ("control character", "a\tb"), ("DEL", "a\x7fb"),
+                        ("non-ASCII", "caf\u00e9")]
+
+
+@pytest.mark.parametrize("req", REQUESTS, ids=lambda r: r.label.replace(" ", "_"))
+def test_request_id_breaking_its_rule(world, req):
+    """On v2 a request_id that is not 1-64 printable ASCII characters refuses the frame
+    with 4003 naming 'request_id' (and carries no id back); on v1 the very same frames are
+    answered as if the field were not there, as before request ids existed."""
+    w = world
+    before = snapshot(w)
+    sender = w.conn("alice", 2)
+    for label, value in REQUEST_ID_MUTATIONS:
+        sender.send_raw(json.dumps({"type": req.type, "payload": req.payload(w),
+                                    "request_id": value}))
+        f = sender.recv(5)
+        assert f["type"] == "error" and f["payload"]["code"] == "4003", (label, f)
+        assert "'request_id'" in f["payload"]["reason"], (label, f)
+        assert "request_id" not in f, (label, f)
+        w.barrier()
+    assert snapshot(w) == before, req
+
+    sender = w.conn("alice", 1)
+    for label, value in REQUEST_ID_MUTATIONS + [("valid", "r-1")]:
+        outcome = Err(req.v1_code) if req.v2_only else req.valid
+        if isinstance(outcome, Check) and outcome.prepare:
+            outcome.prepare(w)
+        sender.send_raw(json.dumps({"type": req.type, "payload": req.payload(w),
+                                    "request_id": value}))
+        expect(w, 1, outcome, label)
+        w.barrier()
+    assert snapshot(w) == before, req
+
+
+def test_heartbeat_request_id_breaking_its_rule(world):
+    """heartbeat accepts any payload, but not any request_id on v2; v1 echoes as ever."""
+    w = world
+    for label, value in REQUEST_ID_MUTATIONS:
+        frame = json.dumps({"type": "heartbeat", "payload": {"n": 1}, "request_id": value})
+        w.conn("alice", 2).send_raw(frame)
+        f = w.conn("alice", 2).recv(5)
+        assert f["type"] == "error" and f["payload"]["code"] == "4003", (label, f)
+        w.conn("alice", 1).send_raw(frame)
+        assert w.conn("alice", 1).recv(5) == {"type": "heartbeat", "payload": {"n": 1}}, label
+    w.barrier()

@@ -123,6 +123,55 @@ def test_slow_reader_is_closed_and_others_get_every_message_in_order(start_serve
         assert rss_after - rss_before < 64 * 1024, "server memory grew with the slow reader"
 
 
+def log_time(line):
+    """The time of a server log line ("2026-12-01 23:05:38.123 info ...")."""
+    return datetime.datetime.strptime(line[:23].decode(), "%Y-%m-%d %H:%M:%S.%f")
+
+
+def test_close_grace_cuts_a_peer_that_stopped_reading_after_the_configured_time(
+        start_server, smtp, test_ca):
+    start_server.ca[0] = test_ca["ca"]
+    server = start_server(args=["--send-queue-bytes", "131072", "--history-max-count", "7",
+                                "--ws-close-grace", "1"], smtp=smtp)
+    a_token, a_id = create_user(server, smtp.mailbox, "alice")
+    b_token, b_id = create_user(server, smtp.mailbox, "bob")
+    befriend(server, a_token, b_token, "bob")
+    chat_id = str(int(a_id) ^ int(b_id))
+
+    # alice stops reading: her queue passes the cap while a frame is stuck in the socket, so the
+    # close (4105) has to wait for that frame, which never completes.
+    slow = websocket.WebSocket()
+    slow.sock_opt.sockopt.append((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096))
+    slow.connect(server.ws_url(), timeout=10)
+    slow.send(json.dumps({"type": "heartbeat", "payload": 0}))
+    slow.send(json.dumps({"type": "auth", "payload": {"auth": a_token}}))
+    sender = Client(server)
+    sender.handshake(b_token)
+    text = "x" * 1900
+    for i in range(5000):
+        sender.send("chat", {"type": "send", "chat_id": chat_id, "content": f"{i}:{text}"})
+        sender.recv_type("chat")  # bob reads his own: only alice falls behind
+        if b"closing a slow consumer" in server.read_log():
+            break
+
+    def line_with(text, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for line in server.read_log().splitlines():
+                if text in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no log line with {text!r}")
+
+    closing = line_with(b"closing a slow consumer", 1)
+    cut = line_with(b"cutting the socket", 15)
+    waited = (log_time(cut) - log_time(closing)).total_seconds()
+    print(f"\nclose grace 1 s: socket cut {waited:.2f} s after the close was asked for")
+    # 1 s and the deadline wheel's slot (0.1 s, up to 0.2 s late); the default would be 5 s.
+    assert 0.9 <= waited < 3.5
+    slow.close()
+
+
 class ChatClient(threading.Thread):
     """Sends `total` numbered messages one at a time, each acknowledged by its echo; survives
     server restarts by reconnecting and resending only what history does not hold."""

@@ -590,5 +590,95 @@ TEST(GatewayCodecTest, GuildFramesAreUnknownOnV1WhateverTheirPayload) {
   }
 }
 
+TEST(GatewayCodecTest, RequestIdIsReadOnV2AndComesBackWithTheAnswer) {
+  auto sent =
+      decode_frame(R"({"type":"chat","payload":{"type":"send","chat_id":"7","content":"hi"},)"
+                   R"("request_id":"c-1 \"x\"~"})",
+                   Version::kV2);
+  ASSERT_TRUE(sent.request.ok());
+  EXPECT_EQ(sent.request_id, "c-1 \"x\"~");
+  EXPECT_EQ(with_request_id(encode_ok(), sent.request_id),
+            R"({"type":"ok","payload":{},"request_id":"c-1 \"x\"~"})");
+  // A heartbeat's payload is any value: the id sits beside it, never inside.
+  auto beat =
+      decode_frame(R"({"request_id":"hb","type":"heartbeat","payload":{"count":3}})", Version::kV2);
+  ASSERT_TRUE(beat.request.ok());
+  EXPECT_EQ(beat.request_id, "hb");
+  EXPECT_EQ(with_request_id(
+                encode_heartbeat(std::get<HeartbeatRequest>(beat.request.value()).payload_json),
+                beat.request_id),
+            R"({"type":"heartbeat","payload":{"count":3},"request_id":"hb"})");
+  // No id: no id, and the frame is byte for byte what it was.
+  auto plain = decode_frame(R"({"type":"load","payload":{"type":"guilds"}})", Version::kV2);
+  ASSERT_TRUE(plain.request.ok());
+  EXPECT_EQ(plain.request_id, "");
+  EXPECT_EQ(with_request_id(encode_ok(), plain.request_id), encode_ok());
+  EXPECT_EQ(decode_frame(std::string(R"({"type":"heartbeat","request_id":")") +
+                             std::string(kMaxRequestIdLength, 'z') + "\"}",
+                         Version::kV2)
+                .request_id.size(),
+            kMaxRequestIdLength);
+}
+
+TEST(GatewayCodecTest, AnErrorAnswersWithTheRequestIdOfTheFrameItRefuses) {
+  // A bad field, an unknown type: the frame's id is known, so the error carries it.
+  auto bad_field = decode_frame(R"({"type":"chat","payload":{"type":"send","chat_id":"7"},)"
+                                R"("request_id":"r1"})",
+                                Version::kV2);
+  ASSERT_FALSE(bad_field.request.ok());
+  EXPECT_EQ(bad_field.request.error().code, Errc::kInvalidPayload);
+  EXPECT_EQ(bad_field.request_id, "r1");
+  auto unknown = decode_frame(R"({"type":"dance","request_id":"r2"})", Version::kV2);
+  EXPECT_EQ(unknown.request.error().code, Errc::kUnknownType);
+  EXPECT_EQ(unknown.request_id, "r2");
+  EXPECT_EQ(with_request_id(encode_error(Errc::kContentTooLong, "too long"), "r1"),
+            R"({"type":"error","payload":{"code":"4022","reason":"too long"},"request_id":"r1"})");
+  // Malformed frames have no id to trust.
+  for (const char* f : {R"({"payload":{},"request_id":"r3"})",
+                        R"({"type":"heartbeat","request_id":"r3","request_id":"r4"})"}) {
+    auto r = decode_frame(f, Version::kV2);
+    EXPECT_EQ(r.request.error().code, Errc::kMalformedFrame) << f;
+    EXPECT_EQ(r.request_id, "") << f;
+  }
+}
+
+TEST(GatewayCodecTest, ARequestIdThatBreaksItsRuleIsInvalidPayloadOnV2) {
+  const std::string too_long(kMaxRequestIdLength + 1, 'a');
+  for (const std::string& id :
+       {std::string("null"), std::string("7"), std::string("true"), std::string("[\"a\"]"),
+        std::string("{}"), std::string("\"\""), "\"" + too_long + "\"", std::string("\"a\\tb\""),
+        std::string("\"\\u007f\""), std::string("\"caf\\u00e9\""),
+        std::string("\"\xea\xb0\x80\"")}) {
+    for (const char* body :
+         {R"("type":"heartbeat","payload":{"count":0})",
+          R"("type":"chat","payload":{"type":"send","chat_id":"7","content":"hi"})"}) {
+      std::string frame = std::string("{") + body + R"(,"request_id":)" + id + "}";
+      auto r = decode_frame(frame, Version::kV2);
+      ASSERT_FALSE(r.request.ok()) << frame;
+      EXPECT_EQ(r.request.error().code, Errc::kInvalidPayload) << frame;
+      EXPECT_EQ(r.request.error().detail,
+                "'request_id' must be a string of 1 to 64 printable ASCII characters.");
+      EXPECT_EQ(r.request_id, "") << frame;
+    }
+  }
+}
+
+TEST(GatewayCodecTest, V1NeverReadsARequestId) {
+  // Whatever its value, v1 treats request_id as any field it does not know: ignored.
+  for (const char* id : {R"("ok")", "null", "7", R"("")", R"(["x"])"}) {
+    std::string frame =
+        std::string(R"({"type":"chat","payload":{"type":"send","chat_id":"7","content":"hi"},)") +
+        R"("request_id":)" + id + "}";
+    auto r = decode_frame(frame, Version::kV1);
+    ASSERT_TRUE(r.request.ok()) << frame;
+    EXPECT_EQ(r.request_id, "") << frame;
+    auto bad = decode_frame(std::string(R"({"type":"chat","payload":{},"request_id":)") + id + "}",
+                            Version::kV1);
+    EXPECT_EQ(bad.request.error().code, Errc::kInvalidPayload);
+    EXPECT_EQ(bad.request.error().detail, "chat needs 'type' (send or edit).");
+    EXPECT_EQ(bad.request_id, "");
+  }
+}
+
 }  // namespace
 }  // namespace rwd::protocol

@@ -75,9 +75,12 @@ class SqliteStoreTest : public ::testing::Test {
   }
 
   int64_t befriend(int64_t a, int64_t b, int64_t chat_id) {
-    auto r = wait<int64_t>([&](Callback<int64_t> cb) {
-      store_->put_friendship({std::min(a, b), std::max(a, b)}, chat_id, 3000, cb);
+    auto asked = wait<FriendRequestOutcome>([&](Callback<FriendRequestOutcome> cb) {
+      store_->request_friend(a, b, chat_id, 3000, cb);
     });
+    EXPECT_TRUE(asked.ok());
+    auto r = wait<int64_t>(
+        [&](Callback<int64_t> cb) { store_->accept_friend(b, a, chat_id, 3000, cb); });
     EXPECT_TRUE(r.ok());
     return r.value();
   }
@@ -369,7 +372,8 @@ TEST_F(SqliteStoreTest, RevokedAndExpiredTokensAreNotLoaded) {
     ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
                    store_->put_token(TokenRecord{hash, a, 0, exp}, cb);
                  }).ok()));
-  ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->revoke_token("revoked", cb); }).ok()));
+  ASSERT_TRUE((
+      wait<int64_t>([&](Callback<int64_t> cb) { store_->revoke_token("revoked", 100, cb); }).ok()));
   auto snap = store_->load_directory(100);
   ASSERT_EQ(snap->tokens.size(), 1u);
   EXPECT_EQ(snap->tokens[0].token_hash, "live");
@@ -385,15 +389,19 @@ TEST_F(SqliteStoreTest, WritesAfterCloseFailInsteadOfVanishing) {
 
 TEST_F(SqliteStoreTest, GuildWritesSurviveReopen) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102), c = make_user("carol", 103);
-  auto run = [&](auto fn) { return wait<void>([&](Callback<void> cb) { fn(cb); }); };
-  ASSERT_TRUE(run([&](auto cb) { store_->put_guild({700, "crew", a, 10}, cb); }).ok());
+  befriend(a, b, 500);
+  befriend(a, c, 501);
+  auto run = [&](auto fn) { return wait<GuildState>([&](Callback<GuildState> cb) { fn(cb); }); };
+  ASSERT_TRUE(run([&](auto cb) { store_->create_guild({700, "crew", a, 10}, cb); }).ok());
   // The guild's chat exists (kind 1, same id): messages can point at it.
   ASSERT_TRUE(put_message(1, 700, a, "hi all", 11).ok());
-  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member({700, b, 20}, cb); }).ok());
-  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member({700, c, 30}, cb); }).ok());
-  EXPECT_FALSE(run([&](auto cb) { store_->add_guild_member({700, c, 31}, cb); }).ok());
-  ASSERT_TRUE(run([&](auto cb) { store_->rename_guild(700, "the crew", cb); }).ok());
-  ASSERT_TRUE(run([&](auto cb) { store_->remove_guild_member(700, a, b, cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member(700, a, b, 20, 10, cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member(700, a, c, 30, 10, cb); }).ok());
+  EXPECT_FALSE(run([&](auto cb) { store_->add_guild_member(700, a, c, 31, 10, cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->rename_guild(700, a, "the crew", cb); }).ok());
+  ASSERT_TRUE((wait<GuildLeaveOutcome>([&](Callback<GuildLeaveOutcome> cb) {
+                 store_->leave_guild(700, a, cb);
+               }).ok()));
   reopen();
   auto snap = store_->load_directory(0);
   ASSERT_TRUE(snap.ok());
@@ -402,25 +410,69 @@ TEST_F(SqliteStoreTest, GuildWritesSurviveReopen) {
   EXPECT_EQ(snap->guilds[0].owner_id, b);
   EXPECT_EQ(snap->guilds[0].created_us, 10);
   ASSERT_EQ(snap->guild_members.size(), 2u);
-  EXPECT_TRUE(snap->dm_chats.empty());  // a guild's chat is not a direct-message chat
+  EXPECT_EQ(snap->dm_chats.size(), 2u);  // a guild's chat is not a direct-message chat
   EXPECT_EQ(store_->load_messages(700, 100, 10)->size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, DeletingAGuildRemovesItAndItsMembersButKeepsItsHistory) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
-  auto run = [&](auto fn) { return wait<void>([&](Callback<void> cb) { fn(cb); }); };
-  ASSERT_TRUE(run([&](auto cb) { store_->put_guild({700, "crew", a, 10}, cb); }).ok());
-  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member({700, b, 20}, cb); }).ok());
+  befriend(a, b, 500);
+  auto run = [&](auto fn) { return wait<GuildState>([&](Callback<GuildState> cb) { fn(cb); }); };
+  ASSERT_TRUE(run([&](auto cb) { store_->create_guild({700, "crew", a, 10}, cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->add_guild_member(700, a, b, 20, 10, cb); }).ok());
   ASSERT_TRUE(put_message(1, 700, a, "hi", 11).ok());
-  ASSERT_TRUE(run([&](auto cb) { store_->delete_guild(700, cb); }).ok());
+  ASSERT_TRUE(run([&](auto cb) { store_->delete_guild(700, a, cb); }).ok());
   auto snap = store_->load_directory(0);
   ASSERT_TRUE(snap.ok());
   EXPECT_TRUE(snap->guilds.empty());
   EXPECT_TRUE(snap->guild_members.empty());
   EXPECT_EQ(store_->load_messages(700, 100, 10)->size(), 1u);
-  // A member of a guild that does not exist is refused by the foreign key.
-  EXPECT_FALSE(run([&](auto cb) { store_->add_guild_member({700, b, 30}, cb); }).ok());
   EXPECT_TRUE(store_->integrity_ok());
+}
+
+// Two decisions on one pair in a batch whose commit fails: the second saw the first (crossed
+// requests befriended), and neither reached the disk.
+TEST_F(SqliteStoreTest, AFailedBatchWithTwoOperationsOnOnePairChangesNothing) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  std::promise<void> all;
+  std::atomic<int> left{2};
+  std::vector<Result<FriendRequestOutcome>> outcomes(2, Errc::kInternal);
+  // Both requests wait in the queue of a paused writer, so they share one batch.
+  store_->pause_writer_for_test();
+  store_->fail_next_commit_for_test();
+  auto record = [&](int i) {
+    return [&, i](Result<FriendRequestOutcome> r) {
+      outcomes[i] = std::move(r);
+      if (--left == 0) all.set_value();
+    };
+  };
+  store_->request_friend(a, b, 500, 3000, record(0));
+  store_->request_friend(b, a, 500, 3001, record(1));
+  store_->resume_writer_for_test();
+  all.get_future().wait();
+  store_->flush();
+  EXPECT_FALSE(outcomes[0].ok());
+  EXPECT_FALSE(outcomes[1].ok());
+  auto snap = store_->load_directory(0);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_TRUE(snap->friend_requests.empty());
+  EXPECT_TRUE(snap->friendships.empty());
+  EXPECT_TRUE(snap->dm_chats.empty());
+  // The same two in a batch that commits: the second saw the first and befriended.
+  store_->pause_writer_for_test();
+  left = 2;
+  all = {};
+  store_->request_friend(a, b, 500, 3000, record(0));
+  store_->request_friend(b, a, 500, 3001, record(1));
+  uint64_t commits_before = store_->commits();
+  store_->resume_writer_for_test();
+  all.get_future().wait();
+  store_->flush();
+  EXPECT_EQ(store_->commits() - commits_before, 1u);
+  ASSERT_TRUE(outcomes[0].ok() && outcomes[1].ok());
+  EXPECT_FALSE(outcomes[0]->befriended);
+  EXPECT_TRUE(outcomes[1]->befriended);
+  EXPECT_EQ(outcomes[1]->chat_id, 500);
 }
 
 TEST_F(SqliteStoreTest, PruneDeletesExpiredAndRevokedTokensExpiredRegistrationsAndOldSentMail) {
@@ -432,7 +484,8 @@ TEST_F(SqliteStoreTest, PruneDeletesExpiredAndRevokedTokensExpiredRegistrationsA
   ASSERT_TRUE(put_token("live", a, 2000).ok());
   ASSERT_TRUE(put_token("expired", a, 1000).ok());
   ASSERT_TRUE(put_token("revoked", a, 2000).ok());
-  ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->revoke_token("revoked", cb); }).ok()));
+  ASSERT_TRUE(
+      (wait<int64_t>([&](Callback<int64_t> cb) { store_->revoke_token("revoked", 0, cb); }).ok()));
   for (auto [email, key, expires] : {std::tuple{"old@x.test", "k-old", int64_t{900}},
                                      std::tuple{"new@x.test", "k-new", int64_t{2000}}}) {
     PendingRegistration reg{email, email, "h", crypto::sha256_hex(key), 0, expires};

@@ -192,7 +192,8 @@ void SqliteStore::enqueue(Write w) {
       return;
     }
   }
-  const Error closed{Errc::kOverloaded, "store is closed"};
+  // As the seam says: refused by the environment (here, shutting down), nothing happened.
+  const Error closed{Errc::kStorageUnavailable, "store is closed"};
   w.finish(false, &closed);
 }
 
@@ -233,7 +234,7 @@ void SqliteStore::writer_loop() {
       idle_cv_.notify_all();
       for (;;) {
         maybe_queue_prune_locked();
-        if (stopping_ || !queue_.empty()) break;
+        if (stopping_ || (!queue_.empty() && !paused_for_test_)) break;
         if (options_.prune_interval_us > 0) {
           cv_.wait_until(lock, next_prune_);
         } else {
@@ -331,6 +332,19 @@ void SqliteStore::completion_loop() {
     const Error* batch_error = done.error ? &*done.error : nullptr;
     for (Write& w : done.writes) w.finish(done.committed, batch_error);
   }
+}
+
+void SqliteStore::pause_writer_for_test() {
+  std::lock_guard lock(mu_);
+  paused_for_test_ = true;
+}
+
+void SqliteStore::resume_writer_for_test() {
+  {
+    std::lock_guard lock(mu_);
+    paused_for_test_ = false;
+  }
+  cv_.notify_all();
 }
 
 void SqliteStore::flush() {
@@ -647,84 +661,145 @@ void SqliteStore::put_token(TokenRecord token, Callback<void> done) {
       std::move(done));
 }
 
-void SqliteStore::revoke_token(std::string token_hash, Callback<void> done) {
-  submit<void>(
+void SqliteStore::revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) {
+  submit<int64_t>(
       Shape::kOneStatement,
-      [token_hash = std::move(token_hash)](Connection& c) -> Status {
-        auto q = c.query("UPDATE tokens SET revoked = 1 WHERE hash = ?");
-        q.bind(1, token_hash);
+      [token_hash = std::move(token_hash), now_us](Connection& c) -> Result<int64_t> {
+        auto q = c.query(
+            "UPDATE tokens SET revoked = 1 WHERE hash = ? AND revoked = 0 AND expires_us > ? "
+            "RETURNING user_id");
+        q.bind(1, token_hash).bind(2, now_us);
+        if (!q.step()) {
+          if (q.failed()) return db_error(c, "revoking a token");
+          return Errc::kUnauthorized;
+        }
+        int64_t user_id = q.int64(0);
         if (!q.run()) return db_error(c, "revoking a token");
-        return {};
+        return user_id;
       },
       std::move(done));
 }
 
-void SqliteStore::put_friend_request(int64_t from_id, int64_t to_id, int64_t now_us,
-                                     Callback<void> done) {
-  submit<void>(
-      Shape::kOneStatement,
-      [=](Connection& c) -> Status {
-        auto q = c.query(
-            "INSERT OR IGNORE INTO friend_requests (from_id, to_id, created_us) VALUES (?, ?, ?)");
+namespace {
+
+// The decisions below read and change rows of the writer's open transaction: they see every
+// write committed or queued before them, and nothing can come between a check and its change.
+
+Result<bool> are_friends(Connection& c, int64_t a, int64_t b) {
+  auto q = c.query("SELECT 1 FROM friendships WHERE user_lo = ? AND user_hi = ?");
+  q.bind(1, std::min(a, b)).bind(2, std::max(a, b));
+  if (q.step()) return true;
+  if (q.failed()) return db_error(c, "reading a friendship");
+  return false;
+}
+
+Result<bool> has_request(Connection& c, int64_t from_id, int64_t to_id) {
+  auto q = c.query("SELECT 1 FROM friend_requests WHERE from_id = ? AND to_id = ?");
+  q.bind(1, from_id).bind(2, to_id);
+  if (q.step()) return true;
+  if (q.failed()) return db_error(c, "reading a friend request");
+  return false;
+}
+
+// Makes a and b friends: drops their requests both ways and returns their direct-message
+// chat, created with new_chat_id only when the pair never had one (history survives
+// unfriending). Several statements: the caller runs in a savepoint.
+Result<int64_t> befriend(Connection& c, int64_t a, int64_t b, int64_t new_chat_id, int64_t now_us) {
+  const int64_t lo = std::min(a, b), hi = std::max(a, b);
+  {
+    auto q = c.query(
+        "DELETE FROM friend_requests WHERE (from_id = ? AND to_id = ?) OR "
+        "(from_id = ? AND to_id = ?)");
+    q.bind(1, lo).bind(2, hi).bind(3, hi).bind(4, lo);
+    if (!q.run()) return db_error(c, "clearing friend requests");
+  }
+  {
+    auto q = c.query("INSERT INTO friendships (user_lo, user_hi, created_us) VALUES (?, ?, ?)");
+    q.bind(1, lo).bind(2, hi).bind(3, now_us);
+    if (!q.run()) return db_error(c, "storing a friendship");
+  }
+  {
+    auto q = c.query(
+        "INSERT OR IGNORE INTO chats (id, kind, user_lo, user_hi, created_us) "
+        "VALUES (?, 0, ?, ?, ?)");
+    q.bind(1, new_chat_id).bind(2, lo).bind(3, hi).bind(4, now_us);
+    if (!q.run()) return db_error(c, "creating a chat");
+  }
+  auto q = c.query("SELECT id FROM chats WHERE kind = 0 AND user_lo = ? AND user_hi = ?");
+  q.bind(1, lo).bind(2, hi);
+  if (!q.step()) return db_error(c, "finding a chat");
+  return q.int64(0);
+}
+
+}  // namespace
+
+void SqliteStore::request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id,
+                                 int64_t now_us, Callback<FriendRequestOutcome> done) {
+  submit<FriendRequestOutcome>(
+      Shape::kManyStatements,
+      [=](Connection& c) -> Result<FriendRequestOutcome> {
+        if (from_id == to_id) return Errc::kSelfTarget;
+        auto friends = are_friends(c, from_id, to_id);
+        if (!friends.ok()) return friends.error();
+        if (friends.value()) return Errc::kAlreadyFriends;
+        auto mine = has_request(c, from_id, to_id);
+        if (!mine.ok()) return mine.error();
+        if (mine.value()) return Errc::kAlreadyRequested;
+        auto theirs = has_request(c, to_id, from_id);
+        if (!theirs.ok()) return theirs.error();
+        if (theirs.value()) {  // crossed requests: theirs is accepted
+          auto chat = befriend(c, from_id, to_id, new_chat_id, now_us);
+          if (!chat.ok()) return chat.error();
+          return FriendRequestOutcome{true, chat.value()};
+        }
+        auto q =
+            c.query("INSERT INTO friend_requests (from_id, to_id, created_us) VALUES (?, ?, ?)");
         q.bind(1, from_id).bind(2, to_id).bind(3, now_us);
         if (!q.run()) return db_error(c, "storing a friend request");
-        return {};
+        return FriendRequestOutcome{false, 0};
       },
       std::move(done));
 }
 
-void SqliteStore::delete_friend_request(int64_t from_id, int64_t to_id, Callback<void> done) {
-  submit<void>(
-      Shape::kOneStatement,
-      [=](Connection& c) -> Status {
-        auto q = c.query("DELETE FROM friend_requests WHERE from_id = ? AND to_id = ?");
-        q.bind(1, from_id).bind(2, to_id);
-        if (!q.run()) return db_error(c, "deleting a friend request");
-        return {};
-      },
-      std::move(done));
-}
-
-void SqliteStore::put_friendship(UserPair pair, int64_t new_chat_id, int64_t now_us,
-                                 Callback<int64_t> done) {
+void SqliteStore::accept_friend(int64_t user_id, int64_t requester_id, int64_t new_chat_id,
+                                int64_t now_us, Callback<int64_t> done) {
   submit<int64_t>(
       Shape::kManyStatements,
       [=](Connection& c) -> Result<int64_t> {
-        {
-          auto q = c.query(
-              "DELETE FROM friend_requests WHERE (from_id = ? AND to_id = ?) OR "
-              "(from_id = ? AND to_id = ?)");
-          q.bind(1, pair.lo).bind(2, pair.hi).bind(3, pair.hi).bind(4, pair.lo);
-          if (!q.run()) return db_error(c, "clearing friend requests");
-        }
-        {
-          auto q = c.query(
-              "INSERT OR IGNORE INTO friendships (user_lo, user_hi, created_us) VALUES (?, ?, ?)");
-          q.bind(1, pair.lo).bind(2, pair.hi).bind(3, now_us);
-          if (!q.run()) return db_error(c, "storing a friendship");
-        }
-        {
-          auto q = c.query(
-              "INSERT OR IGNORE INTO chats (id, kind, user_lo, user_hi, created_us) "
-              "VALUES (?, 0, ?, ?, ?)");
-          q.bind(1, new_chat_id).bind(2, pair.lo).bind(3, pair.hi).bind(4, now_us);
-          if (!q.run()) return db_error(c, "creating a chat");
-        }
-        auto q = c.query("SELECT id FROM chats WHERE kind = 0 AND user_lo = ? AND user_hi = ?");
-        q.bind(1, pair.lo).bind(2, pair.hi);
-        if (!q.step()) return db_error(c, "finding a chat");
-        return q.int64(0);
+        auto asked = has_request(c, requester_id, user_id);
+        if (!asked.ok()) return asked.error();
+        if (!asked.value()) return Errc::kNotRequested;
+        return befriend(c, user_id, requester_id, new_chat_id, now_us);
       },
       std::move(done));
 }
 
-void SqliteStore::delete_friendship(UserPair pair, Callback<void> done) {
+void SqliteStore::cancel_friend_request(int64_t user_id, int64_t other_id,
+                                        Callback<FriendRequestRecord> done) {
+  // At most one of the two deletes changes a row: one statement's atomicity is enough.
+  submit<FriendRequestRecord>(
+      Shape::kOneStatement,
+      [=](Connection& c) -> Result<FriendRequestRecord> {
+        for (FriendRequestRecord r :
+             {FriendRequestRecord{user_id, other_id}, FriendRequestRecord{other_id, user_id}}) {
+          auto q = c.query("DELETE FROM friend_requests WHERE from_id = ? AND to_id = ?");
+          q.bind(1, r.from_id).bind(2, r.to_id);
+          if (!q.run()) return db_error(c, "deleting a friend request");
+          if (c.changes() > 0) return r;
+        }
+        return Errc::kNotRequested;
+      },
+      std::move(done));
+}
+
+void SqliteStore::unfriend(int64_t user_id, int64_t other_id, Callback<void> done) {
   submit<void>(
       Shape::kOneStatement,
       [=](Connection& c) -> Status {
         auto q = c.query("DELETE FROM friendships WHERE user_lo = ? AND user_hi = ?");
-        q.bind(1, pair.lo).bind(2, pair.hi);
+        q.bind(1, std::min(user_id, other_id)).bind(2, std::max(user_id, other_id));
         if (!q.run()) return db_error(c, "deleting a friendship");
+        if (c.changes() == 0) return Errc::kNotFriends;
         return {};
       },
       std::move(done));
@@ -768,10 +843,73 @@ void SqliteStore::edit_message(int64_t chat_id, int64_t message_id, int64_t auth
       std::move(done));
 }
 
-void SqliteStore::put_guild(GuildRecord g, Callback<void> done) {
-  submit<void>(
+namespace {
+
+// The guild with its members in joining order (ties by id); none when it does not exist.
+Result<std::optional<GuildState>> read_guild(Connection& c, int64_t guild_id) {
+  GuildState g;
+  {
+    auto q = c.query("SELECT name, owner_id, created_us FROM guilds WHERE id = ?");
+    q.bind(1, guild_id);
+    if (!q.step()) {
+      if (q.failed()) return db_error(c, "reading a guild");
+      return std::optional<GuildState>();
+    }
+    g.guild = GuildRecord{guild_id, q.text(0), q.int64(1), q.int64(2)};
+  }
+  auto q = c.query(
+      "SELECT user_id, joined_us FROM guild_members WHERE guild_id = ? "
+      "ORDER BY joined_us, user_id");
+  q.bind(1, guild_id);
+  while (q.step()) g.members.push_back({guild_id, q.int64(0), q.int64(1)});
+  if (q.failed()) return db_error(c, "reading guild members");
+  return std::optional<GuildState>(std::move(g));
+}
+
+bool has_member(const GuildState& g, int64_t user_id) {
+  return std::any_of(g.members.begin(), g.members.end(),
+                     [user_id](const GuildMemberRecord& m) { return m.user_id == user_id; });
+}
+
+// The guild when user_id is one of its members; kGuildNotFound otherwise, whether or not it
+// exists.
+Result<GuildState> guild_of_member(Connection& c, int64_t guild_id, int64_t user_id) {
+  auto g = read_guild(c, guild_id);
+  if (!g.ok()) return g.error();
+  if (!g.value() || !has_member(*g.value(), user_id)) return Errc::kGuildNotFound;
+  return std::move(*g.value());
+}
+
+Status delete_guild_rows(Connection& c, int64_t guild_id) {
+  // Members go explicitly too: the cascade depends on foreign keys being on.
+  {
+    auto q = c.query("DELETE FROM guild_members WHERE guild_id = ?");
+    q.bind(1, guild_id);
+    if (!q.run()) return db_error(c, "deleting guild members");
+  }
+  auto q = c.query("DELETE FROM guilds WHERE id = ?");
+  q.bind(1, guild_id);
+  if (!q.run()) return db_error(c, "deleting a guild");
+  return {};
+}
+
+Status delete_member_row(Connection& c, int64_t guild_id, int64_t user_id) {
+  auto q = c.query("DELETE FROM guild_members WHERE guild_id = ? AND user_id = ?");
+  q.bind(1, guild_id).bind(2, user_id);
+  if (!q.run()) return db_error(c, "removing a guild member");
+  return {};
+}
+
+void erase_member(GuildState& g, int64_t user_id) {
+  std::erase_if(g.members, [user_id](const GuildMemberRecord& m) { return m.user_id == user_id; });
+}
+
+}  // namespace
+
+void SqliteStore::create_guild(GuildRecord g, Callback<GuildState> done) {
+  submit<GuildState>(
       Shape::kManyStatements,
-      [g = std::move(g)](Connection& c) -> Status {
+      [g = std::move(g)](Connection& c) -> Result<GuildState> {
         {
           auto q =
               c.query("INSERT INTO guilds (id, name, owner_id, created_us) VALUES (?, ?, ?, ?)");
@@ -787,70 +925,112 @@ void SqliteStore::put_guild(GuildRecord g, Callback<void> done) {
             c.query("INSERT INTO guild_members (guild_id, user_id, joined_us) VALUES (?, ?, ?)");
         q.bind(1, g.id).bind(2, g.owner_id).bind(3, g.created_us);
         if (!q.run()) return db_error(c, "adding a guild's owner");
-        return {};
+        return GuildState{g, {{g.id, g.owner_id, g.created_us}}};
       },
       std::move(done));
 }
 
-void SqliteStore::rename_guild(int64_t guild_id, std::string name, Callback<void> done) {
-  submit<void>(
+void SqliteStore::rename_guild(int64_t guild_id, int64_t actor_id, std::string name,
+                               Callback<GuildState> done) {
+  submit<GuildState>(
       Shape::kOneStatement,
-      [guild_id, name = std::move(name)](Connection& c) -> Status {
+      [=, name = std::move(name)](Connection& c) -> Result<GuildState> {
+        auto g = guild_of_member(c, guild_id, actor_id);
+        if (!g.ok()) return g.error();
+        if (g->guild.owner_id != actor_id) return Errc::kNotGuildOwner;
         auto q = c.query("UPDATE guilds SET name = ? WHERE id = ?");
         q.bind(1, name).bind(2, guild_id);
         if (!q.run()) return db_error(c, "renaming a guild");
-        return {};
+        g->guild.name = name;
+        return std::move(g.value());
       },
       std::move(done));
 }
 
-void SqliteStore::add_guild_member(GuildMemberRecord m, Callback<void> done) {
-  submit<void>(
+void SqliteStore::add_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
+                                   int64_t now_us, int64_t max_members, Callback<GuildState> done) {
+  submit<GuildState>(
       Shape::kOneStatement,
-      [m](Connection& c) -> Status {
+      [=](Connection& c) -> Result<GuildState> {
+        auto g = guild_of_member(c, guild_id, actor_id);
+        if (!g.ok()) return g.error();
+        if (has_member(*g, user_id)) return Errc::kAlreadyMember;
+        auto friends = are_friends(c, actor_id, user_id);
+        if (!friends.ok()) return friends.error();
+        if (!friends.value()) return Errc::kNotFriends;
+        if (static_cast<int64_t>(g->members.size()) >= max_members) return Errc::kGuildFull;
+        // Never earlier than the last member: joining order decides who inherits the guild.
+        int64_t joined = std::max(now_us, g->members.back().joined_us);
         auto q =
             c.query("INSERT INTO guild_members (guild_id, user_id, joined_us) VALUES (?, ?, ?)");
-        q.bind(1, m.guild_id).bind(2, m.user_id).bind(3, m.joined_us);
+        q.bind(1, guild_id).bind(2, user_id).bind(3, joined);
         if (!q.run()) return db_error(c, "adding a guild member");
-        return {};
+        // Last in joining order: no one joined later, and an equal time sorts by id.
+        g->members.push_back({guild_id, user_id, joined});
+        std::stable_sort(g->members.begin(), g->members.end(),
+                         [](const GuildMemberRecord& a, const GuildMemberRecord& b) {
+                           return a.joined_us != b.joined_us ? a.joined_us < b.joined_us
+                                                             : a.user_id < b.user_id;
+                         });
+        return std::move(g.value());
       },
       std::move(done));
 }
 
-void SqliteStore::remove_guild_member(int64_t guild_id, int64_t user_id,
-                                      std::optional<int64_t> new_owner, Callback<void> done) {
-  submit<void>(
-      new_owner ? Shape::kManyStatements : Shape::kOneStatement,
-      [=](Connection& c) -> Status {
-        {
-          auto q = c.query("DELETE FROM guild_members WHERE guild_id = ? AND user_id = ?");
-          q.bind(1, guild_id).bind(2, user_id);
-          if (!q.run()) return db_error(c, "removing a guild member");
+void SqliteStore::remove_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
+                                      Callback<GuildState> done) {
+  submit<GuildState>(
+      Shape::kOneStatement,
+      [=](Connection& c) -> Result<GuildState> {
+        auto g = guild_of_member(c, guild_id, actor_id);
+        if (!g.ok()) return g.error();
+        if (g->guild.owner_id != actor_id) return Errc::kNotGuildOwner;
+        if (user_id == g->guild.owner_id) return Errc::kSelfTarget;
+        if (!has_member(*g, user_id)) return Errc::kUserNotFound;
+        if (Status s = delete_member_row(c, guild_id, user_id); !s.ok()) return s.error();
+        erase_member(*g, user_id);
+        return std::move(g.value());
+      },
+      std::move(done));
+}
+
+void SqliteStore::leave_guild(int64_t guild_id, int64_t user_id, Callback<GuildLeaveOutcome> done) {
+  submit<GuildLeaveOutcome>(
+      Shape::kManyStatements,
+      [=](Connection& c) -> Result<GuildLeaveOutcome> {
+        auto g = guild_of_member(c, guild_id, user_id);
+        if (!g.ok()) return g.error();
+        GuildState after = std::move(g.value());
+        erase_member(after, user_id);
+        if (after.members.empty()) {  // the last member left
+          if (Status s = delete_guild_rows(c, guild_id); !s.ok()) return s.error();
+          return GuildLeaveOutcome{};
         }
-        if (new_owner) {
+        if (Status s = delete_member_row(c, guild_id, user_id); !s.ok()) return s.error();
+        GuildLeaveOutcome out;
+        if (after.guild.owner_id == user_id) {
+          // Members are in joining order (ties by id): the first one inherits.
+          out.new_owner = after.members.front().user_id;
+          after.guild.owner_id = *out.new_owner;
           auto q = c.query("UPDATE guilds SET owner_id = ? WHERE id = ?");
-          q.bind(1, *new_owner).bind(2, guild_id);
+          q.bind(1, *out.new_owner).bind(2, guild_id);
           if (!q.run()) return db_error(c, "handing over a guild");
         }
-        return {};
+        out.after = std::move(after);
+        return out;
       },
       std::move(done));
 }
 
-void SqliteStore::delete_guild(int64_t guild_id, Callback<void> done) {
-  submit<void>(
+void SqliteStore::delete_guild(int64_t guild_id, int64_t actor_id, Callback<GuildState> done) {
+  submit<GuildState>(
       Shape::kManyStatements,
-      [=](Connection& c) -> Status {
-        // Members go explicitly too: the cascade depends on foreign keys being on.
-        {
-          auto q = c.query("DELETE FROM guild_members WHERE guild_id = ?");
-          q.bind(1, guild_id);
-          if (!q.run()) return db_error(c, "deleting guild members");
-        }
-        auto q = c.query("DELETE FROM guilds WHERE id = ?");
-        q.bind(1, guild_id);
-        if (!q.run()) return db_error(c, "deleting a guild");
-        return {};
+      [=](Connection& c) -> Result<GuildState> {
+        auto g = guild_of_member(c, guild_id, actor_id);
+        if (!g.ok()) return g.error();
+        if (g->guild.owner_id != actor_id) return Errc::kNotGuildOwner;
+        if (Status s = delete_guild_rows(c, guild_id); !s.ok()) return s.error();
+        return std::move(g.value());
       },
       std::move(done));
 }

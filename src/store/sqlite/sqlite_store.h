@@ -53,6 +53,10 @@ struct PruneCounts {
 // Reads use a small pool of read-only connections and never wait for the writer. Write
 // callbacks run on a completion thread ("db-done"), in commit order.
 //
+// Decisions (store.h) run on the writer inside the batch's transaction, reading the rows
+// the writes before them left, committed or not; a decision that changes several rows runs
+// in a savepoint, so a rule broken or a statement failed undoes that write alone.
+//
 // Failures the environment causes (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_BUSY,
 // SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_PROTOCOL) reach callers as
 // kStorageUnavailable with no detail (retrying later can succeed); their cause, SQLite's text
@@ -73,22 +77,26 @@ class SqliteStore final : public Store {
   void verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
                            Callback<UserRecord> done) override;
   void put_token(TokenRecord token, Callback<void> done) override;
-  void revoke_token(std::string token_hash, Callback<void> done) override;
-  void put_friend_request(int64_t from_id, int64_t to_id, int64_t now_us,
-                          Callback<void> done) override;
-  void delete_friend_request(int64_t from_id, int64_t to_id, Callback<void> done) override;
-  void put_friendship(UserPair pair, int64_t new_chat_id, int64_t now_us,
-                      Callback<int64_t> done) override;
-  void delete_friendship(UserPair pair, Callback<void> done) override;
+  void revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) override;
+  void request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id, int64_t now_us,
+                      Callback<FriendRequestOutcome> done) override;
+  void accept_friend(int64_t user_id, int64_t requester_id, int64_t new_chat_id, int64_t now_us,
+                     Callback<int64_t> done) override;
+  void cancel_friend_request(int64_t user_id, int64_t other_id,
+                             Callback<FriendRequestRecord> done) override;
+  void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) override;
   void put_message(MessageRecord message, Callback<void> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
-  void put_guild(GuildRecord guild, Callback<void> done) override;
-  void rename_guild(int64_t guild_id, std::string name, Callback<void> done) override;
-  void add_guild_member(GuildMemberRecord member, Callback<void> done) override;
-  void remove_guild_member(int64_t guild_id, int64_t user_id, std::optional<int64_t> new_owner,
-                           Callback<void> done) override;
-  void delete_guild(int64_t guild_id, Callback<void> done) override;
+  void create_guild(GuildRecord guild, Callback<GuildState> done) override;
+  void rename_guild(int64_t guild_id, int64_t actor_id, std::string name,
+                    Callback<GuildState> done) override;
+  void add_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id, int64_t now_us,
+                        int64_t max_members, Callback<GuildState> done) override;
+  void remove_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
+                           Callback<GuildState> done) override;
+  void leave_guild(int64_t guild_id, int64_t user_id, Callback<GuildLeaveOutcome> done) override;
+  void delete_guild(int64_t guild_id, int64_t actor_id, Callback<GuildState> done) override;
   void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) override;
   void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
                        std::string last_error, Callback<void> done) override;
@@ -100,8 +108,8 @@ class SqliteStore final : public Store {
   Result<std::optional<int64_t>> next_mail_due() override;
   void flush() override;
 
-  // Stops the writer after draining its queue; later writes fail with kUnavailable.
-  void close();
+  // Stops the writer after draining its queue; later writes fail with kStorageUnavailable.
+  void close() override;
 
   // Schema version after migrations (PRAGMA user_version).
   int schema_version();
@@ -109,6 +117,10 @@ class SqliteStore final : public Store {
   bool integrity_ok();
   // Makes the next commit fail (it is rolled back): a failed commit is never acknowledged.
   void fail_next_commit_for_test() { fail_next_commit_.store(true); }
+  // While paused the writer starts no transaction, so the writes queued meanwhile share the
+  // next batch once resumed (up to kMaxBatch). Do not flush() while paused.
+  void pause_writer_for_test();
+  void resume_writer_for_test();
   // Statistics for benchmarks: transactions committed and writes they carried.
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
@@ -119,8 +131,8 @@ class SqliteStore final : public Store {
   uint64_t prunes() const { return prunes_.load(); }
 
   // Writes and reads refused by the environment since start-up (any thread; for metrics).
-  uint64_t write_failures() const { return write_health_.failures(); }
-  uint64_t read_failures() const { return read_health_.failures(); }
+  uint64_t write_failures() const override { return write_health_.failures(); }
+  uint64_t read_failures() const override { return read_health_.failures(); }
   // Caps the database file at `pages` pages (PRAGMA max_page_count, for this connection): a
   // write that needs more fails with SQLITE_FULL, as on a full disk. Acknowledged when set.
   void set_max_page_count_for_test(int64_t pages, Callback<void> done);
@@ -169,6 +181,7 @@ class SqliteStore final : public Store {
   std::deque<Write> queue_;                           // guarded by mu_
   bool writer_busy_ = false;                          // guarded by mu_
   bool stopping_ = false;                             // guarded by mu_
+  bool paused_for_test_ = false;                      // guarded by mu_
   std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
   std::thread writer_;
 

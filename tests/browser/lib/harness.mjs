@@ -161,7 +161,9 @@ export class Server {
 }
 
 // A TCP relay in front of the server: a browser that goes through it can be cut off (its
-// connections dropped, new ones refused) and let back in, while others stay connected.
+// connections dropped, new ones refused) and let back in, while others stay connected; or
+// stalled: every connection stays open but nothing more goes through either way (what is
+// sent meanwhile is lost), as a frozen server or a dead network path that no one closes.
 export class Relay {
   async start(targetPort) {
     this.targetPort = targetPort;
@@ -179,7 +181,9 @@ export class Relay {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => {});
       }
-      client.pipe(upstream).pipe(client);
+      // Not pipe(): a stalled relay drops what arrives instead of holding it back.
+      client.on('data', (chunk) => { if (this.stalled !== 'both') upstream.write(chunk); });
+      upstream.on('data', (chunk) => { if (!this.stalled) client.write(chunk); });
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -195,6 +199,16 @@ export class Relay {
     const closed = new Promise((resolve) => this.server.close(() => resolve()));
     this.destroyAll();
     await closed;
+  }
+
+  // Stops forwarding without closing anything: 'both' ways, or only 'down' (from the
+  // server to the browser: what the browser sends still arrives, no answer comes back).
+  stall(direction = 'both') {
+    this.stalled = direction;
+  }
+
+  resume() {
+    this.stalled = null;
   }
 
   destroyAll() {

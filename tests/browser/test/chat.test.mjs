@@ -247,7 +247,8 @@ describe('web client', {timeout: 180000}, () => {
     const item = await alice.waitForFunction(() => [...document.querySelectorAll('#message-list .message')]
       .find((li) => li.textContent.includes('a typo here')), {polling: 'mutation'});
     await item.asElement().hover();
-    await (await item.asElement().$('button[aria-label="Edit message"]')).click();
+    // Each Edit button is named after its message.
+    await (await item.asElement().$('button[aria-label="Edit your message: a typo here"]')).click();
     await waitForVisible(alice, '.edit-input');
     await alice.$eval('.edit-input', (e) => { e.value = ''; });
     await alice.type('.edit-input', 'no typo now');

@@ -139,7 +139,7 @@ describe('web client in Korean', {timeout: 120000}, () => {
     await waitForText(minsu, '#message-list .message-text', '안녕하세요, 지은님!');
     await waitForText(jieun, '#history-status', '대화의 처음입니다.');
     for (const page of [minsu, jieun]) {
-      const {text, iso, title} = await page.$eval('#message-list time',
+      const {text, iso, title} = await page.$eval('#message-list .message-meta time',
         (e) => ({text: e.textContent, iso: e.dateTime, title: e.title}));
       assert.match(text, /^(오전|오후) \d\d:\d\d$/);
       assert.equal(text, seoulTime(iso));
@@ -208,7 +208,7 @@ describe('web client in Korean', {timeout: 120000}, () => {
     assert.equal(await minsu.$eval('#composer-input', (e) => e.placeholder), 'Message 지은');
     assert.equal(await minsu.$eval('#history-status', (e) => e.textContent), 'This is the beginning of the conversation.');
     assert.equal(await minsu.$eval('#message-list .message.mine button', (e) => e.textContent), 'Edit');
-    assert.match(await minsu.$eval('#message-list time', (e) => e.textContent), /^\d\d:\d\d [AP]M$/);
+    assert.match(await minsu.$eval('#message-list .message-meta time', (e) => e.textContent), /^\d\d:\d\d [AP]M$/);
     assert.equal(await minsu.evaluate(() => window.__notReloaded), marker);
 
     // Kept for the next visit, over the browser's language.

@@ -1,0 +1,3 @@
+#pragma once
+// An implementation inside the interface's folder, which includes the interface.
+#include "store/store.h"

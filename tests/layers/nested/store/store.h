@@ -1,0 +1,2 @@
+#pragma once
+// The interface: anyone above the store may include it.

@@ -1,0 +1,159 @@
+// The WebSocket connection's life as a table (net/connection_phase.h): every phase, every
+// event, with and without a write in flight, and what the wire needs of each step.
+#include "net/connection_phase.h"
+
+#include <gtest/gtest.h>
+
+#include <ostream>
+
+namespace rwd::net {
+
+std::ostream& operator<<(std::ostream& os, ConnectionPhase p) { return os << phase_name(p); }
+
+namespace {
+
+using Phase = ConnectionPhase;
+using Event = ConnectionEvent;
+using Action = ConnectionAction;
+using Deadline = ConnectionDeadline;
+
+constexpr Phase kPhases[] = {Phase::kHandshake, Phase::kOpen, Phase::kDraining, Phase::kCloseSent,
+                             Phase::kDone};
+constexpr Event kEvents[] = {Event::kAccepted, Event::kCloseRequested, Event::kQueueDrained,
+                             Event::kDeadline, Event::kEnded};
+
+TEST(ConnectionPhaseTest, HandshakeOpensAndStartsReading) {
+  ConnectionStep s = next_step(Phase::kHandshake, Event::kAccepted, false, false);
+  EXPECT_EQ(s.next, Phase::kOpen);
+  EXPECT_EQ(s.action, Action::kStartReading);
+  EXPECT_EQ(deadline_for(Phase::kOpen), Deadline::kSession);
+}
+
+TEST(ConnectionPhaseTest, CloseAskedForDuringTheHandshakeWaitsForItThenSendsTheCloseFrame) {
+  // Shutdown asks every connection to close, some still in their handshake: a close frame
+  // needs an open stream, and nothing of the peer is read.
+  ConnectionStep asked = next_step(Phase::kHandshake, Event::kCloseRequested, false, true);
+  EXPECT_EQ(asked.next, Phase::kHandshake);
+  EXPECT_EQ(asked.action, Action::kNone);
+  ConnectionStep accepted = next_step(Phase::kHandshake, Event::kAccepted, false, true);
+  EXPECT_EQ(accepted.next, Phase::kCloseSent);
+  EXPECT_EQ(accepted.action, Action::kSendClose);
+}
+
+TEST(ConnectionPhaseTest, FailedHandshakeFinishes) {
+  ConnectionStep s = next_step(Phase::kHandshake, Event::kEnded, false, false);
+  EXPECT_EQ(s.next, Phase::kDone);
+  EXPECT_EQ(s.action, Action::kFinish);
+}
+
+TEST(ConnectionPhaseTest, CloseOnAnIdleOpenConnectionSendsTheCloseFrameAtOnce) {
+  ConnectionStep s = next_step(Phase::kOpen, Event::kCloseRequested, false, true);
+  EXPECT_EQ(s.next, Phase::kCloseSent);
+  EXPECT_EQ(s.action, Action::kSendClose);
+  // The wait for the peer's close frame is the WebSocket layer's to bound.
+  EXPECT_EQ(deadline_for(Phase::kCloseSent), Deadline::kNone);
+}
+
+TEST(ConnectionPhaseTest, CloseDuringAWriteDrainsWithinTheGracePeriod) {
+  ConnectionStep s = next_step(Phase::kOpen, Event::kCloseRequested, true, true);
+  EXPECT_EQ(s.next, Phase::kDraining);
+  EXPECT_EQ(s.action, Action::kNone);
+  EXPECT_EQ(deadline_for(Phase::kDraining), Deadline::kCloseGrace);
+  // A second request (the session, then the hub's cap) neither restarts nor ends the drain.
+  ConnectionStep again = next_step(Phase::kDraining, Event::kCloseRequested, true, true);
+  EXPECT_EQ(again.next, Phase::kDraining);
+  EXPECT_EQ(again.action, Action::kNone);
+  EXPECT_FALSE(again.rearm);
+}
+
+TEST(ConnectionPhaseTest, DrainedQueueSendsTheCloseFrame) {
+  ConnectionStep s = next_step(Phase::kDraining, Event::kQueueDrained, false, true);
+  EXPECT_EQ(s.next, Phase::kCloseSent);
+  EXPECT_EQ(s.action, Action::kSendClose);
+}
+
+TEST(ConnectionPhaseTest, GraceRunningOutCutsTheSocketUnderTheFrameInFlight) {
+  ConnectionStep s = next_step(Phase::kDraining, Event::kDeadline, true, true);
+  EXPECT_EQ(s.next, Phase::kDraining);  // the failing write ends it
+  EXPECT_EQ(s.action, Action::kCutSocket);
+}
+
+TEST(ConnectionPhaseTest, SessionDeadlineIsCheckedAndArmedAgainWhileOpen) {
+  ConnectionStep s = next_step(Phase::kOpen, Event::kDeadline, false, false);
+  EXPECT_EQ(s.next, Phase::kOpen);
+  EXPECT_EQ(s.action, Action::kCheckSession);
+  EXPECT_TRUE(s.rearm);
+}
+
+TEST(ConnectionPhaseTest, QueueDrainingWhileOpenChangesNothing) {
+  ConnectionStep s = next_step(Phase::kOpen, Event::kQueueDrained, false, false);
+  EXPECT_EQ(s.next, Phase::kOpen);
+  EXPECT_EQ(s.action, Action::kNone);
+}
+
+TEST(ConnectionPhaseTest, EveryLivePhaseFinishesWhenTheConnectionEnds) {
+  for (Phase p : {Phase::kHandshake, Phase::kOpen, Phase::kDraining, Phase::kCloseSent}) {
+    for (bool writing : {false, true}) {
+      ConnectionStep s = next_step(p, Event::kEnded, writing, true);
+      EXPECT_EQ(s.next, Phase::kDone) << p;
+      EXPECT_EQ(s.action, Action::kFinish) << p;
+    }
+  }
+}
+
+TEST(ConnectionPhaseTest, NothingHappensOnceDone) {
+  // finish() runs once, however many failures and completions arrive after it.
+  for (Event e : kEvents) {
+    for (bool writing : {false, true}) {
+      ConnectionStep s = next_step(Phase::kDone, e, writing, true);
+      EXPECT_EQ(s.next, Phase::kDone);
+      EXPECT_EQ(s.action, Action::kNone);
+      EXPECT_FALSE(s.rearm);
+    }
+  }
+  EXPECT_EQ(deadline_for(Phase::kDone), Deadline::kNone);
+}
+
+TEST(ConnectionPhaseTest, CloseSentWaitsOnlyForTheEnd) {
+  for (Event e :
+       {Event::kAccepted, Event::kCloseRequested, Event::kQueueDrained, Event::kDeadline}) {
+    ConnectionStep s = next_step(Phase::kCloseSent, e, false, true);
+    EXPECT_EQ(s.next, Phase::kCloseSent);
+    EXPECT_EQ(s.action, Action::kNone);
+  }
+}
+
+TEST(ConnectionPhaseTest, OnlyHandshakeAndOpenTakeFrames) {
+  for (Phase p : kPhases)
+    EXPECT_EQ(accepts_frames(p), p == Phase::kHandshake || p == Phase::kOpen) << p;
+}
+
+TEST(ConnectionPhaseTest, CloseFrameIsSentAtMostOnceOnAnyPath) {
+  // Walk every sequence of four events from the handshake: kSendClose appears at most once,
+  // kFinish at most once, and never a step back to an earlier phase.
+  auto rank = [](Phase p) { return static_cast<int>(p); };
+  for (Event e1 : kEvents)
+    for (Event e2 : kEvents)
+      for (Event e3 : kEvents)
+        for (Event e4 : kEvents)
+          for (bool writing : {false, true}) {
+            Phase p = Phase::kHandshake;
+            bool close_requested = false;
+            int closes = 0, finishes = 0;
+            for (Event e : {e1, e2, e3, e4}) {
+              if (e == Event::kCloseRequested) close_requested = true;
+              // Nothing is written before the handshake completes.
+              ConnectionStep s =
+                  next_step(p, e, writing && p != Phase::kHandshake, close_requested);
+              EXPECT_GE(rank(s.next), rank(p));
+              closes += s.action == Action::kSendClose;
+              finishes += s.action == Action::kFinish;
+              p = s.next;
+            }
+            EXPECT_LE(closes, 1);
+            EXPECT_LE(finishes, 1);
+          }
+}
+
+}  // namespace
+}  // namespace rwd::net

@@ -1,0 +1,161 @@
+#pragma once
+
+// The gateway driven in-process: real Sessions over the real services and a real SQLite store
+// in a temporary directory, with a fake transport in place of the network. Wired like the
+// server's program, but on its own, so that a test states what it needs and nothing else.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/snowflake.h"
+#include "base/thread_pool.h"
+#include "domain/accounts.h"
+#include "domain/chats.h"
+#include "domain/directory.h"
+#include "domain/event_bus.h"
+#include "domain/guilds.h"
+#include "domain/social.h"
+#include "gateway/hub.h"
+#include "gateway/session.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace rwd::gateway::testing {
+
+// How long a test waits for something asynchronous before it fails. Generous: a loaded
+// machine (or a sanitizer) is slow, and a passing test never waits this long.
+inline constexpr std::chrono::seconds kWaitLimit{10};
+
+// Stands in for a connection's event loop: one thread that runs posted work in order. Every
+// Session of the harness lives on it, as each real connection lives on one loop thread.
+class SerialLoop {
+ public:
+  SerialLoop();
+  ~SerialLoop();  // runs what is queued, then joins
+  SerialLoop(const SerialLoop&) = delete;
+  SerialLoop& operator=(const SerialLoop&) = delete;
+
+  // Any thread.
+  void post(std::function<void()> fn);
+  // Runs fn on the loop and returns when it has run. Not from the loop itself.
+  void run(std::function<void()> fn);
+
+ private:
+  void loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+  std::thread thread_;
+};
+
+// A Transport that records what its session sends and the close code, and lets a test wait
+// for them. Like the network's, it drops frames after a close, and the close completes by
+// telling the session the connection is gone (on the loop).
+class FakeTransport final : public Transport, public std::enable_shared_from_this<FakeTransport> {
+ public:
+  explicit FakeTransport(SerialLoop& loop) : loop_(loop) {}
+
+  void attach(std::weak_ptr<Session> session) { session_ = std::move(session); }
+
+  void send(Frame frame) override;
+  void close(protocol::CloseCode code) override;
+  void post(std::function<void()> fn) override;
+
+  // Waits until at least n frames were sent in all; false when kWaitLimit passes first.
+  bool wait_for_frames(size_t n);
+  bool wait_for_close();
+  std::vector<std::string> frames() const;
+  std::optional<protocol::CloseCode> close_code() const;
+
+ private:
+  SerialLoop& loop_;
+  std::weak_ptr<Session> session_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> frames_;                // guarded by mu_
+  std::optional<protocol::CloseCode> close_code_;  // guarded by mu_
+  bool finished_ = false;  // on the loop only: the session was told the connection is gone
+};
+
+// One client connection: a Session on its fake transport. Frames are read in order with
+// next(), which waits for the next one.
+class Client {
+ public:
+  Client(Services& services, SerialLoop& loop, protocol::Version version);
+  ~Client();
+
+  // Hands the session one text frame on its loop, as the read loop would.
+  void send(std::string_view text);
+  void heartbeat(int count = 0);
+  // The next frame not read yet (waiting for it); empty when none comes within kWaitLimit.
+  std::string next();
+  // Frames received so far and not read by next().
+  size_t unread() const;
+  bool wait_for_close() { return transport_->wait_for_close(); }
+  std::optional<protocol::CloseCode> close_code() const { return transport_->close_code(); }
+  std::vector<std::string> frames() const { return transport_->frames(); }
+
+ private:
+  SerialLoop& loop_;
+  std::shared_ptr<FakeTransport> transport_;
+  std::shared_ptr<Session> session_;
+  size_t read_ = 0;
+};
+
+struct TestUser {
+  int64_t id = 0;
+  std::string name;
+  std::string token;
+};
+
+class GatewayHarness {
+ public:
+  GatewayHarness();
+  ~GatewayHarness();
+
+  // A user made through the real flow: sign-up, the key read from the verification mail in
+  // the store's outbox, verification, login. Fails the test (and returns a user without a
+  // token) when a step fails.
+  TestUser create_user(const std::string& name);
+  // Logs in again: another token of the same user.
+  std::string login(const std::string& name);
+  void logout(const std::string& token);
+  // Makes two users friends through the friends service (not through a connection).
+  void befriend(const TestUser& a, const TestUser& b);
+  std::unique_ptr<Client> connect(protocol::Version version = protocol::Version::kV1);
+  // Returns when every write submitted so far has committed and the sessions have run what
+  // the commits posted to them: after it, frames that a finished operation causes have arrived.
+  void settle();
+
+ private:
+  std::filesystem::path dir_;
+  SystemClock clock_;
+  SteadyClock steady_;
+  std::unique_ptr<store::SqliteStore> store_;
+  domain::Directory directory_;
+  domain::InProcessEventBus bus_;
+  SnowflakeGenerator ids_{0};
+  ThreadPool hash_pool_{"test-hash", 1, 64};
+  ThreadPool read_pool_{"test-read", 1, 64};
+  Hub hub_{bus_, /*max_sessions_per_user=*/10, /*utc_offset_s=*/9 * 3600};
+  std::unique_ptr<domain::Accounts> accounts_;
+  std::unique_ptr<domain::Social> social_;
+  std::unique_ptr<domain::Chats> chats_;
+  std::unique_ptr<domain::Guilds> guilds_;
+  std::unique_ptr<Services> services_;
+  SerialLoop loop_;
+};
+
+}  // namespace rwd::gateway::testing

@@ -1,0 +1,392 @@
+// The gateway session driven in-process, in the published app's order of frames (SPEC §2,
+// docs/PROTOCOL.md §2): real Sessions over the real services and a real SQLite store, a fake
+// transport in place of the network. Each frame is compared whole, as parsed JSON.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <string>
+#include <utility>
+
+#include "gateway_harness.h"
+
+namespace rwd::gateway::testing {
+namespace {
+
+using protocol::CloseCode;
+using protocol::Version;
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  EXPECT_FALSE(doc.HasParseError()) << "not JSON: " << text;
+  return doc;
+}
+
+std::string compact(const rapidjson::Value& value) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  value.Accept(w);
+  return sb.GetString();
+}
+
+// Equal as JSON (member order aside): the whole frame, every field.
+::testing::AssertionResult same_json(const std::string& actual, const std::string& expected) {
+  if (actual.empty())
+    return ::testing::AssertionFailure() << "no frame came; expected " << expected;
+  rapidjson::Document a = parse(actual), e = parse(expected);
+  if (a.HasParseError() || e.HasParseError()) return ::testing::AssertionFailure();
+  if (a == e) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "frame    " << compact(a) << "\nexpected " << compact(e);
+}
+
+std::string id(int64_t value) { return "\"" + std::to_string(value) + "\""; }
+
+std::string user_json(const TestUser& u) {
+  return R"({"id":)" + id(u.id) + R"(,"name":")" + u.name + R"(","profile":null})";
+}
+
+std::string auth_frame(const std::string& token) {
+  return R"({"type":"auth","payload":{"auth":")" + token + R"("}})";
+}
+
+// A string field of a frame's payload ("" when missing).
+std::string payload_string(const std::string& frame, const char* key) {
+  rapidjson::Document doc = parse(frame);
+  if (!doc.IsObject() || !doc.HasMember("payload") || !doc["payload"].IsObject()) return {};
+  const auto& payload = doc["payload"];
+  if (!payload.HasMember(key) || !payload[key].IsString()) return {};
+  return payload[key].GetString();
+}
+
+// The v1 auth answer: the friend lists are JSON text inside strings (the app decodes them so).
+std::string v1_auth(const TestUser& self, const std::string& requests, const std::string& friends) {
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  rapidjson::Value payload(rapidjson::kObjectType);
+  rapidjson::Document self_user = parse(user_json(self));
+  payload.AddMember("self_user", rapidjson::Value(self_user, a), a);
+  payload.AddMember("mutual_requests", rapidjson::Value(requests.c_str(), a), a);
+  payload.AddMember("mutual_users", rapidjson::Value(friends.c_str(), a), a);
+  doc.AddMember("type", "auth", a);
+  doc.AddMember("payload", payload, a);
+  return compact(doc);
+}
+
+// A v1 auth frame compared field by field, the string-held lists parsed as JSON too.
+::testing::AssertionResult is_v1_auth(const std::string& frame, const TestUser& self,
+                                      const std::string& requests, const std::string& friends) {
+  rapidjson::Document doc = parse(frame);
+  if (!doc.IsObject() || !doc.HasMember("payload") || !doc["payload"].IsObject())
+    return ::testing::AssertionFailure() << "not an auth frame: " << frame;
+  auto& payload = doc["payload"];
+  const std::pair<const char*, const std::string&> lists[] = {{"mutual_requests", requests},
+                                                              {"mutual_users", friends}};
+  for (const auto& [key, expected] : lists) {
+    if (!payload.HasMember(key) || !payload[key].IsString())
+      return ::testing::AssertionFailure() << key << " is not a string in " << frame;
+    // Compare the list as JSON, then put the expected text back so the frame compares whole.
+    auto listed = same_json(payload[key].GetString(), expected);
+    if (!listed) return listed << " (" << key << ")";
+    payload[key].SetString(expected.c_str(), doc.GetAllocator());
+  }
+  return same_json(compact(doc), v1_auth(self, requests, friends));
+}
+
+const char* const kOk = R"({"type":"ok","payload":{}})";
+const char* const kHeartbeat0 = R"({"type":"heartbeat","payload":{"count":0}})";
+const char* const kLoadFriends = R"({"type":"load","payload":{"type":"mutual_users"}})";
+
+class GatewaySessionTest : public ::testing::Test {
+ protected:
+  // The app's start: heartbeat, then auth (answered with the auth response).
+  std::unique_ptr<Client> signed_in(const TestUser& user, Version version = Version::kV1) {
+    auto client = harness_.connect(version);
+    client->heartbeat();
+    EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+    client->send(auth_frame(user.token));
+    std::string answer = client->next();
+    EXPECT_NE(answer.find(R"("type":"auth")"), std::string::npos) << answer;
+    return client;
+  }
+
+  GatewayHarness harness_;
+};
+
+TEST_F(GatewaySessionTest, HeartbeatComesFirstAndIsEchoedUnchanged) {
+  auto client = harness_.connect();
+  client->send(R"({"type":"heartbeat","payload":{"count":0,"any":["value",1.5,null]}})");
+  EXPECT_TRUE(same_json(client->next(),
+                        R"({"type":"heartbeat","payload":{"count":0,"any":["value",1.5,null]}})"));
+  client->send(R"({"type":"heartbeat","payload":7})");
+  EXPECT_TRUE(same_json(client->next(), R"({"type":"heartbeat","payload":7})"));
+  EXPECT_FALSE(client->close_code());
+}
+
+TEST_F(GatewaySessionTest, AuthBeforeAnyHeartbeatClosesWith4101) {
+  TestUser alice = harness_.create_user("alice");
+  auto client = harness_.connect();
+  client->send(auth_frame(alice.token));
+  ASSERT_TRUE(client->wait_for_close());
+  EXPECT_EQ(client->close_code(), CloseCode::kAuthBeforeHeartbeat);
+  EXPECT_TRUE(client->frames().empty());
+}
+
+TEST_F(GatewaySessionTest, LoadBeforeAuthIsHeldAndAnsweredAfterAuth) {
+  TestUser alice = harness_.create_user("alice");
+  TestUser bob = harness_.create_user("bob");
+  harness_.befriend(alice, bob);
+  auto client = harness_.connect();
+  // The app's order: heartbeat, load mutual_users (before auth, because of an await), auth.
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(kLoadFriends);
+  EXPECT_EQ(client->unread(), 0u);  // held, not answered nor refused
+  client->send(auth_frame(alice.token));
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[]", "[" + user_json(bob) + "]"));
+  EXPECT_TRUE(
+      same_json(client->next(), R"({"type":"mutual_users","payload":[)" + user_json(bob) + "]}"));
+  harness_.settle();
+  EXPECT_EQ(client->unread(), 0u);
+}
+
+TEST_F(GatewaySessionTest, HeldRequestsAreDroppedWhenAuthFails) {
+  TestUser alice = harness_.create_user("alice");
+  auto client = harness_.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(kLoadFriends);
+  client->send(auth_frame("not-a-token"));
+  EXPECT_TRUE(same_json(
+      client->next(),
+      R"({"type":"error","payload":{"code":"4000","reason":"the token is not valid."}})"));
+  // The held load was dropped: a good auth now answers only itself.
+  client->send(auth_frame(alice.token));
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[]", "[]"));
+  harness_.settle();
+  EXPECT_EQ(client->unread(), 0u);
+  EXPECT_FALSE(client->close_code());
+}
+
+TEST_F(GatewaySessionTest, AuthAgainWithTheSameUserAnswersTheFullAuthAgain) {
+  TestUser alice = harness_.create_user("alice");
+  TestUser bob = harness_.create_user("bob");
+  auto client = signed_in(alice);
+  // Bob asks meanwhile; the app sends auth again to refresh its friend requests.
+  auto bob_client = signed_in(bob);
+  bob_client->send(R"({"type":"mutual_users","payload":{"type":"request","name":"alice"}})");
+  EXPECT_TRUE(same_json(bob_client->next(), kOk));
+  EXPECT_TRUE(same_json(
+      client->next(),
+      R"({"type":"mutual_users","payload":{"type":"request","user":)" + user_json(bob) + "}}"));
+  client->send(auth_frame(alice.token));
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[" + user_json(bob) + "]", "[]"));
+  // A newer token of the same user is fine as well.
+  client->send(auth_frame(harness_.login("alice")));
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[" + user_json(bob) + "]", "[]"));
+  EXPECT_FALSE(client->close_code());
+}
+
+TEST_F(GatewaySessionTest, AuthWithAnotherUsersTokenAnswers4006AndKeepsTheSession) {
+  TestUser alice = harness_.create_user("alice");
+  TestUser bob = harness_.create_user("bob");
+  auto client = signed_in(alice);
+  client->send(auth_frame(bob.token));
+  std::string refused = client->next();
+  EXPECT_EQ(payload_string(refused, "code"), "4006") << refused;
+  EXPECT_NE(refused.find(R"("type":"error")"), std::string::npos) << refused;
+  // Still alice's session.
+  client->send(kLoadFriends);
+  EXPECT_TRUE(same_json(client->next(), R"({"type":"mutual_users","payload":[]})"));
+  client->send(auth_frame(alice.token));
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[]", "[]"));
+  EXPECT_FALSE(client->close_code());
+}
+
+TEST_F(GatewaySessionTest, BothSessionsOfAUserReceiveADirectMessage) {
+  TestUser alice = harness_.create_user("alice");
+  TestUser bob = harness_.create_user("bob");
+  harness_.befriend(alice, bob);
+  auto phone = signed_in(alice);
+  auto laptop = signed_in(alice);
+  auto bob_client = signed_in(bob);
+  int64_t chat_id = alice.id ^ bob.id;
+  bob_client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" + id(chat_id) +
+                   R"(,"content":"안녕!"}})");
+  // The sender's own connection receives the event too: the app shows a message only then.
+  std::string at_bob = bob_client->next();
+  std::string message_id = payload_string(at_bob, "id");
+  std::string created_at = payload_string(at_bob, "created_at");
+  ASSERT_FALSE(message_id.empty()) << at_bob;
+  std::string expected = R"({"type":"chat","payload":{"type":"send","id":")" + message_id +
+                         R"(","user_id":)" + id(bob.id) + R"(,"chat_id":)" + id(chat_id) +
+                         R"(,"content":"안녕!","created_at":")" + created_at + R"("}})";
+  EXPECT_TRUE(same_json(at_bob, expected));
+  EXPECT_TRUE(same_json(phone->next(), expected));
+  EXPECT_TRUE(same_json(laptop->next(), expected));
+  harness_.settle();
+  EXPECT_EQ(phone->unread(), 0u);
+  EXPECT_EQ(laptop->unread(), 0u);
+  EXPECT_EQ(bob_client->unread(), 0u);
+}
+
+TEST_F(GatewaySessionTest, FriendRequestAndResponseReachBothSides) {
+  TestUser alice = harness_.create_user("alice");
+  TestUser bob = harness_.create_user("bob");
+  auto a = signed_in(alice);
+  auto b = signed_in(bob);
+  a->send(R"({"type":"mutual_users","payload":{"type":"request","name":"bob"}})");
+  EXPECT_TRUE(same_json(a->next(), kOk));
+  EXPECT_TRUE(same_json(b->next(), R"({"type":"mutual_users","payload":{"type":"request","user":)" +
+                                       user_json(alice) + "}}"));
+  b->send(R"({"type":"mutual_users","payload":{"type":"response","name":"alice"}})");
+  EXPECT_TRUE(same_json(b->next(), kOk));
+  EXPECT_TRUE(same_json(
+      a->next(),
+      R"({"type":"mutual_users","payload":{"type":"response","user":)" + user_json(bob) + "}}"));
+  // Both sides now list each other; answering again says so with the app's exact text.
+  a->send(kLoadFriends);
+  EXPECT_TRUE(
+      same_json(a->next(), R"({"type":"mutual_users","payload":[)" + user_json(bob) + "]}"));
+  b->send(kLoadFriends);
+  EXPECT_TRUE(
+      same_json(b->next(), R"({"type":"mutual_users","payload":[)" + user_json(alice) + "]}"));
+  b->send(R"({"type":"mutual_users","payload":{"type":"response","name":"alice"}})");
+  EXPECT_TRUE(same_json(
+      b->next(),
+      R"({"type":"error","payload":{"code":"4014","reason":"targeted name was not requested."}})"));
+  harness_.settle();
+  EXPECT_EQ(a->unread(), 0u);
+  EXPECT_EQ(b->unread(), 0u);
+}
+
+TEST_F(GatewaySessionTest, GuildMessageFansOutToTheMembersV2ConnectionsOnly) {
+  TestUser alice = harness_.create_user("alice");
+  TestUser bob = harness_.create_user("bob");
+  TestUser carol = harness_.create_user("carol");
+  harness_.befriend(alice, bob);
+  harness_.befriend(alice, carol);
+  auto a = signed_in(alice, Version::kV2);
+  auto b = signed_in(bob, Version::kV2);
+  auto b_app = signed_in(bob, Version::kV1);  // the published app never sees guilds
+  auto c = signed_in(carol, Version::kV2);    // a friend, not a member
+  a->send(R"({"type":"guild","payload":{"type":"create","name":"crew"}})");
+  std::string created = a->next();
+  std::string guild_id;
+  {
+    rapidjson::Document doc = parse(created);
+    ASSERT_TRUE(doc.IsObject() && doc["payload"].IsObject() && doc["payload"].HasMember("guild") &&
+                doc["payload"]["guild"].IsObject())
+        << created;
+    guild_id = doc["payload"]["guild"]["id"].GetString();
+  }
+  EXPECT_TRUE(same_json(created, R"({"type":"guild","payload":{"type":"created","guild":{"id":")" +
+                                     guild_id + R"(","name":"crew","owner_id":)" + id(alice.id) +
+                                     R"(,"member_count":1,"members":[)" + user_json(alice) +
+                                     R"(]},"user":)" + user_json(alice) + R"(,"actor":)" +
+                                     user_json(alice) + "}}"));
+  a->send(R"({"type":"guild","payload":{"type":"add","guild_id":")" + guild_id +
+          R"(","name":"bob"}})");
+  std::string joined = R"({"type":"guild","payload":{"type":"joined","guild":{"id":")" + guild_id +
+                       R"(","name":"crew","owner_id":)" + id(alice.id) +
+                       R"(,"member_count":2},"user":)" + user_json(bob) + R"(,"actor":)" +
+                       user_json(alice) + "}}";
+  EXPECT_TRUE(same_json(a->next(), joined));
+  EXPECT_TRUE(same_json(b->next(), joined));
+
+  a->send(R"({"type":"chat","payload":{"type":"send","chat_id":")" + guild_id +
+          R"(","content":"hello crew"}})");
+  std::string at_alice = a->next();
+  std::string message_id = payload_string(at_alice, "id");
+  std::string created_at = payload_string(at_alice, "created_at");
+  std::string expected = R"({"type":"chat","payload":{"type":"send","id":")" + message_id +
+                         R"(","user_id":)" + id(alice.id) + R"(,"chat_id":")" + guild_id +
+                         R"(","content":"hello crew","created_at":")" + created_at +
+                         R"(","edited_at":null}})";
+  EXPECT_TRUE(same_json(at_alice, expected));
+  EXPECT_TRUE(same_json(b->next(), expected));
+  // The guild's request is unknown on v1, as before guilds existed.
+  b_app->send(R"({"type":"guild","payload":{"type":"leave","guild_id":")" + guild_id + "\"}}");
+  EXPECT_EQ(payload_string(b_app->next(), "code"), "4002");
+  harness_.settle();
+  EXPECT_EQ(b_app->unread(), 0u) << "a v1 connection received a guild frame";
+  EXPECT_EQ(c->unread(), 0u) << "a non-member received the guild's frames";
+  EXPECT_EQ(a->unread(), 0u);
+  EXPECT_EQ(b->unread(), 0u);
+}
+
+TEST_F(GatewaySessionTest, LogoutClosesTheSessionsOfThatTokenWith4108) {
+  TestUser alice = harness_.create_user("alice");
+  auto first = signed_in(alice);
+  auto second = signed_in(alice);
+  TestUser alice_elsewhere = alice;
+  alice_elsewhere.token = harness_.login("alice");
+  auto other_device = signed_in(alice_elsewhere);
+  harness_.logout(alice.token);
+  ASSERT_TRUE(first->wait_for_close());
+  ASSERT_TRUE(second->wait_for_close());
+  EXPECT_EQ(first->close_code(), CloseCode::kTokenRevoked);
+  EXPECT_EQ(second->close_code(), CloseCode::kTokenRevoked);
+  // Another token of the same user is not affected.
+  other_device->heartbeat(1);
+  EXPECT_TRUE(same_json(other_device->next(), R"({"type":"heartbeat","payload":{"count":1}})"));
+  EXPECT_FALSE(other_device->close_code());
+  // The revoked token no longer opens a session.
+  auto again = harness_.connect();
+  again->heartbeat();
+  EXPECT_TRUE(same_json(again->next(), kHeartbeat0));
+  again->send(auth_frame(alice.token));
+  EXPECT_EQ(payload_string(again->next(), "code"), "4000");
+}
+
+TEST_F(GatewaySessionTest, V1AndV2SessionsSideBySide) {
+  TestUser alice = harness_.create_user("alice");
+  TestUser bob = harness_.create_user("bob");
+  TestUser carol = harness_.create_user("carol");
+  harness_.befriend(alice, bob);
+  auto app = harness_.connect(Version::kV1);
+  auto web = harness_.connect(Version::kV2);
+  auto tab = harness_.connect(Version::kV2);
+  for (auto* client : {app.get(), web.get(), tab.get()}) {
+    client->heartbeat();
+    EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+    client->send(auth_frame(alice.token));
+  }
+  EXPECT_TRUE(is_v1_auth(app->next(), alice, "[]", "[" + user_json(bob) + "]"));
+  std::string v2_auth = R"({"type":"auth","payload":{"self_user":)" + user_json(alice) +
+                        R"(,"mutual_requests":[],"mutual_users":[)" + user_json(bob) +
+                        R"(],"outgoing_requests":[],"guilds":[]}})";
+  EXPECT_TRUE(same_json(web->next(), v2_auth));
+  EXPECT_TRUE(same_json(tab->next(), v2_auth));
+
+  // My own operation: `ok` where I asked, a "self" event on my other v2 connection, and
+  // nothing on v1 (the app would read it as carol's doing).
+  web->send(R"({"type":"mutual_users","payload":{"type":"request","name":"carol"}})");
+  EXPECT_TRUE(same_json(web->next(), kOk));
+  EXPECT_TRUE(
+      same_json(tab->next(), R"({"type":"mutual_users","payload":{"type":"request","user":)" +
+                                 user_json(carol) + R"(,"self":true}})"));
+
+  // A direct message reaches both versions, v2 with edited_at.
+  auto bob_client = signed_in(bob, Version::kV1);
+  bob_client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" + id(alice.id ^ bob.id) +
+                   R"(,"content":"hi"}})");
+  std::string at_app = app->next();
+  std::string v1_chat =
+      R"({"type":"chat","payload":{"type":"send","id":")" + payload_string(at_app, "id") +
+      R"(","user_id":)" + id(bob.id) + R"(,"chat_id":)" + id(alice.id ^ bob.id) +
+      R"(,"content":"hi","created_at":")" + payload_string(at_app, "created_at") + R"("}})";
+  EXPECT_TRUE(same_json(at_app, v1_chat));
+  std::string v2_chat = v1_chat.substr(0, v1_chat.size() - 2) + R"(,"edited_at":null}})";
+  EXPECT_TRUE(same_json(web->next(), v2_chat));
+  EXPECT_TRUE(same_json(tab->next(), v2_chat));
+  EXPECT_TRUE(same_json(bob_client->next(), v1_chat));
+  harness_.settle();
+  EXPECT_EQ(app->unread(), 0u) << "a v1 connection received a v2 event";
+  EXPECT_EQ(web->unread(), 0u);
+  EXPECT_EQ(tab->unread(), 0u);
+}
+
+}  // namespace
+}  // namespace rwd::gateway::testing
