@@ -4,15 +4,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
 #include <memory>
 
 #include "base/clock.h"
 #include "base/crypto.h"
-#include "base/dir_lock.h"
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
 #include "base/unicode.h"
+#include "app/open_store.h"
 #include "config/config.h"
 #include "domain/accounts.h"
 #include "domain/chats.h"
@@ -27,27 +26,12 @@
 #include "mail/mailer.h"
 #include "mail/outbox_sender.h"
 #include "net/server.h"
-#include "store/sqlite/sqlite_store.h"
 
 namespace {
 
 int fail(const std::string& message) {
   spdlog::critical("{}", message);
   return 1;
-}
-
-// The SQLite store in the data directory, with its own options (pruning); the rest of the
-// program sees only the Store interface.
-rwd::Result<std::unique_ptr<rwd::store::Store>> open_sqlite_store(const rwd::Config& config,
-                                                                  const std::string& db_path,
-                                                                  const rwd::Clock& clock) {
-  rwd::store::SqliteOptions options;
-  options.clock = &clock;
-  options.prune_interval_us = int64_t{config.prune_interval_s} * 1000000;
-  options.sent_mail_retention_us = static_cast<int64_t>(config.sent_mail_retention_h * 3600 * 1e6);
-  auto opened = rwd::store::SqliteStore::open(db_path, options);
-  if (!opened.ok()) return opened.error();
-  return std::unique_ptr<rwd::store::Store>(std::move(opened.value()));
 }
 
 }  // namespace
@@ -78,21 +62,15 @@ int main(int argc, char** argv) {
     return fail(std::string("ICU failed to initialize: ") + e.what());
   }
 
-  std::error_code fs_ec;
-  std::filesystem::create_directories(config.data_dir, fs_ec);
-  if (fs_ec) return fail("--data-dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
-  // One process per data directory: two would each keep their own in-memory state over one
-  // database, with one worker id. Held until exit; the kernel releases it even on a crash.
-  auto dir_lock = DirectoryLock::acquire(config.data_dir);
-  if (!dir_lock.ok()) return fail(dir_lock.error().detail);
-  std::string db_path = (std::filesystem::path(config.data_dir) / "rewind.db").string();
   SystemClock clock;   // dates: messages, tokens, links, mail
   SteadyClock steady;  // intervals: deadlines and rate limits of connections and addresses
-  auto opened = open_sqlite_store(config, db_path, clock);
-  if (!opened.ok()) return fail("database: " + opened.error().detail);
-  std::unique_ptr<store::Store> store = std::move(opened.value());
+  auto opened = app::open_store(config, clock);
+  if (!opened.ok()) return fail(opened.error().detail);
+  app::OpenedStore& storage = opened.value();
+  store::Store* store = storage.store.get();
+  const std::string& db_path = storage.where;
 
-  SnowflakeGenerator ids(config.worker_id);
+  SnowflakeGenerator ids(storage.worker_id);
   domain::Directory directory;
   {
     auto snapshot = store->load_directory(clock.now_us());

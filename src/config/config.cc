@@ -33,8 +33,14 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--data-dir", c.data_dir, "REWIND_DATA_DIR", "Directory of the SQLite database");
   opt(app, "--public-base-url", c.public_base_url, "REWIND_PUBLIC_BASE_URL",
       "Base URL of verification links (default http://<listen>:<port>)");
-  opt(app, "--worker-id", c.worker_id, "REWIND_WORKER_ID", "Snowflake worker number (0-1023)")
-      ->check(CLI::Range(0, kMaxWorkerId));
+  opt(app, "--database-url", c.database_url, "REWIND_DATABASE_URL",
+      "PostgreSQL database (postgresql://user:password@host:port/db); default: SQLite in "
+      "--data-dir");
+  auto* worker_id =
+      opt(app, "--worker-id", c.worker_id, "REWIND_WORKER_ID",
+          "Snowflake worker number (0-1023), unique per database; on PostgreSQL a free one is "
+          "leased when not given")
+          ->check(CLI::Range(0, kMaxWorkerId));
   opt(app, "--prune-interval", c.prune_interval_s, "REWIND_PRUNE_INTERVAL_S",
       "Seconds between deletions of expired tokens and registrations and old sent mail")
       ->check(CLI::Range(1, 86400));
@@ -213,6 +219,14 @@ ConfigOutcome parse_config(int argc, char** argv) {
       inet_pton(AF_INET6, c.listen.c_str(), addr_buf) != 1)
     return fail("--listen / REWIND_LISTEN: '" + c.listen + "' is not an IP address");
   if (c.data_dir.empty()) return fail("--data-dir / REWIND_DATA_DIR: empty path");
+  c.worker_id_given = worker_id->count() > 0;
+  // Only the form is checked here (the value holds a password, so it is never echoed); a
+  // server that cannot be reached stops start-up when the store opens.
+  if (!c.database_url.empty() && c.database_url.rfind("postgresql://", 0) != 0 &&
+      c.database_url.rfind("postgres://", 0) != 0)
+    return fail(
+        "--database-url / REWIND_DATABASE_URL: not a PostgreSQL URI "
+        "(postgresql://user:password@host:port/db)");
   if (!c.smtp_host.empty() && c.mail_address.empty())
     return fail("--mail-address / MAIL_ADDRESS: required when --smtp-host is set");
   if (!c.public_base_url.empty() && c.public_base_url.rfind("http://", 0) != 0 &&

@@ -25,7 +25,11 @@ struct Config {
 
   // Storage and ids
   std::string data_dir = "./data";
+  // A libpq URI (postgresql://user:password@host:port/db) selects PostgreSQL; empty: SQLite
+  // under data_dir. Holds a password: never log it whole.
+  std::string database_url;
   int worker_id = 0;
+  bool worker_id_given = false;  // false: 0, or on PostgreSQL a free id leased from the database
   int prune_interval_s = 60;              // expired tokens, registrations, old sent mail
   double sent_mail_retention_h = 24 * 7;  // sent mail kept for diagnosis
 

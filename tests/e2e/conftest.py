@@ -1,6 +1,12 @@
 """Fixtures for the end-to-end tests: the real rewind-server binary on loopback with a
 fresh data directory, a real SMTP server process (smtp_sink.py) over implicit TLS with a
-test CA, and real HTTP and WebSocket clients."""
+test CA, and real HTTP and WebSocket clients.
+
+With REWIND_TEST_DATABASE_URL (a PostgreSQL server where that role may CREATE DATABASE, e.g.
+from tests/scripts/postgres-cluster), every server runs on PostgreSQL instead of SQLite: each
+data directory gets an empty database of its own (the same one when a server restarts on
+it; see DatabasePool). REWIND_TEST_PG_DIR names that cluster's directory, for the tests that stop
+and start the PostgreSQL server itself."""
 import email
 import email.policy
 import glob
@@ -11,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -23,6 +30,165 @@ SERVER_BIN = os.path.join(BUILD_DIR, "rewind-server")
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMTP_USER = "rewind@example.test"
 SMTP_PASSWORD = "smtp-test-password"
+
+
+PG_URL = os.environ.get("REWIND_TEST_DATABASE_URL", "")
+ON_POSTGRES = bool(PG_URL)
+PG_DIR = os.environ.get("REWIND_TEST_PG_DIR", "")
+PG_CLUSTER = os.path.join(ROOT, "tests", "scripts", "postgres-cluster")
+sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="SQLite only")
+postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="needs REWIND_TEST_DATABASE_URL")
+
+
+def database_url(name):
+    """PG_URL with its database replaced by `name`."""
+    m = re.match(r"^([a-z]+://[^/]*)(/[^?]*)?(\?.*)?$", PG_URL)
+    return m.group(1) + "/" + name + (m.group(3) or "")
+
+
+def psql(sql, url=None):
+    """Runs SQL with psql on `url` (the maintenance database by default); returns its rows as
+    lists of strings."""
+    r = subprocess.run(["psql", url or PG_URL, "-qAtX", "-v", "ON_ERROR_STOP=1", "-F", "\t",
+                        "-c", sql], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql: {r.stderr.strip()}")
+    return [line.split("\t") for line in r.stdout.splitlines()]
+
+
+class DatabasePool:
+    """Databases for the servers, made (CREATE DATABASE) and emptied on a thread of their own,
+    ahead of the tests that take them. With fsync on, creating and dropping a database cost
+    about two seconds, emptying one a third of a second: a database a test used is emptied
+    (its sessions ended, its schema dropped and made again — as fresh as a new one to the
+    server's migrations) and handed to a later test; all are dropped at the end of the run."""
+
+    AHEAD = 2
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.ready = []   # empty, unused
+        self.used = []    # to empty
+        self.all = []     # every database made, to drop at the end
+        self.closing = False
+        self.error = None
+        self.thread = None
+
+    def _run(self):
+        while True:
+            with self.lock:
+                while not self.closing and not self.used and len(self.ready) >= self.AHEAD:
+                    self.lock.wait()
+                if self.closing:
+                    return
+                if self.used:
+                    job = ("empty", self.used.pop(0))
+                else:
+                    job = ("create", f"rewind_t_{os.getpid()}_{len(self.all)}_"
+                                     f"{int(time.time() * 1000) % 100000000}")
+                    self.all.append(job[1])
+            try:
+                if job[0] == "empty":
+                    psql("SET client_min_messages = warning; "
+                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                         "AND usename = current_user; "
+                         "DROP SCHEMA public CASCADE; CREATE SCHEMA public;",
+                         database_url(job[1]))
+                else:
+                    psql(f"CREATE DATABASE {job[1]}")
+            except RuntimeError as e:
+                if job[0] == "empty":  # not reusable: left to the final drop
+                    print(f"could not empty {job[1]}: {e}")
+                    continue
+                with self.lock:
+                    self.error = e
+                    self.lock.notify_all()
+                return
+            with self.lock:
+                self.ready.append(job[1])
+                self.lock.notify_all()
+
+    def take(self):
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, daemon=True)
+                self.thread.start()
+            while not self.ready:
+                if self.error:
+                    raise self.error
+                self.lock.notify_all()
+                self.lock.wait(60)
+            name = self.ready.pop(0)
+            self.lock.notify_all()
+            return name
+
+    def give_back(self, name):
+        with self.lock:
+            self.used.append(name)
+            self.lock.notify_all()
+
+    def close(self):
+        with self.lock:
+            self.closing = True
+            self.lock.notify_all()
+        if self.thread:
+            self.thread.join(120)
+        for name in self.all:
+            drop_database(name)
+
+
+def drop_database(name):
+    # FORCE ends the sessions left on it, but is refused when one is an autovacuum worker
+    # (not ours to signal); a plain DROP then stops that worker itself.
+    error = None
+    for sql in ["WITH (FORCE)"] + [""] * 5:
+        try:
+            psql(f"DROP DATABASE IF EXISTS {name} {sql}")
+            return
+        except RuntimeError as e:
+            error = e
+            time.sleep(0.2)
+    print(f"could not drop {name}: {error}")
+
+
+_pool = DatabasePool()
+_databases = {}  # data directory -> database name, for the running test
+
+
+def database_for(data_dir):
+    """The URL of the database that stands for data_dir on PostgreSQL, empty on first use."""
+    key = os.path.realpath(str(data_dir))
+    if key not in _databases:
+        _databases[key] = _pool.take()
+    return database_url(_databases[key])
+
+
+def _give_back_databases(keys):
+    for key in keys:
+        _pool.give_back(_databases.pop(key))
+
+
+@pytest.fixture(autouse=True)
+def postgres_databases():
+    """Gives back the databases a test's own servers used once they have stopped (this fixture
+    is set up before the test's other function fixtures, so it is torn down after them). A
+    module's shared server took its database before: that one goes at the end of the run."""
+    before = set(_databases)
+    yield
+    _give_back_databases([k for k in list(_databases) if k not in before])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def postgres_databases_left():
+    yield
+    _databases.clear()
+    _pool.close()
+
+
+def pg_cluster(command):
+    """Stops or starts the PostgreSQL server of REWIND_TEST_PG_DIR (same port, same data)."""
+    subprocess.run([PG_CLUSTER, command, PG_DIR], check=True, capture_output=True, timeout=120)
 
 
 def free_port():
@@ -125,6 +291,8 @@ class Server:
     def start(self, timeout=20):
         env = dict(os.environ)
         env.update(self.env or {})
+        if ON_POSTGRES and "REWIND_DATABASE_URL" not in (self.env or {}):
+            env["REWIND_DATABASE_URL"] = database_for(self.data_dir)
         self.log_path = os.path.join(self.log_dir, "server.log")
         os.makedirs(self.data_dir, exist_ok=True)
         os.makedirs(self.log_dir, exist_ok=True)

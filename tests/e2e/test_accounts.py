@@ -715,6 +715,8 @@ def test_without_smtp_host_mail_goes_to_the_log(start_server):
     ([], {"REWIND_UTC_OFFSET": "+99:99"}, ["--utc-offset", "REWIND_UTC_OFFSET"]),
     ([], {"REWIND_RATE_LIMIT_EXEMPT": "1.2.3.4/40"},
      ["--rate-limit-exempt", "REWIND_RATE_LIMIT_EXEMPT"]),
+    (["--database-url", "mysql://u:secret@h/db"], {}, ["--database-url"]),
+    ([], {"REWIND_DATABASE_URL": "u:secret@h/db"}, ["REWIND_DATABASE_URL"]),
 ])
 def test_bad_config_value_stops_startup_naming_the_setting(tmp_path, args, env, names):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REWIND_")}

@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 import requests
 
-from conftest import Client, login, register
+from conftest import ON_POSTGRES, Client, login, register
 
 NFD_MINSU = unicodedata.normalize("NFD", "민수")  # Hangul jamo: another byte string
 NFD_EMILIE = unicodedata.normalize("NFD", "Émilie")
@@ -124,6 +124,8 @@ def test_the_verification_link_refuses_a_lookalike_registered_meanwhile(server, 
     assert_error(r, 409, "name_taken")
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite only: it rewinds the SQLite schema to before "
+                    "names in any script; PostgreSQL's schema starts with skeletons")
 def test_names_stored_before_the_rule_keep_working_and_get_skeletons(start_server, smtp, tmp_path,
                                                                      test_ca):
     start_server.ca[0] = test_ca["ca"]

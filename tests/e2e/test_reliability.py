@@ -14,7 +14,7 @@ import time
 import pytest
 import websocket
 
-from conftest import Client, ConnectionClosed, befriend, create_user
+from conftest import ON_POSTGRES, Client, ConnectionClosed, befriend, create_user
 
 
 def rss_kib(pid):
@@ -240,8 +240,9 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(start_server, sm
         time.sleep(rng.uniform(0.3, 1.5))
         server.kill9()
         server.start()
-        integrity.append(os.popen(f"sqlite3 {server.data_dir}/rewind.db 'PRAGMA integrity_check'")
-                         .read().strip())
+        if not ON_POSTGRES:  # PostgreSQL's own recovery is not ours to check
+            integrity.append(os.popen(f"sqlite3 {server.data_dir}/rewind.db "
+                                      "'PRAGMA integrity_check'").read().strip())
     for c in clients:
         c.join(300)
     elapsed = time.time() - start
@@ -262,7 +263,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(start_server, sm
           f"in {elapsed:.1f}s: {acked} acknowledged, {lost} lost, {dup} duplicated, "
           f"integrity {set(integrity)}")
     assert lost == 0 and dup == 0
-    assert set(integrity) == {"ok"}
+    assert set(integrity) <= {"ok"}
 
 
 def test_sigterm_closes_every_client_with_1001_and_exits_cleanly(start_server, smtp, test_ca):

@@ -1,0 +1,573 @@
+#include "store/postgres/migrations.h"
+
+#include <libpq-fe.h>
+
+#include <iterator>
+#include <string>
+
+#include "store/postgres/pg_util.h"
+
+namespace rwd::store::postgres {
+
+namespace {
+
+// Append only: a released migration is never edited; a function changes by a later
+// CREATE OR REPLACE. Times are microseconds since the Unix epoch, UTC; ids are snowflakes
+// given by the application (except outbox ids). Names are compared by keys computed in C++
+// (base/unicode.h: name_key, confusable_skeleton) and sent with the row, never recomputed
+// here, so both stores refuse exactly the same names.
+const char* const kMigrations[] = {
+    // 1: the tables. The constraints state the rules the code relies on, so that a bug that
+    // would break one fails its write instead of storing a contradiction.
+    R"sql(
+CREATE TABLE users (
+  id            bigint PRIMARY KEY,
+  name          text   NOT NULL,
+  name_key      text   NOT NULL UNIQUE,  -- NFC, case folded: one account per name
+  name_skeleton text   NOT NULL UNIQUE,  -- TS #39 skeleton: no lookalike of a taken name
+  email         text   NOT NULL,
+  email_lower   text   NOT NULL UNIQUE,
+  password_hash text   NOT NULL,
+  profile       text,
+  created_us    bigint NOT NULL
+);
+-- The key and skeleton are kept with the registration so that verification compares them
+-- without recomputing them in SQL.
+CREATE TABLE pending_registrations (
+  email_lower   text   PRIMARY KEY,
+  email         text   NOT NULL,
+  name          text   NOT NULL,
+  name_key      text   NOT NULL,
+  name_skeleton text   NOT NULL,
+  password_hash text   NOT NULL,
+  key_hash      text   NOT NULL UNIQUE,
+  created_us    bigint NOT NULL,
+  expires_us    bigint NOT NULL
+);
+CREATE INDEX pending_registrations_by_expiry ON pending_registrations (expires_us);
+CREATE TABLE tokens (
+  hash       text    PRIMARY KEY,
+  user_id    bigint  NOT NULL REFERENCES users (id),
+  created_us bigint  NOT NULL,
+  expires_us bigint  NOT NULL,
+  revoked    boolean NOT NULL DEFAULT false
+);
+CREATE INDEX tokens_by_expiry ON tokens (expires_us);
+CREATE INDEX tokens_revoked ON tokens (hash) WHERE revoked;
+CREATE TABLE friend_requests (
+  from_id    bigint NOT NULL REFERENCES users (id),
+  to_id      bigint NOT NULL REFERENCES users (id),
+  created_us bigint NOT NULL,
+  PRIMARY KEY (from_id, to_id),
+  CHECK (from_id <> to_id)
+);
+CREATE TABLE friendships (
+  user_lo    bigint NOT NULL REFERENCES users (id),
+  user_hi    bigint NOT NULL REFERENCES users (id),
+  created_us bigint NOT NULL,
+  PRIMARY KEY (user_lo, user_hi),
+  CHECK (user_lo < user_hi)
+);
+-- kind 0: the direct-message chat of the pair (user_lo, user_hi), one per pair, kept after a
+-- friendship ends so that history survives unfriending and befriending again.
+-- kind 1: a guild's chat (same id as the guild), kept after the guild is deleted.
+CREATE TABLE chats (
+  id         bigint   PRIMARY KEY,
+  kind       smallint NOT NULL,
+  user_lo    bigint   REFERENCES users (id),
+  user_hi    bigint   REFERENCES users (id),
+  created_us bigint   NOT NULL,
+  CHECK ((kind = 0 AND user_lo IS NOT NULL AND user_hi IS NOT NULL AND user_lo < user_hi) OR
+         (kind = 1 AND user_lo IS NULL AND user_hi IS NULL))
+);
+CREATE UNIQUE INDEX chats_dm_pair ON chats (user_lo, user_hi) WHERE kind = 0;
+CREATE TABLE messages (
+  id         bigint  PRIMARY KEY,
+  chat_id    bigint  NOT NULL REFERENCES chats (id),
+  author_id  bigint  NOT NULL REFERENCES users (id),
+  content    text    NOT NULL,
+  created_us bigint  NOT NULL,
+  edited_us  bigint,
+  deleted    boolean NOT NULL DEFAULT false,
+  CHECK (NOT deleted OR (content = '' AND edited_us IS NOT NULL))
+);
+-- History: the newest live messages of a chat before a time (PostgresStore::load_messages),
+-- read backwards from the cursor.
+CREATE INDEX messages_history ON messages (chat_id, created_us, id) WHERE NOT deleted;
+CREATE TABLE outbox (
+  id              bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  recipient       text    NOT NULL,
+  subject         text    NOT NULL,
+  body            text    NOT NULL,
+  created_us      bigint  NOT NULL,
+  attempts        integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  next_attempt_us bigint  NOT NULL,
+  last_error      text,
+  sent_us         bigint
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_us) WHERE sent_us IS NULL;
+CREATE INDEX outbox_sent ON outbox (sent_us) WHERE sent_us IS NOT NULL;
+CREATE TABLE guilds (
+  id         bigint PRIMARY KEY REFERENCES chats (id),
+  name       text   NOT NULL,
+  owner_id   bigint NOT NULL REFERENCES users (id),
+  created_us bigint NOT NULL
+);
+CREATE TABLE guild_members (
+  guild_id  bigint NOT NULL REFERENCES guilds (id) ON DELETE CASCADE,
+  user_id   bigint NOT NULL REFERENCES users (id),
+  joined_us bigint NOT NULL,
+  PRIMARY KEY (guild_id, user_id)
+);
+CREATE INDEX guild_members_by_user ON guild_members (user_id);
+-- The owner is a member. Deferrable because a guild and its first member reference each
+-- other: rwd_create_guild defers it for its own two inserts only.
+ALTER TABLE guilds ADD CONSTRAINT guilds_owner_is_member FOREIGN KEY (id, owner_id)
+  REFERENCES guild_members (guild_id, user_id) DEFERRABLE INITIALLY IMMEDIATE;
+-- Every write transaction inserts its batch's id here: after a connection is lost while a
+-- COMMIT was in flight, the row says whether that transaction committed. `fenced` rows are
+-- inserted by the settlement instead, which makes the lost transaction unable to commit.
+-- Pruned after a day.
+CREATE TABLE write_batches (
+  id          uuid    PRIMARY KEY,
+  recorded_us bigint  NOT NULL,
+  fenced      boolean NOT NULL DEFAULT false
+);
+CREATE INDEX write_batches_by_time ON write_batches (recorded_us);
+)sql",
+
+    // 2: the decisions. Each conditional write of store.h is one function call, so that a
+    // batch of writes is one pipelined round trip with no client-side branching. A broken
+    // rule is returned as an outcome ('ok' or the rule's name), never raised: raising would
+    // abort the whole batch's transaction.
+    R"sql(
+CREATE FUNCTION rwd_now_us() RETURNS bigint LANGUAGE sql VOLATILE AS
+  $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint $$;
+
+-- Serializes the friend operations of one pair across every process writing the database.
+CREATE FUNCTION rwd_lock_pair(p_a bigint, p_b bigint) RETURNS void LANGUAGE sql AS
+  $$ SELECT pg_advisory_xact_lock(hashtextextended(least(p_a, p_b) || ':' || greatest(p_a, p_b), 0)) $$;
+
+CREATE FUNCTION rwd_put_registration(
+    p_email_lower text, p_email text, p_name text, p_name_key text, p_name_skeleton text,
+    p_password_hash text, p_key_hash text, p_created_us bigint, p_expires_us bigint,
+    p_recipient text, p_subject text, p_body text, p_next_attempt_us bigint)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  -- The same key for another email replaces that registration too.
+  DELETE FROM pending_registrations WHERE key_hash = p_key_hash AND email_lower <> p_email_lower;
+  INSERT INTO pending_registrations (email_lower, email, name, name_key, name_skeleton,
+                                     password_hash, key_hash, created_us, expires_us)
+  VALUES (p_email_lower, p_email, p_name, p_name_key, p_name_skeleton, p_password_hash,
+          p_key_hash, p_created_us, p_expires_us)
+  ON CONFLICT (email_lower) DO UPDATE SET
+    email = EXCLUDED.email, name = EXCLUDED.name, name_key = EXCLUDED.name_key,
+    name_skeleton = EXCLUDED.name_skeleton, password_hash = EXCLUDED.password_hash,
+    key_hash = EXCLUDED.key_hash, created_us = EXCLUDED.created_us,
+    expires_us = EXCLUDED.expires_us;
+  INSERT INTO outbox (recipient, subject, body, created_us, next_attempt_us)
+  VALUES (p_recipient, p_subject, p_body, p_created_us,
+          COALESCE(NULLIF(p_next_attempt_us, 0), p_created_us));
+  RETURN 'ok';
+END $$;
+
+CREATE FUNCTION rwd_verify_registration(
+    p_key_hash text, p_now_us bigint, p_user_id bigint,
+    OUT outcome text, OUT v_name text, OUT v_email text, OUT v_password_hash text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  r pending_registrations;
+BEGIN
+  SELECT * INTO r FROM pending_registrations WHERE key_hash = p_key_hash FOR UPDATE;
+  IF NOT FOUND OR r.expires_us <= p_now_us THEN
+    outcome := 'link_invalid'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM users WHERE email_lower = r.email_lower) THEN
+    outcome := 'link_invalid'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM users WHERE name_key = r.name_key OR name_skeleton = r.name_skeleton) THEN
+    outcome := 'name_taken'; RETURN;
+  END IF;
+  BEGIN
+    INSERT INTO users (id, name, name_key, name_skeleton, email, email_lower, password_hash,
+                       created_us)
+    VALUES (p_user_id, r.name, r.name_key, r.name_skeleton, r.email, r.email_lower,
+            r.password_hash, p_now_us);
+  EXCEPTION WHEN unique_violation THEN
+    -- Another process created the same name or email between the check and the insert.
+    outcome := CASE WHEN EXISTS (SELECT 1 FROM users WHERE email_lower = r.email_lower)
+                    THEN 'link_invalid' ELSE 'name_taken' END;
+    RETURN;
+  END;
+  DELETE FROM pending_registrations WHERE email_lower = r.email_lower;
+  outcome := 'ok'; v_name := r.name; v_email := r.email; v_password_hash := r.password_hash;
+END $$;
+
+CREATE FUNCTION rwd_revoke_token(p_hash text, p_now_us bigint,
+                                 OUT outcome text, OUT v_user_id bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE tokens SET revoked = true
+   WHERE hash = p_hash AND NOT revoked AND expires_us > p_now_us
+  RETURNING tokens.user_id INTO v_user_id;
+  outcome := CASE WHEN FOUND THEN 'ok' ELSE 'unauthorized' END;
+END $$;
+
+-- Makes lo and hi friends (their crossed requests are gone) and returns their chat, created
+-- with p_chat_id if the pair never had one.
+CREATE FUNCTION rwd_befriend(p_lo bigint, p_hi bigint, p_chat_id bigint, p_now_us bigint)
+RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM friend_requests
+   WHERE (from_id = p_lo AND to_id = p_hi) OR (from_id = p_hi AND to_id = p_lo);
+  INSERT INTO friendships (user_lo, user_hi, created_us) VALUES (p_lo, p_hi, p_now_us)
+  ON CONFLICT DO NOTHING;
+  INSERT INTO chats (id, kind, user_lo, user_hi, created_us) VALUES (p_chat_id, 0, p_lo, p_hi, p_now_us)
+  ON CONFLICT DO NOTHING;
+  RETURN (SELECT id FROM chats WHERE kind = 0 AND user_lo = p_lo AND user_hi = p_hi);
+END $$;
+
+CREATE FUNCTION rwd_request_friend(p_from bigint, p_to bigint, p_chat_id bigint, p_now_us bigint,
+                                   OUT outcome text, OUT v_befriended boolean, OUT v_chat_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  lo bigint := least(p_from, p_to);
+  hi bigint := greatest(p_from, p_to);
+BEGIN
+  v_befriended := false; v_chat_id := 0;
+  IF p_from = p_to THEN
+    outcome := 'self_target'; RETURN;
+  END IF;
+  PERFORM rwd_lock_pair(p_from, p_to);
+  IF EXISTS (SELECT 1 FROM friendships WHERE user_lo = lo AND user_hi = hi) THEN
+    outcome := 'already_friends'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM friend_requests WHERE from_id = p_from AND to_id = p_to) THEN
+    outcome := 'already_requested'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM friend_requests WHERE from_id = p_to AND to_id = p_from) THEN
+    v_chat_id := rwd_befriend(lo, hi, p_chat_id, p_now_us);
+    v_befriended := true; outcome := 'ok'; RETURN;
+  END IF;
+  INSERT INTO friend_requests (from_id, to_id, created_us) VALUES (p_from, p_to, p_now_us);
+  outcome := 'ok';
+END $$;
+
+CREATE FUNCTION rwd_accept_friend(p_user bigint, p_requester bigint, p_chat_id bigint,
+                                  p_now_us bigint, OUT outcome text, OUT v_chat_id bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM rwd_lock_pair(p_user, p_requester);
+  IF NOT EXISTS (SELECT 1 FROM friend_requests WHERE from_id = p_requester AND to_id = p_user) THEN
+    outcome := 'not_requested'; RETURN;
+  END IF;
+  v_chat_id := rwd_befriend(least(p_user, p_requester), greatest(p_user, p_requester),
+                            p_chat_id, p_now_us);
+  outcome := 'ok';
+END $$;
+
+CREATE FUNCTION rwd_cancel_friend_request(p_user bigint, p_other bigint,
+                                          OUT outcome text, OUT v_from bigint, OUT v_to bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM rwd_lock_pair(p_user, p_other);
+  DELETE FROM friend_requests WHERE from_id = p_user AND to_id = p_other;
+  IF FOUND THEN
+    outcome := 'ok'; v_from := p_user; v_to := p_other; RETURN;
+  END IF;
+  DELETE FROM friend_requests WHERE from_id = p_other AND to_id = p_user;
+  IF FOUND THEN
+    outcome := 'ok'; v_from := p_other; v_to := p_user; RETURN;
+  END IF;
+  outcome := 'not_requested';
+END $$;
+
+CREATE FUNCTION rwd_unfriend(p_user bigint, p_other bigint) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM friendships WHERE user_lo = least(p_user, p_other) AND user_hi = greatest(p_user, p_other);
+  RETURN CASE WHEN FOUND THEN 'ok' ELSE 'not_friends' END;
+END $$;
+
+CREATE FUNCTION rwd_edit_message(p_chat_id bigint, p_message_id bigint, p_author_id bigint,
+                                 p_content text, p_now_us bigint,
+                                 OUT outcome text, OUT v_created_us bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE messages SET content = p_content, deleted = (p_content = ''), edited_us = p_now_us
+   WHERE id = p_message_id AND chat_id = p_chat_id AND author_id = p_author_id AND NOT deleted
+  RETURNING messages.created_us INTO v_created_us;
+  outcome := CASE WHEN FOUND THEN 'ok' ELSE 'message_not_found' END;
+END $$;
+
+-- What every guild function returns: the outcome and the guild as it is after the change
+-- (members in joining order, ties by id), or as it was for a deletion.
+CREATE TYPE rwd_guild_result AS (
+  outcome          text,
+  guild_id         bigint,
+  name             text,
+  owner_id         bigint,
+  created_us       bigint,
+  member_ids       bigint[],
+  member_joined_us bigint[],
+  new_owner        bigint,   -- leave: the member the guild passed to
+  guild_deleted    boolean   -- leave: the last member left
+);
+
+CREATE FUNCTION rwd_guild_state(p_outcome text, p_guild_id bigint) RETURNS rwd_guild_result
+LANGUAGE sql AS $$
+  SELECT p_outcome, g.id, g.name, g.owner_id, g.created_us,
+         (SELECT array_agg(m.user_id ORDER BY m.joined_us, m.user_id)
+            FROM guild_members m WHERE m.guild_id = g.id),
+         (SELECT array_agg(m.joined_us ORDER BY m.joined_us, m.user_id)
+            FROM guild_members m WHERE m.guild_id = g.id),
+         NULL::bigint, false
+    FROM guilds g WHERE g.id = p_guild_id
+$$;
+
+CREATE FUNCTION rwd_guild_outcome(p_outcome text) RETURNS rwd_guild_result LANGUAGE sql AS
+  $$ SELECT p_outcome, NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint[],
+            NULL::bigint[], NULL::bigint, false $$;
+
+-- Locks the guild for the rest of the transaction and returns its owner when p_user is a
+-- member; NULL when the guild does not exist or p_user is not a member.
+CREATE FUNCTION rwd_lock_guild_for(p_guild_id bigint, p_user bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_owner bigint;
+BEGIN
+  SELECT owner_id INTO v_owner FROM guilds WHERE id = p_guild_id FOR UPDATE;
+  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM guild_members
+                               WHERE guild_id = p_guild_id AND user_id = p_user) THEN
+    RETURN NULL;
+  END IF;
+  RETURN v_owner;
+END $$;
+
+CREATE FUNCTION rwd_create_guild(p_guild_id bigint, p_name text, p_owner_id bigint,
+                                 p_created_us bigint)
+RETURNS rwd_guild_result LANGUAGE plpgsql AS $$
+BEGIN
+  SET CONSTRAINTS guilds_owner_is_member DEFERRED;
+  INSERT INTO chats (id, kind, created_us) VALUES (p_guild_id, 1, p_created_us);
+  INSERT INTO guilds (id, name, owner_id, created_us)
+  VALUES (p_guild_id, p_name, p_owner_id, p_created_us);
+  INSERT INTO guild_members (guild_id, user_id, joined_us)
+  VALUES (p_guild_id, p_owner_id, p_created_us);
+  SET CONSTRAINTS guilds_owner_is_member IMMEDIATE;
+  RETURN rwd_guild_state('ok', p_guild_id);
+END $$;
+
+CREATE FUNCTION rwd_rename_guild(p_guild_id bigint, p_actor bigint, p_name text)
+RETURNS rwd_guild_result LANGUAGE plpgsql AS $$
+DECLARE
+  v_owner bigint := rwd_lock_guild_for(p_guild_id, p_actor);
+BEGIN
+  IF v_owner IS NULL THEN RETURN rwd_guild_outcome('guild_not_found'); END IF;
+  IF v_owner <> p_actor THEN RETURN rwd_guild_outcome('not_guild_owner'); END IF;
+  UPDATE guilds SET name = p_name WHERE id = p_guild_id;
+  RETURN rwd_guild_state('ok', p_guild_id);
+END $$;
+
+CREATE FUNCTION rwd_add_guild_member(p_guild_id bigint, p_actor bigint, p_user bigint,
+                                     p_now_us bigint, p_max_members bigint)
+RETURNS rwd_guild_result LANGUAGE plpgsql AS $$
+DECLARE
+  v_owner bigint := rwd_lock_guild_for(p_guild_id, p_actor);
+  v_count bigint;
+  v_last bigint;
+BEGIN
+  IF v_owner IS NULL THEN RETURN rwd_guild_outcome('guild_not_found'); END IF;
+  IF EXISTS (SELECT 1 FROM guild_members WHERE guild_id = p_guild_id AND user_id = p_user) THEN
+    RETURN rwd_guild_outcome('already_member');
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM friendships
+                  WHERE user_lo = least(p_actor, p_user) AND user_hi = greatest(p_actor, p_user)) THEN
+    RETURN rwd_guild_outcome('not_friends');
+  END IF;
+  SELECT count(*), max(joined_us) INTO v_count, v_last
+    FROM guild_members WHERE guild_id = p_guild_id;
+  IF v_count >= p_max_members THEN RETURN rwd_guild_outcome('guild_full'); END IF;
+  INSERT INTO guild_members (guild_id, user_id, joined_us)
+  VALUES (p_guild_id, p_user, greatest(p_now_us, v_last));
+  RETURN rwd_guild_state('ok', p_guild_id);
+END $$;
+
+CREATE FUNCTION rwd_remove_guild_member(p_guild_id bigint, p_actor bigint, p_user bigint)
+RETURNS rwd_guild_result LANGUAGE plpgsql AS $$
+DECLARE
+  v_owner bigint := rwd_lock_guild_for(p_guild_id, p_actor);
+BEGIN
+  IF v_owner IS NULL THEN RETURN rwd_guild_outcome('guild_not_found'); END IF;
+  IF v_owner <> p_actor THEN RETURN rwd_guild_outcome('not_guild_owner'); END IF;
+  IF p_user = v_owner THEN RETURN rwd_guild_outcome('self_target'); END IF;
+  DELETE FROM guild_members WHERE guild_id = p_guild_id AND user_id = p_user;
+  IF NOT FOUND THEN RETURN rwd_guild_outcome('user_not_found'); END IF;
+  RETURN rwd_guild_state('ok', p_guild_id);
+END $$;
+
+CREATE FUNCTION rwd_leave_guild(p_guild_id bigint, p_user bigint)
+RETURNS rwd_guild_result LANGUAGE plpgsql AS $$
+DECLARE
+  v_owner bigint := rwd_lock_guild_for(p_guild_id, p_user);
+  v_heir bigint;
+  v_result rwd_guild_result;
+BEGIN
+  IF v_owner IS NULL THEN RETURN rwd_guild_outcome('guild_not_found'); END IF;
+  SELECT user_id INTO v_heir FROM guild_members
+   WHERE guild_id = p_guild_id AND user_id <> p_user
+   ORDER BY joined_us, user_id LIMIT 1;
+  IF v_heir IS NULL THEN
+    DELETE FROM guilds WHERE id = p_guild_id;  -- its members go with it
+    v_result := rwd_guild_outcome('ok');
+    v_result.guild_deleted := true;
+    RETURN v_result;
+  END IF;
+  IF v_owner = p_user THEN
+    UPDATE guilds SET owner_id = v_heir WHERE id = p_guild_id;
+  END IF;
+  DELETE FROM guild_members WHERE guild_id = p_guild_id AND user_id = p_user;
+  v_result := rwd_guild_state('ok', p_guild_id);
+  IF v_owner = p_user THEN v_result.new_owner := v_heir; END IF;
+  RETURN v_result;
+END $$;
+
+CREATE FUNCTION rwd_delete_guild(p_guild_id bigint, p_actor bigint)
+RETURNS rwd_guild_result LANGUAGE plpgsql AS $$
+DECLARE
+  v_owner bigint := rwd_lock_guild_for(p_guild_id, p_actor);
+  v_before rwd_guild_result;
+BEGIN
+  IF v_owner IS NULL THEN RETURN rwd_guild_outcome('guild_not_found'); END IF;
+  IF v_owner <> p_actor THEN RETURN rwd_guild_outcome('not_guild_owner'); END IF;
+  v_before := rwd_guild_state('ok', p_guild_id);
+  DELETE FROM guilds WHERE id = p_guild_id;  -- its members go with it; its chat stays
+  RETURN v_before;
+END $$;
+
+-- Deletes at most p_limit rows of each kind that serve nothing any more (see PostgresOptions).
+CREATE FUNCTION rwd_prune(p_now_us bigint, p_sent_before_us bigint, p_batches_before_us bigint,
+                          p_limit integer,
+                          OUT expired_tokens bigint, OUT revoked_tokens bigint,
+                          OUT registrations bigint, OUT sent_mail bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  WITH d AS (DELETE FROM tokens WHERE hash IN
+               (SELECT hash FROM tokens WHERE expires_us <= p_now_us LIMIT p_limit) RETURNING 1)
+  SELECT count(*) INTO expired_tokens FROM d;
+  WITH d AS (DELETE FROM tokens WHERE hash IN
+               (SELECT hash FROM tokens WHERE revoked LIMIT p_limit) RETURNING 1)
+  SELECT count(*) INTO revoked_tokens FROM d;
+  WITH d AS (DELETE FROM pending_registrations WHERE email_lower IN
+               (SELECT email_lower FROM pending_registrations
+                 WHERE expires_us <= p_now_us LIMIT p_limit) RETURNING 1)
+  SELECT count(*) INTO registrations FROM d;
+  WITH d AS (DELETE FROM outbox WHERE id IN
+               (SELECT id FROM outbox WHERE sent_us IS NOT NULL AND sent_us <= p_sent_before_us
+                 LIMIT p_limit) RETURNING 1)
+  SELECT count(*) INTO sent_mail FROM d;
+  DELETE FROM write_batches WHERE id IN
+    (SELECT id FROM write_batches WHERE recorded_us <= p_batches_before_us LIMIT p_limit);
+END $$;
+)sql",
+
+    // 3: worker ids. A process without --worker-id leases a free id in 0..1023 (one
+    // snowflake sequence each), renews the lease while it runs and loses it when it stops
+    // renewing. Expiry is judged by the database's clock, the one clock all processes share.
+    R"sql(
+CREATE TABLE worker_leases (
+  worker_id  integer PRIMARY KEY CHECK (worker_id BETWEEN 0 AND 1023),
+  holder     text    NOT NULL,
+  expires_us bigint  NOT NULL
+);
+
+CREATE FUNCTION rwd_lease_worker_id(p_holder text, p_ttl_us bigint) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now bigint := rwd_now_us();
+  v_id integer;
+BEGIN
+  -- One lease decision at a time across processes, so two never take the same free id.
+  PERFORM pg_advisory_xact_lock(hashtextextended('rewind worker leases', 0));
+  SELECT s INTO v_id FROM generate_series(0, 1023) s
+   WHERE NOT EXISTS (SELECT 1 FROM worker_leases l WHERE l.worker_id = s AND l.expires_us > v_now)
+   ORDER BY s LIMIT 1;
+  IF v_id IS NULL THEN RETURN NULL; END IF;
+  INSERT INTO worker_leases (worker_id, holder, expires_us) VALUES (v_id, p_holder, v_now + p_ttl_us)
+  ON CONFLICT (worker_id) DO UPDATE SET holder = EXCLUDED.holder, expires_us = EXCLUDED.expires_us;
+  RETURN v_id;
+END $$;
+
+-- Takes the given id (--worker-id) when no live process holds it. False: it is held.
+CREATE FUNCTION rwd_claim_worker_id(p_worker_id integer, p_holder text, p_ttl_us bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  v_now bigint := rwd_now_us();
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('rewind worker leases', 0));
+  INSERT INTO worker_leases (worker_id, holder, expires_us) VALUES (p_worker_id, p_holder, v_now + p_ttl_us)
+  ON CONFLICT (worker_id) DO UPDATE SET holder = EXCLUDED.holder, expires_us = EXCLUDED.expires_us
+    WHERE worker_leases.expires_us <= v_now;
+  RETURN FOUND;
+END $$;
+
+-- True when the lease is still p_holder's, now extended; false when another process took
+-- it (or took and released it) after it expired. An expired lease nobody took is still ours:
+-- an outage of the database longer than the ttl must not cost every process its id.
+CREATE FUNCTION rwd_renew_worker_id(p_worker_id integer, p_holder text, p_ttl_us bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE worker_leases SET expires_us = rwd_now_us() + p_ttl_us
+   WHERE worker_id = p_worker_id AND holder = p_holder;
+  RETURN FOUND;
+END $$;
+
+CREATE FUNCTION rwd_release_worker_id(p_worker_id integer, p_holder text) RETURNS void
+LANGUAGE sql AS $$
+  DELETE FROM worker_leases WHERE worker_id = p_worker_id AND holder = p_holder
+$$;
+)sql",
+};
+
+}  // namespace
+
+int latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
+
+Status migrate(PGconn* conn) {
+  if (Status s = exec_command(conn, "BEGIN"); !s.ok()) return s;
+  auto fail = [conn](Error e) -> Status {
+    (void)exec_command(conn, "ROLLBACK");
+    return e;
+  };
+  // Held until COMMIT: a second process starting now waits here, then sees our versions.
+  if (Status s =
+          exec_command(conn, "SELECT pg_advisory_xact_lock(hashtextextended('rewind schema', 0))");
+      !s.ok())
+    return fail(s.error());
+  if (Status s = exec_command(conn,
+                              "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                              "version integer PRIMARY KEY, "
+                              "applied_at timestamptz NOT NULL DEFAULT now())");
+      !s.ok())
+    return fail(s.error());
+  auto version = query_int(conn, "SELECT COALESCE(max(version), 0) FROM schema_migrations");
+  if (!version.ok()) return fail(version.error());
+  if (*version > latest_schema_version())
+    return fail(Error{Errc::kInternal, "database schema version " + std::to_string(*version) +
+                                           " is newer than this build (" +
+                                           std::to_string(latest_schema_version()) + ")"});
+  for (int v = static_cast<int>(*version); v < latest_schema_version(); ++v) {
+    if (Status s = exec_command(conn, kMigrations[v]); !s.ok()) {
+      Error e = s.error();
+      if (e.code != Errc::kStorageUnavailable)
+        e = Error{Errc::kInternal, "migration " + std::to_string(v + 1) + " failed: " + e.detail};
+      return fail(e);
+    }
+    if (Status s = exec_command(conn, "INSERT INTO schema_migrations (version) VALUES (" +
+                                          std::to_string(v + 1) + ")");
+        !s.ok())
+      return fail(s.error());
+  }
+  return exec_command(conn, "COMMIT");
+}
+
+}  // namespace rwd::store::postgres

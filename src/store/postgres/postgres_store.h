@@ -1,0 +1,276 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "store/postgres/pg_util.h"
+#include "store/storage_health.h"
+#include "store/store.h"
+
+namespace rwd::store {
+
+struct PostgresOptions {
+  const Clock* clock = nullptr;  // the system clock when null
+  // Storage failures are logged at most once per this interval while they last.
+  int64_t failure_log_interval_us = 10'000'000;
+  StorageHealth::Sink failure_log;  // tests; empty: spdlog
+
+  // After the writer's connection is lost it reconnects at once, then waits twice as long
+  // after each failed attempt, up to the maximum. Writes submitted while it is down fail at
+  // once with kStorageUnavailable.
+  int64_t reconnect_min_delay_us = 50'000;
+  int64_t reconnect_max_delay_us = 2'000'000;
+  // A batch whose answer has not come after this long is treated as a lost connection.
+  int64_t batch_timeout_us = 30'000'000;
+  size_t max_readers = 4;  // idle read connections kept
+
+  // Pruning, as in SqliteOptions, plus the commit markers of settled batches.
+  int64_t prune_interval_us = 60'000'000;
+  int64_t sent_mail_retention_us = int64_t{7} * 24 * 3600 * 1'000'000;
+  int64_t batch_marker_retention_us = int64_t{24} * 3600 * 1'000'000;
+  int prune_batch = 500;  // rows per table per transaction
+};
+
+// Rows one PostgresStore::prune() deleted.
+struct PostgresPruneCounts {
+  int64_t expired_tokens = 0;
+  int64_t revoked_tokens = 0;
+  int64_t registrations = 0;
+  int64_t sent_mail = 0;
+  bool any_batch_full = false;  // more may be left: prune again soon
+};
+
+// The PostgreSQL store. Same contract and same rules as the SQLite store (store.h); the
+// decisions are PL/pgSQL functions created by the migrations (postgres/migrations.cc), so that
+// each write is one statement that returns its outcome instead of raising.
+//
+// Writes: one writer thread owns one connection in non-blocking pipeline mode. Every write
+// queued while the previous batch was in flight goes into the next batch (up to kMaxBatch):
+// BEGIN, the batch's marker row, one statement per write, COMMIT and a Sync are sent at once
+// — one round trip and one commit per batch. Callbacks run on a completion thread
+// ("pg-done"), in commit order, only after COMMIT's answer was read.
+//  - A write whose statement fails (a bug: a constraint the functions should have kept) gets
+//    kInternal alone; the rest of its batch is sent again in the next one.
+//  - A serialization failure or deadlock (another process) sends the batch again, twice at
+//    most, then fails it with kStorageUnavailable.
+//  - A connection lost with a COMMIT in flight leaves the batch in doubt: it is settled after
+//    reconnecting by inserting its marker as `fenced` (which waits for, and then forbids, the
+//    lost transaction). Marker already there: it committed — void writes are acknowledged, a
+//    write whose callback needs its result gets kInternal (the result was lost). Fence
+//    inserted: nothing happened, and the writes are sent again once. Never acknowledged
+//    blindly.
+//  - While the server cannot be reached, writes fail at once with kStorageUnavailable and the
+//    writer reconnects with backoff; the cause is logged rate-limited (StorageHealth).
+// Reads: blocking queries on a small pool of connections; a connection found broken is
+// replaced and the read tried once more.
+class PostgresStore final : public Store {
+ public:
+  static constexpr size_t kMaxBatch = 512;
+
+  // Connects to `url` (postgresql://user:password@host:port/db), applies migrations and
+  // starts the writer. Fails when the server cannot be reached or a migration fails.
+  static Result<std::unique_ptr<PostgresStore>> open(const std::string& url,
+                                                     PostgresOptions options = {});
+  ~PostgresStore() override;  // close(), then every connection is closed
+
+  Result<DirectorySnapshot> load_directory(int64_t now_us) override;
+  void put_registration(PendingRegistration reg, OutboxMail mail, Callback<void> done) override;
+  void put_mail(OutboxMail mail, Callback<void> done) override;
+  void verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
+                           Callback<UserRecord> done) override;
+  void put_token(TokenRecord token, Callback<void> done) override;
+  void revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) override;
+  void request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id, int64_t now_us,
+                      Callback<FriendRequestOutcome> done) override;
+  void accept_friend(int64_t user_id, int64_t requester_id, int64_t new_chat_id, int64_t now_us,
+                     Callback<int64_t> done) override;
+  void cancel_friend_request(int64_t user_id, int64_t other_id,
+                             Callback<FriendRequestRecord> done) override;
+  void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) override;
+  void put_message(MessageRecord message, Callback<void> done) override;
+  void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
+                    int64_t now_us, Callback<MessageRecord> done) override;
+  void create_guild(GuildRecord guild, Callback<GuildState> done) override;
+  void rename_guild(int64_t guild_id, int64_t actor_id, std::string name,
+                    Callback<GuildState> done) override;
+  void add_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id, int64_t now_us,
+                        int64_t max_members, Callback<GuildState> done) override;
+  void remove_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
+                           Callback<GuildState> done) override;
+  void leave_guild(int64_t guild_id, int64_t user_id, Callback<GuildLeaveOutcome> done) override;
+  void delete_guild(int64_t guild_id, int64_t actor_id, Callback<GuildState> done) override;
+  void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) override;
+  void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
+                       std::string last_error, Callback<void> done) override;
+
+  Result<std::vector<MessageRecord>> load_messages(int64_t chat_id, int64_t before_us,
+                                                   int limit) override;
+  Result<std::optional<PendingRegistration>> find_pending(const std::string& email) override;
+  Result<std::vector<OutboxMail>> due_mail(int64_t now_us, int limit) override;
+  Result<std::optional<int64_t>> next_mail_due() override;
+
+  void flush() override;
+  void close() override;
+
+  uint64_t write_failures() const override { return write_health_.failures(); }
+  uint64_t read_failures() const override { return read_health_.failures(); }
+
+  // Deletes, through the writer like any write, at most options.prune_batch rows of each kind
+  // that expired at now_us. The timer calls it; tests call it directly.
+  void prune(int64_t now_us, Callback<PostgresPruneCounts> done);
+  uint64_t prunes() const { return prunes_.load(); }
+  // Statistics: transactions committed, writes they carried, in-doubt batches settled.
+  uint64_t commits() const { return commits_.load(); }
+  uint64_t writes() const { return writes_.load(); }
+  uint64_t settled_in_doubt() const { return settled_.load(); }
+  // The server process of the writer's connection (0 when it has none), so that a test can
+  // end it with pg_terminate_backend.
+  int writer_backend_pid_for_test() const { return writer_pid_.load(); }
+  // The next batch is sent whole and its connection then treated as lost before any answer
+  // is read: the batch is in doubt, as when the network fails with a COMMIT in flight.
+  void lose_connection_after_next_send_for_test() { lose_connection_for_test_.store(true); }
+  // Schema version after migrations (max of schema_migrations).
+  int schema_version();
+
+ private:
+  struct Write {
+    const char* statement = nullptr;  // a prepared statement (see prepare_statements)
+    std::vector<std::string> params;  // text; never NULL
+    bool needs_result = false;        // the callback needs the statement's row
+    int sends = 0;                    // transactions this write was sent in
+    // Receives the statement's row (an empty Row for a statement without one) or the error.
+    std::function<void(Result<postgres::Row>)> finish;
+  };
+  struct Outcome {
+    Write write;
+    Result<postgres::Row> result;
+  };
+  // A batch whose COMMIT was in flight when the connection was lost.
+  struct InDoubt {
+    std::string marker;
+    std::vector<Write> writes;
+    Error cause;
+  };
+
+  PostgresStore(std::string url, PostgresOptions options);
+  Status start();
+  template <typename T, typename Parse>
+  void submit(const char* statement, std::vector<std::string> params, bool needs_result,
+              Parse parse, Callback<T> done);
+  void enqueue(Write w);
+  Write make_prune(int64_t now_us, Callback<PostgresPruneCounts> done);
+  void maybe_queue_prune_locked();
+
+  void writer_loop();
+  // Connects the writer (blocking, on the writer thread), settles a batch in doubt, prepares
+  // the statements and enters pipeline mode. False when the server is still unreachable.
+  bool connect_writer();
+  void disconnect_writer();
+  // Sends one batch and reads its answers; hands what it decided to the completion thread or
+  // back to the queue.
+  void run_batch(std::vector<Write> batch);
+  // Waits until the writer's socket is readable (and flushes what is unsent); false when the
+  // connection failed or timed out.
+  bool wait_socket(std::chrono::steady_clock::time_point deadline);
+  // The next result of the pipeline, or null when the connection failed.
+  postgres::ResultPtr next_result(std::chrono::steady_clock::time_point deadline, bool* failed);
+  void requeue_front(std::vector<Write> writes);
+  void complete(std::vector<Outcome> outcomes);
+  void fail_all(std::vector<Write> writes, const Error& e);
+  void completion_loop();
+
+  Result<postgres::ConnPtr> borrow_reader();
+  void return_reader(postgres::ConnPtr conn);
+  // Runs a read query with parameters on a pooled connection; a connection found broken is
+  // replaced once.
+  Result<postgres::ResultPtr> read(const char* sql, const std::vector<std::string>& params);
+  Error read_failed(Error e);
+
+  const std::string url_;
+  const PostgresOptions options_;
+  SystemClock system_clock_;
+  const Clock& clock_;
+  StorageHealth write_health_;  // fed by the writer thread
+  StorageHealth read_health_;   // fed by reading threads
+
+  // Writer thread only.
+  postgres::ConnPtr writer_conn_;
+  std::optional<InDoubt> in_doubt_;
+  int64_t reconnect_delay_us_ = 0;
+  std::string connect_error_ = "not connected";  // why the last connection attempt failed
+  std::chrono::steady_clock::time_point next_connect_;
+  std::atomic<int> writer_pid_{0};
+
+  std::mutex mu_;
+  std::condition_variable cv_;       // writer waits for work
+  std::condition_variable idle_cv_;  // flush() waits for an empty, idle writer
+  std::deque<Write> queue_;          // guarded by mu_
+  bool writer_busy_ = false;         // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  bool closed_ = false;              // guarded by mu_
+  std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
+  std::thread writer_;
+
+  static constexpr size_t kMaxCompletedBatches = 64;  // then the writer waits
+  std::condition_variable completed_cv_;
+  std::condition_variable completed_room_;
+  std::deque<std::vector<Outcome>> completed_;  // guarded by mu_
+  bool completing_ = false;                     // guarded by mu_
+  bool completion_stopping_ = false;            // guarded by mu_
+  std::thread completion_;
+
+  std::mutex readers_mu_;
+  std::vector<postgres::ConnPtr> readers_;  // guarded by readers_mu_
+
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> prunes_{0};
+  std::atomic<uint64_t> settled_{0};
+  std::atomic<bool> lose_connection_for_test_{false};
+};
+
+// A worker id in 0..1023 leased from the database for as long as this object lives: a
+// thread renews the lease every ttl/3 and the destructor releases it. When a renewal finds
+// the lease lost (it expired — the process stalled or could not reach the database for
+// longer than the ttl — and another process took the id), `on_lost` runs once: two
+// processes must never make snowflakes with the same worker id.
+class WorkerIdLease {
+ public:
+  static Result<std::unique_ptr<WorkerIdLease>> acquire(const std::string& url,
+                                                        int64_t ttl_us = 60'000'000,
+                                                        std::function<void()> on_lost = {});
+  // Leases the given id (--worker-id); fails naming the id when a live process holds it.
+  static Result<std::unique_ptr<WorkerIdLease>> claim(const std::string& url, int worker_id,
+                                                      int64_t ttl_us = 60'000'000,
+                                                      std::function<void()> on_lost = {});
+  ~WorkerIdLease();
+  int worker_id() const { return worker_id_; }
+
+ private:
+  WorkerIdLease(std::string url, int worker_id, std::string holder, int64_t ttl_us,
+                std::function<void()> on_lost);
+  void renew_loop();
+
+  const std::string url_;
+  const int worker_id_;
+  const std::string holder_;
+  const int64_t ttl_us_;
+  const std::function<void()> on_lost_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread renewer_;
+};
+
+}  // namespace rwd::store
