@@ -9,6 +9,9 @@
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
 # REWIND_BENCH_SERVER_WRAPPER runs the server under a command, e.g. "heaptrack -o FILE" for a
 # heap profile (the /proc figures of such a run describe the wrapper, not the server).
+# REWIND_BENCH_DATABASE_URL=postgresql://ROLE:PASSWORD@HOST:PORT/postgres runs each server on
+# a fresh PostgreSQL database made on that server (the role must be allowed to create
+# databases; tests/scripts/postgres-cluster makes such a server) instead of SQLite.
 set -euo pipefail
 server_bin=$(realpath "$1")
 bench_bin=$(realpath "$2")
@@ -53,7 +56,15 @@ start_server() {  # start_server NAME [extra flags...]
   local name=$1
   shift
   ulimit -n 20000
-  ${REWIND_BENCH_SERVER_WRAPPER:-} "$server_bin" --port 0 --data-dir "$tmp/data-$name" "${bench_flags[@]}" "$@" \
+  local store_flags=()
+  if [[ -n ${REWIND_BENCH_DATABASE_URL:-} ]]; then
+    local db="rewind_bench_${name}_$$"
+    psql "$REWIND_BENCH_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" \
+      -c "CREATE DATABASE $db" >/dev/null
+    store_flags=(--database-url "${REWIND_BENCH_DATABASE_URL%/*}/$db")
+  fi
+  ${REWIND_BENCH_SERVER_WRAPPER:-} "$server_bin" --port 0 --data-dir "$tmp/data-$name" \
+    "${store_flags[@]}" "${bench_flags[@]}" "$@" \
     >"$out/server-$name.log" 2>&1 &
   server_pid=$!
   pids+=($server_pid)
