@@ -265,6 +265,70 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatDidNotCommitIsSentAgain) {
   EXPECT_EQ(value("SELECT count(*) FROM write_batches WHERE fenced"), "1");
 }
 
+// A batch in doubt settles as not committed while a newer write waits behind the settlement:
+// the settled writes are applied first, as they were submitted, and acknowledged first. Two
+// renames of one guild end with the second name. (The writer also keeps this order when the
+// newer write was already taken into a batch when the connection came back: writer_loop
+// queues the settled writes in front of that batch.)
+TEST_F(PostgresStoreTest, WritesSettledAsNotCommittedGoBeforeNewerOnes) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); }).ok());
+  int lost_pid = s->writer_backend_pid_for_test();
+  PGconn* blocker = PQconnectdb(db_->url().c_str());
+  ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
+  PQclear(PQexec(blocker, "BEGIN; LOCK TABLE guilds IN ACCESS EXCLUSIVE MODE"));
+  s->lose_connection_after_next_send_for_test();
+  std::mutex order_mu;
+  std::vector<std::string> order;
+  std::promise<Result<GuildState>> first, second;
+  s->rename_guild(500, 1, "first", [&](Result<GuildState> r) {
+    { std::lock_guard lock(order_mu); order.push_back("first"); }
+    first.set_value(std::move(r));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Submitted while the first is in doubt: the writer reconnects for it, and its fence waits
+  // for the lost transaction, still open on the server behind the lock.
+  s->rename_guild(500, 1, "second", [&](Result<GuildState> r) {
+    { std::lock_guard lock(order_mu); order.push_back("second"); }
+    second.set_value(std::move(r));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(value("SELECT pg_terminate_backend(" + std::to_string(lost_pid) + ")"), "t");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  PQclear(PQexec(blocker, "ROLLBACK"));
+  PQfinish(blocker);
+  auto f1 = first.get_future(), f2 = second.get_future();
+  ASSERT_EQ(f1.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  ASSERT_EQ(f2.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  auto r1 = f1.get(), r2 = f2.get();
+  ASSERT_TRUE(r1.ok()) << r1.error().detail;
+  ASSERT_TRUE(r2.ok()) << r2.error().detail;
+  EXPECT_EQ(r1->guild.name, "first");
+  EXPECT_EQ(r2->guild.name, "second");
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(value("SELECT name FROM guilds WHERE id = 500"), "second");
+}
+
+// A message under an id another message holds (two processes minting ids with one worker id)
+// fails loudly; the same message sent again is a no-op.
+TEST_F(PostgresStoreTest, AMessageUnderATakenIdFailsAndARepeatIsANoOp) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); }).ok());
+  MessageRecord m{42, 500, 1, "hello", 5, false, std::nullopt};
+  ASSERT_TRUE(wait_for<void>([&](auto cb) { s->put_message(m, cb); }).ok());
+  EXPECT_TRUE(wait_for<void>([&](auto cb) { s->put_message(m, cb); }).ok());
+  MessageRecord other{42, 500, 1, "another", 6, false, std::nullopt};
+  Status st = wait_for<void>([&](auto cb) { s->put_message(other, cb); });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kInternal);
+  EXPECT_EQ(value("SELECT count(*) FROM messages WHERE id = 42"), "1");
+  EXPECT_EQ(value("SELECT content FROM messages WHERE id = 42"), "hello");
+}
+
 // The server refuses connections for a while (as while it restarts): writes fail at once with
 // kStorageUnavailable, never an acknowledgement, the outage is logged, and the store
 // reconnects by itself when the server is back.

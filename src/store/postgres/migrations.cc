@@ -526,6 +526,28 @@ LANGUAGE sql AS $$
   DELETE FROM worker_leases WHERE worker_id = p_worker_id AND holder = p_holder
 $$;
 )sql",
+
+    // 4: a message is stored by a function that tells a repeat from a collision. The same
+    // message sent again (a batch resent because its first outcome was misjudged) is a no-op;
+    // another message under a taken id (two processes minting ids with one worker id) raises,
+    // so the write fails loudly instead of being acknowledged and silently dropped.
+    R"sql(
+CREATE FUNCTION rwd_put_message(p_id bigint, p_chat_id bigint, p_author_id bigint,
+                                p_content text, p_created_us bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO messages (id, chat_id, author_id, content, created_us)
+  VALUES (p_id, p_chat_id, p_author_id, p_content, p_created_us)
+  ON CONFLICT (id) DO NOTHING;
+  IF NOT FOUND AND NOT EXISTS (
+      SELECT 1 FROM messages WHERE id = p_id AND chat_id = p_chat_id
+         AND author_id = p_author_id AND created_us = p_created_us
+         AND content = p_content) THEN
+    RAISE EXCEPTION 'message id % is taken by another message', p_id
+      USING ERRCODE = 'unique_violation';
+  END IF;
+END $$;
+)sql",
 };
 
 }  // namespace

@@ -48,10 +48,8 @@ const Statement kStatements[] = {
     {"accept_friend", "SELECT * FROM rwd_accept_friend($1, $2, $3, $4)"},
     {"cancel_friend_request", "SELECT * FROM rwd_cancel_friend_request($1, $2)"},
     {"unfriend", "SELECT rwd_unfriend($1, $2)"},
-    // Idempotent on the id: a write sent again after a lost connection cannot duplicate.
-    {"put_message",
-     "INSERT INTO messages (id, chat_id, author_id, content, created_us) "
-     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING"},
+    // A repeat of the same message is a no-op; another message under a taken id raises.
+    {"put_message", "SELECT rwd_put_message($1, $2, $3, $4, $5)"},
     {"edit_message", "SELECT * FROM rwd_edit_message($1, $2, $3, $4, $5)"},
     {"create_guild", "SELECT * FROM rwd_create_guild($1, $2, $3, $4)"},
     {"rename_guild", "SELECT * FROM rwd_rename_guild($1, $2, $3)"},
@@ -154,7 +152,8 @@ Status PostgresStore::start() {
     if (!conn.ok()) return conn.error();
     if (Status s = postgres::migrate(conn.value().get()); !s.ok()) return s;
   }
-  if (!connect_writer()) return Error{Errc::kStorageUnavailable, "cannot connect the writer"};
+  std::vector<Write> none;  // nothing is in doubt before the first connection
+  if (!connect_writer(none)) return Error{Errc::kStorageUnavailable, "cannot connect the writer"};
   next_prune_ = Clock_::now() + std::chrono::microseconds(options_.prune_interval_us);
   writer_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "pg-writer");
@@ -294,7 +293,7 @@ void PostgresStore::maybe_queue_prune_locked() {
 
 // ---------------------------------------------------------------- the writer
 
-bool PostgresStore::connect_writer() {
+bool PostgresStore::connect_writer(std::vector<Write>& resend) {
   auto conn = postgres::connect(url_, "rewind-writer");
   if (!conn.ok()) {
     connect_error_ = conn.error().detail;
@@ -302,9 +301,15 @@ bool PostgresStore::connect_writer() {
   }
   PGconn* c = conn.value().get();
   // A fence waits for a lost transaction that the server has not noticed yet; not forever.
-  if (Status s = postgres::exec_command(c, "SET lock_timeout = '10s'"); !s.ok()) {
-    connect_error_ = s.error().detail;
-    return false;
+  // And a transaction of this writer's that the network cut in the middle (BEGIN sent, COMMIT
+  // never) must not hold its locks, and the next fence, until TCP keepalive gives up hours
+  // later: no batch of ours stays idle inside a transaction for seconds.
+  for (const char* setting :
+       {"SET lock_timeout = '10s'", "SET idle_in_transaction_session_timeout = '20s'"}) {
+    if (Status s = postgres::exec_command(c, setting); !s.ok()) {
+      connect_error_ = s.error().detail;
+      return false;
+    }
   }
   if (in_doubt_) {
     std::string now = str(clock_.now_us());
@@ -344,7 +349,7 @@ bool PostgresStore::connect_writer() {
       std::vector<Write> again, failed;
       for (Write& w : settled.writes) (w.sends < kMaxSends ? again : failed).push_back(std::move(w));
       fail_all(std::move(failed), settled.cause);
-      requeue_front(std::move(again));
+      resend = std::move(again);
     }
   }
   for (const Statement& s : kStatements) {
@@ -401,8 +406,10 @@ void PostgresStore::writer_loop() {
     if (!writer_conn_) {
       bool connected = false;
       // Closing with a batch in doubt: one last try to settle it, whatever the backoff says.
+      // Writes of a batch in doubt that proved not to have committed: older than `batch`.
+      std::vector<Write> resend;
       if (Clock_::now() >= next_connect_ || stopping) {
-        connected = connect_writer();
+        connected = connect_writer(resend);
         if (!connected) {
           reconnect_delay_us_ = std::clamp(reconnect_delay_us_ * 2, options_.reconnect_min_delay_us,
                                            options_.reconnect_max_delay_us);
@@ -410,10 +417,14 @@ void PostgresStore::writer_loop() {
         }
       }
       if (connected) {
-        // Writes that the settlement sent back to the queue go before this batch.
+        // In submission order: the settled writes, then this batch, then the rest.
         requeue_front(std::move(batch));
+        requeue_front(std::move(resend));
         continue;
       }
+      // Settled as not committed, but the connection failed after: they did not happen.
+      batch.insert(batch.begin(), std::make_move_iterator(resend.begin()),
+                   std::make_move_iterator(resend.end()));
       if (!batch.empty()) {
         write_health_.failed(batch.size(), connect_error_);
         fail_all(std::move(batch), Error{Errc::kStorageUnavailable, "not connected"});
@@ -428,8 +439,9 @@ void PostgresStore::writer_loop() {
           spdlog::error("closing with a batch of {} writes in doubt: the database could not be "
                         "reached to settle it",
                         in_doubt_->writes.size());
-          fail_all(std::move(in_doubt_->writes),
-                   Error{Errc::kStorageUnavailable, "outcome unknown at close"});
+          // Not kStorageUnavailable: that promises the write did not happen, and a retry of
+          // one that did would store it twice.
+          fail_all(std::move(in_doubt_->writes), Error{Errc::kInternal, "outcome unknown at close"});
           in_doubt_.reset();
         }
         return;
@@ -838,7 +850,9 @@ void PostgresStore::put_registration(PendingRegistration reg, OutboxMail mail,
                              mail.subject,
                              mail.body,
                              str(mail.next_attempt_us)};
-  submit<void>("put_registration", std::move(p), false, outcome_only, std::move(done));
+  // Its function only ever answers 'ok': a batch found committed after a lost connection
+  // (no row to read) acknowledges it too.
+  submit<void>("put_registration", std::move(p), false, void_ok, std::move(done));
 }
 
 void PostgresStore::put_mail(OutboxMail mail, Callback<void> done) {

@@ -175,7 +175,9 @@ class PostgresStore final : public Store {
   void writer_loop();
   // Connects the writer (blocking, on the writer thread), settles a batch in doubt, prepares
   // the statements and enters pipeline mode. False when the server is still unreachable.
-  bool connect_writer();
+  // The writes of a settled batch that did not commit are left in `resend` (in submission
+  // order) for the caller to queue before anything newer.
+  bool connect_writer(std::vector<Write>& resend);
   void disconnect_writer();
   // Sends one batch and reads its answers; hands what it decided to the completion thread or
   // back to the queue.
