@@ -21,7 +21,9 @@ Result<OpenedStore> open_sqlite(const Config& config, const Clock& clock) {
   OpenedStore out;
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
-  if (ec) return Error{Errc::kInternal, "--data-dir: cannot create '" + config.data_dir + "': " + ec.message()};
+  if (ec)
+    return Error{Errc::kInternal,
+                 "--data-dir: cannot create '" + config.data_dir + "': " + ec.message()};
   auto lock = DirectoryLock::acquire(config.data_dir);
   if (!lock.ok()) return lock.error();
   out.dir_lock.emplace(std::move(lock.value()));
@@ -51,10 +53,10 @@ Result<OpenedStore> open_postgres(const Config& config, const Clock& clock) {
   // A lease lost while running means another process may be making ids with ours: stop
   // rather than risk duplicate ids.
   auto on_lost = [] { std::_Exit(3); };
-  auto lease = config.worker_id_given
-                   ? store::WorkerIdLease::claim(config.database_url, config.worker_id, 60'000'000,
-                                                 on_lost)
-                   : store::WorkerIdLease::acquire(config.database_url, 60'000'000, on_lost);
+  auto lease =
+      config.worker_id_given
+          ? store::WorkerIdLease::claim(config.database_url, config.worker_id, 60'000'000, on_lost)
+          : store::WorkerIdLease::acquire(config.database_url, 60'000'000, on_lost);
   if (!lease.ok()) return Error{Errc::kInternal, "worker id: " + lease.error().detail};
   out.worker_lease = std::move(lease.value());
   out.worker_id = out.worker_lease->worker_id();

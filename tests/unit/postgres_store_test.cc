@@ -3,6 +3,8 @@
 // connection settled instead of acknowledged blindly, and a writer that reconnects by itself.
 // Against a real server: REWIND_TEST_DATABASE_URL (tests/scripts/postgres-cluster); skipped
 // when it is unset.
+#include "store/postgres/postgres_store.h"
+
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -12,7 +14,6 @@
 
 #include "postgres_test_db.h"
 #include "store/postgres/migrations.h"
-#include "store/postgres/postgres_store.h"
 
 namespace rwd::store {
 namespace {
@@ -62,8 +63,11 @@ class PostgresStoreTest : public ::testing::Test {
   // Creates a user through registration, as the domain does.
   void make_user(PostgresStore& s, int64_t id, const std::string& name) {
     PendingRegistration reg{name + "@example.com", name, "hash", "key-" + name, 1, 1'000'000'000};
-    ASSERT_TRUE(wait_for<void>([&](auto cb) { s.put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 1}, cb); }).ok());
-    auto u = wait_for<UserRecord>([&](auto cb) { s.verify_registration("key-" + name, 2, id, cb); });
+    ASSERT_TRUE(wait_for<void>([&](auto cb) {
+                  s.put_registration(reg, OutboxMail{0, reg.email, "s", "b", 0, 1}, cb);
+                }).ok());
+    auto u =
+        wait_for<UserRecord>([&](auto cb) { s.verify_registration("key-" + name, 2, id, cb); });
     ASSERT_TRUE(u.ok()) << u.error().detail;
   }
 
@@ -101,28 +105,35 @@ TEST_F(PostgresStoreTest, DecisionsReturnWhatTheyProduced) {
   auto r1 = wait_for<FriendRequestOutcome>([&](auto cb) { s->request_friend(1, 2, 100, 10, cb); });
   ASSERT_TRUE(r1.ok()) << r1.error().detail;
   EXPECT_FALSE(r1->befriended);
-  auto again = wait_for<FriendRequestOutcome>([&](auto cb) { s->request_friend(1, 2, 100, 10, cb); });
+  auto again =
+      wait_for<FriendRequestOutcome>([&](auto cb) { s->request_friend(1, 2, 100, 10, cb); });
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code, Errc::kAlreadyRequested);
-  auto crossed = wait_for<FriendRequestOutcome>([&](auto cb) { s->request_friend(2, 1, 101, 11, cb); });
+  auto crossed =
+      wait_for<FriendRequestOutcome>([&](auto cb) { s->request_friend(2, 1, 101, 11, cb); });
   ASSERT_TRUE(crossed.ok());
   EXPECT_TRUE(crossed->befriended);
   EXPECT_EQ(crossed->chat_id, 101);
   // A name that looks like a taken one is refused at verification.
   PendingRegistration twin{"twin@example.com", "ANN", "hash", "key-twin", 1, 1'000'000'000};
-  ASSERT_TRUE(wait_for<void>([&](auto cb) { s->put_registration(twin, OutboxMail{0, twin.email, "s", "b", 0, 1}, cb); }).ok());
+  ASSERT_TRUE(wait_for<void>([&](auto cb) {
+                s->put_registration(twin, OutboxMail{0, twin.email, "s", "b", 0, 1}, cb);
+              }).ok());
   auto taken = wait_for<UserRecord>([&](auto cb) { s->verify_registration("key-twin", 2, 9, cb); });
   ASSERT_FALSE(taken.ok());
   EXPECT_EQ(taken.error().code, Errc::kNameTaken);
 
-  auto g = wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 20}, cb); });
+  auto g = wait_for<GuildState>([&](auto cb) {
+    s->create_guild(GuildRecord{500, "g", 1, 20}, cb);
+  });
   ASSERT_TRUE(g.ok()) << g.error().detail;
   ASSERT_EQ(g->members.size(), 1u);
   auto added = wait_for<GuildState>([&](auto cb) { s->add_guild_member(500, 1, 2, 10, 10, cb); });
   ASSERT_TRUE(added.ok()) << added.error().detail;
   ASSERT_EQ(added->members.size(), 2u);
   EXPECT_EQ(added->members[1].joined_us, 20);  // never before the last member
-  auto stranger = wait_for<GuildState>([&](auto cb) { s->add_guild_member(500, 1, 3, 30, 10, cb); });
+  auto stranger =
+      wait_for<GuildState>([&](auto cb) { s->add_guild_member(500, 1, 3, 30, 10, cb); });
   EXPECT_EQ(stranger.error().code, Errc::kNotFriends);
   auto left = wait_for<GuildLeaveOutcome>([&](auto cb) { s->leave_guild(500, 1, cb); });
   ASSERT_TRUE(left.ok()) << left.error().detail;
@@ -186,7 +197,9 @@ TEST_F(PostgresStoreTest, ABatchRefusedByAConnectionLossIsSentAgain) {
   auto s = open();
   ASSERT_TRUE(s);
   make_user(*s, 1, "ann");
-  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); }).ok());
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
   int writer_pid = s->writer_backend_pid_for_test();
   ASSERT_NE(writer_pid, 0);
   // A lock the message's insert waits for, so that the batch is in flight for sure.
@@ -216,7 +229,9 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatCommittedIsAcknowledged) {
   auto s = open();
   ASSERT_TRUE(s);
   make_user(*s, 1, "ann");
-  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); }).ok());
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
   PGconn* blocker = PQconnectdb(db_->url().c_str());
   ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
   PQclear(PQexec(blocker, "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"));
@@ -242,7 +257,9 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatDidNotCommitIsSentAgain) {
   auto s = open();
   ASSERT_TRUE(s);
   make_user(*s, 1, "ann");
-  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); }).ok());
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
   int lost_pid = s->writer_backend_pid_for_test();
   PGconn* blocker = PQconnectdb(db_->url().c_str());
   ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
@@ -274,7 +291,9 @@ TEST_F(PostgresStoreTest, WritesSettledAsNotCommittedGoBeforeNewerOnes) {
   auto s = open();
   ASSERT_TRUE(s);
   make_user(*s, 1, "ann");
-  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); }).ok());
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
   int lost_pid = s->writer_backend_pid_for_test();
   PGconn* blocker = PQconnectdb(db_->url().c_str());
   ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
@@ -284,14 +303,20 @@ TEST_F(PostgresStoreTest, WritesSettledAsNotCommittedGoBeforeNewerOnes) {
   std::vector<std::string> order;
   std::promise<Result<GuildState>> first, second;
   s->rename_guild(500, 1, "first", [&](Result<GuildState> r) {
-    { std::lock_guard lock(order_mu); order.push_back("first"); }
+    {
+      std::lock_guard lock(order_mu);
+      order.push_back("first");
+    }
     first.set_value(std::move(r));
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   // Submitted while the first is in doubt: the writer reconnects for it, and its fence waits
   // for the lost transaction, still open on the server behind the lock.
   s->rename_guild(500, 1, "second", [&](Result<GuildState> r) {
-    { std::lock_guard lock(order_mu); order.push_back("second"); }
+    {
+      std::lock_guard lock(order_mu);
+      order.push_back("second");
+    }
     second.set_value(std::move(r));
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -317,7 +342,9 @@ TEST_F(PostgresStoreTest, AMessageUnderATakenIdFailsAndARepeatIsANoOp) {
   auto s = open();
   ASSERT_TRUE(s);
   make_user(*s, 1, "ann");
-  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); }).ok());
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
   MessageRecord m{42, 500, 1, "hello", 5, false, std::nullopt};
   ASSERT_TRUE(wait_for<void>([&](auto cb) { s->put_message(m, cb); }).ok());
   EXPECT_TRUE(wait_for<void>([&](auto cb) { s->put_message(m, cb); }).ok());
@@ -341,9 +368,11 @@ TEST_F(PostgresStoreTest, WritesFailDuringAnOutageAndTheStoreReconnects) {
   auto g = wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); });
   ASSERT_TRUE(g.ok());
 
-  ASSERT_EQ(PostgresTestDb::admin("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS false"), "");
+  ASSERT_EQ(PostgresTestDb::admin("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS false"),
+            "");
   ASSERT_EQ(PostgresTestDb::admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = '" + db_->name() + "'"),
+                                  "WHERE datname = '" +
+                                  db_->name() + "'"),
             "");
   int refused = 0, acknowledged = 0;
   for (int i = 0; i < 20; ++i) {
@@ -377,7 +406,8 @@ TEST_F(PostgresStoreTest, WritesFailDuringAnOutageAndTheStoreReconnects) {
   EXPECT_TRUE(s->load_messages(500, 100000, 100).ok());
   std::lock_guard lock(log_mu_);
   bool recovered = false;
-  for (const std::string& line : log_) recovered |= line.find("writable again") != std::string::npos;
+  for (const std::string& line : log_)
+    recovered |= line.find("writable again") != std::string::npos;
   EXPECT_TRUE(recovered);
 }
 
@@ -386,7 +416,9 @@ TEST_F(PostgresStoreTest, PruneDeletesWhatServesNothing) {
   ASSERT_TRUE(s);
   make_user(*s, 1, "ann");
   ASSERT_TRUE(wait_for<void>([&](auto cb) { s->put_token(TokenRecord{"old", 1, 1, 5}, cb); }).ok());
-  ASSERT_TRUE(wait_for<void>([&](auto cb) { s->put_token(TokenRecord{"live", 1, 1, 500}, cb); }).ok());
+  ASSERT_TRUE(wait_for<void>([&](auto cb) {
+                s->put_token(TokenRecord{"live", 1, 1, 500}, cb);
+              }).ok());
   auto n = wait_for<PostgresPruneCounts>([&](auto cb) { s->prune(100, cb); });
   ASSERT_TRUE(n.ok()) << n.error().detail;
   EXPECT_EQ(n->expired_tokens, 1);

@@ -584,8 +584,8 @@ Status migrate(PGconn* conn) {
         e = Error{Errc::kInternal, "migration " + std::to_string(v + 1) + " failed: " + e.detail};
       return fail(e);
     }
-    if (Status s = exec_command(conn, "INSERT INTO schema_migrations (version) VALUES (" +
-                                          std::to_string(v + 1) + ")");
+    if (Status s = exec_command(
+            conn, "INSERT INTO schema_migrations (version) VALUES (" + std::to_string(v + 1) + ")");
         !s.ok())
       return fail(s.error());
   }

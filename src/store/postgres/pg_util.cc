@@ -22,13 +22,13 @@ std::string trimmed(const char* s) {
 bool environmental(std::string_view state) {
   if (state.size() != 5) return false;
   std::string_view cls = state.substr(0, 2);
-  return cls == "08"                            // connection exception
-         || cls == "40"                         // serialization failure, deadlock
-         || cls == "53"                         // disk full, out of memory, too many connections
-         || cls == "57"                         // shutting down, starting up, cancelled
-         || cls == "58"                         // I/O error
-         || state == "55P03"                    // lock not available (lock_timeout)
-         || state == "25006";                   // read-only transaction (a standby)
+  return cls == "08"           // connection exception
+         || cls == "40"        // serialization failure, deadlock
+         || cls == "53"        // disk full, out of memory, too many connections
+         || cls == "57"        // shutting down, starting up, cancelled
+         || cls == "58"        // I/O error
+         || state == "55P03"   // lock not available (lock_timeout)
+         || state == "25006";  // read-only transaction (a standby)
 }
 
 }  // namespace
@@ -36,12 +36,18 @@ bool environmental(std::string_view state) {
 Result<ConnPtr> connect(const std::string& url, std::string_view application_name) {
   // The URL comes first and is expanded; the keywords after it override what it says.
   std::string app(application_name);
-  const char* keys[] = {"dbname",          "connect_timeout",     "keepalives",
-                        "keepalives_idle", "keepalives_interval", "keepalives_count",
-                        "tcp_user_timeout", "application_name",   "client_encoding",
+  const char* keys[] = {"dbname",
+                        "connect_timeout",
+                        "keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "application_name",
+                        "client_encoding",
                         nullptr};
-  const char* values[] = {url.c_str(), "5",     "1",           "10",   "5", "3",
-                          "20000",     app.c_str(), "UTF8", nullptr};
+  const char* values[] = {url.c_str(), "5",     "1",         "10",   "5",
+                          "3",         "20000", app.c_str(), "UTF8", nullptr};
   ConnPtr conn(PQconnectdbParams(keys, values, 1));
   if (!conn) return Error{Errc::kStorageUnavailable, "connecting: out of memory"};
   if (PQstatus(conn.get()) != CONNECTION_OK)

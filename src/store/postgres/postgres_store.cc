@@ -202,7 +202,8 @@ void PostgresStore::submit(const char* statement, std::vector<std::string> param
     if (!r.ok()) {
       // The cause is in the log (the writer reported it); callers get the documented code,
       // never the server's words.
-      if (r.error().code == Errc::kStorageUnavailable) return done(Error{Errc::kStorageUnavailable});
+      if (r.error().code == Errc::kStorageUnavailable)
+        return done(Error{Errc::kStorageUnavailable});
       return done(r.error());
     }
     done(parse(r.value()));
@@ -347,7 +348,8 @@ bool PostgresStore::connect_writer(std::vector<Write>& resend) {
       spdlog::warn("a batch of {} writes in doubt after a lost connection had not committed",
                    settled.writes.size());
       std::vector<Write> again, failed;
-      for (Write& w : settled.writes) (w.sends < kMaxSends ? again : failed).push_back(std::move(w));
+      for (Write& w : settled.writes)
+        (w.sends < kMaxSends ? again : failed).push_back(std::move(w));
       fail_all(std::move(failed), settled.cause);
       resend = std::move(again);
     }
@@ -436,12 +438,14 @@ void PostgresStore::writer_loop() {
       }
       if (give_up) {
         if (in_doubt_) {
-          spdlog::error("closing with a batch of {} writes in doubt: the database could not be "
-                        "reached to settle it",
-                        in_doubt_->writes.size());
+          spdlog::error(
+              "closing with a batch of {} writes in doubt: the database could not be "
+              "reached to settle it",
+              in_doubt_->writes.size());
           // Not kStorageUnavailable: that promises the write did not happen, and a retry of
           // one that did would store it twice.
-          fail_all(std::move(in_doubt_->writes), Error{Errc::kInternal, "outcome unknown at close"});
+          fail_all(std::move(in_doubt_->writes),
+                   Error{Errc::kInternal, "outcome unknown at close"});
           in_doubt_.reset();
         }
         return;
@@ -599,7 +603,8 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
     write_health_.succeeded();
     std::vector<Outcome> out;
     out.reserve(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) out.push_back({std::move(batch[i]), std::move(results[i])});
+    for (size_t i = 0; i < batch.size(); ++i)
+      out.push_back({std::move(batch[i]), std::move(results[i])});
     return complete(std::move(out));
   }
   if (lost) {
@@ -639,8 +644,8 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
     return requeue_front(std::move(again));
   }
   Error e = batch_error ? *batch_error : Error{Errc::kInternal, "the batch did not commit"};
-  if (retry_whole && std::all_of(batch.begin(), batch.end(),
-                                 [](const Write& w) { return w.sends < kMaxSends; }))
+  if (retry_whole &&
+      std::all_of(batch.begin(), batch.end(), [](const Write& w) { return w.sends < kMaxSends; }))
     return requeue_front(std::move(batch));
   if (e.code == Errc::kStorageUnavailable) {
     write_health_.failed(batch.size(), e.detail);
@@ -685,8 +690,8 @@ Result<ResultPtr> PostgresStore::read(const char* sql, const std::vector<std::st
     auto borrowed = borrow_reader();
     if (!borrowed.ok()) return borrowed.error();
     ConnPtr c = std::move(borrowed.value());
-    ResultPtr r(PQexecParams(c.get(), sql, static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0));
+    ResultPtr r(PQexecParams(c.get(), sql, static_cast<int>(values.size()), nullptr, values.data(),
+                             nullptr, nullptr, 0));
     if (r && PQresultStatus(r.get()) == PGRES_TUPLES_OK) {
       return_reader(std::move(c));
       read_health_.succeeded();
@@ -722,16 +727,21 @@ Result<DirectorySnapshot> PostgresStore::load_directory(int64_t now_us) {
     return {};
   };
   if (Status s = pairs("SELECT from_id, to_id FROM friend_requests",
-                       [&](const Row& r) { snap.friend_requests.push_back({r.int64(0), r.int64(1)}); });
+                       [&](const Row& r) {
+                         snap.friend_requests.push_back({r.int64(0), r.int64(1)});
+                       });
       !s.ok())
     return s.error();
   if (Status s = pairs("SELECT user_lo, user_hi FROM friendships",
-                       [&](const Row& r) { snap.friendships.push_back({r.int64(0), r.int64(1)}); });
+                       [&](const Row& r) {
+                         snap.friendships.push_back({r.int64(0), r.int64(1)});
+                       });
       !s.ok())
     return s.error();
-  if (Status s = pairs("SELECT id, user_lo, user_hi FROM chats WHERE kind = 0", [&](const Row& r) {
-        snap.dm_chats.push_back({r.int64(0), r.int64(1), r.int64(2)});
-      });
+  if (Status s = pairs("SELECT id, user_lo, user_hi FROM chats WHERE kind = 0",
+                       [&](const Row& r) {
+                         snap.dm_chats.push_back({r.int64(0), r.int64(1), r.int64(2)});
+                       });
       !s.ok())
     return s.error();
   {
@@ -746,14 +756,16 @@ Result<DirectorySnapshot> PostgresStore::load_directory(int64_t now_us) {
       snap.tokens.push_back({row.text(0), row.int64(1), row.int64(2), row.int64(3)});
     }
   }
-  if (Status s = pairs("SELECT id, name, owner_id, created_us FROM guilds", [&](const Row& r) {
-        snap.guilds.push_back({r.int64(0), r.text(1), r.int64(2), r.int64(3)});
-      });
+  if (Status s = pairs("SELECT id, name, owner_id, created_us FROM guilds",
+                       [&](const Row& r) {
+                         snap.guilds.push_back({r.int64(0), r.text(1), r.int64(2), r.int64(3)});
+                       });
       !s.ok())
     return s.error();
-  if (Status s = pairs("SELECT guild_id, user_id, joined_us FROM guild_members", [&](const Row& r) {
-        snap.guild_members.push_back({r.int64(0), r.int64(1), r.int64(2)});
-      });
+  if (Status s = pairs("SELECT guild_id, user_id, joined_us FROM guild_members",
+                       [&](const Row& r) {
+                         snap.guild_members.push_back({r.int64(0), r.int64(1), r.int64(2)});
+                       });
       !s.ok())
     return s.error();
   return snap;
@@ -874,9 +886,8 @@ void PostgresStore::verify_registration(std::string key_hash, int64_t now_us, in
 }
 
 void PostgresStore::put_token(TokenRecord t, Callback<void> done) {
-  submit<void>("put_token",
-               {t.token_hash, str(t.user_id), str(t.created_us), str(t.expires_us)}, false,
-               void_ok, std::move(done));
+  submit<void>("put_token", {t.token_hash, str(t.user_id), str(t.created_us), str(t.expires_us)},
+               false, void_ok, std::move(done));
 }
 
 void PostgresStore::revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) {
@@ -928,10 +939,10 @@ void PostgresStore::unfriend(int64_t user_id, int64_t other_id, Callback<void> d
 }
 
 void PostgresStore::put_message(MessageRecord m, Callback<void> done) {
-  submit<void>("put_message",
-               {str(m.id), str(m.chat_id), str(m.author_id), std::move(m.content),
-                str(m.created_us)},
-               false, void_ok, std::move(done));
+  submit<void>(
+      "put_message",
+      {str(m.id), str(m.chat_id), str(m.author_id), std::move(m.content), str(m.created_us)}, false,
+      void_ok, std::move(done));
 }
 
 void PostgresStore::edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
@@ -943,15 +954,15 @@ void PostgresStore::edit_message(int64_t chat_id, int64_t message_id, int64_t au
       true,
       [=, content = std::move(content)](const Row& r) -> Result<MessageRecord> {
         if (Status s = outcome_status(r.text(0)); !s.ok()) return s.error();
-        return MessageRecord{message_id, chat_id, author_id, content, r.int64(1), content.empty(),
-                             now_us};
+        return MessageRecord{message_id, chat_id,         author_id, content,
+                             r.int64(1), content.empty(), now_us};
       },
       std::move(done));
 }
 
 void PostgresStore::create_guild(GuildRecord g, Callback<GuildState> done) {
-  submit<GuildState>("create_guild", {str(g.id), g.name, str(g.owner_id), str(g.created_us)},
-                     true, parse_guild, std::move(done));
+  submit<GuildState>("create_guild", {str(g.id), g.name, str(g.owner_id), str(g.created_us)}, true,
+                     parse_guild, std::move(done));
 }
 
 void PostgresStore::rename_guild(int64_t guild_id, int64_t actor_id, std::string name,
@@ -1048,14 +1059,15 @@ Result<std::unique_ptr<WorkerIdLease>> WorkerIdLease::claim(const std::string& u
   std::string holder = lease_holder();
   std::string id = std::to_string(worker_id), ttl = str(ttl_us);
   const char* values[] = {id.c_str(), holder.c_str(), ttl.c_str()};
-  ResultPtr r(PQexecParams(conn.value().get(), "SELECT rwd_claim_worker_id($1, $2, $3)", 3,
-                           nullptr, values, nullptr, nullptr, 0));
+  ResultPtr r(PQexecParams(conn.value().get(), "SELECT rwd_claim_worker_id($1, $2, $3)", 3, nullptr,
+                           values, nullptr, nullptr, 0));
   if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
     return postgres::pg_error(conn.value().get(), r.get(), "leasing worker id " + id);
   if (std::string(PQgetvalue(r.get(), 0, 0)) != "t")
-    return Error{Errc::kInternal, "--worker-id " + id +
-                                      " is held by another running process on this database "
-                                      "(each process needs its own; leave it out to get a free one)"};
+    return Error{Errc::kInternal,
+                 "--worker-id " + id +
+                     " is held by another running process on this database "
+                     "(each process needs its own; leave it out to get a free one)"};
   return std::unique_ptr<WorkerIdLease>(
       new WorkerIdLease(url, worker_id, std::move(holder), ttl_us, std::move(on_lost)));
 }
@@ -1127,8 +1139,8 @@ void WorkerIdLease::renew_loop() {
       if (r && PQresultStatus(r.get()) == PGRES_TUPLES_OK) {
         lost = std::string(PQgetvalue(r.get(), 0, 0)) != "t";
       } else {
-        spdlog::warn("renewing the lease of worker id {} failed; trying again in {} s",
-                     worker_id_, ttl_us_ / 3'000'000);
+        spdlog::warn("renewing the lease of worker id {} failed; trying again in {} s", worker_id_,
+                     ttl_us_ / 3'000'000);
         conn.reset();
       }
     }

@@ -215,12 +215,12 @@ class PostgresStore final : public Store {
   std::atomic<int> writer_pid_{0};
 
   std::mutex mu_;
-  std::condition_variable cv_;       // writer waits for work
-  std::condition_variable idle_cv_;  // flush() waits for an empty, idle writer
-  std::deque<Write> queue_;          // guarded by mu_
-  bool writer_busy_ = false;         // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
-  bool closed_ = false;              // guarded by mu_
+  std::condition_variable cv_;                        // writer waits for work
+  std::condition_variable idle_cv_;                   // flush() waits for an empty, idle writer
+  std::deque<Write> queue_;                           // guarded by mu_
+  bool writer_busy_ = false;                          // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
+  bool closed_ = false;                               // guarded by mu_
   std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
   std::thread writer_;
 
