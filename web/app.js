@@ -1908,7 +1908,9 @@ function setupApp() {
     const input = $('composer-input');
     const target = input.getClientRects().length > 0 ? input
       : [...document.querySelectorAll('#sidebar a, #main h2')].find((el) => el.getClientRects().length > 0);
-    if (target) target.focus();
+    if (!target) return;
+    if (target.tagName === 'H2') target.setAttribute('tabindex', target.getAttribute('tabindex') || '-1');
+    target.focus();
   });
 
   $('add-member-form').addEventListener('submit', (e) => {
