@@ -203,9 +203,11 @@ describe('sign-up, keyboard and phone details', () => {
       const r = me.getBoundingClientRect();
       return {cut: title.scrollWidth > title.clientWidth || title.scrollHeight > title.clientHeight + 1, title: title.textContent,
               me: me.textContent, meShown: r.width > 0 && r.left >= 0 && r.right <= innerWidth,
-              nameShown: document.querySelector('#me .me-name').scrollWidth > 0};
+              nameShown: document.querySelector('#me .me-name').scrollWidth > 0,
+              width: document.documentElement.scrollWidth};
     });
-    assert.deepEqual(header, {cut: false, title: 'Saturday hiking club', me: 'Ddora', meShown: true, nameShown: true});
+    assert.deepEqual(header, {cut: false, title: 'Saturday hiking club', me: 'Ddora', meShown: true, nameShown: true,
+                              width: 390});
 
     // At the newest message, the connection goes.
     await page.$eval('#messages', (e) => { e.scrollTop = e.scrollHeight; });
