@@ -14,6 +14,7 @@ const LOAD_TIMEOUT_MS = 15000;  // a history load unanswered for this long is se
 const LOAD_ATTEMPTS = 5;  // then the reader is offered a button to try again
 const FAR_FUTURE = '9999-12-31 23:59:59';  // a cursor after every message: "the newest"
 const DRAFT_KEY = 'rewind.draft';  // sessionStorage: `${DRAFT_KEY}:<my id>:<conversation key>`
+const SIGNUP_EMAIL_KEY = 'rewind.signupEmail';  // sessionStorage: the email last signed up with, for the log-in form
 const OUTBOX_KEY = 'rewind.outbox';  // sessionStorage: `${OUTBOX_KEY}:<my id>:<conversation key>`
 // The server's limit on a message: characters (code points), not the UTF-16 units that a
 // textarea's maxlength counts (an emoji is two of those).
@@ -272,9 +273,16 @@ function showAuth(notice = '') {
   $('app-view').hidden = true;
   $('auth-view').hidden = false;
   $('offline-banner').hidden = true;
+  $('skip-link').hidden = true;
   if (notice) setText($('auth-notice'), notice);
   else setRawText($('auth-notice'), '');
   showCard('login-card');
+  // Back from the verification link in this tab: the address signed up with is filled in.
+  const signedUpAs = sessionStorage.getItem(SIGNUP_EMAIL_KEY);
+  if (signedUpAs && !$('login-email').value) {
+    $('login-email').value = signedUpAs;
+    $('login-password').focus();
+  }
   document.title = 'REWIND';
 }
 
@@ -295,7 +303,41 @@ async function submitWithBusy(form, errorEl, work) {
   }
 }
 
+// Sign-up fields, and the codes of the server's errors each of them answers for.
+const SIGNUP_FIELDS = {name: 'signup-name', email: 'signup-email', password: 'signup-password'};
+const SIGNUP_FIELD_OF_CODE = {
+  invalid_name: 'name', name_taken: 'name', invalid_email: 'email', invalid_password: 'password',
+};
+
+// Marks a sign-up field invalid, its message (written by `show(el)`) tied to it by its
+// aria-describedby; or, `show` null, valid again.
+function markField(field, show) {
+  const input = $(SIGNUP_FIELDS[field]);
+  const el = $(`${SIGNUP_FIELDS[field]}-error`);
+  if (show) {
+    show(el);
+    input.setAttribute('aria-invalid', 'true');
+  } else {
+    setRawText(el, '');
+    input.removeAttribute('aria-invalid');
+  }
+}
+
+function clearSignupErrors() {
+  for (const field of Object.keys(SIGNUP_FIELDS)) markField(field, null);
+  setRawText($('signup-error'), '');
+}
+
+// The server's rule (src/domain/validation.cc): 8 to 128 bytes of UTF-8, any characters.
+function passwordFits(password) {
+  const bytes = new TextEncoder().encode(password).length;
+  return bytes >= 8 && bytes <= 128;
+}
+
 function setupAuthForms() {
+  for (const [field, id] of Object.entries(SIGNUP_FIELDS))
+    $(id).addEventListener('input', () => markField(field, null));
+
   $('show-signup').addEventListener('click', () => {
     showCard('signup-card');
     $('signup-name').focus();
@@ -325,6 +367,7 @@ function setupAuthForms() {
       // this token would never be used, so it is ended at once.
       if (state.token) return revoke(token);
       localStorage.setItem(TOKEN_KEY, token);
+      sessionStorage.removeItem(SIGNUP_EMAIL_KEY);
       startSession(token);
     });
   });
@@ -334,18 +377,28 @@ function setupAuthForms() {
     const name = $('signup-name').value.trim();
     const email = $('signup-email').value.trim();
     const password = $('signup-password').value;
-    if (!name || !email || !password) {
-      setText($('signup-error'), 'signup.missing');
-      return;
-    }
+    clearSignupErrors();
+    const refuse = (field, key) => {
+      markField(field, (el) => setText(el, key));
+      $(SIGNUP_FIELDS[field]).focus();
+    };
+    const missing = Object.keys(SIGNUP_FIELDS).find((f) => !{name, email, password}[f]);
+    if (missing) return refuse(missing, 'signup.missing');
     // The server counts characters (code points) of the composed form, not UTF-16 units.
     const length = [...name.normalize('NFC')].length;
-    if (length < 2 || length > 32) {
-      setText($('signup-error'), 'signup.nameLength');
-      return;
-    }
+    if (length < 2 || length > 32) return refuse('name', 'signup.nameLength');
+    if (!passwordFits(password)) return refuse('password', 'signup.passwordLength');
     submitWithBusy($('signup-form'), $('signup-error'), async () => {
-      await api.register(name, email, password, i18n.language());
+      try {
+        await api.register(name, email, password, i18n.language());
+      } catch (e) {
+        const field = SIGNUP_FIELD_OF_CODE[e.code];
+        if (!field) throw e;
+        markField(field, (el) => showApiError(el, e));
+        $(SIGNUP_FIELDS[field]).focus();
+        return;
+      }
+      sessionStorage.setItem(SIGNUP_EMAIL_KEY, email);
       $('signup-password').value = '';
       $('login-email').value = email;
       setText($('signup-done-text'), state.mail === 'log' ? 'signup.doneLog' : 'signup.doneMail', {email});
@@ -367,6 +420,7 @@ function startSession(token) {
   state.open = null;
   $('auth-view').hidden = true;
   $('app-view').hidden = false;
+  $('skip-link').hidden = false;
   $('me').textContent = '';
   $('message-list').replaceChildren();
   state.gateway = new Gateway(token, {onAuth, onFrame, onStatus, onSignedOut, onRefused});
@@ -452,11 +506,16 @@ function onStatus(status) {
   el.dataset.state = status;
   setText(el, status === 'online' ? 'status.online' : status === 'connecting' ? 'status.connecting' : 'status.offline');
   const offline = status === 'offline';
+  // On a phone the banner takes its own line above the app, which shortens the messages:
+  // a reader at the newest message stays there.
+  const box = $('messages');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   $('offline-banner').hidden = !offline;
   $('offline-banner').classList.remove('stopped');
   setText($('offline-text'), 'offline.reconnecting');
   $('reconnect').hidden = true;
   document.body.classList.toggle('is-offline', offline);
+  if (atBottom) box.scrollTop = box.scrollHeight;
   // A load's answer never crosses connections: the catch-up after the next auth takes over.
   if (status !== 'online') {
     dropLoad();
@@ -482,8 +541,10 @@ function onAuth(payload, fresh) {
   // After a log-in the form that had the focus is gone: the focus would be left on <body>.
   const focusLost = first && (document.activeElement === document.body || !document.activeElement);
   rememberUser(state.me);
-  $('me').textContent = state.me.name;
-  $('me').prepend(avatar(state.me, 'tiny'));
+  const myName = document.createElement('span');
+  myName.className = 'me-name';
+  myName.textContent = state.me.name;
+  $('me').replaceChildren(avatar(state.me, 'tiny'), myName);
   setUsers(state.friends, payload.mutual_users);
   setUsers(state.incoming, payload.mutual_requests);
   setUsers(state.outgoing, payload.outgoing_requests || []);
@@ -1108,7 +1169,11 @@ function confirmButton(label, question, action, cls = 'danger', {params, ariaLab
     button.setAttribute('aria-live', 'polite');
   });
   button.addEventListener('blur', disarm);
-  button.addEventListener('keydown', (e) => { if (e.key === 'Escape') disarm(); });
+  button.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape' || !armed) return;
+    e.preventDefault();  // this Escape cancels the question, and closes nothing around it
+    disarm();
+  });
   return button;
 }
 
@@ -1139,6 +1204,7 @@ function renderConversationChrome() {
   const conv = state.open;
   if (!conv) return;
   $('conversation-title').textContent = convTitle(conv);
+  $('conversation-pane').dataset.kind = conv.kind;
   const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
   $('members-toggle').hidden = !guild;
   const owner = Boolean(guild) && guild.owner_id === state.me.id;
@@ -1821,6 +1887,30 @@ function setupApp() {
     panel.hidden = !panel.hidden;
     $('members-toggle').setAttribute('aria-expanded', String(!panel.hidden));
     if (!panel.hidden) panel.querySelector('select, button')?.focus();
+  });
+  const closeMembers = () => {
+    $('members-panel').hidden = true;
+    $('members-toggle').setAttribute('aria-expanded', 'false');
+    $('members-toggle').focus();
+  };
+  $('members-close').addEventListener('click', closeMembers);
+  $('members-panel').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !e.defaultPrevented) {
+      e.preventDefault();
+      closeMembers();
+    }
+  });
+
+  // The first thing a Tab reaches: straight to the open conversation's message box, or, with
+  // none open, to the list of conversations.
+  $('skip-link').addEventListener('click', (e) => {
+    e.preventDefault();
+    const input = $('composer-input');
+    const target = input.getClientRects().length > 0 ? input
+      : [...document.querySelectorAll('#sidebar a, #main h2')].find((el) => el.getClientRects().length > 0);
+    if (!target) return;
+    if (target.tagName === 'H2') target.setAttribute('tabindex', target.getAttribute('tabindex') || '-1');
+    target.focus();
   });
 
   $('add-member-form').addEventListener('submit', (e) => {

@@ -251,7 +251,8 @@ describe('web client in Korean', {timeout: 120000}, () => {
     await fill(page, '#signup-email', 'long@example.test');
     await fill(page, '#signup-password', PASSWORD);
     await page.click('#signup-form button[type=submit]');
-    await waitForText(page, '#signup-error', 'A name is 2–32 characters long.');
+    await waitForText(page, '#signup-name-error', 'A name is 2–32 characters long.');
+    assert.equal(await page.$eval('#signup-name', (e) => e.getAttribute('aria-invalid')), 'true');
     assert.equal(await page.$eval('#signup-name', (e) => e.value), long);
     await fill(page, '#signup-name', 'Émilie');
     await fill(page, '#signup-email', 'emilie@example.test');
