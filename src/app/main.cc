@@ -6,12 +6,12 @@
 
 #include <memory>
 
+#include "app/open_store.h"
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
 #include "base/unicode.h"
-#include "app/open_store.h"
 #include "config/config.h"
 #include "domain/accounts.h"
 #include "domain/chats.h"

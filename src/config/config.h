@@ -30,7 +30,7 @@ struct Config {
   std::string database_url;
   int worker_id = 0;
   bool worker_id_given = false;  // false: 0, or on PostgreSQL a free id leased from the database
-  int prune_interval_s = 60;              // expired tokens, registrations, old sent mail
+  int prune_interval_s = 60;     // expired tokens, registrations, old sent mail
   double sent_mail_retention_h = 24 * 7;  // sent mail kept for diagnosis
 
   // Mail

@@ -124,7 +124,7 @@ struct FriendRequestOutcome {
 
 // What leaving a guild produced.
 struct GuildLeaveOutcome {
-  std::optional<GuildState> after;    // none: the last member left and the guild is deleted
+  std::optional<GuildState> after;   // none: the last member left and the guild is deleted
   std::optional<int64_t> new_owner;  // the owner left and the guild passed to this member
 };
 
@@ -205,17 +205,15 @@ class Store {
   // max(now_us, the last member's joined_us) so that joining order is never reversed.
   // kGuildNotFound; kAlreadyMember; kNotFriends when they are not friends; kGuildFull when
   // the guild has max_members members.
-  virtual void add_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
-                                int64_t now_us, int64_t max_members,
-                                Callback<GuildState> done) = 0;
+  virtual void add_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id, int64_t now_us,
+                                int64_t max_members, Callback<GuildState> done) = 0;
   // The owner actor_id removes member user_id. kGuildNotFound; kNotGuildOwner; kSelfTarget
   // when user_id is the owner; kUserNotFound when user_id is not a member.
   virtual void remove_guild_member(int64_t guild_id, int64_t actor_id, int64_t user_id,
                                    Callback<GuildState> done) = 0;
   // user_id leaves: the owner's guild passes to the first member in joining order; the last
   // member's leaving deletes the guild. kGuildNotFound.
-  virtual void leave_guild(int64_t guild_id, int64_t user_id,
-                           Callback<GuildLeaveOutcome> done) = 0;
+  virtual void leave_guild(int64_t guild_id, int64_t user_id, Callback<GuildLeaveOutcome> done) = 0;
   // The owner deletes the guild and its members; its chat row and messages stay. Returns the
   // guild as it was. kGuildNotFound; kNotGuildOwner.
   virtual void delete_guild(int64_t guild_id, int64_t actor_id, Callback<GuildState> done) = 0;
