@@ -171,6 +171,15 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--log-level", c.log_level, "REWIND_LOG_LEVEL", "Log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
+  // `backup` takes the store's own settings (--data-dir, --database-url) from the main
+  // options, before or after its name.
+  auto* backup = app.add_subcommand(
+      "backup",
+      "Copy the SQLite store of --data-dir, consistently, to --to FILE while the server runs "
+      "(PostgreSQL: use pg_dump, see docs/DEPLOYMENT.md)");
+  backup->fallthrough();
+  backup->add_option("--to", c.backup_to, "File to write (must not exist)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -195,6 +204,10 @@ ConfigOutcome parse_config(int argc, char** argv) {
     std::cerr << "rewind-server: " << msg << "\n";
     return ConfigOutcome{std::nullopt, 2};
   };
+  if (backup->parsed()) {
+    c.command = Command::kBackup;
+    if (c.backup_to.empty()) return fail("backup --to: empty path");
+  }
   c.smtp_tls = smtp_tls == "starttls" ? SmtpTls::kStartTls
                : smtp_tls == "none"   ? SmtpTls::kNone
                                       : SmtpTls::kImplicit;

@@ -11,11 +11,21 @@ namespace rwd {
 
 enum class SmtpTls { kImplicit, kStartTls, kNone };
 
+// What the program was asked to do: serve (the default), or a one-off command that runs and
+// exits.
+enum class Command {
+  kServe,
+  kBackup,  // `rewind-server backup --to FILE`: a consistent copy of the SQLite store
+};
+
 // Every setting of rewind-server. Each is a command-line flag and an environment
 // variable (the flag wins); the names of SPEC §4 are fixed because deployment scripts
 // depend on them. parse_config() fills and validates this; the rest of the program
 // treats it as read-only.
 struct Config {
+  Command command = Command::kServe;
+  std::string backup_to;  // kBackup: the file to write (must not exist)
+
   // Network
   std::string listen = "127.0.0.1";
   uint16_t port = 8080;
