@@ -489,6 +489,7 @@ ResultPtr PostgresStore::next_result(Clock_::time_point deadline, bool* failed) 
 
 void PostgresStore::run_batch(std::vector<Write> batch) {
   PGconn* c = writer_conn_.get();
+  const auto started = Clock_::now();
   const std::string marker = new_marker();
   const std::string now = str(clock_.now_us());
   bool sent = PQsendQueryParams(c, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
@@ -598,6 +599,14 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
   }
 
   if (committed) {
+    // A commit this slow holds every acknowledgement behind it: say so (at most every 10 s),
+    // so that an operator can tell a slow database from a slow server.
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock_::now() - started);
+    if (took.count() >= kSlowBatchMs && Clock_::now() >= next_slow_batch_log_) {
+      next_slow_batch_log_ = Clock_::now() + std::chrono::seconds(10);
+      spdlog::warn("PostgreSQL: a batch of {} writes took {} ms to commit", batch.size(),
+                   took.count());
+    }
     commits_.fetch_add(1, std::memory_order_relaxed);
     writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     write_health_.succeeded();
