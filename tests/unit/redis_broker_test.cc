@@ -324,6 +324,10 @@ TEST_F(RedisBrokerTest, RestartedRedisIsReportedDownThenUpAndSubscriptionsWorkAg
   node2->start();
   ASSERT_TRUE(got1.wait_for_states(1, 3s));
   ASSERT_TRUE(got2.wait_for_states(1, 3s));
+  // A channel subscribed while up is part of the set replayed after the restart too.
+  node2->subscribe("rw:u:7");
+  node2->publish("rw:u:7", "while up");
+  ASSERT_TRUE(got2.wait_for_message("rw:u:7", "while up"));
 
   redis_.kill_now();
   ASSERT_TRUE(got1.wait_for_states(2, 3s));
@@ -339,7 +343,9 @@ TEST_F(RedisBrokerTest, RestartedRedisIsReportedDownThenUpAndSubscriptionsWorkAg
   EXPECT_EQ(got1.states(), (std::vector<bool>{true, false, true}));
   EXPECT_EQ(got2.states(), (std::vector<bool>{true, false, true}));
   node1->publish("rw:g:1", "after restart");
+  node1->publish("rw:u:7", "after restart");
   EXPECT_TRUE(got2.wait_for_message("rw:g:1", "after restart"));
+  EXPECT_TRUE(got2.wait_for_message("rw:u:7", "after restart"));
   EXPECT_EQ(got2.count_on("rw:g:1"), 1u);
   EXPECT_EQ(node2->counters().reconnects, 1u);
   EXPECT_GE(node2->counters().link_failures, 1u);
