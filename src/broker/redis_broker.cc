@@ -286,6 +286,8 @@ class RedisBroker::Impl {
     probes_.clear();
     arm_watchdog();
     if (!open_link(pub_)) return;
+    // The db matters to commands only: pub/sub channels are global to the server, so nodes
+    // on different dbs of one Redis still hear each other.
     if (url_.db != 0) {
       std::string db = std::to_string(url_.db);
       if (!send_command(pub_, &Impl::on_select_reply, {"SELECT", db}))

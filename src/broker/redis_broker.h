@@ -62,7 +62,9 @@ class RedisBroker final : public Broker {
   void on_state(StateHandler handler) override;
   void start() override;
   // Never from one of the handlers (it joins the broker's thread). Frees both links at once,
-  // without waiting for replies; the handlers are not called again.
+  // without waiting for replies; the handlers are not called again. A host name is resolved
+  // on the broker's thread (hiredis 0.14 calls getaddrinfo): a stop() during a slow DNS
+  // lookup waits for it; an address in the URL never does.
   void stop() override;
   void publish(std::string channel, std::string payload) override;
   // A set: subscribing a channel twice is subscribing it once.
