@@ -38,6 +38,9 @@ struct Config {
   // A libpq URI (postgresql://user:password@host:port/db) selects PostgreSQL; empty: SQLite
   // under data_dir. Holds a password: never log it whole.
   std::string database_url;
+  // redis://host:port[/db] (checked by parse_redis_url) joins the other nodes through Redis
+  // pub/sub; empty: one process, events stay in-process.
+  std::string redis_url;
   int worker_id = 0;
   bool worker_id_given = false;  // false: 0, or on PostgreSQL a free id leased from the database
   int prune_interval_s = 60;     // expired tokens, registrations, old sent mail
