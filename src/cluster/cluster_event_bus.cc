@@ -20,7 +20,9 @@ constexpr std::string_view kGuildPrefix = "rw:g:";
 constexpr int kWrongChannel = kDecodeFailureKinds;
 constexpr auto kFailureLogInterval = std::chrono::seconds(60);
 
-std::string user_channel(int64_t user_id) { return std::string(kUserPrefix) + std::to_string(user_id); }
+std::string user_channel(int64_t user_id) {
+  return std::string(kUserPrefix) + std::to_string(user_id);
+}
 std::string guild_channel(int64_t guild_id) {
   return std::string(kGuildPrefix) + std::to_string(guild_id);
 }
@@ -31,7 +33,8 @@ std::optional<int64_t> channel_id(std::string_view channel, std::string_view pre
   std::string_view digits = channel.substr(prefix.size());
   int64_t id = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
-  if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) return std::nullopt;
+  if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
+    return std::nullopt;
   return id;
 }
 
@@ -86,7 +89,9 @@ void ClusterEventBus::subscribe(std::function<void(const domain::Event&)> handle
   handlers_.push_back(std::move(handler));
 }
 
-void ClusterEventBus::set_resync_hook(std::function<void()> hook) { resync_hook_ = std::move(hook); }
+void ClusterEventBus::set_resync_hook(std::function<void()> hook) {
+  resync_hook_ = std::move(hook);
+}
 
 void ClusterEventBus::start() {
   directory_.set_change_listener(
@@ -210,9 +215,7 @@ void ClusterEventBus::apply_remote_change(const domain::DirectoryChange& change)
 }
 
 void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event event) {
-  auto wrong = [&] {
-    count_decode_failure(kWrongChannel, "an event on " + std::string(channel));
-  };
+  auto wrong = [&] { count_decode_failure(kWrongChannel, "an event on " + std::string(channel)); };
   if (auto user = channel_id(channel, kUserPrefix)) {
     // Only the user the channel names: the node may follow the other users of the event
     // through their own channels, where the same event arrives too.
@@ -279,9 +282,10 @@ void ClusterEventBus::count_decode_failure(int failure, const std::string& detai
     at = now;
     unlogged = std::exchange(failures_unlogged_[failure], 0);
   }
-  spdlog::warn("cluster: a message from the broker was refused ({}: {}); {} more of this kind "
-               "since the last report",
-               name, detail, unlogged);
+  spdlog::warn(
+      "cluster: a message from the broker was refused ({}: {}); {} more of this kind "
+      "since the last report",
+      name, detail, unlogged);
 }
 
 // ---- subscriptions ----
@@ -394,8 +398,9 @@ void ClusterEventBus::timer_loop() {
 void ClusterEventBus::on_state(bool up) {
   if (stopped_) return;
   if (!up) {
-    spdlog::warn("cluster: the broker link is down; other nodes' events are missed until it is "
-                 "back, then the directory is reloaded");
+    spdlog::warn(
+        "cluster: the broker link is down; other nodes' events are missed until it is "
+        "back, then the directory is reloaded");
     return;
   }
   // Every up, the first one included: what other nodes published while this one was not

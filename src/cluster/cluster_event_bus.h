@@ -99,14 +99,14 @@ class ClusterEventBus final : public domain::EventBus {
   void stop();
 
   struct Counters {
-    uint64_t published = 0;         // messages handed to the broker
-    uint64_t received = 0;          // messages from the broker
-    uint64_t own_echoes = 0;        // of those, published by this node (ignored)
-    uint64_t decode_failures = 0;   // of those, malformed (counted, logged, never delivered)
-    uint64_t delivered = 0;         // remote events given to the subscribers
-    uint64_t remote_changes = 0;    // remote directory changes applied
-    uint64_t reloads = 0;           // directory reloads done
-    uint64_t reload_failures = 0;   // directory reloads that failed (retried)
+    uint64_t published = 0;        // messages handed to the broker
+    uint64_t received = 0;         // messages from the broker
+    uint64_t own_echoes = 0;       // of those, published by this node (ignored)
+    uint64_t decode_failures = 0;  // of those, malformed (counted, logged, never delivered)
+    uint64_t delivered = 0;        // remote events given to the subscribers
+    uint64_t remote_changes = 0;   // remote directory changes applied
+    uint64_t reloads = 0;          // directory reloads done
+    uint64_t reload_failures = 0;  // directory reloads that failed (retried)
   };
   Counters counters() const;  // any thread
 
@@ -140,27 +140,27 @@ class ClusterEventBus final : public domain::EventBus {
   ThreadPool& reload_pool_;
   const rwd::Clock& clock_;
   std::vector<std::function<void(const domain::Event&)>> handlers_;  // fixed after start()
-  std::function<void()> resync_hook_;                                  // fixed after start()
+  std::function<void()> resync_hook_;                                // fixed after start()
 
   mutable std::mutex mu_;
   std::condition_variable timer_cv_;
-  bool stopping_ = false;                                                    // mu_
-  std::atomic<bool> stopped_{false};  // stopping_, read without the lock
-  std::unordered_set<int64_t> watched_users_;                                // mu_
-  std::unordered_map<int64_t, std::unordered_set<int64_t>> guild_locals_;    // mu_
+  bool stopping_ = false;                      // mu_
+  std::atomic<bool> stopped_{false};           // stopping_, read without the lock
+  std::unordered_set<int64_t> watched_users_;  // mu_
+  std::unordered_map<int64_t, std::unordered_set<int64_t>> guild_locals_;  // mu_
   // Channels subscribed at the broker, with the time to unsubscribe when nothing needs them.
   std::unordered_map<std::string, std::optional<SteadyTime::time_point>> channels_;  // mu_
   // The releases in deadline order (the delay is constant): the timer unsubscribes a channel
   // whose deadline in channels_ is still the one queued.
   std::deque<std::pair<SteadyTime::time_point, std::string>> releases_;  // mu_
-  bool reload_running_ = false;                                              // mu_
-  bool reload_again_ = false;                                                // mu_
-  std::optional<SteadyTime::time_point> reload_retry_at_;                         // mu_
+  bool reload_running_ = false;                                          // mu_
+  bool reload_again_ = false;                                            // mu_
+  std::optional<SteadyTime::time_point> reload_retry_at_;                // mu_
   // Per kind of decode failure (the codec's, then "wrong channel"): when it was last logged
   // and how many were not logged since.
   static constexpr int kFailureKinds = 5;
   std::array<std::optional<SteadyTime::time_point>, kFailureKinds> failure_logged_at_{};  // mu_
-  std::array<uint64_t, kFailureKinds> failures_unlogged_{};                              // mu_
+  std::array<uint64_t, kFailureKinds> failures_unlogged_{};                               // mu_
   std::thread timer_;
 
   std::atomic<uint64_t> published_{0}, received_{0}, own_echoes_{0}, decode_failures_{0},

@@ -385,10 +385,9 @@ domain::FriendEvent decode_friend(Fields& f) {
 domain::GuildEvent decode_guild(Fields& f) {
   domain::GuildEvent e;
   const char* names[] = {"created", "renamed", "deleted", "joined", "left"};
-  const domain::GuildAction values[] = {domain::GuildAction::kCreated,
-                                        domain::GuildAction::kRenamed,
-                                        domain::GuildAction::kDeleted,
-                                        domain::GuildAction::kJoined, domain::GuildAction::kLeft};
+  const domain::GuildAction values[] = {
+      domain::GuildAction::kCreated, domain::GuildAction::kRenamed, domain::GuildAction::kDeleted,
+      domain::GuildAction::kJoined, domain::GuildAction::kLeft};
   e.action = parse_action(f, names, values);
   if (const Value* g = f.object("guild")) {
     Fields gf(*g);
@@ -460,8 +459,7 @@ std::optional<Body> decode_body(std::string_view kind, Fields& f) {
   if (kind == "dir.friend_request_added")
     return Body{domain::DirectoryChange{change::FriendRequestAdded{f.i64("from"), f.i64("to")}}};
   if (kind == "dir.friend_request_removed")
-    return Body{
-        domain::DirectoryChange{change::FriendRequestRemoved{f.i64("from"), f.i64("to")}}};
+    return Body{domain::DirectoryChange{change::FriendRequestRemoved{f.i64("from"), f.i64("to")}}};
   if (kind == "dir.friendship_added")
     return Body{
         domain::DirectoryChange{change::FriendshipAdded{f.i64("a"), f.i64("b"), f.i64("chat")}}};
@@ -506,10 +504,10 @@ const char* decode_failure_name(DecodeFailure failure) {
 
 DecodeResult decode_envelope(std::string_view payload) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(
-      payload.data(), payload.size());
-  if (doc.HasParseError()) return failed(DecodeFailure::kBadJson, "offset " +
-                                         std::to_string(doc.GetErrorOffset()));
+  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(payload.data(),
+                                                                                    payload.size());
+  if (doc.HasParseError())
+    return failed(DecodeFailure::kBadJson, "offset " + std::to_string(doc.GetErrorOffset()));
   if (!doc.IsObject()) return failed(DecodeFailure::kNotAnEnvelope, "not an object");
   auto origin = doc.FindMember("origin");
   auto kind = doc.FindMember("kind");

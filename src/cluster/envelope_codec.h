@@ -39,9 +39,9 @@ const char* decode_failure_name(DecodeFailure failure);
 
 struct DecodeResult {
   bool ok = false;
-  Envelope envelope;             // when ok
-  DecodeFailure failure{};       // when not
-  std::string detail;            // when not: which kind or field
+  Envelope envelope;        // when ok
+  DecodeFailure failure{};  // when not
+  std::string detail;       // when not: which kind or field
 };
 DecodeResult decode_envelope(std::string_view payload);
 

@@ -335,8 +335,8 @@ std::vector<GuildSummary> Directory::guild_summaries_of(int64_t user_id) const {
   return out;
 }
 
-void Directory::add_token_locked(const std::string& token_hash, int64_t user_id,
-                                 int64_t expires_us, int64_t now_us) {
+void Directory::add_token_locked(const std::string& token_hash, int64_t user_id, int64_t expires_us,
+                                 int64_t now_us) {
   tokens_[token_hash] = {token_hash, user_id, expires_us};
   // Amortized: a sweep costs the map's size and runs after as many insertions.
   if (tokens_.size() < 2 * tokens_after_sweep_ + 64) return;

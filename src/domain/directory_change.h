@@ -50,9 +50,8 @@ struct GuildErased {
 
 using DirectoryChange =
     std::variant<change::UserAdded, change::TokenAdded, change::TokenRemoved,
-                 change::FriendRequestAdded, change::FriendRequestRemoved,
-                 change::FriendshipAdded, change::FriendshipRemoved, change::GuildPut,
-                 change::GuildErased>;
+                 change::FriendRequestAdded, change::FriendRequestRemoved, change::FriendshipAdded,
+                 change::FriendshipRemoved, change::GuildPut, change::GuildErased>;
 
 // Where a change was committed: by this process (its listener hears of it, to pass it on) or
 // by another one (it came over the bus and goes no further).

@@ -47,13 +47,14 @@ void Social::respond(const UserView& me, uint64_t origin, const std::string& nam
   UserView target = *other;
   // No pending request, even between friends (a second tap, another device), is the store's
   // kNotRequested: the app matches this error's exact text to refresh its list.
-  store_.accept_friend(me.id, target.id, ids_.next(), clock_.now_us(),
-                       [this, me, origin, target, done](Result<int64_t> chat_id) {
-                         if (!chat_id.ok()) return done(chat_id.error());
-                         directory_.apply(change::FriendshipAdded{me.id, target.id, chat_id.value()});
-                         bus_.publish(FriendEvent{FriendAction::kResponse, target, me, origin});
-                         done({});
-                       });
+  store_.accept_friend(
+      me.id, target.id, ids_.next(), clock_.now_us(),
+      [this, me, origin, target, done](Result<int64_t> chat_id) {
+        if (!chat_id.ok()) return done(chat_id.error());
+        directory_.apply(change::FriendshipAdded{me.id, target.id, chat_id.value()});
+        bus_.publish(FriendEvent{FriendAction::kResponse, target, me, origin});
+        done({});
+      });
 }
 
 void Social::remove(const UserView& me, uint64_t origin, const std::string& name, Done done) {

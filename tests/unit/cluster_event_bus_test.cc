@@ -51,8 +51,7 @@ struct Node {
   Node(const std::string& name, LoopbackServer& server, store::Store& store, const Clock& clock)
       : broker(server),
         pool("reload-" + name, 1, 16),
-        bus(ClusterSettings{name, kUnsubscribeDelay, 50ms}, broker, directory, store, pool,
-            clock) {
+        bus(ClusterSettings{name, kUnsubscribeDelay, 50ms}, broker, directory, store, pool, clock) {
     auto snapshot = store.load_directory(clock.now_us());
     EXPECT_TRUE(snapshot.ok());
     directory.load(snapshot.value());
@@ -141,8 +140,9 @@ class ClusterEventBusTest : public ::testing::Test {
   }
 
   UserView make_user(const std::string& name, int64_t id) {
-    store::PendingRegistration reg{name + "@example.test", name, "hash",
-                                   crypto::sha256_hex("key-" + name), 1000, int64_t{1} << 60};
+    store::PendingRegistration reg{
+        name + "@example.test", name, "hash", crypto::sha256_hex("key-" + name), 1000,
+        int64_t{1} << 60};
     std::promise<Status> put;
     store_->put_registration(reg, {0, reg.email, "s", "b", 0, 0},
                              [&](Status s) { put.set_value(s); });
@@ -251,7 +251,8 @@ TEST_F(ClusterEventBusTest, DirectoryChangesMadeOnOneNodeAreAppliedOnTheOthers) 
   server_.drain();
   for (auto* node : {a_.get(), c_.get()}) {
     EXPECT_TRUE(node->directory.are_friends(alice_.id, bob_.id));
-    EXPECT_EQ(node->directory.dm_chat(alice_.id, bob_.id), b_->directory.dm_chat(bob_.id, alice_.id));
+    EXPECT_EQ(node->directory.dm_chat(alice_.id, bob_.id),
+              b_->directory.dm_chat(bob_.id, alice_.id));
     EXPECT_FALSE(node->directory.has_request(alice_.id, bob_.id));
   }
   // A user verified on A can log in on C; a token issued on A is known on B; its removal too.
@@ -367,11 +368,12 @@ TEST_F(ClusterEventBusTest, MalformedMessagesAreCountedAndNeverDelivered) {
       {user_channel, "not json"},
       {user_channel, "{\"origin\":\"node-x\",\"kind\":\"chat\"}"},
       {user_channel, "{\"origin\":\"node-x\",\"kind\":\"poke\",\"fields\":{}}"},
-      {user_channel, "{\"origin\":\"node-x\",\"kind\":\"token_revoked\",\"fields\":{\"user\":\"102\","
-                     "\"token_hash\":\"h\"}}"},
+      {user_channel,
+       "{\"origin\":\"node-x\",\"kind\":\"token_revoked\",\"fields\":{\"user\":\"102\","
+       "\"token_hash\":\"h\"}}"},
       {user_channel, "{\"origin\":\"node-x\",\"kind\":\"token_revoked\",\"fields\":{}}"},
-      {"rw:dir", valid_event},                           // an event on the changes' channel
-      {user_channel, valid_change},                      // a change on a user's channel
+      {"rw:dir", valid_event},       // an event on the changes' channel
+      {user_channel, valid_change},  // a change on a user's channel
       {"rw:g:778", encode_envelope("node-x", Event{guild_chat})},  // another guild's message
   };
   for (const auto& [channel, payload] : bad) server_.inject(channel, payload);

@@ -11,7 +11,8 @@ namespace {
 TEST(DirectoryTest, ExpiredTokensDoNotPileUpInMemory) {
   Directory d;
   // Logins whose tokens expire and are never logged out of: each at t, valid for 10.
-  for (int64_t t = 0; t < 10'000; ++t) d.apply(change::TokenAdded{{"h" + std::to_string(t), 1, t, t + 10}});
+  for (int64_t t = 0; t < 10'000; ++t)
+    d.apply(change::TokenAdded{{"h" + std::to_string(t), 1, t, t + 10}});
   // Only the live ones (about 10) and those added since the last sweep remain.
   EXPECT_LT(d.token_count(), size_t{200});
   EXPECT_EQ(d.token_user("h9999", 9'999), std::optional<int64_t>(1));
@@ -20,7 +21,8 @@ TEST(DirectoryTest, ExpiredTokensDoNotPileUpInMemory) {
 
 TEST(DirectoryTest, LiveTokensAreAllKept) {
   Directory d;
-  for (int64_t t = 0; t < 1'000; ++t) d.apply(change::TokenAdded{{"h" + std::to_string(t), 1, t, 1'000'000}});
+  for (int64_t t = 0; t < 1'000; ++t)
+    d.apply(change::TokenAdded{{"h" + std::to_string(t), 1, t, 1'000'000}});
   EXPECT_EQ(d.token_count(), size_t{1'000});
   for (int64_t t = 0; t < 1'000; t += 111)
     EXPECT_EQ(d.token_user("h" + std::to_string(t), 1'000), std::optional<int64_t>(1));

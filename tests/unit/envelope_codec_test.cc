@@ -47,7 +47,11 @@ TEST(EnvelopeCodecTest, AChatEventComesBackWithEveryField) {
   for (bool edited : {false, true}) {
     ChatEvent e;
     e.action = edited ? ChatAction::kEdit : ChatAction::kSend;
-    e.message = {kBig, -kBig, kBig - 1, kUnicode, 1'700'000'000'000'000,
+    e.message = {kBig,
+                 -kBig,
+                 kBig - 1,
+                 kUnicode,
+                 1'700'000'000'000'000,
                  edited ? std::optional<int64_t>(kBig) : std::nullopt};
     e.recipients = {kBig, 1, 0};
     e.guild = edited;
@@ -126,7 +130,10 @@ TEST(EnvelopeCodecTest, ATokenRevocationComesBack) {
 
 TEST(EnvelopeCodecTest, EveryDirectoryChangeComesBack) {
   for (bool with_profile : {false, true}) {
-    store::UserRecord u{kBig, kUnicode, "Ünï@example.test", "$argon2id$v=19$m=65536$abc",
+    store::UserRecord u{kBig,
+                        kUnicode,
+                        "Ünï@example.test",
+                        "$argon2id$v=19$m=65536$abc",
                         with_profile ? std::optional<std::string>(kUnicode) : std::nullopt,
                         kBig - 1};
     auto got = round_trip_change(change::UserAdded{u});

@@ -45,9 +45,7 @@ class LoopbackServer {
     drop_next_ = n;
   }
   // A raw payload on a channel, as a publisher that is not a REWIND node would send it.
-  void inject(const std::string& channel, const std::string& payload) {
-    route(channel, payload);
-  }
+  void inject(const std::string& channel, const std::string& payload) { route(channel, payload); }
   bool subscribed(const LoopbackBroker* broker, const std::string& channel) const {
     std::lock_guard lock(mu_);
     auto it = subscriptions_.find(channel);
