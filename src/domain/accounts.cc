@@ -134,7 +134,7 @@ void Accounts::verify_email(std::string key, Callback<UserView> done) {
   store_.verify_registration(crypto::sha256_hex(key), clock_.now_us(), id,
                              [this, done](Result<store::UserRecord> r) {
                                if (!r.ok()) return done(r.error());
-                               directory_.add_user(r.value());
+                               directory_.apply(change::UserAdded{r.value()});
                                spdlog::info("account {} created for user {}", r->name, r->id);
                                done(UserView{r->id, r->name, r->profile});
                              });
@@ -171,11 +171,9 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
         rec.user_id = creds->user_id;
         rec.created_us = clock_.now_us();
         rec.expires_us = rec.created_us + settings_.token_ttl_us;
-        std::string hash = rec.token_hash;
-        int64_t user_id = rec.user_id, expires = rec.expires_us;
-        store_.put_token(std::move(rec), [this, done, token, hash, user_id, expires](Status s) {
+        store_.put_token(rec, [this, done, token, rec](Status s) {
           if (!s.ok()) return done(s.error());
-          directory_.add_token(hash, user_id, expires, clock_.now_us());
+          directory_.apply(change::TokenAdded{rec});
           done(token);
         });
       });
@@ -192,7 +190,7 @@ void Accounts::logout(std::string token, Callback<void> done) {
   // cache forgets the token, and its open sessions end, once the revocation committed.
   store_.revoke_token(hash, now, [this, hash, done](Result<int64_t> user_id) {
     if (!user_id.ok()) return done(user_id.error());
-    directory_.remove_token(hash);
+    directory_.apply(change::TokenRemoved{hash});
     bus_.publish(TokenRevokedEvent{user_id.value(), hash});
     done({});
   });

@@ -11,6 +11,10 @@ namespace rwd::domain {
 
 void Directory::load(const store::DirectorySnapshot& s) {
   std::unique_lock lock(mu_);
+  load_locked(s);
+}
+
+void Directory::load_locked(const store::DirectorySnapshot& s) {
   for (const auto& u : s.users) add_user_locked(u);
   for (const auto& r : s.friend_requests) {
     relations_[r.from_id].outgoing.insert(r.to_id);
@@ -35,9 +39,79 @@ void Directory::load(const store::DirectorySnapshot& s) {
   for (auto& [id, g] : guilds) put_guild_locked(std::move(g));
 }
 
-void Directory::add_user(const store::UserRecord& user) {
+void Directory::clear_locked() {
+  users_.clear();
+  by_name_.clear();
+  by_skeleton_.clear();
+  by_email_.clear();
+  relations_.clear();
+  dm_chats_.clear();
+  tokens_.clear();
+  tokens_after_sweep_ = 0;
+  guilds_.clear();
+  user_guilds_.clear();
+}
+
+void Directory::set_change_listener(ChangeListener listener) { listener_ = std::move(listener); }
+
+void Directory::apply(const DirectoryChange& change, ChangeSource source) {
+  {
+    std::unique_lock lock(mu_);
+    apply_locked(change);
+    if (reloading_) reload_journal_.push_back(change);
+  }
+  // Outside the lock: the listener encodes and publishes. The store runs its callbacks on
+  // one thread, so listeners hear of local changes in commit order.
+  if (source == ChangeSource::kLocal && listener_) listener_(change);
+}
+
+void Directory::apply_locked(const DirectoryChange& change) {
+  struct Visitor {
+    Directory& d;
+    void operator()(const change::UserAdded& c) { d.add_user_locked(c.user); }
+    void operator()(const change::TokenAdded& c) {
+      d.add_token_locked(c.token.token_hash, c.token.user_id, c.token.expires_us,
+                         c.token.created_us);
+    }
+    void operator()(const change::TokenRemoved& c) { d.tokens_.erase(c.token_hash); }
+    void operator()(const change::FriendRequestAdded& c) {
+      d.add_request_locked(c.from_id, c.to_id);
+    }
+    void operator()(const change::FriendRequestRemoved& c) {
+      d.remove_request_locked(c.from_id, c.to_id);
+    }
+    void operator()(const change::FriendshipAdded& c) {
+      d.add_friendship_locked(c.a, c.b, c.chat_id);
+    }
+    void operator()(const change::FriendshipRemoved& c) { d.remove_friendship_locked(c.a, c.b); }
+    void operator()(const change::GuildPut& c) { d.put_guild_state_locked(c.state); }
+    void operator()(const change::GuildErased& c) { d.erase_guild_locked(c.guild_id); }
+  };
+  std::visit(Visitor{*this}, change);
+}
+
+void Directory::begin_reload() {
   std::unique_lock lock(mu_);
-  add_user_locked(user);
+  reloading_ = true;
+  reload_journal_.clear();
+}
+
+void Directory::finish_reload(const store::DirectorySnapshot& snapshot) {
+  std::unique_lock lock(mu_);
+  clear_locked();
+  load_locked(snapshot);
+  // Changes applied since begin_reload may have committed after the snapshot was read: applied
+  // again, in the order they came, on top of it. Those the snapshot already holds change
+  // nothing (every change is idempotent).
+  for (const auto& change : reload_journal_) apply_locked(change);
+  reload_journal_.clear();
+  reloading_ = false;
+}
+
+void Directory::abort_reload() {
+  std::unique_lock lock(mu_);
+  reload_journal_.clear();
+  reloading_ = false;
 }
 
 void Directory::add_user_locked(const store::UserRecord& u) {
@@ -97,20 +171,17 @@ bool Directory::has_request(int64_t from_id, int64_t to_id) const {
   return it != relations_.end() && it->second.outgoing.count(to_id) > 0;
 }
 
-void Directory::add_request(int64_t from_id, int64_t to_id) {
-  std::unique_lock lock(mu_);
+void Directory::add_request_locked(int64_t from_id, int64_t to_id) {
   relations_[from_id].outgoing.insert(to_id);
   relations_[to_id].incoming.insert(from_id);
 }
 
-void Directory::remove_request(int64_t from_id, int64_t to_id) {
-  std::unique_lock lock(mu_);
+void Directory::remove_request_locked(int64_t from_id, int64_t to_id) {
   relations_[from_id].outgoing.erase(to_id);
   relations_[to_id].incoming.erase(from_id);
 }
 
-void Directory::add_friendship(int64_t a, int64_t b, int64_t chat_id) {
-  std::unique_lock lock(mu_);
+void Directory::add_friendship_locked(int64_t a, int64_t b, int64_t chat_id) {
   Relations& ra = relations_[a];
   Relations& rb = relations_[b];
   ra.outgoing.erase(b);
@@ -125,8 +196,7 @@ void Directory::add_friendship(int64_t a, int64_t b, int64_t chat_id) {
   }
 }
 
-void Directory::remove_friendship(int64_t a, int64_t b) {
-  std::unique_lock lock(mu_);
+void Directory::remove_friendship_locked(int64_t a, int64_t b) {
   relations_[a].friends.erase(b);
   relations_[b].friends.erase(a);
 }
@@ -178,17 +248,11 @@ std::optional<Directory::GuildState> Directory::guild(int64_t guild_id) const {
   return it->second;
 }
 
-void Directory::put_guild(const store::GuildState& state) {
+void Directory::put_guild_state_locked(const store::GuildState& state) {
   GuildState g{state.guild.id, state.guild.name, state.guild.owner_id, state.guild.created_us, {}};
   g.members.reserve(state.members.size());
   for (const auto& m : state.members) g.members.push_back({m.user_id, m.joined_us});
-  std::unique_lock lock(mu_);
   put_guild_locked(std::move(g));
-}
-
-void Directory::erase_guild(int64_t guild_id) {
-  std::unique_lock lock(mu_);
-  erase_guild_locked(guild_id);
 }
 
 void Directory::erase_guild_locked(int64_t guild_id) {
@@ -271,9 +335,8 @@ std::vector<GuildSummary> Directory::guild_summaries_of(int64_t user_id) const {
   return out;
 }
 
-void Directory::add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us,
-                          int64_t now_us) {
-  std::unique_lock lock(mu_);
+void Directory::add_token_locked(const std::string& token_hash, int64_t user_id, int64_t expires_us,
+                                 int64_t now_us) {
   tokens_[token_hash] = {token_hash, user_id, expires_us};
   // Amortized: a sweep costs the map's size and runs after as many insertions.
   if (tokens_.size() < 2 * tokens_after_sweep_ + 64) return;
@@ -293,11 +356,6 @@ std::optional<int64_t> Directory::token_user(const std::string& token_hash, int6
       it->second.expires_us <= now_us)
     return std::nullopt;
   return it->second.user_id;
-}
-
-void Directory::remove_token(const std::string& token_hash) {
-  std::unique_lock lock(mu_);
-  tokens_.erase(token_hash);
 }
 
 }  // namespace rwd::domain

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -8,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "domain/directory_change.h"
 #include "domain/types.h"
 #include "store/store.h"
 
@@ -25,7 +27,11 @@ namespace rwd::domain {
 // to decide a change. Thread-safe (a reader-writer lock): lookups from every thread; changes
 // from the store's callbacks (and load() at start-up).
 //
-// With several server processes this becomes a cache that the event bus keeps current.
+// With several server processes every change is data (DirectoryChange): the services apply
+// their committed results with apply(), the change listener (the cluster event bus) carries
+// each one to the other processes, and they apply it as kRemote. After a gap in that stream
+// (the link between processes was down) the cache is reloaded from the store
+// (begin_reload / finish_reload).
 class Directory {
  public:
   struct Credentials {
@@ -35,8 +41,24 @@ class Directory {
 
   void load(const store::DirectorySnapshot& snapshot);
 
-  // A user whose verification committed (a store callback).
-  void add_user(const store::UserRecord& user);
+  // The one way to change the cache after load(): a committed result (kLocal, from a store
+  // callback) or one another process committed (kRemote, from the bus). Every change is
+  // idempotent: applying it twice leaves what applying it once did.
+  void apply(const DirectoryChange& change, ChangeSource source = ChangeSource::kLocal);
+  // Told of each kLocal change after it was applied (outside the cache's lock, on the thread
+  // that applied it, so in the store's commit order), never of kRemote ones. Set before the
+  // first change; must not block.
+  using ChangeListener = std::function<void(const DirectoryChange&)>;
+  void set_change_listener(ChangeListener listener);
+
+  // A reload from the store that loses no change made while the snapshot was read: from
+  // begin_reload() on, every applied change is also journaled; finish_reload() replaces the
+  // whole cache with the snapshot (read after begin_reload) and applies the journal again on
+  // top of it, all under the lock. abort_reload() drops the journal (the read failed).
+  void begin_reload();
+  void finish_reload(const store::DirectorySnapshot& snapshot);
+  void abort_reload();
+
   std::optional<UserView> user(int64_t id) const;
   // By the name as typed: any case, NFC or not (unicode::name_key).
   std::optional<UserView> user_by_name(std::string_view name) const;
@@ -51,13 +73,6 @@ class Directory {
   std::optional<int64_t> dm_chat(int64_t a, int64_t b) const;
   FriendState friend_state(int64_t user_id) const;
   std::vector<UserView> friends(int64_t user_id) const;
-
-  // Committed friend changes (store callbacks only).
-  void add_request(int64_t from_id, int64_t to_id);
-  void remove_request(int64_t from_id, int64_t to_id);
-  // Makes a and b friends, drops their requests both ways and records their chat.
-  void add_friendship(int64_t a, int64_t b, int64_t chat_id);
-  void remove_friendship(int64_t a, int64_t b);
 
   // Guilds, each with its members in joining order (ties by id), with a user -> guilds index.
   struct GuildMember {
@@ -84,21 +99,10 @@ class Directory {
   std::vector<GuildView> guilds_of(int64_t user_id) const;
   std::vector<GuildSummary> guild_summaries_of(int64_t user_id) const;
 
-  // Committed guild changes (store callbacks only): a guild's whole state as the store
-  // returned it, replacing what was cached; or its deletion.
-  void put_guild(const store::GuildState& state);
-  void erase_guild(int64_t guild_id);
-
-  // Committed token changes (store callbacks only). add_token also drops the expired tokens
-  // once the map has doubled since the last sweep, so that tokens nobody logs out of do not
-  // pile up in memory (the store prunes its own rows).
-  void add_token(const std::string& token_hash, int64_t user_id, int64_t expires_us,
-                 int64_t now_us);
   size_t token_count() const;
   // The user a live token belongs to. The map is keyed by the token's hash; the stored
   // hash is also compared in constant time.
   std::optional<int64_t> token_user(const std::string& token_hash, int64_t now_us) const;
-  void remove_token(const std::string& token_hash);
 
  private:
   struct User {
@@ -117,7 +121,21 @@ class Directory {
     int64_t expires_us;
   };
 
+  // The changes, each under mu_ held by the caller. add_token also drops the expired tokens
+  // once the map has doubled since the last sweep, so that tokens nobody logs out of do not
+  // pile up in memory (the store prunes its own rows). add_friendship makes a and b friends,
+  // drops their requests both ways and records their chat.
+  void apply_locked(const DirectoryChange& change);
+  void load_locked(const store::DirectorySnapshot& snapshot);
+  void clear_locked();
   void add_user_locked(const store::UserRecord& user);
+  void add_token_locked(const std::string& token_hash, int64_t user_id, int64_t expires_us,
+                        int64_t now_us);
+  void add_request_locked(int64_t from_id, int64_t to_id);
+  void remove_request_locked(int64_t from_id, int64_t to_id);
+  void add_friendship_locked(int64_t a, int64_t b, int64_t chat_id);
+  void remove_friendship_locked(int64_t a, int64_t b);
+  void put_guild_state_locked(const store::GuildState& state);
   std::vector<UserView> views_locked(const std::unordered_set<int64_t>& ids) const;
   void put_guild_locked(GuildState state);
   void erase_guild_locked(int64_t guild_id);
@@ -134,6 +152,9 @@ class Directory {
   size_t tokens_after_sweep_ = 0;                                               // guarded by mu_
   std::unordered_map<int64_t, GuildState> guilds_;                              // guarded by mu_
   std::unordered_map<int64_t, std::unordered_set<int64_t>> user_guilds_;        // guarded by mu_
+  bool reloading_ = false;                                                      // guarded by mu_
+  std::vector<DirectoryChange> reload_journal_;                                 // guarded by mu_
+  ChangeListener listener_;  // set before the first change
 };
 
 }  // namespace rwd::domain

@@ -10,8 +10,9 @@
 
 // The seam between the domain and the gateway. Domain services publish what happened,
 // after it was committed; the gateway hub subscribes and delivers to connections. Today
-// one process delivers to itself (InProcessEventBus); with several processes a Redis
-// pub/sub bus will publish to every process and call its local subscribers.
+// one process delivers to itself (InProcessEventBus); with several processes the cluster bus
+// (cluster/cluster_event_bus.h) also publishes to the other processes through a broker and
+// calls its local subscribers with what they publish.
 namespace rwd::domain {
 
 struct ChatEvent {
@@ -33,9 +34,14 @@ struct FriendEvent {
   UserView target;  // whom it was about
   UserView actor;   // who did it
   // The connection that asked (Social's caller names it; 0: none): skipped when the actor's
-  // connections are told. Unique within one process; a bus between processes must carry
-  // the process too.
+  // connections are told. Unique within one process: a bus between processes delivers
+  // another process's event with 0 here.
   uint64_t origin = 0;
+  // Which sides this delivery tells. Both, in one process; a bus between processes delivers
+  // each side from that user's own channel, so that a process holding both users' sessions
+  // tells each side once.
+  bool tell_target = true;
+  bool tell_actor = true;
 };
 
 // A committed guild change. `guild` is the guild after the change (before it, for a
@@ -68,12 +74,21 @@ class EventBus {
   virtual void publish(const Event& event) = 0;
   // Subscribe before the first publish (start-up); subscriptions live as long as the bus.
   virtual void subscribe(std::function<void(const Event&)> handler) = 0;
+  // The gateway's interest in a user's events: watch_user when the user's first session on
+  // this process opens, unwatch_user after the last one closed. Called in that order for one
+  // user (the hub calls them under its lock), from any thread; must not block nor call back
+  // into the hub. A bus between processes receives only the events of watched users (and
+  // of the guilds they belong to); one process receives everything anyway.
+  virtual void watch_user(int64_t user_id) {}
+  virtual void unwatch_user(int64_t user_id) {}
 };
 
 class InProcessEventBus final : public EventBus {
  public:
   void publish(const Event& event) override;
   void subscribe(std::function<void(const Event&)> handler) override;
+  void watch_user(int64_t) override {}
+  void unwatch_user(int64_t) override {}
 
  private:
   std::vector<std::function<void(const Event&)>> handlers_;  // fixed after start-up

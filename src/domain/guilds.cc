@@ -49,7 +49,7 @@ Error Guilds::cached_refusal(const UserView& me, int64_t guild_id, bool owner_on
 }
 
 void Guilds::committed(const store::GuildState& state, GuildEvent event, const Done& done) {
-  directory_.put_guild(state);
+  directory_.apply(change::GuildPut{state});
   bus_.publish(event);
   done({});
 }
@@ -139,7 +139,7 @@ void Guilds::leave(const UserView& me, int64_t guild_id, RequestOrigin origin, D
           auto before = directory_.guild(guild_id);
           GuildSummary summary{guild_id, before ? before->name : std::string(),
                                before ? before->owner_id : me.id, 0};
-          directory_.erase_guild(guild_id);
+          directory_.apply(change::GuildErased{guild_id});
           bus_.publish(GuildEvent{GuildAction::kLeft, summary, me, me, {}, {me.id}, origin});
           return done({});
         }
@@ -158,7 +158,7 @@ void Guilds::destroy(const UserView& me, int64_t guild_id, RequestOrigin origin,
   store_.delete_guild(
       guild_id, me.id, [this, me, guild_id, origin, done](Result<store::GuildState> r) {
         if (!r.ok()) return done(r.error());
-        directory_.erase_guild(guild_id);
+        directory_.apply(change::GuildErased{guild_id});
         bus_.publish(
             GuildEvent{GuildAction::kDeleted, summary_of(*r), me, me, {}, member_ids(*r), origin});
         done({});

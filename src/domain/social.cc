@@ -31,10 +31,10 @@ void Social::request(const UserView& me, uint64_t origin, const std::string& nam
                         [this, me, origin, target, done](Result<store::FriendRequestOutcome> r) {
                           if (!r.ok()) return done(r.error());
                           if (r->befriended) {  // they had asked me: their request is accepted
-                            directory_.add_friendship(me.id, target.id, r->chat_id);
+                            directory_.apply(change::FriendshipAdded{me.id, target.id, r->chat_id});
                             bus_.publish(FriendEvent{FriendAction::kResponse, target, me, origin});
                           } else {
-                            directory_.add_request(me.id, target.id);
+                            directory_.apply(change::FriendRequestAdded{me.id, target.id});
                             bus_.publish(FriendEvent{FriendAction::kRequest, target, me, origin});
                           }
                           done({});
@@ -47,13 +47,14 @@ void Social::respond(const UserView& me, uint64_t origin, const std::string& nam
   UserView target = *other;
   // No pending request, even between friends (a second tap, another device), is the store's
   // kNotRequested: the app matches this error's exact text to refresh its list.
-  store_.accept_friend(me.id, target.id, ids_.next(), clock_.now_us(),
-                       [this, me, origin, target, done](Result<int64_t> chat_id) {
-                         if (!chat_id.ok()) return done(chat_id.error());
-                         directory_.add_friendship(me.id, target.id, chat_id.value());
-                         bus_.publish(FriendEvent{FriendAction::kResponse, target, me, origin});
-                         done({});
-                       });
+  store_.accept_friend(
+      me.id, target.id, ids_.next(), clock_.now_us(),
+      [this, me, origin, target, done](Result<int64_t> chat_id) {
+        if (!chat_id.ok()) return done(chat_id.error());
+        directory_.apply(change::FriendshipAdded{me.id, target.id, chat_id.value()});
+        bus_.publish(FriendEvent{FriendAction::kResponse, target, me, origin});
+        done({});
+      });
 }
 
 void Social::remove(const UserView& me, uint64_t origin, const std::string& name, Done done) {
@@ -63,7 +64,7 @@ void Social::remove(const UserView& me, uint64_t origin, const std::string& name
   store_.cancel_friend_request(
       me.id, target.id, [this, me, origin, target, done](Result<store::FriendRequestRecord> r) {
         if (!r.ok()) return done(r.error());
-        directory_.remove_request(r->from_id, r->to_id);
+        directory_.apply(change::FriendRequestRemoved{r->from_id, r->to_id});
         bus_.publish(FriendEvent{FriendAction::kRemove, target, me, origin});
         done({});
       });
@@ -75,7 +76,7 @@ void Social::unfriend(const UserView& me, uint64_t origin, const std::string& na
   UserView target = *other;
   store_.unfriend(me.id, target.id, [this, me, origin, target, done](Status s) {
     if (!s.ok()) return done(s);
-    directory_.remove_friendship(me.id, target.id);
+    directory_.apply(change::FriendshipRemoved{me.id, target.id});
     bus_.publish(FriendEvent{FriendAction::kDelete, target, me, origin});
     done({});
   });

@@ -8,7 +8,7 @@
 namespace rwd::gateway {
 
 Hub::Hub(domain::EventBus& bus, int max_sessions_per_user, int utc_offset_s)
-    : max_sessions_per_user_(max_sessions_per_user), utc_offset_s_(utc_offset_s) {
+    : bus_(bus), max_sessions_per_user_(max_sessions_per_user), utc_offset_s_(utc_offset_s) {
   bus.subscribe([this](const domain::Event& e) { on_event(e); });
 }
 
@@ -21,6 +21,7 @@ bool Hub::add(int64_t user_id, const std::shared_ptr<Session>& session) {
   }
   list.push_back(session);
   ++session_count_;
+  if (list.size() == 1) bus_.watch_user(user_id);
   return true;
 }
 
@@ -37,7 +38,10 @@ void Hub::remove(int64_t user_id, const Session* session) {
     list.erase(pos);
     --session_count_;
   }
-  if (list.empty()) sessions_.erase(it);
+  if (list.empty()) {
+    sessions_.erase(it);
+    bus_.unwatch_user(user_id);
+  }
 }
 
 size_t Hub::session_count() const {
@@ -117,12 +121,14 @@ void Hub::on_event(const domain::Event& event) {
   } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {
     auto told =
         std::make_shared<const std::string>(protocol::encode_friend_event(f->action, f->actor));
-    deliver(f->target.id, told, told);
+    if (f->tell_target) deliver(f->target.id, told, told);
     // The actor's other devices: v2 only, because the app reads every mutual_users event as
     // another user's action. The connection that asked has its `ok`.
-    auto mine = std::make_shared<const std::string>(
-        protocol::encode_friend_event(f->action, f->target, /*self=*/true));
-    deliver(f->actor.id, nullptr, mine, f->origin);
+    if (f->tell_actor) {
+      auto mine = std::make_shared<const std::string>(
+          protocol::encode_friend_event(f->action, f->target, /*self=*/true));
+      deliver(f->actor.id, nullptr, mine, f->origin);
+    }
   } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_guild_event(g->action, g->guild, g->user, g->actor, g->new_owner));

@@ -16,6 +16,10 @@ class Session;
 // Who is connected: user id -> that user's authenticated sessions. Delivers domain events
 // to every session of every recipient. The map is guarded by a mutex; delivery snapshots
 // the recipients under it and sends outside it, and a frame is encoded once per event.
+// The bus is told (watch_user / unwatch_user, under the mutex so that the calls for one user
+// keep their order) when a user's first session arrives and after the last one left.
+// Events may arrive on any thread (a bus between processes calls from its broker's thread):
+// delivery only queues frames (Transport::send) and posts closes to the sessions' loops.
 class Hub {
  public:
   Hub(domain::EventBus& bus, int max_sessions_per_user, int utc_offset_s);
@@ -37,6 +41,7 @@ class Hub {
   void deliver_to_connection(int64_t user_id, uint64_t connection, const Frame& frame);
   std::vector<std::shared_ptr<Session>> sessions_of(int64_t user_id);
 
+  domain::EventBus& bus_;
   const int max_sessions_per_user_;
   const int utc_offset_s_;
   mutable std::mutex mu_;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -114,6 +115,39 @@ class Client {
   size_t read_ = 0;
 };
 
+// The in-process bus, which also records what the hub told it of users' sessions
+// (watch_user / unwatch_user), as a bus between processes would follow them.
+class WatchRecordingBus final : public domain::EventBus {
+ public:
+  void publish(const domain::Event& event) override { bus_.publish(event); }
+  void subscribe(std::function<void(const domain::Event&)> handler) override {
+    bus_.subscribe(std::move(handler));
+  }
+  void watch_user(int64_t user_id) override {
+    std::lock_guard lock(mu_);
+    ++watches_[user_id];
+  }
+  void unwatch_user(int64_t user_id) override {
+    std::lock_guard lock(mu_);
+    ++unwatches_[user_id];
+  }
+  int watches(int64_t user_id) const {
+    std::lock_guard lock(mu_);
+    auto it = watches_.find(user_id);
+    return it == watches_.end() ? 0 : it->second;
+  }
+  int unwatches(int64_t user_id) const {
+    std::lock_guard lock(mu_);
+    auto it = unwatches_.find(user_id);
+    return it == unwatches_.end() ? 0 : it->second;
+  }
+
+ private:
+  domain::InProcessEventBus bus_;
+  mutable std::mutex mu_;
+  std::map<int64_t, int> watches_, unwatches_;  // guarded by mu_
+};
+
 struct TestUser {
   int64_t id = 0;
   std::string name;
@@ -138,6 +172,7 @@ class GatewayHarness {
   // Returns when every write submitted so far has committed and the sessions have run what
   // the commits posted to them: after it, frames that a finished operation causes have arrived.
   void settle();
+  const WatchRecordingBus& bus() const { return bus_; }
 
  private:
   std::filesystem::path dir_;
@@ -145,7 +180,7 @@ class GatewayHarness {
   SteadyClock steady_;
   std::unique_ptr<store::SqliteStore> store_;
   domain::Directory directory_;
-  domain::InProcessEventBus bus_;
+  WatchRecordingBus bus_;
   SnowflakeGenerator ids_{0};
   ThreadPool hash_pool_{"test-hash", 1, 64};
   ThreadPool read_pool_{"test-read", 1, 64};

@@ -388,5 +388,22 @@ TEST_F(GatewaySessionTest, V1AndV2SessionsSideBySide) {
   EXPECT_EQ(tab->unread(), 0u);
 }
 
+// The bus follows the users that have sessions here: told at a user's first session and
+// after the last one closed, not for the sessions in between.
+TEST_F(GatewaySessionTest, TheBusIsToldOfAUsersFirstAndLastSessionOnly) {
+  TestUser alice = harness_.create_user("alice");
+  EXPECT_EQ(harness_.bus().watches(alice.id), 0);
+  auto first = signed_in(alice);
+  EXPECT_EQ(harness_.bus().watches(alice.id), 1);
+  auto second = signed_in(alice, Version::kV2);
+  EXPECT_EQ(harness_.bus().watches(alice.id), 1);
+  first.reset();
+  EXPECT_EQ(harness_.bus().unwatches(alice.id), 0);
+  second.reset();
+  EXPECT_EQ(harness_.bus().unwatches(alice.id), 1);
+  auto again = signed_in(alice);
+  EXPECT_EQ(harness_.bus().watches(alice.id), 2);
+}
+
 }  // namespace
 }  // namespace rwd::gateway::testing

@@ -1,0 +1,478 @@
+#include "cluster/cluster_event_bus.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "base/crypto.h"
+#include "cluster/envelope_codec.h"
+
+namespace rwd::cluster {
+
+namespace {
+
+constexpr std::string_view kDirectoryChannel = "rw:dir";
+constexpr std::string_view kUserPrefix = "rw:u:";
+constexpr std::string_view kGuildPrefix = "rw:g:";
+// A decode failure of the bus's own, after the codec's: an event on a channel that cannot
+// carry it (or a channel name that names no user or guild).
+constexpr int kWrongChannel = kDecodeFailureKinds;
+constexpr auto kFailureLogInterval = std::chrono::seconds(60);
+
+std::string user_channel(int64_t user_id) {
+  return std::string(kUserPrefix) + std::to_string(user_id);
+}
+std::string guild_channel(int64_t guild_id) {
+  return std::string(kGuildPrefix) + std::to_string(guild_id);
+}
+
+// The id after `prefix` in `channel`, when the channel is one of that family.
+std::optional<int64_t> channel_id(std::string_view channel, std::string_view prefix) {
+  if (channel.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view digits = channel.substr(prefix.size());
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
+    return std::nullopt;
+  return id;
+}
+
+// The members a GuildEvent reaches through their own rw:u: channel rather than the guild's:
+// whoever joined, left or was removed, or created it. Their node may not follow the guild
+// yet (it subscribes rw:g: only once it applied the change, which may be after the event was
+// published) or any more (the change removed its last local member).
+std::vector<int64_t> reached_through_user_channel(const domain::GuildEvent& e) {
+  switch (e.action) {
+    case domain::GuildAction::kCreated:
+      return e.recipients;
+    case domain::GuildAction::kJoined:
+    case domain::GuildAction::kLeft:
+      return {e.user.id};
+    case domain::GuildAction::kRenamed:
+    case domain::GuildAction::kDeleted:
+      return {};
+  }
+  return {};
+}
+
+bool contains(const std::vector<int64_t>& ids, int64_t id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+std::optional<int64_t> guild_of(const domain::DirectoryChange& change) {
+  if (const auto* put = std::get_if<domain::change::GuildPut>(&change)) return put->state.guild.id;
+  if (const auto* erased = std::get_if<domain::change::GuildErased>(&change))
+    return erased->guild_id;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string make_node_instance(int worker_id) {
+  return std::to_string(worker_id) + "-" + crypto::random_token(9);
+}
+
+ClusterEventBus::ClusterEventBus(ClusterSettings settings, broker::Broker& broker,
+                                 domain::Directory& directory, store::Store& store,
+                                 ThreadPool& reload_pool, const rwd::Clock& clock)
+    : settings_(std::move(settings)),
+      broker_(broker),
+      directory_(directory),
+      store_(store),
+      reload_pool_(reload_pool),
+      clock_(clock) {}
+
+ClusterEventBus::~ClusterEventBus() { stop(); }
+
+void ClusterEventBus::subscribe(std::function<void(const domain::Event&)> handler) {
+  handlers_.push_back(std::move(handler));
+}
+
+void ClusterEventBus::set_resync_hook(std::function<void()> hook) {
+  resync_hook_ = std::move(hook);
+}
+
+void ClusterEventBus::start() {
+  directory_.set_change_listener(
+      [this](const domain::DirectoryChange& change) { on_local_change(change); });
+  broker_.on_message(
+      [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); });
+  broker_.on_state([this](bool up) { on_state(up); });
+  {
+    std::lock_guard lock(mu_);
+    want_locked(std::string(kDirectoryChannel));
+  }
+  timer_ = std::thread([this] { timer_loop(); });
+}
+
+void ClusterEventBus::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    stopped_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+}
+
+ClusterEventBus::Counters ClusterEventBus::counters() const {
+  Counters c;
+  c.published = published_.load();
+  c.received = received_.load();
+  c.own_echoes = own_echoes_.load();
+  c.decode_failures = decode_failures_.load();
+  c.delivered = delivered_.load();
+  c.remote_changes = remote_changes_.load();
+  c.reloads = reloads_.load();
+  c.reload_failures = reload_failures_.load();
+  return c;
+}
+
+// ---- publishing ----
+
+void ClusterEventBus::send(std::string channel, const std::string& payload) {
+  broker_.publish(std::move(channel), payload);
+  ++published_;
+}
+
+void ClusterEventBus::deliver_local(const domain::Event& event) {
+  for (const auto& h : handlers_) h(event);
+}
+
+void ClusterEventBus::publish(const domain::Event& event) {
+  deliver_local(event);
+  if (const auto* chat = std::get_if<domain::ChatEvent>(&event)) {
+    if (chat->guild) {
+      // Each node delivers to its own online members (its Directory knows them): the
+      // recipients stay out of the payload, whose size does not grow with the guild.
+      domain::ChatEvent copy = *chat;
+      copy.recipients.clear();
+      send(guild_channel(chat->message.wire_chat_id),
+           encode_envelope(settings_.node_instance, domain::Event{std::move(copy)}));
+      return;
+    }
+    std::string payload = encode_envelope(settings_.node_instance, event);
+    std::vector<int64_t> sent;
+    for (int64_t user : chat->recipients) {
+      if (contains(sent, user)) continue;
+      sent.push_back(user);
+      send(user_channel(user), payload);
+    }
+  } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {
+    std::string payload = encode_envelope(settings_.node_instance, event);
+    send(user_channel(f->target.id), payload);
+    send(user_channel(f->actor.id), payload);
+  } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
+    std::string payload = encode_envelope(settings_.node_instance, event);
+    for (int64_t user : reached_through_user_channel(*g)) send(user_channel(user), payload);
+    // A new guild has no member but its creator, reached above.
+    if (g->action != domain::GuildAction::kCreated) send(guild_channel(g->guild.id), payload);
+  } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
+    send(user_channel(r->user_id), encode_envelope(settings_.node_instance, event));
+  }
+}
+
+void ClusterEventBus::on_local_change(const domain::DirectoryChange& change) {
+  // On the store's callback thread, before the service publishes the event that depends on
+  // the change: the broker keeps one publisher's order, so other nodes apply it first.
+  send(std::string(kDirectoryChannel), encode_envelope(settings_.node_instance, change));
+  if (auto guild = guild_of(change)) {
+    std::lock_guard lock(mu_);
+    follow_guild_locked(*guild);
+  }
+}
+
+// ---- receiving (the broker's thread) ----
+
+void ClusterEventBus::on_message(std::string_view channel, std::string_view payload) {
+  if (stopped_) return;
+  ++received_;
+  DecodeResult decoded = decode_envelope(payload);
+  if (!decoded.ok) return count_decode_failure(static_cast<int>(decoded.failure), decoded.detail);
+  if (decoded.envelope.origin == settings_.node_instance) {
+    // Its subscribers had it when it was published.
+    ++own_echoes_;
+    return;
+  }
+  if (auto* change = std::get_if<domain::DirectoryChange>(&decoded.envelope.body)) {
+    if (channel != kDirectoryChannel)
+      return count_decode_failure(kWrongChannel, "a directory change on " + std::string(channel));
+    return apply_remote_change(*change);
+  }
+  deliver_remote(channel, std::get<domain::Event>(std::move(decoded.envelope.body)));
+}
+
+void ClusterEventBus::apply_remote_change(const domain::DirectoryChange& change) {
+  directory_.apply(change, domain::ChangeSource::kRemote);
+  ++remote_changes_;
+  // A member added elsewhere may be online here: this node must follow the guild now.
+  if (auto guild = guild_of(change)) {
+    std::lock_guard lock(mu_);
+    follow_guild_locked(*guild);
+  }
+}
+
+void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event event) {
+  auto wrong = [&] { count_decode_failure(kWrongChannel, "an event on " + std::string(channel)); };
+  if (auto user = channel_id(channel, kUserPrefix)) {
+    // Only the user the channel names: the node may follow the other users of the event
+    // through their own channels, where the same event arrives too.
+    bool for_user = std::visit(
+        [&](auto& e) {
+          using T = std::decay_t<decltype(e)>;
+          if constexpr (std::is_same_v<T, domain::ChatEvent> ||
+                        std::is_same_v<T, domain::GuildEvent>) {
+            if (!contains(e.recipients, *user)) return false;
+            e.recipients = {*user};
+            e.origin.connection = 0;
+            return true;
+          } else if constexpr (std::is_same_v<T, domain::FriendEvent>) {
+            e.tell_target = e.target.id == *user;
+            e.tell_actor = e.actor.id == *user;
+            e.origin = 0;
+            return e.tell_target || e.tell_actor;
+          } else {
+            return e.user_id == *user;
+          }
+        },
+        event);
+    if (!for_user) return;
+  } else if (auto guild = channel_id(channel, kGuildPrefix)) {
+    if (auto* chat = std::get_if<domain::ChatEvent>(&event)) {
+      if (!chat->guild || chat->message.wire_chat_id != *guild) return wrong();
+      {
+        std::lock_guard lock(mu_);
+        auto it = guild_locals_.find(*guild);
+        if (it == guild_locals_.end()) return;
+        chat->recipients.assign(it->second.begin(), it->second.end());
+      }
+      chat->origin.connection = 0;
+    } else if (auto* g = std::get_if<domain::GuildEvent>(&event)) {
+      if (g->guild.id != *guild) return wrong();
+      std::vector<int64_t> elsewhere = reached_through_user_channel(*g);
+      std::erase_if(g->recipients, [&](int64_t id) { return contains(elsewhere, id); });
+      if (g->recipients.empty()) return;
+      g->origin.connection = 0;
+    } else {
+      return wrong();
+    }
+  } else {
+    return wrong();
+  }
+  ++delivered_;
+  deliver_local(event);
+}
+
+void ClusterEventBus::count_decode_failure(int failure, const std::string& detail) {
+  ++decode_failures_;
+  const char* name = failure == kWrongChannel
+                         ? "wrong channel"
+                         : decode_failure_name(static_cast<DecodeFailure>(failure));
+  uint64_t unlogged = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto now = SteadyTime::now();
+    auto& at = failure_logged_at_[failure];
+    if (at && now - *at < kFailureLogInterval) {
+      ++failures_unlogged_[failure];
+      return;
+    }
+    at = now;
+    unlogged = std::exchange(failures_unlogged_[failure], 0);
+  }
+  spdlog::warn(
+      "cluster: a message from the broker was refused ({}: {}); {} more of this kind "
+      "since the last report",
+      name, detail, unlogged);
+}
+
+// ---- subscriptions ----
+
+void ClusterEventBus::want_locked(const std::string& channel) {
+  auto it = channels_.find(channel);
+  if (it != channels_.end()) {
+    it->second.reset();  // a pending unsubscribe is cancelled
+    return;
+  }
+  channels_.emplace(channel, std::nullopt);
+  broker_.subscribe(channel);
+}
+
+void ClusterEventBus::release_locked(const std::string& channel) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end() || it->second) return;
+  auto deadline = SteadyTime::now() + settings_.unsubscribe_delay;
+  it->second = deadline;
+  releases_.emplace_back(deadline, channel);
+  timer_cv_.notify_one();
+}
+
+void ClusterEventBus::watch_user(int64_t user_id) {
+  std::lock_guard lock(mu_);
+  if (!watched_users_.insert(user_id).second) return;
+  want_locked(user_channel(user_id));
+  for (const auto& g : directory_.guild_summaries_of(user_id)) {
+    auto& locals = guild_locals_[g.id];
+    if (locals.empty()) want_locked(guild_channel(g.id));
+    locals.insert(user_id);
+  }
+}
+
+void ClusterEventBus::unwatch_user(int64_t user_id) {
+  std::lock_guard lock(mu_);
+  if (watched_users_.erase(user_id) == 0) return;
+  release_locked(user_channel(user_id));
+  // A guild the user left meanwhile was already followed again (follow_guild_locked) from
+  // the change that removed them, which found them no longer watched or no longer a member.
+  for (const auto& g : directory_.guild_summaries_of(user_id)) {
+    auto it = guild_locals_.find(g.id);
+    if (it == guild_locals_.end()) continue;
+    it->second.erase(user_id);
+    if (!it->second.empty()) continue;
+    guild_locals_.erase(it);
+    release_locked(guild_channel(g.id));
+  }
+}
+
+void ClusterEventBus::follow_guild_locked(int64_t guild_id) {
+  std::unordered_set<int64_t> locals;
+  if (auto state = directory_.guild(guild_id))
+    for (const auto& m : state->members)
+      if (watched_users_.count(m.user_id)) locals.insert(m.user_id);
+  auto it = guild_locals_.find(guild_id);
+  if (locals.empty()) {
+    if (it == guild_locals_.end()) return;
+    guild_locals_.erase(it);
+    release_locked(guild_channel(guild_id));
+    return;
+  }
+  if (it == guild_locals_.end()) want_locked(guild_channel(guild_id));
+  guild_locals_[guild_id] = std::move(locals);
+}
+
+void ClusterEventBus::follow_all_guilds_locked() {
+  std::unordered_map<int64_t, std::unordered_set<int64_t>> fresh;
+  for (int64_t user : watched_users_)
+    for (const auto& g : directory_.guild_summaries_of(user)) fresh[g.id].insert(user);
+  for (const auto& [guild, locals] : guild_locals_)
+    if (!fresh.count(guild)) release_locked(guild_channel(guild));
+  for (const auto& [guild, locals] : fresh)
+    if (!guild_locals_.count(guild)) want_locked(guild_channel(guild));
+  guild_locals_ = std::move(fresh);
+}
+
+void ClusterEventBus::timer_loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    auto now = SteadyTime::now();
+    while (!releases_.empty() && releases_.front().first <= now) {
+      auto [deadline, channel] = std::move(releases_.front());
+      releases_.pop_front();
+      // Still released, by this release (not wanted again, nor released again later).
+      auto it = channels_.find(channel);
+      if (it == channels_.end() || it->second != deadline) continue;
+      channels_.erase(it);
+      broker_.unsubscribe(channel);
+    }
+    if (reload_retry_at_ && *reload_retry_at_ <= now) {
+      reload_retry_at_.reset();
+      lock.unlock();
+      request_reload();
+      lock.lock();
+      continue;
+    }
+    std::optional<SteadyTime::time_point> next;
+    if (!releases_.empty()) next = releases_.front().first;
+    if (reload_retry_at_ && (!next || *reload_retry_at_ < *next)) next = reload_retry_at_;
+    if (next)
+      timer_cv_.wait_until(lock, *next);
+    else
+      timer_cv_.wait(lock);
+  }
+}
+
+// ---- gaps ----
+
+void ClusterEventBus::on_state(bool up) {
+  if (stopped_) return;
+  if (!up) {
+    spdlog::warn(
+        "cluster: the broker link is down; other nodes' events are missed until it is "
+        "back, then the directory is reloaded");
+    return;
+  }
+  // Every up, the first one included: what other nodes published while this one was not
+  // subscribed (before the first up: since the Directory was loaded at start-up) is lost.
+  request_reload();
+}
+
+void ClusterEventBus::request_reload() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    if (reload_running_) {
+      reload_again_ = true;  // a reload already reading may have read before this gap ended
+      return;
+    }
+    reload_running_ = true;
+  }
+  if (reload_pool_.try_submit([this] { run_reload(); })) return;
+  ++reload_failures_;
+  spdlog::error("cluster: the directory reload could not be queued; retrying");
+  std::lock_guard lock(mu_);
+  reload_running_ = false;
+  reload_retry_at_ = SteadyTime::now() + settings_.reload_retry;
+  timer_cv_.notify_one();
+}
+
+void ClusterEventBus::run_reload() {
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        reload_running_ = false;
+        return;
+      }
+    }
+    // Remaining race (docs/ARCHITECTURE.md, "Several nodes: events and the cache"): the
+    // journal of Directory::begin_reload keeps every change applied while the snapshot is
+    // read, but a change another node published while the link was down and committed before
+    // a change of the same object that arrives later may be applied in the wrong order
+    // between two nodes' publishes; changes carry no version yet to tell.
+    directory_.begin_reload();
+    auto snapshot = store_.load_directory(clock_.now_us());
+    if (!snapshot.ok()) {
+      directory_.abort_reload();
+      ++reload_failures_;
+      spdlog::error("cluster: reloading the directory from the store failed ({}); retrying",
+                    snapshot.error().detail);
+      std::lock_guard lock(mu_);
+      reload_running_ = false;
+      reload_again_ = false;
+      reload_retry_at_ = SteadyTime::now() + settings_.reload_retry;
+      timer_cv_.notify_one();
+      return;
+    }
+    directory_.finish_reload(snapshot.value());
+    {
+      std::lock_guard lock(mu_);
+      follow_all_guilds_locked();
+    }
+    ++reloads_;
+    spdlog::info("cluster: directory reloaded after the broker link came up ({} users)",
+                 directory_.user_count());
+    // Here the chat messages published while the link was down are to be filled from the
+    // store (per-chat sequence numbers); the hook runs after the Directory is current.
+    if (resync_hook_) resync_hook_();
+    std::lock_guard lock(mu_);
+    if (!reload_again_) {
+      reload_running_ = false;
+      return;
+    }
+    reload_again_ = false;
+  }
+}
+
+}  // namespace rwd::cluster

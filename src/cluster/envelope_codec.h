@@ -1,0 +1,48 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "domain/directory_change.h"
+#include "domain/event_bus.h"
+
+// What one node tells the others through the broker, as bytes: an envelope
+// {"origin": node instance, "kind": what it is, "fields": {...}} in JSON, encoded once per
+// message whatever the number of channels it goes to. The decoder trusts nothing: a payload
+// another program (or a bug) put on a channel is refused with the kind of failure, never a
+// crash.
+//
+// Request origins travel as they are (a connection id is unique within its node only): the
+// receiver knows from `origin` that they are another node's and must not match them to its
+// own connections (the cluster bus clears them).
+namespace rwd::cluster {
+
+using Body = std::variant<domain::Event, domain::DirectoryChange>;
+
+struct Envelope {
+  std::string origin;  // the node instance that published it
+  Body body;
+};
+
+std::string encode_envelope(std::string_view origin, const domain::Event& event);
+std::string encode_envelope(std::string_view origin, const domain::DirectoryChange& change);
+
+enum class DecodeFailure {
+  kBadJson,        // not JSON (or not UTF-8)
+  kNotAnEnvelope,  // no object with origin, kind and fields
+  kUnknownKind,    // a kind this version does not know
+  kBadField,       // a field missing, of the wrong type or out of range
+};
+inline constexpr int kDecodeFailureKinds = 4;
+const char* decode_failure_name(DecodeFailure failure);
+
+struct DecodeResult {
+  bool ok = false;
+  Envelope envelope;        // when ok
+  DecodeFailure failure{};  // when not
+  std::string detail;       // when not: which kind or field
+};
+DecodeResult decode_envelope(std::string_view payload);
+
+}  // namespace rwd::cluster
