@@ -53,7 +53,7 @@ def test_a_fresh_server_is_ready_and_names_its_node(start_server):
 def test_not_ready_while_a_shutdown_drains_its_connections(start_server):
     # The client below never answers the server's close frame, so the drain lasts until the
     # closing handshake times out: long enough to look at the server meanwhile.
-    server = start_server(args=["--ws-handshake-timeout", "6", "--shutdown-timeout", "8"])
+    server = start_server(args=["--ws-handshake-timeout", "10", "--shutdown-timeout", "12"])
     assert readyz(server).status_code == 200
     ws = websocket.create_connection(server.ws_url(), timeout=5)
     ws.send(json.dumps({"type": "heartbeat", "payload": 1}))
@@ -71,7 +71,7 @@ def test_not_ready_while_a_shutdown_drains_its_connections(start_server):
         websocket.create_connection(server.ws_url(), timeout=5)
     assert e.value.status_code == 503
     assert server.proc.poll() is None
-    assert time.time() - started < 5, "the drain ended before the checks"
+    assert time.time() - started < 9, "the drain may have ended before the checks"
     ws.close()  # answers the close: the drain ends
     assert server.proc.wait(15) == 0
 
