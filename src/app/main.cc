@@ -8,8 +8,10 @@
 
 #include "app/backup_command.h"
 #include "app/open_store.h"
+#include "app/readiness_checks.h"
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "base/readiness.h"
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
 #include "base/unicode.h"
@@ -143,16 +145,19 @@ int main(int argc, char** argv) {
   session_settings.rate_window_us = int64_t{config.ws_rate_window_s} * 1000000;
   session_settings.utc_offset_s = config.utc_offset_s;
 
+  Readiness readiness;  // GET /readyz
   std::unique_ptr<http::Router> router;
   std::unique_ptr<gateway::Services> services;
   std::unique_ptr<net::Server> server;
   account_settings.public_base_url = config.public_base_url;
   accounts = std::make_unique<domain::Accounts>(account_settings, *store, directory, hash_pool, ids,
                                                 clock, bus, [&outbox] { outbox.wake(); });
-  router = std::make_unique<http::Router>(router_settings, *accounts, steady);
+  router = std::make_unique<http::Router>(router_settings, *accounts, steady, readiness);
   services = std::make_unique<gateway::Services>(gateway::Services{
       *accounts, social, chats, guilds, directory, hub, clock, steady, session_settings});
   server = std::make_unique<net::Server>(config, *router, *services);
+  server->set_node_id(storage.worker_id);
+  app::add_readiness_checks(readiness, *store, *server);
   if (Status s = server->listen(); !s.ok()) return fail(s.error().detail);
   if (config.public_base_url.empty()) {
     // The link base includes the bound port (--port 0 picks one).

@@ -153,6 +153,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
       ->check(CLI::Range(1, 86400));
   opt(app, "--rate-limit-exempt", c.rate_limit_exempt_text, "REWIND_RATE_LIMIT_EXEMPT",
       "Comma-separated addresses or CIDR ranges exempt from per-address limits");
+  opt(app, "--trusted-proxies", c.trusted_proxies_text, "REWIND_TRUSTED_PROXIES",
+      "Comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-For names the "
+      "client (default: none, the header is ignored)");
 
   // Fractions of an hour are allowed, down to a second: tests watch tokens expire.
   constexpr double kSecond = 1.0 / 3600;
@@ -230,6 +233,11 @@ ConfigOutcome parse_config(int argc, char** argv) {
     return fail("--rate-limit-exempt / REWIND_RATE_LIMIT_EXEMPT: '" + bad +
                 "' is not an address or CIDR range");
   c.rate_limit_exempt = std::move(*exempt);
+  auto proxies = AddressSet::parse(c.trusted_proxies_text, &bad);
+  if (!proxies)
+    return fail("--trusted-proxies / REWIND_TRUSTED_PROXIES: '" + bad +
+                "' is not an address or CIDR range");
+  c.trusted_proxies = std::move(*proxies);
   if (c.listen.empty()) return fail("--listen / REWIND_LISTEN: empty address");
   unsigned char addr_buf[16];
   if (inet_pton(AF_INET, c.listen.c_str(), addr_buf) != 1 &&

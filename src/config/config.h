@@ -88,6 +88,9 @@ struct Config {
   int http_rate_window_s = 60;
   AddressSet rate_limit_exempt;
   std::string rate_limit_exempt_text;
+  // Proxies whose X-Forwarded-For names the client (empty: nobody's header is read).
+  AddressSet trusted_proxies;
+  std::string trusted_proxies_text;
 
   // Accounts
   double token_ttl_h = 24 * 30;  // fractions allowed (tests use seconds)

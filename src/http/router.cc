@@ -68,10 +68,12 @@ Response html(int status, std::string body) {
 
 }  // namespace
 
-Router::Router(RouterSettings settings, domain::Accounts& accounts, const MonotonicClock& clock)
+Router::Router(RouterSettings settings, domain::Accounts& accounts, const MonotonicClock& clock,
+               const Readiness& readiness)
     : settings_(std::move(settings)),
       accounts_(accounts),
       clock_(clock),
+      readiness_(readiness),
       register_limit_(settings_.register_per_window, settings_.window_us),
       login_limit_(settings_.login_per_window, settings_.window_us) {}
 
@@ -139,6 +141,8 @@ void Router::handle(Request req, Respond respond) {
     if (only("GET")) get_about(std::move(respond));
   } else if (path == "/healthz") {
     if (only("GET")) respond(info_response(200, "ok"));
+  } else if (path == "/readyz") {
+    if (only("GET")) get_ready(std::move(respond));
   } else if (path == "/ws") {
     respond(
         error_response(Error{Errc::kBadRequest, "/ws is a WebSocket endpoint: send an upgrade."}));
@@ -157,6 +161,22 @@ void Router::get_about(Respond respond) {
   Response out;
   out.body = envelope(
       "about", {{"mail", settings_.mail_to_log ? "log" : "smtp"}, {"utc_offset", utc_offset}});
+  respond(std::move(out));
+}
+
+// Plain text, as proxies and operators read it: "ready", or "not ready" and a line per part
+// that fails ("store: cannot write").
+void Router::get_ready(Respond respond) {
+  Response out;
+  out.content_type = "text/plain; charset=utf-8";
+  std::vector<Readiness::Failure> failures = readiness_.failures();
+  if (failures.empty()) {
+    out.body = "ready\n";
+  } else {
+    out.status = 503;
+    out.body = "not ready\n";
+    for (const auto& f : failures) out.body += f.name + ": " + f.reason + "\n";
+  }
   respond(std::move(out));
 }
 

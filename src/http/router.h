@@ -8,6 +8,7 @@
 #include "base/address_set.h"
 #include "base/clock.h"
 #include "base/rate_limiter.h"
+#include "base/readiness.h"
 #include "domain/accounts.h"
 
 // The REST API and the HTML forms, independent of the HTTP library: the network layer
@@ -52,7 +53,9 @@ struct RouterSettings {
 class Router {
  public:
   // `clock` measures the per-address rate limits (the only time the router reads).
-  Router(RouterSettings settings, domain::Accounts& accounts, const MonotonicClock& clock);
+  // `readiness` answers GET /readyz; it outlives the router.
+  Router(RouterSettings settings, domain::Accounts& accounts, const MonotonicClock& clock,
+         const Readiness& readiness);
 
   void handle(Request request, Respond respond);
 
@@ -67,12 +70,14 @@ class Router {
   void post_logout(const Request& req, Respond respond);
   void get_verify(const Request& req, std::string key, Respond respond);
   void get_about(Respond respond);
+  void get_ready(Respond respond);
   // 0 when allowed; else a ready 429 was sent.
   bool over_limit(RateLimiter& limiter, const Request& req, const Respond& respond);
 
   RouterSettings settings_;
   domain::Accounts& accounts_;
   const MonotonicClock& clock_;
+  const Readiness& readiness_;
   RateLimiter register_limit_;
   RateLimiter login_limit_;
 };

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "base/client_address.h"
 #include "net/server_state.h"
 
 namespace rwd::net {
@@ -21,15 +22,17 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       auto addr = ep.address();
       if (addr.is_v6() && addr.to_v6().is_v4_mapped())
         addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-      address_ = addr.to_string();
+      peer_ = addr.to_string();
     }
   }
 
-  void start() { read(); }
+  // A connection accepted while the server drains still gets its one request answered (a
+  // proxy's readiness probe must read 503, not a refused connection).
+  void start() { read(true); }
 
  private:
-  void read() {
-    if (server_.stopping) return close();
+  void read(bool first = false) {
+    if (server_.stopping && !first) return close();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.config.max_header_bytes));
     parser_->body_limit(server_.config.max_body_bytes);
@@ -50,6 +53,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (ec) return fail(Error{Errc::kBadRequest, "malformed HTTP request: " + ec.message()});
 
     auto& req = parser_->get();
+    client_ = client_of(req);
     if (websocket::is_upgrade(req)) return upgrade(parser_->release());
 
     http::Request r;
@@ -61,7 +65,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     r.authorization = std::string(req[bhttp::field::authorization]);
     r.if_none_match = std::string(req[bhttp::field::if_none_match]);
     r.body = std::move(req.body());
-    r.client_address = address_;
+    r.client_address = client_;
     bool keep_alive = req.keep_alive();
     bool head = req.method() == bhttp::verb::head;
     unsigned version = req.version();
@@ -100,12 +104,27 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         std::find(allowed.begin(), allowed.end(), std::string(origin)) == allowed.end())
       return fail(Errc::kForbiddenOrigin);
     if (server_.stopping) return fail(Error{Errc::kOverloaded, "the server is shutting down."});
-    if (!server_.acquire_address(address_)) {
-      spdlog::info("refusing a WebSocket from {}: too many connections", address_);
+    if (!server_.acquire_address(client_)) {
+      spdlog::info("refusing a WebSocket from {}: too many connections", client_);
       return fail(Error{Errc::kRateLimited, "too many connections from this address."});
     }
-    start_ws_connection(server_, loop_, stream_.release_socket(), std::move(req), version,
-                        address_);
+    start_ws_connection(server_, loop_, stream_.release_socket(), std::move(req), version, client_);
+  }
+
+  // The client's address for this request: the peer's, or behind a trusted proxy the one its
+  // X-Forwarded-For names (base/client_address.h). Every value of the header counts, in order.
+  std::string client_of(const bhttp::request<bhttp::string_body>& req) {
+    const AddressSet& trusted = server_.config.trusted_proxies;
+    if (trusted.empty()) return peer_;
+    std::string forwarded_for;
+    for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+      if (!forwarded_for.empty()) forwarded_for += ',';
+      forwarded_for.append(it->value().data(), it->value().size());
+    }
+    ClientAddress client = client_address(peer_, forwarded_for, trusted);
+    if (client.malformed_forwarded_for)
+      spdlog::debug("a malformed X-Forwarded-For from proxy {}: using the proxy's address", peer_);
+    return std::move(client.address);
   }
 
   void fail(const Error& e) {
@@ -118,6 +137,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(res.status), version);
     msg->set(bhttp::field::server, "rewind");
+    msg->set("X-Rewind-Node", server_.node_id);
     msg->set(bhttp::field::content_type, res.content_type);
     msg->set(bhttp::field::cache_control, "no-store");
     for (auto& [k, v] : res.headers) msg->set(k, v);
@@ -170,7 +190,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   HttpStream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::string address_;
+  std::string peer_;    // the TCP peer
+  std::string client_;  // the current request's client (client_of)
   bool linger_ = false;
 };
 

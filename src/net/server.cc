@@ -124,8 +124,13 @@ void Server::stop() {
   asio::post(impl_->acceptor.get_executor(), [s = impl_.get()] { s->begin_shutdown(); });
 }
 
+bool Server::stopping() const { return impl_->stopping; }
+
+void Server::set_node_id(int worker_id) { impl_->node_id = std::to_string(worker_id); }
+
 void Server::Impl::accept() {
-  if (stopping) return;
+  // Accepting goes on while the connections drain; finish_shutdown closes the listener.
+  if (!acceptor.is_open()) return;
   // Sockets are dealt to the loops in turn; each stays on its loop for life.
   Loop& loop = *loops[next_loop];
   next_loop = (next_loop + 1) % loops.size();
@@ -135,9 +140,8 @@ void Server::Impl::accept() {
 }
 
 void Server::Impl::on_accept(beast::error_code ec, Socket socket, Loop& loop) {
-  if (stopping) return;
   if (ec) {
-    if (ec == asio::error::operation_aborted) return;
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
         ec == asio::error::no_buffer_space) {
       // Out of file descriptors: pause accepting briefly instead of spinning; the open
@@ -203,9 +207,6 @@ void Server::Impl::check_shutdown() {
 
 void Server::Impl::begin_shutdown() {
   if (stopping.exchange(true)) return;
-  beast::error_code ec;
-  acceptor.close(ec);
-  accept_backoff.cancel();
   signals.cancel();
   std::vector<std::shared_ptr<WsConnection>> open;
   {
@@ -226,17 +227,25 @@ void Server::Impl::begin_shutdown() {
     if (left || http_in_flight)
       spdlog::warn("shutdown: {} connections and {} HTTP requests still open; stopping anyway",
                    left, http_in_flight.load());
-    stop_loops();
+    finish_shutdown();
   });
   maybe_finish_shutdown();
 }
 
 void Server::Impl::maybe_finish_shutdown() {
-  std::lock_guard lock(mu);
-  if (ws_connections.empty() && http_in_flight == 0) {
-    shutdown_timer.cancel();
-    stop_loops();
+  {
+    std::lock_guard lock(mu);
+    if (!ws_connections.empty() || http_in_flight != 0) return;
   }
+  shutdown_timer.cancel();
+  finish_shutdown();
+}
+
+void Server::Impl::finish_shutdown() {
+  beast::error_code ec;
+  acceptor.close(ec);
+  accept_backoff.cancel();
+  stop_loops();
 }
 
 }  // namespace rwd::net

@@ -16,10 +16,13 @@ namespace rwd::net {
 // listening socket for HTTP and WebSocket whose connections are dealt to the loops in turn
 // and stay on theirs for life. Owns every connection.
 //
-// Shutdown (SIGINT/SIGTERM or stop()): the listener closes at once, every WebSocket
-// connection is closed with 1001, HTTP requests in flight get their answers; then the
-// threads return from run(). Whatever domain work was already accepted keeps running on
-// its own threads; the application drains it after run() returns.
+// Shutdown (SIGINT/SIGTERM or stop()): from that moment stopping() is true (readiness
+// answers 503, so a proxy sends new clients elsewhere), every WebSocket connection is closed
+// with 1001 and new upgrades are refused, HTTP requests in flight get their answers, and the
+// listener keeps answering HTTP one request per connection while the connections drain;
+// then the listener closes and the threads return from run(). Whatever domain work was
+// already accepted keeps running on its own threads; the application drains it after run()
+// returns.
 class Server {
  public:
   Server(const Config& config, http::Router& router, gateway::Services& services);
@@ -32,6 +35,11 @@ class Server {
   void run();
   // Begins a graceful shutdown; any thread.
   void stop();
+  // True from the moment a shutdown begins (a signal or stop()); any thread.
+  bool stopping() const;
+  // Names this node in the X-Rewind-Node header of every HTTP response (its worker id), so
+  // that behind a proxy a client or an operator can tell which node answered. Before run().
+  void set_node_id(int worker_id);
 
   struct Impl;
 

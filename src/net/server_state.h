@@ -84,6 +84,8 @@ struct Server::Impl {
   void check_shutdown();
   // Stops every loop; any thread.
   void stop_loops();
+  // Closes the listener and stops every loop: the drain is over. On the first loop.
+  void finish_shutdown();
 
   // Per-address WebSocket connection counts (for --max-connections-per-address).
   bool acquire_address(const std::string& address);
@@ -101,6 +103,8 @@ struct Server::Impl {
   std::unordered_map<std::string, int> per_address;  // guarded by mu
   std::unordered_set<WsConnection*> ws_connections;  // guarded by mu
   std::atomic<bool> stopping{false};
+  // The X-Rewind-Node header of every HTTP response: which node answered. Set before run().
+  std::string node_id = "0";
   std::atomic<int> http_in_flight{0};
 
   std::vector<std::unique_ptr<Loop>> loops;  // one per --threads; never resized

@@ -35,8 +35,11 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   t.idle_timeout = websocket::stream_base::none();  // heartbeats decide liveness
   t.keep_alive_pings = false;
   ws_.set_option(t);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(bhttp::field::server, "rewind"); }));
+  ws_.set_option(
+      websocket::stream_base::decorator([node = server_.node_id](websocket::response_type& res) {
+        res.set(bhttp::field::server, "rewind");
+        res.set("X-Rewind-Node", node);
+      }));
   ws_.read_message_max(server_.config.max_message_bytes);
   ws_.auto_fragment(false);
   ws_.async_accept(request,

@@ -240,6 +240,13 @@ class Store {
   // Writes and reads the environment refused since start-up (any thread; for metrics).
   virtual uint64_t write_failures() const = 0;
   virtual uint64_t read_failures() const = 0;
+
+  // Whether a write submitted now can be expected to commit, for readiness (a proxy sends new
+  // clients only to a node whose store writes). False while the environment refuses writes:
+  // SQLite, from a write refused for the environment (disk full, I/O error) until a write
+  // commits again; PostgreSQL, while the writer has no connection (lost, or reconnecting).
+  // A rule a write broke says nothing about this. Any thread; never blocks.
+  virtual bool can_write() const = 0;
 };
 
 }  // namespace rwd::store

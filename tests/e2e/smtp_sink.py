@@ -9,6 +9,7 @@ Prints "ready" on stdout once it accepts connections.
 import argparse
 import asyncio
 import os
+import signal
 import ssl
 import sys
 import threading
@@ -51,6 +52,8 @@ def main():
     p.add_argument("--user", default="")
     p.add_argument("--password", default="")
     p.add_argument("--fail-first", type=int, default=0)
+    p.add_argument("--until-signal", action="store_true",
+                   help="run until SIGTERM/SIGINT instead of until stdin closes (scripts)")
     a = p.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -75,7 +78,14 @@ def main():
     controller.start()
     print("ready", flush=True)
     try:
-        sys.stdin.read()  # runs until the test closes our stdin or kills us
+        if a.until_signal:
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            while not stop.wait(1):
+                pass
+        else:
+            sys.stdin.read()  # runs until the test closes our stdin or kills us
     finally:
         controller.stop()
 

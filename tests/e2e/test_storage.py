@@ -134,6 +134,9 @@ def test_a_full_disk_refuses_writes_with_5031_logs_them_rate_limited_and_recover
     assert r.status_code == 503 and r.json()["payload"]["code"] == "storage_unavailable", r.text
     r = login(server, "bob@example.test")
     assert r.status_code == 503 and r.json()["payload"]["code"] == "storage_unavailable", r.text
+    # Not ready while the disk refuses writes: a proxy sends new clients elsewhere.
+    r = requests.get(server.base + "/readyz", timeout=5)
+    assert r.status_code == 503 and r.text == "not ready\nstore: cannot write\n", r.text
     errors, recoveries = storage_lines(server)
     assert len(errors) == 1, errors  # 23 refusals, one line
     assert "database or disk is full (SQLITE_FULL)" in errors[0], errors[0]
@@ -153,8 +156,10 @@ def test_a_full_disk_refuses_writes_with_5031_logs_them_rate_limited_and_recover
     print("\n".join(errors))
 
     os.remove(filler)
+    assert requests.get(server.base + "/readyz", timeout=5).status_code == 503  # no write yet
     alice.send("chat", {"type": "send", "chat_id": chat_id, "content": "after"})
     assert alice.recv_type("chat")["payload"]["content"] == "after"
+    assert requests.get(server.base + "/readyz", timeout=5).status_code == 200
     errors, recoveries = storage_lines(server)
     assert len(recoveries) == 1, recoveries
     m = re.search(r"storage writable again after (\d+) failed writes", recoveries[0])

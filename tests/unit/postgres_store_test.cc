@@ -411,6 +411,35 @@ TEST_F(PostgresStoreTest, WritesFailDuringAnOutageAndTheStoreReconnects) {
   EXPECT_TRUE(recovered);
 }
 
+// Readiness follows the writer's connection without any write: an idle writer notices that
+// the server closed its connection, says it cannot write while the server refuses it, and
+// reconnects by itself once it accepts again.
+TEST_F(PostgresStoreTest, AnIdleWriterNoticesALostConnectionAndReconnectsWithoutAWrite) {
+  PostgresOptions options;
+  options.reconnect_max_delay_us = 200'000;
+  auto s = open(options);
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->can_write());
+  int writer_pid = s->writer_backend_pid_for_test();
+  ASSERT_NE(writer_pid, 0);
+  auto wait_until = [](auto done) {
+    for (int i = 0; i < 100 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return done();
+  };
+  ASSERT_EQ(PostgresTestDb::admin("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS false"),
+            "");
+  ASSERT_EQ(
+      PostgresTestDb::admin("SELECT pg_terminate_backend(" + std::to_string(writer_pid) + ")"), "");
+  EXPECT_TRUE(wait_until([&] { return !s->can_write(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // reconnecting, refused
+  EXPECT_FALSE(s->can_write());
+  ASSERT_EQ(PostgresTestDb::admin("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS true"), "");
+  EXPECT_TRUE(wait_until([&] { return s->can_write(); }));
+  EXPECT_NE(s->writer_backend_pid_for_test(), writer_pid);
+  EXPECT_EQ(s->write_failures(), 0u);  // nothing was refused: nothing was written
+}
+
 TEST_F(PostgresStoreTest, PruneDeletesWhatServesNothing) {
   auto s = open();
   ASSERT_TRUE(s);

@@ -164,6 +164,7 @@ TEST_F(SqliteStoreTest, WritesRefusedForSpaceFailAsStorageUnavailableAreLoggedOn
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
   ASSERT_TRUE(put_message(1, chat, a, "before", 10).ok());
+  EXPECT_TRUE(store_->can_write());
   auto cap = [&](int64_t pages) {
     return wait<void>([&](Callback<void> cb) { store_->set_max_page_count_for_test(pages, cb); });
   };
@@ -177,6 +178,7 @@ TEST_F(SqliteStoreTest, WritesRefusedForSpaceFailAsStorageUnavailableAreLoggedOn
     EXPECT_EQ(s.error().detail, "");  // SQLite's words go to the log, not to clients
   }
   EXPECT_EQ(store_->write_failures(), 5u);
+  EXPECT_FALSE(store_->can_write());  // readiness: not until a write commits again
   {
     std::lock_guard lock(mu);
     ASSERT_EQ(lines.size(), 1u);  // one line for the five (within the 10 s interval)
@@ -186,7 +188,9 @@ TEST_F(SqliteStoreTest, WritesRefusedForSpaceFailAsStorageUnavailableAreLoggedOn
   }
   // Space returns: the next commit ends the outage.
   ASSERT_TRUE(cap(1 << 30).ok());
+  EXPECT_FALSE(store_->can_write());
   ASSERT_TRUE(put_message(20, chat, a, big, 30).ok());
+  EXPECT_TRUE(store_->can_write());
   {
     std::lock_guard lock(mu);
     ASSERT_EQ(lines.size(), 2u);

@@ -26,6 +26,10 @@ namespace {
 // A write is sent in at most this many transactions: again after a serialization failure or
 // deadlock, or after a lost connection proved it did not commit.
 constexpr int kMaxSends = 3;
+// How often an idle writer looks at its connection: a server that went away (a restart, an
+// administrator's termination) is noticed without waiting for a write, so readiness
+// (can_write) follows it and the connection is back before the next write needs it.
+constexpr auto kIdleCheckInterval = std::chrono::seconds(1);
 
 struct Statement {
   const char* name;
@@ -368,6 +372,11 @@ bool PostgresStore::connect_writer(std::vector<Write>& resend) {
   writer_pid_.store(PQbackendPID(c));
   writer_conn_ = std::move(conn.value());
   reconnect_delay_us_ = 0;
+  next_idle_check_ = Clock_::now() + kIdleCheckInterval;
+  if (lost_while_idle_) {
+    spdlog::info("storage writer connected again");
+    lost_while_idle_ = false;
+  }
   return true;
 }
 
@@ -387,14 +396,13 @@ void PostgresStore::writer_loop() {
       for (;;) {
         maybe_queue_prune_locked();
         if (stopping_ || !queue_.empty()) break;
-        // A batch in doubt is settled as soon as a connection comes back.
-        if (in_doubt_ && Clock_::now() >= next_connect_) break;
-        auto until = in_doubt_ ? next_connect_ : next_prune_;
-        if (options_.prune_interval_us > 0 || in_doubt_) {
-          cv_.wait_until(lock, until);
-        } else {
-          cv_.wait(lock);
-        }
+        // Without a connection the writer reconnects by itself (backoff as for writes): a
+        // batch in doubt is settled, and readiness returns, as soon as the server is back.
+        // With one, it checks now and then that the server has not closed it.
+        auto due = writer_conn_ ? next_idle_check_ : next_connect_;
+        if (Clock_::now() >= due) break;
+        auto until = options_.prune_interval_us > 0 ? std::min(due, next_prune_) : due;
+        cv_.wait_until(lock, until);
       }
       stopping = stopping_;
       if (stopping_ && queue_.empty() && !in_doubt_) return;
@@ -452,8 +460,28 @@ void PostgresStore::writer_loop() {
       }
       continue;
     }
-    if (!batch.empty()) run_batch(std::move(batch));
+    if (batch.empty()) {
+      check_idle_connection();
+    } else {
+      run_batch(std::move(batch));
+    }
   }
+}
+
+void PostgresStore::check_idle_connection() {
+  next_idle_check_ = Clock_::now() + kIdleCheckInterval;
+  PGconn* c = writer_conn_.get();
+  pollfd p{PQsocket(c), POLLIN, 0};
+  if (::poll(&p, 1, 0) <= 0) return;  // nothing arrived: nothing to learn
+  // Input on an idle connection is a notice, or the server's goodbye followed by the end of
+  // the stream; libpq marks the connection bad once it reads that end.
+  if (PQconsumeInput(c) == 1 && PQstatus(c) == CONNECTION_OK) return;
+  connect_error_ = postgres::pg_error(c, nullptr, "the writer's idle connection").detail;
+  spdlog::warn("storage writer lost its connection while idle ({}); reconnecting", connect_error_);
+  disconnect_writer();
+  lost_while_idle_ = true;
+  reconnect_delay_us_ = 0;
+  next_connect_ = Clock_::now();
 }
 
 bool PostgresStore::wait_socket(Clock_::time_point deadline) {

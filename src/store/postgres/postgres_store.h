@@ -125,6 +125,7 @@ class PostgresStore final : public Store {
 
   uint64_t write_failures() const override { return write_health_.failures(); }
   uint64_t read_failures() const override { return read_health_.failures(); }
+  bool can_write() const override { return writer_pid_.load() != 0; }
 
   // Deletes, through the writer like any write, at most options.prune_batch rows of each kind
   // that expired at now_us. The timer calls it; tests call it directly.
@@ -179,6 +180,9 @@ class PostgresStore final : public Store {
   // order) for the caller to queue before anything newer.
   bool connect_writer(std::vector<Write>& resend);
   void disconnect_writer();
+  // The writer has nothing to send: notices a connection the server closed meanwhile and
+  // drops it, so that can_write() says so and the writer reconnects.
+  void check_idle_connection();
   // Sends one batch and reads its answers; hands what it decided to the completion thread or
   // back to the queue.
   void run_batch(std::vector<Write> batch);
@@ -212,6 +216,8 @@ class PostgresStore final : public Store {
   int64_t reconnect_delay_us_ = 0;
   std::string connect_error_ = "not connected";  // why the last connection attempt failed
   std::chrono::steady_clock::time_point next_connect_;
+  std::chrono::steady_clock::time_point next_idle_check_;
+  bool lost_while_idle_ = false;  // logs the reconnection that follows
   std::atomic<int> writer_pid_{0};
 
   std::mutex mu_;

@@ -133,6 +133,9 @@ class SqliteStore final : public Store {
   // Writes and reads refused by the environment since start-up (any thread; for metrics).
   uint64_t write_failures() const override { return write_health_.failures(); }
   uint64_t read_failures() const override { return read_health_.failures(); }
+  // A prune is a write too: every --prune-interval one commits (or fails) even when no client
+  // writes, so the answer follows the disk without traffic.
+  bool can_write() const override { return !write_health_.failing(); }
   // Caps the database file at `pages` pages (PRAGMA max_page_count, for this connection): a
   // write that needs more fails with SQLITE_FULL, as on a full disk. Acknowledged when set.
   void set_max_page_count_for_test(int64_t pages, Callback<void> done);

@@ -1,0 +1,98 @@
+"""The cluster tests: several rewind-server nodes on one PostgreSQL, with Redis and haproxy in
+front, all on loopback (tests/scripts/cluster). One cluster per test module; each test
+talks to the front unless it says otherwise. The binary comes from REWIND_BUILD_DIR (default
+build/)."""
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def _e2e_helpers():
+    """tests/e2e/conftest.py as a module of its own name ("conftest" is this file)."""
+    spec = importlib.util.spec_from_file_location(
+        "e2e_helpers", os.path.join(ROOT, "tests", "e2e", "conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+Mailbox = _e2e_helpers().Mailbox
+
+CLUSTER = os.path.join(ROOT, "tests", "scripts", "cluster")
+NODES = 3
+# Cheap hashing, and small per-address limits that a test can reach.
+NODE_ARGS = ["--password-hash-ops", "1", "--password-hash-mem-kib", "1024",
+             "--login-rate-count", "3", "--login-account-rate-count", "1000"]
+
+
+class Cluster:
+    def __init__(self, directory):
+        self.dir = directory
+        read = lambda name: open(os.path.join(directory, name)).read().strip()
+        self.front = read("front-url")
+        self.stats = read("stats-url")
+        self.nodes = {i: read(f"node-{i}-url") for i in range(1, NODES + 1)}
+        self.mailbox = Mailbox(os.path.join(directory, "mail"))
+
+    @property
+    def ws_front(self):
+        return self.front.replace("http://", "ws://") + "/ws"
+
+    def pid(self, i):
+        return int(open(os.path.join(self.dir, f"node-{i}.pid")).read())
+
+    def status(self):
+        """haproxy's view: node number -> UP, DOWN, ... (its CSV statistics)."""
+        out = {}
+        for line in requests.get(self.stats + ";csv", timeout=5).text.splitlines():
+            f = line.split(",")
+            if len(f) > 17 and f[0] == "rewind_nodes" and f[1].startswith("node"):
+                out[int(f[1][4:])] = f[17]
+        return out
+
+    def log(self, i):
+        with open(os.path.join(self.dir, f"node-{i}.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    d = tempfile.mkdtemp(prefix="rewind-cluster-")
+    try:
+        r = subprocess.run([CLUSTER, "start", d, str(NODES)] + NODE_ARGS, capture_output=True,
+                           text=True, timeout=180)
+        if r.returncode != 0:
+            subprocess.run([CLUSTER, "stop", d], capture_output=True, timeout=120)
+            raise RuntimeError("the cluster did not start:\n" + r.stderr)
+        yield Cluster(d)
+    finally:
+        subprocess.run([CLUSTER, "stop", d], capture_output=True, timeout=120)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Connections from a chosen loopback address (127.0.0.0/8 is all loopback on Linux), so
+    that behind the front several clients have addresses of their own."""
+
+    def __init__(self, address, **kw):
+        self.address = address
+        super().__init__(**kw)
+
+    def init_poolmanager(self, *args, **kw):
+        kw["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kw)
+
+
+def client_from(address):
+    s = requests.Session()
+    s.mount("http://", SourceAddressAdapter(address))
+    return s

@@ -1,0 +1,96 @@
+"""GET /readyz: whether a node should get new clients (a proxy's health check), apart from
+/healthz (alive). Not ready while the store cannot write and from the moment a shutdown
+begins while the connections drain; each failing part is named."""
+import json
+import signal
+import time
+
+import pytest
+import requests
+import websocket
+
+from conftest import ON_POSTGRES, PG_DIR, pg_cluster
+
+
+def readyz(server):
+    return requests.get(server.base + "/readyz", timeout=5)
+
+
+def wait_readyz(server, status, timeout):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            r = readyz(server)
+            if r.status_code == status:
+                return r
+        except requests.ConnectionError:
+            r = None
+        if time.time() > deadline:
+            raise AssertionError(f"/readyz did not answer {status} within {timeout}s: "
+                                 f"{r.status_code if r else 'no answer'} {r.text if r else ''}")
+        time.sleep(0.1)
+
+
+def test_a_fresh_server_is_ready_and_names_its_node(start_server):
+    server = start_server(args=["--worker-id", "7"])
+    r = readyz(server)
+    assert r.status_code == 200
+    assert r.text == "ready\n"
+    assert r.headers["Content-Type"].startswith("text/plain")
+    assert r.headers["X-Rewind-Node"] == "7"
+    assert r.headers["Cache-Control"] == "no-store"
+    # Every answer names the node, the WebSocket upgrade's included.
+    assert requests.get(server.base + "/healthz", timeout=5).headers["X-Rewind-Node"] == "7"
+    assert requests.get(server.base + "/nowhere", timeout=5).headers["X-Rewind-Node"] == "7"
+    ws = websocket.create_connection(server.ws_url(), timeout=5)
+    assert ws.getheaders()["x-rewind-node"] == "7"
+    ws.close()
+    assert requests.head(server.base + "/readyz", timeout=5).status_code == 200
+    r = requests.post(server.base + "/readyz", timeout=5)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+
+
+def test_not_ready_while_a_shutdown_drains_its_connections(start_server):
+    # The client below never answers the server's close frame, so the drain lasts until the
+    # closing handshake times out: long enough to look at the server meanwhile.
+    server = start_server(args=["--ws-handshake-timeout", "10", "--shutdown-timeout", "12"])
+    assert readyz(server).status_code == 200
+    ws = websocket.create_connection(server.ws_url(), timeout=5)
+    ws.send(json.dumps({"type": "heartbeat", "payload": 1}))
+    assert json.loads(ws.recv())["payload"] == 1
+    started = time.time()
+    server.proc.send_signal(signal.SIGTERM)
+    r = wait_readyz(server, 503, 3)
+    assert r.text == "not ready\nshutdown: shutting down, draining connections\n", r.text
+    assert r.headers["Connection"].lower() == "close"
+    # Still alive, and still answering ordinary requests.
+    assert requests.get(server.base + "/healthz", timeout=5).status_code == 200
+    assert requests.get(server.base + "/api/v1/about", timeout=5).status_code == 200
+    # New WebSockets are refused.
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(server.ws_url(), timeout=5)
+    assert e.value.status_code == 503
+    assert server.proc.poll() is None
+    assert time.time() - started < 9, "the drain may have ended before the checks"
+    ws.close()  # answers the close: the drain ends
+    assert server.proc.wait(15) == 0
+
+
+@pytest.mark.skipif(not (ON_POSTGRES and PG_DIR),
+                    reason="needs REWIND_TEST_DATABASE_URL and REWIND_TEST_PG_DIR")
+def test_not_ready_naming_the_store_while_postgresql_is_down(start_server):
+    server = start_server()
+    assert readyz(server).status_code == 200
+    pg_cluster("stop")
+    try:
+        # No write is needed: the store notices its idle connection closing.
+        r = wait_readyz(server, 503, 5)
+        assert r.text == "not ready\nstore: cannot write\n", r.text
+        assert requests.get(server.base + "/healthz", timeout=5).status_code == 200
+    finally:
+        pg_cluster("start")
+    # Back without a write either: the store reconnects by itself (backoff up to 2 s).
+    wait_readyz(server, 200, 10)
+    log = server.read_log().decode(errors="replace")
+    assert "storage writer lost its connection while idle" in log
+    assert "storage writer connected again" in log
