@@ -524,24 +524,30 @@ TEST_F(PostgresStoreTest, TwoProcessesWritingToTheSameChatsGetGaplessSeqsWithout
     ++failures;
     ADD_FAILURE() << e.detail;
   };
-  constexpr int kRounds = 300;
+  // Long runs of one chat, so that a batch holds its first chat for a while before it
+  // reaches the second: without the locks taken in id order up front, the two processes'
+  // batches would each hold one chat and wait for the other.
+  constexpr int kBlocks = 6, kRun = 100;
   auto writer = [&](int who, PostgresStore& s) {
     // The first writes to 600 then 500, the second 500 then 600.
     int64_t chats[2] = {who == 0 ? 600 : 500, who == 0 ? 500 : 600};
-    for (int i = 0; i < kRounds; ++i) {
+    for (int block = 0; block < kBlocks; ++block) {
       for (int64_t chat : chats) {
-        int64_t id = (who + 1) * 1'000'000 + i * 10 + chat / 100;
-        s.put_message(MessageRecord{id, chat, 1, "m", 100 + i, false, std::nullopt, 0},
-                      [record = record(who, chat), failed](Result<int64_t> r) {
-                        if (!r.ok()) return failed(r.error());
-                        record(*r);
-                      });
-        if (i % 4 == 0)
-          s.edit_message(chat, id, 1, i % 8 == 0 ? "" : "edited", 200 + i,
-                         [record = record(who, chat), failed](Result<MessageRecord> r) {
-                           if (!r.ok()) return failed(r.error());
-                           record(r->seq);
-                         });
+        for (int k = 0; k < kRun; ++k) {
+          int i = block * kRun + k;
+          int64_t id = (who + 1) * 1'000'000 + i * 10 + chat / 100;
+          s.put_message(MessageRecord{id, chat, 1, "m", 100 + i, false, std::nullopt, 0},
+                        [record = record(who, chat), failed](Result<int64_t> r) {
+                          if (!r.ok()) return failed(r.error());
+                          record(*r);
+                        });
+          if (i % 4 == 0)
+            s.edit_message(chat, id, 1, i % 8 == 0 ? "" : "edited", 200 + i,
+                           [record = record(who, chat), failed](Result<MessageRecord> r) {
+                             if (!r.ok()) return failed(r.error());
+                             record(r->seq);
+                           });
+        }
       }
     }
     s.flush();
@@ -550,7 +556,7 @@ TEST_F(PostgresStoreTest, TwoProcessesWritingToTheSameChatsGetGaplessSeqsWithout
   a.join();
   b.join();
   EXPECT_EQ(failures, 0);
-  const int64_t per_chat = 2 * (kRounds + kRounds / 4);
+  const int64_t per_chat = 2 * (kBlocks * kRun + kBlocks * kRun / 4);
   std::map<int64_t, std::vector<int64_t>> seqs;
   for (int who = 0; who < 2; ++who) {
     std::map<int64_t, int64_t> last;
