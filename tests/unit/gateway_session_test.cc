@@ -244,6 +244,7 @@ TEST_F(GatewaySessionTest, ChatEventsCarryTheStoredChatAndTheSeqOfTheirChange) {
                  R"(,"content":")" + text + R"("}})");
     ASSERT_FALSE(client->next().empty());
   }
+  harness_.settle();  // every event published (the hub hears of each before the recorder)
   ASSERT_EQ(harness_.chat_events().size(), 2u);
   std::string first = std::to_string(harness_.chat_events().at(0).message.id);
   client->send(R"({"type":"chat","payload":{"type":"edit","chat_id":)" + id(wire_chat) +
