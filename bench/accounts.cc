@@ -451,7 +451,15 @@ void prefill_history(net::io_context& io, const Options& o, Pool& pool, int64_t 
     };
     top_up();
     int64_t next_report = now_ns() + int64_t(5e9);
+    // A slow store can take minutes: the connection must stay alive (the server drops one
+    // after 45 s without a heartbeat), so a heartbeat goes out every 20 s between sends.
+    int64_t next_heartbeat = now_ns() + int64_t(20e9), heartbeats = 0;
     while (stored < need) {
+      if (now_ns() > next_heartbeat) {
+        ws->send(R"({"type":"heartbeat","payload":{"count":)" + std::to_string(++heartbeats) +
+                 "}}");
+        next_heartbeat = now_ns() + int64_t(20e9);
+      }
       Frame f = co_await ws->read_until("chat");
       inflight--;
       if (f.type == "error") {

@@ -111,9 +111,11 @@ wanted burst && bench burst history --messages 1000000 --burst --concurrency 100
 if wanted histdm; then
   # History loads with chat traffic running: a dm run at 5,000 messages/s beside them.
   "$bench_bin" history --messages 1000000 --duration 1 --warmup 0 --url "http://127.0.0.1:$port" \
-    --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1  # set-up only
+    --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1 ||
+    echo "histdm: history set-up failed" >&2
   "$bench_bin" dm --pairs 100 --duration 1 --warmup 0 --url "http://127.0.0.1:$port" \
-    --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1  # set-up only
+    --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1 ||
+    echo "histdm: dm set-up failed" >&2
   bench histdm-chat dm --pairs 100 --rate 5000 --warmup 2 --duration 14 &
   chat=$!
   sleep 3
@@ -130,7 +132,8 @@ if wanted login || wanted dmlogin; then
   if wanted dmlogin; then
     # Logins with chat traffic running: a dm run at 2,000 messages/s beside the login run.
     "$bench_bin" dm --pairs 100 --duration 1 --warmup 0 --url "http://127.0.0.1:$port" \
-      --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1  # set-up only
+      --mail-dir "$tmp/mail" --cache "$tmp/cache.json" >/dev/null 2>&1 ||
+      echo "dmlogin: dm set-up failed" >&2
     bench dmlogin-chat dm --pairs 100 --rate 2000 --warmup 2 --duration 14 &
     chat=$!
     sleep 3

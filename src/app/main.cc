@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "app/backup_command.h"
 #include "app/open_store.h"
 #include "base/clock.h"
 #include "base/crypto.h"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   ConfigOutcome parsed = parse_config(argc, argv);
   if (!parsed.config) return parsed.exit_code;
   const Config& config = *parsed.config;
+  if (config.command == Command::kBackup) return app::run_backup(config);
 
   auto logger = spdlog::stderr_color_mt("rewind");
   spdlog::set_default_logger(logger);

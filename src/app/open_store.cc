@@ -27,7 +27,7 @@ Result<OpenedStore> open_sqlite(const Config& config, const Clock& clock) {
   auto lock = DirectoryLock::acquire(config.data_dir);
   if (!lock.ok()) return lock.error();
   out.dir_lock.emplace(std::move(lock.value()));
-  out.where = (std::filesystem::path(config.data_dir) / "rewind.db").string();
+  out.where = sqlite_path(config);
   store::SqliteOptions options;
   options.clock = &clock;
   options.prune_interval_us = int64_t{config.prune_interval_s} * 1000000;
@@ -64,6 +64,10 @@ Result<OpenedStore> open_postgres(const Config& config, const Clock& clock) {
 }
 
 }  // namespace
+
+std::string sqlite_path(const Config& config) {
+  return (std::filesystem::path(config.data_dir) / "rewind.db").string();
+}
 
 Result<OpenedStore> open_store(const Config& config, const Clock& clock) {
   if (config.database_url.empty()) return open_sqlite(config, clock);

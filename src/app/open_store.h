@@ -34,6 +34,9 @@ struct OpenedStore {
   std::unique_ptr<store::WorkerIdLease> worker_lease;
 };
 
+// The SQLite database file under config.data_dir.
+std::string sqlite_path(const Config& config);
+
 // SQLite under config.data_dir, or PostgreSQL at config.database_url. Fails with one line
 // (never holding the database password) when the store cannot be opened.
 Result<OpenedStore> open_store(const Config& config, const Clock& clock);

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "base/redis_url.h"
 #include "base/snowflake.h"
 #include "base/time_format.h"
 
@@ -36,6 +37,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--database-url", c.database_url, "REWIND_DATABASE_URL",
       "PostgreSQL database (postgresql://user:password@host:port/db); default: SQLite in "
       "--data-dir");
+  opt(app, "--redis-url", c.redis_url, "REWIND_REDIS_URL",
+      "Redis joining this process to the other nodes (redis://host:port[/db]); default: one "
+      "process");
   auto* worker_id =
       opt(app, "--worker-id", c.worker_id, "REWIND_WORKER_ID",
           "Snowflake worker number (0-1023), unique per database; on PostgreSQL a free one is "
@@ -171,6 +175,15 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--log-level", c.log_level, "REWIND_LOG_LEVEL", "Log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
+  // `backup` takes the store's own settings (--data-dir, --database-url) from the main
+  // options, before or after its name.
+  auto* backup = app.add_subcommand(
+      "backup",
+      "Copy the SQLite store of --data-dir, consistently, to --to FILE while the server runs "
+      "(PostgreSQL: use pg_dump, see docs/DEPLOYMENT.md)");
+  backup->fallthrough();
+  backup->add_option("--to", c.backup_to, "File to write (must not exist)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -195,6 +208,10 @@ ConfigOutcome parse_config(int argc, char** argv) {
     std::cerr << "rewind-server: " << msg << "\n";
     return ConfigOutcome{std::nullopt, 2};
   };
+  if (backup->parsed()) {
+    c.command = Command::kBackup;
+    if (c.backup_to.empty()) return fail("backup --to: empty path");
+  }
   c.smtp_tls = smtp_tls == "starttls" ? SmtpTls::kStartTls
                : smtp_tls == "none"   ? SmtpTls::kNone
                                       : SmtpTls::kImplicit;
@@ -227,6 +244,11 @@ ConfigOutcome parse_config(int argc, char** argv) {
     return fail(
         "--database-url / REWIND_DATABASE_URL: not a PostgreSQL URI "
         "(postgresql://user:password@host:port/db)");
+  if (!c.redis_url.empty()) {
+    // The reason names the part at fault and never repeats the URL (it could hold a password).
+    auto redis = parse_redis_url(c.redis_url);
+    if (!redis.ok()) return fail("--redis-url / REWIND_REDIS_URL: " + redis.error().detail);
+  }
   if (!c.smtp_host.empty() && c.mail_address.empty())
     return fail("--mail-address / MAIL_ADDRESS: required when --smtp-host is set");
   if (!c.public_base_url.empty() && c.public_base_url.rfind("http://", 0) != 0 &&

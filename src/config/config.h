@@ -11,11 +11,21 @@ namespace rwd {
 
 enum class SmtpTls { kImplicit, kStartTls, kNone };
 
+// What the program was asked to do: serve (the default), or a one-off command that runs and
+// exits.
+enum class Command {
+  kServe,
+  kBackup,  // `rewind-server backup --to FILE`: a consistent copy of the SQLite store
+};
+
 // Every setting of rewind-server. Each is a command-line flag and an environment
 // variable (the flag wins); the names of SPEC §4 are fixed because deployment scripts
 // depend on them. parse_config() fills and validates this; the rest of the program
 // treats it as read-only.
 struct Config {
+  Command command = Command::kServe;
+  std::string backup_to;  // kBackup: the file to write (must not exist)
+
   // Network
   std::string listen = "127.0.0.1";
   uint16_t port = 8080;
@@ -28,6 +38,9 @@ struct Config {
   // A libpq URI (postgresql://user:password@host:port/db) selects PostgreSQL; empty: SQLite
   // under data_dir. Holds a password: never log it whole.
   std::string database_url;
+  // redis://host:port[/db] (checked by parse_redis_url) joins the other nodes through Redis
+  // pub/sub; empty: one process, events stay in-process.
+  std::string redis_url;
   int worker_id = 0;
   bool worker_id_given = false;  // false: 0, or on PostgreSQL a free id leased from the database
   int prune_interval_s = 60;     // expired tokens, registrations, old sent mail

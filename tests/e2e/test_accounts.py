@@ -717,6 +717,8 @@ def test_without_smtp_host_mail_goes_to_the_log(start_server):
      ["--rate-limit-exempt", "REWIND_RATE_LIMIT_EXEMPT"]),
     (["--database-url", "mysql://u:secret@h/db"], {}, ["--database-url"]),
     ([], {"REWIND_DATABASE_URL": "u:secret@h/db"}, ["REWIND_DATABASE_URL"]),
+    (["--redis-url", "redis://127.0.0.1:99999"], {}, ["--redis-url"]),
+    ([], {"REWIND_REDIS_URL": "127.0.0.1:6379"}, ["REWIND_REDIS_URL"]),
 ])
 def test_bad_config_value_stops_startup_naming_the_setting(tmp_path, args, env, names):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REWIND_")}
@@ -744,7 +746,9 @@ def test_help_lists_settings_with_their_environment_variables():
                       ("--mail-address", "MAIL_ADDRESS"), ("--mail-password", "MAIL_PASSWD"),
                       ("--heartbeat-timeout", "REWIND_HEARTBEAT_TIMEOUT_S"),
                       ("--utc-offset", "REWIND_UTC_OFFSET"), ("--log-level", "REWIND_LOG_LEVEL"),
-                      ("--rate-limit-exempt", "REWIND_RATE_LIMIT_EXEMPT")]:
+                      ("--rate-limit-exempt", "REWIND_RATE_LIMIT_EXEMPT"),
+                      ("--database-url", "REWIND_DATABASE_URL"),
+                      ("--redis-url", "REWIND_REDIS_URL")]:
         assert re.search(re.escape(flag) + r"\b[^\n]*" + re.escape(env), p.stdout), (flag, env)
 
 

@@ -517,6 +517,7 @@ ResultPtr PostgresStore::next_result(Clock_::time_point deadline, bool* failed) 
 
 void PostgresStore::run_batch(std::vector<Write> batch) {
   PGconn* c = writer_conn_.get();
+  const auto started = Clock_::now();
   const std::string marker = new_marker();
   const std::string now = str(clock_.now_us());
   bool sent = PQsendQueryParams(c, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
@@ -641,6 +642,14 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
   }
 
   if (committed) {
+    // A commit this slow holds every acknowledgement behind it: say so (at most every 10 s),
+    // so that an operator can tell a slow database from a slow server.
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock_::now() - started);
+    if (took.count() >= kSlowBatchMs && Clock_::now() >= next_slow_batch_log_) {
+      next_slow_batch_log_ = Clock_::now() + std::chrono::seconds(10);
+      spdlog::warn("PostgreSQL: a batch of {} writes took {} ms to commit", batch.size(),
+                   took.count());
+    }
     commits_.fetch_add(1, std::memory_order_relaxed);
     writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     write_health_.succeeded();
@@ -749,69 +758,93 @@ Result<ResultPtr> PostgresStore::read(const char* sql, const std::vector<std::st
 }
 
 Result<DirectorySnapshot> PostgresStore::load_directory(int64_t now_us) {
-  // Read once at start-up, where a failure stops the server: its detail is the message.
-  DirectorySnapshot snap;
-  {
-    auto r = read("SELECT id, name, email, password_hash, profile, created_us FROM users", {});
-    if (!r.ok()) return r.error();
-    PGresult* q = r.value().get();
-    for (int i = 0; i < PQntuples(q); ++i) {
-      Row row(q, i);
-      UserRecord u{row.int64(0), row.text(1), row.text(2), row.text(3), std::nullopt, row.int64(5)};
-      if (!row.is_null(4)) u.profile = row.text(4);
-      snap.users.push_back(std::move(u));
-    }
-  }
-  auto pairs = [this](const char* sql, auto add) -> Status {
-    auto r = read(sql, {});
-    if (!r.ok()) return r.error();
-    PGresult* q = r.value().get();
-    for (int i = 0; i < PQntuples(q); ++i) add(Row(q, i));
-    return {};
+  // Read at start-up (a failure stops the server: its detail is the message) and again when a
+  // node may have missed changes made by others. Every table is read in one REPEATABLE READ
+  // transaction on one connection, so the snapshot is one instant of the database: a guild
+  // never lists a member whose user row was read before it committed, a friendship never
+  // misses its chat.
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return borrowed.error();
+  ConnPtr c = std::move(borrowed.value());
+  auto exec = [&](const char* sql, const std::vector<std::string>& params,
+                  ExecStatusType want) -> Result<ResultPtr> {
+    std::vector<const char*> values;
+    for (const std::string& p : params) values.push_back(p.c_str());
+    ResultPtr r(PQexecParams(c.get(), sql, static_cast<int>(values.size()), nullptr, values.data(),
+                             nullptr, nullptr, 0));
+    if (r && PQresultStatus(r.get()) == want) return r;
+    return postgres::pg_error(c.get(), r.get(), sql);
   };
-  if (Status s = pairs("SELECT from_id, to_id FROM friend_requests",
-                       [&](const Row& r) {
-                         snap.friend_requests.push_back({r.int64(0), r.int64(1)});
-                       });
-      !s.ok())
-    return s.error();
-  if (Status s = pairs("SELECT user_lo, user_hi FROM friendships",
-                       [&](const Row& r) {
-                         snap.friendships.push_back({r.int64(0), r.int64(1)});
-                       });
-      !s.ok())
-    return s.error();
-  if (Status s = pairs("SELECT id, user_lo, user_hi FROM chats WHERE kind = 0",
-                       [&](const Row& r) {
-                         snap.dm_chats.push_back({r.int64(0), r.int64(1), r.int64(2)});
-                       });
-      !s.ok())
-    return s.error();
-  {
-    auto r = read(
-        "SELECT hash, user_id, created_us, expires_us FROM tokens "
-        "WHERE NOT revoked AND expires_us > $1",
-        {str(now_us)});
-    if (!r.ok()) return r.error();
-    PGresult* q = r.value().get();
-    for (int i = 0; i < PQntuples(q); ++i) {
-      Row row(q, i);
-      snap.tokens.push_back({row.text(0), row.int64(1), row.int64(2), row.int64(3)});
-    }
-  }
-  if (Status s = pairs("SELECT id, name, owner_id, created_us FROM guilds",
-                       [&](const Row& r) {
-                         snap.guilds.push_back({r.int64(0), r.text(1), r.int64(2), r.int64(3)});
-                       });
-      !s.ok())
-    return s.error();
-  if (Status s = pairs("SELECT guild_id, user_id, joined_us FROM guild_members",
-                       [&](const Row& r) {
-                         snap.guild_members.push_back({r.int64(0), r.int64(1), r.int64(2)});
-                       });
-      !s.ok())
-    return s.error();
-  return snap;
+  auto run = [&]() -> Result<DirectorySnapshot> {
+    if (auto b = exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, PGRES_COMMAND_OK);
+        !b.ok())
+      return b.error();
+    DirectorySnapshot snap;
+    auto rows = [&](const char* sql, const std::vector<std::string>& params, auto add) -> Status {
+      auto r = exec(sql, params, PGRES_TUPLES_OK);
+      if (!r.ok()) return r.error();
+      PGresult* q = r.value().get();
+      for (int i = 0; i < PQntuples(q); ++i) add(Row(q, i));
+      return {};
+    };
+    if (Status s = rows("SELECT id, name, email, password_hash, profile, created_us FROM users", {},
+                        [&](const Row& row) {
+                          UserRecord u{row.int64(0), row.text(1),  row.text(2),
+                                       row.text(3),  std::nullopt, row.int64(5)};
+                          if (!row.is_null(4)) u.profile = row.text(4);
+                          snap.users.push_back(std::move(u));
+                        });
+        !s.ok())
+      return s.error();
+    if (Status s = rows("SELECT from_id, to_id FROM friend_requests", {},
+                        [&](const Row& r) {
+                          snap.friend_requests.push_back({r.int64(0), r.int64(1)});
+                        });
+        !s.ok())
+      return s.error();
+    if (Status s = rows("SELECT user_lo, user_hi FROM friendships", {},
+                        [&](const Row& r) {
+                          snap.friendships.push_back({r.int64(0), r.int64(1)});
+                        });
+        !s.ok())
+      return s.error();
+    if (Status s = rows("SELECT id, user_lo, user_hi FROM chats WHERE kind = 0", {},
+                        [&](const Row& r) {
+                          snap.dm_chats.push_back({r.int64(0), r.int64(1), r.int64(2)});
+                        });
+        !s.ok())
+      return s.error();
+    if (Status s = rows("SELECT hash, user_id, created_us, expires_us FROM tokens "
+                        "WHERE NOT revoked AND expires_us > $1",
+                        {str(now_us)},
+                        [&](const Row& r) {
+                          snap.tokens.push_back({r.text(0), r.int64(1), r.int64(2), r.int64(3)});
+                        });
+        !s.ok())
+      return s.error();
+    if (Status s = rows("SELECT id, name, owner_id, created_us FROM guilds", {},
+                        [&](const Row& r) {
+                          snap.guilds.push_back({r.int64(0), r.text(1), r.int64(2), r.int64(3)});
+                        });
+        !s.ok())
+      return s.error();
+    if (Status s = rows("SELECT guild_id, user_id, joined_us FROM guild_members", {},
+                        [&](const Row& r) {
+                          snap.guild_members.push_back({r.int64(0), r.int64(1), r.int64(2)});
+                        });
+        !s.ok())
+      return s.error();
+    if (auto e = exec("COMMIT", {}, PGRES_COMMAND_OK); !e.ok()) return e.error();
+    return snap;
+  };
+  Result<DirectorySnapshot> out = run();
+  if (out.ok()) {
+    read_health_.succeeded();
+    return_reader(std::move(c));
+  } else if (PQstatus(c.get()) == CONNECTION_OK && PQtransactionStatus(c.get()) == PQTRANS_IDLE) {
+    return_reader(std::move(c));
+  }  // otherwise the connection (broken, or inside a failed transaction) is dropped
+  return out;
 }
 
 Result<std::vector<MessageRecord>> PostgresStore::load_messages(int64_t chat_id, int64_t before_us,

@@ -247,6 +247,8 @@ class PostgresStore final : public Store {
   std::thread writer_;
 
   static constexpr size_t kMaxCompletedBatches = 64;  // then the writer waits
+  static constexpr int64_t kSlowBatchMs = 200;        // a commit slower than this is logged
+  std::chrono::steady_clock::time_point next_slow_batch_log_{};  // writer thread
   std::condition_variable completed_cv_;
   std::condition_variable completed_room_;
   std::deque<std::vector<Outcome>> completed_;  // guarded by mu_
