@@ -65,16 +65,17 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
   ChatEvent event;
   event.action = ChatAction::kSend;
   event.message =
-      ChatMessage{rec.id, wire_chat_id, me.id, rec.content, rec.created_us, std::nullopt};
+      ChatMessage{rec.id, wire_chat_id, me.id, rec.content, rec.created_us, std::nullopt, 0};
+  event.chat_id = rec.chat_id;
   event.guild = chat->guild;
   event.origin = std::move(origin);
   store_.put_message(std::move(rec), [this, me, resolved = std::move(chat.value()), wire_chat_id,
-                                      event = std::move(event), done](Status s) mutable {
-    if (s.ok()) {
-      event.recipients = recipients_now(me, resolved, wire_chat_id);
-      bus_.publish(event);
-    }
-    done(s);
+                                      event = std::move(event), done](Result<int64_t> seq) mutable {
+    if (!seq.ok()) return done(seq.error());
+    event.message.seq = *seq;
+    event.recipients = recipients_now(me, resolved, wire_chat_id);
+    bus_.publish(event);
+    done({});
   });
 }
 
@@ -94,8 +95,9 @@ void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, s
                         ChatEvent event;
                         event.action = ChatAction::kEdit;
                         const store::MessageRecord& m = r.value();
-                        event.message = {m.id,      wire_chat_id, me.id,
-                                         m.content, m.created_us, m.edited_us};
+                        event.message = {m.id,         wire_chat_id, me.id, m.content,
+                                         m.created_us, m.edited_us,  m.seq};
+                        event.chat_id = m.chat_id;
                         event.guild = resolved.guild;
                         event.origin = origin;
                         event.recipients = recipients_now(me, resolved, wire_chat_id);
@@ -118,8 +120,8 @@ void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, in
     std::vector<ChatMessage> out;
     out.reserve(rows->size());
     for (auto& m : *rows)
-      out.push_back(
-          {m.id, wire_chat_id, m.author_id, std::move(m.content), m.created_us, m.edited_us});
+      out.push_back({m.id, wire_chat_id, m.author_id, std::move(m.content), m.created_us,
+                     m.edited_us, m.seq});
     done(std::move(out));
   });
   if (!submitted) done(Error{Errc::kOverloaded, "too many history loads at once; try again."});

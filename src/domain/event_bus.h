@@ -17,7 +17,11 @@ namespace rwd::domain {
 
 struct ChatEvent {
   ChatAction action = ChatAction::kSend;
-  ChatMessage message;
+  ChatMessage message;  // message.seq: this change's seq in the stored chat
+  // The stored chat (a direct-message chat's wire id is not its id): with message.seq, what
+  // tells a process receiving events from others that it missed one (store::Store's
+  // load_chat_changes replays the gap).
+  int64_t chat_id = 0;
   std::vector<int64_t> recipients;  // user ids: every member of the chat, author included
   // A guild chat's event: only clients that know guilds (v2) may receive it.
   bool guild = false;

@@ -23,6 +23,9 @@ struct ChatMessage {
   std::string content;  // empty for a deletion
   int64_t created_us = 0;
   std::optional<int64_t> edited_us;  // the last edit (or the deletion); none if never edited
+  // The stored chat's sequence number of the change this is as of (store.h, "Chat
+  // sequence"): a send's or an edit's; in history, the send's. Never sent to clients.
+  int64_t seq = 0;
 };
 
 // Where a request came from: the connection that sent it (unique within one process; 0:

@@ -33,6 +33,12 @@
 // failure, disk full, database locked or restarting): retrying later can succeed, and the
 // write did not happen. kInternal means a bug or a state retrying will not fix.
 //
+// Chat sequence: every committed change of a chat (a message sent, edited or deleted) takes
+// the chat's next sequence number, 1, 2, 3... with no gap, assigned inside the transaction
+// under the chat's row lock, so seq order is commit order. A write that fails takes none.
+// It lets a process that receives changes from elsewhere notice one it missed and replay
+// the gap (load_chat_changes); clients never see it.
+//
 // Contract for reads: they block on the disk or the network, so callers run them on a worker
 // pool, never on a network thread. They see every write whose callback has run.
 namespace rwd::store {
@@ -92,6 +98,27 @@ struct MessageRecord {
   int64_t created_us = 0;
   bool deleted = false;
   std::optional<int64_t> edited_us;  // the last edit (or the deletion); none if never edited
+  // The chat's sequence number of the change this record is as of (see "Chat sequence"
+  // below): put_message's send, edit_message's edit or deletion, a change of
+  // load_chat_changes. In load_messages, the message's own send. 0 when not yet stored.
+  int64_t seq = 0;
+};
+
+// What a chat change did.
+enum class ChangeKind { kSend, kEdit, kDelete };
+
+// One committed change of a chat, with the message as of that change (its seq is the
+// change's). The text of a deleted message is erased from every version: a change before
+// the deletion comes back with empty content.
+struct ChatChange {
+  ChangeKind kind = ChangeKind::kSend;
+  MessageRecord message;
+};
+
+// How far a chat's changes have gone: last_seq is the seq of its latest committed change.
+struct ChatPosition {
+  int64_t chat_id = 0;
+  int64_t last_seq = 0;
 };
 
 struct GuildRecord {
@@ -186,10 +213,12 @@ class Store {
   // kNotFriends when they are not friends.
   virtual void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) = 0;
 
-  virtual void put_message(MessageRecord message, Callback<void> done) = 0;
+  // Stores a new message (message.seq is ignored) and answers the seq it took. Putting the
+  // same message again is a no-op that answers the seq it already has.
+  virtual void put_message(MessageRecord message, Callback<int64_t> done) = 0;
   // Replaces the content of author_id's own live message in chat_id; empty content deletes
   // it. kMessageNotFound when there is no such message. Returns the updated record, whose
-  // edited_us is now_us.
+  // edited_us is now_us and whose seq is the edit's.
   virtual void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
                             std::string content, int64_t now_us, Callback<MessageRecord> done) = 0;
 
@@ -227,6 +256,23 @@ class Store {
   // first, each with the time of its last edit if it has one.
   virtual Result<std::vector<MessageRecord>> load_messages(int64_t chat_id, int64_t before_us,
                                                            int limit) = 0;
+  // The changes of chat_id with seq > after_seq, in seq order, at most `limit` (>= 1): what a
+  // process replays to fill a gap. Page on with the last seq returned.
+  virtual Result<std::vector<ChatChange>> load_chat_changes(int64_t chat_id, int64_t after_seq,
+                                                            int limit) = 0;
+  // The last seq of each chat asked for that exists, in chat id order; a chat that does not
+  // exist is left out (one with no change yet has last_seq 0).
+  virtual Result<std::vector<ChatPosition>> chat_positions(
+      const std::vector<int64_t>& chat_ids) = 0;
+  // Cache misses: a token issued, or a user created, by another process sharing the database.
+  // The token when it is live at now_us (not expired, not revoked).
+  virtual Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,
+                                                        int64_t now_us) = 0;
+  virtual Result<std::optional<UserRecord>> find_user(int64_t id) = 0;
+  // Matched as the Directory matches names: by unicode::name_key (NFC, case folded).
+  virtual Result<std::optional<UserRecord>> find_user_by_name(const std::string& name) = 0;
+  // Matched as the Directory matches emails: ASCII case-insensitively.
+  virtual Result<std::optional<UserRecord>> find_user_by_email(const std::string& email) = 0;
   virtual Result<std::optional<PendingRegistration>> find_pending(const std::string& email) = 0;
   virtual Result<std::vector<OutboxMail>> due_mail(int64_t now_us, int limit) = 0;
   // Earliest next_attempt_us of unsent mail, if any.

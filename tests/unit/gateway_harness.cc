@@ -181,6 +181,12 @@ GatewayHarness::GatewayHarness() {
                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::remove_all(dir_);
   fs::create_directories(dir_);
+  bus_.subscribe([this](const domain::Event& event) {
+    if (const auto* chat = std::get_if<domain::ChatEvent>(&event)) {
+      std::lock_guard lock(events_mu_);
+      chat_events_.push_back(*chat);
+    }
+  });
   store::SqliteOptions options;
   options.clock = &clock_;
   auto opened = store::SqliteStore::open((dir_ / "rewind.db").string(), options);
@@ -202,6 +208,11 @@ GatewayHarness::GatewayHarness() {
   services_ =
       std::make_unique<Services>(Services{*accounts_, *social_, *chats_, *guilds_, directory_, hub_,
                                           clock_, steady_, SessionSettings{}});
+}
+
+std::vector<domain::ChatEvent> GatewayHarness::chat_events() {
+  std::lock_guard lock(events_mu_);
+  return chat_events_;
 }
 
 GatewayHarness::~GatewayHarness() {

@@ -173,6 +173,12 @@ class GatewayHarness {
   // the commits posted to them: after it, frames that a finished operation causes have arrived.
   void settle();
   const WatchRecordingBus& bus() const { return bus_; }
+  // The chat events published so far, in order.
+  std::vector<domain::ChatEvent> chat_events();
+  // The stored chat of a friend pair (not its wire id).
+  std::optional<int64_t> dm_chat(const TestUser& a, const TestUser& b) const {
+    return directory_.dm_chat(a.id, b.id);
+  }
 
  private:
   std::filesystem::path dir_;
@@ -191,6 +197,8 @@ class GatewayHarness {
   std::unique_ptr<domain::Guilds> guilds_;
   std::unique_ptr<Services> services_;
   SerialLoop loop_;
+  std::mutex events_mu_;
+  std::vector<domain::ChatEvent> chat_events_;  // guarded by events_mu_
 };
 
 }  // namespace rwd::gateway::testing

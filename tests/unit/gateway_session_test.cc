@@ -231,6 +231,40 @@ TEST_F(GatewaySessionTest, BothSessionsOfAUserReceiveADirectMessage) {
   EXPECT_EQ(bob_client->unread(), 0u);
 }
 
+// Each chat event carries the stored chat and the seq its change took (for processes that
+// replay what they missed); clients get neither (the frames above are exact).
+TEST_F(GatewaySessionTest, ChatEventsCarryTheStoredChatAndTheSeqOfTheirChange) {
+  TestUser alice = harness_.create_user("alice");
+  TestUser bob = harness_.create_user("bob");
+  harness_.befriend(alice, bob);
+  auto client = signed_in(alice);
+  int64_t wire_chat = alice.id ^ bob.id;
+  for (const char* text : {"one", "two"}) {
+    client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" + id(wire_chat) +
+                 R"(,"content":")" + text + R"("}})");
+    ASSERT_FALSE(client->next().empty());
+  }
+  harness_.settle();  // every event published (the hub hears of each before the recorder)
+  ASSERT_EQ(harness_.chat_events().size(), 2u);
+  std::string first = std::to_string(harness_.chat_events().at(0).message.id);
+  client->send(R"({"type":"chat","payload":{"type":"edit","chat_id":)" + id(wire_chat) +
+               R"(,"id":")" + first + R"(","content":"uno"}})");
+  std::string edited = client->next();
+  EXPECT_EQ(edited.find("seq"), std::string::npos) << edited;
+  harness_.settle();
+  std::vector<domain::ChatEvent> events = harness_.chat_events();
+  ASSERT_EQ(events.size(), 3u);
+  std::optional<int64_t> stored = harness_.dm_chat(alice, bob);
+  ASSERT_TRUE(stored);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].chat_id, *stored);
+    EXPECT_EQ(events[i].message.wire_chat_id, wire_chat);
+    EXPECT_EQ(events[i].message.seq, static_cast<int64_t>(i + 1));
+  }
+  EXPECT_EQ(events[2].action, domain::ChatAction::kEdit);
+  EXPECT_EQ(events[2].message.content, "uno");
+}
+
 TEST_F(GatewaySessionTest, FriendRequestAndResponseReachBothSides) {
   TestUser alice = harness_.create_user("alice");
   TestUser bob = harness_.create_user("bob");

@@ -8,9 +8,13 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
+#include <map>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "postgres_test_db.h"
 #include "store/postgres/migrations.h"
@@ -26,6 +30,11 @@ Result<T> wait_for(Submit submit) {
   auto f = p.get_future();
   submit([&p](Result<T> r) { p.set_value(std::move(r)); });
   return f.get();
+}
+
+Status status_of(const Result<int64_t>& r) {
+  if (!r.ok()) return r.error();
+  return {};
 }
 
 // Runs one query on `url` and returns the first value of its first row ("" if none).
@@ -145,9 +154,9 @@ TEST_F(PostgresStoreTest, DecisionsReturnWhatTheyProduced) {
   EXPECT_FALSE(last->after);
 
   MessageRecord m{7, 101, 1, "hello", 50, false, std::nullopt};
-  ASSERT_TRUE(wait_for<void>([&](auto cb) { s->put_message(m, cb); }).ok());
+  ASSERT_TRUE(wait_for<int64_t>([&](auto cb) { s->put_message(m, cb); }).ok());
   // Sent again (as after a lost connection): still one message.
-  ASSERT_TRUE(wait_for<void>([&](auto cb) { s->put_message(m, cb); }).ok());
+  ASSERT_TRUE(wait_for<int64_t>([&](auto cb) { s->put_message(m, cb); }).ok());
   auto edited = wait_for<MessageRecord>([&](auto cb) { s->edit_message(101, 7, 1, "hi", 60, cb); });
   ASSERT_TRUE(edited.ok());
   EXPECT_EQ(edited->created_us, 50);
@@ -175,7 +184,7 @@ TEST_F(PostgresStoreTest, AFailingStatementFailsAloneInItsBatch) {
                    [&promises, i](Status st) { promises[i].set_value(st); });
     } else {
       s->put_message(MessageRecord{1, chat, 1, "x", 1, false, std::nullopt},
-                     [&promises, i](Status st) { promises[i].set_value(st); });
+                     [&promises, i](Result<int64_t> st) { promises[i].set_value(status_of(st)); });
     }
   }
   for (int i = 0; i < 20; ++i) {
@@ -208,7 +217,7 @@ TEST_F(PostgresStoreTest, ABatchRefusedByAConnectionLossIsSentAgain) {
   PQclear(PQexec(blocker, "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"));
   std::promise<Status> acked;
   s->put_message(MessageRecord{42, 500, 1, "lost", 5, false, std::nullopt},
-                 [&acked](Status st) { acked.set_value(st); });
+                 [&acked](Result<int64_t> st) { acked.set_value(status_of(st)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(value("SELECT pg_terminate_backend(" + std::to_string(writer_pid) + ")"), "t");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -238,7 +247,7 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatCommittedIsAcknowledged) {
   s->lose_connection_after_next_send_for_test();
   std::promise<Status> acked;
   s->put_message(MessageRecord{42, 500, 1, "in doubt", 5, false, std::nullopt},
-                 [&acked](Status st) { acked.set_value(st); });
+                 [&acked](Result<int64_t> st) { acked.set_value(status_of(st)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   PQclear(PQexec(blocker, "ROLLBACK"));  // the lost transaction goes on and commits
   PQfinish(blocker);
@@ -267,7 +276,7 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatDidNotCommitIsSentAgain) {
   s->lose_connection_after_next_send_for_test();
   std::promise<Status> acked;
   s->put_message(MessageRecord{42, 500, 1, "in doubt", 5, false, std::nullopt},
-                 [&acked](Status st) { acked.set_value(st); });
+                 [&acked](Result<int64_t> st) { acked.set_value(status_of(st)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(value("SELECT pg_terminate_backend(" + std::to_string(lost_pid) + ")"), "t");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -346,10 +355,10 @@ TEST_F(PostgresStoreTest, AMessageUnderATakenIdFailsAndARepeatIsANoOp) {
                 s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
               }).ok());
   MessageRecord m{42, 500, 1, "hello", 5, false, std::nullopt};
-  ASSERT_TRUE(wait_for<void>([&](auto cb) { s->put_message(m, cb); }).ok());
-  EXPECT_TRUE(wait_for<void>([&](auto cb) { s->put_message(m, cb); }).ok());
+  ASSERT_TRUE(wait_for<int64_t>([&](auto cb) { s->put_message(m, cb); }).ok());
+  EXPECT_TRUE(wait_for<int64_t>([&](auto cb) { s->put_message(m, cb); }).ok());
   MessageRecord other{42, 500, 1, "another", 6, false, std::nullopt};
-  Status st = wait_for<void>([&](auto cb) { s->put_message(other, cb); });
+  Status st = status_of(wait_for<int64_t>([&](auto cb) { s->put_message(other, cb); }));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, Errc::kInternal);
   EXPECT_EQ(value("SELECT count(*) FROM messages WHERE id = 42"), "1");
@@ -376,9 +385,9 @@ TEST_F(PostgresStoreTest, WritesFailDuringAnOutageAndTheStoreReconnects) {
             "");
   int refused = 0, acknowledged = 0;
   for (int i = 0; i < 20; ++i) {
-    Status st = wait_for<void>([&](auto cb) {
+    Status st = status_of(wait_for<int64_t>([&](auto cb) {
       s->put_message(MessageRecord{100 + i, 500, 1, "m", 10 + i, false, std::nullopt}, cb);
-    });
+    }));
     if (st.ok()) {
       ++acknowledged;
     } else {
@@ -395,9 +404,9 @@ TEST_F(PostgresStoreTest, WritesFailDuringAnOutageAndTheStoreReconnects) {
   ASSERT_EQ(PostgresTestDb::admin("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS true"), "");
   Status after = Error{Errc::kInternal};
   for (int i = 0; i < 50 && !after.ok(); ++i) {
-    after = wait_for<void>([&](auto cb) {
+    after = status_of(wait_for<int64_t>([&](auto cb) {
       s->put_message(MessageRecord{1000 + i, 500, 1, "back", 100 + i, false, std::nullopt}, cb);
-    });
+    }));
     if (!after.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(after.ok());
@@ -452,6 +461,195 @@ TEST_F(PostgresStoreTest, PruneDeletesWhatServesNothing) {
   ASSERT_TRUE(n.ok()) << n.error().detail;
   EXPECT_EQ(n->expired_tokens, 1);
   EXPECT_EQ(value("SELECT string_agg(hash, ',') FROM tokens"), "live");
+}
+
+// A database of schema version 4 (before the chat sequence) with messages: the migration
+// gives them seqs in id order per chat, and each chat's last_seq their count.
+TEST_F(PostgresStoreTest, TheChatSequenceMigrationNumbersExistingMessagesInIdOrder) {
+  {
+    PGconn* c = PQconnectdb(db_->url().c_str());
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+    Status migrated = postgres::migrate(c, 4);
+    ASSERT_TRUE(migrated.ok()) << migrated.error().detail;
+    PGresult* r = PQexec(c, R"sql(
+INSERT INTO users (id, name, name_key, name_skeleton, email, email_lower, password_hash,
+                   created_us)
+VALUES (1, 'ann', 'ann', 'ann', 'ann@x.test', 'ann@x.test', 'h', 1),
+       (2, 'bob', 'bob', 'bob', 'bob@x.test', 'bob@x.test', 'h', 1),
+       (3, 'cat', 'cat', 'cat', 'cat@x.test', 'cat@x.test', 'h', 1);
+INSERT INTO chats (id, kind, user_lo, user_hi, created_us)
+VALUES (500, 0, 1, 2, 1), (600, 0, 1, 3, 1), (700, 1, NULL, NULL, 1);
+INSERT INTO messages (id, chat_id, author_id, content, created_us) VALUES
+  (30, 500, 1, 'third', 3), (10, 500, 2, 'first', 1), (20, 500, 1, 'second', 2);
+INSERT INTO messages (id, chat_id, author_id, content, created_us, edited_us) VALUES
+  (15, 600, 3, 'edited before', 1, 5);
+)sql");
+    EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+    PQclear(r);
+    PQfinish(c);
+  }
+  EXPECT_EQ(value("SELECT max(version) FROM schema_migrations"), "4");
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->schema_version(), postgres::latest_schema_version());
+  auto changes = s->load_chat_changes(500, 0, 10);
+  ASSERT_TRUE(changes.ok()) << changes.error().detail;
+  ASSERT_EQ(changes->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*changes)[i].message.seq, i + 1);
+    EXPECT_EQ((*changes)[i].message.id, (i + 1) * 10);
+    EXPECT_EQ((*changes)[i].kind, ChangeKind::kSend);
+  }
+  auto positions = s->chat_positions({500, 600, 700});
+  ASSERT_TRUE(positions.ok());
+  ASSERT_EQ(positions->size(), 3u);
+  EXPECT_EQ(positions->at(0).last_seq, 3);
+  EXPECT_EQ(positions->at(1).last_seq, 1);
+  EXPECT_EQ(positions->at(2).last_seq, 0);
+  auto seq = wait_for<int64_t>([&](auto cb) {
+    s->put_message(MessageRecord{40, 500, 2, "fourth", 4, false, std::nullopt, 0}, cb);
+  });
+  ASSERT_TRUE(seq.ok()) << seq.error().detail;
+  EXPECT_EQ(*seq, 4);
+  auto edited =
+      wait_for<MessageRecord>([&](auto cb) { s->edit_message(600, 15, 3, "again", 9, cb); });
+  ASSERT_TRUE(edited.ok()) << edited.error().detail;
+  EXPECT_EQ(edited->seq, 2);
+  auto chat600 = s->load_chat_changes(600, 0, 10);
+  ASSERT_TRUE(chat600.ok());
+  ASSERT_EQ(chat600->size(), 2u);
+  EXPECT_EQ(chat600->at(0).message.content, "edited before");
+  EXPECT_EQ(chat600->at(1).message.content, "again");
+}
+
+// Two processes (two stores on one database) writing to the same chats at once, each batch
+// touching them in the opposite order of the other's: every change is acknowledged, the seqs
+// of each chat are 1..N with none missing or repeated, and no transaction deadlocked (the
+// batch's chats are locked in id order first).
+TEST_F(PostgresStoreTest, TwoProcessesWritingToTheSameChatsGetGaplessSeqsWithoutDeadlock) {
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  make_user(*first, 1, "ann");
+  make_user(*first, 2, "bob");
+  for (int64_t guild : {500, 600})
+    ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                  first->create_guild(GuildRecord{guild, "g", 1, 1}, cb);
+                }).ok());
+  struct Ack {
+    int64_t chat, seq;
+  };
+  std::mutex mu;
+  std::vector<Ack> acked[2];
+  int failures = 0;
+  auto record = [&](int who, int64_t chat) {
+    return [&, who, chat](int64_t seq) {
+      std::lock_guard lock(mu);
+      acked[who].push_back({chat, seq});
+    };
+  };
+  auto failed = [&](const Error& e) {
+    std::lock_guard lock(mu);
+    ++failures;
+    ADD_FAILURE() << e.detail;
+  };
+  // Long runs of one chat, so that a batch holds its first chat for a while before it
+  // reaches the second: without the locks taken in id order up front, the two processes'
+  // batches would each hold one chat and wait for the other.
+  constexpr int kBlocks = 6, kRun = 100;
+  auto writer = [&](int who, PostgresStore& s) {
+    // The first writes to 600 then 500, the second 500 then 600.
+    int64_t chats[2] = {who == 0 ? 600 : 500, who == 0 ? 500 : 600};
+    for (int block = 0; block < kBlocks; ++block) {
+      for (int64_t chat : chats) {
+        for (int k = 0; k < kRun; ++k) {
+          int i = block * kRun + k;
+          int64_t id = (who + 1) * 1'000'000 + i * 10 + chat / 100;
+          s.put_message(MessageRecord{id, chat, 1, "m", 100 + i, false, std::nullopt, 0},
+                        [record = record(who, chat), failed](Result<int64_t> r) {
+                          if (!r.ok()) return failed(r.error());
+                          record(*r);
+                        });
+          if (i % 4 == 0)
+            s.edit_message(chat, id, 1, i % 8 == 0 ? "" : "edited", 200 + i,
+                           [record = record(who, chat), failed](Result<MessageRecord> r) {
+                             if (!r.ok()) return failed(r.error());
+                             record(r->seq);
+                           });
+        }
+      }
+    }
+    s.flush();
+  };
+  std::thread a(writer, 0, std::ref(*first)), b(writer, 1, std::ref(*second));
+  a.join();
+  b.join();
+  EXPECT_EQ(failures, 0);
+  const int64_t per_chat = 2 * (kBlocks * kRun + kBlocks * kRun / 4);
+  std::map<int64_t, std::vector<int64_t>> seqs;
+  for (int who = 0; who < 2; ++who) {
+    std::map<int64_t, int64_t> last;
+    for (const Ack& x : acked[who]) {
+      // Each process sees its own changes of a chat in rising seq order.
+      EXPECT_GT(x.seq, last[x.chat]);
+      last[x.chat] = x.seq;
+      seqs[x.chat].push_back(x.seq);
+    }
+  }
+  for (int64_t chat : {500, 600}) {
+    std::vector<int64_t>& got = seqs[chat];
+    std::sort(got.begin(), got.end());
+    ASSERT_EQ(static_cast<int64_t>(got.size()), per_chat);
+    for (int64_t i = 0; i < per_chat; ++i) ASSERT_EQ(got[i], i + 1) << "chat " << chat;
+    auto changes = first->load_chat_changes(chat, 0, 10'000);
+    ASSERT_TRUE(changes.ok());
+    EXPECT_EQ(static_cast<int64_t>(changes->size()), per_chat);
+  }
+  auto positions = second->chat_positions({500, 600});
+  ASSERT_TRUE(positions.ok());
+  ASSERT_EQ(positions->size(), 2u);
+  EXPECT_EQ(positions->at(0).last_seq, per_chat);
+  EXPECT_EQ(positions->at(1).last_seq, per_chat);
+  first.reset();
+  second.reset();
+  // A backend's statistics reach pg_stat_database when it exits.
+  std::string deadlocks;
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    deadlocks = value("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+    if (deadlocks != "0") break;
+  }
+  EXPECT_EQ(deadlocks, "0");
+}
+
+// A message put again after its batch was found committed in doubt took one seq, and the seq
+// read back is the one it took.
+TEST_F(PostgresStoreTest, AMessageFoundCommittedInDoubtAnswersItsSeq) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
+  auto before = wait_for<int64_t>([&](auto cb) {
+    s->put_message(MessageRecord{41, 500, 1, "before", 4, false, std::nullopt, 0}, cb);
+  });
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before.value(), 1);
+  s->lose_connection_after_next_send_for_test();
+  auto seq = wait_for<int64_t>([&](auto cb) {
+    s->put_message(MessageRecord{42, 500, 1, "in doubt", 5, false, std::nullopt, 0}, cb);
+  });
+  ASSERT_TRUE(seq.ok()) << seq.error().detail;
+  EXPECT_EQ(*seq, 2);
+  EXPECT_EQ(s->settled_in_doubt(), 1u);
+  // Put again (as a resend would): a no-op answering the same seq.
+  auto again = wait_for<int64_t>([&](auto cb) {
+    s->put_message(MessageRecord{42, 500, 1, "in doubt", 5, false, std::nullopt, 0}, cb);
+  });
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 2);
+  EXPECT_EQ(value("SELECT last_seq FROM chats WHERE id = 500"), "2");
 }
 
 TEST_F(PostgresStoreTest, WorkerIdsAreLeasedOnceEach) {

@@ -87,9 +87,11 @@ class SqliteStoreTest : public ::testing::Test {
 
   Status put_message(int64_t id, int64_t chat, int64_t author, const std::string& text,
                      int64_t at) {
-    return wait<void>([&](Callback<void> cb) {
+    auto seq = wait<int64_t>([&](Callback<int64_t> cb) {
       store_->put_message(MessageRecord{id, chat, author, text, at, false, std::nullopt}, cb);
     });
+    if (!seq.ok()) return seq.error();
+    return {};
   }
 
   // Rows of `table`, read on a connection of the test's own.
@@ -122,6 +124,68 @@ TEST_F(SqliteStoreTest, OpenAppliesEveryMigrationOnceAndReopensCleanly) {
   EXPECT_EQ(store_->schema_version(), latest_schema_version());
   reopen();
   EXPECT_EQ(store_->schema_version(), latest_schema_version());
+  EXPECT_TRUE(store_->integrity_ok());
+}
+
+// A database of schema version 4 (before the chat sequence) with messages: the migration
+// gives them seqs in id order per chat, and each chat's last_seq their count, so that the
+// changes after it continue the sequence.
+TEST_F(SqliteStoreTest, TheChatSequenceMigrationNumbersExistingMessagesInIdOrder) {
+  store_.reset();
+  const std::string path = (dir_ / "old.db").string();
+  {
+    auto c = Connection::open(path, false);
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(migrate(*c.value(), 4).ok());
+    ASSERT_TRUE(c.value()
+                    ->exec(R"sql(
+INSERT INTO users (id, name, name_lower, name_skeleton, email, email_lower, password_hash,
+                   created_us)
+VALUES (1, 'ann', 'ann', 'ann', 'ann@x.test', 'ann@x.test', 'h', 1),
+       (2, 'bob', 'bob', 'bob', 'bob@x.test', 'bob@x.test', 'h', 1),
+       (3, 'cat', 'cat', 'cat', 'cat@x.test', 'cat@x.test', 'h', 1);
+INSERT INTO chats (id, kind, user_lo, user_hi, created_us)
+VALUES (500, 0, 1, 2, 1), (600, 0, 1, 3, 1), (700, 1, NULL, NULL, 1);
+INSERT INTO messages (id, chat_id, author_id, content, created_us) VALUES
+  (30, 500, 1, 'third', 3), (10, 500, 2, 'first', 1), (20, 500, 1, 'second', 2);
+INSERT INTO messages (id, chat_id, author_id, content, created_us, edited_us) VALUES
+  (15, 600, 3, 'edited before', 1, 5);
+)sql")
+                    .ok());
+  }
+  auto opened = SqliteStore::open(path);
+  ASSERT_TRUE(opened.ok()) << opened.error().detail;
+  store_ = std::move(opened.value());
+  EXPECT_EQ(store_->schema_version(), latest_schema_version());
+  auto changes = store_->load_chat_changes(500, 0, 10);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*changes)[i].message.seq, i + 1);
+    EXPECT_EQ((*changes)[i].message.id, (i + 1) * 10);
+    EXPECT_EQ((*changes)[i].kind, ChangeKind::kSend);
+  }
+  auto positions = store_->chat_positions({500, 600, 700});
+  ASSERT_TRUE(positions.ok());
+  ASSERT_EQ(positions->size(), 3u);
+  EXPECT_EQ(positions->at(0).last_seq, 3);
+  EXPECT_EQ(positions->at(1).last_seq, 1);
+  EXPECT_EQ(positions->at(2).last_seq, 0);
+  // The sequence goes on from there.
+  auto seq = wait<int64_t>([&](Callback<int64_t> cb) {
+    store_->put_message(MessageRecord{40, 500, 2, "fourth", 4, false, std::nullopt}, cb);
+  });
+  ASSERT_TRUE(seq.ok());
+  EXPECT_EQ(*seq, 4);
+  auto edited = wait<MessageRecord>(
+      [&](Callback<MessageRecord> cb) { store_->edit_message(600, 15, 3, "again", 9, cb); });
+  ASSERT_TRUE(edited.ok());
+  EXPECT_EQ(edited->seq, 2);
+  auto chat600 = store_->load_chat_changes(600, 0, 10);
+  ASSERT_TRUE(chat600.ok());
+  ASSERT_EQ(chat600->size(), 2u);
+  EXPECT_EQ(chat600->at(0).message.content, "edited before");
+  EXPECT_EQ(chat600->at(1).message.content, "again");
   EXPECT_TRUE(store_->integrity_ok());
 }
 
@@ -186,9 +250,9 @@ TEST_F(SqliteStoreTest, WritesRefusedForSpaceFailAsStorageUnavailableAreLoggedOn
     EXPECT_NE(lines[0].second.find("SQLITE_FULL"), std::string::npos) << lines[0].second;
     EXPECT_NE(lines[0].second.find("storing a message"), std::string::npos) << lines[0].second;
   }
-  // Space returns: the next commit ends the outage.
+  // Space returns: the next commit ends the outage (lifting the cap is itself a write, which
+  // may be the commit that ends it).
   ASSERT_TRUE(cap(1 << 30).ok());
-  EXPECT_FALSE(store_->can_write());
   ASSERT_TRUE(put_message(20, chat, a, big, 30).ok());
   EXPECT_TRUE(store_->can_write());
   {
@@ -219,7 +283,7 @@ TEST_F(SqliteStoreTest, AFailingWriteIsRolledBackAloneInItsBatch) {
   int64_t chat = befriend(a, b, 500);
   std::promise<void> all;
   std::atomic<int> left{3}, ok{0};
-  auto cb = [&](Status s) {
+  auto cb = [&](Result<int64_t> s) {
     ok += s.ok();
     if (--left == 0) all.set_value();
   };
@@ -239,10 +303,11 @@ TEST_F(SqliteStoreTest, ConcurrentWritesShareCommits) {
   std::promise<void> all;
   std::atomic<int> left{2000};
   for (int i = 0; i < 2000; ++i)
-    store_->put_message({1000 + i, chat, a, "m", 100 + i, false, std::nullopt}, [&](Status s) {
-      EXPECT_TRUE(s.ok());
-      if (--left == 0) all.set_value();
-    });
+    store_->put_message({1000 + i, chat, a, "m", 100 + i, false, std::nullopt},
+                        [&](Result<int64_t> s) {
+                          EXPECT_TRUE(s.ok());
+                          if (--left == 0) all.set_value();
+                        });
   all.get_future().wait();
   uint64_t commits = store_->commits() - commits_before;
   EXPECT_LT(commits, 2000u);  // group commit: many writes per transaction

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <iterator>
 #include <string>
 
@@ -548,13 +549,120 @@ BEGIN
   END IF;
 END $$;
 )sql",
+
+    // 5: the chat sequence (store.h): every committed change of a chat takes the chat's next
+    // seq, gapless, under the chat row's lock, so seq order is commit order.
+    //  - chats.last_seq: the seq of the chat's latest change. Taking a seq is an UPDATE of this
+    //    row, and the writer locks a batch's chats in id order before its first write
+    //    (PostgresStore::run_batch), so two processes' batches queue instead of deadlocking.
+    //  - messages.seq: the seq of the send, unique per chat.
+    //  - message_changes: one row per edit or deletion, (chat_id, seq) its key. A row keeps
+    //    the text the change replaced (content_before), not the one it set, so that every
+    //    version of a text is stored once and nothing is copied: the version as of a change
+    //    is the content_before of the message's next change, or messages.content after the
+    //    last one. A deletion empties content_before on every change of its message, as it
+    //    empties messages.content: a deleted text is gone from every version.
+    // The message of a change row must be in the row's chat: the foreign key on
+    // (message_id, chat_id) says so, and needs messages' (id, chat_id) unique. A unique key
+    // can't span the two tables; both take their seqs only from rwd_next_seq, which hands
+    // each out once. Messages stored before this version take seqs in id order per chat and
+    // last_seq their count; their earlier edits were never recorded.
+    R"sql(
+ALTER TABLE chats ADD COLUMN last_seq bigint NOT NULL DEFAULT 0 CHECK (last_seq >= 0);
+ALTER TABLE messages ADD COLUMN seq bigint;
+UPDATE messages m SET seq = b.seq
+  FROM (SELECT id, row_number() OVER (PARTITION BY chat_id ORDER BY id) AS seq FROM messages) b
+ WHERE b.id = m.id;
+UPDATE chats c SET last_seq = n.count
+  FROM (SELECT chat_id, count(*) AS count FROM messages GROUP BY chat_id) n
+ WHERE n.chat_id = c.id;
+ALTER TABLE messages ALTER COLUMN seq SET NOT NULL,
+  ADD CONSTRAINT messages_seq_positive CHECK (seq > 0),
+  ADD CONSTRAINT messages_chat_seq UNIQUE (chat_id, seq),
+  ADD CONSTRAINT messages_id_chat UNIQUE (id, chat_id);
+CREATE TABLE message_changes (
+  chat_id        bigint  NOT NULL,
+  seq            bigint  NOT NULL CHECK (seq > 0),
+  message_id     bigint  NOT NULL,
+  deleted        boolean NOT NULL,  -- false: an edit
+  edited_us      bigint  NOT NULL,
+  content_before text    NOT NULL,
+  PRIMARY KEY (chat_id, seq),
+  FOREIGN KEY (message_id, chat_id) REFERENCES messages (id, chat_id)
+);
+CREATE INDEX message_changes_by_message ON message_changes (message_id, seq);
+
+-- Takes p_chat_id's next seq. The chat is locked already when the writer locked the batch's
+-- chats; otherwise (a chat created in the same batch) this UPDATE locks it.
+CREATE FUNCTION rwd_next_seq(p_chat_id bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  v_seq bigint;
+BEGIN
+  UPDATE chats SET last_seq = last_seq + 1 WHERE id = p_chat_id RETURNING last_seq INTO v_seq;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no chat %', p_chat_id USING ERRCODE = 'foreign_key_violation';
+  END IF;
+  RETURN v_seq;
+END $$;
+
+-- As before, and answers the message's seq. A repeat (a batch settled as not committed and
+-- sent again, or a message put twice) answers the seq the message has and takes none.
+DROP FUNCTION rwd_put_message(bigint, bigint, bigint, text, bigint);
+CREATE FUNCTION rwd_put_message(p_id bigint, p_chat_id bigint, p_author_id bigint,
+                                p_content text, p_created_us bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  m messages;
+  v_seq bigint;
+BEGIN
+  SELECT * INTO m FROM messages WHERE id = p_id;
+  IF FOUND THEN
+    IF m.chat_id = p_chat_id AND m.author_id = p_author_id AND m.created_us = p_created_us
+       AND m.content = p_content THEN
+      RETURN m.seq;
+    END IF;
+    RAISE EXCEPTION 'message id % is taken by another message', p_id
+      USING ERRCODE = 'unique_violation';
+  END IF;
+  v_seq := rwd_next_seq(p_chat_id);
+  INSERT INTO messages (id, chat_id, author_id, content, created_us, seq)
+  VALUES (p_id, p_chat_id, p_author_id, p_content, p_created_us, v_seq);
+  RETURN v_seq;
+END $$;
+
+DROP FUNCTION rwd_edit_message(bigint, bigint, bigint, text, bigint);
+CREATE FUNCTION rwd_edit_message(p_chat_id bigint, p_message_id bigint, p_author_id bigint,
+                                 p_content text, p_now_us bigint,
+                                 OUT outcome text, OUT v_created_us bigint, OUT v_seq bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_before text;
+BEGIN
+  SELECT created_us, content INTO v_created_us, v_before FROM messages
+   WHERE id = p_message_id AND chat_id = p_chat_id AND author_id = p_author_id AND NOT deleted
+     FOR NO KEY UPDATE;
+  IF NOT FOUND THEN
+    outcome := 'message_not_found'; RETURN;
+  END IF;
+  v_seq := rwd_next_seq(p_chat_id);
+  IF p_content = '' THEN
+    UPDATE message_changes SET content_before = '' WHERE message_id = p_message_id;
+    v_before := '';
+  END IF;
+  INSERT INTO message_changes (chat_id, seq, message_id, deleted, edited_us, content_before)
+  VALUES (p_chat_id, v_seq, p_message_id, p_content = '', p_now_us, v_before);
+  UPDATE messages SET content = p_content, deleted = (p_content = ''), edited_us = p_now_us
+   WHERE id = p_message_id;
+  outcome := 'ok';
+END $$;
+)sql",
 };
 
 }  // namespace
 
 int latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
-Status migrate(PGconn* conn) {
+Status migrate(PGconn* conn, int up_to) {
   if (Status s = exec_command(conn, "BEGIN"); !s.ok()) return s;
   auto fail = [conn](Error e) -> Status {
     (void)exec_command(conn, "ROLLBACK");
@@ -577,7 +685,7 @@ Status migrate(PGconn* conn) {
     return fail(Error{Errc::kInternal, "database schema version " + std::to_string(*version) +
                                            " is newer than this build (" +
                                            std::to_string(latest_schema_version()) + ")"});
-  for (int v = static_cast<int>(*version); v < latest_schema_version(); ++v) {
+  for (int v = static_cast<int>(*version); v < std::min(up_to, latest_schema_version()); ++v) {
     if (Status s = exec_command(conn, kMigrations[v]); !s.ok()) {
       Error e = s.error();
       if (e.code != Errc::kStorageUnavailable)

@@ -14,6 +14,7 @@ int latest_schema_version();
 // waits for the first and then finds nothing to do. `conn` is an idle blocking connection.
 // A database newer than this build is refused (kInternal), as is any failure of a migration
 // (nothing of it stays); a connection the server refused or lost is kStorageUnavailable.
-Status migrate(PGconn* conn);
+// `up_to` stops at an older version (tests build an older schema with it).
+Status migrate(PGconn* conn, int up_to = latest_schema_version());
 
 }  // namespace rwd::store::postgres

@@ -39,6 +39,11 @@ struct Statement {
 // Every write the writer sends, prepared once per connection.
 const Statement kStatements[] = {
     {"batch_marker", "INSERT INTO write_batches (id, recorded_us) VALUES ($1, $2)"},
+    // The batch's chats, in id order: every batch takes its chat locks in the same order, so
+    // two processes writing to the same chats queue instead of deadlocking. NO KEY UPDATE is
+    // the lock the seq's UPDATE takes anyway, and leaves foreign key checks unblocked.
+    {"lock_chats",
+     "SELECT id FROM chats WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE"},
     {"put_registration",
      "SELECT rwd_put_registration($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"},
     {"put_mail",
@@ -114,6 +119,25 @@ std::string new_marker() {
 }
 
 std::string str(int64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+// The row a committed write's statement answered, read again (Write::reread).
+Result<Row> PostgresStore::reread(PGconn* c, const Write& w) {
+  std::vector<const char*> values;
+  for (const std::string& p : w.reread_params) values.push_back(p.c_str());
+  ResultPtr r(PQexecParams(c, w.reread, static_cast<int>(values.size()), nullptr, values.data(),
+                           nullptr, nullptr, 0));
+  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
+    Error e = postgres::pg_error(c, r.get(), "reading back a committed write's result");
+    spdlog::error("{}", e.detail);
+    // Not kStorageUnavailable: the write happened, and a retry would repeat it.
+    return Error{Errc::kInternal, "committed, but its result could not be read back"};
+  }
+  return Row(r.get(), 0);
+}
+
+namespace {
 
 // The columns of rwd_guild_result: outcome, guild_id, name, owner_id, created_us, member_ids,
 // member_joined_us, new_owner, guild_deleted.
@@ -196,11 +220,12 @@ void PostgresStore::close() {
 
 template <typename T, typename Parse>
 void PostgresStore::submit(const char* statement, std::vector<std::string> params,
-                           bool needs_result, Parse parse, Callback<T> done) {
+                           bool needs_result, Parse parse, Callback<T> done, int64_t chat_id) {
   Write w;
   w.statement = statement;
   w.params = std::move(params);
   w.needs_result = needs_result;
+  w.chat_id = chat_id;
   w.finish = [parse = std::move(parse), done = std::move(done)](Result<Row> r) mutable {
     if (!done) return;
     if (!r.ok()) {
@@ -343,8 +368,11 @@ bool PostgresStore::connect_writer(std::vector<Write>& resend) {
       std::vector<Outcome> out;
       for (Write& w : settled.writes) {
         Result<Row> result = Row{};
-        if (w.needs_result)
+        if (w.needs_result && w.reread) {
+          result = reread(c, w);
+        } else if (w.needs_result) {
           result = Error{Errc::kInternal, "committed, but its result was lost with the connection"};
+        }
         out.push_back({std::move(w), std::move(result)});
       }
       complete(std::move(out));
@@ -525,6 +553,20 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
     const char* v[] = {marker.c_str(), now.c_str()};
     sent = sent && PQsendQueryPrepared(c, "batch_marker", 2, v, nullptr, nullptr, 0) == 1;
   }
+  // The chats whose seqs the batch takes, locked before anything else.
+  std::vector<int64_t> chats;
+  for (const Write& w : batch)
+    if (w.chat_id != 0) chats.push_back(w.chat_id);
+  std::sort(chats.begin(), chats.end());
+  chats.erase(std::unique(chats.begin(), chats.end()), chats.end());
+  const size_t prefix = chats.empty() ? 2 : 3;  // BEGIN, marker and the lock when there is one
+  if (!chats.empty()) {
+    std::string array = "{";
+    for (size_t i = 0; i < chats.size(); ++i) array += (i ? "," : "") + str(chats[i]);
+    array += "}";
+    const char* v[] = {array.c_str()};
+    sent = sent && PQsendQueryPrepared(c, "lock_chats", 1, v, nullptr, nullptr, 0) == 1;
+  }
   std::vector<const char*> values;
   for (Write& w : batch) {
     if (!sent) break;
@@ -568,12 +610,12 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
   };
 
   ResultPtr r;
-  const size_t total = batch.size() + 3;  // BEGIN, marker, writes, COMMIT
+  const size_t total = prefix + batch.size() + 1;  // the prefix, the writes, COMMIT
   for (size_t i = 0; i < total && !lost; ++i) {
     if (!answer(&r)) break;
     ExecStatusType st = PQresultStatus(r.get());
-    size_t write = i - 2;  // valid for 2 <= i < total - 1
-    bool is_write = i >= 2 && i < total - 1;
+    size_t write = i - prefix;  // valid for prefix <= i < total - 1
+    bool is_write = i >= prefix && i < total - 1;
     if (st == PGRES_PIPELINE_ABORTED) {
       if (is_write) results.push_back(Error{Errc::kInternal, "not run"});
       continue;
@@ -582,6 +624,7 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
       Error e = postgres::pg_error(c, r.get(),
                                    is_write ? std::string("running ") + batch[write].statement
                                    : i == total - 1 ? "committing"
+                                   : i == 2         ? "locking the batch's chats"
                                                     : "beginning a batch");
       if (PQstatus(c) != CONNECTION_OK) {
         lost = true;
@@ -835,7 +878,7 @@ Result<DirectorySnapshot> PostgresStore::load_directory(int64_t now_us) {
 Result<std::vector<MessageRecord>> PostgresStore::load_messages(int64_t chat_id, int64_t before_us,
                                                                 int limit) {
   auto r = read(
-      "SELECT id, author_id, content, created_us, edited_us FROM messages "
+      "SELECT id, author_id, content, created_us, edited_us, seq FROM messages "
       "WHERE chat_id = $1 AND created_us < $2 AND NOT deleted "
       "ORDER BY created_us DESC, id DESC LIMIT $3",
       {str(chat_id), str(before_us), str(limit)});
@@ -851,9 +894,112 @@ Result<std::vector<MessageRecord>> PostgresStore::load_messages(int64_t chat_id,
     m.content = row.text(2);
     m.created_us = row.int64(3);
     if (!row.is_null(4)) m.edited_us = row.int64(4);
+    m.seq = row.int64(5);
     out.push_back(std::move(m));
   }
   return out;
+}
+
+Result<std::vector<ChatChange>> PostgresStore::load_chat_changes(int64_t chat_id, int64_t after_seq,
+                                                                 int limit) {
+  // Sends are messages, edits and deletions rows of message_changes; the text as of a change
+  // is what the message's next change replaced, or its content after the last one.
+  auto r = read(
+      "SELECT ch.seq, ch.kind, m.id, m.author_id, m.created_us, ch.edited_us, "
+      "  COALESCE((SELECT n.content_before FROM message_changes n "
+      "             WHERE n.message_id = m.id AND n.seq > ch.seq ORDER BY n.seq LIMIT 1), "
+      "           m.content) "
+      "FROM (SELECT seq, 0 AS kind, id AS message_id, NULL::bigint AS edited_us FROM messages "
+      "       WHERE chat_id = $1 AND seq > $2 "
+      "      UNION ALL "
+      "      SELECT seq, CASE WHEN deleted THEN 2 ELSE 1 END, message_id, edited_us "
+      "        FROM message_changes WHERE chat_id = $1 AND seq > $2 "
+      "      ORDER BY seq LIMIT $3) ch "
+      "JOIN messages m ON m.id = ch.message_id "
+      "ORDER BY ch.seq",
+      {str(chat_id), str(after_seq), str(std::max(limit, 0))});
+  if (!r.ok()) return read_failed(r.error());
+  PGresult* q = r.value().get();
+  std::vector<ChatChange> out;
+  out.reserve(PQntuples(q));
+  for (int i = 0; i < PQntuples(q); ++i) {
+    Row row(q, i);
+    ChatChange ch;
+    int64_t kind = row.int64(1);
+    ch.kind = kind == 0 ? ChangeKind::kSend : kind == 1 ? ChangeKind::kEdit : ChangeKind::kDelete;
+    MessageRecord& m = ch.message;
+    m.seq = row.int64(0);
+    m.id = row.int64(2);
+    m.chat_id = chat_id;
+    m.author_id = row.int64(3);
+    m.created_us = row.int64(4);
+    if (!row.is_null(5)) m.edited_us = row.int64(5);
+    m.deleted = ch.kind == ChangeKind::kDelete;
+    m.content = row.text(6);
+    out.push_back(std::move(ch));
+  }
+  return out;
+}
+
+Result<std::vector<ChatPosition>> PostgresStore::chat_positions(
+    const std::vector<int64_t>& chat_ids) {
+  std::string array = "{";
+  for (size_t i = 0; i < chat_ids.size(); ++i) array += (i ? "," : "") + str(chat_ids[i]);
+  array += "}";
+  auto r = read("SELECT id, last_seq FROM chats WHERE id = ANY($1::bigint[]) ORDER BY id", {array});
+  if (!r.ok()) return read_failed(r.error());
+  PGresult* q = r.value().get();
+  std::vector<ChatPosition> out;
+  out.reserve(PQntuples(q));
+  for (int i = 0; i < PQntuples(q); ++i) {
+    Row row(q, i);
+    out.push_back({row.int64(0), row.int64(1)});
+  }
+  return out;
+}
+
+Result<std::optional<TokenRecord>> PostgresStore::find_token(const std::string& token_hash,
+                                                             int64_t now_us) {
+  auto r = read(
+      "SELECT user_id, created_us, expires_us FROM tokens "
+      "WHERE hash = $1 AND NOT revoked AND expires_us > $2",
+      {token_hash, str(now_us)});
+  if (!r.ok()) return read_failed(r.error());
+  PGresult* q = r.value().get();
+  if (PQntuples(q) == 0) return std::optional<TokenRecord>();
+  Row row(q, 0);
+  return std::optional<TokenRecord>(
+      TokenRecord{token_hash, row.int64(0), row.int64(1), row.int64(2)});
+}
+
+Result<std::optional<UserRecord>> PostgresStore::read_user(const char* sql, std::string param) {
+  auto r = read(sql, {std::move(param)});
+  if (!r.ok()) return read_failed(r.error());
+  PGresult* q = r.value().get();
+  if (PQntuples(q) == 0) return std::optional<UserRecord>();
+  Row row(q, 0);
+  UserRecord u{row.int64(0), row.text(1), row.text(2), row.text(3), std::nullopt, row.int64(5)};
+  if (!row.is_null(4)) u.profile = row.text(4);
+  return std::optional<UserRecord>(std::move(u));
+}
+
+Result<std::optional<UserRecord>> PostgresStore::find_user(int64_t id) {
+  return read_user(
+      "SELECT id, name, email, password_hash, profile, created_us FROM users WHERE id = $1",
+      str(id));
+}
+
+Result<std::optional<UserRecord>> PostgresStore::find_user_by_name(const std::string& name) {
+  return read_user(
+      "SELECT id, name, email, password_hash, profile, created_us FROM users WHERE name_key = $1",
+      unicode::name_key(name));
+}
+
+Result<std::optional<UserRecord>> PostgresStore::find_user_by_email(const std::string& email) {
+  return read_user(
+      "SELECT id, name, email, password_hash, profile, created_us FROM users "
+      "WHERE email_lower = $1",
+      ascii_lower(email));
 }
 
 Result<std::optional<PendingRegistration>> PostgresStore::find_pending(const std::string& email) {
@@ -999,11 +1145,25 @@ void PostgresStore::unfriend(int64_t user_id, int64_t other_id, Callback<void> d
   submit<void>("unfriend", {str(user_id), str(other_id)}, true, outcome_only, std::move(done));
 }
 
-void PostgresStore::put_message(MessageRecord m, Callback<void> done) {
-  submit<void>(
-      "put_message",
-      {str(m.id), str(m.chat_id), str(m.author_id), std::move(m.content), str(m.created_us)}, false,
-      void_ok, std::move(done));
+void PostgresStore::put_message(MessageRecord m, Callback<int64_t> done) {
+  Write w;
+  w.statement = "put_message";
+  w.params = {str(m.id), str(m.chat_id), str(m.author_id), std::move(m.content), str(m.created_us)};
+  w.needs_result = true;
+  // Found committed after a lost connection: the message is there, with its seq.
+  w.reread = "SELECT seq FROM messages WHERE id = $1";
+  w.reread_params = {str(m.id)};
+  w.chat_id = m.chat_id;
+  w.finish = [done = std::move(done)](Result<Row> r) {
+    if (!done) return;
+    if (!r.ok()) {
+      if (r.error().code == Errc::kStorageUnavailable)
+        return done(Error{Errc::kStorageUnavailable});
+      return done(r.error());
+    }
+    done(r->int64(0));
+  };
+  enqueue(std::move(w));
 }
 
 void PostgresStore::edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
@@ -1016,9 +1176,9 @@ void PostgresStore::edit_message(int64_t chat_id, int64_t message_id, int64_t au
       [=, content = std::move(content)](const Row& r) -> Result<MessageRecord> {
         if (Status s = outcome_status(r.text(0)); !s.ok()) return s.error();
         return MessageRecord{message_id, chat_id,         author_id, content,
-                             r.int64(1), content.empty(), now_us};
+                             r.int64(1), content.empty(), now_us,    r.int64(2)};
       },
-      std::move(done));
+      std::move(done), chat_id);
 }
 
 void PostgresStore::create_guild(GuildRecord g, Callback<GuildState> done) {

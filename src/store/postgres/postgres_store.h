@@ -64,10 +64,14 @@ struct PostgresPruneCounts {
 //    kInternal alone; the rest of its batch is sent again in the next one.
 //  - A serialization failure or deadlock (another process) sends the batch again, twice at
 //    most, then fails it with kStorageUnavailable.
+//  - A batch's chats (the chats whose sequence its writes take, store.h) are locked in id
+//    order before its first write, so two processes' batches writing to the same chats wait
+//    for each other instead of deadlocking.
 //  - A connection lost with a COMMIT in flight leaves the batch in doubt: it is settled after
 //    reconnecting by inserting its marker as `fenced` (which waits for, and then forbids, the
 //    lost transaction). Marker already there: it committed — void writes are acknowledged, a
-//    write whose callback needs its result gets kInternal (the result was lost). Fence
+//    message's seq is read back, any other write whose callback needs its result gets
+//    kInternal (the result was lost). Fence
 //    inserted: nothing happened, and the writes are sent again once. Never acknowledged
 //    blindly.
 //  - While the server cannot be reached, writes fail at once with kStorageUnavailable and the
@@ -98,7 +102,7 @@ class PostgresStore final : public Store {
   void cancel_friend_request(int64_t user_id, int64_t other_id,
                              Callback<FriendRequestRecord> done) override;
   void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) override;
-  void put_message(MessageRecord message, Callback<void> done) override;
+  void put_message(MessageRecord message, Callback<int64_t> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
   void create_guild(GuildRecord guild, Callback<GuildState> done) override;
@@ -116,6 +120,14 @@ class PostgresStore final : public Store {
 
   Result<std::vector<MessageRecord>> load_messages(int64_t chat_id, int64_t before_us,
                                                    int limit) override;
+  Result<std::vector<ChatChange>> load_chat_changes(int64_t chat_id, int64_t after_seq,
+                                                    int limit) override;
+  Result<std::vector<ChatPosition>> chat_positions(const std::vector<int64_t>& chat_ids) override;
+  Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,
+                                                int64_t now_us) override;
+  Result<std::optional<UserRecord>> find_user(int64_t id) override;
+  Result<std::optional<UserRecord>> find_user_by_name(const std::string& name) override;
+  Result<std::optional<UserRecord>> find_user_by_email(const std::string& email) override;
   Result<std::optional<PendingRegistration>> find_pending(const std::string& email) override;
   Result<std::vector<OutboxMail>> due_mail(int64_t now_us, int limit) override;
   Result<std::optional<int64_t>> next_mail_due() override;
@@ -149,7 +161,12 @@ class PostgresStore final : public Store {
     const char* statement = nullptr;  // a prepared statement (see prepare_statements)
     std::vector<std::string> params;  // text; never NULL
     bool needs_result = false;        // the callback needs the statement's row
-    int sends = 0;                    // transactions this write was sent in
+    // A read that gives the statement's row again once the write is known to have committed
+    // (a batch in doubt settled as committed); none: the row is lost with the connection.
+    const char* reread = nullptr;
+    std::vector<std::string> reread_params;
+    int64_t chat_id = 0;  // the chat whose seq the write takes, locked first (0: none)
+    int sends = 0;        // transactions this write was sent in
     // Receives the statement's row (an empty Row for a statement without one) or the error.
     std::function<void(Result<postgres::Row>)> finish;
   };
@@ -166,9 +183,10 @@ class PostgresStore final : public Store {
 
   PostgresStore(std::string url, PostgresOptions options);
   Status start();
+  // chat_id: the chat whose seq the write takes (0: none).
   template <typename T, typename Parse>
   void submit(const char* statement, std::vector<std::string> params, bool needs_result,
-              Parse parse, Callback<T> done);
+              Parse parse, Callback<T> done, int64_t chat_id = 0);
   void enqueue(Write w);
   Write make_prune(int64_t now_us, Callback<PostgresPruneCounts> done);
   void maybe_queue_prune_locked();
@@ -192,6 +210,7 @@ class PostgresStore final : public Store {
   // The next result of the pipeline, or null when the connection failed.
   postgres::ResultPtr next_result(std::chrono::steady_clock::time_point deadline, bool* failed);
   void requeue_front(std::vector<Write> writes);
+  static Result<postgres::Row> reread(PGconn* c, const Write& w);
   void complete(std::vector<Outcome> outcomes);
   void fail_all(std::vector<Write> writes, const Error& e);
   void completion_loop();
@@ -202,6 +221,9 @@ class PostgresStore final : public Store {
   // replaced once.
   Result<postgres::ResultPtr> read(const char* sql, const std::vector<std::string>& params);
   Error read_failed(Error e);
+  // The user one row of users (id, name, email, password_hash, profile, created_us) that
+  // `sql` with `param` selects, if any.
+  Result<std::optional<UserRecord>> read_user(const char* sql, std::string param);
 
   const std::string url_;
   const PostgresOptions options_;

@@ -1,5 +1,6 @@
 #include "store/sqlite/migrations.h"
 
+#include <algorithm>
 #include <string>
 
 #include "base/unicode.h"
@@ -122,13 +123,42 @@ ALTER TABLE users ADD COLUMN name_skeleton TEXT;
 UPDATE users SET name_skeleton = rewind_name_skeleton(name);
 CREATE INDEX users_by_name_skeleton ON users(name_skeleton);
 )sql",
+    // 5: the chat sequence (store.h). chats.last_seq is the seq of the chat's latest change;
+    // a message keeps the seq of its send; an edit or a deletion is a row of message_changes
+    // under its own seq. A change row keeps the text the change replaced (content_before),
+    // so every version of a text is stored once: the version as of a change is the
+    // content_before of the message's next change, or messages.content after the last one.
+    // A deletion empties content_before on every change of its message (and messages.content,
+    // as before): a deleted text is gone from every version. Messages stored before this
+    // version take seqs in id order per chat; their earlier edits were never recorded.
+    R"sql(
+ALTER TABLE chats ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0 CHECK (last_seq >= 0);
+ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+CREATE TEMP TABLE message_seq_backfill (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+INSERT INTO message_seq_backfill (id, seq)
+  SELECT id, row_number() OVER (PARTITION BY chat_id ORDER BY id) FROM messages;
+UPDATE messages SET seq = (SELECT b.seq FROM message_seq_backfill b WHERE b.id = messages.id);
+DROP TABLE message_seq_backfill;
+UPDATE chats SET last_seq = (SELECT count(*) FROM messages m WHERE m.chat_id = chats.id);
+CREATE UNIQUE INDEX messages_by_chat_seq ON messages(chat_id, seq);
+CREATE TABLE message_changes (
+  chat_id        INTEGER NOT NULL REFERENCES chats(id),
+  seq            INTEGER NOT NULL CHECK (seq > 0),
+  message_id     INTEGER NOT NULL REFERENCES messages(id),
+  deleted        INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+  edited_us      INTEGER NOT NULL,
+  content_before TEXT    NOT NULL,
+  PRIMARY KEY (chat_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX message_changes_by_message ON message_changes(message_id, seq);
+)sql",
 };
 
 }  // namespace
 
 int latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
-Status migrate(Connection& conn) {
+Status migrate(Connection& conn, int up_to) {
   if (Status s = conn.add_text_function("rewind_name_key", &unicode::name_key); !s.ok()) return s;
   if (Status s = conn.add_text_function("rewind_name_skeleton", &unicode::confusable_skeleton);
       !s.ok())
@@ -143,7 +173,7 @@ Status migrate(Connection& conn) {
     return Error{Errc::kInternal, "database schema version " + std::to_string(version) +
                                       " is newer than this build (" +
                                       std::to_string(latest_schema_version()) + ")"};
-  for (int v = version; v < latest_schema_version(); ++v) {
+  for (int v = version; v < std::min(up_to, latest_schema_version()); ++v) {
     std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v] +
                       "PRAGMA user_version = " + std::to_string(v + 1) + "; COMMIT;";
     if (Status s = conn.exec(sql); !s.ok()) {

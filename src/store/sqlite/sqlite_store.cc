@@ -448,7 +448,7 @@ Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, i
   std::vector<MessageRecord> out;
   {
     auto q = c->query(
-        "SELECT id, author_id, content, created_us, edited_us FROM messages "
+        "SELECT id, author_id, content, created_us, edited_us, seq FROM messages "
         "WHERE chat_id = ? AND created_us < ? AND deleted = 0 "
         "ORDER BY created_us DESC, id DESC LIMIT ?");
     q.bind(1, chat_id).bind(2, before_us).bind(3, static_cast<int64_t>(limit));
@@ -460,6 +460,7 @@ Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, i
       m.content = q.text(2);
       m.created_us = q.int64(3);
       if (!q.is_null(4)) m.edited_us = q.int64(4);
+      m.seq = q.int64(5);
       out.push_back(std::move(m));
     }
     if (q.failed()) return read_failed(db_error(*c, "loading messages"));
@@ -468,6 +469,139 @@ Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, i
   read_health_.succeeded();
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+Result<std::vector<ChatChange>> SqliteStore::load_chat_changes(int64_t chat_id, int64_t after_seq,
+                                                               int limit) {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  std::vector<ChatChange> out;
+  {
+    // Sends are messages, edits and deletions rows of message_changes; the text as of a
+    // change is what the message's next change replaced, or its content after the last one.
+    auto q = c->query(
+        "SELECT ch.seq, ch.kind, m.id, m.author_id, m.created_us, ch.edited_us, "
+        "  COALESCE((SELECT n.content_before FROM message_changes n "
+        "             WHERE n.message_id = m.id AND n.seq > ch.seq ORDER BY n.seq LIMIT 1), "
+        "           m.content) "
+        "FROM (SELECT seq, 0 AS kind, id AS message_id, NULL AS edited_us FROM messages "
+        "       WHERE chat_id = ?1 AND seq > ?2 "
+        "      UNION ALL "
+        "      SELECT seq, 1 + deleted, message_id, edited_us FROM message_changes "
+        "       WHERE chat_id = ?1 AND seq > ?2 "
+        "      ORDER BY seq LIMIT ?3) ch "
+        "JOIN messages m ON m.id = ch.message_id "
+        "ORDER BY ch.seq");
+    q.bind(1, chat_id).bind(2, after_seq).bind(3, static_cast<int64_t>(std::max(limit, 0)));
+    while (q.step()) {
+      ChatChange ch;
+      int64_t kind = q.int64(1);
+      ch.kind = kind == 0 ? ChangeKind::kSend : kind == 1 ? ChangeKind::kEdit : ChangeKind::kDelete;
+      MessageRecord& m = ch.message;
+      m.seq = q.int64(0);
+      m.id = q.int64(2);
+      m.chat_id = chat_id;
+      m.author_id = q.int64(3);
+      m.created_us = q.int64(4);
+      if (!q.is_null(5)) m.edited_us = q.int64(5);
+      m.deleted = ch.kind == ChangeKind::kDelete;
+      m.content = q.text(6);
+      out.push_back(std::move(ch));
+    }
+    if (q.failed()) return read_failed(db_error(*c, "loading chat changes"));
+  }
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
+Result<std::vector<ChatPosition>> SqliteStore::chat_positions(
+    const std::vector<int64_t>& chat_ids) {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  std::vector<int64_t> ids = chat_ids;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::vector<ChatPosition> out;
+  out.reserve(ids.size());
+  for (int64_t id : ids) {
+    auto q = c->query("SELECT last_seq FROM chats WHERE id = ?");
+    q.bind(1, id);
+    if (q.step()) out.push_back({id, q.int64(0)});
+    if (q.failed()) return read_failed(db_error(*c, "reading chat positions"));
+  }
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
+Result<std::optional<TokenRecord>> SqliteStore::find_token(const std::string& token_hash,
+                                                           int64_t now_us) {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  std::optional<TokenRecord> out;
+  {
+    auto q = c->query(
+        "SELECT user_id, created_us, expires_us FROM tokens "
+        "WHERE hash = ? AND revoked = 0 AND expires_us > ?");
+    q.bind(1, token_hash).bind(2, now_us);
+    if (q.step()) out = TokenRecord{token_hash, q.int64(0), q.int64(1), q.int64(2)};
+    if (q.failed()) return read_failed(db_error(*c, "finding a token"));
+  }
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
+Result<std::optional<UserRecord>> SqliteStore::find_user_where(const char* sql,
+                                                               const std::string& key) {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  std::optional<UserRecord> out;
+  {
+    auto q = c->query(sql);
+    q.bind(1, key);
+    if (q.step()) {
+      UserRecord u;
+      u.id = q.int64(0);
+      u.name = q.text(1);
+      u.email = q.text(2);
+      u.password_hash = q.text(3);
+      if (!q.is_null(4)) u.profile = q.text(4);
+      u.created_us = q.int64(5);
+      out = std::move(u);
+    }
+    if (q.failed()) return read_failed(db_error(*c, "finding a user"));
+  }
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
+Result<std::optional<UserRecord>> SqliteStore::find_user(int64_t id) {
+  return find_user_where(
+      "SELECT id, name, email, password_hash, profile, created_us FROM users "
+      "WHERE id = CAST(? AS INTEGER)",
+      std::to_string(id));
+}
+
+Result<std::optional<UserRecord>> SqliteStore::find_user_by_name(const std::string& name) {
+  // name_lower holds the name's key since migration 4.
+  return find_user_where(
+      "SELECT id, name, email, password_hash, profile, created_us FROM users "
+      "WHERE name_lower = ?",
+      unicode::name_key(name));
+}
+
+Result<std::optional<UserRecord>> SqliteStore::find_user_by_email(const std::string& email) {
+  return find_user_where(
+      "SELECT id, name, email, password_hash, profile, created_us FROM users "
+      "WHERE email_lower = ?",
+      ascii_lower(email));
 }
 
 Result<std::optional<PendingRegistration>> SqliteStore::find_pending(const std::string& email) {
@@ -805,17 +939,53 @@ void SqliteStore::unfriend(int64_t user_id, int64_t other_id, Callback<void> don
       std::move(done));
 }
 
-void SqliteStore::put_message(MessageRecord m, Callback<void> done) {
-  submit<void>(
-      Shape::kOneStatement,
-      [m = std::move(m)](Connection& c) -> Status {
+namespace {
+
+// Takes chat_id's next seq (the writer is the only one, so the update is the lock).
+Result<int64_t> next_seq(Connection& c, int64_t chat_id) {
+  auto q = c.query("UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
+  q.bind(1, chat_id);
+  if (!q.step()) {
+    if (q.failed()) return db_error(c, "taking a chat's seq");
+    return Error{Errc::kInternal, "no chat " + std::to_string(chat_id)};
+  }
+  int64_t seq = q.int64(0);
+  q.run();
+  return seq;
+}
+
+}  // namespace
+
+void SqliteStore::put_message(MessageRecord m, Callback<int64_t> done) {
+  // Several statements: a failed insert must give its seq back.
+  submit<int64_t>(
+      Shape::kManyStatements,
+      [m = std::move(m)](Connection& c) -> Result<int64_t> {
+        {
+          // The same message again is a no-op (as in the PostgreSQL store); another message
+          // under a taken id is a bug and fails loudly.
+          auto q = c.query(
+              "SELECT seq, chat_id = ? AND author_id = ? AND content = ? AND created_us = ? "
+              "FROM messages WHERE id = ?");
+          q.bind(1, m.chat_id).bind(2, m.author_id).bind(3, m.content).bind(4, m.created_us);
+          q.bind(5, m.id);
+          if (q.step()) {
+            if (q.int64(1) == 0)
+              return Error{Errc::kInternal,
+                           "message id " + std::to_string(m.id) + " is taken by another message"};
+            return q.int64(0);
+          }
+          if (q.failed()) return db_error(c, "looking up a message");
+        }
+        auto seq = next_seq(c, m.chat_id);
+        if (!seq.ok()) return seq.error();
         auto q = c.query(
-            "INSERT INTO messages (id, chat_id, author_id, content, created_us) "
-            "VALUES (?, ?, ?, ?, ?)");
+            "INSERT INTO messages (id, chat_id, author_id, content, created_us, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?)");
         q.bind(1, m.id).bind(2, m.chat_id).bind(3, m.author_id).bind(4, m.content);
-        q.bind(5, m.created_us);
+        q.bind(5, m.created_us).bind(6, *seq);
         if (!q.run()) return db_error(c, "storing a message");
-        return {};
+        return *seq;
       },
       std::move(done));
 }
@@ -823,22 +993,48 @@ void SqliteStore::put_message(MessageRecord m, Callback<void> done) {
 void SqliteStore::edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
                                std::string content, int64_t now_us, Callback<MessageRecord> done) {
   submit<MessageRecord>(
-      Shape::kOneStatement,
+      Shape::kManyStatements,
       [=, content = std::move(content)](Connection& c) -> Result<MessageRecord> {
-        auto q = c.query(
-            "UPDATE messages SET content = ?, deleted = ?, edited_us = ? "
-            "WHERE id = ? AND chat_id = ? AND author_id = ? AND deleted = 0 "
-            "RETURNING created_us");
-        q.bind(1, content).bind(2, static_cast<int64_t>(content.empty())).bind(3, now_us);
-        q.bind(4, message_id).bind(5, chat_id).bind(6, author_id);
-        if (!q.step()) {
-          if (q.failed()) return db_error(c, "editing a message");
-          return Errc::kMessageNotFound;
+        const bool deleting = content.empty();
+        int64_t created = 0;
+        std::string before;
+        {
+          auto q = c.query(
+              "SELECT created_us, content FROM messages "
+              "WHERE id = ? AND chat_id = ? AND author_id = ? AND deleted = 0");
+          q.bind(1, message_id).bind(2, chat_id).bind(3, author_id);
+          if (!q.step()) {
+            if (q.failed()) return db_error(c, "finding a message to edit");
+            return Errc::kMessageNotFound;
+          }
+          created = q.int64(0);
+          before = q.text(1);
         }
-        int64_t created = q.int64(0);
-        MessageRecord m{message_id, chat_id, author_id, content, created, content.empty(), now_us};
-        q.run();
-        return m;
+        auto seq = next_seq(c, chat_id);
+        if (!seq.ok()) return seq.error();
+        if (deleting) {
+          // A deleted text is gone from every version.
+          auto q = c.query("UPDATE message_changes SET content_before = '' WHERE message_id = ?");
+          q.bind(1, message_id);
+          if (!q.run()) return db_error(c, "erasing a deleted message's versions");
+          before.clear();
+        }
+        {
+          auto q = c.query(
+              "INSERT INTO message_changes "
+              "(chat_id, seq, message_id, deleted, edited_us, content_before) "
+              "VALUES (?, ?, ?, ?, ?, ?)");
+          q.bind(1, chat_id).bind(2, *seq).bind(3, message_id);
+          q.bind(4, static_cast<int64_t>(deleting)).bind(5, now_us).bind(6, before);
+          if (!q.run()) return db_error(c, "recording an edit");
+        }
+        auto q =
+            c.query("UPDATE messages SET content = ?, deleted = ?, edited_us = ? WHERE id = ?");
+        q.bind(1, content).bind(2, static_cast<int64_t>(deleting)).bind(3, now_us);
+        q.bind(4, message_id);
+        if (!q.run()) return db_error(c, "editing a message");
+        return MessageRecord{message_id, chat_id,  author_id, content,
+                             created,    deleting, now_us,    *seq};
       },
       std::move(done));
 }

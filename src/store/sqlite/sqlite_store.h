@@ -85,7 +85,7 @@ class SqliteStore final : public Store {
   void cancel_friend_request(int64_t user_id, int64_t other_id,
                              Callback<FriendRequestRecord> done) override;
   void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) override;
-  void put_message(MessageRecord message, Callback<void> done) override;
+  void put_message(MessageRecord message, Callback<int64_t> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
   void create_guild(GuildRecord guild, Callback<GuildState> done) override;
@@ -103,6 +103,14 @@ class SqliteStore final : public Store {
 
   Result<std::vector<MessageRecord>> load_messages(int64_t chat_id, int64_t before_us,
                                                    int limit) override;
+  Result<std::vector<ChatChange>> load_chat_changes(int64_t chat_id, int64_t after_seq,
+                                                    int limit) override;
+  Result<std::vector<ChatPosition>> chat_positions(const std::vector<int64_t>& chat_ids) override;
+  Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,
+                                                int64_t now_us) override;
+  Result<std::optional<UserRecord>> find_user(int64_t id) override;
+  Result<std::optional<UserRecord>> find_user_by_name(const std::string& name) override;
+  Result<std::optional<UserRecord>> find_user_by_email(const std::string& email) override;
   Result<std::optional<PendingRegistration>> find_pending(const std::string& email) override;
   Result<std::vector<OutboxMail>> due_mail(int64_t now_us, int limit) override;
   Result<std::optional<int64_t>> next_mail_due() override;
@@ -167,6 +175,9 @@ class SqliteStore final : public Store {
   void writer_loop();
   Result<std::unique_ptr<Connection>> borrow_reader();
   void return_reader(std::unique_ptr<Connection> conn);
+  // The user `sql` (a literal selecting a user's columns, with one parameter bound to key)
+  // finds, if any.
+  Result<std::optional<UserRecord>> find_user_where(const char* sql, const std::string& key);
   // Counts and logs a read the environment refused; returns what the caller gets.
   Error read_failed(Error e);
 
