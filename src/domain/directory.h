@@ -33,6 +33,10 @@ class Directory {
     std::string password_hash;
   };
 
+  Directory() = default;
+  // Filled from the store's snapshot at start-up.
+  explicit Directory(const store::DirectorySnapshot& snapshot) { load(snapshot); }
+
   void load(const store::DirectorySnapshot& snapshot);
 
   // A user whose verification committed (a store callback).
