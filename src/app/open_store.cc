@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "app/wiring.h"
 #include "store/postgres/pg_util.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
@@ -28,11 +29,7 @@ Result<OpenedStore> open_sqlite(const Config& config, const Clock& clock) {
   if (!lock.ok()) return lock.error();
   out.dir_lock.emplace(std::move(lock.value()));
   out.where = sqlite_path(config);
-  store::SqliteOptions options;
-  options.clock = &clock;
-  options.prune_interval_us = int64_t{config.prune_interval_s} * 1000000;
-  options.sent_mail_retention_us = static_cast<int64_t>(config.sent_mail_retention_h * 3600 * 1e6);
-  auto opened = store::SqliteStore::open(out.where, options);
+  auto opened = store::SqliteStore::open(out.where, sqlite_options(config, clock));
   if (!opened.ok()) return Error{Errc::kInternal, "database: " + opened.error().detail};
   out.store = std::move(opened.value());
   out.worker_id = config.worker_id;
@@ -42,21 +39,18 @@ Result<OpenedStore> open_sqlite(const Config& config, const Clock& clock) {
 Result<OpenedStore> open_postgres(const Config& config, const Clock& clock) {
   OpenedStore out;
   out.where = store::postgres::redact_url(config.database_url);
-  store::PostgresOptions options;
-  options.clock = &clock;
-  options.prune_interval_us = int64_t{config.prune_interval_s} * 1000000;
-  options.sent_mail_retention_us = static_cast<int64_t>(config.sent_mail_retention_h * 3600 * 1e6);
   // Migrations first: the lease table is one of them.
-  auto opened = store::PostgresStore::open(config.database_url, options);
+  auto opened = store::PostgresStore::open(config.database_url, postgres_options(config, clock));
   if (!opened.ok()) return Error{Errc::kInternal, "database: " + opened.error().detail};
   out.store = std::move(opened.value());
   // A lease lost while running means another process may be making ids with ours: stop
   // rather than risk duplicate ids.
   auto on_lost = [] { std::_Exit(3); };
+  constexpr int64_t kLeaseUs = micros_from_seconds(60);
   auto lease =
       config.worker_id_given
-          ? store::WorkerIdLease::claim(config.database_url, config.worker_id, 60'000'000, on_lost)
-          : store::WorkerIdLease::acquire(config.database_url, 60'000'000, on_lost);
+          ? store::WorkerIdLease::claim(config.database_url, config.worker_id, kLeaseUs, on_lost)
+          : store::WorkerIdLease::acquire(config.database_url, kLeaseUs, on_lost);
   if (!lease.ok()) return Error{Errc::kInternal, "worker id: " + lease.error().detail};
   out.worker_lease = std::move(lease.value());
   out.worker_id = out.worker_lease->worker_id();

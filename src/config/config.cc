@@ -215,13 +215,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
     c.command = Command::kBackup;
     if (c.backup_to.empty()) return fail("backup --to: empty path");
   }
-  c.smtp_tls = smtp_tls == "starttls" ? SmtpTls::kStartTls
-               : smtp_tls == "none"   ? SmtpTls::kNone
-                                      : SmtpTls::kImplicit;
-  if (c.smtp_port == 0)
-    c.smtp_port = c.smtp_tls == SmtpTls::kImplicit   ? 465
-                  : c.smtp_tls == SmtpTls::kStartTls ? 587
-                                                     : 25;
+  // CLI11 admitted only the three names.
+  c.smtp_tls = mail::smtp_tls_from_name(smtp_tls).value_or(mail::SmtpTls::kImplicit);
+  if (c.smtp_port == 0) c.smtp_port = mail::default_smtp_port(c.smtp_tls);
   auto offset = parse_utc_offset(c.utc_offset_text);
   if (!offset)
     return fail("--utc-offset / REWIND_UTC_OFFSET: '" + c.utc_offset_text +

@@ -6,10 +6,9 @@
 #include <vector>
 
 #include "base/address_set.h"
+#include "mail/smtp_tls.h"
 
 namespace rwd {
-
-enum class SmtpTls { kImplicit, kStartTls, kNone };
 
 // What the program was asked to do: serve (the default), or a one-off command that runs and
 // exits.
@@ -49,7 +48,7 @@ struct Config {
   // Mail
   std::string smtp_host;  // empty: mail goes to the log
   int smtp_port = 0;      // 0: by TLS mode (465 / 587 / 25)
-  SmtpTls smtp_tls = SmtpTls::kImplicit;
+  mail::SmtpTls smtp_tls = mail::SmtpTls::kImplicit;
   std::string smtp_ca_file;
   std::string mail_address;
   std::string mail_password;

@@ -55,9 +55,6 @@ class Accounts {
   void logout(std::string token, Callback<void> done);
   std::optional<UserView> authenticate(std::string_view token) const;
 
-  // Start-up only, before any request: the base URL can depend on the port bound.
-  void set_public_base_url(std::string url) { settings_.public_base_url = std::move(url); }
-
  private:
   // Stores the pending request and its mail in one write. For an email that already has
   // an account, the mail is a notice to its owner and the key is never sent: the request

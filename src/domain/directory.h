@@ -39,6 +39,10 @@ class Directory {
     std::string password_hash;
   };
 
+  Directory() = default;
+  // Filled from the store's snapshot at start-up.
+  explicit Directory(const store::DirectorySnapshot& snapshot) { load(snapshot); }
+
   void load(const store::DirectorySnapshot& snapshot);
 
   // The one way to change the cache after load(): a committed result (kLocal, from a store

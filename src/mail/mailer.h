@@ -3,6 +3,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "mail/smtp_tls.h"
 
 namespace rwd::mail {
 
@@ -29,7 +30,7 @@ class LogMailer final : public Mailer {
 struct SmtpSettings {
   std::string host;
   int port = 465;
-  enum class Tls { kImplicit, kStartTls, kNone } tls = Tls::kImplicit;
+  SmtpTls tls = SmtpTls::kImplicit;
   std::string ca_file;   // empty: the system store
   std::string from;      // MAIL_ADDRESS: sender and login
   std::string password;  // MAIL_PASSWD: login password; empty: no login

@@ -67,7 +67,7 @@ SmtpMailer::SmtpMailer(SmtpSettings settings) : s_(std::move(settings)) {}
 Status SmtpMailer::send(const Mail& mail) {
   CURL* curl = curl_easy_init();
   if (!curl) return Error{Errc::kInternal, "curl_easy_init failed"};
-  std::string scheme = s_.tls == SmtpSettings::Tls::kImplicit ? "smtps://" : "smtp://";
+  std::string scheme = s_.tls == SmtpTls::kImplicit ? "smtps://" : "smtp://";
   std::string url = scheme + s_.host + ":" + std::to_string(s_.port);
   std::string payload = format_message(mail, s_.from, system_now_us(), crypto::random_token(16));
   Upload up{&payload};
@@ -86,7 +86,7 @@ Status SmtpMailer::send(const Mail& mail) {
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  if (s_.tls == SmtpSettings::Tls::kStartTls)
+  if (s_.tls == SmtpTls::kStartTls)
     curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
   if (!s_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, s_.ca_file.c_str());
   if (!s_.password.empty()) {

@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "base/address_set.h"
 #include "net/server_state.h"
@@ -66,8 +67,19 @@ Server::Impl::Impl(const Config& c, http::Router& r, gateway::Services& s)
       accept_backoff(loops[0]->ioc.get_executor()),
       shutdown_timer(loops[0]->ioc.get_executor()) {}
 
-Server::Server(const Config& config, http::Router& router, gateway::Services& services)
-    : impl_(std::make_unique<Impl>(config, router, services)) {}
+Server::Server(const Config& config, Listener listener, http::Router& router,
+               gateway::Services& services)
+    : impl_(std::make_unique<Impl>(config, router, services)) {
+  // Registering a descriptor with the loop's reactor fails only when the process is out of
+  // resources; the throw then stops start-up.
+  int fd = listener.release();
+  beast::error_code ec;
+  impl_->acceptor.assign(listener.ipv6() ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    throw beast::system_error(ec, "cannot accept on the listening socket");
+  }
+}
 
 Server::~Server() {
   impl_->stop_loops();
@@ -77,23 +89,6 @@ Server::~Server() {
 
 void Server::Impl::stop_loops() {
   for (auto& loop : loops) loop->ioc.stop();
-}
-
-Status Server::listen() {
-  beast::error_code ec;
-  auto address = asio::ip::make_address(impl_->config.listen, ec);
-  if (ec)
-    return Error{Errc::kInternal, "--listen: '" + impl_->config.listen + "' is not an IP address"};
-  tcp::endpoint endpoint(address, impl_->config.port);
-  auto& a = impl_->acceptor;
-  a.open(endpoint.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(endpoint, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    return Error{Errc::kInternal, "cannot listen on " + impl_->config.listen + ":" +
-                                      std::to_string(impl_->config.port) + ": " + ec.message()};
-  return {};
 }
 
 uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }

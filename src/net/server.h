@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "gateway/session.h"
 #include "http/router.h"
+#include "net/listener.h"
 
 namespace rwd::net {
 
@@ -25,11 +26,11 @@ namespace rwd::net {
 // returns.
 class Server {
  public:
-  Server(const Config& config, http::Router& router, gateway::Services& services);
+  // Takes the listening socket; accepting starts with run().
+  Server(const Config& config, Listener listener, http::Router& router,
+         gateway::Services& services);
   ~Server();
 
-  // Binds and listens. Errors name the address.
-  Status listen();
   uint16_t port() const;
   // Runs the network threads until shutdown completes. Call once.
   void run();

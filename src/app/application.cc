@@ -1,0 +1,126 @@
+#include "app/application.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "app/readiness_checks.h"
+#include "app/wiring.h"
+#include "base/crypto.h"
+#include "base/unicode.h"
+#include "gateway/send_budget.h"
+
+namespace rwd::app {
+
+namespace {
+
+// What the process needs before it builds anything; each failure is one line.
+Status check_runtime(const Config& config) {
+  // A legal history load must never close its own connection (4105).
+  if (Status s =
+          gateway::check_history_fits_send_queue(static_cast<size_t>(config.history_max_count),
+                                                 config.max_content_chars, config.send_queue_bytes);
+      !s.ok())
+    return s;
+  if (!crypto::init()) return Error{Errc::kInternal, "libsodium failed to initialize"};
+  // ICU's data is loaded on first use: a broken installation stops start-up here, in one line,
+  // rather than at the first sign-up.
+  try {
+    (void)unicode::confusable_skeleton(unicode::name_key("rewind"));
+  } catch (const std::exception& e) {
+    return Error{Errc::kInternal, std::string("ICU failed to initialize: ") + e.what()};
+  }
+  return {};
+}
+
+std::unique_ptr<mail::Mailer> make_mailer(const Config& config) {
+  if (config.smtp_host.empty()) return std::make_unique<mail::LogMailer>();
+  return std::make_unique<mail::SmtpMailer>(smtp_settings(config));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Application>> Application::create(const Config& config, const Clock& clock,
+                                                         const MonotonicClock& steady) {
+  if (Status s = check_runtime(config); !s.ok()) return s.error();
+  auto opened = open_store(config, clock);
+  if (!opened.ok()) return opened.error();
+  auto snapshot = opened.value().store->load_directory(clock.now_us());
+  if (!snapshot.ok()) return Error{Errc::kInternal, "database: " + snapshot.error().detail};
+  // The socket is bound before the services are built, so the accounts' public base URL is
+  // known when they are (with --port 0 the port is the kernel's choice) and never patched
+  // afterwards. Accepting waits for run().
+  auto listener = net::Listener::bind(config.listen, config.port);
+  if (!listener.ok()) return listener.error();
+  try {
+    return std::unique_ptr<Application>(new Application(config, clock, steady,
+                                                        std::move(opened.value()), snapshot.value(),
+                                                        std::move(listener.value())));
+  } catch (const std::exception& e) {
+    return Error{Errc::kInternal, std::string("start-up: ") + e.what()};
+  }
+}
+
+Application::Application(const Config& config, const Clock& clock, const MonotonicClock& steady,
+                         OpenedStore storage, const store::DirectorySnapshot& snapshot,
+                         net::Listener listener)
+    : config_(config),
+      clock_(clock),
+      steady_(steady),
+      storage_(std::move(storage)),
+      store_(*storage_.store),
+      ids_(storage_.worker_id),
+      directory_(snapshot),
+      mailer_(make_mailer(config)),
+      outbox_(store_, *mailer_, clock_),
+      hash_pool_("hash", config.hash_threads, 1024, /*nice=*/10),
+      read_pool_("db-read", 2, 4096),
+      bus_(std::make_unique<domain::InProcessEventBus>()),
+      hub_(*bus_, config.max_sessions_per_user, config.utc_offset_s),
+      accounts_(account_settings(config, public_base_url(config, listener.port())), store_,
+                directory_, hash_pool_, ids_, clock_, *bus_, [this] { outbox_.wake(); }),
+      social_(store_, directory_, *bus_, ids_, clock_, social_limits(config).requests_per_window,
+              social_limits(config).window_us),
+      chats_(chat_settings(config), store_, directory_, *bus_, read_pool_, ids_, clock_),
+      guilds_(guild_settings(config), store_, directory_, *bus_, ids_, clock_),
+      router_(router_settings(config), accounts_, steady_, readiness_),
+      services_{accounts_, social_,    chats_,
+                guilds_,   directory_, hub_,
+                clock_,    steady_,    session_settings(config)},
+      server_(config, std::move(listener), router_, services_) {
+  server_.set_node_id(storage_.worker_id);
+  add_readiness_checks(readiness_, store_, server_);
+  spdlog::info("loaded {} users from {}", directory_.user_count(), storage_.where);
+}
+
+Application::~Application() = default;
+
+void Application::start() {
+  // A broker between nodes starts here, before the first connection is accepted.
+  outbox_.start();
+  spdlog::info("rewind-server listening on http://{}:{} (WebSocket /ws), data in {}, mail {}",
+               config_.listen, server_.port(), storage_.where,
+               config_.smtp_host.empty()
+                   ? std::string("to the log")
+                   : "via " + config_.smtp_host + ":" + std::to_string(config_.smtp_port));
+}
+
+void Application::run() { server_.run(); }
+
+void Application::stop() { server_.stop(); }
+
+void Application::shutdown() {
+  // The network threads have stopped. Drain the work they started, in dependency order:
+  // hashing and reads may submit writes; writes may wake the outbox.
+  spdlog::info("network stopped; finishing queued work");
+  hash_pool_.stop();
+  read_pool_.stop();
+  store_.flush();
+  // A broker between nodes stops here: after the flush, whose callbacks may still publish.
+  outbox_.stop();
+  store_.close();
+}
+
+}  // namespace rwd::app

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "app/open_store.h"
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/readiness.h"
+#include "base/snowflake.h"
+#include "base/thread_pool.h"
+#include "config/config.h"
+#include "domain/accounts.h"
+#include "domain/chats.h"
+#include "domain/directory.h"
+#include "domain/event_bus.h"
+#include "domain/guilds.h"
+#include "domain/social.h"
+#include "gateway/hub.h"
+#include "gateway/session.h"
+#include "http/router.h"
+#include "mail/mailer.h"
+#include "mail/outbox_sender.h"
+#include "net/listener.h"
+#include "net/server.h"
+
+namespace rwd::app {
+
+// The whole server: every part, built from the Config in dependency order and owned here.
+//
+// Its members are declared in the order they are built, so each is built from those above it
+// and destroyed before them: the store first (and what keeps other processes off it), the
+// directory it fills, mail, the pools, the bus, the hub, the services, the router, and the
+// server last. Building cannot fail: what can (the store, the directory's first read, the
+// port) is done by create() before.
+//
+// Life: create() → start() → run() (until SIGINT/SIGTERM or stop()) → shutdown() → destroy.
+// Called from one thread (main's), except stop().
+class Application {
+ public:
+  // Checks what the process needs (libsodium, ICU's data, settings that must agree), opens
+  // the store, reads the directory and binds the listening socket; then builds the rest.
+  // Fails with one line naming what went wrong. `config` and the clocks must outlive the
+  // Application.
+  static Result<std::unique_ptr<Application>> create(const Config& config, const Clock& clock,
+                                                     const MonotonicClock& steady);
+  ~Application();
+  Application(const Application&) = delete;
+  Application& operator=(const Application&) = delete;
+
+  // Starts the background work a first request may need, then announces the address (the
+  // "listening on" line, which tests and scripts read the port from). Connections wait in the
+  // socket's backlog until run() accepts them.
+  void start();
+  // Accepts and serves on the calling thread and the other network threads; returns when a
+  // shutdown has closed every connection.
+  void run();
+  // Begins a graceful shutdown (as SIGTERM does). Any thread.
+  void stop();
+  // After run(): drains the work the network started, in dependency order, and closes the
+  // store. Nothing is acknowledged after it returns.
+  void shutdown();
+
+  uint16_t port() const { return server_.port(); }
+
+ private:
+  Application(const Config& config, const Clock& clock, const MonotonicClock& steady,
+              OpenedStore storage, const store::DirectorySnapshot& snapshot,
+              net::Listener listener);
+
+  const Config& config_;
+  const Clock& clock_;            // dates: messages, tokens, links, mail
+  const MonotonicClock& steady_;  // intervals: deadlines and rate limits
+
+  OpenedStore storage_;
+  store::Store& store_;
+  SnowflakeGenerator ids_;
+  domain::Directory directory_;
+
+  std::unique_ptr<mail::Mailer> mailer_;  // SMTP, or the log when no server is set
+  mail::OutboxSender outbox_;
+
+  // Hashing is the heaviest CPU work and the least urgent: it yields to chat (nice 10).
+  ThreadPool hash_pool_;
+  ThreadPool read_pool_;
+
+  // In process today. A broker between nodes (--redis-url) is declared just above, and the
+  // bus that carries events through it is chosen here.
+  std::unique_ptr<domain::EventBus> bus_;
+  gateway::Hub hub_;
+
+  domain::Accounts accounts_;
+  domain::Social social_;
+  domain::Chats chats_;
+  domain::Guilds guilds_;
+
+  Readiness readiness_;  // GET /readyz: the checks are added once the server exists
+  http::Router router_;
+  gateway::Services services_;
+  net::Server server_;  // last: it serves everything above, and stops first
+};
+
+}  // namespace rwd::app
