@@ -52,12 +52,21 @@ Result<std::unique_ptr<Application>> Application::create(const Config& config, c
   // The socket is bound before the services are built, so the accounts' public base URL is
   // known when they are (with --port 0 the port is the kernel's choice) and never patched
   // afterwards. Accepting waits for run().
+  // The broker is only made here (a bad URL stops start-up); it connects once started, and
+  // keeps trying while Redis is away (readiness says so).
+  std::unique_ptr<broker::Broker> broker;
+  if (!config.redis_url.empty()) {
+    auto opened_broker = broker::open_redis_broker(config.redis_url);
+    if (!opened_broker.ok())
+      return Error{Errc::kInternal, "--redis-url: " + opened_broker.error().detail};
+    broker = std::move(opened_broker.value());
+  }
   auto listener = net::Listener::bind(config.listen, config.port);
   if (!listener.ok()) return listener.error();
   try {
-    return std::unique_ptr<Application>(new Application(config, clock, steady,
-                                                        std::move(opened.value()), snapshot.value(),
-                                                        std::move(listener.value())));
+    return std::unique_ptr<Application>(
+        new Application(config, clock, steady, std::move(opened.value()), snapshot.value(),
+                        std::move(listener.value()), std::move(broker)));
   } catch (const std::exception& e) {
     return Error{Errc::kInternal, std::string("start-up: ") + e.what()};
   }
@@ -65,7 +74,7 @@ Result<std::unique_ptr<Application>> Application::create(const Config& config, c
 
 Application::Application(const Config& config, const Clock& clock, const MonotonicClock& steady,
                          OpenedStore storage, const store::DirectorySnapshot& snapshot,
-                         net::Listener listener)
+                         net::Listener listener, std::unique_ptr<broker::Broker> broker)
     : config_(config),
       clock_(clock),
       steady_(steady),
@@ -77,7 +86,9 @@ Application::Application(const Config& config, const Clock& clock, const Monoton
       outbox_(store_, *mailer_, clock_),
       hash_pool_("hash", config.hash_threads, 1024, /*nice=*/10),
       read_pool_("db-read", 2, 4096),
-      bus_(std::make_unique<domain::InProcessEventBus>()),
+      broker_(std::move(broker)),
+      reload_pool_(broker_ ? std::make_unique<ThreadPool>("dir-reload", 1, 4) : nullptr),
+      bus_(make_bus()),
       hub_(*bus_, config.max_sessions_per_user, config.utc_offset_s),
       accounts_(account_settings(config, public_base_url(config, listener.port())), store_,
                 directory_, hash_pool_, ids_, clock_, *bus_, [this] { outbox_.wake(); }),
@@ -97,8 +108,27 @@ Application::Application(const Config& config, const Clock& clock, const Monoton
 
 Application::~Application() = default;
 
+std::unique_ptr<domain::EventBus> Application::make_bus() {
+  if (!broker_) return std::make_unique<domain::InProcessEventBus>();
+  cluster::ClusterSettings settings;
+  settings.node_instance = cluster::make_node_instance(storage_.worker_id);
+  auto bus = std::make_unique<cluster::ClusterEventBus>(std::move(settings), *broker_, directory_,
+                                                        store_, *reload_pool_, clock_);
+  cluster_bus_ = bus.get();
+  return bus;
+}
+
 void Application::start() {
-  // A broker between nodes starts here, before the first connection is accepted.
+  if (broker_) {
+    // Every subscriber (the hub) is in place; the first "up" reloads the Directory, which
+    // covers what other nodes changed since it was read. Before the first connection.
+    cluster_bus_->start();
+    broker_->start();
+    readiness_.add("broker", [this]() -> std::optional<std::string> {
+      if (broker_->up()) return std::nullopt;
+      return "not connected to the other nodes";
+    });
+  }
   outbox_.start();
   spdlog::info("rewind-server listening on http://{}:{} (WebSocket /ws), data in {}, mail {}",
                config_.listen, server_.port(), storage_.where,
@@ -118,9 +148,14 @@ void Application::shutdown() {
   hash_pool_.stop();
   read_pool_.stop();
   store_.flush();
-  // A broker between nodes stops here: after the flush, whose callbacks may still publish.
   outbox_.stop();
   store_.close();
+  // After the store's last callbacks, which may still publish to the other nodes.
+  if (broker_) {
+    broker_->stop();
+    cluster_bus_->stop();
+    reload_pool_->stop();
+  }
 }
 
 }  // namespace rwd::app

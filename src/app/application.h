@@ -9,6 +9,9 @@
 #include "base/readiness.h"
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
+#include "broker/broker.h"
+#include "broker/redis_broker.h"
+#include "cluster/cluster_event_bus.h"
 #include "config/config.h"
 #include "domain/accounts.h"
 #include "domain/chats.h"
@@ -65,8 +68,9 @@ class Application {
 
  private:
   Application(const Config& config, const Clock& clock, const MonotonicClock& steady,
-              OpenedStore storage, const store::DirectorySnapshot& snapshot,
-              net::Listener listener);
+              OpenedStore storage, const store::DirectorySnapshot& snapshot, net::Listener listener,
+              std::unique_ptr<broker::Broker> broker);
+  std::unique_ptr<domain::EventBus> make_bus();
 
   const Config& config_;
   const Clock& clock_;            // dates: messages, tokens, links, mail
@@ -83,6 +87,13 @@ class Application {
   // Hashing is the heaviest CPU work and the least urgent: it yields to chat (nice 10).
   ThreadPool hash_pool_;
   ThreadPool read_pool_;
+
+  // Several nodes (--redis-url): the broker to the other nodes, a pool for the Directory
+  // reloads after a gap (they block on the database), and the bus over them (cluster_bus_,
+  // which is bus_). One node: none of these, and bus_ is in-process.
+  std::unique_ptr<broker::Broker> broker_;
+  std::unique_ptr<ThreadPool> reload_pool_;
+  cluster::ClusterEventBus* cluster_bus_ = nullptr;
 
   // In process today. A broker between nodes (--redis-url) is declared just above, and the
   // bus that carries events through it is chosen here.

@@ -134,9 +134,12 @@ def test_names_stored_before_the_rule_keep_working_and_get_skeletons(start_serve
     token, _ = sign_up(s, smtp.mailbox, "mary", "mary@example.test")
     sign_up(s, smtp.mailbox, "bob", "bob@example.test")
     s.stop()
-    # Back to the schema before names in any script: no skeletons, ASCII lower-case keys.
+    # Back to the schema before names in any script: no skeletons, ASCII lower-case keys, and
+    # none of the later versions (the chat sequence numbers of version 5).
     db = sqlite3.connect(str(data / "rewind.db"))
-    db.executescript("DROP INDEX users_by_name_skeleton; ALTER TABLE users DROP COLUMN "
+    db.executescript("DROP TABLE message_changes; DROP INDEX messages_by_chat_seq; "
+                     "ALTER TABLE messages DROP COLUMN seq; ALTER TABLE chats DROP COLUMN last_seq; "
+                     "DROP INDEX users_by_name_skeleton; ALTER TABLE users DROP COLUMN "
                      "name_skeleton; UPDATE users SET name_lower = lower(name); "
                      "PRAGMA user_version = 3;")
     db.close()
