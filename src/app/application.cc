@@ -145,17 +145,19 @@ void Application::shutdown() {
   // The network threads have stopped. Drain the work they started, in dependency order:
   // hashing and reads may submit writes; writes may wake the outbox.
   spdlog::info("network stopped; finishing queued work");
+  if (broker_) {
+    // No more events from the other nodes and no Directory reload (it reads the store, which
+    // closes below); what this node still publishes goes out until the broker stops.
+    cluster_bus_->stop();
+    reload_pool_->stop();
+  }
   hash_pool_.stop();
   read_pool_.stop();
   store_.flush();
   outbox_.stop();
   store_.close();
   // After the store's last callbacks, which may still publish to the other nodes.
-  if (broker_) {
-    broker_->stop();
-    cluster_bus_->stop();
-    reload_pool_->stop();
-  }
+  if (broker_) broker_->stop();
 }
 
 }  // namespace rwd::app

@@ -34,8 +34,9 @@ namespace rwd::app {
 // Its members are declared in the order they are built, so each is built from those above it
 // and destroyed before them: the store first (and what keeps other processes off it), the
 // directory it fills, mail, the pools, the bus, the hub, the services, the router, and the
-// server last. Building cannot fail: what can (the store, the directory's first read, the
-// port) is done by create() before.
+// server last. What can fail for a reason of the environment (the store, the directory's first
+// read, the port, the broker's URL) is done by create() before; the rest throws only on a
+// failure like memory, which create() reports as one line too.
 //
 // Life: create() → start() → run() (until SIGINT/SIGTERM or stop()) → shutdown() → destroy.
 // Called from one thread (main's), except stop().
@@ -95,8 +96,7 @@ class Application {
   std::unique_ptr<ThreadPool> reload_pool_;
   cluster::ClusterEventBus* cluster_bus_ = nullptr;
 
-  // In process today. A broker between nodes (--redis-url) is declared just above, and the
-  // bus that carries events through it is chosen here.
+  // In process on one node; over the broker above with --redis-url (make_bus()).
   std::unique_ptr<domain::EventBus> bus_;
   gateway::Hub hub_;
 

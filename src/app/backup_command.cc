@@ -13,8 +13,7 @@ int run_backup(const Config& config) {
                  "pg_dump (docs/DEPLOYMENT.md)\n";
     return 2;
   }
-  // No directory lock: the copy is made
-  // beside a running server, which is the point.
+  // No directory lock: the copy is made beside a running server, which is the point.
   std::string db = sqlite_path(config);
   auto copied = store::backup_sqlite(db, config.backup_to);
   if (!copied.ok()) {

@@ -45,6 +45,7 @@ domain::AccountSettings account_settings(const Config& config, std::string publi
   settings.password_cost = {config.password_hash_ops, config.password_hash_mem_kib * 1024};
   settings.login_account_rate_count = config.login_account_rate_count;
   settings.rate_window_us = micros_from_seconds(config.http_rate_window_s);
+  settings.read_through = !config.redis_url.empty();
   return settings;
 }
 

@@ -95,7 +95,8 @@ class ClusterEventBus final : public domain::EventBus {
   // and starts the timer thread. After every subscribe(), before broker.start().
   void start();
   // Stops the timer thread; messages and states arriving later are ignored, and no reload is
-  // started. Call after broker.stop() and before reload_pool is stopped. Idempotent.
+  // started; publish() still hands this node's events to the broker. Call before reload_pool
+  // is stopped (and before the store closes); the broker may stop before or after. Idempotent.
   void stop();
 
   struct Counters {

@@ -140,6 +140,16 @@ void Accounts::verify_email(std::string key, Callback<UserView> done) {
                              });
 }
 
+std::optional<Directory::Credentials> Accounts::credentials_from_store(const std::string& email) {
+  auto found = store_.find_user_by_email(email);
+  if (!found.ok() || !found.value()) return std::nullopt;  // a failed read answers as unknown
+  const store::UserRecord& user = *found.value();
+  // Into the cache as another node's change (not published again): the broker brings the same
+  // change later, and applying it twice is harmless.
+  directory_.apply(change::UserAdded{user}, ChangeSource::kRemote);
+  return Directory::Credentials{user.id, user.password_hash};
+}
+
 void Accounts::login(std::string email, std::string password, Callback<std::string> done) {
   email = std::string(trim(email));
   if (email.empty() || password.empty() || password.size() > kPasswordMax ||
@@ -155,6 +165,7 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
         // The same answers and the same hashing work whether or not the email has an account:
         // a pending request for an address with an account answers as one for a new address.
         auto creds = directory_.credentials_by_email(email);
+        if (!creds && settings_.read_through) creds = credentials_from_store(email);
         bool password_ok =
             crypto::verify_password(password, creds ? creds->password_hash : dummy_hash_);
         if (!creds || !password_ok) {

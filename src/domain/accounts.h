@@ -24,6 +24,10 @@ struct AccountSettings {
   int64_t rate_window_us = 60'000'000;
   int mails_per_recipient = 3;  // per mail_window_us; more sign-ups answer alike, unmailed
   int64_t mail_window_us = 3600LL * 1000000;
+  // Several nodes: an account verified on another node moments ago may not have reached this
+  // node's cache yet, so a login whose email the cache lacks asks the store. One node: the
+  // cache learns of every account as it commits, so it is never asked.
+  bool read_through = false;
 };
 
 // Sign-up, email verification, login, logout and token checks.
@@ -56,6 +60,8 @@ class Accounts {
   std::optional<UserView> authenticate(std::string_view token) const;
 
  private:
+  // The account of `email` read from the store and put in the cache (read_through); blocks.
+  std::optional<Directory::Credentials> credentials_from_store(const std::string& email);
   // Stores the pending request and its mail in one write. For an email that already has
   // an account, the mail is a notice to its owner and the key is never sent: the request
   // only makes login answer as it would for a new address.

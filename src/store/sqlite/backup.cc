@@ -4,7 +4,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -58,8 +60,9 @@ Result<int> backup_sqlite(const std::string& db_path, const std::string& to) {
   fs::path target = fs::absolute(to, ec);
   fs::path dir = target.parent_path();
   if (!fs::is_directory(dir, ec)) return fail("no directory '" + dir.string() + "'");
-  const std::string temp = target.string() + ".partial";
-  fs::remove(temp, ec);  // left by an interrupted run
+  // A name of this run's own: two backups to one target never touch each other's copy.
+  const std::string temp = target.string() + ".partial-" + std::to_string(::getpid());
+  fs::remove(temp, ec);  // left by an interrupted run of a process with this pid
 
   Db src;
   // Read-only: the backup never writes to the live database. A server writing meanwhile
@@ -113,11 +116,15 @@ Result<int> backup_sqlite(const std::string& db_path, const std::string& to) {
     fs::remove(temp, ec);
     return fail("cannot sync '" + temp + "'");
   }
-  fs::rename(temp, target, ec);
-  if (ec) {
+  // link() never replaces: a file that appeared at `to` meanwhile is kept, and this copy
+  // refused, as the check at the start promises.
+  if (::link(temp.c_str(), target.c_str()) != 0) {
+    int err = errno;
     fs::remove(temp, ec);
-    return fail("cannot rename to '" + target.string() + "': " + ec.message());
+    if (err == EEXIST) return fail("'" + to + "' exists; choose a new file");
+    return fail("cannot create '" + target.string() + "': " + std::strerror(err));
   }
+  fs::remove(temp, ec);
   if (!sync_path(dir.string(), true)) return fail("cannot sync '" + dir.string() + "'");
   return pages;
 }
