@@ -9,6 +9,8 @@
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
 # REWIND_BENCH_SERVER_WRAPPER runs the server under a command, e.g. "heaptrack -o FILE" for a
 # heap profile (the /proc figures of such a run describe the wrapper, not the server).
+# After each run the server's /metrics (its admin port) is saved as OUT/metrics-NAME.txt: the
+# commit latency histogram (rewind_commit_seconds) and the batch sizes behind the figures.
 # REWIND_BENCH_DATABASE_URL=postgresql://ROLE:PASSWORD@HOST:PORT/postgres runs each server on
 # a fresh PostgreSQL database made on that server (the role must be allowed to create
 # databases; tests/scripts/postgres-cluster makes such a server) instead of SQLite.
@@ -51,7 +53,7 @@ bench_flags=(--rate-limit-exempt 127.0.0.0/8 --ws-rate-count 1000000 --chat-rate
   --friend-rate-count 1000000 --login-account-rate-count 1000000
   --max-connections-per-address 100000 --max-sessions-per-user 1000
   --smtp-tls none --smtp-host 127.0.0.1 --smtp-port "$sink_port" --mail-address bench@localhost)
-server_pid= port=
+server_pid= port= admin_port=
 start_server() {  # start_server NAME [extra flags...]
   local name=$1
   shift
@@ -63,7 +65,9 @@ start_server() {  # start_server NAME [extra flags...]
       -c "CREATE DATABASE $db" >/dev/null
     store_flags=(--database-url "${REWIND_BENCH_DATABASE_URL%/*}/$db")
   fi
-  ${REWIND_BENCH_SERVER_WRAPPER:-} "$server_bin" --port 0 --data-dir "$tmp/data-$name" \
+  admin_port=$($python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  ${REWIND_BENCH_SERVER_WRAPPER:-} "$server_bin" --port 0 --admin-port "$admin_port" \
+    --data-dir "$tmp/data-$name" \
     "${store_flags[@]}" "${bench_flags[@]}" "$@" \
     >"$out/server-$name.log" 2>&1 &
   server_pid=$!
@@ -94,6 +98,8 @@ bench() {  # bench NAME ARGS...: one run, bounded, its report to the terminal an
   fi
   timeout 600 "${cmd[@]}" 2>&1 | tee -a "$out/report.txt" | tee "$tmp/last-$name" | grep -v '^{' || true
   grep '^{' "$tmp/last-$name" >>"$out/results.jsonl" || echo "$name: no result" >&2
+  curl -sf "http://127.0.0.1:$admin_port/metrics" >"$out/metrics-$name.txt" ||
+    echo "$name: no metrics" >&2
 }
 
 start_server fast --password-hash-ops 1 --password-hash-mem-kib 1024

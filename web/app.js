@@ -125,6 +125,7 @@ const state = {
   load: null,           // the one history load in flight on this connection (see History)
   pendingGuildName: null,
   friendRequest: null,  // {rid, name}: the add-friend form's request awaiting its answer
+  blockRequests: new Set(),  // ids of block and unblock requests awaiting their answer
   mail: 'smtp',
 };
 
@@ -259,9 +260,14 @@ function convTitle(conv) {
   return (state.users.get(conv.id) || {name: t('conv.unknownUser')}).name;
 }
 
+// The server names a deleted account "Deleted user" (docs/PROTOCOL.md, "Deleting an
+// account"), a name no account can have (it has a space): shown in the page's language.
+const DELETED_USER_NAME = 'Deleted user';
+
 function authorName(userId) {
   if (state.me && userId === state.me.id) return state.me.name;
   const u = state.users.get(userId);
+  if (u && u.name === DELETED_USER_NAME) return t('user.deleted');
   return u ? u.name : t('conv.formerMember');
 }
 
@@ -287,7 +293,178 @@ function showAuth(notice = '') {
 }
 
 function showCard(id) {
-  for (const card of ['login-card', 'signup-card', 'signup-done']) $(card).hidden = card !== id;
+  for (const card of ['login-card', 'signup-card', 'signup-done', 'forgot-card', 'reset-card'])
+    $(card).hidden = card !== id;
+}
+
+// The key of a password reset link (/#reset=<key>), if the page was opened with one.
+function resetKeyInUrl() {
+  const m = /^#reset=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  return m ? m[1] : '';
+}
+
+function showForgot() {
+  setRawText($('forgot-error'), '');
+  setRawText($('forgot-done'), '');
+  if (!$('forgot-email').value) $('forgot-email').value = $('login-email').value.trim();
+  showCard('forgot-card');
+  $('forgot-email').focus();
+}
+
+// The page a reset link opens: signed out (the reset ends every session anyway).
+function showReset() {
+  if (state.gateway) state.gateway.stop();
+  state.gateway = null;
+  $('app-view').hidden = true;
+  $('auth-view').hidden = false;
+  setRawText($('reset-error'), '');
+  showCard('reset-card');
+  $('reset-password').focus();
+}
+
+function setupPasswordForms() {
+  $('show-forgot').addEventListener('click', showForgot);
+  $('reset-to-forgot').addEventListener('click', () => {
+    history.replaceState(null, '', '/');
+    showForgot();
+  });
+  $('forgot-to-login').addEventListener('click', () => {
+    showCard('login-card');
+    $('login-email').focus();
+  });
+
+  $('forgot-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const email = $('forgot-email').value.trim();
+    setRawText($('forgot-done'), '');
+    if (!email) return void setText($('forgot-error'), 'forgot.missing');
+    submitWithBusy($('forgot-form'), $('forgot-error'), async () => {
+      await api.requestPasswordReset(email, i18n.language());
+      setText($('forgot-done'), 'forgot.done', {email});
+    });
+  });
+
+  $('reset-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const password = $('reset-password').value;
+    if (!passwordFits(password)) return void setText($('reset-error'), 'signup.passwordLength');
+    submitWithBusy($('reset-form'), $('reset-error'), async () => {
+      try {
+        await api.confirmPasswordReset(resetKeyInUrl(), password);
+      } catch (e) {
+        if (e.code !== 'link_invalid') throw e;
+        return void setText($('reset-error'), 'reset.linkInvalid');
+      }
+      $('reset-password').value = '';
+      // Every token of the account was revoked, this browser's too.
+      signOut('notice.passwordReset');
+      $('login-email').focus();
+    });
+  });
+
+  $('password-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const current = $('current-password').value;
+    const next = $('new-password').value;
+    setRawText($('password-done'), '');
+    if (!current || !next) return void setText($('password-error'), 'account.missing');
+    if (!passwordFits(next)) return void setText($('password-error'), 'signup.passwordLength');
+    submitWithBusy($('password-form'), $('password-error'), async () => {
+      try {
+        await api.changePassword(state.token, current, next);
+      } catch (e) {
+        if (e.code !== 'invalid_credentials') throw e;
+        setText($('password-error'), 'account.wrongCurrent');
+        return void $('current-password').focus();
+      }
+      $('current-password').value = '';
+      $('new-password').value = '';
+      setText($('password-done'), 'account.done');
+      loadSessions();  // the other sessions ended
+    });
+  });
+
+  $('delete-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const password = $('delete-password').value;
+    if (!password) {
+      setText($('delete-error'), 'account.deleteMissing');
+      return void $('delete-password').focus();
+    }
+    if (!$('delete-confirm').checked) {
+      setText($('delete-error'), 'account.deleteUnconfirmed');
+      return void $('delete-confirm').focus();
+    }
+    submitWithBusy($('delete-form'), $('delete-error'), async () => {
+      try {
+        await api.deleteAccount(state.token, password);
+      } catch (e) {
+        if (e.code !== 'invalid_credentials') throw e;
+        setText($('delete-error'), 'account.deleteWrong');
+        return void $('delete-password').focus();
+      }
+      $('delete-password').value = '';
+      $('delete-confirm').checked = false;
+      // Every token of the account was revoked, this browser's too.
+      signOut('notice.accountDeleted');
+      $('login-email').focus();
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Sessions (Account): where the account is logged in, this device marked, each with a
+// button that logs it out. A session logged out from here ends at once on its device (its
+// connection closes with 4108 and its page returns to log-in).
+
+let sessionsLoad = 0;  // the latest load: an answer to an older one is dropped
+
+async function loadSessions() {
+  const load = ++sessionsLoad;
+  const token = state.token;
+  const list = $('session-list');
+  setRawText($('sessions-error'), '');
+  if (!list.children.length) list.replaceChildren(h('li', {class: 'hint', i18n: ['sessions.loading']}));
+  let sessions;
+  try {
+    sessions = await api.sessions(token);
+  } catch (e) {
+    if (load !== sessionsLoad || token !== state.token) return;
+    list.replaceChildren();
+    // A token that ended: the gateway hears of it too, and signs out.
+    if (e.status !== 401) showApiError($('sessions-error'), e);
+    return;
+  }
+  if (load !== sessionsLoad || token !== state.token) return;
+  list.replaceChildren(...sessions.map(sessionRow));
+}
+
+function sessionRow(s) {
+  const client = s.client || t('sessions.unknownClient');
+  const when = (iso) => shortTime(new Date(iso));
+  // This device's button is the log-out button's twin: it also forgets the token here.
+  const button = s.current
+    ? h('button', {type: 'button', class: 'small', i18n: ['sessions.revoke'], i18nAttrs: {'aria-label': 'sessions.revokeLabel'},
+                   params: {client}, onclick: () => logOut()})
+    : confirmButton('sessions.revoke', 'sessions.revokeQuestion', () => revokeSession(s.id), 'danger',
+                    {params: {client}, ariaLabel: 'sessions.revokeLabel'});
+  return h('li', {class: 'person session', 'data-session': s.id, 'data-current': s.current},
+    h('span', {class: 'session-text'},
+      h('span', {class: 'person-name', dir: 'auto', text: client}),
+      s.current ? h('span', {class: 'this-device', i18n: ['sessions.thisDevice']}) : null,
+      h('span', {class: 'hint', i18n: ['sessions.times', {created: when(s.created), lastSeen: when(s.last_seen)}]})),
+    h('span', {class: 'actions'}, button));
+}
+
+async function revokeSession(id) {
+  setRawText($('sessions-error'), '');
+  try {
+    await api.revokeSession(state.token, id);
+  } catch (e) {
+    if (e.code === 'session_not_found') setText($('sessions-error'), 'sessions.gone');
+    else showApiError($('sessions-error'), e);
+  }
+  loadSessions();
 }
 
 async function submitWithBusy(form, errorEl, work) {
@@ -643,13 +820,15 @@ function onFrame(frame) {
         return route();
       }
       if (p && p.type === 'guild_members') return onGuildMembers(p);
+      if (p && p.type === 'blocked_users') return renderBlocked(p.users);
       return;
     case 'mutual_users':
       return onFriendEvent(p);
     case 'guild':
       return onGuildEvent(p);
     case 'ok':
-      // Only friend operations answer "ok" (my other tabs and devices get the operation as a
+      if (state.blockRequests.delete(frame.request_id)) loadBlocked();
+      // Only friend operations (and blocks) answer "ok" (my other tabs and devices get the operation as a
       // `self` event): refresh the lists as the server sees them.
       if (state.friendRequest && frame.request_id === state.friendRequest.rid) {
         // The name typed was asked: the field is done with (unless something else is in it).
@@ -662,6 +841,8 @@ function onFrame(frame) {
       if (frame.request_id && refusedSend(frame.request_id, p)) return;
       // A refused friend request keeps the name typed, to be corrected.
       if (state.friendRequest && frame.request_id === state.friendRequest.rid) state.friendRequest = null;
+      if (state.blockRequests.delete(frame.request_id) && state.route.view === 'account')
+        return void showGatewayError($('blocked-error'), p);
       return onError(p);
   }
 }
@@ -859,7 +1040,7 @@ function onGuildEvent(p) {
   if (state.route.view === 'guild' && state.route.id === g.id) renderConversationChrome();
 }
 
-const FRIEND_CODES = new Set(['4010', '4011', '4012', '4013', '4014']);
+const FRIEND_CODES = new Set(['4010', '4011', '4012', '4013', '4014', '4016']);
 const GUILD_CODES = new Set(['4050', '4051', '4052', '4053', '4054']);
 
 // The codes a history load can be answered with.
@@ -1114,6 +1295,7 @@ function renderLists() {
   badge.textContent = String(state.incoming.size);
   i18n.setAttrs(badge, {'aria-label': 'nav.requests'}, {count: state.incoming.size});
   $('friends-link').classList.toggle('active', state.route.view === 'friends');
+  $('account-link').classList.toggle('active', state.route.view === 'account');
 
   renderFriendsPane();
   const unread = [...state.convs.values()].reduce((n, c) => n + c.unread, 0);
@@ -1182,7 +1364,8 @@ function renderFriendsPane() {
   const incoming = [...state.incoming.values()].sort(byName);
   $('incoming-list').replaceChildren(...incoming.map((u) => personRow(u,
     h('button', {type: 'button', class: 'small primary', i18n: ['friends.accept', {name: u.name}], i18nAttrs: {'aria-label': 'friends.acceptLabel'}, onclick: () => friendOp('response', u.name)}),
-    h('button', {type: 'button', class: 'small', i18n: ['friends.decline', {name: u.name}], i18nAttrs: {'aria-label': 'friends.declineLabel'}, onclick: () => friendOp('remove', u.name)}))));
+    h('button', {type: 'button', class: 'small', i18n: ['friends.decline', {name: u.name}], i18nAttrs: {'aria-label': 'friends.declineLabel'}, onclick: () => friendOp('remove', u.name)}),
+    blockButton(u))));
   $('incoming-empty').hidden = incoming.length > 0;
 
   const outgoing = [...state.outgoing.values()].sort(byName);
@@ -1193,8 +1376,39 @@ function renderFriendsPane() {
   const friends = [...state.friends.values()].sort(byName);
   $('friend-list').replaceChildren(...friends.map((u) => personRow(u,
     h('a', {href: `#dm/${u.id}`, class: 'button small', i18n: ['friends.message', {name: u.name}], i18nAttrs: {'aria-label': 'friends.messageLabel'}}),
-    confirmButton('friends.remove', 'friends.removeConfirm', () => friendOp('delete', u.name)))));
+    confirmButton('friends.remove', 'friends.removeConfirm', () => friendOp('delete', u.name)),
+    blockButton(u))));
   $('friends-empty').hidden = friends.length > 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocked users: blocked from the friend area, listed (and unblocked) in Account. The list
+// is asked for when Account is shown and after each block or unblock; no event tells of
+// a block made elsewhere.
+
+function blockButton(u) {
+  return confirmButton('blocked.block', 'blocked.blockConfirm', () => blockOp('block', u.name), 'quiet danger',
+                       {params: {name: u.name}, ariaLabel: 'blocked.blockLabel'});
+}
+
+// Returns the request's id, or null when offline.
+function blockOp(type, name) {
+  const errorLine = state.route.view === 'account' ? $('blocked-error') : $('friend-error');
+  setRawText(errorLine, '');
+  const rid = state.gateway.request('block', {type, name});
+  if (!rid) setText(errorLine, 'offline.tryLater');
+  else state.blockRequests.add(rid);
+  return rid;
+}
+
+function loadBlocked() {
+  if (state.gateway) state.gateway.send('load', {type: 'blocked_users'});
+}
+
+function renderBlocked(users) {
+  $('blocked-list').replaceChildren(...users.map((u) => personRow(u,
+    h('button', {type: 'button', class: 'small', i18n: ['blocked.unblock', {name: u.name}], i18nAttrs: {'aria-label': 'blocked.unblockLabel'}, onclick: () => blockOp('unblock', u.name)}))));
+  $('blocked-empty').hidden = users.length > 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1795,26 +2009,34 @@ function parseRoute() {
   let m;
   if (hash === 'friends') return {view: 'friends'};
   if (hash === 'new-guild') return {view: 'new-guild'};
+  if (hash === 'account') return {view: 'account'};
   if ((m = /^dm\/(\d+)$/.exec(hash))) return {view: 'dm', id: m[1]};
   if ((m = /^guild\/(\d+)$/.exec(hash))) return {view: 'guild', id: m[1]};
   return {view: 'welcome'};
 }
 
 function route() {
+  // A reset link opened in a tab already showing the client.
+  if (resetKeyInUrl()) return void showReset();
   if (!state.me) return;
   const r = parseRoute();
   const changed = r.view !== state.route.view || r.id !== state.route.id;
   state.route = r;
   const panes = {welcome: 'welcome-pane', friends: 'friends-pane', 'new-guild': 'new-guild-pane',
-                 dm: 'conversation-pane', guild: 'conversation-pane'};
+                 account: 'account-pane', dm: 'conversation-pane', guild: 'conversation-pane'};
   if (r.view === 'guild' && !state.guilds.has(r.id)) return void (location.hash = '');
   for (const pane of new Set(Object.values(panes))) $(pane).hidden = pane !== panes[r.view];
   $('app-view').dataset.pane = r.view === 'welcome' ? 'list' : 'main';
   const conv = r.view === 'dm' || r.view === 'guild' ? conversation(r.view, r.id) : null;
   if (conv !== state.open) openConversation(conv);
   renderLists();
+  if (changed && r.view === 'account') {
+    loadSessions();
+    loadBlocked();
+  }
   if (changed) {
-    const focusTarget = {friends: 'friends-title', 'new-guild': 'guild-name'}[r.view];
+    const focusTarget = {friends: 'friends-title', 'new-guild': 'guild-name',
+                         account: 'account-title'}[r.view];
     if (focusTarget) $(focusTarget).focus();
   }
 }
@@ -2034,13 +2256,15 @@ async function main() {
   setupLanguage();
   setupComposition();
   setupAuthForms();
+  setupPasswordForms();
   setupApp();
   const info = await api.about();
   state.mail = info.mail;
   serverOffsetMs = parseOffset(info.utc_offset);
   revokePending();
   const token = localStorage.getItem(TOKEN_KEY);
-  if (token) startSession(token);
+  if (resetKeyInUrl()) showReset();
+  else if (token) startSession(token);
   else showAuth();
 }
 

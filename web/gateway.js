@@ -5,7 +5,8 @@
 // application sees five things: onAuth (each auth answer; `fresh` when it opened a new
 // connection, so that the application catches up on what it missed), onFrame (every other
 // frame), onStatus ("connecting", "online", "offline"), onSignedOut (the token is no
-// longer valid: error 4000 or close 4108) and onRefused (the server turned the connection
+// longer valid: error 4000, close 4108, or close 4110: an operator disabled the account) and
+// onRefused (the server turned the connection
 // away for a reason that retrying does not fix: close 4106; it stays stopped until start()).
 // onSignedOut and onRefused get a key of the client's strings (i18n.js) saying why.
 //
@@ -23,6 +24,8 @@ const BACKOFF_MAX_MS = 15000;
 
 export const CLOSE_TOO_MANY_SESSIONS = 4106;
 export const CLOSE_TOKEN_REVOKED = 4108;
+export const CLOSE_ACCOUNT_DISABLED = 4110;
+export const CLOSE_ACCOUNT_DELETED = 4111;
 
 export class Gateway {
   constructor(token, handlers) {
@@ -211,6 +214,17 @@ export class Gateway {
     if (event.code === CLOSE_TOKEN_REVOKED) {
       this.stop();
       this.handlers.onSignedOut('notice.loggedOut');
+      return;
+    }
+    if (event.code === CLOSE_ACCOUNT_DISABLED) {
+      // Every token of the account was revoked: a retry could only fail to authenticate.
+      this.stop();
+      this.handlers.onSignedOut('notice.accountDisabled');
+      return;
+    }
+    if (event.code === CLOSE_ACCOUNT_DELETED) {
+      this.stop();
+      this.handlers.onSignedOut('notice.accountDeleted');
       return;
     }
     if (event.code === CLOSE_TOO_MANY_SESSIONS) {

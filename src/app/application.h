@@ -2,18 +2,22 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "app/open_store.h"
 #include "base/clock.h"
 #include "base/error.h"
 #include "base/readiness.h"
+#include "base/shared_gauge.h"
 #include "base/snowflake.h"
 #include "base/thread_pool.h"
 #include "broker/broker.h"
+#include "broker/cluster_limits.h"
 #include "broker/redis_broker.h"
 #include "cluster/cluster_event_bus.h"
 #include "config/config.h"
 #include "domain/accounts.h"
+#include "domain/blocks.h"
 #include "domain/chats.h"
 #include "domain/directory.h"
 #include "domain/event_bus.h"
@@ -21,9 +25,11 @@
 #include "domain/social.h"
 #include "gateway/hub.h"
 #include "gateway/session.h"
+#include "http/admin_router.h"
 #include "http/router.h"
 #include "mail/mailer.h"
 #include "mail/outbox_sender.h"
+#include "metrics/exposition.h"
 #include "net/listener.h"
 #include "net/server.h"
 
@@ -70,8 +76,10 @@ class Application {
  private:
   Application(const Config& config, const Clock& clock, const MonotonicClock& steady,
               OpenedStore storage, const store::DirectorySnapshot& snapshot, net::Listener listener,
-              std::unique_ptr<broker::Broker> broker);
+              std::unique_ptr<broker::Broker> broker, std::optional<net::Listener> admin_listener);
   std::unique_ptr<domain::EventBus> make_bus();
+  // Several nodes: counts the limits over the cluster (limits_). In the constructor.
+  void share_limits();
 
   const Config& config_;
   const Clock& clock_;            // dates: messages, tokens, links, mail
@@ -95,6 +103,10 @@ class Application {
   std::unique_ptr<broker::Broker> broker_;
   std::unique_ptr<ThreadPool> reload_pool_;
   cluster::ClusterEventBus* cluster_bus_ = nullptr;
+  // What is open now per user (sessions) and per address (WebSocket connections), counted
+  // over every node by limits_ below; the hub and the server count into them.
+  SharedGauge session_counts_;
+  SharedGauge connection_counts_;
 
   // In process on one node; over the broker above with --redis-url (make_bus()).
   std::unique_ptr<domain::EventBus> bus_;
@@ -104,11 +116,20 @@ class Application {
   domain::Social social_;
   domain::Chats chats_;
   domain::Guilds guilds_;
+  domain::Blocks blocks_;
 
   Readiness readiness_;  // GET /readyz: the checks are added once the server exists
   http::Router router_;
   gateway::Services services_;
-  net::Server server_;  // last: it serves everything above, and stops first
+  // With --admin-port: /metrics, /healthz and /readyz on the admin listener.
+  std::unique_ptr<metrics::Exposition> exposition_;
+  std::unique_ptr<http::AdminAccounts> admin_accounts_;  // with --admin-token-file
+  std::unique_ptr<http::AdminRouter> admin_router_;
+  net::Server server_;  // it serves everything above, and stops first
+
+  // Several nodes: the rate limits of the services and the router, and the gauges above,
+  // counted over the cluster through the broker. Refers to all of them: declared after.
+  std::unique_ptr<broker::ClusterLimits> limits_;
 };
 
 }  // namespace rwd::app

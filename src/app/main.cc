@@ -1,13 +1,13 @@
 // rewind-server: reads the settings, sets up the log, and runs the Application
 // (application.h), which builds every part and wires the implementations together.
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "app/application.h"
 #include "app/backup_command.h"
 #include "base/clock.h"
 #include "config/config.h"
+#include "log/logging.h"
 
 int main(int argc, char** argv) {
   using namespace rwd;
@@ -16,10 +16,12 @@ int main(int argc, char** argv) {
   const Config& config = *parsed.config;
   if (config.command == Command::kBackup) return app::run_backup(config);
 
-  auto logger = spdlog::stderr_color_mt("rewind");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
+  log::LogSettings log_settings;
+  log::parse_log_format(config.log_format, log_settings.format);  // the config checked it
+  log_settings.level = config.log_level;
+  log_settings.access_log = config.access_log;
+  // Writes the queued records at every return below.
+  log::LoggingScope logging(log_settings);
 
   SystemClock clock;
   SteadyClock steady;

@@ -8,6 +8,7 @@
 #include "app/wiring.h"
 #include "store/postgres/pg_util.h"
 #include "store/postgres/postgres_store.h"
+#include "store/postgres/worker_lease.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace rwd::app {
@@ -45,7 +46,11 @@ Result<OpenedStore> open_postgres(const Config& config, const Clock& clock) {
   out.store = std::move(opened.value());
   // A lease lost while running means another process may be making ids with ours: stop
   // rather than risk duplicate ids.
-  auto on_lost = [] { std::_Exit(3); };
+  // The logger is asynchronous: its queue (the line saying why) is written out first.
+  auto on_lost = [] {
+    spdlog::shutdown();
+    std::_Exit(3);
+  };
   constexpr int64_t kLeaseUs = micros_from_seconds(60);
   auto lease =
       config.worker_id_given

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <cstdint>
+
 #include "base/readiness.h"
+#include "mail/outbox_sender.h"
 #include "net/server.h"
 #include "store/store.h"
 
@@ -11,5 +14,10 @@ namespace rwd::app {
 // "broker"). Both objects outlive `readiness`'s last use.
 void add_readiness_checks(Readiness& readiness, const store::Store& store,
                           const net::Server& server);
+
+// "mail": more than `limit` unsent mails wait in the outbox (the SMTP server is away or too
+// slow for the sign-ups). 0 adds no check. `outbox` outlives `readiness`'s last use.
+void add_mail_readiness_check(Readiness& readiness, const mail::OutboxSender& outbox,
+                              int64_t limit);
 
 }  // namespace rwd::app

@@ -42,6 +42,7 @@ domain::AccountSettings account_settings(const Config& config, std::string publi
   settings.public_base_url = std::move(public_base_url);
   settings.token_ttl_us = micros_from_hours(config.token_ttl_h);
   settings.verify_key_ttl_us = micros_from_hours(config.verify_key_ttl_h);
+  settings.reset_key_ttl_us = micros_from_hours(config.reset_key_ttl_h);
   settings.password_cost = {config.password_hash_ops, config.password_hash_mem_kib * 1024};
   settings.login_account_rate_count = config.login_account_rate_count;
   settings.rate_window_us = micros_from_seconds(config.http_rate_window_s);
@@ -76,6 +77,7 @@ http::RouterSettings router_settings(const Config& config) {
   settings.rate_limit_exempt = config.rate_limit_exempt;
   settings.register_per_window = config.register_rate_count;
   settings.login_per_window = config.login_rate_count;
+  settings.reset_per_window = config.reset_rate_count;
   settings.window_us = micros_from_seconds(config.http_rate_window_s);
   settings.mail_to_log = config.smtp_host.empty();
   settings.utc_offset_s = config.utc_offset_s;

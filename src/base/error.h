@@ -20,6 +20,7 @@ enum class Errc {
   kNameTaken,           // another account (or the verification race) owns the name
   kInvalidCredentials,  // login: wrong email or password (one message for both)
   kEmailNotVerified,    // login: password matches a pending registration
+  kAccountDisabled,     // login: right password, but an operator disabled the account
   kLinkInvalid,         // verification key unknown, used or expired
   kRateLimited,         // too many requests from this address / connection / user
   kPayloadTooLarge,     // body over the limit
@@ -28,6 +29,7 @@ enum class Errc {
   kMethodNotAllowed,    // path exists, method does not
   kForbiddenOrigin,     // WebSocket handshake from an Origin not allowed
   kUnauthorized,        // missing or bad bearer token on HTTP
+  kSessionNotFound,     // admin: no live session of that user has that id
   // Gateway
   kInvalidToken,          // gateway code "4000": the token is not valid (the app logs out)
   kMalformedFrame,        // not JSON, or not a {"type","payload"} object
@@ -42,6 +44,7 @@ enum class Errc {
   kAlreadyRequested,
   kNotRequested,  // response/remove with no pending request: reason text is fixed by the app
   kNotFriends,
+  kUserBlocked,      // a friend request to a user I blocked: unblock them first
   kChatNotFound,     // chat id unknown or the user is not a member
   kMessageNotFound,  // message id unknown in that chat, or not the sender's own
   kContentTooLong,

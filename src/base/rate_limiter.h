@@ -4,6 +4,8 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace rwd {
 
@@ -21,6 +23,17 @@ class RateLimiter {
   // microseconds to wait until a token is available.
   int64_t acquire(const std::string& key, int64_t now_us);
 
+  // Several nodes (broker/cluster_limits.h): the buckets stand for the cluster's. After
+  // share(), every admission is also counted per key, and take_admitted() hands those counts
+  // over (to be told to the other nodes); charge() takes the tokens another node's
+  // admissions used from the same key's bucket here, down to -burst (so a key the cluster
+  // used up waits at most one window more). Never called: a limiter of one process.
+  // charge() takes no time: it works at the latest time acquire() was given, so the bucket
+  // stays in the clock of this limiter's callers (some limiters are fed wall time).
+  void share();
+  std::vector<std::pair<std::string, int>> take_admitted();
+  void charge(const std::string& key, int count);
+
  private:
   struct Bucket {
     double tokens;
@@ -31,6 +44,10 @@ class RateLimiter {
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;  // guarded by mu_
   int64_t last_sweep_us_ = 0;                        // guarded by mu_
+  int64_t latest_us_ = 0;                            // the latest acquire() time; mu_
+  bool time_known_ = false;                          // acquire() was called; mu_
+  bool shared_ = false;                              // guarded by mu_
+  std::unordered_map<std::string, int> admitted_;    // guarded by mu_; since take_admitted()
 };
 
 // A local token bucket for one owner (a connection) that is only touched by one thread at a

@@ -23,4 +23,26 @@ std::vector<Readiness::Failure> Readiness::failures() const {
   return out;
 }
 
+std::vector<Readiness::Failure> Readiness::failures_for(std::string_view target) const {
+  std::vector<std::string_view> excluded;
+  size_t q = target.find('?');
+  std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
+    if (param.substr(0, 8) != "exclude=") continue;
+    for (std::string_view list = param.substr(8); !list.empty();) {
+      size_t comma = list.find(',');
+      excluded.push_back(list.substr(0, comma));
+      list = comma == std::string_view::npos ? "" : list.substr(comma + 1);
+    }
+  }
+  std::vector<Failure> out = failures();
+  std::erase_if(out, [&](const Failure& f) {
+    return std::find(excluded.begin(), excluded.end(), f.name) != excluded.end();
+  });
+  return out;
+}
+
 }  // namespace rwd

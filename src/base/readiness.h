@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rwd {
@@ -30,6 +31,11 @@ class Readiness {
   void add(std::string name, Check check);
   // Every failing check, in the order they were added; empty when ready.
   std::vector<Failure> failures() const;
+  // The same, for a probe's request target: `/readyz?exclude=mail` (or `exclude=a,b`, or the
+  // parameter repeated) leaves those parts out, as Kubernetes' /readyz does. A load
+  // balancer's check excludes mail: a node whose mail is stuck still serves chat, and taking
+  // every node out for it would end every session.
+  std::vector<Failure> failures_for(std::string_view target) const;
 
  private:
   mutable std::mutex mu_;

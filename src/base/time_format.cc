@@ -94,6 +94,12 @@ std::string format_created_at(int64_t unix_us, int offset_seconds) {
   return buf;
 }
 
+std::string format_utc_rfc3339(int64_t unix_us) {
+  std::string t = format_created_at(unix_us, 0);
+  if (auto space = t.find(' '); space != std::string::npos) t[space] = 'T';
+  return t + "Z";
+}
+
 std::optional<int64_t> parse_local_datetime(std::string_view s, int offset_seconds) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && (std::isspace(static_cast<unsigned char>(s.back())) || s.back() == '\0'))

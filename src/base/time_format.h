@@ -14,6 +14,10 @@ std::optional<int> parse_utc_offset(std::string_view text);
 // UTC offset: the created_at format of chat events.
 std::string format_created_at(int64_t unix_us, int offset_seconds);
 
+// Formats unix microseconds as RFC 3339 in UTC, to the microsecond:
+// "2026-12-02T09:05:01.400000Z" (the times of the account and session APIs).
+std::string format_utc_rfc3339(int64_t unix_us);
+
 // Parses a local date-time leniently and returns unix microseconds, reading it in the
 // given UTC offset. Accepts both the seed's "%Y-%m-%d %H:%M:%S.%f" and the app's
 // "yyyy-M-d HH:mm:ss.S000" (month, day, hour, minute, second not zero padded; any number of

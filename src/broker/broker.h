@@ -21,6 +21,15 @@ class Broker {
   // must then assume it missed what was published while it was down. up = false when the
   // link is lost or found dead.
   virtual void on_state(StateHandler handler) = 0;
+  // Set before start(). Called with a channel each time the server confirms a SUBSCRIBE of
+  // it (the first one, and each replay after a reconnect): from then on its messages arrive,
+  // until on_state(false). Same thread and rules as on_message.
+  using ConfirmHandler = std::function<void(std::string_view channel)>;
+  virtual void on_subscribed(ConfirmHandler handler) = 0;
+  // Set before start(). Messages on channels starting with `prefix` go to `handler` instead
+  // of on_message's (one more user of the link, such as the cluster's limits, beside the
+  // event bus). Same thread and rules as on_message.
+  virtual void on_messages_under(std::string prefix, MessageHandler handler) = 0;
   // Runs its own thread; connects, and reconnects by itself with a jittered backoff.
   virtual void start() = 0;
   // Idempotent; returns promptly even when the server is unreachable.

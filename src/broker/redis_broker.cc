@@ -73,6 +73,10 @@ class RedisBroker::Impl {
 
   void on_message(MessageHandler handler) { message_handler_ = std::move(handler); }
   void on_state(StateHandler handler) { state_handler_ = std::move(handler); }
+  void on_messages_under(std::string prefix, MessageHandler handler) {
+    prefix_handlers_.emplace_back(std::move(prefix), std::move(handler));
+  }
+  void on_subscribed(ConfirmHandler handler) { confirm_handler_ = std::move(handler); }
 
   void start() {
     std::lock_guard lock(lifecycle_mu_);
@@ -396,6 +400,8 @@ class RedisBroker::Impl {
       self->on_pubsub_message(channel_text,
                               std::string_view(r->element[2]->str, r->element[2]->len));
     } else if (kind_text == "subscribe") {
+      // Told before maybe_up: a receiver learns of each channel live before the state is up.
+      self->confirmed(channel_text);
       auto it = self->awaiting_confirmation_.find(channel_text);
       if (it != self->awaiting_confirmation_.end()) {
         self->awaiting_confirmation_.erase(it);
@@ -421,14 +427,31 @@ class RedisBroker::Impl {
     }
     if (channels_.find(channel) == channels_.end()) return;  // unsubscribed meanwhile
     received_.fetch_add(1, std::memory_order_relaxed);
-    if (!message_handler_) return;
+    const MessageHandler* handler = &message_handler_;
+    for (const auto& [prefix, h] : prefix_handlers_)
+      if (channel.substr(0, prefix.size()) == prefix) handler = &h;
+    if (!*handler) return;
     // The handler runs inside hiredis's C callback: nothing may unwind through it.
     try {
-      message_handler_(channel, payload);
+      (*handler)(channel, payload);
     } catch (const std::exception& e) {
       spdlog::error("broker: the message handler threw on {}: {}", channel, e.what());
     } catch (...) {
       spdlog::error("broker: the message handler threw on {}", channel);
+    }
+  }
+
+  void confirmed(std::string_view channel) {
+    // A channel unsubscribed meanwhile is no news for anyone.
+    if (!confirm_handler_ || channel == probe_channel_ ||
+        channels_.find(channel) == channels_.end())
+      return;
+    try {
+      confirm_handler_(channel);
+    } catch (const std::exception& e) {
+      spdlog::error("broker: the confirmation handler threw on {}: {}", channel, e.what());
+    } catch (...) {
+      spdlog::error("broker: the confirmation handler threw on {}", channel);
     }
   }
 
@@ -573,6 +596,8 @@ class RedisBroker::Impl {
   const std::string probe_channel_;
   MessageHandler message_handler_;  // set before start(), then read on the broker's thread
   StateHandler state_handler_;
+  ConfirmHandler confirm_handler_;                                       // set before start()
+  std::vector<std::pair<std::string, MessageHandler>> prefix_handlers_;  // set before start()
 
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -615,6 +640,12 @@ RedisBroker::~RedisBroker() = default;
 
 void RedisBroker::on_message(MessageHandler handler) { impl_->on_message(std::move(handler)); }
 void RedisBroker::on_state(StateHandler handler) { impl_->on_state(std::move(handler)); }
+void RedisBroker::on_messages_under(std::string prefix, MessageHandler handler) {
+  impl_->on_messages_under(std::move(prefix), std::move(handler));
+}
+void RedisBroker::on_subscribed(ConfirmHandler handler) {
+  impl_->on_subscribed(std::move(handler));
+}
 void RedisBroker::start() { impl_->start(); }
 void RedisBroker::stop() { impl_->stop(); }
 void RedisBroker::publish(std::string channel, std::string payload) {

@@ -60,6 +60,9 @@ class RedisBroker final : public Broker {
 
   void on_message(MessageHandler handler) override;
   void on_state(StateHandler handler) override;
+  void on_messages_under(std::string prefix, MessageHandler handler) override;
+  // Not for the probe channel.
+  void on_subscribed(ConfirmHandler handler) override;
   void start() override;
   // Never from one of the handlers (it joins the broker's thread). Frees both links at once,
   // without waiting for replies; the handlers are not called again. A host name is resolved

@@ -81,7 +81,11 @@ ClusterEventBus::ClusterEventBus(ClusterSettings settings, broker::Broker& broke
       directory_(directory),
       store_(store),
       reload_pool_(reload_pool),
-      clock_(clock) {}
+      clock_(clock),
+      sequencer_(settings_.sequencer, store, reload_pool,
+                 [this](const StreamKey& key, const domain::ChatEvent& event) {
+                   deliver_sequenced(key, event);
+                 }) {}
 
 ClusterEventBus::~ClusterEventBus() { stop(); }
 
@@ -99,22 +103,32 @@ void ClusterEventBus::start() {
   broker_.on_message(
       [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); });
   broker_.on_state([this](bool up) { on_state(up); });
+  broker_.on_subscribed([this](std::string_view channel) { on_confirmed(channel); });
   {
     std::lock_guard lock(mu_);
     want_locked(std::string(kDirectoryChannel));
   }
   timer_ = std::thread([this] { timer_loop(); });
+  sequencer_.start();
 }
 
 void ClusterEventBus::stop() {
+  std::vector<std::function<void()>> waiting;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
     stopped_ = true;
+    // No confirmation is awaited any more: the sessions waiting are answered.
+    for (auto& [id, wait] : waits_) waiting.push_back(std::move(wait.ready));
+    waits_.clear();
+    waits_on_.clear();
+    wait_deadlines_.clear();
   }
+  for (auto& ready : waiting) ready();
   timer_cv_.notify_all();
   if (timer_.joinable()) timer_.join();
+  sequencer_.stop();
 }
 
 ClusterEventBus::Counters ClusterEventBus::counters() const {
@@ -127,6 +141,9 @@ ClusterEventBus::Counters ClusterEventBus::counters() const {
   c.remote_changes = remote_changes_.load();
   c.reloads = reloads_.load();
   c.reload_failures = reload_failures_.load();
+  c.directory_gaps = directory_gaps_.load();
+  c.receive_waits = receive_waits_.load();
+  c.receive_wait_timeouts = receive_wait_timeouts_.load();
   return c;
 }
 
@@ -141,8 +158,50 @@ void ClusterEventBus::deliver_local(const domain::Event& event) {
   for (const auto& h : handlers_) h(event);
 }
 
+void ClusterEventBus::sequence_chat(domain::ChatEvent event) {
+  if (event.guild) {
+    bool followed;
+    {
+      std::lock_guard lock(mu_);
+      followed = guild_locals_.count(event.message.wire_chat_id) > 0;
+    }
+    return sequencer_.offer({event.chat_id, 0}, std::move(event), followed);
+  }
+  std::vector<int64_t> users = std::move(event.recipients);
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  for (int64_t user : users) {
+    bool watched;
+    {
+      std::lock_guard lock(mu_);
+      watched = watched_users_.count(user) > 0;
+    }
+    // A user with no session here has nothing to deliver to.
+    if (!watched) continue;
+    domain::ChatEvent one = event;
+    one.recipients = {user};
+    sequencer_.offer({event.chat_id, user}, std::move(one), true);
+  }
+}
+
+void ClusterEventBus::deliver_sequenced(const StreamKey& key, const domain::ChatEvent& event) {
+  if (key.user_id != 0 || !event.recipients.empty()) return deliver_local(event);
+  // Filled from the store for a guild stream: this node's members online now.
+  domain::ChatEvent filled = event;
+  {
+    std::lock_guard lock(mu_);
+    auto it = guild_locals_.find(event.message.wire_chat_id);
+    if (it == guild_locals_.end()) return;
+    filled.recipients.assign(it->second.begin(), it->second.end());
+  }
+  deliver_local(filled);
+}
+
 void ClusterEventBus::publish(const domain::Event& event) {
-  deliver_local(event);
+  if (const auto* chat = std::get_if<domain::ChatEvent>(&event))
+    sequence_chat(*chat);
+  else
+    deliver_local(event);
   if (const auto* chat = std::get_if<domain::ChatEvent>(&event)) {
     if (chat->guild) {
       // Each node delivers to its own online members (its Directory knows them): the
@@ -177,7 +236,8 @@ void ClusterEventBus::publish(const domain::Event& event) {
 void ClusterEventBus::on_local_change(const domain::DirectoryChange& change) {
   // On the store's callback thread, before the service publishes the event that depends on
   // the change: the broker keeps one publisher's order, so other nodes apply it first.
-  send(std::string(kDirectoryChannel), encode_envelope(settings_.node_instance, change));
+  send(std::string(kDirectoryChannel),
+       encode_envelope(settings_.node_instance, change, ++directory_published_));
   if (auto guild = guild_of(change)) {
     std::lock_guard lock(mu_);
     follow_guild_locked(*guild);
@@ -199,18 +259,33 @@ void ClusterEventBus::on_message(std::string_view channel, std::string_view payl
   if (auto* change = std::get_if<domain::DirectoryChange>(&decoded.envelope.body)) {
     if (channel != kDirectoryChannel)
       return count_decode_failure(kWrongChannel, "a directory change on " + std::string(channel));
-    return apply_remote_change(*change);
+    return apply_remote_change(decoded.envelope.origin, decoded.envelope.position, *change);
   }
   deliver_remote(channel, std::get<domain::Event>(std::move(decoded.envelope.body)));
 }
 
-void ClusterEventBus::apply_remote_change(const domain::DirectoryChange& change) {
+void ClusterEventBus::apply_remote_change(const std::string& origin, uint64_t position,
+                                          const domain::DirectoryChange& change) {
+  bool gap = false;
+  if (position != 0) {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = directory_received_.try_emplace(origin, 0);
+    // One publisher's order is kept by the broker: a number skipped is a change lost (a
+    // subscriber cut off for being slow, with no reconnect noticed in between).
+    gap = !fresh && position != it->second + 1;
+    it->second = position;
+  }
   directory_.apply(change, domain::ChangeSource::kRemote);
   ++remote_changes_;
   // A member added elsewhere may be online here: this node must follow the guild now.
   if (auto guild = guild_of(change)) {
     std::lock_guard lock(mu_);
     follow_guild_locked(*guild);
+  }
+  if (gap) {
+    ++directory_gaps_;
+    spdlog::warn("cluster: a directory change of node {} was lost on the way; reloading", origin);
+    request_reload();
   }
 }
 
@@ -249,6 +324,8 @@ void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event eve
         chat->recipients.assign(it->second.begin(), it->second.end());
       }
       chat->origin.connection = 0;
+      ++delivered_;
+      return sequencer_.offer({chat->chat_id, 0}, std::move(*chat), true);
     } else if (auto* g = std::get_if<domain::GuildEvent>(&event)) {
       if (g->guild.id != *guild) return wrong();
       std::vector<int64_t> elsewhere = reached_through_user_channel(*g);
@@ -262,6 +339,13 @@ void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event eve
     return wrong();
   }
   ++delivered_;
+  if (auto* chat = std::get_if<domain::ChatEvent>(&event)) {
+    // From rw:u:<user>: that user's side of a direct-message chat (a guild's ChatEvent comes
+    // on rw:g: only).
+    int64_t user = chat->recipients.front();
+    if (chat->guild) return deliver_local(event);
+    return sequencer_.offer({chat->chat_id, user}, std::move(*chat), true);
+  }
   deliver_local(event);
 }
 
@@ -313,17 +397,100 @@ void ClusterEventBus::watch_user(int64_t user_id) {
   std::lock_guard lock(mu_);
   if (!watched_users_.insert(user_id).second) return;
   want_locked(user_channel(user_id));
+  follow_user_chats_locked(user_id);
   for (const auto& g : directory_.guild_summaries_of(user_id)) {
     auto& locals = guild_locals_[g.id];
-    if (locals.empty()) want_locked(guild_channel(g.id));
+    if (locals.empty()) {
+      want_locked(guild_channel(g.id));
+      sequencer_.follow({g.id, 0}, {g.id, true});
+    }
     locals.insert(user_id);
   }
+}
+
+bool ClusterEventBus::when_receiving(int64_t user_id, std::function<void()> ready) {
+  std::lock_guard lock(mu_);
+  // Down (or not up yet): nothing can be confirmed before the link returns, and its return
+  // reloads and sweeps what was missed; waiting would only delay the answer.
+  if (stopping_ || !link_up_) return true;
+  std::vector<std::string> unconfirmed;
+  auto need = [&](std::string channel) {
+    if (channels_.count(channel) && !confirmed_.count(channel))
+      unconfirmed.push_back(std::move(channel));
+  };
+  need(user_channel(user_id));
+  for (const auto& g : directory_.guild_summaries_of(user_id)) need(guild_channel(g.id));
+  if (unconfirmed.empty()) return true;
+  uint64_t id = ++last_wait_id_;
+  waits_[id] = ReceiveWait{unconfirmed.size(), std::move(ready)};
+  for (const auto& channel : unconfirmed) waits_on_[channel].push_back(id);
+  wait_deadlines_.emplace_back(SteadyTime::now() + settings_.receive_wait, id);
+  ++receive_waits_;
+  timer_cv_.notify_one();
+  return false;
+}
+
+void ClusterEventBus::on_confirmed(std::string_view channel) {
+  std::vector<std::function<void()>> done;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    std::string name(channel);
+    // Released and unsubscribed meanwhile: a later SUBSCRIBE will be confirmed on its own.
+    if (!channels_.count(name)) return;
+    confirmed_.insert(name);
+    auto it = waits_on_.find(name);
+    if (it == waits_on_.end()) return;
+    for (uint64_t id : it->second) {
+      auto wait = waits_.find(id);
+      if (wait == waits_.end()) continue;  // timed out already
+      if (--wait->second.unconfirmed > 0) continue;
+      done.push_back(std::move(wait->second.ready));
+      waits_.erase(wait);
+    }
+    waits_on_.erase(it);
+  }
+  for (auto& ready : done) ready();
+}
+
+std::vector<std::function<void()>> ClusterEventBus::expire_waits_locked(
+    SteadyTime::time_point now) {
+  std::vector<std::function<void()>> expired;
+  while (!wait_deadlines_.empty() && wait_deadlines_.front().first <= now) {
+    auto wait = waits_.find(wait_deadlines_.front().second);
+    wait_deadlines_.pop_front();
+    if (wait == waits_.end()) continue;  // confirmed in time
+    expired.push_back(std::move(wait->second.ready));
+    waits_.erase(wait);
+  }
+  if (expired.empty()) return expired;
+  receive_wait_timeouts_ += expired.size();
+  if (wait_timeout_logged_at_ && now - *wait_timeout_logged_at_ < kFailureLogInterval) {
+    wait_timeouts_unlogged_ += expired.size();
+    return expired;
+  }
+  wait_timeout_logged_at_ = now;
+  spdlog::warn(
+      "cluster: {} session(s) answered before the broker confirmed their channels within {} "
+      "ms (events of other nodes may be missed until they are); {} more since the last report",
+      expired.size(), settings_.receive_wait.count(), std::exchange(wait_timeouts_unlogged_, 0));
+  return expired;
+}
+
+void ClusterEventBus::follow_user_chats_locked(int64_t user_id) {
+  // Each direct-message chat's position is read now, before the broker confirms the new
+  // subscription: a change committed from here on is delivered, live or filled. A chat
+  // that appears later (a new friend) is followed at its first event.
+  for (const auto& f : directory_.friends(user_id))
+    if (auto chat = directory_.dm_chat(user_id, f.id))
+      sequencer_.follow({*chat, user_id}, {user_id ^ f.id, false});
 }
 
 void ClusterEventBus::unwatch_user(int64_t user_id) {
   std::lock_guard lock(mu_);
   if (watched_users_.erase(user_id) == 0) return;
   release_locked(user_channel(user_id));
+  sequencer_.unfollow_user(user_id);
   // A guild the user left meanwhile was already followed again (follow_guild_locked) from
   // the change that removed them, which found them no longer watched or no longer a member.
   for (const auto& g : directory_.guild_summaries_of(user_id)) {
@@ -333,6 +500,7 @@ void ClusterEventBus::unwatch_user(int64_t user_id) {
     if (!it->second.empty()) continue;
     guild_locals_.erase(it);
     release_locked(guild_channel(g.id));
+    sequencer_.unfollow({g.id, 0});
   }
 }
 
@@ -346,9 +514,13 @@ void ClusterEventBus::follow_guild_locked(int64_t guild_id) {
     if (it == guild_locals_.end()) return;
     guild_locals_.erase(it);
     release_locked(guild_channel(guild_id));
+    sequencer_.unfollow({guild_id, 0});
     return;
   }
-  if (it == guild_locals_.end()) want_locked(guild_channel(guild_id));
+  if (it == guild_locals_.end()) {
+    want_locked(guild_channel(guild_id));
+    sequencer_.follow({guild_id, 0}, {guild_id, true});
+  }
   guild_locals_[guild_id] = std::move(locals);
 }
 
@@ -357,9 +529,15 @@ void ClusterEventBus::follow_all_guilds_locked() {
   for (int64_t user : watched_users_)
     for (const auto& g : directory_.guild_summaries_of(user)) fresh[g.id].insert(user);
   for (const auto& [guild, locals] : guild_locals_)
-    if (!fresh.count(guild)) release_locked(guild_channel(guild));
+    if (!fresh.count(guild)) {
+      release_locked(guild_channel(guild));
+      sequencer_.unfollow({guild, 0});
+    }
   for (const auto& [guild, locals] : fresh)
-    if (!guild_locals_.count(guild)) want_locked(guild_channel(guild));
+    if (!guild_locals_.count(guild)) {
+      want_locked(guild_channel(guild));
+      sequencer_.follow({guild, 0}, {guild, true});
+    }
   guild_locals_ = std::move(fresh);
 }
 
@@ -374,7 +552,15 @@ void ClusterEventBus::timer_loop() {
       auto it = channels_.find(channel);
       if (it == channels_.end() || it->second != deadline) continue;
       channels_.erase(it);
+      confirmed_.erase(channel);
+      waits_on_.erase(channel);
       broker_.unsubscribe(channel);
+    }
+    if (auto expired = expire_waits_locked(now); !expired.empty()) {
+      lock.unlock();
+      for (auto& ready : expired) ready();
+      lock.lock();
+      continue;
     }
     if (reload_retry_at_ && *reload_retry_at_ <= now) {
       reload_retry_at_.reset();
@@ -386,6 +572,8 @@ void ClusterEventBus::timer_loop() {
     std::optional<SteadyTime::time_point> next;
     if (!releases_.empty()) next = releases_.front().first;
     if (reload_retry_at_ && (!next || *reload_retry_at_ < *next)) next = reload_retry_at_;
+    if (!wait_deadlines_.empty() && (!next || wait_deadlines_.front().first < *next))
+      next = wait_deadlines_.front().first;
     if (next)
       timer_cv_.wait_until(lock, *next);
     else
@@ -397,6 +585,23 @@ void ClusterEventBus::timer_loop() {
 
 void ClusterEventBus::on_state(bool up) {
   if (stopped_) return;
+  std::vector<std::function<void()>> waiting;
+  {
+    // Every channel was confirmed (on_confirmed) before the broker reports up; none is live
+    // once it is down.
+    std::lock_guard lock(mu_);
+    link_up_ = up;
+    if (!up) {
+      confirmed_.clear();
+      // Nothing is waited for while the link is down (when_receiving): the sessions waiting
+      // now are answered at once rather than at their deadline, and not counted as timeouts.
+      for (auto& [id, wait] : waits_) waiting.push_back(std::move(wait.ready));
+      waits_.clear();
+      waits_on_.clear();
+      wait_deadlines_.clear();
+    }
+  }
+  for (auto& ready : waiting) ready();
   if (!up) {
     spdlog::warn(
         "cluster: the broker link is down; other nodes' events are missed until it is "
@@ -405,6 +610,10 @@ void ClusterEventBus::on_state(bool up) {
   }
   // Every up, the first one included: what other nodes published while this one was not
   // subscribed (before the first up: since the Directory was loaded at start-up) is lost.
+  {
+    std::lock_guard lock(mu_);
+    directory_received_.clear();
+  }
   request_reload();
 }
 
@@ -459,12 +668,15 @@ void ClusterEventBus::run_reload() {
     {
       std::lock_guard lock(mu_);
       follow_all_guilds_locked();
+      // A friendship made elsewhere while the link was down: its chat is followed now.
+      for (int64_t user : watched_users_) follow_user_chats_locked(user);
     }
     ++reloads_;
     spdlog::info("cluster: directory reloaded after the broker link came up ({} users)",
                  directory_.user_count());
-    // Here the chat messages published while the link was down are to be filled from the
-    // store (per-chat sequence numbers); the hook runs after the Directory is current.
+    // The chat changes published while the link was down: each followed chat behind the
+    // store is filled (a start still pending reads its position afresh anyway).
+    sequencer_.sweep_all();
     if (resync_hook_) resync_hook_();
     std::lock_guard lock(mu_);
     if (!reload_again_) {

@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/thread_pool.h"
 #include "broker/broker.h"
+#include "cluster/chat_sequencer.h"
 #include "domain/directory.h"
 #include "domain/event_bus.h"
 #include "store/store.h"
@@ -52,13 +53,27 @@
 // (the store's callback thread), so one broker connection keeps them in order and a node
 // applies the change (Directory::apply, kRemote) before it delivers the event.
 //
-// Gaps: the broker loses what is published while the link is down. Every time it reports
-// up, the bus reloads the Directory from the store on `reload_pool` (a blocking read, never
-// on the broker's thread), then calls the resync hook (set_resync_hook), the place where the
-// chat messages missed meanwhile are to be filled from the store.
+// Gaps: the broker loses what is published while the link is down, or for a subscriber too
+// slow. Every ChatEvent, this node's own and other nodes', passes through a ChatSequencer
+// (chat_sequencer.h) before the subscribers get it: per chat (per local member, for a
+// direct-message chat) in seq order, once, the missing ones read from the store. The bus
+// follows a stream for each direct-message chat of a watched user (at watch_user) and each
+// guild with a member online here. Every time the broker reports up, the bus reloads the
+// Directory from the store on `reload_pool` (a blocking read, never on the broker's thread),
+// then sweeps the followed chats' positions (filling what was missed meanwhile), then calls
+// the resync hook (set_resync_hook). Reloads, fills and sweeps share `reload_pool`.
 //
-// Threads: publish/watch_user/unwatch_user from any thread; broker messages arrive on the
-// broker's thread and subscribers are called there (they must not block). A timer thread of
+// Auth (when_receiving): a session is answered only once the broker confirmed every channel
+// its user needs here (rw:u:<user> and the guilds' rw:g:), so that whatever another node
+// publishes from then on reaches it live; what was published before is in what the session
+// reads after the answer (docs/ARCHITECTURE.md, "Several nodes: auth"). A channel confirmed
+// already (another local session's) is not waited for; while the broker is down nothing is
+// waited for (nothing could be confirmed; the reload at its return catches up). The wait is
+// bounded by `receive_wait`: past it the session is answered anyway, and that is counted and
+// logged (rate-limited).
+//
+// Threads: publish/watch_user/unwatch_user/when_receiving from any thread; broker messages arrive
+// on the broker's thread and subscribers are called there (they must not block). A timer thread of
 // the bus's own runs the delayed unsubscribes and retries a failed reload.
 namespace rwd::cluster {
 
@@ -68,6 +83,10 @@ struct ClusterSettings {
   std::chrono::milliseconds unsubscribe_delay{30'000};
   // After a failed reload from the store, the next attempt.
   std::chrono::milliseconds reload_retry{1'000};
+  // The chat sequencer's bounds (hold before a fill, sweep interval, memory).
+  SequencerSettings sequencer{};
+  // The longest when_receiving waits for the broker's confirmations.
+  std::chrono::milliseconds receive_wait{2'000};
 };
 
 // "<worker id>-<random>": unique even when a node restarts with the same worker id.
@@ -86,9 +105,11 @@ class ClusterEventBus final : public domain::EventBus {
   void subscribe(std::function<void(const domain::Event&)> handler) override;
   void watch_user(int64_t user_id) override;
   void unwatch_user(int64_t user_id) override;
+  bool when_receiving(int64_t user_id, std::function<void()> ready) override;
 
   // Called on a reload-pool thread after each reload that followed the broker's (re)connect,
-  // the Directory already current. May block. Set before start().
+  // the Directory already current and the followed chats swept. May block. Set before
+  // start().
   void set_resync_hook(std::function<void()> hook);
 
   // Installs the broker's handlers and the Directory's change listener, subscribes rw:dir
@@ -100,26 +121,40 @@ class ClusterEventBus final : public domain::EventBus {
   void stop();
 
   struct Counters {
-    uint64_t published = 0;        // messages handed to the broker
-    uint64_t received = 0;         // messages from the broker
-    uint64_t own_echoes = 0;       // of those, published by this node (ignored)
-    uint64_t decode_failures = 0;  // of those, malformed (counted, logged, never delivered)
-    uint64_t delivered = 0;        // remote events given to the subscribers
-    uint64_t remote_changes = 0;   // remote directory changes applied
-    uint64_t reloads = 0;          // directory reloads done
-    uint64_t reload_failures = 0;  // directory reloads that failed (retried)
+    uint64_t published = 0;              // messages handed to the broker
+    uint64_t received = 0;               // messages from the broker
+    uint64_t own_echoes = 0;             // of those, published by this node (ignored)
+    uint64_t decode_failures = 0;        // of those, malformed (counted, logged, never delivered)
+    uint64_t delivered = 0;              // remote events given to the subscribers
+    uint64_t remote_changes = 0;         // remote directory changes applied
+    uint64_t reloads = 0;                // directory reloads done
+    uint64_t reload_failures = 0;        // directory reloads that failed (retried)
+    uint64_t directory_gaps = 0;         // rw:dir changes found missing (each starts a reload)
+    uint64_t receive_waits = 0;          // when_receiving calls that waited for confirmations
+    uint64_t receive_wait_timeouts = 0;  // of those, answered unconfirmed past receive_wait
   };
   Counters counters() const;  // any thread
+  ChatSequencer::Counters sequencer_counters() const { return sequencer_.counters(); }
 
  private:
   using SteadyTime = std::chrono::steady_clock;
 
   void on_message(std::string_view channel, std::string_view payload);
   void on_state(bool up);
+  void on_confirmed(std::string_view channel);
+  // The waits of when_receiving whose deadline passed: removed, counted and logged; their
+  // callbacks are returned, to be called without mu_.
+  std::vector<std::function<void()>> expire_waits_locked(SteadyTime::time_point now);
   void on_local_change(const domain::DirectoryChange& change);
-  void apply_remote_change(const domain::DirectoryChange& change);
+  void apply_remote_change(const std::string& origin, uint64_t position,
+                           const domain::DirectoryChange& change);
   void deliver_remote(std::string_view channel, domain::Event event);
   void deliver_local(const domain::Event& event);
+  // A chat event into the sequencer: per local member of a direct-message chat, or once for
+  // a guild's. Never under mu_.
+  void sequence_chat(domain::ChatEvent event);
+  void deliver_sequenced(const StreamKey& key, const domain::ChatEvent& event);
+  void follow_user_chats_locked(int64_t user_id);
   void count_decode_failure(int failure, const std::string& detail);
   void send(std::string channel, const std::string& payload);
 
@@ -154,18 +189,39 @@ class ClusterEventBus final : public domain::EventBus {
   // The releases in deadline order (the delay is constant): the timer unsubscribes a channel
   // whose deadline in channels_ is still the one queued.
   std::deque<std::pair<SteadyTime::time_point, std::string>> releases_;  // mu_
-  bool reload_running_ = false;                                          // mu_
-  bool reload_again_ = false;                                            // mu_
-  std::optional<SteadyTime::time_point> reload_retry_at_;                // mu_
+  // when_receiving. The channels the broker confirmed since the link last came up (a
+  // subset of channels_), and whether it is up.
+  std::unordered_set<std::string> confirmed_;  // mu_
+  bool link_up_ = false;                       // mu_
+  struct ReceiveWait {
+    size_t unconfirmed = 0;  // channels still to confirm
+    std::function<void()> ready;
+  };
+  uint64_t last_wait_id_ = 0;                                        // mu_
+  std::unordered_map<uint64_t, ReceiveWait> waits_;                  // mu_
+  std::unordered_map<std::string, std::vector<uint64_t>> waits_on_;  // channel -> waits, mu_
+  std::deque<std::pair<SteadyTime::time_point, uint64_t>>
+      wait_deadlines_;                                            // in order (constant), mu_
+  std::optional<SteadyTime::time_point> wait_timeout_logged_at_;  // mu_
+  uint64_t wait_timeouts_unlogged_ = 0;                           // mu_
+  bool reload_running_ = false;                                   // mu_
+  bool reload_again_ = false;                                     // mu_
+  std::optional<SteadyTime::time_point> reload_retry_at_;         // mu_
   // Per kind of decode failure (the codec's, then "wrong channel"): when it was last logged
   // and how many were not logged since.
   static constexpr int kFailureKinds = 5;
   std::array<std::optional<SteadyTime::time_point>, kFailureKinds> failure_logged_at_{};  // mu_
   std::array<uint64_t, kFailureKinds> failures_unlogged_{};                               // mu_
   std::thread timer_;
+  // rw:dir: the number of this node's last change published, and of each origin's last one
+  // received (cleared when the link comes up: the reload covers what was missed).
+  std::atomic<uint64_t> directory_published_{0};
+  std::unordered_map<std::string, uint64_t> directory_received_;  // mu_
+  ChatSequencer sequencer_;
 
   std::atomic<uint64_t> published_{0}, received_{0}, own_echoes_{0}, decode_failures_{0},
-      delivered_{0}, remote_changes_{0}, reloads_{0}, reload_failures_{0};
+      delivered_{0}, remote_changes_{0}, reloads_{0}, reload_failures_{0}, directory_gaps_{0},
+      receive_waits_{0}, receive_wait_timeouts_{0};
 };
 
 }  // namespace rwd::cluster

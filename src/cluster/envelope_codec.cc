@@ -105,7 +105,9 @@ struct EventWriter {
     put_string(w, "content", e.message.content);
     put_i64(w, "created_us", e.message.created_us);
     put_optional_i64(w, "edited_us", e.message.edited_us);
+    put_i64(w, "seq", e.message.seq);
     w.EndObject();
+    put_i64(w, "stored_chat", e.chat_id);
     put_ids(w, "recipients", e.recipients);
     w.Key("guild");
     w.Bool(e.guild);
@@ -140,6 +142,10 @@ struct EventWriter {
   const char* operator()(const domain::TokenRevokedEvent& e) {
     put_i64(w, "user", e.user_id);
     put_string(w, "token_hash", e.token_hash);
+    if (e.reason == domain::RevokeReason::kAccountDisabled)
+      put_string(w, "reason", "account_disabled");
+    if (e.reason == domain::RevokeReason::kAccountDeleted)
+      put_string(w, "reason", "account_deleted");
     return "token_revoked";
   }
 };
@@ -153,6 +159,11 @@ struct ChangeWriter {
     put_string(w, "password_hash", c.user.password_hash);
     put_optional_string(w, "profile", c.user.profile);
     put_i64(w, "created_us", c.user.created_us);
+    // Only when set: a node of an earlier version reads the frame as before.
+    if (c.user.deleted) {
+      w.Key("deleted");
+      w.Bool(true);
+    }
     return "dir.user_added";
   }
   const char* operator()(const domain::change::TokenAdded& c) {
@@ -212,11 +223,15 @@ struct ChangeWriter {
 // The kind comes after the fields so that one visit writes both; the decoder reads by key,
 // not by position.
 template <typename Visitor, typename Variant>
-std::string encode(std::string_view origin, const Variant& body) {
+std::string encode(std::string_view origin, const Variant& body, uint64_t position = 0) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
   put_string(w, "origin", origin);
+  if (position != 0) {
+    w.Key("n");
+    w.Uint64(position);
+  }
   w.Key("fields");
   w.StartObject();
   const char* kind = std::visit(Visitor{w}, body);
@@ -361,8 +376,11 @@ domain::ChatEvent decode_chat(Fields& f) {
     e.message.content = mf.str("content");
     e.message.created_us = mf.i64("created_us");
     e.message.edited_us = mf.optional_i64("edited_us");
+    // Absent from a node that predates the chat sequence: delivered unsequenced (0).
+    e.message.seq = mf.optional_i64("seq").value_or(0);
     f.absorb(mf, "message");
   }
+  e.chat_id = f.optional_i64("stored_chat").value_or(0);
   e.recipients = f.ids("recipients");
   e.guild = f.boolean("guild");
   e.origin = f.request_origin();
@@ -434,8 +452,13 @@ std::optional<Body> decode_body(std::string_view kind, Fields& f) {
   if (kind == "chat") return Body{domain::Event{decode_chat(f)}};
   if (kind == "friend") return Body{domain::Event{decode_friend(f)}};
   if (kind == "guild") return Body{domain::Event{decode_guild(f)}};
-  if (kind == "token_revoked")
-    return Body{domain::Event{domain::TokenRevokedEvent{f.i64("user"), f.str("token_hash")}}};
+  if (kind == "token_revoked") {
+    domain::TokenRevokedEvent e{f.i64("user"), f.str("token_hash")};
+    auto reason = f.optional_str("reason");
+    if (reason == "account_disabled") e.reason = domain::RevokeReason::kAccountDisabled;
+    if (reason == "account_deleted") e.reason = domain::RevokeReason::kAccountDeleted;
+    return Body{domain::Event{std::move(e)}};
+  }
   if (kind == "dir.user_added") {
     store::UserRecord u;
     u.id = f.i64("id");
@@ -444,6 +467,7 @@ std::optional<Body> decode_body(std::string_view kind, Fields& f) {
     u.password_hash = f.str("password_hash");
     u.profile = f.optional_str("profile");
     u.created_us = f.i64("created_us");
+    u.deleted = f.has("deleted") && f.boolean("deleted");
     return Body{domain::DirectoryChange{change::UserAdded{std::move(u)}}};
   }
   if (kind == "dir.token_added") {
@@ -484,8 +508,9 @@ std::string encode_envelope(std::string_view origin, const domain::Event& event)
   return encode<EventWriter>(origin, event);
 }
 
-std::string encode_envelope(std::string_view origin, const domain::DirectoryChange& change) {
-  return encode<ChangeWriter>(origin, change);
+std::string encode_envelope(std::string_view origin, const domain::DirectoryChange& change,
+                            uint64_t position) {
+  return encode<ChangeWriter>(origin, change, position);
 }
 
 const char* decode_failure_name(DecodeFailure failure) {
@@ -521,6 +546,11 @@ DecodeResult decode_envelope(std::string_view payload) {
   if (!body) return failed(DecodeFailure::kUnknownKind, std::string(kind_name));
   if (!f.ok()) return failed(DecodeFailure::kBadField, std::string(kind_name) + ": " + f.bad());
   DecodeResult r;
+  if (auto n = doc.FindMember("n"); n != doc.MemberEnd()) {
+    if (!n->value.IsUint64() || n->value.GetUint64() == 0)
+      return failed(DecodeFailure::kBadField, "n");
+    r.envelope.position = n->value.GetUint64();
+  }
   r.ok = true;
   r.envelope.origin.assign(origin->value.GetString(), origin->value.GetStringLength());
   r.envelope.body = std::move(*body);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -22,11 +23,15 @@ using Body = std::variant<domain::Event, domain::DirectoryChange>;
 
 struct Envelope {
   std::string origin;  // the node instance that published it
+  // A directory change's place among its origin's (1, 2, 3...; "n"): a receiver that sees a
+  // number skipped lost one and reloads. 0: none (an event, or an older node).
+  uint64_t position = 0;
   Body body;
 };
 
 std::string encode_envelope(std::string_view origin, const domain::Event& event);
-std::string encode_envelope(std::string_view origin, const domain::DirectoryChange& change);
+std::string encode_envelope(std::string_view origin, const domain::DirectoryChange& change,
+                            uint64_t position = 0);
 
 enum class DecodeFailure {
   kBadJson,        // not JSON (or not UTF-8)

@@ -3,11 +3,14 @@
 #include <arpa/inet.h>
 
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <thread>
 
 #include "base/redis_url.h"
 #include "base/snowflake.h"
+#include "base/text.h"
 #include "base/time_format.h"
 
 namespace rwd {
@@ -31,6 +34,13 @@ ConfigOutcome parse_config(int argc, char** argv) {
 
   opt(app, "--listen", c.listen, "REWIND_LISTEN", "Address to listen on");
   opt(app, "--port", c.port, "REWIND_HTTP_PORT", "HTTP and WebSocket port (0 = any free port)");
+  opt(app, "--admin-listen", c.admin_listen, "REWIND_ADMIN_LISTEN",
+      "Address of the admin listener (/metrics, /healthz, /readyz)");
+  opt(app, "--admin-port", c.admin_port, "REWIND_ADMIN_PORT",
+      "Port of the admin listener (0 = no admin listener)");
+  opt(app, "--admin-token-file", c.admin_token_file, "REWIND_ADMIN_TOKEN_FILE",
+      "File holding the secret of account administration on the admin listener (default: "
+      "none, no account administration)");
   opt(app, "--data-dir", c.data_dir, "REWIND_DATA_DIR", "Directory of the SQLite database");
   opt(app, "--public-base-url", c.public_base_url, "REWIND_PUBLIC_BASE_URL",
       "Base URL of verification links (default http://<listen>:<port>)");
@@ -66,6 +76,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
       "CA bundle for the SMTP server (default: system store)");
   opt(app, "--mail-address", c.mail_address, "MAIL_ADDRESS", "Sender address and SMTP login");
   opt(app, "--mail-password", c.mail_password, "MAIL_PASSWD", "SMTP password");
+  opt(app, "--mail-backlog-limit", c.mail_backlog_limit, "REWIND_MAIL_BACKLOG_LIMIT",
+      "Unsent mail in the outbox above which /readyz answers 503 (0 = mail never does)")
+      ->check(CLI::Range(0, 10000000));
 
   opt(app, "--heartbeat-timeout", c.heartbeat_timeout_s, "REWIND_HEARTBEAT_TIMEOUT_S",
       "Seconds without a heartbeat before a connection is dropped")
@@ -148,6 +161,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--login-account-rate-count", c.login_account_rate_count,
       "REWIND_LOGIN_ACCOUNT_RATE_COUNT", "Logins per email per --http-rate-window")
       ->check(CLI::Range(1, 10000000));
+  opt(app, "--reset-rate-count", c.reset_rate_count, "REWIND_RESET_RATE_COUNT",
+      "Password reset requests and uses per address per --http-rate-window")
+      ->check(CLI::Range(1, 10000000));
   opt(app, "--http-rate-window", c.http_rate_window_s, "REWIND_HTTP_RATE_WINDOW_S",
       "Window of the HTTP limits, seconds")
       ->check(CLI::Range(1, 86400));
@@ -165,6 +181,9 @@ ConfigOutcome parse_config(int argc, char** argv) {
   opt(app, "--verify-key-ttl", c.verify_key_ttl_h, "REWIND_VERIFY_KEY_TTL_H",
       "Verification link lifetime, hours (fractions allowed)")
       ->check(CLI::Range(kSecond, 24.0 * 365));
+  opt(app, "--reset-key-ttl", c.reset_key_ttl_h, "REWIND_RESET_KEY_TTL_H",
+      "Password reset link lifetime, hours (fractions allowed)")
+      ->check(CLI::Range(kSecond, 24.0 * 365));
   opt(app, "--password-hash-ops", c.password_hash_ops, "REWIND_PASSWORD_HASH_OPS",
       "argon2id passes")
       ->check(CLI::Range(uint64_t{1}, uint64_t{64}));
@@ -177,6 +196,11 @@ ConfigOutcome parse_config(int argc, char** argv) {
 
   opt(app, "--log-level", c.log_level, "REWIND_LOG_LEVEL", "Log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  opt(app, "--log-format", c.log_format, "REWIND_LOG_FORMAT",
+      "Log format: text, or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}));
+  opt(app, "--access-log", c.access_log, "REWIND_ACCESS_LOG",
+      "A log line per HTTP request and per closed WebSocket (true or false)");
 
   // `backup` takes the store's own settings (--data-dir, --database-url) from the main
   // options, before or after its name.
@@ -239,6 +263,31 @@ ConfigOutcome parse_config(int argc, char** argv) {
   if (inet_pton(AF_INET, c.listen.c_str(), addr_buf) != 1 &&
       inet_pton(AF_INET6, c.listen.c_str(), addr_buf) != 1)
     return fail("--listen / REWIND_LISTEN: '" + c.listen + "' is not an IP address");
+  if (c.admin_port != 0 && inet_pton(AF_INET, c.admin_listen.c_str(), addr_buf) != 1 &&
+      inet_pton(AF_INET6, c.admin_listen.c_str(), addr_buf) != 1)
+    return fail("--admin-listen / REWIND_ADMIN_LISTEN: '" + c.admin_listen +
+                "' is not an IP address");
+  if (c.admin_port != 0 && c.admin_port == c.port && c.admin_listen == c.listen)
+    return fail("--admin-port / REWIND_ADMIN_PORT: the admin listener needs a port of its own");
+  if (!c.admin_token_file.empty() && c.admin_port == 0)
+    return fail(
+        "--admin-token-file / REWIND_ADMIN_TOKEN_FILE: needs --admin-port (the routes "
+        "live on the admin listener)");
+  if (!c.admin_token_file.empty()) {
+    // The reason never quotes the file's content: it is a secret.
+    std::ifstream in(c.admin_token_file, std::ios::binary);
+    std::string content;
+    if (in.is_open())
+      content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.is_open() || in.bad())
+      return fail("--admin-token-file / REWIND_ADMIN_TOKEN_FILE: cannot read '" +
+                  c.admin_token_file + "'");
+    c.admin_token = std::string(trim(content));
+    if (c.admin_token.size() < kAdminTokenMin)
+      return fail("--admin-token-file / REWIND_ADMIN_TOKEN_FILE: the secret in '" +
+                  c.admin_token_file + "' is shorter than " + std::to_string(kAdminTokenMin) +
+                  " characters");
+  }
   if (c.data_dir.empty()) return fail("--data-dir / REWIND_DATA_DIR: empty path");
   c.worker_id_given = worker_id->count() > 0;
   // Only the form is checked here (the value holds a password, so it is never echoed); a

@@ -31,6 +31,14 @@ struct Config {
   std::string public_base_url;               // default http://<listen>:<port>
   int threads = 0;                           // network threads; 0 = one per core
   std::vector<std::string> allowed_origins;  // empty = any Origin (the app sends none)
+  // The admin listener (GET /metrics, /healthz, /readyz), apart from the public one.
+  std::string admin_listen = "127.0.0.1";
+  uint16_t admin_port = 0;  // 0 = no admin listener
+  // --admin-token-file: a file holding the secret that account administration on the admin
+  // listener asks for (Authorization: Bearer). Empty: those routes do not exist.
+  std::string admin_token_file;
+  // The file's content, trimmed (at least kAdminTokenMin characters). A secret: never logged.
+  std::string admin_token;
 
   // Storage and ids
   std::string data_dir = "./data";
@@ -52,6 +60,9 @@ struct Config {
   std::string smtp_ca_file;
   std::string mail_address;
   std::string mail_password;
+  // /readyz answers 503 naming "mail" while more unsent mail than this waits in the outbox
+  // (docs/OPERATIONS.md); 0: mail never makes the node unready.
+  int mail_backlog_limit = 100;
 
   // Gateway
   int heartbeat_timeout_s = 45;
@@ -84,6 +95,7 @@ struct Config {
   int register_rate_count = 10;       // per address per window
   int login_rate_count = 20;          // per address per window
   int login_account_rate_count = 10;  // per email per window
+  int reset_rate_count = 5;           // password reset requests and uses per address per window
   int http_rate_window_s = 60;
   AddressSet rate_limit_exempt;
   std::string rate_limit_exempt_text;
@@ -94,13 +106,18 @@ struct Config {
   // Accounts
   double token_ttl_h = 24 * 30;  // fractions allowed (tests use seconds)
   double verify_key_ttl_h = 24;
+  double reset_key_ttl_h = 0.5;  // password reset links
   uint64_t password_hash_ops = 2;
   uint64_t password_hash_mem_kib = 19 * 1024;
   int hash_threads = 0;  // 0: one per core
 
   // Logging
   std::string log_level = "info";
+  std::string log_format = "text";  // "text" or "json" (log/logging.h)
+  bool access_log = true;           // log/access_log.h
 };
+
+inline constexpr size_t kAdminTokenMin = 16;
 
 struct ConfigOutcome {
   std::optional<Config> config;  // set when the server should start

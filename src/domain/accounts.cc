@@ -5,29 +5,19 @@
 #include <algorithm>
 
 #include "base/text.h"
+#include "domain/link_lifetime.h"
 #include "domain/validation.h"
+#include "metrics/counters.h"
 
 namespace rwd::domain {
 
 namespace {
 
-// A link's lifetime as a person reads it: whole hours, or minutes (rounded up) under an hour.
-std::string lifetime_text(int64_t ttl_us, Language language) {
-  constexpr int64_t kMinute = 60'000'000, kHour = 60 * kMinute;
-  bool korean = language == Language::kKorean;
-  if (ttl_us >= kHour) {
-    int64_t hours = ttl_us / kHour;
-    return std::to_string(hours) + (korean ? "시간" : hours == 1 ? " hour" : " hours");
-  }
-  int64_t minutes = std::max<int64_t>(1, (ttl_us + kMinute - 1) / kMinute);
-  return std::to_string(minutes) + (korean ? "분" : minutes == 1 ? " minute" : " minutes");
-}
-
 store::OutboxMail verification_mail(const std::string& to, const std::string& name,
                                     const std::string& link, int64_t ttl_us, Language language) {
   store::OutboxMail m;
   m.recipient = to;
-  std::string lifetime = lifetime_text(ttl_us, language);
+  std::string lifetime = link_lifetime_text(ttl_us, language);
   if (language == Language::kKorean) {
     m.subject = "REWIND 계정 인증";
     m.body = name + "님, 안녕하세요.\n\n아래 링크를 열면 REWIND 계정이 만들어집니다:\n\n" + link +
@@ -64,18 +54,20 @@ store::OutboxMail existing_account_mail(const std::string& to, Language language
 }  // namespace
 
 Accounts::Accounts(AccountSettings settings, store::Store& store, Directory& directory,
-                   ThreadPool& hash_pool, SnowflakeGenerator& ids, const Clock& clock,
-                   EventBus& bus, std::function<void()> mail_queued)
+                   ThreadPool& hash_pool, ThreadPool& read_pool, SnowflakeGenerator& ids,
+                   const Clock& clock, EventBus& bus, std::function<void()> mail_queued)
     : settings_(std::move(settings)),
       store_(store),
       directory_(directory),
       hash_pool_(hash_pool),
+      read_pool_(read_pool),
       ids_(ids),
       clock_(clock),
       bus_(bus),
       mail_queued_(std::move(mail_queued)),
       login_per_account_(settings_.login_account_rate_count, settings_.rate_window_us),
-      mail_per_recipient_(settings_.mails_per_recipient, settings_.mail_window_us) {
+      mail_per_recipient_(settings_.mails_per_recipient, settings_.mail_window_us),
+      reset_per_email_(settings_.reset_email_rate_count, settings_.reset_email_window_us) {
   dummy_hash_ = crypto::hash_password(crypto::random_token(16), settings_.password_cost)
                     .value_or(std::string());
 }
@@ -123,6 +115,7 @@ void Accounts::queue_registration(std::string name, std::string email, std::stri
                   ? existing_account_mail(email, language)
                   : verification_mail(email, name, link, settings_.verify_key_ttl_us, language);
   store_.put_registration(std::move(reg), std::move(mail), [this, done](Status s) {
+    if (s.ok()) metrics::add(metrics::counters().mail_queued);
     if (s.ok() && mail_queued_) mail_queued_();
     done(s);
   });
@@ -150,7 +143,8 @@ std::optional<Directory::Credentials> Accounts::credentials_from_store(const std
   return Directory::Credentials{user.id, user.password_hash};
 }
 
-void Accounts::login(std::string email, std::string password, Callback<std::string> done) {
+void Accounts::login(std::string email, std::string password, std::string client,
+                     Callback<std::string> done) {
   email = std::string(trim(email));
   if (email.empty() || password.empty() || password.size() > kPasswordMax ||
       email.size() > kEmailMax)
@@ -160,8 +154,9 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
     e.retry_after_ms = wait / 1000 + 1;
     return done(e);
   }
-  bool submitted = hash_pool_.try_submit(
-      [this, email = std::move(email), password = std::move(password), done]() {
+  bool submitted =
+      hash_pool_.try_submit([this, email = std::move(email), password = std::move(password),
+                             client = client_label(client, store::kClientLabelMax), done]() {
         // The same answers and the same hashing work whether or not the email has an account:
         // a pending request for an address with an account answers as one for a new address.
         auto creds = directory_.credentials_by_email(email);
@@ -182,7 +177,13 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
         rec.user_id = creds->user_id;
         rec.created_us = clock_.now_us();
         rec.expires_us = rec.created_us + settings_.token_ttl_us;
-        store_.put_token(rec, [this, done, token, rec](Status s) {
+        rec.last_seen_us = rec.created_us;
+        rec.client = client;
+        // A disabled account is refused by the store (kAccountDisabled), and only here, after
+        // the password checked out: to anyone else it answers like a wrong password. The hash
+        // just verified may be stale (a reset or change committed meanwhile, or on another
+        // node not heard of yet): the token is stored only against it.
+        store_.put_login_token(rec, creds->password_hash, [this, done, token, rec](Status s) {
           if (!s.ok()) return done(s.error());
           directory_.apply(change::TokenAdded{rec});
           done(token);
@@ -194,16 +195,145 @@ void Accounts::login(std::string email, std::string password, Callback<std::stri
 void Accounts::logout(std::string token, Callback<void> done) {
   std::string hash = crypto::sha256_hex(token);
   int64_t now = clock_.now_us();
-  // A token the cache does not know was never issued, or was revoked or expired, since the
-  // cache learns of each token before its holder does: refused without a write.
-  if (!directory_.token_user(hash, now)) return done(Errc::kUnauthorized);
+  // One process: a token the cache does not know was never issued, or was revoked or expired,
+  // since the cache learns of each token before its holder does: refused without a write.
+  // Several: another node may have issued it moments ago, so the store decides.
+  if (!settings_.read_through && !directory_.token_user(hash, now))
+    return done(Errc::kUnauthorized);
+  revoke(std::move(hash), [done](Result<int64_t> user_id) {
+    if (!user_id.ok()) return done(user_id.error());
+    done({});
+  });
+}
+
+void Accounts::revoke(std::string hash, Callback<int64_t> done) {
   // The store decides (a concurrent logout of the same token loses with kUnauthorized); the
   // cache forgets the token, and its open sessions end, once the revocation committed.
-  store_.revoke_token(hash, now, [this, hash, done](Result<int64_t> user_id) {
+  store_.revoke_token(hash, clock_.now_us(), [this, hash, done](Result<int64_t> user_id) {
     if (!user_id.ok()) return done(user_id.error());
     directory_.apply(change::TokenRemoved{hash});
     bus_.publish(TokenRevokedEvent{user_id.value(), hash});
-    done({});
+    done(user_id.value());
+  });
+}
+
+// ---- account administration ----
+
+std::string Accounts::session_id_of(const std::string& token_hash) {
+  return crypto::sha256_hex(token_hash).substr(0, 16);
+}
+
+bool Accounts::is_session_id(std::string_view text) {
+  if (text.size() != 16) return false;
+  for (char ch : text)
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
+  return true;
+}
+
+void Accounts::find_account(std::function<Result<std::optional<store::UserRecord>>()> read,
+                            Callback<AccountInfo> done) {
+  bool submitted = read_pool_.try_submit([read = std::move(read), done] {
+    auto found = read();
+    if (!found.ok()) return done(found.error());
+    if (!found.value()) return done(Error{Errc::kUserNotFound, "no such account."});
+    const store::UserRecord& u = *found.value();
+    done(AccountInfo{u.id, u.name, u.email, u.disabled, u.deleted, u.created_us});
+  });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many requests at once; try again."});
+}
+
+void Accounts::find_account_by_id(int64_t user_id, Callback<AccountInfo> done) {
+  find_account([this, user_id] { return store_.find_user(user_id); }, std::move(done));
+}
+
+void Accounts::find_account_by_name(std::string name, Callback<AccountInfo> done) {
+  find_account([this, name = std::move(name)] { return store_.find_user_by_name(name); },
+               std::move(done));
+}
+
+void Accounts::find_account_by_email(std::string email, Callback<AccountInfo> done) {
+  find_account([this, email = std::move(email)] { return store_.find_user_by_email(email); },
+               std::move(done));
+}
+
+void Accounts::set_disabled(int64_t user_id, bool disabled, Callback<bool> done) {
+  store_.set_user_disabled(
+      user_id, disabled, clock_.now_us(),
+      [this, user_id, disabled, done](Result<store::AccountStateOutcome> r) {
+        if (!r.ok()) return done(r.error());
+        for (const std::string& hash : r->revoked_token_hashes)
+          directory_.apply(change::TokenRemoved{hash});
+        // Also on a repeat: a session that opened while the first disable was on its way
+        // (its token checked just before the revocation reached this cache) ends now.
+        if (disabled) bus_.publish(TokenRevokedEvent{user_id, {}, RevokeReason::kAccountDisabled});
+        spdlog::info("account {} {} by an operator{}", user_id, disabled ? "disabled" : "enabled",
+                     r->changed ? "" : " (no change)");
+        done(r->changed);
+      });
+}
+
+void Accounts::sessions_of(int64_t user_id, Callback<std::vector<SessionInfo>> done) {
+  bool submitted = read_pool_.try_submit([this, user_id, done] {
+    auto user = store_.find_user(user_id);
+    if (!user.ok()) return done(user.error());
+    if (!user.value()) return done(Error{Errc::kUserNotFound, "no such account."});
+    auto tokens = store_.live_tokens_of(user_id, clock_.now_us());
+    if (!tokens.ok()) return done(tokens.error());
+    std::vector<SessionInfo> out;
+    for (const auto& t : tokens.value())
+      out.push_back(SessionInfo{session_id_of(t.token_hash), t.created_us, t.expires_us,
+                                t.last_seen_us, t.client});
+    done(std::move(out));
+  });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many requests at once; try again."});
+}
+
+void Accounts::revoke_session(int64_t user_id, std::string session_id, Callback<void> done) {
+  bool submitted = read_pool_.try_submit([this, user_id, session_id = std::move(session_id), done] {
+    auto user = store_.find_user(user_id);
+    if (!user.ok()) return done(user.error());
+    if (!user.value()) return done(Error{Errc::kUserNotFound, "no such account."});
+    auto tokens = store_.live_tokens_of(user_id, clock_.now_us());
+    if (!tokens.ok()) return done(tokens.error());
+    for (const auto& t : tokens.value()) {
+      if (session_id_of(t.token_hash) != session_id) continue;
+      // As a logout of that token. One that expired or was revoked since the read loses.
+      return revoke(t.token_hash, [done](Result<int64_t> r) {
+        if (!r.ok() && r.error().code == Errc::kUnauthorized) return done(Errc::kSessionNotFound);
+        if (!r.ok()) return done(r.error());
+        done({});
+      });
+    }
+    done(Errc::kSessionNotFound);
+  });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many requests at once; try again."});
+}
+
+void Accounts::my_sessions(std::string token, Callback<std::vector<SessionInfo>> done) {
+  std::string current = session_id_of(crypto::sha256_hex(token));
+  authenticate_async(std::move(token), [this, current, done](Result<UserView> user) {
+    if (!user.ok()) return done(user.error());
+    sessions_of(user->id, [current, done](Result<std::vector<SessionInfo>> sessions) {
+      if (!sessions.ok()) return done(sessions.error());
+      for (auto& s : sessions.value()) s.current = s.id == current;
+      done(std::move(sessions.value()));
+    });
+  });
+}
+
+void Accounts::revoke_my_session(std::string token, std::string session_id, Callback<void> done) {
+  authenticate_async(std::move(token), [this, session_id = std::move(session_id),
+                                        done](Result<UserView> user) mutable {
+    if (!user.ok()) return done(user.error());
+    // Only among the user's own tokens: another user's session id is as unknown as a made-up
+    // one.
+    revoke_session(user->id, std::move(session_id), done);
+  });
+}
+
+void Accounts::session_used(std::string token_hash) {
+  store_.touch_token(std::move(token_hash), clock_.now_us(), [](Status s) {
+    if (!s.ok()) spdlog::warn("recording a session's use failed: {}", s.error().detail);
   });
 }
 
@@ -211,6 +341,38 @@ std::optional<UserView> Accounts::authenticate(std::string_view token) const {
   if (token.empty() || token.size() > 256) return std::nullopt;
   auto user_id = directory_.token_user(crypto::sha256_hex(token), clock_.now_us());
   if (!user_id) return std::nullopt;
+  return directory_.user(*user_id);
+}
+
+void Accounts::authenticate_async(std::string token, Callback<UserView> done) {
+  if (auto user = authenticate(token)) return done(*user);
+  if (!settings_.read_through || token.empty() || token.size() > 256)
+    return done(Error{Errc::kInvalidToken, {}});
+  bool submitted = read_pool_.try_submit([this, hash = crypto::sha256_hex(token), done] {
+    auto user = token_user_from_store(hash);
+    if (!user.ok()) return done(user.error());
+    if (!user.value()) return done(Error{Errc::kInvalidToken, {}});
+    done(*user.value());
+  });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many requests at once; try again."});
+}
+
+Result<std::optional<UserView>> Accounts::token_user_from_store(const std::string& token_hash) {
+  auto token = store_.find_token(token_hash, clock_.now_us());
+  if (!token.ok()) return token.error();
+  if (!token.value()) return std::optional<UserView>{};
+  const store::TokenRecord& rec = *token.value();
+  if (!directory_.user(rec.user_id)) {
+    auto user = store_.find_user(rec.user_id);
+    if (!user.ok()) return user.error();
+    if (!user.value()) return std::optional<UserView>{};
+    directory_.apply(change::UserAdded{*user.value()}, ChangeSource::kRemote);
+  }
+  // As another node's change (not published again); a revocation already applied wins
+  // (Directory keeps the recently revoked tokens).
+  directory_.apply(change::TokenAdded{rec}, ChangeSource::kRemote);
+  auto user_id = directory_.token_user(token_hash, clock_.now_us());
+  if (!user_id) return std::optional<UserView>{};
   return directory_.user(*user_id);
 }
 

@@ -2,6 +2,7 @@
 
 #include "base/text.h"
 #include "domain/validation.h"
+#include "metrics/counters.h"
 
 namespace rwd::domain {
 
@@ -39,6 +40,7 @@ std::vector<int64_t> Chats::recipients_now(const UserView& me, const Resolved& c
 
 Status Chats::check_rate(const UserView& me) {
   if (int64_t wait = send_limit_.acquire(std::to_string(me.id), clock_.now_us()); wait > 0) {
+    metrics::count_rate_limited(metrics::RateScope::kUser);
     Error e{Errc::kRateLimited, "too many messages."};
     e.retry_after_ms = wait / 1000 + 1;
     return e;
@@ -72,6 +74,7 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
   store_.put_message(std::move(rec), [this, me, resolved = std::move(chat.value()), wire_chat_id,
                                       event = std::move(event), done](Result<int64_t> seq) mutable {
     if (!seq.ok()) return done(seq.error());
+    metrics::add(metrics::counters().messages_committed);
     event.message.seq = *seq;
     event.recipients = recipients_now(me, resolved, wire_chat_id);
     bus_.publish(event);

@@ -57,6 +57,9 @@ class Chats {
   // The largest count load() serves; larger requests are capped to it.
   int history_limit() const { return settings_.history_max_count; }
 
+  // Several nodes share it (broker/cluster_limits.h): sends per user.
+  RateLimiter& send_limiter() { return send_limit_; }
+
  private:
   struct Resolved {
     int64_t other_id = 0;            // direct messages only

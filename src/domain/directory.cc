@@ -70,10 +70,19 @@ void Directory::apply_locked(const DirectoryChange& change) {
     Directory& d;
     void operator()(const change::UserAdded& c) { d.add_user_locked(c.user); }
     void operator()(const change::TokenAdded& c) {
+      if (d.revoked_.contains(c.token.token_hash)) return;
       d.add_token_locked(c.token.token_hash, c.token.user_id, c.token.expires_us,
                          c.token.created_us);
     }
-    void operator()(const change::TokenRemoved& c) { d.tokens_.erase(c.token_hash); }
+    void operator()(const change::TokenRemoved& c) {
+      d.tokens_.erase(c.token_hash);
+      if (!d.revoked_.insert(c.token_hash).second) return;
+      d.revoked_order_.push_back(c.token_hash);
+      if (d.revoked_order_.size() > kRevokedKept) {
+        d.revoked_.erase(d.revoked_order_.front());
+        d.revoked_order_.pop_front();
+      }
+    }
     void operator()(const change::FriendRequestAdded& c) {
       d.add_request_locked(c.from_id, c.to_id);
     }
@@ -115,6 +124,21 @@ void Directory::abort_reload() {
 }
 
 void Directory::add_user_locked(const store::UserRecord& u) {
+  if (u.deleted) {
+    // A tombstone: shown under a fixed name, found by no name or email (both may already
+    // belong to a new account), no password.
+    if (auto it = users_.find(u.id); it != users_.end()) {
+      const User& old = it->second;
+      auto erase_own = [&](auto& index, const std::string& key) {
+        if (auto e = index.find(key); e != index.end() && e->second == u.id) index.erase(e);
+      };
+      erase_own(by_name_, unicode::name_key(old.view.name));
+      erase_own(by_skeleton_, unicode::confusable_skeleton(old.view.name));
+      erase_own(by_email_, old.email_lower);
+    }
+    users_[u.id] = User{UserView{u.id, std::string(kDeletedUserName), std::nullopt}, {}, {}};
+    return;
+  }
   users_[u.id] = User{UserView{u.id, u.name, u.profile}, ascii_lower(u.email), u.password_hash};
   by_name_[unicode::name_key(u.name)] = u.id;
   // Names registered before the lookalike rule may share a skeleton: the first one keeps it.
@@ -143,6 +167,14 @@ std::optional<Directory::Credentials> Directory::credentials_by_email(
   auto it = by_email_.find(ascii_lower(email));
   if (it == by_email_.end()) return std::nullopt;
   return Credentials{it->second, users_.at(it->second).password_hash};
+}
+
+std::optional<std::pair<std::string, Directory::Credentials>> Directory::email_and_credentials(
+    int64_t user_id) const {
+  std::shared_lock lock(mu_);
+  auto it = users_.find(user_id);
+  if (it == users_.end()) return std::nullopt;
+  return std::pair{it->second.email_lower, Credentials{user_id, it->second.password_hash}};
 }
 
 Status Directory::name_available(std::string_view name) const {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <shared_mutex>
@@ -67,6 +68,9 @@ class Directory {
   // By the name as typed: any case, NFC or not (unicode::name_key).
   std::optional<UserView> user_by_name(std::string_view name) const;
   std::optional<Credentials> credentials_by_email(std::string_view email) const;
+  // A user's lower-case email and credentials (a password change checks the password, and
+  // counts the attempt against the account's login limit).
+  std::optional<std::pair<std::string, Credentials>> email_and_credentials(int64_t user_id) const;
   // kNameTaken when a user has this name under case folding, or one that looks the same
   // (the same confusable skeleton); the reason says which.
   Status name_available(std::string_view name) const;
@@ -154,10 +158,16 @@ class Directory {
   std::unordered_map<int64_t, std::unordered_map<int64_t, int64_t>> dm_chats_;  // a -> b -> chat
   std::unordered_map<std::string, Token> tokens_;                               // guarded by mu_
   size_t tokens_after_sweep_ = 0;                                               // guarded by mu_
-  std::unordered_map<int64_t, GuildState> guilds_;                              // guarded by mu_
-  std::unordered_map<int64_t, std::unordered_set<int64_t>> user_guilds_;        // guarded by mu_
-  bool reloading_ = false;                                                      // guarded by mu_
-  std::vector<DirectoryChange> reload_journal_;                                 // guarded by mu_
+  // The last kRevokedKept tokens removed, whose TokenAdded is ignored from then on: a node that
+  // read a token from the store (Accounts, read-through) may add it after the revocation
+  // that followed its read arrived, and the revoked token must not live on in this cache.
+  static constexpr size_t kRevokedKept = 4096;
+  std::unordered_set<std::string> revoked_;                               // guarded by mu_
+  std::deque<std::string> revoked_order_;                                 // oldest first; mu_
+  std::unordered_map<int64_t, GuildState> guilds_;                        // guarded by mu_
+  std::unordered_map<int64_t, std::unordered_set<int64_t>> user_guilds_;  // guarded by mu_
+  bool reloading_ = false;                                                // guarded by mu_
+  std::vector<DirectoryChange> reload_journal_;                           // guarded by mu_
   ChangeListener listener_;  // set before the first change
 };
 

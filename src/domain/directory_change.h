@@ -14,6 +14,8 @@ namespace rwd::domain {
 namespace change {
 
 // A user whose verification committed, with the password hash: a login works on every node.
+// Also a user whose password changed (reset or change): the record replaces the cached one,
+// so the new password works, and the old one stops working, on every node.
 struct UserAdded {
   store::UserRecord user;
 };

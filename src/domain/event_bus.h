@@ -63,10 +63,20 @@ struct GuildEvent {
   RequestOrigin origin;
 };
 
-// A login token was revoked (logout): sessions opened with it must end.
+// Why sessions end on a TokenRevokedEvent.
+enum class RevokeReason {
+  kToken,            // one token was revoked (a logout, an operator's revocation): close 4108
+  kAccountDisabled,  // an operator disabled the account: every session of the user, 4110
+  kAccountDeleted,   // the account was deleted: every session of the user, 4111
+};
+
+// A login token was revoked (logout, or an operator's revocation of it): sessions opened with
+// it must end. For kAccountDisabled and kAccountDeleted, token_hash is empty and every session of
+// user_id ends (all its tokens were revoked in the same commit).
 struct TokenRevokedEvent {
   int64_t user_id = 0;
   std::string token_hash;
+  RevokeReason reason = RevokeReason::kToken;
 };
 
 using Event = std::variant<ChatEvent, FriendEvent, GuildEvent, TokenRevokedEvent>;
@@ -85,6 +95,11 @@ class EventBus {
   // of the guilds they belong to); one process receives everything anyway.
   virtual void watch_user(int64_t user_id) {}
   virtual void unwatch_user(int64_t user_id) {}
+  // After watch_user: whether this process receives the user's events now. True: it does
+  // (one process always does), and `ready` is not called. False: `ready` will be called
+  // once, on any thread, when it does, or when the bus gave up waiting (its bound passed, or
+  // it stopped); it must not block nor call back into the bus. Any thread.
+  virtual bool when_receiving(int64_t user_id, std::function<void()> ready) { return true; }
 };
 
 class InProcessEventBus final : public EventBus {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domain/validation.h"
+#include "metrics/counters.h"
 
 namespace rwd::domain {
 
@@ -33,6 +34,7 @@ Guilds::Guilds(GuildSettings settings, store::Store& store, Directory& directory
 
 Status Guilds::check_rate(const UserView& me) {
   if (int64_t wait = limit_.acquire(std::to_string(me.id), clock_.now_us()); wait > 0) {
+    metrics::count_rate_limited(metrics::RateScope::kUser);
     Error e{Errc::kRateLimited, "too many guild operations."};
     e.retry_after_ms = wait / 1000 + 1;
     return e;

@@ -55,6 +55,9 @@ class Guilds {
   void destroy(const UserView& me, int64_t guild_id, RequestOrigin origin,
                Done done);  // "delete"
 
+  // Several nodes share it (broker/cluster_limits.h): guild operations per user.
+  RateLimiter& operation_limiter() { return limit_; }
+
  private:
   Status check_rate(const UserView& me);
   // The error a request that fails before reaching the store answers, from the cache: not a

@@ -1,5 +1,7 @@
 #include "domain/social.h"
 
+#include "metrics/counters.h"
+
 namespace rwd::domain {
 
 Social::Social(store::Store& store, Directory& directory, EventBus& bus, SnowflakeGenerator& ids,
@@ -20,6 +22,7 @@ Result<UserView> Social::find_other(const UserView& me, const std::string& name)
 
 void Social::request(const UserView& me, uint64_t origin, const std::string& name, Done done) {
   if (int64_t wait = request_limit_.acquire(std::to_string(me.id), clock_.now_us()); wait > 0) {
+    metrics::count_rate_limited(metrics::RateScope::kUser);
     Error e{Errc::kRateLimited, "too many friend requests."};
     e.retry_after_ms = wait / 1000 + 1;
     return done(e);

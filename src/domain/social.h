@@ -40,6 +40,9 @@ class Social {
   // Ends the friendship with `name`, for both.
   void unfriend(const UserView& me, uint64_t origin, const std::string& name, Done done);
 
+  // Several nodes share it (broker/cluster_limits.h): friend requests per user.
+  RateLimiter& request_limiter() { return request_limit_; }
+
  private:
   Result<UserView> find_other(const UserView& me, const std::string& name) const;
 

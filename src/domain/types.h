@@ -3,9 +3,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rwd::domain {
+
+// The name every user is shown under once its account was deleted (its id stays).
+inline constexpr std::string_view kDeletedUserName = "Deleted user";
 
 // What other users may see of a user.
 struct UserView {

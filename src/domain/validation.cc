@@ -76,4 +76,24 @@ Result<std::string> validate_guild_name(std::string_view name) {
   return std::string(t);
 }
 
+std::string client_label(std::string_view user_agent, size_t max_bytes) {
+  bool utf8 = is_valid_utf8(user_agent);
+  std::string out;
+  for (char ch : user_agent) {
+    auto byte = static_cast<unsigned char>(ch);
+    if (byte < 0x20 || byte == 0x7f) continue;
+    if (byte >= 0x80 && !utf8) continue;
+    out.push_back(ch);
+  }
+  out = std::string(trim(out));
+  if (out.size() > max_bytes) {
+    size_t cut = max_bytes;
+    // Back to the start of a character: continuation bytes are 10xxxxxx.
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
+    out.resize(cut);
+    out = std::string(trim(out));
+  }
+  return out;
+}
+
 }  // namespace rwd::domain

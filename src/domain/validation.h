@@ -34,4 +34,10 @@ Status validate_content(std::string_view content, size_t max_chars);
 inline constexpr size_t kGuildNameMax = 64;
 Result<std::string> validate_guild_name(std::string_view name);
 
+// A session's client label from what the client sent at login (its User-Agent): control
+// characters removed, white space trimmed, cut to at most max_bytes without splitting a
+// character. Text that is not valid UTF-8 keeps its printable ASCII only. Never fails: a
+// label is shown, not checked.
+std::string client_label(std::string_view user_agent, size_t max_bytes);
+
 }  // namespace rwd::domain

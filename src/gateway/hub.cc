@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "gateway/session.h"
+#include "metrics/counters.h"
 #include "protocol/gateway_codec.h"
 
 namespace rwd::gateway {
@@ -15,12 +16,14 @@ Hub::Hub(domain::EventBus& bus, int max_sessions_per_user, int utc_offset_s)
 bool Hub::add(int64_t user_id, const std::shared_ptr<Session>& session) {
   std::lock_guard lock(mu_);
   auto& list = sessions_[user_id];
-  if (static_cast<int>(list.size()) >= max_sessions_per_user_) {
+  int elsewhere = shared_sessions_ ? shared_sessions_->others(std::to_string(user_id)) : 0;
+  if (static_cast<int>(list.size()) + elsewhere >= max_sessions_per_user_) {
     if (list.empty()) sessions_.erase(user_id);
     return false;
   }
   list.push_back(session);
   ++session_count_;
+  if (shared_sessions_) shared_sessions_->add(std::to_string(user_id));
   if (list.size() == 1) bus_.watch_user(user_id);
   return true;
 }
@@ -37,6 +40,7 @@ void Hub::remove(int64_t user_id, const Session* session) {
   if (pos != list.end()) {
     list.erase(pos);
     --session_count_;
+    if (shared_sessions_) shared_sessions_->remove(std::to_string(user_id));
   }
   if (list.empty()) {
     sessions_.erase(it);
@@ -85,13 +89,17 @@ void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t ex
   auto frame_for = [&](const Session& s) -> const Frame& {
     return s.version() == protocol::Version::kV2 ? v2 : v1;
   };
+  metrics::add(metrics::counters().events_delivered, n + more.size());
   for (size_t i = 0; i < n; ++i) targets[i]->deliver(frame_for(*targets[i]));
   for (auto& s : more) s->deliver(frame_for(*s));
 }
 
 void Hub::deliver_to_connection(int64_t user_id, uint64_t connection, const Frame& frame) {
   for (auto& s : sessions_of(user_id))
-    if (s->connection_id() == connection) return s->deliver(frame);
+    if (s->connection_id() == connection) {
+      metrics::add(metrics::counters().events_delivered);
+      return s->deliver(frame);
+    }
 }
 
 void Hub::on_event(const domain::Event& event) {
@@ -146,7 +154,7 @@ void Hub::on_event(const domain::Event& event) {
       }
     }
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
-    for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash);
+    for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash, r->reason);
   }
 }
 

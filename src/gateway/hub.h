@@ -1,11 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "base/shared_gauge.h"
 #include "domain/event_bus.h"
 #include "gateway/transport.h"
 
@@ -24,9 +26,18 @@ class Hub {
  public:
   Hub(domain::EventBus& bus, int max_sessions_per_user, int utc_offset_s);
 
-  // False when the user already has max_sessions_per_user sessions.
+  // False when the user already has max_sessions_per_user sessions (on every node, once
+  // count_sessions_in() is given a gauge the cluster shares).
   bool add(int64_t user_id, const std::shared_ptr<Session>& session);
+  // Several nodes: each user's sessions are also counted in `gauge` (keyed by user id),
+  // whose others() are the sessions the other nodes last reported. Before the first add().
+  void count_sessions_in(SharedGauge* gauge) { shared_sessions_ = gauge; }
   void remove(int64_t user_id, const Session* session);
+  // After add(): whether the user's events reach this process now (the bus's
+  // when_receiving): true, or false and `ready` is called later, on any thread.
+  bool when_receiving(int64_t user_id, std::function<void()> ready) {
+    return bus_.when_receiving(user_id, std::move(ready));
+  }
   size_t session_count() const;
   size_t user_count() const;
 
@@ -47,6 +58,7 @@ class Hub {
   mutable std::mutex mu_;
   std::unordered_map<int64_t, std::vector<std::weak_ptr<Session>>> sessions_;  // guarded by mu_
   size_t session_count_ = 0;                                                   // guarded by mu_
+  SharedGauge* shared_sessions_ = nullptr;
 };
 
 }  // namespace rwd::gateway

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "base/crypto.h"
+#include "metrics/counters.h"
 #include "protocol/request_types.h"
 
 namespace rwd::gateway {
@@ -50,18 +51,27 @@ void Session::answer(std::string text, std::string_view request_id) {
 }
 
 void Session::deliver(const Frame& frame) {
+  if (!answered_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(early_mu_);
+    if (!answered_.load(std::memory_order_relaxed)) return early_frames_.push_back(frame);
+  }
   if (auto t = transport_.lock()) t->send(frame);
 }
 
-void Session::on_token_revoked(const std::string& token_hash) {
+void Session::on_token_revoked(const std::string& token_hash, domain::RevokeReason reason) {
   auto t = transport_.lock();
   if (!t) return;
-  t->post([self = shared_from_this(), token_hash] {
+  t->post([self = shared_from_this(), token_hash, reason] {
+    if (reason == domain::RevokeReason::kAccountDisabled)
+      return self->close(CloseCode::kAccountDisabled);
+    if (reason == domain::RevokeReason::kAccountDeleted)
+      return self->close(CloseCode::kAccountDeleted);
     if (self->token_hash_ == token_hash) self->close(CloseCode::kTokenRevoked);
   });
 }
 
 void Session::send_error(const Error& e, std::string_view request_id) {
+  metrics::count_error(e.code);
   // kNotRequested's text is matched by the app: never replace it with detail.
   std::string_view reason =
       e.code == Errc::kNotRequested ? std::string_view{} : protocol::public_reason(e);
@@ -96,6 +106,7 @@ void Session::on_closed() {
   closing_ = true;
   pending_.clear();
   if (in_hub_ && user_) services_.hub.remove(user_->id, this);
+  if (in_hub_) metrics::add(metrics::counters().sessions_authenticated, -1);
   in_hub_ = false;
 }
 
@@ -118,6 +129,8 @@ void Session::on_text(std::string_view frame) {
     return;
   }
   protocol::Request& req = decoded.request.value();
+  metrics::add(metrics::counters().requests[metrics::bounded(
+      protocol::request_type(req).alternative, metrics::kRequestTypeSlots)]);
   if (auto* hb = std::get_if<protocol::HeartbeatRequest>(&req)) {
     // Heartbeats are never rate limited: they are what keeps a quiet client connected.
     heartbeat_seen_ = true;
@@ -126,16 +139,15 @@ void Session::on_text(std::string_view frame) {
     return;
   }
   if (int64_t wait = rate_.acquire(now); wait > 0) {
+    metrics::count_rate_limited(metrics::RateScope::kGateway);
     if (rate_violations_.acquire(now) > 0) return close(CloseCode::kRateLimited);
     Error e{Errc::kRateLimited, "too many requests on this connection."};
     e.retry_after_ms = wait / 1000 + 1;
     return send_error(e, request_id);
   }
-  if (std::holds_alternative<protocol::AuthRequest>(req)) {
-    if (!heartbeat_seen_) return close(CloseCode::kAuthBeforeHeartbeat);
-    return handle_auth(std::get<protocol::AuthRequest>(req), request_id);
-  }
-  if (!user_ && protocol::request_type(req).needs_auth) {
+  bool is_auth = std::holds_alternative<protocol::AuthRequest>(req);
+  if (is_auth && !heartbeat_seen_) return close(CloseCode::kAuthBeforeHeartbeat);
+  if (auth_in_flight_ || (!user_ && protocol::request_type(req).needs_auth)) {
     // The app's start-up race: requests may come before auth. Hold them.
     if (pending_.size() >= services_.settings.pending_limit)
       return send_error(Errc::kPendingQueueFull, request_id);
@@ -171,6 +183,10 @@ void Session::handle(Held held) {
           auto guild = services_.directory.guild_view_for_member(r.guild_id, user_->id);
           if (!guild) return send_error(Errc::kGuildNotFound, request_id);
           answer(protocol::encode_guild_members(*guild), request_id);
+        } else if constexpr (std::is_same_v<T, protocol::BlockRequest>) {
+          handle_block(r, request_id);
+        } else if constexpr (std::is_same_v<T, protocol::LoadBlockedRequest>) {
+          handle_load_blocked(request_id);
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
           handle_auth(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {
@@ -181,30 +197,114 @@ void Session::handle(Held held) {
 }
 
 void Session::handle_auth(const protocol::AuthRequest& req, const std::string& request_id) {
-  auto user = services_.accounts.authenticate(req.token);
-  if (!user) {
-    pending_.clear();
-    return send_error(Errc::kInvalidToken, request_id);
+  if (auto user = services_.accounts.authenticate(req.token))
+    return finish_auth(std::move(*user), req.token, request_id);
+  // Not in this node's cache: with several nodes, another one may have issued the token moments
+  // ago, and the store answers. Requests that come meanwhile (another auth included) are held
+  // and run in order after it.
+  auth_in_flight_ = true;
+  services_.accounts.authenticate_async(
+      req.token, on_strand([token = req.token, request_id](Session& s, Result<domain::UserView> r) {
+        s.auth_in_flight_ = false;
+        // Read from the store, then put in the cache: a revocation applied since has taken it
+        // out again, and wins.
+        if (r.ok() && !s.services_.accounts.authenticate(token)) r = Error{Errc::kInvalidToken, {}};
+        if (r.ok()) return s.finish_auth(std::move(r.value()), token, request_id);
+        // A refused first auth drops what was held for it; a session that was authenticated
+        // keeps its user, and what it sent meanwhile runs.
+        if (r.error().code == Errc::kInvalidToken && !s.user_) s.pending_.clear();
+        s.send_error(r.error(), request_id);
+        s.run_held();  // after a failure that was not a refusal, the held requests still wait
+      }));
+}
+
+void Session::finish_auth(domain::UserView user, const std::string& token,
+                          const std::string& request_id) {
+  if (user_ && user_->id != user.id) {
+    send_error(Errc::kAlreadyAuthenticated, request_id);
+    return run_held();
   }
-  if (user_ && user_->id != user->id) return send_error(Errc::kAlreadyAuthenticated, request_id);
-  token_hash_ = crypto::sha256_hex(req.token);  // a refresh may use a newer token
+  std::string token_hash = crypto::sha256_hex(token);  // a refresh may use a newer token
+  // The token's last use, as its owner's list of sessions shows it: once per token a
+  // connection authenticates with, not on the app's repeated auth (a refresh) with the same.
+  if (token_hash != token_hash_) services_.accounts.session_used(token_hash);
+  token_hash_ = std::move(token_hash);
   if (!user_) {
-    user_ = *user;
+    user_ = std::move(user);
     if (!services_.hub.add(user_->id, shared_from_this()))
       return close(CloseCode::kTooManySessions);
     in_hub_ = true;
+    metrics::add(metrics::counters().sessions_authenticated, 1);
+    // With several nodes, the answer waits until the user's events reach this node (the
+    // broker confirmed its new channels; bounded). Requests meanwhile are held.
+    auto ready = [weak = weak_from_this(), token, request_id] {
+      auto self = weak.lock();
+      if (!self) return;
+      auto transport = self->transport_.lock();
+      if (!transport) return;
+      transport->post([self, token, request_id] {
+        self->auth_in_flight_ = false;
+        if (self->closing_) return;
+        // A logout published before the channels were confirmed did not reach this session,
+        // but its TokenRemoved (rw:dir, published first) was applied before the confirmation
+        // arrived: the cache answers for it.
+        if (!self->services_.accounts.authenticate(token))
+          return self->close(CloseCode::kTokenRevoked);
+        self->answer_auth(request_id);
+      });
+    };
+    if (!services_.hub.when_receiving(user_->id, std::move(ready))) {
+      auth_in_flight_ = true;
+      return;
+    }
   }
+  answer_auth(request_id);
+}
+
+void Session::answer_auth(const std::string& request_id) {
+  // Read now, after the wait: every change another node published before this node's
+  // subscriptions were confirmed is in the Directory already. Its rw:dir change was published
+  // before the event (one publisher, one order), and rw:dir is always subscribed: Redis sent
+  // it on the subscribe link ahead of the confirmation, and the broker's thread applied it
+  // before it handled the confirmation that ended the wait. So a friend request or answer,
+  // a guild joined, a logout (TokenRemoved) missed live is in this snapshot; what the client
+  // loads after the answer (history, friends, members) is read later still. Chats' changes
+  // are the sequencer's: it filled from each followed chat's position read at watch_user.
   std::vector<domain::GuildSummary> guilds;
   if (version_ == protocol::Version::kV2)
     guilds = services_.directory.guild_summaries_of(user_->id);
-  answer(
+  std::string text = protocol::with_request_id(
       protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds),
       request_id);
+  if (answered_.load(std::memory_order_relaxed)) {
+    send(std::move(text));
+  } else {
+    // The answer first, then what the hub delivered meanwhile, in its order; deliver() waits
+    // on the lock, so no frame passes the ones kept.
+    std::lock_guard lock(early_mu_);
+    send(std::move(text));
+    if (auto t = transport_.lock())
+      for (auto& frame : early_frames_) t->send(std::move(frame));
+    early_frames_.clear();
+    answered_.store(true, std::memory_order_release);
+  }
+  run_held();
+}
+
+void Session::run_held() {
+  // Held until an auth: run them only once a user is known (a failed auth that was not a
+  // refusal leaves them for the next one). One of them may be an auth that must wait again.
+  if (!user_) return;
   std::vector<Held> held = std::move(pending_);
   pending_.clear();
-  for (auto& next : held) {
-    if (closing_) break;
-    handle(std::move(next));
+  for (size_t i = 0; i < held.size(); ++i) {
+    if (closing_) return;
+    if (auth_in_flight_) {  // an auth among them went to the store: the rest wait for it
+      pending_.insert(pending_.begin(), std::make_move_iterator(held.begin() + i),
+                      std::make_move_iterator(held.end()));
+      return;
+    }
+    handle(std::move(held[i]));
   }
 }
 
@@ -259,6 +359,23 @@ void Session::handle_friend(const protocol::FriendRequest& req, const std::strin
     case domain::FriendAction::kDelete:
       return services_.social.unfriend(*user_, connection_id_, req.name, std::move(done));
   }
+}
+
+void Session::handle_block(const protocol::BlockRequest& req, const std::string& request_id) {
+  auto done = on_strand([request_id](Session& s, Status st) {
+    if (!st.ok()) return s.send_error(st.error(), request_id);
+    s.answer(protocol::encode_ok(), request_id);
+  });
+  if (req.block) return services_.blocks.block(*user_, connection_id_, req.name, std::move(done));
+  services_.blocks.unblock(*user_, req.name, std::move(done));
+}
+
+void Session::handle_load_blocked(const std::string& request_id) {
+  services_.blocks.list(
+      *user_, on_strand([request_id](Session& s, Result<std::vector<domain::UserView>> users) {
+        if (users.ok()) return s.answer(protocol::encode_blocked_users(users.value()), request_id);
+        s.send_error(users.error(), request_id);
+      }));
 }
 
 void Session::handle_guild(const protocol::GuildRequest& req, const std::string& request_id) {

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +13,7 @@
 #include "base/clock.h"
 #include "base/rate_limiter.h"
 #include "domain/accounts.h"
+#include "domain/blocks.h"
 #include "domain/chats.h"
 #include "domain/guilds.h"
 #include "domain/social.h"
@@ -37,6 +40,7 @@ struct Services {
   domain::Social& social;
   domain::Chats& chats;
   domain::Guilds& guilds;
+  domain::Blocks& blocks;
   domain::Directory& directory;
   Hub& hub;
   const Clock& clock;               // wall time (unused by sessions today; domain calls date)
@@ -67,10 +71,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // The connection is gone: leave the hub.
   void on_closed();
 
-  // Delivery from the hub (any thread).
+  // Delivery from the hub (any thread). Before the first auth answer went out, frames are
+  // kept and follow it.
   void deliver(const Frame& frame);
   // A token was revoked (any thread): closes this session (4108) if it was opened with it.
-  void on_token_revoked(const std::string& token_hash);
+  // reason kAccountDisabled (4110) or kAccountDeleted (4111): the session closes whatever its
+  // token.
+  void on_token_revoked(const std::string& token_hash,
+                        domain::RevokeReason reason = domain::RevokeReason::kToken);
   protocol::Version version() const { return version_; }
   // Unique among this process's sessions, never 0: names the connection a request came
   // from, so that the events of its own actions can skip it.
@@ -85,10 +93,17 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   void handle(Held held);
   void handle_auth(const protocol::AuthRequest& req, const std::string& request_id);
+  void finish_auth(domain::UserView user, const std::string& token, const std::string& request_id);
+  // The auth answer (and then the held requests), once the user's events reach this process.
+  void answer_auth(const std::string& request_id);
+  // Runs the requests held before auth (or during one that asked the store), in order.
+  void run_held();
   void handle_chat(const protocol::ChatRequest& req, const std::string& request_id);
   void handle_load_chat(const protocol::LoadChatRequest& req, const std::string& request_id);
   void handle_friend(const protocol::FriendRequest& req, const std::string& request_id);
   void handle_guild(const protocol::GuildRequest& req, const std::string& request_id);
+  void handle_block(const protocol::BlockRequest& req, const std::string& request_id);
+  void handle_load_blocked(const std::string& request_id);
   void send(std::string text);
   // An answer to the request of `request_id`.
   void answer(std::string text, std::string_view request_id);
@@ -112,7 +127,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<domain::UserView> user_;
   std::string token_hash_;  // of the token this session authenticated with
   bool in_hub_ = false;
-  std::vector<Held> pending_;  // a vector: empty costs nothing, unlike a deque
+  bool auth_in_flight_ = false;  // an auth waits (store, broker): every request is held
+  // Whether the first auth answer went out; until then the hub's frames wait in early_frames_
+  // (a session is in the hub before its answer, while the broker confirms its channels).
+  std::atomic<bool> answered_{false};
+  std::mutex early_mu_;
+  std::vector<Frame> early_frames_;  // early_mu_
+  std::vector<Held> pending_;        // a vector: empty costs nothing, unlike a deque
   LocalRateLimiter rate_;
   LocalRateLimiter rate_violations_;
   LocalRateLimiter invalid_frames_;

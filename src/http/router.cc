@@ -10,15 +10,16 @@
 #include "base/text.h"
 #include "http/language.h"
 #include "http/pages.h"
+#include "http/request_fields.h"
+#include "http/routes.h"
 #include "http/static_files.h"
+#include "metrics/counters.h"
 #include "protocol/body_decoder.h"
 #include "protocol/error_table.h"
 
 namespace rwd::http {
 
 namespace {
-
-constexpr std::string_view kVerifyPrefix = "/api/v1/auth/email_verify/";
 
 std::string envelope(std::string_view type,
                      std::initializer_list<std::pair<const char*, std::string_view>> fields) {
@@ -75,9 +76,12 @@ Router::Router(RouterSettings settings, domain::Accounts& accounts, const Monoto
       clock_(clock),
       readiness_(readiness),
       register_limit_(settings_.register_per_window, settings_.window_us),
-      login_limit_(settings_.login_per_window, settings_.window_us) {}
+      login_limit_(settings_.login_per_window, settings_.window_us),
+      reset_limit_(settings_.reset_per_window, settings_.window_us),
+      sessions_limit_(settings_.sessions_per_window, settings_.window_us) {}
 
 Response Router::error_response(const Error& e) {
+  metrics::count_error(e.code);
   const auto& info = protocol::error_info(e.code);
   Response r;
   r.status = info.http_status;
@@ -102,6 +106,10 @@ bool Router::over_limit(RateLimiter& limiter, const Request& req, const Respond&
   if (settings_.rate_limit_exempt.contains(req.client_address)) return false;
   int64_t wait = limiter.acquire(address_bucket(req.client_address), clock_.now_us());
   if (wait == 0) return false;
+  metrics::count_rate_limited(&limiter == &register_limit_ ? metrics::RateScope::kHttpRegister
+                              : &limiter == &reset_limit_  ? metrics::RateScope::kHttpPasswordReset
+                              : &limiter == &sessions_limit_ ? metrics::RateScope::kHttpSessions
+                                                             : metrics::RateScope::kHttpLogin);
   Error e{Errc::kRateLimited, {}};
   e.retry_after_ms = wait / 1000 + 1;
   respond(error_response(e));
@@ -124,6 +132,21 @@ void Router::handle(Request req, Respond respond) {
     if (only("POST")) post_login(req, std::move(respond));
   } else if (path == "/api/v1/auth/logout") {
     if (only("POST")) post_logout(req, std::move(respond));
+  } else if (path == kPasswordResetPath) {
+    if (only("POST")) post_password_reset(req, std::move(respond));
+  } else if (path == kPasswordResetConfirmPath) {
+    if (only("POST")) post_password_reset_confirm(req, std::move(respond));
+  } else if (path == kPasswordChangePath) {
+    if (only("POST")) post_password_change(req, std::move(respond));
+  } else if (path == kDeleteAccountPath) {
+    if (only("POST")) post_delete_account(req, std::move(respond));
+  } else if (path == kSessionsPath) {
+    if (only("GET")) get_sessions(req, std::move(respond));
+  } else if (path.size() > kSessionsPath.size() && path.rfind(kSessionsPath, 0) == 0 &&
+             path[kSessionsPath.size()] == '/') {
+    if (only("DELETE"))
+      delete_session(req, std::string_view(path).substr(kSessionsPath.size() + 1),
+                     std::move(respond));
   } else if (path.rfind(kVerifyPrefix, 0) == 0) {
     // Only a real GET opens the link: a HEAD (link checkers, previews) must not use it up.
     if (m == "HEAD") {
@@ -142,7 +165,7 @@ void Router::handle(Request req, Respond respond) {
   } else if (path == "/healthz") {
     if (only("GET")) respond(info_response(200, "ok"));
   } else if (path == "/readyz") {
-    if (only("GET")) get_ready(std::move(respond));
+    if (only("GET")) get_ready(req.target, std::move(respond));
   } else if (path == "/ws") {
     respond(
         error_response(Error{Errc::kBadRequest, "/ws is a WebSocket endpoint: send an upgrade."}));
@@ -166,10 +189,10 @@ void Router::get_about(Respond respond) {
 
 // Plain text, as proxies and operators read it: "ready", or "not ready" and a line per part
 // that fails ("store: cannot write").
-void Router::get_ready(Respond respond) {
+void Router::get_ready(std::string_view target, Respond respond) {
   Response out;
   out.content_type = "text/plain; charset=utf-8";
-  std::vector<Readiness::Failure> failures = readiness_.failures();
+  std::vector<Readiness::Failure> failures = readiness_.failures_for(target);
   if (failures.empty()) {
     out.body = "ready\n";
   } else {
@@ -184,14 +207,15 @@ void Router::post_register(const Request& req, Respond respond) {
   if (over_limit(register_limit_, req, respond)) return;
   auto fields = protocol::decode_body(req.content_type, req.body);
   if (!fields.ok()) return respond(error_response(fields.error()));
-  auto get = [&](const char* k) {
-    auto it = fields->find(k);
-    return it == fields->end() ? std::string() : it->second;
-  };
+  auto get = [&](const char* k) { return field_or_empty(*fields, k); };
   domain::Language language = choose_language(req.accept_language, get("lang"));
   accounts_.register_account(
       get("name"), get("email"), get("password"), language, [respond](Status s) {
-        if (!s.ok()) return respond(error_response(s.error()));
+        if (!s.ok()) {
+          metrics::add(metrics::counters().registrations_failed);
+          return respond(error_response(s.error()));
+        }
+        metrics::add(metrics::counters().registrations_ok);
         respond(info_response(201, "successfully created an account creation request."));
       });
 }
@@ -200,12 +224,13 @@ void Router::post_login(const Request& req, Respond respond) {
   if (over_limit(login_limit_, req, respond)) return;
   auto fields = protocol::decode_body(req.content_type, req.body);
   if (!fields.ok()) return respond(error_response(fields.error()));
-  auto get = [&](const char* k) {
-    auto it = fields->find(k);
-    return it == fields->end() ? std::string() : it->second;
-  };
-  accounts_.login(get("email"), get("password"), [respond](Result<std::string> r) {
-    if (!r.ok()) return respond(error_response(r.error()));
+  auto get = [&](const char* k) { return field_or_empty(*fields, k); };
+  accounts_.login(get("email"), get("password"), req.user_agent, [respond](Result<std::string> r) {
+    if (!r.ok()) {
+      metrics::add(metrics::counters().logins_failed);
+      return respond(error_response(r.error()));
+    }
+    metrics::add(metrics::counters().logins_ok);
     Response out;
     out.status = 201;
     out.body = envelope("auth", {{"token", r.value()}});
@@ -214,10 +239,9 @@ void Router::post_login(const Request& req, Respond respond) {
 }
 
 void Router::post_logout(const Request& req, Respond respond) {
-  std::string_view auth = trim(req.authorization);
-  if (auth.size() < 7 || ascii_lower(auth.substr(0, 7)) != "bearer ")
-    return respond(error_response(Errc::kUnauthorized));
-  accounts_.logout(std::string(trim(auth.substr(7))), [respond](Status s) {
+  std::optional<std::string> token = bearer_token(req.authorization);
+  if (!token) return respond(error_response(Errc::kUnauthorized));
+  accounts_.logout(std::move(*token), [respond](Status s) {
     if (!s.ok()) return respond(error_response(s.error()));
     respond(info_response(200, "logged out."));
   });

@@ -22,6 +22,7 @@ struct Request {
   std::string accept;
   std::string accept_language;  // chooses the language of pages and mail (language.h)
   std::string authorization;
+  std::string user_agent;     // a login keeps it as the label of its session
   std::string if_none_match;  // for the web client's files: answered 304 when it matches
   std::string body;
   std::string client_address;
@@ -41,6 +42,8 @@ struct RouterSettings {
   AddressSet rate_limit_exempt;
   int register_per_window = 10;
   int login_per_window = 20;
+  int reset_per_window = 5;      // password reset requests and uses
+  int sessions_per_window = 60;  // lists and revocations of one's own sessions
   int64_t window_us = 60'000'000;
   // Whether verification mail goes to an SMTP server or to the log: the web client tells a
   // new user where to find the link (GET /api/v1/about).
@@ -64,13 +67,27 @@ class Router {
   static Response error_response(const Error& error);
   static Response info_response(int status, std::string_view message);
 
+  // Several nodes share them (broker/cluster_limits.h): attempts per client address.
+  RateLimiter& register_limiter() { return register_limit_; }
+  RateLimiter& login_limiter() { return login_limit_; }
+  RateLimiter& reset_limiter() { return reset_limit_; }
+  RateLimiter& sessions_limiter() { return sessions_limit_; }
+
  private:
   void post_register(const Request& req, Respond respond);
   void post_login(const Request& req, Respond respond);
   void post_logout(const Request& req, Respond respond);
   void get_verify(const Request& req, std::string key, Respond respond);
+  // Passwords (password_routes.cc).
+  void post_password_reset(const Request& req, Respond respond);
+  void post_password_reset_confirm(const Request& req, Respond respond);
+  void post_password_change(const Request& req, Respond respond);
+  void post_delete_account(const Request& req, Respond respond);
+  // One's own sessions (session_routes.cc): `session_id` is the path's last part.
+  void get_sessions(const Request& req, Respond respond);
+  void delete_session(const Request& req, std::string_view session_id, Respond respond);
   void get_about(Respond respond);
-  void get_ready(Respond respond);
+  void get_ready(std::string_view target, Respond respond);
   // 0 when allowed; else a ready 429 was sent.
   bool over_limit(RateLimiter& limiter, const Request& req, const Respond& respond);
 
@@ -80,6 +97,8 @@ class Router {
   const Readiness& readiness_;
   RateLimiter register_limit_;
   RateLimiter login_limit_;
+  RateLimiter reset_limit_;
+  RateLimiter sessions_limit_;
 };
 
 }  // namespace rwd::http

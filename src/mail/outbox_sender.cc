@@ -4,7 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <future>
+
+#include "metrics/counters.h"
 
 namespace rwd::mail {
 
@@ -21,6 +22,7 @@ void OutboxSender::start() {
 }
 
 void OutboxSender::wake() {
+  woken_since_read_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
     woken_ = true;
@@ -37,9 +39,27 @@ void OutboxSender::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+int64_t OutboxSender::backlog() const {
+  return backlog_read_.load(std::memory_order_relaxed) +
+         woken_since_read_.load(std::memory_order_relaxed);
+}
+
+void OutboxSender::read_backlog() {
+  // The wakes seen before the read are dropped only once the count replaces them, so the
+  // backlog never dips while the read runs: a mail committed meanwhile may count twice until
+  // the next read, never zero times. A failed read keeps the last count and the wakes.
+  int64_t woken = woken_since_read_.load(std::memory_order_relaxed);
+  auto count = store_.unsent_mail_count();
+  if (!count.ok()) return;
+  backlog_read_.store(count.value(), std::memory_order_relaxed);
+  woken_since_read_.fetch_sub(woken, std::memory_order_relaxed);
+}
+
 void OutboxSender::run() {
+  read_backlog();  // what earlier runs left unsent counts before the first send is tried
   for (;;) {
     send_due();
+    read_backlog();
     auto next = store_.next_mail_due();
     std::unique_lock lock(mu_);
     if (stopping_) return;
@@ -61,24 +81,22 @@ void OutboxSender::run() {
 
 void OutboxSender::send_due() {
   for (;;) {
-    auto due = store_.due_mail(clock_.now_us(), 16);
-    if (!due.ok()) {
-      spdlog::error("outbox: {}", due.error().detail);
+    auto claimed = store_.claim_due_mail(clock_.now_us(), kClaimBatch);
+    if (!claimed.ok()) {
+      spdlog::error("outbox: {}", claimed.error().detail);
       return;
     }
-    if (due->empty()) return;
-    std::vector<std::future<void>> acks;
-    for (const store::OutboxMail& m : *due) {
+    store::MailClaim& claim = *claimed.value();
+    if (claim.mail().empty()) return;
+    for (const store::OutboxMail& m : claim.mail()) {
       {
         std::lock_guard lock(mu_);
-        if (stopping_) return;
+        if (stopping_) break;  // what was sent is still committed below
       }
-      auto promise = std::make_shared<std::promise<void>>();
-      acks.push_back(promise->get_future());
-      auto ack = [promise](Status) { promise->set_value(); };
       Status s = mailer_.send({m.recipient, m.subject, m.body});
+      metrics::add(s.ok() ? metrics::counters().mail_sent : metrics::counters().mail_failed);
       if (s.ok()) {
-        store_.mark_mail_sent(m.id, clock_.now_us(), ack);
+        claim.sent(m.id, clock_.now_us());
         continue;
       }
       int attempts = m.attempts + 1;
@@ -87,11 +105,18 @@ void OutboxSender::send_due() {
                          : clock_.now_us() + std::min<int64_t>(int64_t{5'000'000} << (attempts - 1),
                                                                3'600'000'000);
       spdlog::warn("mail to <{}> failed (attempt {}): {}", m.recipient, attempts, s.error().detail);
-      store_.reschedule_mail(m.id, attempts, next, s.error().detail, ack);
+      claim.retry(m.id, attempts, next, s.error().detail);
     }
-    // Wait for the marks to commit so the next read does not see these mails again.
-    for (auto& f : acks) f.wait();
-    if (due->size() < 16) return;
+    // Committed before the next claim, so that it does not see these mails again.
+    if (Status s = claim.commit(); !s.ok())
+      spdlog::error("outbox: recording what was sent failed ({}): those mails go out again",
+                    s.error().detail);
+    read_backlog();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (claim.mail().size() < static_cast<size_t>(kClaimBatch)) return;
   }
 }
 

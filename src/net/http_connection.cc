@@ -3,6 +3,9 @@
 #include <optional>
 
 #include "base/client_address.h"
+#include "http/loggable_target.h"
+#include "log/access_log.h"
+#include "metrics/counters.h"
 #include "net/server_state.h"
 
 namespace rwd::net {
@@ -14,8 +17,8 @@ namespace {
 // socket over to a WsConnection.
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
-  HttpConnection(Server::Impl& server, Loop& loop, Socket socket)
-      : server_(server), loop_(loop), stream_(std::move(socket)) {
+  HttpConnection(Server::Impl& server, Loop& loop, Socket socket, bool admin)
+      : server_(server), loop_(loop), stream_(std::move(socket)), admin_(admin) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) {
@@ -41,7 +44,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                       beast::bind_front_handler(&HttpConnection::on_read, shared_from_this()));
   }
 
-  void on_read(beast::error_code ec, size_t) {
+  void on_read(beast::error_code ec, size_t bytes) {
+    begin_access(bytes);
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
       return close();
@@ -54,6 +58,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
     auto& req = parser_->get();
     client_ = client_of(req);
+    note_access(req);
+    if (admin_ && websocket::is_upgrade(req)) return fail(Errc::kRouteNotFound);
     if (websocket::is_upgrade(req)) return upgrade(parser_->release());
 
     http::Request r;
@@ -63,6 +69,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     r.accept = std::string(req[bhttp::field::accept]);
     r.accept_language = std::string(req[bhttp::field::accept_language]);
     r.authorization = std::string(req[bhttp::field::authorization]);
+    r.user_agent = std::string(req[bhttp::field::user_agent]);
     r.if_none_match = std::string(req[bhttp::field::if_none_match]);
     r.body = std::move(req.body());
     r.client_address = client_;
@@ -71,13 +78,17 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     unsigned version = req.version();
     ++server_.http_in_flight;
     stream_.expires_never();
-    server_.router.handle(std::move(r), [self = shared_from_this(), keep_alive, head,
-                                         version](http::Response res) mutable {
+    auto respond = [self = shared_from_this(), keep_alive, head,
+                    version](http::Response res) mutable {
       asio::post(self->stream_.get_executor(), [self, res = std::move(res), keep_alive, head,
                                                 version]() mutable {
         self->write(std::move(res), keep_alive && !self->server_.stopping, head, version, true);
       });
-    });
+    };
+    if (admin_)
+      server_.admin_router->handle(std::move(r), std::move(respond));
+    else
+      server_.router.handle(std::move(r), std::move(respond));
   }
 
   void upgrade(bhttp::request<bhttp::string_body> req) {
@@ -106,6 +117,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (server_.stopping) return fail(Error{Errc::kOverloaded, "the server is shutting down."});
     if (!server_.acquire_address(client_)) {
       spdlog::info("refusing a WebSocket from {}: too many connections", client_);
+      metrics::count_rate_limited(metrics::RateScope::kAddress);
       return fail(Error{Errc::kRateLimited, "too many connections from this address."});
     }
     start_ws_connection(server_, loop_, stream_.release_socket(), std::move(req), version, client_);
@@ -138,7 +150,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         static_cast<bhttp::status>(res.status), version);
     msg->set(bhttp::field::server, "rewind");
     msg->set("X-Rewind-Node", server_.node_id);
-    msg->set(bhttp::field::content_type, res.content_type);
+    if (!res.content_type.empty()) msg->set(bhttp::field::content_type, res.content_type);
     msg->set(bhttp::field::cache_control, "no-store");
     for (auto& [k, v] : res.headers) msg->set(k, v);
     msg->keep_alive(keep_alive);
@@ -147,11 +159,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     msg->prepare_payload();
     if (head) msg->content_length(length);
     // A 304 has no body, and a Content-Length on it would have to be the full file's.
-    if (res.status == 304) msg->erase(bhttp::field::content_length);
+    if (res.status == 304 || res.status == 204) msg->erase(bhttp::field::content_length);
     stream_.expires_after(std::chrono::seconds(server_.config.http_write_timeout_s));
     bhttp::async_write(
         stream_, *msg,
-        [self = shared_from_this(), msg, keep_alive, counted](beast::error_code ec, size_t) {
+        [self = shared_from_this(), msg, keep_alive, counted](beast::error_code ec, size_t bytes) {
+          self->log_access(msg->result_int(), ec ? 0 : bytes);
           if (counted && --self->server_.http_in_flight == 0 && self->server_.stopping)
             self->server_.check_shutdown();
           if (ec) return self->close();
@@ -179,6 +192,38 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                             });
   }
 
+  // The access log's record of the request being answered (log/access_log.h): begun when its
+  // read ends, written when its answer is. Gathered only while the access log is on.
+  void begin_access(size_t bytes) {
+    access_on_ = log::access_log_enabled();
+    if (!access_on_) return;
+    access_method_ = "-";
+    access_target_ = "-";
+    access_request_bytes_ = bytes;
+    access_start_us_ = loop_.clock.now_us();
+  }
+
+  void note_access(const bhttp::request<bhttp::string_body>& req) {
+    if (!access_on_) return;
+    access_method_ = std::string(req.method_string());
+    access_target_ =
+        http::loggable_target(std::string_view(req.target().data(), req.target().size()));
+  }
+
+  void log_access(unsigned status, size_t response_bytes) {
+    if (!access_on_) return;
+    access_on_ = false;
+    log::HttpAccess a;
+    a.method = access_method_;
+    a.target = access_target_;
+    a.client = client_.empty() ? peer_ : client_;
+    a.status = static_cast<int>(status);
+    a.request_bytes = access_request_bytes_;
+    a.response_bytes = response_bytes;
+    a.duration_us = loop_.clock.now_us() - access_start_us_;
+    log::log_http_access(a);
+  }
+
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -192,13 +237,19 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string peer_;    // the TCP peer
   std::string client_;  // the current request's client (client_of)
+  const bool admin_;    // on the admin listener: the admin routes only
   bool linger_ = false;
+  bool access_on_ = false;
+  std::string access_method_;
+  std::string access_target_;
+  uint64_t access_request_bytes_ = 0;
+  int64_t access_start_us_ = 0;
 };
 
 }  // namespace
 
-void start_http_connection(Server::Impl& server, Loop& loop, Socket socket) {
-  std::make_shared<HttpConnection>(server, loop, std::move(socket))->start();
+void start_http_connection(Server::Impl& server, Loop& loop, Socket socket, bool admin) {
+  std::make_shared<HttpConnection>(server, loop, std::move(socket), admin)->start();
 }
 
 }  // namespace rwd::net

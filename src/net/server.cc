@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "base/address_set.h"
+#include "base/shared_gauge.h"
 #include "net/server_state.h"
 #include "net/ws_connection.h"
 
@@ -63,6 +64,7 @@ Server::Impl::Impl(const Config& c, http::Router& r, gateway::Services& s)
       services(s),
       loops(make_loops(c.threads, s.monotonic)),
       acceptor(loops[0]->ioc.get_executor()),
+      admin_acceptor(loops[0]->ioc.get_executor()),
       signals(loops[0]->ioc.get_executor(), SIGINT, SIGTERM),
       accept_backoff(loops[0]->ioc.get_executor()),
       shutdown_timer(loops[0]->ioc.get_executor()) {}
@@ -100,7 +102,10 @@ void Server::run() {
     spdlog::info("signal {}: shutting down", sig);
     s.begin_shutdown();  // the signal set runs on the first loop, with the acceptor
   });
-  asio::dispatch(s.acceptor.get_executor(), [&s] { s.accept(); });
+  asio::dispatch(s.acceptor.get_executor(), [&s] {
+    s.accept();
+    s.accept_admin();
+  });
   for (auto& loop : s.loops) loop->start_ticking();
   for (size_t i = 1; i < s.loops.size(); ++i)
     s.threads.emplace_back([&s, i] {
@@ -122,6 +127,37 @@ void Server::stop() {
 bool Server::stopping() const { return impl_->stopping; }
 
 void Server::set_node_id(int worker_id) { impl_->node_id = std::to_string(worker_id); }
+void Server::count_connections_in(SharedGauge* gauge) { impl_->shared_connections = gauge; }
+
+void Server::serve_admin(Listener listener, http::AdminRouter& admin) {
+  int fd = listener.release();
+  beast::error_code ec;
+  impl_->admin_acceptor.assign(listener.ipv6() ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    throw beast::system_error(ec, "cannot accept on the admin listening socket");
+  }
+  impl_->admin_router = &admin;
+}
+
+void Server::Impl::accept_admin() {
+  if (!admin_acceptor.is_open()) return;
+  // Scrapes are rare and cheap: every admin connection lives on the first loop.
+  Loop& loop = *loops[0];
+  admin_acceptor.async_accept(
+      loop.ioc.get_executor(), [this, &loop](beast::error_code ec, Socket socket) {
+        if (ec == asio::error::operation_aborted || !admin_acceptor.is_open()) return;
+        if (!ec) {
+          start_http_connection(*this, loop, std::move(socket), /*admin=*/true);
+          return accept_admin();
+        }
+        // Out of descriptors or another transient failure: try again shortly.
+        spdlog::debug("admin accept: {}", ec.message());
+        auto retry = std::make_shared<Timer>(loop.ioc.get_executor());
+        retry->expires_after(std::chrono::milliseconds(100));
+        retry->async_wait([this, retry](beast::error_code) { accept_admin(); });
+      });
+}
 
 void Server::Impl::accept() {
   // Accepting goes on while the connections drain; finish_shutdown closes the listener.
@@ -171,16 +207,25 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket, Loop& loop) {
 
 bool Server::Impl::acquire_address(const std::string& address) {
   std::lock_guard lock(mu);
-  int& n = per_address[address_bucket(address)];
-  if (n >= config.max_connections_per_address) return false;
+  std::string bucket = address_bucket(address);
+  int& n = per_address[bucket];
+  int elsewhere = shared_connections ? shared_connections->others(bucket) : 0;
+  if (n + elsewhere >= config.max_connections_per_address) {
+    if (n == 0) per_address.erase(bucket);
+    return false;
+  }
   ++n;
+  if (shared_connections) shared_connections->add(bucket);
   return true;
 }
 
 void Server::Impl::release_address(const std::string& address) {
   std::lock_guard lock(mu);
-  auto it = per_address.find(address_bucket(address));
-  if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
+  std::string bucket = address_bucket(address);
+  auto it = per_address.find(bucket);
+  if (it == per_address.end()) return;
+  if (shared_connections) shared_connections->remove(bucket);
+  if (--it->second <= 0) per_address.erase(it);
 }
 
 void Server::Impl::add_ws(WsConnection* c) {
@@ -239,6 +284,7 @@ void Server::Impl::maybe_finish_shutdown() {
 void Server::Impl::finish_shutdown() {
   beast::error_code ec;
   acceptor.close(ec);
+  admin_acceptor.close(ec);
   accept_backoff.cancel();
   stop_loops();
 }

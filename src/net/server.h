@@ -8,8 +8,13 @@
 #include "base/error.h"
 #include "config/config.h"
 #include "gateway/session.h"
+#include "http/admin_router.h"
 #include "http/router.h"
 #include "net/listener.h"
+
+namespace rwd {
+class SharedGauge;
+}
 
 namespace rwd::net {
 
@@ -41,6 +46,14 @@ class Server {
   // Names this node in the X-Rewind-Node header of every HTTP response (its worker id), so
   // that behind a proxy a client or an operator can tell which node answered. Before run().
   void set_node_id(int worker_id);
+  // Also serves the admin routes (/metrics, /healthz, /readyz) on a listener of their own,
+  // which nothing else is served on; `admin` outlives the server. Before run(). The admin
+  // listener closes with the public one.
+  void serve_admin(Listener listener, http::AdminRouter& admin);
+  // Several nodes: WebSocket connections are also counted per address in `gauge`, and
+  // --max-connections-per-address holds over the local count plus the other nodes' last
+  // reported ones. Before run().
+  void count_connections_in(SharedGauge* gauge);
 
   struct Impl;
 

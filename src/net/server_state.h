@@ -76,6 +76,8 @@ struct Server::Impl {
   Impl(const Config& config, http::Router& router, gateway::Services& services);
 
   void accept();
+  // The admin listener's accept loop (serve_admin); on the first loop.
+  void accept_admin();
   void on_accept(beast::error_code ec, Socket socket, Loop& loop);
   // Both run on the first loop, with the acceptor (shutdown_timer is not thread-safe).
   void begin_shutdown();
@@ -105,11 +107,15 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   // The X-Rewind-Node header of every HTTP response: which node answered. Set before run().
   std::string node_id = "0";
+  SharedGauge* shared_connections = nullptr;  // set before run()
   std::atomic<int> http_in_flight{0};
 
   std::vector<std::unique_ptr<Loop>> loops;  // one per --threads; never resized
   size_t next_loop = 0;                      // round robin of accepted sockets; first loop
   asio::basic_socket_acceptor<tcp, Executor> acceptor;
+  // Open only with an admin listener; its connections are answered by admin_router alone.
+  asio::basic_socket_acceptor<tcp, Executor> admin_acceptor;
+  http::AdminRouter* admin_router = nullptr;
   asio::basic_signal_set<Executor> signals;
   Timer accept_backoff;
   Timer shutdown_timer;
@@ -117,8 +123,9 @@ struct Server::Impl {
   bool logged_fd_exhaustion = false;  // on the first loop
 };
 
-// Starts serving HTTP on an accepted socket, which belongs to loop.
-void start_http_connection(Server::Impl& server, Loop& loop, Socket socket);
+// Starts serving HTTP on an accepted socket, which belongs to loop. An admin connection is
+// answered by the admin router only (no API, no web client, no WebSocket).
+void start_http_connection(Server::Impl& server, Loop& loop, Socket socket, bool admin = false);
 
 // Takes over a socket whose HTTP request was a WebSocket upgrade to /ws.
 void start_ws_connection(Server::Impl& server, Loop& loop, Socket socket,

@@ -4,6 +4,9 @@
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 
+#include "log/access_log.h"
+#include "metrics/counters.h"
+
 namespace rwd::net {
 
 using protocol::CloseCode;
@@ -11,19 +14,40 @@ using Phase = ConnectionPhase;
 using Event = ConnectionEvent;
 using Action = ConnectionAction;
 
+namespace {
+
+// The close code Beast sent itself when a read failed on what the peer sent (its "_Fail the
+// WebSocket Connection_" in websocket/impl/read.hpp): 1009 for a message over
+// read_message_max, 1007 for text that is not UTF-8, 1002 for every other protocol
+// violation (a bad opcode, reserved bits, an unmasked frame, a bad close frame...). None
+// when no close frame of ours went out: the peer closed, reset or went away.
+std::optional<uint16_t> close_code_sent_by_beast(beast::error_code ec) {
+  if (ec == websocket::error::message_too_big) return 1009;
+  if (ec == websocket::error::bad_frame_payload) return 1007;
+  if (ec == websocket::condition::protocol_violation) return 1002;
+  return std::nullopt;
+}
+
+}  // namespace
+
 WsConnection::WsConnection(Server::Impl& server, Loop& loop, Socket socket,
                            protocol::Version version, std::string address)
     : server_(server),
       loop_(loop),
       ws_(std::move(socket)),
       version_(version),
-      address_(std::move(address)) {}
+      address_(std::move(address)),
+      opened_us_(loop.clock.now_us()) {
+  metrics::add(metrics::counters().connections_open[version_slot()], 1);
+}
 
 WsConnection::~WsConnection() {
   // Normally finish() has unlinked it already; when the loops stop with connections open they
   // are destroyed with their loop, on one thread.
   loop_.deadlines.cancel(*this);
   server_.release_address(address_);
+  metrics::add(metrics::counters().connections_open[version_slot()], -1);
+  set_queued_bytes(0);
 }
 
 void WsConnection::start(bhttp::request<bhttp::string_body> request) {
@@ -57,15 +81,23 @@ void WsConnection::read() {
   ws_.async_read(buffer_, beast::bind_front_handler(&WsConnection::on_read, shared_from_this()));
 }
 
-void WsConnection::on_read(beast::error_code ec, size_t) {
+void WsConnection::on_read(beast::error_code ec, size_t bytes) {
   if (ec) {
     // Beast has already answered framing errors (1002), bad UTF-8 (1007) and oversized
     // messages (1009) with a close frame; a closed or reset peer ends here too.
     if (ec != websocket::error::closed && ec != asio::error::operation_aborted &&
         ec != asio::error::eof)
       spdlog::debug("ws {}: read: {}", address_, ec.message());
+    // Counted with the closes the server starts (start_close), unless one of those came
+    // first: after our close frame Beast sends no other.
+    if (!close_code_ && !beast_close_code_) {
+      beast_close_code_ = close_code_sent_by_beast(ec);
+      if (beast_close_code_) metrics::count_close(*beast_close_code_);
+    }
     return transition(Event::kEnded);
   }
+  bytes_in_ += bytes;
+  ++frames_in_;
   try {
     if (ws_.got_text()) {
       auto data = buffer_.cdata();
@@ -166,17 +198,17 @@ void WsConnection::close(CloseCode code) {
 
 void WsConnection::enqueue(gateway::Frame frame) {
   if (!accepts_frames(phase_)) return;
-  queued_bytes_ += frame->size();
+  set_queued_bytes(queued_bytes_ + frame->size());
   if (queued_bytes_ > server_.config.send_queue_bytes) {
     spdlog::info("ws {}: closing a slow consumer ({} bytes queued)", address_, queued_bytes_);
     // Drop what waits, but not the frame being written: Beast is still reading its bytes.
     if (writing_ && queue_head_ < queue_.size()) {
       queue_.resize(queue_head_ + 1);
-      queued_bytes_ = queue_[queue_head_]->size();
+      set_queued_bytes(queue_[queue_head_]->size());
     } else {
       queue_.clear();
       queue_head_ = 0;
-      queued_bytes_ = 0;
+      set_queued_bytes(0);
     }
     return start_close(CloseCode::kSlowConsumer);
   }
@@ -211,10 +243,12 @@ void WsConnection::write_next() {
                   beast::bind_front_handler(&WsConnection::on_write, shared_from_this()));
 }
 
-void WsConnection::on_write(beast::error_code ec, size_t) {
+void WsConnection::on_write(beast::error_code ec, size_t bytes) {
   writing_ = false;
+  bytes_out_ += bytes;
+  ++frames_out_;
   if (queue_head_ < queue_.size()) {
-    queued_bytes_ -= queue_[queue_head_]->size();
+    set_queued_bytes(queued_bytes_ - queue_[queue_head_]->size());
     queue_[queue_head_++].reset();
     // A connection that never quite drains would otherwise grow dead slots forever.
     if (queue_head_ >= 64 && queue_head_ * 2 >= queue_.size()) {
@@ -225,14 +259,20 @@ void WsConnection::on_write(beast::error_code ec, size_t) {
   if (ec) {
     queue_.clear();
     queue_head_ = 0;
-    queued_bytes_ = 0;
+    set_queued_bytes(0);
     return transition(Event::kEnded);
   }
   write_next();
 }
 
 void WsConnection::start_close(CloseCode code) {
-  if (!close_code_) close_code_ = code;
+  // A close that comes after the connection ended (a hub's close posted from another thread,
+  // Beast's own close already sent) sends nothing: counted, it would be counted twice.
+  if (phase_ == Phase::kDone) return;
+  if (!close_code_) {
+    close_code_ = code;
+    metrics::count_close(static_cast<uint16_t>(code));
+  }
   transition(Event::kCloseRequested);
 }
 
@@ -248,6 +288,33 @@ void WsConnection::finish() {
   beast::get_lowest_layer(ws_).close(ec);
   if (session_) session_->on_closed();
   server_.remove_ws(this);
+  log_access();
+}
+
+void WsConnection::log_access() {
+  if (!log::access_log_enabled()) return;
+  log::WsAccess a;
+  a.client = address_;
+  a.protocol_version = static_cast<int>(version_);
+  if (close_code_) {
+    a.close_code = static_cast<int>(*close_code_);
+    a.close_by = "server";
+  } else if (beast_close_code_) {
+    a.close_code = static_cast<int>(*beast_close_code_);
+    a.close_by = "server";
+  } else if (ws_.reason().code != websocket::close_code::none) {
+    a.close_code = static_cast<int>(ws_.reason().code);
+    a.close_by = "client";
+  } else {
+    a.close_code = 1006;  // RFC 6455: closed without a close frame
+    a.close_by = "none";
+  }
+  a.duration_us = loop_.clock.now_us() - opened_us_;
+  a.bytes_in = bytes_in_;
+  a.bytes_out = bytes_out_;
+  a.frames_in = frames_in_;
+  a.frames_out = frames_out_;
+  log::log_ws_access(a);
 }
 
 void start_ws_connection(Server::Impl& server, Loop& loop, Socket socket,
@@ -257,5 +324,14 @@ void start_ws_connection(Server::Impl& server, Loop& loop, Socket socket,
       std::make_shared<WsConnection>(server, loop, std::move(socket), version, std::move(address));
   conn->start(std::move(request));
 }
+
+void WsConnection::set_queued_bytes(size_t bytes) {
+  // The process-wide gauge moves by the difference: one relaxed atomic add per frame.
+  metrics::add(metrics::counters().send_queue_bytes,
+               static_cast<int64_t>(bytes) - static_cast<int64_t>(queued_bytes_));
+  queued_bytes_ = bytes;
+}
+
+size_t WsConnection::version_slot() const { return version_ == protocol::Version::kV2 ? 1 : 0; }
 
 }  // namespace rwd::net

@@ -91,6 +91,10 @@ class WsConnection final : public gateway::Transport,
   void arm_deadline();
   void send_close();
   void finish();
+  // Metrics: queued_bytes_ with the process's send-queue gauge; the version's label slot.
+  void set_queued_bytes(size_t bytes);
+  size_t version_slot() const;
+  void log_access();  // log/access_log.h
 
   Server::Impl& server_;
   Loop& loop_;
@@ -106,12 +110,19 @@ class WsConnection final : public gateway::Transport,
   // nothing for the idle majority of connections (a std::deque allocates 512 bytes up front).
   std::vector<gateway::Frame> queue_;
   size_t queue_head_ = 0;
-  size_t queued_bytes_ = 0;
+  size_t queued_bytes_ = 0;  // changed only through set_queued_bytes (the metrics gauge)
   ConnectionPhase phase_ = ConnectionPhase::kHandshake;
   // The write queue's own state, in any phase that writes.
   bool writing_ = false;  // one async_write in flight
   bool corked_ = false;   // TCP_CORK set while a burst of frames is written
   std::optional<protocol::CloseCode> close_code_;  // of the first close request
+  std::optional<uint16_t> beast_close_code_;       // sent by Beast on a protocol error
+  // For the access log's record, written when the connection finishes.
+  int64_t opened_us_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+  uint32_t frames_in_ = 0;
+  uint32_t frames_out_ = 0;
 };
 
 }  // namespace rwd::net

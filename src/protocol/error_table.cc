@@ -14,6 +14,8 @@ constexpr ErrorInfo kErrors[] = {
      "email or password is incorrect."},
     {Errc::kEmailNotVerified, 403, "email_not_verified", "4036",
      "this email address is not verified yet: open the link in the mail we sent."},
+    {Errc::kAccountDisabled, 403, "account_disabled", "4044",
+     "this account has been disabled by an operator."},
     {Errc::kLinkInvalid, 410, "link_invalid", "4037",
      "this verification link is invalid, already used or expired."},
     {Errc::kRateLimited, 429, "rate_limited", "4029", "too many requests; try again later."},
@@ -25,6 +27,8 @@ constexpr ErrorInfo kErrors[] = {
      "this method is not allowed on this endpoint."},
     {Errc::kForbiddenOrigin, 403, "forbidden_origin", "4042", "this origin is not allowed."},
     {Errc::kUnauthorized, 401, "unauthorized", "4043", "a valid bearer token is required."},
+    {Errc::kSessionNotFound, 404, "session_not_found", "4045",
+     "this user has no live session with that id."},
     {Errc::kInvalidToken, 401, "invalid_token", "4000", "the token is not valid."},
     {Errc::kMalformedFrame, 400, "malformed_frame", "4001",
      "a frame must be a JSON object {\"type\": string, \"payload\": any}."},
@@ -45,6 +49,7 @@ constexpr ErrorInfo kErrors[] = {
     // The published app matches this exact text.
     {Errc::kNotRequested, 404, "not_requested", "4014", "targeted name was not requested."},
     {Errc::kNotFriends, 403, "not_friends", "4015", "you are not friends with this user."},
+    {Errc::kUserBlocked, 409, "user_blocked", "4016", "you blocked this user: unblock them first."},
     {Errc::kChatNotFound, 404, "chat_not_found", "4020", "no such chat, or you are not a member."},
     {Errc::kMessageNotFound, 404, "message_not_found", "4021",
      "no such message of yours in this chat."},
@@ -81,6 +86,8 @@ constexpr CloseInfo kCloses[] = {
     {CloseCode::kTooManyConnections, "too many connections from this address"},
     {CloseCode::kTokenRevoked, "token revoked"},
     {CloseCode::kInternalError, "internal error"},
+    {CloseCode::kAccountDisabled, "account disabled by an operator"},
+    {CloseCode::kAccountDeleted, "account deleted"},
 };
 
 }  // namespace

@@ -44,6 +44,8 @@ enum class CloseCode : uint16_t {
   kTooManyConnections = 4107,  // address has --max-connections-per-address open
   kTokenRevoked = 4108,        // the token this session authenticated with was revoked
   kInternalError = 4109,       // last resort: a bug closed this session only
+  kAccountDisabled = 4110,     // an operator disabled the user's account: all its sessions end
+  kAccountDeleted = 4111,      // the user's account was deleted: all its sessions end
 };
 
 struct CloseInfo {

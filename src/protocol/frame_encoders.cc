@@ -318,6 +318,17 @@ std::string encode_guild_members(const domain::GuildView& g) {
   });
 }
 
+std::string encode_blocked_users(const std::vector<domain::UserView>& users) {
+  return envelope("load", [&](Writer& w) {
+    w.StartObject();
+    w.Key("type");
+    w.String("blocked_users");
+    w.Key("users");
+    write_users(w, users);
+    w.EndObject();
+  });
+}
+
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more) {
   return envelope("load", [&](Writer& w) {
     w.StartObject();

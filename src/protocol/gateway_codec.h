@@ -60,10 +60,18 @@ struct LoadGuildMembersRequest {
   int64_t guild_id = 0;
 };
 
+// v2 only (v1 answers kUnknownType): `block {"type":"block"|"unblock","name":...}`.
+struct BlockRequest {
+  bool block = true;  // false: unblock
+  std::string name;
+};
+// v2 only (v1 answers as before it existed): `load {"type":"blocked_users"}`.
+struct LoadBlockedRequest {};
+
 // A new alternative needs its row in request_types.cc, which does not compile without it.
-using Request =
-    std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
-                 FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest>;
+using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
+                             LoadFriendsRequest, FriendRequest, GuildRequest, LoadGuildsRequest,
+                             LoadGuildMembersRequest, BlockRequest, LoadBlockedRequest>;
 
 // v2: the id a client may give a request, at the frame's top level next to `type` and
 // `payload` ("request_id": 1 to 64 printable ASCII characters). Every frame that answers the
@@ -129,6 +137,8 @@ std::string encode_guild_summaries(const std::vector<domain::GuildSummary>& guil
 // v2's answer to `load guild_members`: one frame with every member (at most the guild's
 // member cap).
 std::string encode_guild_members(const domain::GuildView& guild);
+// v2's answer to `load blocked_users`: the users I block, oldest block first.
+std::string encode_blocked_users(const std::vector<domain::UserView>& users);
 // v2 only: sent after the chat events of a history load.
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more);
 

@@ -331,6 +331,18 @@ Result<LoadGuildMembersRequest> decode_load_guild_members(const FrameParts& fram
   return LoadGuildMembersRequest{id.value()};
 }
 
+Result<BlockRequest> decode_block(const FrameParts& frame) {
+  if (Status s = payload_object(frame.payload, "block"); !s.ok()) return s.error();
+  const Value& payload = *frame.payload;
+  auto kind = Fields(payload, "block").choice("type", {"block", "unblock"}, "block or unblock");
+  if (!kind.ok()) return kind.error();
+  auto name = Fields(payload, "block " + kind.value()).string("name");
+  if (!name.ok()) return name.error();
+  return BlockRequest{kind.value() == "block", std::move(name.value())};
+}
+
+Result<LoadBlockedRequest> decode_load_blocked(const FrameParts&) { return LoadBlockedRequest{}; }
+
 Result<Request> decode_request(std::string_view frame, Version version) {
   return decode_frame(frame, version).request;
 }

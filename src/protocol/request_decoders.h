@@ -18,5 +18,7 @@ Result<LoadChatRequest> decode_load_chat(const FrameParts& frame);
 Result<LoadFriendsRequest> decode_load_friends(const FrameParts& frame);
 Result<LoadGuildsRequest> decode_load_guilds(const FrameParts& frame);
 Result<LoadGuildMembersRequest> decode_load_guild_members(const FrameParts& frame);
+Result<BlockRequest> decode_block(const FrameParts& frame);
+Result<LoadBlockedRequest> decode_load_blocked(const FrameParts& frame);
 
 }  // namespace rwd::protocol

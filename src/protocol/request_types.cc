@@ -53,6 +53,8 @@ constexpr RequestType kRequestTypes[] = {
     row<GuildRequest, decode_guild>("guild", "", kV2Only, true),
     row<LoadGuildsRequest, decode_load_guilds>("load", "guilds", kBoth, true),
     row<LoadGuildMembersRequest, decode_load_guild_members>("load", "guild_members", kV2Only, true),
+    row<BlockRequest, decode_block>("block", "", kV2Only, true),
+    row<LoadBlockedRequest, decode_load_blocked>("load", "blocked_users", kV2Only, true),
 };
 
 static_assert(std::size(kRequestTypes) == std::variant_size_v<Request>,

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,13 @@ struct UserRecord {
   std::string password_hash;
   std::optional<std::string> profile;
   int64_t created_us = 0;
+  // Disabled by an operator (set_user_disabled): its tokens were revoked and put_token
+  // refuses new ones until it is enabled again.
+  bool disabled = false;
+  // Deleted by its owner or an operator (delete_user): a tombstone kept so that its id is never
+  // reused and its messages keep their author. Its name, email and password hash are empty
+  // (the name and email are free for a new account) and it has no token.
+  bool deleted = false;
 };
 
 struct PendingRegistration {
@@ -75,6 +83,31 @@ struct TokenRecord {
   int64_t user_id = 0;
   int64_t created_us = 0;
   int64_t expires_us = 0;
+  // When the token was last used to open a session (touch_token), or created_us if never:
+  // what its owner sees in the list of their sessions. Read back by live_tokens_of only.
+  int64_t last_seen_us = 0;
+  // What the client that logged in said it is (its User-Agent, cleaned by the domain): at
+  // most kClientLabelMax bytes of UTF-8 without control characters; may be empty. Stored by
+  // put_token, read back by live_tokens_of only.
+  std::string client{};  // {}: the records built without it need not name it
+};
+
+inline constexpr size_t kClientLabelMax = 200;
+
+// A password reset key of a user: at most one per user (a new request replaces the unused
+// one), single use.
+struct PasswordReset {
+  int64_t user_id = 0;
+  std::string key_hash;  // SHA-256 of the reset key; the key itself is never stored
+  int64_t created_us = 0;
+  int64_t expires_us = 0;
+};
+
+// What a password change committed: the user with the new hash, and the tokens it revoked
+// (every live one of the user, but the one kept), whose sessions must end.
+struct PasswordChanged {
+  UserRecord user;
+  std::vector<std::string> revoked_token_hashes;
 };
 
 struct UserPair {
@@ -149,10 +182,41 @@ struct FriendRequestOutcome {
   int64_t chat_id = 0;
 };
 
+// What blocking a user produced.
+struct BlockOutcome {
+  bool changed = false;     // false: the block already existed (a repeat: nothing changed)
+  bool unfriended = false;  // the two were friends: that friendship ended
+  // The pending friend request between the two (either way) that the block removed.
+  std::optional<FriendRequestRecord> request_removed;
+};
+
 // What leaving a guild produced.
 struct GuildLeaveOutcome {
   std::optional<GuildState> after;   // none: the last member left and the guild is deleted
   std::optional<int64_t> new_owner;  // the owner left and the guild passed to this member
+};
+
+// What disabling or enabling an account produced.
+struct AccountStateOutcome {
+  bool changed = false;  // false: the account already was in that state (a repeat)
+  // Disabling: the hashes of the live tokens it revoked (each one's sessions must end).
+  std::vector<std::string> revoked_token_hashes;
+};
+
+// A guild the deleted account was a member of, as delete_user left it.
+struct GuildDeparture {
+  int64_t guild_id = 0;
+  GuildLeaveOutcome outcome;  // as leave_guild would have answered
+};
+
+// What deleting an account committed: every relation it had, each one removed, so that the
+// people concerned can be told.
+struct AccountDeleted {
+  UserRecord user;  // the tombstone (deleted = true)
+  std::vector<std::string> revoked_token_hashes;
+  std::vector<int64_t> former_friends;
+  std::vector<FriendRequestRecord> removed_requests;  // both ways
+  std::vector<GuildDeparture> guilds;                 // by guild id
 };
 
 // True when retrying the same write or read later can succeed (see "Errors" above).
@@ -174,6 +238,26 @@ struct DirectorySnapshot {
 template <typename T>
 using Callback = std::function<void(Result<T>)>;
 
+// Due mail claimed by one sender (Store::claim_due_mail): while the claim lasts no other
+// sender sharing the database gets it, so a mail goes out once however many nodes run (on
+// SQLite one process holds the database, so there is no other sender to keep out). Each
+// mail's outcome is recorded with sent() or retry(); commit() makes them durable and ends the
+// claim. A claim that ends without a commit (its process died, the commit failed) leaves its
+// mail due again at once: mail goes out at least once, and is never lost. One thread.
+class MailClaim {
+ public:
+  virtual ~MailClaim() = default;
+  const std::vector<OutboxMail>& mail() const { return mail_; }
+  virtual void sent(int64_t mail_id, int64_t now_us) = 0;
+  // Tried again at next_attempt_us (INT64_MAX: given up).
+  virtual void retry(int64_t mail_id, int attempts, int64_t next_attempt_us,
+                     std::string last_error) = 0;
+  virtual Status commit() = 0;
+
+ protected:
+  std::vector<OutboxMail> mail_;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -190,14 +274,64 @@ class Store {
   // to someone else meanwhile; an account that exists for the email also gives kLinkInvalid.
   virtual void verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
                                    Callback<UserRecord> done) = 0;
-  virtual void put_token(TokenRecord token, Callback<void> done) = 0;
+  // kAccountDisabled when token.user_id is disabled (decided against the user's row, so a
+  // login racing a disable never leaves a live token behind it).
+  void put_token(TokenRecord token, Callback<void> done) {
+    put_login_token(std::move(token), {}, std::move(done));
+  }
+  // put_token for a login that verified the password hash verified_password_hash: the token
+  // is stored only while that is still the user's hash, else kInvalidCredentials. A login
+  // racing a password reset or change, or on a node whose cache still holds the old hash,
+  // gets no token. An empty verified_password_hash checks nothing.
+  virtual void put_login_token(TokenRecord token, std::string verified_password_hash,
+                               Callback<void> done) = 0;
   // Revokes a live token (not expired at now_us, not revoked). Returns its user.
   // kUnauthorized when there is no such live token.
   virtual void revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) = 0;
+  // The token was used at now_us (a gateway connection authenticated with it): its
+  // last_seen_us becomes now_us, unless it already is later. A token that is unknown, revoked
+  // or expired is left alone, and that is not an error. Called once per authentication,
+  // never per message.
+  virtual void touch_token(std::string token_hash, int64_t now_us, Callback<void> done) = 0;
+
+  // Passwords (reset by mail, change while logged in).
+  // Stores reset.key_hash as user_id's reset key, replacing any earlier one of the user (its
+  // key stops working), together with its mail, in one transaction. kUserNotFound when there
+  // is no such user (nothing is stored then, not even the mail).
+  virtual void put_password_reset(PasswordReset reset, OutboxMail mail, Callback<void> done) = 0;
+  // Consumes the reset key whose hash is key_hash (live: expires_us > now_us), sets its
+  // user's password hash and revokes every live token of the user. kLinkInvalid when there
+  // is no such live key (unknown, used, replaced or expired).
+  virtual void reset_password(std::string key_hash, std::string password_hash, int64_t now_us,
+                              Callback<PasswordChanged> done) = 0;
+  // Sets user_id's password hash to new_hash if it still is old_hash, and revokes every live
+  // token of the user but keep_token_hash. kInvalidCredentials when the hash changed meanwhile
+  // (another change or a reset came first), kUserNotFound when there is no such user.
+  virtual void change_password(int64_t user_id, std::string old_hash, std::string new_hash,
+                               std::string keep_token_hash, int64_t now_us,
+                               Callback<PasswordChanged> done) = 0;
+  // Disables (disabled = true) or enables user_id. Disabling also revokes every live token
+  // of the user in the same transaction, and answers their hashes; enabling revokes nothing
+  // (tokens revoked stay revoked). Repeating either is a no-op answered with changed = false.
+  // kUserNotFound when there is no such user.
+  virtual void set_user_disabled(int64_t user_id, bool disabled, int64_t now_us,
+                                 Callback<AccountStateOutcome> done) = 0;
+
+  // Deletes user_id's account, all in one transaction: the row stays as a tombstone (see
+  // UserRecord::deleted) whose name and email are freed and whose password hash is emptied;
+  // every live token is revoked; its friendships and friend requests (both ways) are removed;
+  // it leaves every guild as leave_guild would (an owned guild passes to the first member in
+  // joining order, or is deleted with its last member). Its messages stay. When
+  // verified_password_hash is not empty, it must still be the user's hash
+  // (kInvalidCredentials otherwise: a password change or reset came first). kUserNotFound
+  // when there is no such user, or it is already deleted.
+  virtual void delete_user(int64_t user_id, std::string verified_password_hash, int64_t now_us,
+                           Callback<AccountDeleted> done) = 0;
 
   // Friends. new_chat_id is used only if the pair gets a direct-message chat for the first
   // time (a pair that was friends before keeps its chat and its history).
-  // from_id asks to_id: kAlreadyFriends, kAlreadyRequested (from_id asked already); when
+  // from_id asks to_id: kAlreadyFriends, kAlreadyRequested (from_id asked already),
+  // kUserNotFound when to_id blocked from_id, kUserBlocked when from_id blocked to_id; when
   // to_id had asked from_id, they become friends instead (crossed requests).
   virtual void request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id, int64_t now_us,
                               Callback<FriendRequestOutcome> done) = 0;
@@ -212,6 +346,18 @@ class Store {
   // Ends the friendship of user_id and other_id (their chat and history stay).
   // kNotFriends when they are not friends.
   virtual void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) = 0;
+
+  // Blocks (one-way). blocker_id blocks blocked_id and, in the same transaction, ends their
+  // friendship and removes the pending request between them, whichever way it goes (the
+  // outcome says what ended). While the block lasts, request_friend from blocked_id to
+  // blocker_id answers kUserNotFound, as for a user that does not exist, and from blocker_id
+  // to blocked_id kUserBlocked; add_guild_member and sending in their chat need a friendship,
+  // so they are refused too. Blocking again is a no-op answered with changed = false.
+  // kSelfTarget; kUserNotFound when blocked_id is no user.
+  virtual void block_user(int64_t blocker_id, int64_t blocked_id, int64_t now_us,
+                          Callback<BlockOutcome> done) = 0;
+  // Ends blocker_id's block of blocked_id; true when there was one (a repeat answers false).
+  virtual void unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) = 0;
 
   // Stores a new message (message.seq is ignored) and answers the seq it took. Putting the
   // same message again is a no-op that answers the seq it already has.
@@ -247,6 +393,8 @@ class Store {
   // guild as it was. kGuildNotFound; kNotGuildOwner.
   virtual void delete_guild(int64_t guild_id, int64_t actor_id, Callback<GuildState> done) = 0;
 
+  // A mail's outcome outside a claim. A claimed mail is marked through its MailClaim (on
+  // PostgreSQL the claim holds the mail's row until it commits).
   virtual void mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void> done) = 0;
   virtual void reschedule_mail(int64_t mail_id, int attempts, int64_t next_attempt_us,
                                std::string last_error, Callback<void> done) = 0;
@@ -269,14 +417,25 @@ class Store {
   virtual Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,
                                                         int64_t now_us) = 0;
   virtual Result<std::optional<UserRecord>> find_user(int64_t id) = 0;
+  // user_id's live tokens at now_us (not expired, not revoked), oldest first (ties by hash),
+  // with their last_seen_us (never before created_us) and client.
+  virtual Result<std::vector<TokenRecord>> live_tokens_of(int64_t user_id, int64_t now_us) = 0;
+  // The users blocker_id blocks, oldest block first (ties by id).
+  virtual Result<std::vector<int64_t>> blocked_by(int64_t blocker_id) = 0;
   // Matched as the Directory matches names: by unicode::name_key (NFC, case folded).
   virtual Result<std::optional<UserRecord>> find_user_by_name(const std::string& name) = 0;
   // Matched as the Directory matches emails: ASCII case-insensitively.
   virtual Result<std::optional<UserRecord>> find_user_by_email(const std::string& email) = 0;
   virtual Result<std::optional<PendingRegistration>> find_pending(const std::string& email) = 0;
-  virtual Result<std::vector<OutboxMail>> due_mail(int64_t now_us, int limit) = 0;
+  // Unsent mail due at now_us, the longest due first, at most `limit`, claimed by the caller
+  // until the claim commits or ends (MailClaim). Mail another sender holds is skipped, not
+  // waited for.
+  virtual Result<std::unique_ptr<MailClaim>> claim_due_mail(int64_t now_us, int limit) = 0;
   // Earliest next_attempt_us of unsent mail, if any.
   virtual Result<std::optional<int64_t>> next_mail_due() = 0;
+  // Unsent mail that will still be tried: the outbox's backlog (mail given up after its last
+  // attempt, next_attempt_us INT64_MAX, is left out).
+  virtual Result<int64_t> unsent_mail_count() = 0;
 
   // Blocks until every write submitted so far has committed (or failed).
   virtual void flush() = 0;

@@ -16,13 +16,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def _e2e_helpers():
-    """tests/e2e/conftest.py as a module of its own name ("conftest" is this file)."""
+def _e2e_module(file_name, module_name):
+    """A helper module of tests/e2e, loaded by path: that folder is not on this suite's
+    import path."""
     spec = importlib.util.spec_from_file_location(
-        "e2e_helpers", os.path.join(ROOT, "tests", "e2e", "conftest.py"))
+        module_name, os.path.join(ROOT, "tests", "e2e", file_name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _e2e_helpers():
+    """tests/e2e/conftest.py as a module of its own name ("conftest" is this file)."""
+    return _e2e_module("conftest.py", "e2e_helpers")
 
 
 Mailbox = _e2e_helpers().Mailbox
@@ -65,10 +71,12 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(request):
+    """The module's cluster; a module's CLUSTER_NODE_ARGS are added to NODE_ARGS."""
     d = tempfile.mkdtemp(prefix="rewind-cluster-")
+    args = NODE_ARGS + getattr(request.module, "CLUSTER_NODE_ARGS", [])
     try:
-        r = subprocess.run([CLUSTER, "start", d, str(NODES)] + NODE_ARGS, capture_output=True,
+        r = subprocess.run([CLUSTER, "start", d, str(NODES)] + args, capture_output=True,
                            text=True, timeout=180)
         if r.returncode != 0:
             subprocess.run([CLUSTER, "stop", d], capture_output=True, timeout=120)

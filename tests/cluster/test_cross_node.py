@@ -1,19 +1,28 @@
 """Everything a user does works whichever nodes the people involved are connected to: direct
 messages with edits and deletions, friend requests and answers, guilds and guild chat, several
 sessions of one user on several nodes, and a logout closing the token's sessions on every
-node (4108). Each test talks to the nodes directly (not through the front), so which node
-serves whom is chosen, not left to the balancer; each HTTP request comes from an address of
-its own, so the per-address limits of the nodes never decide a result."""
+node (4108); what another node sends right after a session's auth answer arrives live (the
+answer waits for Redis to confirm the node's subscriptions). Each test talks to the nodes
+directly (not through the front), so which node serves whom is chosen, not left to the
+balancer; each HTTP request comes from an address of its own, so the per-address limits of
+the nodes never decide a result."""
+import collections
 import itertools
+import os
+import re
+import socket
+import subprocess
+import threading
 import time
 
-from conftest import _e2e_helpers, client_from
+import requests
+from conftest import NODE_ARGS, _e2e_helpers, client_from
 
 e2e = _e2e_helpers()
 Client = e2e.Client
 
-names = (f"x{i}" for i in itertools.count())
-addresses = (f"127.0.{i // 250 + 10}.{i % 250 + 1}" for i in itertools.count())
+names = map("x{}".format, itertools.count())  # map over a count: safe from several threads
+addresses = map(lambda i: f"127.0.{i // 250 + 10}.{i % 250 + 1}", itertools.count())
 
 
 class Node:
@@ -47,14 +56,6 @@ def connect(cluster, i, token, version=None):
     return c
 
 
-def settle():
-    """A node subscribes a user's channels in Redis when the user's first session there
-    authenticates, and the auth answer does not wait for Redis to confirm it: an event
-    published in between is not delivered live (catching up from the database after a gap is
-    still to come). These tests check live delivery, so they give the subscriptions a moment."""
-    time.sleep(0.5)
-
-
 def user(cluster, i=0):
     """A user registered, verified and logged in through node i: (token, id, name)."""
     name = next(names)
@@ -77,7 +78,6 @@ def user(cluster, i=0):
 def befriend(cluster, i, j, a, b):
     """a (on node i) asks b (on node j), b accepts; both see the other's event."""
     ca, cb = connect(cluster, i, a[0]), connect(cluster, j, b[0])
-    settle()
     ca.send("mutual_users", {"type": "request", "name": b[2]})
     assert ca.recv_type("ok")["type"] == "ok"
     assert cb.recv_type("mutual_users", 10)["payload"]["type"] == "request"
@@ -99,7 +99,6 @@ def test_direct_messages_reach_the_other_node_once_and_in_order(cluster):
     ca = connect(cluster, 0, a[0])
     cb = connect(cluster, 1, b[0])
     ca2 = connect(cluster, 2, a[0])  # the sender's second device, on a third node
-    settle()
     total = 50  # under the per-user chat limit (60 a minute)
     for i in range(total):
         ca.send("chat", {"type": "send", "chat_id": chat, "content": f"m{i}"})
@@ -119,7 +118,6 @@ def test_an_edit_and_a_deletion_reach_the_other_node(cluster):
     chat = chat_id(a[1], b[1])
     ca = connect(cluster, 1, a[0], version=2)
     cb = connect(cluster, 2, b[0], version=2)
-    settle()
     ca.send("chat", {"type": "send", "chat_id": chat, "content": "first"})
     sent = cb.recv_type("chat", 10)["payload"]
     assert sent["content"] == "first"
@@ -167,6 +165,23 @@ def test_an_account_verified_on_one_node_logs_in_on_another_at_once(cluster):
         assert r.status_code == 201, r.text
 
 
+def test_a_token_from_a_login_on_one_node_works_on_another_at_once(cluster):
+    token, uid, name = user(cluster, 0)
+    for i in range(6):
+        # The other node's cache may not have heard of the token yet: the auth asks the store.
+        r = login(cluster, i, f"{name}@example.test")
+        assert r.status_code == 201, r.text
+        fresh = r.json()["payload"]["token"]
+        c = connect(cluster, i + 1, fresh)
+        assert c.auth_payload["self_user"]["id"] == uid
+        c.close()
+        # So does a logout there, at once: the store decides.
+        r = login(cluster, i, f"{name}@example.test")
+        r = post(cluster, i + 2, "/api/v1/auth/logout",
+                 headers={"Authorization": f"Bearer {r.json()['payload']['token']}"})
+        assert r.status_code == 200, r.text
+
+
 def test_guild_chat_with_members_on_every_node(cluster):
     owner = user(cluster, 0)
     members = [user(cluster, i) for i in (1, 2, 1)]
@@ -179,7 +194,6 @@ def test_guild_chat_with_members_on_every_node(cluster):
         co.send("guild", {"type": "add", "guild_id": guild, "name": m[2]})
         co.recv_type("guild", 10)
     conns = [connect(cluster, i, m[0], version=2) for m, i in zip(members, (1, 2, 1))]
-    settle()
     co.send("chat", {"type": "send", "chat_id": guild, "content": "hello everyone"})
     for c in conns + [co]:
         f = c.recv_type("chat", 10)
@@ -195,10 +209,226 @@ def test_logout_on_one_node_closes_that_tokens_sessions_on_every_node(cluster):
     other = r.json()["payload"]["token"]
     doomed = [connect(cluster, i, token) for i in (0, 1, 2)]
     kept = connect(cluster, 2, other)
-    settle()
     r = post(cluster, 1, "/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
     for c in doomed:
         assert c.wait_close(10) == 4108
     kept.send("heartbeat", {"count": 7})
     assert kept.recv_type("heartbeat")["payload"] == {"count": 7}
+
+
+def wait_for_login(cluster, i, email, password, deadline_s=5.0):
+    """A login on node i with `password`, tried until the node has heard of a password set
+    on another node (the cache change travels through the broker)."""
+    deadline = time.time() + deadline_s
+    while True:
+        r = post(cluster, i, "/api/v1/auth/login", data={"email": email, "password": password})
+        if r.status_code == 201 or time.time() > deadline:
+            return r
+        time.sleep(0.1)
+
+
+def test_a_password_reset_on_one_node_closes_the_accounts_sessions_on_every_node(cluster):
+    token, _, name = user(cluster, 0)
+    email = f"{name}@example.test"
+    doomed = [connect(cluster, i, token, version) for i, version in ((0, None), (1, 2), (2, None))]
+    r = post(cluster, 1, "/api/v1/auth/password_reset", data={"email": email})
+    assert r.status_code == 202, r.text
+    mail = cluster.mailbox.wait_for(email, count=2)[1].get_content()
+    key = re.search(r"/#reset=([A-Za-z0-9_-]+)", mail).group(1)
+    r = post(cluster, 2, "/api/v1/auth/password_reset/confirm",
+             data={"key": key, "new_password": "reset-on-node-3"})
+    assert r.status_code == 200, r.text
+    for c in doomed:
+        assert c.wait_close(10) == 4108
+    # Every node learns the new password.
+    for i in (0, 1, 2):
+        assert wait_for_login(cluster, i, email, "reset-on-node-3").status_code == 201
+        assert login(cluster, i, email).status_code == 401
+
+
+def test_a_password_change_on_one_node_keeps_only_the_callers_token_on_every_node(cluster):
+    token, _, name = user(cluster, 0)
+    other = login(cluster, 1, f"{name}@example.test").json()["payload"]["token"]
+    kept = [connect(cluster, i, token) for i in (0, 2)]
+    doomed = [connect(cluster, i, other) for i in (0, 1, 2)]
+    r = post(cluster, 2, "/api/v1/auth/password_change",
+             headers={"Authorization": f"Bearer {token}"},
+             data={"current_password": "password123", "new_password": "changed-on-node-3"})
+    assert r.status_code == 200, r.text
+    for c in doomed:
+        assert c.wait_close(10) == 4108
+    for n, c in enumerate(kept):
+        c.send("heartbeat", {"count": n})
+        assert c.recv_type("heartbeat")["payload"] == {"count": n}
+
+
+class SlowUpstream:
+    """A TCP relay in front of Redis that holds what a client sends for `delay` seconds (in
+    order) and passes the answers at once: a node behind it has its SUBSCRIBEs reach Redis
+    late, while what other nodes publish meanwhile reaches Redis at once."""
+
+    def __init__(self, target_port, delay):
+        self.target = ("127.0.0.1", target_port)
+        self.delay = delay
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.sockets = [self.listener]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            held = collections.deque()
+            ready = threading.Condition()
+            threading.Thread(target=self._read, args=(client, held, ready), daemon=True).start()
+            threading.Thread(target=self._write, args=(upstream, held, ready),
+                             daemon=True).start()
+            threading.Thread(target=self._pass, args=(upstream, client), daemon=True).start()
+
+    def _read(self, source, held, ready):
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            with ready:
+                held.append((time.monotonic() + self.delay, data))
+                ready.notify()
+            if not data:
+                return
+
+    def _write(self, sink, held, ready):
+        while True:
+            with ready:
+                ready.wait_for(lambda: held)
+                due, data = held.popleft()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if not data:
+                    sink.shutdown(socket.SHUT_WR)
+                    return
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def _pass(self, source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self):
+        self.closed = True
+        for s in self.sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_what_another_node_sends_right_after_the_auth_answer_arrives_live(cluster, tmp_path):
+    """A node answers an auth only once Redis confirmed its new subscription of the user's
+    channels: a friend request, a direct message or a logout that another node publishes at
+    once after the answer reaches the session live. A fourth node talks to Redis through a
+    relay that holds its commands 0.3 s, so the confirmation comes late; every round is a
+    user's first session there."""
+    redis_port = int(open(os.path.join(cluster.dir, "redis-url")).read().strip().rsplit(":", 1)[1])
+    relay = SlowUpstream(redis_port, 0.3)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, REWIND_DATABASE_URL=open(os.path.join(cluster.dir,
+                                                                  "database-url")).read().strip())
+    log = open(tmp_path / "node-4.log", "wb")
+    slow = subprocess.Popen(
+        [os.path.join(os.environ.get("REWIND_BUILD_DIR", "build"), "rewind-server"),
+         "--listen", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "node-4"),
+         "--worker-id", "4", "--redis-url", f"redis://127.0.0.1:{relay.port}"] + NODE_ARGS,
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    senders = []
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the fourth node did not become ready")
+        fourth = Node(f"http://127.0.0.1:{port}")
+        a = user(cluster, 0)
+        senders = [connect(cluster, n, a[0]) for n in range(3)]
+        for round_ in range(30):
+            home = round_ % 3  # where the user registered, and a's sender
+            b = user(cluster, home)
+            kind = ("friend", "dm", "logout")[round_ // 3 % 3]
+            if kind == "dm":
+                befriend(cluster, home, home, a, b)
+            cb = Client(fourth)
+            cb.handshake(b[0])
+            if kind == "friend":
+                senders[home].send("mutual_users", {"type": "request", "name": b[2]})
+                f = cb.recv_type("mutual_users", 5)
+                assert f["payload"]["type"] == "request", (round_, f)
+            elif kind == "dm":
+                senders[home].send("chat", {"type": "send", "chat_id": chat_id(a[1], b[1]),
+                                            "content": f"round {round_}"})
+                f = cb.recv_type("chat", 5)
+                assert f["payload"]["content"] == f"round {round_}", (round_, f)
+            else:
+                r = post(cluster, home, "/api/v1/auth/logout",
+                         headers={"Authorization": f"Bearer {b[0]}"})
+                assert r.status_code == 200, r.text
+                assert cb.wait_close(5) == 4108, round_
+            cb.close()
+            # a's own answers and b's: read so that the next round starts clean.
+            for c in senders:
+                try:
+                    while True:
+                        c.recv(0.02)
+                except Exception:
+                    pass
+    finally:
+        for c in senders:
+            c.close()
+        slow.terminate()
+        try:
+            slow.wait(15)
+        except subprocess.TimeoutExpired:
+            slow.kill()
+            slow.wait()
+        log.close()
+        relay.close()
+
+
+def test_a_block_on_one_node_ends_the_friendship_on_every_node(cluster):
+    a, b = user(cluster, 0), user(cluster, 1)
+    befriend(cluster, 0, 1, a, b)
+    ca = connect(cluster, 0, a[0], version=2)
+    cb = connect(cluster, 1, b[0], version=2)
+    ca.send("block", {"type": "block", "name": b[2]})
+    assert ca.recv(10)["type"] == "ok"
+    f = cb.recv_type("mutual_users", 10)["payload"]
+    assert (f["type"], f["user"]["name"]) == ("delete", a[2])
+    # A third node's cache followed the commit: no friendship to list, to send in, or to ask
+    # through (the store refuses the blocked user's request as for an unknown name).
+    cb3 = connect(cluster, 2, b[0], version=2)
+    cb3.send("load", {"type": "mutual_users"})
+    assert a[2] not in [u["name"] for u in cb3.recv_type("mutual_users", 10)["payload"]]
+    cb3.send("chat", {"type": "send", "chat_id": chat_id(a[1], b[1]), "content": "hi"})
+    assert cb3.recv(10)["payload"]["code"] == "4015"
+    cb3.send("mutual_users", {"type": "request", "name": a[2]})
+    assert cb3.recv(10)["payload"]["code"] == "4010"

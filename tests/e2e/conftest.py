@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -186,6 +187,61 @@ def postgres_databases_left():
     _pool.close()
 
 
+# No secret reaches a log (docs/OPERATIONS.md, "Logs"). The helpers below record every secret
+# they see (passwords, verification keys, tokens; the SMTP and database passwords) and every
+# server log written; at the end of the run no log may hold any of them, in any form a request
+# or a record could carry (raw, URL-encoded, JSON-escaped).
+SECRETS = {SMTP_PASSWORD}
+_pg = urllib.parse.urlparse(PG_URL)
+if _pg.password:
+    # The server logs its database URL with the password masked and the user kept: when the
+    # test role's password is its own name, only the URL's credentials would be a leak.
+    _password = urllib.parse.unquote(_pg.password)
+    SECRETS.add(_password if _password != _pg.username else f"{_pg.username}:{_password}@")
+VERIFY_KEYS = set()
+SERVER_LOGS = set()
+# Servers with mail to the log (no --smtp-host) print verification links by design: their logs
+# are searched for every secret but the keys.
+MAIL_TO_LOG_SERVER_LOGS = set()
+
+
+def record_secret(value, into=SECRETS):
+    # Shorter strings could turn up in a log by chance (a name, a number).
+    if isinstance(value, str) and len(value) >= 8:
+        into.add(value)
+
+
+def secret_forms(secret):
+    return {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
+            json.dumps(secret)[1:-1]}
+
+
+def secrets_in_logs(paths, secrets):
+    """[(log, secret, line)] for every line of the logs at `paths` holding one of `secrets`."""
+    found = []
+    forms = {form.encode(): secret for secret in secrets for form in secret_forms(secret)}
+    for path in sorted(paths):
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            for form, secret in forms.items():
+                if form in line:
+                    found.append((path, secret, line.decode(errors="replace")))
+    return found
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_secret_in_any_log():
+    yield
+    found = secrets_in_logs(SERVER_LOGS | MAIL_TO_LOG_SERVER_LOGS, SECRETS)
+    found += secrets_in_logs(SERVER_LOGS - MAIL_TO_LOG_SERVER_LOGS, VERIFY_KEYS)
+    assert not found, "secrets in the server logs:\n" + "\n".join(
+        f"{path}: {secret!r} in {line}" for path, secret, line in found[:20])
+
+
 def pg_cluster(command):
     """Stops or starts the PostgreSQL server of REWIND_TEST_PG_DIR (same port, same data)."""
     subprocess.run([PG_CLUSTER, command, PG_DIR], check=True, capture_output=True, timeout=120)
@@ -239,14 +295,15 @@ class Mailbox:
     def link_for(self, to, index=-1):
         msgs = self.wait_for(to, count=max(1, index + 1) if index >= 0 else 1)
         body = msgs[index].get_content()
-        m = re.search(r"https?://\S+/api/v1/auth/email_verify/[A-Za-z0-9_-]+", body)
+        m = re.search(r"https?://\S+/api/v1/auth/email_verify/([A-Za-z0-9_-]+)", body)
         assert m, body
+        record_secret(m.group(1), VERIFY_KEYS)
         return m.group(0)
 
 
 class SmtpSink:
-    def __init__(self, ca, tmp, tls="implicit", fail_first=0):
-        self.port = free_port()
+    def __init__(self, ca, tmp, tls="implicit", fail_first=0, port=None):
+        self.port = port or free_port()  # a given port: the same server back after a stop
         self.dir = str(tmp / f"mail-{self.port}")
         self.tls = tls
         self.proc = subprocess.Popen(
@@ -294,6 +351,9 @@ class Server:
         if ON_POSTGRES and "REWIND_DATABASE_URL" not in (self.env or {}):
             env["REWIND_DATABASE_URL"] = database_for(self.data_dir)
         self.log_path = os.path.join(self.log_dir, "server.log")
+        SERVER_LOGS.add(self.log_path)
+        if "--smtp-host" not in self.args and "REWIND_SMTP_HOST" not in (self.env or {}):
+            MAIL_TO_LOG_SERVER_LOGS.add(self.log_path)
         os.makedirs(self.data_dir, exist_ok=True)
         os.makedirs(self.log_dir, exist_ok=True)
         self.log_file = open(self.log_path, "ab")
@@ -388,15 +448,20 @@ def server(start_server, smtp, test_ca):
 
 
 def register(server, name, email_addr, password="password123", **kw):
+    record_secret(password)
     return requests.post(server.base + "/api/v1/auth/register",
                          data={"name": name, "email": email_addr, "password": password},
                          headers={"Accept": "application/json"}, timeout=10, **kw)
 
 
 def login(server, email_addr, password="password123"):
-    return requests.post(server.base + "/api/v1/auth/login",
-                         data={"email": email_addr, "password": password},
-                         headers={"Accept": "application/json"}, timeout=10)
+    record_secret(password)
+    r = requests.post(server.base + "/api/v1/auth/login",
+                      data={"email": email_addr, "password": password},
+                      headers={"Accept": "application/json"}, timeout=10)
+    if r.status_code == 201:
+        record_secret(r.json()["payload"]["token"])
+    return r
 
 
 def create_user(server, mailbox, name, password="password123"):
@@ -485,6 +550,7 @@ class Client:
         raise AssertionError("server did not close the connection")
 
     def handshake(self, token, count=0):
+        record_secret(token)
         self.send("heartbeat", {"count": count})
         assert self.recv()["payload"] == {"count": count}
         self.send("auth", {"auth": token})

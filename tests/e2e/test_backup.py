@@ -5,11 +5,11 @@ import glob
 import os
 import sqlite3
 import subprocess
-import threading
 import time
 
 import pytest
 
+from chat_sender import ChatSender
 from conftest import ON_POSTGRES, SERVER_BIN, Client, befriend, create_user
 from test_reliability import history
 
@@ -20,36 +20,6 @@ sqlite_only = pytest.mark.skipif(
 def backup(data_dir, to, env=None):
     return subprocess.run([SERVER_BIN, "backup", "--data-dir", str(data_dir), "--to", str(to)],
                           capture_output=True, text=True, timeout=120, env=env)
-
-
-class Sender(threading.Thread):
-    """Sends numbered messages one after another and records each acknowledgement (its echo)
-    with the time it arrived."""
-
-    def __init__(self, server, token, chat_id):
-        super().__init__(daemon=True)
-        self.server, self.token, self.chat_id = server, token, chat_id
-        self.acked = {}  # number -> time.monotonic() of its echo
-        self.stop = False
-        self.error = None
-
-    def run(self):
-        try:
-            c = Client(self.server, timeout=10)
-            c.handshake(self.token)
-            n = 0
-            while not self.stop:
-                content = f"m:{n}"
-                c.send("chat", {"type": "send", "chat_id": self.chat_id, "content": content})
-                while True:
-                    f = c.recv(10)
-                    if f["type"] == "chat" and f["payload"]["content"] == content:
-                        self.acked[n] = time.monotonic()
-                        break
-                n += 1
-            c.close()
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.error = e
 
 
 def two_friends(server, mailbox):
@@ -64,7 +34,12 @@ def test_backup_of_a_running_server_restores_every_message_acknowledged_before_i
     start_server.ca[0] = test_ca["ca"]
     server = start_server(smtp=smtp)
     token, chat = two_friends(server, smtp.mailbox)
-    sender = Sender(server, token, chat)
+    def connect():
+        c = Client(server, timeout=10)
+        c.handshake(token)
+        return c
+
+    sender = ChatSender(connect, chat, "m", answer_timeout=10)
     sender.start()
     while len(sender.acked) < 200:  # the server is busy writing when the copy starts
         assert sender.error is None, sender.error
@@ -77,11 +52,12 @@ def test_backup_of_a_running_server_restores_every_message_acknowledged_before_i
     sender.stop = True
     sender.join(30)
     assert sender.error is None, sender.error
+    assert not sender.other and not sender.refused, (sender.other[:3], len(sender.refused))
     assert r.returncode == 0, r.stderr
     assert "backed up" in r.stdout and str(copy) in r.stdout
     assert not glob.glob(str(copy) + ".partial*")
-    before = {n for n, t in sender.acked.items() if t < began}
-    after = {n for n, t in sender.acked.items() if t > ended}
+    before = {n for n, t in sender.acked_at.items() if t < began}
+    after = {n for n, t in sender.acked_at.items() if t > ended}
     assert len(before) >= 200 and after, (len(before), len(after))
 
     # The copy is one self-contained, valid database (no WAL beside it).

@@ -381,6 +381,14 @@ REQUESTS = [
         {"type": choice(), "guild_id": id_()}, Err("4050"), v2_only=True),
     Req("guild delete", "guild", lambda w: {"type": "delete", "guild_id": "12345"},
         {"type": choice(), "guild_id": id_()}, Err("4050"), v2_only=True),
+    # Blocking myself is refused, and unblocking someone I do not block is a no-op: neither
+    # changes anything.
+    Req("block block", "block", lambda w: {"type": "block", "name": "alice"},
+        {"type": choice(), "name": text(empty=Err("4010"))}, Err("4011"), v2_only=True),
+    Req("block unblock", "block", lambda w: {"type": "unblock", "name": "carol"},
+        {"type": choice(), "name": text(empty=Err("4010"))}, answer("ok"), v2_only=True),
+    Req("load blocked_users", "load", lambda w: {"type": "blocked_users"}, {"type": choice()},
+        answer("load", type="blocked_users", users=[]), v2_only=True, v1_code="4003"),
 ]
 
 PAYLOAD_MUTATIONS = [("payload missing", MISSING), ("payload null", None), ("payload 7", 7),

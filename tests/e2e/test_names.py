@@ -135,9 +135,17 @@ def test_names_stored_before_the_rule_keep_working_and_get_skeletons(start_serve
     sign_up(s, smtp.mailbox, "bob", "bob@example.test")
     s.stop()
     # Back to the schema before names in any script: no skeletons, ASCII lower-case keys, and
-    # none of the later versions (the chat sequence numbers of version 5).
+    # none of the later versions (the chat sequence numbers of version 5, the password reset
+    # keys of 6, the disabled accounts of 7, the blocks of 8, the deleted accounts of 9, the
+    # sessions' last use and client of 10).
     db = sqlite3.connect(str(data / "rewind.db"))
-    db.executescript("DROP TABLE message_changes; DROP INDEX messages_by_chat_seq; "
+    db.executescript("ALTER TABLE tokens DROP COLUMN last_seen_us; "
+                     "ALTER TABLE tokens DROP COLUMN client; "
+                     "DROP INDEX friend_requests_to; DROP INDEX friendships_hi; "
+                     "ALTER TABLE users DROP COLUMN deleted_us; DROP TABLE blocks; "
+                     "DROP INDEX tokens_by_user; ALTER TABLE users DROP COLUMN disabled; "
+                     "DROP TABLE password_resets; "
+                     "DROP TABLE message_changes; DROP INDEX messages_by_chat_seq; "
                      "ALTER TABLE messages DROP COLUMN seq; ALTER TABLE chats DROP COLUMN last_seq; "
                      "DROP INDEX users_by_name_skeleton; ALTER TABLE users DROP COLUMN "
                      "name_skeleton; UPDATE users SET name_lower = lower(name); "

@@ -2,6 +2,7 @@
 /healthz (alive). Not ready while the store cannot write and from the moment a shutdown
 begins while the connections drain; each failing part is named."""
 import json
+import re
 import signal
 import time
 
@@ -9,7 +10,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import ON_POSTGRES, PG_DIR, pg_cluster
+from conftest import ON_POSTGRES, PG_DIR, SmtpSink, free_port, pg_cluster, register
 
 
 def readyz(server):
@@ -94,3 +95,61 @@ def test_not_ready_naming_the_store_while_postgresql_is_down(start_server):
     log = server.read_log().decode(errors="replace")
     assert "storage writer lost its connection while idle" in log
     assert "storage writer connected again" in log
+
+
+def mail_backlog(admin):
+    text = requests.get(f"http://127.0.0.1:{admin}/metrics", timeout=5).text
+    return float(re.search(r"^rewind_mail_backlog (\S+)$", text, re.M).group(1))
+
+
+def test_not_ready_naming_mail_while_the_outbox_backs_up_then_ready_once_it_drains(
+        start_server, test_ca, tmp_path):
+    sink = SmtpSink(test_ca, tmp_path)
+    start_server.ca[0] = test_ca["ca"]
+    admin = free_port()
+    server = start_server(smtp=sink, args=["--mail-backlog-limit", "2", "--admin-port", str(admin)])
+    assert readyz(server).status_code == 200
+    # The SMTP server goes away: every sign-up's mail fails at once and waits for its retry
+    # (5 s after the first attempt).
+    sink.stop()
+    try:
+        for i in range(3):
+            assert register(server, f"waiter{i}", f"waiter{i}@example.test").status_code == 201
+            if i < 2:
+                assert readyz(server).status_code == 200  # at the limit, not over it
+        r = wait_readyz(server, 503, 5)
+        assert re.fullmatch(r"not ready\nmail: [34] mails waiting to be sent \(limit 2\)\n",
+                            r.text), r.text  # 4: a mail committed while counted may count twice
+        assert mail_backlog(admin) >= 3
+        # A load balancer's probe leaves mail out (deploy/haproxy.cfg), on both listeners.
+        ok = requests.get(server.base + "/readyz?exclude=mail", timeout=5)
+        assert ok.status_code == 200 and ok.text == "ready\n", ok.text
+        ok = requests.get(f"http://127.0.0.1:{admin}/readyz?exclude=mail", timeout=5)
+        assert ok.status_code == 200, ok.text
+        assert requests.get(server.base + "/healthz", timeout=5).status_code == 200
+    finally:
+        sink = SmtpSink(test_ca, tmp_path, port=sink.port)  # the same server back
+    try:
+        wait_readyz(server, 200, 15)
+        # The retries are spread over a few seconds: ready again may come with one still due.
+        for i in range(3):
+            sink.mailbox.wait_for(f"waiter{i}@example.test", timeout=15)
+        deadline = time.time() + 10
+        while mail_backlog(admin) != 0 and time.time() < deadline:
+            time.sleep(0.1)
+        assert mail_backlog(admin) == 0
+    finally:
+        sink.stop()
+
+
+def test_a_mail_backlog_limit_of_0_keeps_mail_out_of_readiness(start_server, test_ca, tmp_path):
+    sink = SmtpSink(test_ca, tmp_path)
+    start_server.ca[0] = test_ca["ca"]
+    server = start_server(smtp=sink, args=["--mail-backlog-limit", "0"])
+    sink.stop()
+    assert register(server, "waiter", "waiter@example.test").status_code == 201
+    deadline = time.time() + 1
+    while time.time() < deadline:  # the failed attempt comes and goes meanwhile
+        assert readyz(server).status_code == 200
+        time.sleep(0.1)
+    assert "mail to <waiter@example.test> failed" in server.read_log().decode(errors="replace")

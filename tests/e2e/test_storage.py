@@ -146,6 +146,14 @@ def test_a_full_disk_refuses_writes_with_5031_logs_them_rate_limited_and_recover
     time.sleep(max(0.0, started + 10.5 - time.time()))
     send_refused(20)
     errors, recoveries = storage_lines(server)
+    # The interval runs from the first refusal, which a loaded machine may have delayed past
+    # `started`, and the log is written by its own thread: refuse a little more, and look
+    # again, until the line is there (bounded).
+    deadline = time.time() + 10
+    while len(errors) < 2 and time.time() < deadline:
+        send_refused(1)
+        time.sleep(0.2)
+        errors, recoveries = storage_lines(server)
     assert len(errors) == 2, errors
     m = re.search(r"storage writes still failing: (\d+) refused in the last [\d.]+ s "
                   r"\((\d+) since the outage began", errors[1])

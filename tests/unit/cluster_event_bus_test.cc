@@ -2,14 +2,14 @@
 // SQLite store as the nodes of a cluster share their database: events reach every node that
 // hosts a recipient, once per recipient; directory changes made on one node are applied on
 // the others; subscriptions follow sessions and guild membership; malformed messages are
-// counted and dropped; a reconnect after a gap reloads the directory.
+// counted and dropped; a reconnect after a gap reloads the directory; chat messages the broker
+// lost are filled from the store, once and in order; a lost directory change is noticed.
 #include "cluster/cluster_event_bus.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -19,15 +19,16 @@
 #include "base/crypto.h"
 #include "base/snowflake.h"
 #include "cluster/envelope_codec.h"
+#include "domain/chats.h"
 #include "domain/guilds.h"
 #include "domain/social.h"
 #include "loopback_broker.h"
 #include "store/sqlite/sqlite_store.h"
+#include "temp_sqlite_store.h"
 
 namespace rwd::cluster {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace domain;
 using namespace std::chrono_literals;
 using rwd::testing::LoopbackBroker;
@@ -109,16 +110,8 @@ struct Node {
 class ClusterEventBusTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("rewind-cluster-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store::SqliteOptions options;
-    options.prune_interval_us = 0;
-    auto opened = store::SqliteStore::open((dir_ / "rewind.db").string(), options);
+    Status opened = store_.open("rewind-cluster-test");
     ASSERT_TRUE(opened.ok()) << opened.error().detail;
-    store_ = std::move(opened.value());
     alice_ = make_user("alice", 101);
     bob_ = make_user("bob", 102);
     carol_ = make_user("carol", 103);
@@ -136,7 +129,6 @@ class ClusterEventBusTest : public ::testing::Test {
     b_.reset();
     c_.reset();
     store_.reset();
-    fs::remove_all(dir_);
   }
 
   UserView make_user(const std::string& name, int64_t id) {
@@ -171,10 +163,9 @@ class ClusterEventBusTest : public ::testing::Test {
     return e;
   }
 
-  fs::path dir_;
   SystemClock clock_;
   SnowflakeGenerator ids_{1};
-  std::unique_ptr<store::SqliteStore> store_;
+  rwd::testing::TempSqliteStore store_;
   LoopbackServer server_;
   std::unique_ptr<Node> a_, b_, c_;
   UserView alice_, bob_, carol_;
@@ -187,9 +178,10 @@ TEST_F(ClusterEventBusTest, ADirectMessageReachesEachRecipientOnceOnEveryNode) {
   c_->bus.watch_user(bob_.id);
   a_->bus.publish(direct_message(alice_, bob_));
   server_.drain();
-  // A delivered it to its subscribers at once and ignored its own echo on rw:u:alice.
+  // A delivered it to its subscribers at once (to alice: bob has no session there) and
+  // ignored its own echo on rw:u:alice.
   EXPECT_EQ(a_->deliveries(alice_.id), 1);
-  EXPECT_EQ(a_->deliveries(bob_.id), 1);
+  EXPECT_EQ(a_->deliveries(bob_.id), 0);
   EXPECT_EQ(a_->taken().size(), 1u);
   EXPECT_EQ(a_->bus.counters().own_echoes, 1u);
   EXPECT_EQ(a_->bus.counters().published, 2u);  // one PUBLISH per member
@@ -237,6 +229,44 @@ TEST_F(ClusterEventBusTest, ATokenRevocationReachesTheUsersNodes) {
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(std::get<TokenRevokedEvent>(events[0]).token_hash, "hash");
   EXPECT_TRUE(c_->taken().empty());
+}
+
+TEST_F(ClusterEventBusTest, ASessionIsReadyOnceTheBrokerConfirmedItsUsersChannels) {
+  std::atomic<bool> ready{false};
+  server_.pause(true);  // the confirmations wait
+  b_->bus.watch_user(bob_.id);
+  EXPECT_FALSE(b_->bus.when_receiving(bob_.id, [&] { ready = true; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(ready);
+  server_.pause(false);
+  ASSERT_TRUE(wait_until([&] { return ready.load(); }, 1000ms));
+  EXPECT_EQ(b_->bus.counters().receive_waits, 1u);
+  EXPECT_EQ(b_->bus.counters().receive_wait_timeouts, 0u);
+  // A second session of the user: the channel is confirmed already.
+  EXPECT_TRUE(b_->bus.when_receiving(bob_.id, [] { ADD_FAILURE() << "called"; }));
+  EXPECT_EQ(b_->bus.counters().receive_waits, 1u);
+}
+
+TEST_F(ClusterEventBusTest, AConfirmationThatDoesNotComeIsWaitedForBoundedAndCounted) {
+  std::atomic<bool> ready{false};
+  server_.pause(true);
+  c_->bus.watch_user(carol_.id);
+  auto asked = std::chrono::steady_clock::now();
+  EXPECT_FALSE(c_->bus.when_receiving(carol_.id, [&] { ready = true; }));
+  ASSERT_TRUE(wait_until([&] { return ready.load(); }, 4000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, 1900ms);  // the 2 s bound
+  EXPECT_EQ(c_->bus.counters().receive_wait_timeouts, 1u);
+  server_.pause(false);
+}
+
+TEST_F(ClusterEventBusTest, NothingIsWaitedForWhileTheBrokerIsDown) {
+  server_.set_up(false);
+  server_.drain();
+  a_->bus.watch_user(alice_.id);
+  EXPECT_TRUE(a_->bus.when_receiving(alice_.id, [] { ADD_FAILURE() << "called"; }));
+  EXPECT_EQ(a_->bus.counters().receive_waits, 0u);
+  server_.set_up(true);
+  server_.drain();
 }
 
 TEST_F(ClusterEventBusTest, DirectoryChangesMadeOnOneNodeAreAppliedOnTheOthers) {
@@ -404,6 +434,70 @@ TEST_F(ClusterEventBusTest, AReconnectAfterAGapReloadsTheDirectory) {
   EXPECT_TRUE(wait_until([&] { return b_->resyncs == 2 && c_->bus.counters().reloads == 2; }));
   EXPECT_TRUE(c_->directory.has_request(alice_.id, carol_.id));
   EXPECT_TRUE(a_->directory.has_request(alice_.id, carol_.id));
+}
+
+TEST_F(ClusterEventBusTest, ChatMessagesTheBrokerLostAreFilledFromTheStoreOnceAndInOrder) {
+  Social social_a(*store_, a_->directory, a_->bus, ids_, clock_, 100, 60'000'000);
+  Social social_b(*store_, b_->directory, b_->bus, ids_, clock_, 100, 60'000'000);
+  ASSERT_TRUE(run([&](auto done) { social_a.request(alice_, 1, "bob", done); }).ok());
+  server_.drain();
+  ASSERT_TRUE(run([&](auto done) { social_b.respond(bob_, 1, "alice", done); }).ok());
+  server_.drain();
+  a_->bus.watch_user(alice_.id);
+  b_->bus.watch_user(bob_.id);
+  ASSERT_TRUE(wait_until([&] { return b_->bus.sequencer_counters().streams == 1; }));
+  std::this_thread::sleep_for(700ms);  // the stream started, and its settle sweep is done
+  a_->taken();
+  b_->taken();
+  ThreadPool reads("reads", 1, 16);
+  Chats chats_a(ChatSettings{}, *store_, a_->directory, a_->bus, reads, ids_, clock_);
+  const int64_t chat = alice_.id ^ bob_.id;
+  auto say = [&](const std::string& text, int lost) {
+    server_.drop_next(lost);  // rw:u:alice, then rw:u:bob
+    ASSERT_TRUE(run([&](auto done) { chats_a.send(alice_, chat, text, {}, done); }).ok());
+    server_.drain();
+  };
+  say("one", 0);
+  say("two", 2);  // lost on the way; "three" reveals the gap
+  say("three", 0);
+  ASSERT_TRUE(wait_until([&] { return b_->deliveries(bob_.id) == 3; }));
+  say("four", 2);  // lost, and nothing after it: the sweep after a reconnect finds it
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(b_->deliveries(bob_.id), 3);
+  server_.set_up(false);
+  server_.set_up(true);
+  ASSERT_TRUE(wait_until([&] { return b_->deliveries(bob_.id) == 4; }));
+  std::this_thread::sleep_for(300ms);  // nothing more, nothing twice
+  std::vector<std::string> got;
+  for (const auto& e : b_->taken()) got.push_back(std::get<ChatEvent>(e).message.content);
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "two", "three", "four"}));
+  EXPECT_GE(b_->bus.sequencer_counters().fills, 2u);
+  EXPECT_EQ(b_->bus.sequencer_counters().filled, 2u);
+  // A delivered its own commits at once, each once.
+  EXPECT_EQ(a_->deliveries(alice_.id), 4);
+  reads.stop();
+}
+
+TEST_F(ClusterEventBusTest, ASingleLostDirectoryChangeIsRepairedByTheNextOne) {
+  Social social_a(*store_, a_->directory, a_->bus, ids_, clock_, 100, 60'000'000);
+  ASSERT_TRUE(run([&](auto done) { social_a.request(alice_, 1, "bob", done); }).ok());
+  server_.drain();
+  // The link stays up, but one change is lost on the way (a subscriber cut off for being
+  // slow): nothing else would tell B.
+  server_.drop_next(1);
+  ASSERT_TRUE(run([&](auto done) { social_a.request(alice_, 2, "carol", done); }).ok());
+  server_.drain();
+  EXPECT_FALSE(b_->directory.has_request(alice_.id, carol_.id));
+  EXPECT_EQ(b_->bus.counters().directory_gaps, 0u);
+  // A's next change carries a number one past the one B missed: B reloads.
+  ASSERT_TRUE(run([&](auto done) { social_a.remove(alice_, 3, "bob", done); }).ok());
+  server_.drain();
+  ASSERT_TRUE(wait_until([&] { return b_->bus.counters().reloads == 2; }));
+  EXPECT_EQ(b_->bus.counters().directory_gaps, 1u);
+  EXPECT_TRUE(b_->directory.has_request(alice_.id, carol_.id));
+  EXPECT_FALSE(b_->directory.has_request(alice_.id, bob_.id));
+  EXPECT_EQ(c_->bus.counters().directory_gaps, 1u);
+  EXPECT_EQ(a_->bus.counters().directory_gaps, 0u);
 }
 
 TEST_F(ClusterEventBusTest, AReloadKeepsTheGuildChannelsOfOnlineMembers) {

@@ -8,27 +8,23 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config_args.h"
 
 namespace rwd {
 namespace {
 
-ConfigOutcome parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "rewind-server");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return parse_config(static_cast<int>(argv.size()), argv.data());
-}
+using rwd::testing::parse_args;
 
 TEST(ConfigRedisUrlTest, UnsetByDefault) {
-  ConfigOutcome out = parse({});
+  ConfigOutcome out = parse_args({});
   ASSERT_TRUE(out.config);
   EXPECT_EQ(out.config->redis_url, "");
 }
 
 TEST(ConfigRedisUrlTest, FlagAndEnvironmentSetItAndTheFlagWins) {
   ::setenv("REWIND_REDIS_URL", "redis://10.0.0.5:6379", 1);
-  ConfigOutcome from_env = parse({});
-  ConfigOutcome from_flag = parse({"--redis-url", "redis://127.0.0.1:7000/1"});
+  ConfigOutcome from_env = parse_args({});
+  ConfigOutcome from_flag = parse_args({"--redis-url", "redis://127.0.0.1:7000/1"});
   ::unsetenv("REWIND_REDIS_URL");
   ASSERT_TRUE(from_env.config);
   EXPECT_EQ(from_env.config->redis_url, "redis://10.0.0.5:6379");
@@ -37,9 +33,9 @@ TEST(ConfigRedisUrlTest, FlagAndEnvironmentSetItAndTheFlagWins) {
 }
 
 TEST(ConfigRedisUrlTest, ABadUrlStopsStartUpNamingTheFlag) {
-  testing::internal::CaptureStderr();
-  ConfigOutcome out = parse({"--redis-url", "redis://127.0.0.1:99999"});
-  std::string err = testing::internal::GetCapturedStderr();
+  ::testing::internal::CaptureStderr();
+  ConfigOutcome out = parse_args({"--redis-url", "redis://127.0.0.1:99999"});
+  std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_FALSE(out.config);
   EXPECT_EQ(out.exit_code, 2);
   EXPECT_NE(err.find("--redis-url / REWIND_REDIS_URL"), std::string::npos) << err;

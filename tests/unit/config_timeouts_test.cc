@@ -7,19 +7,15 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config_args.h"
 
 namespace rwd {
 namespace {
 
-ConfigOutcome parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "rewind-server");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return parse_config(static_cast<int>(argv.size()), argv.data());
-}
+using rwd::testing::parse_args;
 
 TEST(ConfigTimeoutsTest, DefaultsAreTheFormerFixedValues) {
-  ConfigOutcome out = parse({});
+  ConfigOutcome out = parse_args({});
   ASSERT_TRUE(out.config);
   EXPECT_EQ(out.config->ws_handshake_timeout_s, 5);
   EXPECT_EQ(out.config->ws_close_grace_s, 5);
@@ -28,8 +24,8 @@ TEST(ConfigTimeoutsTest, DefaultsAreTheFormerFixedValues) {
 }
 
 TEST(ConfigTimeoutsTest, FlagsSetThem) {
-  ConfigOutcome out = parse({"--ws-handshake-timeout", "7", "--ws-close-grace", "2",
-                             "--http-write-timeout", "60", "--shutdown-timeout", "20"});
+  ConfigOutcome out = parse_args({"--ws-handshake-timeout", "7", "--ws-close-grace", "2",
+                                  "--http-write-timeout", "60", "--shutdown-timeout", "20"});
   ASSERT_TRUE(out.config);
   EXPECT_EQ(out.config->ws_handshake_timeout_s, 7);
   EXPECT_EQ(out.config->ws_close_grace_s, 2);
@@ -40,7 +36,7 @@ TEST(ConfigTimeoutsTest, FlagsSetThem) {
 TEST(ConfigTimeoutsTest, EnvironmentSetsThemAndTheFlagWins) {
   ::setenv("REWIND_WS_CLOSE_GRACE_S", "3", 1);
   ::setenv("REWIND_SHUTDOWN_TIMEOUT_S", "12", 1);
-  ConfigOutcome out = parse({"--shutdown-timeout", "4"});
+  ConfigOutcome out = parse_args({"--shutdown-timeout", "4"});
   ::unsetenv("REWIND_WS_CLOSE_GRACE_S");
   ::unsetenv("REWIND_SHUTDOWN_TIMEOUT_S");
   ASSERT_TRUE(out.config);
@@ -52,7 +48,7 @@ TEST(ConfigTimeoutsTest, ZeroOrNegativeStopsStartUp) {
   for (const char* flag : {"--ws-handshake-timeout", "--ws-close-grace", "--http-write-timeout",
                            "--shutdown-timeout"}) {
     for (const char* value : {"0", "-1", "3601"}) {
-      ConfigOutcome out = parse({flag, value});
+      ConfigOutcome out = parse_args({flag, value});
       EXPECT_FALSE(out.config) << flag << " " << value;
       EXPECT_EQ(out.exit_code, 2) << flag << " " << value;
     }

@@ -2,10 +2,8 @@
 // so a failed commit leaves it as the store is, and nothing is visible before the commit.
 // A real SQLite store in a temporary directory, a real Directory and event bus.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -19,25 +17,16 @@
 #include "domain/guilds.h"
 #include "domain/social.h"
 #include "store/sqlite/sqlite_store.h"
+#include "temp_sqlite_store.h"
 
 namespace rwd::domain {
 namespace {
 
-namespace fs = std::filesystem;
-
 class DirectoryCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("rewind-cache-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store::SqliteOptions options;
-    options.prune_interval_us = 0;
-    auto opened = store::SqliteStore::open((dir_ / "rewind.db").string(), options);
+    Status opened = store_.open("rewind-cache-test");
     ASSERT_TRUE(opened.ok()) << opened.error().detail;
-    store_ = std::move(opened.value());
     alice_ = make_user("alice", 101);
     bob_ = make_user("bob", 102);
     auto snapshot = store_->load_directory(clock_.now_us());
@@ -54,7 +43,6 @@ class DirectoryCacheTest : public ::testing::Test {
     social_.reset();
     guilds_.reset();
     store_.reset();
-    fs::remove_all(dir_);
   }
 
   UserView make_user(const std::string& name, int64_t id) {
@@ -119,10 +107,9 @@ class DirectoryCacheTest : public ::testing::Test {
     EXPECT_EQ(cached_members, stored_members);
   }
 
-  fs::path dir_;
   SystemClock clock_;
   SnowflakeGenerator ids_{1};
-  std::unique_ptr<store::SqliteStore> store_;
+  rwd::testing::TempSqliteStore store_;
   Directory directory_;
   InProcessEventBus bus_;
   std::mutex mu_;

@@ -28,6 +28,45 @@ TEST(DirectoryTest, LiveTokensAreAllKept) {
     EXPECT_EQ(d.token_user("h" + std::to_string(t), 1'000), std::optional<int64_t>(1));
 }
 
+// A node read a token from the store, and the token's revocation arrived before the node
+// put what it read into the cache: the revocation wins.
+TEST(DirectoryTest, ARevokedTokenIsNotAddedBackByALateRead) {
+  Directory d;
+  d.apply(change::TokenAdded{{"h", 1, 0, 1'000}});
+  d.apply(change::TokenRemoved{"h"}, ChangeSource::kRemote);
+  d.apply(change::TokenAdded{{"h", 1, 0, 1'000}}, ChangeSource::kRemote);
+  EXPECT_EQ(d.token_user("h", 10), std::nullopt);
+  // Only the most recent revocations are kept: an old one no longer blocks its hash.
+  for (int i = 0; i < 5000; ++i) d.apply(change::TokenRemoved{"r" + std::to_string(i)});
+  d.apply(change::TokenAdded{{"r0", 1, 0, 1'000}});
+  EXPECT_EQ(d.token_user("r0", 10), std::optional<int64_t>(1));
+  d.apply(change::TokenAdded{{"r4999", 1, 0, 1'000}});
+  EXPECT_EQ(d.token_user("r4999", 10), std::nullopt);
+}
+
+TEST(DirectoryTest, ADeletedUserKeepsItsIdUnderTheFixedNameAndFreesItsNameAndEmail) {
+  Directory d;
+  store::UserRecord alice{7, "Alice", "Alice@Example.test", "hash", std::nullopt, 1};
+  d.apply(change::UserAdded{alice});
+  EXPECT_FALSE(d.name_available("alice").ok());
+  store::UserRecord tomb;
+  tomb.id = 7;
+  tomb.created_us = 1;
+  tomb.deleted = true;
+  d.apply(change::UserAdded{tomb});
+  ASSERT_TRUE(d.user(7));
+  EXPECT_EQ(d.user(7)->name, kDeletedUserName);
+  EXPECT_FALSE(d.user_by_name("alice"));
+  EXPECT_FALSE(d.credentials_by_email("alice@example.test"));
+  EXPECT_TRUE(d.name_available("alice").ok());
+  // A new account took the name before the tombstone arrived again: it keeps it.
+  store::UserRecord again{8, "alice", "alice@example.test", "hash2", std::nullopt, 2};
+  d.apply(change::UserAdded{again});
+  d.apply(change::UserAdded{tomb}, ChangeSource::kRemote);
+  EXPECT_EQ(d.user_by_name("Alice")->id, 8);
+  EXPECT_EQ(d.credentials_by_email("ALICE@example.test")->user_id, 8);
+}
+
 TEST(DirectoryTest, AFriendshipReplacesTheRequestsOfThePairAndRecordsTheirChat) {
   Directory d;
   d.apply(change::FriendRequestAdded{1, 2});
@@ -87,6 +126,21 @@ TEST(DirectoryTest, AUserAddedCanLogInByEmail) {
   EXPECT_EQ(creds->user_id, 42);
   EXPECT_EQ(creds->password_hash, "phc-hash");
   EXPECT_EQ(d.user_by_name("ALICE")->profile, std::optional<std::string>("hi"));
+}
+
+TEST(DirectoryTest, AUserAddedAgainWithANewPasswordHashReplacesTheOldOne) {
+  // How a password reset or change reaches the cache (and the other nodes' caches).
+  Directory d;
+  d.apply(change::UserAdded{{42, "Alice", "Alice@Example.test", "old-hash", std::nullopt, 7}});
+  d.apply(change::UserAdded{{42, "Alice", "Alice@Example.test", "new-hash", std::nullopt, 7}});
+  EXPECT_EQ(d.credentials_by_email("alice@example.test")->password_hash, "new-hash");
+  auto account = d.email_and_credentials(42);
+  ASSERT_TRUE(account);
+  EXPECT_EQ(account->first, "alice@example.test");
+  EXPECT_EQ(account->second.user_id, 42);
+  EXPECT_EQ(account->second.password_hash, "new-hash");
+  EXPECT_FALSE(d.email_and_credentials(43));
+  EXPECT_EQ(d.user_count(), 1u);
 }
 
 TEST(DirectoryTest, AReloadReplacesTheCacheAndKeepsTheChangesAppliedWhileItRead) {

@@ -52,7 +52,9 @@ TEST(EnvelopeCodecTest, AChatEventComesBackWithEveryField) {
                  kBig - 1,
                  kUnicode,
                  1'700'000'000'000'000,
-                 edited ? std::optional<int64_t>(kBig) : std::nullopt};
+                 edited ? std::optional<int64_t>(kBig) : std::nullopt,
+                 kBig - 3};
+    e.chat_id = kBig - 4;
     e.recipients = {kBig, 1, 0};
     e.guild = edited;
     e.origin = {kBigConnection, "req-한"};
@@ -64,11 +66,27 @@ TEST(EnvelopeCodecTest, AChatEventComesBackWithEveryField) {
     EXPECT_EQ(got.message.content, kUnicode);
     EXPECT_EQ(got.message.created_us, e.message.created_us);
     EXPECT_EQ(got.message.edited_us, e.message.edited_us);
+    EXPECT_EQ(got.message.seq, kBig - 3);  // what tells the receiver it missed a change
+    EXPECT_EQ(got.chat_id, kBig - 4);
     EXPECT_EQ(got.recipients, e.recipients);
     EXPECT_EQ(got.guild, e.guild);
     EXPECT_EQ(got.origin.connection, kBigConnection);
     EXPECT_EQ(got.origin.request_id, "req-한");
   }
+}
+
+TEST(EnvelopeCodecTest, ADirectoryChangeCarriesItsPositionAndAnEventNone) {
+  std::string numbered = encode_envelope("node-a", DirectoryChange{change::GuildErased{1}}, kBig);
+  DecodeResult r = decode_envelope(numbered);
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(r.envelope.position, static_cast<uint64_t>(kBig));
+  r = decode_envelope(encode_envelope("node-a", DirectoryChange{change::GuildErased{1}}));
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(r.envelope.position, 0u);
+  r = decode_envelope(
+      "{\"origin\":\"x\",\"n\":-1,\"kind\":\"dir.guild_erased\",\"fields\":{\"id\":\"1\"}}");
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.failure, DecodeFailure::kBadField);
 }
 
 TEST(EnvelopeCodecTest, AChatEventKeepsAnEmptyContentAndNoRecipients) {
@@ -126,6 +144,29 @@ TEST(EnvelopeCodecTest, ATokenRevocationComesBack) {
   TokenRevokedEvent got = round_trip_event(TokenRevokedEvent{kBig, std::string(64, 'f')});
   EXPECT_EQ(got.user_id, kBig);
   EXPECT_EQ(got.token_hash, std::string(64, 'f'));
+  EXPECT_EQ(got.reason, RevokeReason::kToken);
+}
+
+TEST(EnvelopeCodecTest, AnAccountDisableComesBackAsSuch) {
+  TokenRevokedEvent got =
+      round_trip_event(TokenRevokedEvent{kBig, {}, RevokeReason::kAccountDisabled});
+  EXPECT_EQ(got.user_id, kBig);
+  EXPECT_EQ(got.token_hash, "");
+  EXPECT_EQ(got.reason, RevokeReason::kAccountDisabled);
+}
+
+TEST(EnvelopeCodecTest, AnAccountDeletionComesBackAsSuch) {
+  TokenRevokedEvent got =
+      round_trip_event(TokenRevokedEvent{kBig, {}, RevokeReason::kAccountDeleted});
+  EXPECT_EQ(got.user_id, kBig);
+  EXPECT_EQ(got.reason, RevokeReason::kAccountDeleted);
+  store::UserRecord tomb;
+  tomb.id = kBig;
+  tomb.created_us = 5;
+  tomb.deleted = true;
+  auto user = round_trip_change(change::UserAdded{tomb});
+  EXPECT_EQ(user.user.id, kBig);
+  EXPECT_TRUE(user.user.deleted);
 }
 
 TEST(EnvelopeCodecTest, EveryDirectoryChangeComesBack) {
@@ -143,6 +184,7 @@ TEST(EnvelopeCodecTest, EveryDirectoryChangeComesBack) {
     EXPECT_EQ(got.user.password_hash, u.password_hash);
     EXPECT_EQ(got.user.profile, u.profile);
     EXPECT_EQ(got.user.created_us, u.created_us);
+    EXPECT_FALSE(got.user.deleted);
   }
   {
     auto got = round_trip_change(change::TokenAdded{{"hash", kBig, 5, kBig}});

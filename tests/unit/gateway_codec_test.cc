@@ -388,6 +388,22 @@ std::vector<RequestCase> request_cases() {
        {{"type", R"("delete")", kChoice}, {"guild_id", "77", kId}},
        guild,
        true},
+      {"block block",
+       "block",
+       {{"type", R"("block")", kChoice}, {"name", R"("bob")", kText}},
+       alternative_of<BlockRequest>(),
+       true},
+      {"block unblock",
+       "block",
+       {{"type", R"("unblock")", kChoice}, {"name", R"("bob")", kText}},
+       alternative_of<BlockRequest>(),
+       true},
+      {"load blocked_users",
+       "load",
+       {{"type", R"("blocked_users")", kChoice}},
+       alternative_of<LoadBlockedRequest>(),
+       true,
+       Errc::kInvalidPayload},
   };
 }
 

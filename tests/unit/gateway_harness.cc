@@ -174,7 +174,7 @@ constexpr const char* kPassword = "correct horse battery";
 
 }  // namespace
 
-GatewayHarness::GatewayHarness() {
+GatewayHarness::GatewayHarness(HarnessOptions harness_options) {
   EXPECT_TRUE(crypto::init());
   dir_ =
       fs::temp_directory_path() / ("rewind-gateway-test-" + std::to_string(::getpid()) + "-" +
@@ -197,17 +197,20 @@ GatewayHarness::GatewayHarness() {
   account_settings.public_base_url = "http://rewind.test";
   // The cheapest hash libsodium accepts: these tests are about the gateway, not argon2id.
   account_settings.password_cost = {1, 8 << 10};
+  account_settings.read_through = harness_options.read_through;
   accounts_ = std::make_unique<domain::Accounts>(account_settings, *store_, directory_, hash_pool_,
-                                                 ids_, clock_, bus_, [] {});
+                                                 read_pool_, ids_, clock_, bus_, [] {});
   social_ =
       std::make_unique<domain::Social>(*store_, directory_, bus_, ids_, clock_, 30, 60'000'000);
   chats_ = std::make_unique<domain::Chats>(domain::ChatSettings{}, *store_, directory_, bus_,
                                            read_pool_, ids_, clock_);
   guilds_ = std::make_unique<domain::Guilds>(domain::GuildSettings{}, *store_, directory_, bus_,
                                              ids_, clock_);
+  blocks_ = std::make_unique<domain::Blocks>(*store_, directory_, bus_, read_pool_, clock_,
+                                             social_->request_limiter());
   services_ =
-      std::make_unique<Services>(Services{*accounts_, *social_, *chats_, *guilds_, directory_, hub_,
-                                          clock_, steady_, SessionSettings{}});
+      std::make_unique<Services>(Services{*accounts_, *social_, *chats_, *guilds_, *blocks_,
+                                          directory_, hub_, clock_, steady_, SessionSettings{}});
 }
 
 std::vector<domain::ChatEvent> GatewayHarness::chat_events() {
@@ -244,13 +247,13 @@ TestUser GatewayHarness::create_user(const std::string& name) {
     ADD_FAILURE() << "register " << name << ": " << registered.error().detail;
     return user;
   }
-  auto mail = store_->due_mail(clock_.now_us() + 1, 1000);
+  auto mail = store_->claim_due_mail(clock_.now_us() + 1, 1000);
   if (!mail.ok()) {
     ADD_FAILURE() << "reading the outbox: " << mail.error().detail;
     return user;
   }
   std::string key;
-  for (const auto& m : mail.value())
+  for (const auto& m : mail.value()->mail())
     if (m.recipient == email) key = key_in(m.body);
   if (key.empty()) {
     ADD_FAILURE() << "no verification link mailed to " << email;
@@ -268,8 +271,8 @@ TestUser GatewayHarness::create_user(const std::string& name) {
 }
 
 std::string GatewayHarness::login(const std::string& name) {
-  auto token =
-      wait_for<std::string>([&](auto done) { accounts_->login(email_of(name), kPassword, done); });
+  auto token = wait_for<std::string>(
+      [&](auto done) { accounts_->login(email_of(name), kPassword, "", done); });
   if (!token.ok()) {
     ADD_FAILURE() << "login " << name << ": " << token.error().detail;
     return {};
@@ -280,6 +283,15 @@ std::string GatewayHarness::login(const std::string& name) {
 void GatewayHarness::logout(const std::string& token) {
   auto done = wait_for<void>([&](auto done) { accounts_->logout(token, done); });
   if (!done.ok()) ADD_FAILURE() << "logout: " << done.error().detail;
+}
+
+std::string GatewayHarness::token_only_in_store(const TestUser& user) {
+  std::string token = crypto::random_token(32);
+  store::TokenRecord rec{crypto::sha256_hex(token), user.id, clock_.now_us(),
+                         clock_.now_us() + 3600LL * 1000000};
+  auto put = wait_for<void>([&](auto done) { store_->put_token(rec, done); });
+  if (!put.ok()) ADD_FAILURE() << "put_token: " << put.error().detail;
+  return token;
 }
 
 void GatewayHarness::befriend(const TestUser& a, const TestUser& b) {

@@ -154,9 +154,15 @@ struct TestUser {
   std::string token;
 };
 
+struct HarnessOptions {
+  // As on a node among several: what the cache lacks (a token, a login's account) is asked of
+  // the store.
+  bool read_through = false;
+};
+
 class GatewayHarness {
  public:
-  GatewayHarness();
+  explicit GatewayHarness(HarnessOptions options = {});
   ~GatewayHarness();
 
   // A user made through the real flow: sign-up, the key read from the verification mail in
@@ -166,6 +172,9 @@ class GatewayHarness {
   // Logs in again: another token of the same user.
   std::string login(const std::string& name);
   void logout(const std::string& token);
+  // A new token of the user written to the store alone, as another node's login would leave
+  // it before its change reaches this node's cache.
+  std::string token_only_in_store(const TestUser& user);
   // Makes two users friends through the friends service (not through a connection).
   void befriend(const TestUser& a, const TestUser& b);
   std::unique_ptr<Client> connect(protocol::Version version = protocol::Version::kV1);
@@ -195,6 +204,7 @@ class GatewayHarness {
   std::unique_ptr<domain::Social> social_;
   std::unique_ptr<domain::Chats> chats_;
   std::unique_ptr<domain::Guilds> guilds_;
+  std::unique_ptr<domain::Blocks> blocks_;
   std::unique_ptr<Services> services_;
   SerialLoop loop_;
   std::mutex events_mu_;

@@ -6,8 +6,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "gateway_harness.h"
 
@@ -167,6 +169,78 @@ TEST_F(GatewaySessionTest, HeldRequestsAreDroppedWhenAuthFails) {
   harness_.settle();
   EXPECT_EQ(client->unread(), 0u);
   EXPECT_FALSE(client->close_code());
+}
+
+// A node among several: a token issued by another node's login moments ago is in the store
+// but not yet in this node's cache. The auth asks the store, and the requests sent meanwhile
+// wait for it and run after it, in order.
+TEST(GatewayReadThroughTest, AuthWithATokenOnlyTheStoreKnowsSucceedsAndRunsTheHeldRequests) {
+  GatewayHarness harness(HarnessOptions{.read_through = true});
+  TestUser alice = harness.create_user("alice");
+  std::string token = harness.token_only_in_store(alice);
+  auto client = harness.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(auth_frame(token));
+  client->send(kLoadFriends);  // held while the auth waits for the store
+  client->heartbeat(1);        // never held (answered before or after the auth)
+  std::vector<std::string> frames = {client->next(), client->next(), client->next()};
+  const std::string heartbeat = R"({"type":"heartbeat","payload":{"count":1}})";
+  auto beat = std::find_if(frames.begin(), frames.end(),
+                           [&](const std::string& f) { return same_json(f, heartbeat); });
+  ASSERT_NE(beat, frames.end()) << frames[0] << "\n" << frames[1] << "\n" << frames[2];
+  frames.erase(beat);
+  EXPECT_TRUE(is_v1_auth(frames[0], alice, "[]", "[]"));
+  EXPECT_TRUE(same_json(frames[1], R"({"type":"mutual_users","payload":[]})"));
+  // The token is in the cache now: the next auth needs no read.
+  client->send(auth_frame(token));
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[]", "[]"));
+  EXPECT_FALSE(client->close_code());
+}
+
+TEST(GatewayReadThroughTest, AnUnknownTokenIsStillRefusedAfterAskingTheStore) {
+  GatewayHarness harness(HarnessOptions{.read_through = true});
+  TestUser alice = harness.create_user("alice");
+  auto client = harness.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(kLoadFriends);
+  client->send(auth_frame("not-a-token-anyone-issued"));
+  EXPECT_TRUE(same_json(
+      client->next(),
+      R"({"type":"error","payload":{"code":"4000","reason":"the token is not valid."}})"));
+  client->send(auth_frame(alice.token));  // the held load was dropped with the refusal
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[]", "[]"));
+  harness.settle();
+  EXPECT_EQ(client->unread(), 0u);
+}
+
+// An authenticated session refreshing with a token nobody issued: the refusal is answered and
+// the session keeps its user, so what it sent while the store was asked still runs.
+TEST(GatewayReadThroughTest, ARefusedRefreshKeepsTheRequestsSentMeanwhile) {
+  GatewayHarness harness(HarnessOptions{.read_through = true});
+  TestUser alice = harness.create_user("alice");
+  auto client = harness.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(auth_frame(alice.token));
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[]", "[]"));
+  client->send(auth_frame("a-token-nobody-issued"));
+  client->send(kLoadFriends);
+  EXPECT_EQ(payload_string(client->next(), "code"), "4000");
+  EXPECT_TRUE(same_json(client->next(), R"({"type":"mutual_users","payload":[]})"));
+  EXPECT_FALSE(client->close_code());
+}
+
+// One process: the cache learns of every token as it commits, so the store is never asked.
+TEST_F(GatewaySessionTest, ATokenOnlyTheStoreKnowsIsRefusedOnOneNode) {
+  TestUser alice = harness_.create_user("alice");
+  std::string token = harness_.token_only_in_store(alice);
+  auto client = harness_.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(auth_frame(token));
+  EXPECT_EQ(payload_string(client->next(), "code"), "4000");
 }
 
 TEST_F(GatewaySessionTest, AuthAgainWithTheSameUserAnswersTheFullAuthAgain) {

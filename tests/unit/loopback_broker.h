@@ -4,7 +4,9 @@
 // what sits above broker::Broker: several LoopbackBrokers share one LoopbackServer, which
 // delivers on its own thread in publish order to the brokers subscribed to the channel. The
 // test can drop messages, take the server down and up (each started broker is told
-// on_state), and put raw payloads on a channel as another program would.
+// on_state), and put raw payloads on a channel as another program would. A subscription is
+// confirmed (on_subscribed) on the server's thread in order with the messages, as Redis
+// does; every channel again before each on_state(true).
 
 #include <condition_variable>
 #include <deque>
@@ -39,6 +41,15 @@ class LoopbackServer {
   // Down: every started broker is told on_state(false) and publishes are dropped. Up again:
   // each is told on_state(true), its subscriptions kept (as a client replays them).
   void set_up(bool up);
+  // Paused: nothing is delivered (messages, confirmations, states) until resumed, as a Redis
+  // that is slow to answer. drain() must not be called while paused.
+  void pause(bool paused) {
+    {
+      std::lock_guard lock(mu_);
+      paused_ = paused;
+    }
+    cv_.notify_all();
+  }
   // The next n published messages are lost.
   void drop_next(int n) {
     std::lock_guard lock(mu_);
@@ -65,6 +76,11 @@ class LoopbackServer {
     brokers_.insert(broker);
     if (up_) enqueue_state_locked(broker, true);
   }
+  // A confirmation of the broker's SUBSCRIBE, after what was published before it.
+  void confirm(LoopbackBroker* broker, const std::string& channel) {
+    std::lock_guard lock(mu_);
+    if (up_) enqueue_confirm_locked(broker, channel);
+  }
   // Waits for a delivery to it in progress: after detach() it is never called again.
   void detach(LoopbackBroker* broker) {
     std::lock_guard delivery(delivery_mu_);
@@ -87,11 +103,12 @@ class LoopbackServer {
   // False when dropped (down, or told to drop).
   bool route(const std::string& channel, const std::string& payload);
   void enqueue_state_locked(LoopbackBroker* broker, bool up);
+  void enqueue_confirm_locked(LoopbackBroker* broker, const std::string& channel);
 
   void run() {
     std::unique_lock lock(mu_);
     for (;;) {
-      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      cv_.wait(lock, [this] { return stopping_ || (!tasks_.empty() && !paused_); });
       if (tasks_.empty()) return;
       auto task = std::move(tasks_.front());
       tasks_.pop_front();
@@ -115,6 +132,7 @@ class LoopbackServer {
   std::map<std::string, std::set<const LoopbackBroker*>> subscriptions_;
   bool up_ = true;
   bool busy_ = false;
+  bool paused_ = false;
   bool stopping_ = false;
   int drop_next_ = 0;
   std::thread thread_;
@@ -127,6 +145,10 @@ class LoopbackBroker final : public broker::Broker {
 
   void on_message(MessageHandler handler) override { message_handler_ = std::move(handler); }
   void on_state(StateHandler handler) override { state_handler_ = std::move(handler); }
+  void on_messages_under(std::string prefix, MessageHandler handler) override {
+    prefix_handlers_.emplace_back(std::move(prefix), std::move(handler));
+  }
+  void on_subscribed(ConfirmHandler handler) override { confirm_handler_ = std::move(handler); }
   void start() override {
     std::lock_guard lock(mu_);
     if (started_) return;
@@ -152,7 +174,10 @@ class LoopbackBroker final : public broker::Broker {
   void subscribe(std::string channel) override {
     std::lock_guard lock(mu_);
     channels_.insert(channel);
-    if (started_) server_.subscribe(this, channel);
+    if (started_) {
+      server_.subscribe(this, channel);
+      server_.confirm(this, channel);
+    }
   }
   void unsubscribe(std::string channel) override {
     std::lock_guard lock(mu_);
@@ -175,9 +200,27 @@ class LoopbackBroker final : public broker::Broker {
       std::lock_guard lock(mu_);
       ++counters_.received;
     }
+    for (const auto& [prefix, handler] : prefix_handlers_)
+      if (channel.rfind(prefix, 0) == 0) return handler(channel, payload);
     if (message_handler_) message_handler_(channel, payload);
   }
+  void tell_confirmed(const std::string& channel) {
+    {
+      std::lock_guard lock(mu_);
+      if (!channels_.count(channel)) return;
+    }
+    if (confirm_handler_) confirm_handler_(channel);
+  }
   void tell_state(bool up) {
+    if (up) {
+      // As a client replaying its subscriptions: each confirmed before the link is up.
+      std::set<std::string> channels;
+      {
+        std::lock_guard lock(mu_);
+        channels = channels_;
+      }
+      for (const auto& c : channels) tell_confirmed(c);
+    }
     if (up) {
       std::lock_guard lock(mu_);
       ++counters_.reconnects;
@@ -188,6 +231,8 @@ class LoopbackBroker final : public broker::Broker {
   LoopbackServer& server_;
   MessageHandler message_handler_;
   StateHandler state_handler_;
+  ConfirmHandler confirm_handler_;
+  std::vector<std::pair<std::string, MessageHandler>> prefix_handlers_;
   mutable std::mutex mu_;
   bool started_ = false;
   std::set<std::string> channels_;
@@ -201,6 +246,18 @@ inline void LoopbackServer::enqueue_state_locked(LoopbackBroker* broker, bool up
       if (!brokers_.count(broker)) return;
     }
     broker->tell_state(up);
+  });
+  cv_.notify_one();
+}
+
+inline void LoopbackServer::enqueue_confirm_locked(LoopbackBroker* broker,
+                                                   const std::string& channel) {
+  tasks_.push_back([this, broker, channel] {
+    {
+      std::lock_guard lock(mu_);
+      if (!brokers_.count(broker)) return;
+    }
+    broker->tell_confirmed(channel);
   });
   cv_.notify_one();
 }

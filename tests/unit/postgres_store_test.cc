@@ -9,15 +9,19 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "postgres_test_db.h"
 #include "store/postgres/migrations.h"
+#include "store/postgres/worker_lease.h"
 
 namespace rwd::store {
 namespace {
@@ -49,6 +53,13 @@ std::string query_value(const std::string& url, const std::string& sql) {
   PQfinish(c);
   return out;
 }
+
+// Time by hand; read by the store's writer thread.
+class ManualClock final : public Clock {
+ public:
+  int64_t now_us() const override { return now.load(); }
+  std::atomic<int64_t> now{1'000'000};
+};
 
 class PostgresStoreTest : public ::testing::Test {
  protected:
@@ -291,6 +302,159 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatDidNotCommitIsSentAgain) {
   EXPECT_EQ(value("SELECT count(*) FROM write_batches WHERE fenced"), "1");
 }
 
+// A batch in doubt that committed answers each write with what the write produced, read back
+// from the results stored in the batch's own transaction: decisions taken, refusals, names
+// that need quoting, arrays, NULLs. Without them the callbacks (and the Directory cache, which
+// they update) would miss changes that committed.
+TEST_F(PostgresStoreTest, ABatchInDoubtThatCommittedAnswersWithTheResultsItStored) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  make_user(*s, 2, "bob");
+  make_user(*s, 3, "cat");
+  ASSERT_TRUE(
+      wait_for<FriendRequestOutcome>([&](auto cb) { s->request_friend(1, 2, 100, 10, cb); }).ok());
+  ASSERT_TRUE(wait_for<int64_t>([&](auto cb) { s->accept_friend(2, 1, 100, 11, cb); }).ok());
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<void>([&](auto cb) {
+                s->put_token(TokenRecord{"tok", 2, 1, 500}, cb);
+              }).ok());
+
+  const std::string results_before = value("SELECT count(*) FROM write_results");
+
+  // The first batch waits for a lock, so that the writes after it queue up and go together
+  // in the next batch, whose answers are then lost.
+  PGconn* blocker = PQconnectdb(db_->url().c_str());
+  ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
+  PQclear(PQexec(blocker, "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"));
+  std::promise<Status> waiting;
+  s->put_message(MessageRecord{42, 100, 1, "first", 5, false, std::nullopt},
+                 [&](Result<int64_t> r) { waiting.set_value(status_of(r)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  s->lose_connection_after_next_send_for_test();
+
+  const std::string odd_name = "a, \"quoted\" (name) \\ ";
+  std::promise<Result<GuildState>> renamed, added, refused;  // refused: bob and cat are strangers
+  std::promise<Result<GuildLeaveOutcome>> left;
+  std::promise<Result<int64_t>> revoked;
+  std::promise<Result<FriendRequestOutcome>> requested;
+  std::promise<Status> unfriended;
+  s->rename_guild(500, 1, odd_name, [&](Result<GuildState> r) { renamed.set_value(r); });
+  s->add_guild_member(500, 1, 2, 20, 10, [&](Result<GuildState> r) { added.set_value(r); });
+  s->add_guild_member(500, 2, 3, 21, 10, [&](Result<GuildState> r) { refused.set_value(r); });
+  s->leave_guild(500, 2, [&](Result<GuildLeaveOutcome> r) { left.set_value(r); });
+  s->revoke_token("tok", 30, [&](Result<int64_t> r) { revoked.set_value(r); });
+  s->request_friend(1, 3, 101, 31, [&](Result<FriendRequestOutcome> r) { requested.set_value(r); });
+  s->unfriend(1, 2, [&](Status st) { unfriended.set_value(st); });
+  // A send keeps no row (its seq is read back from messages); an edit is a decision and does.
+  std::promise<Result<int64_t>> sent;
+  std::promise<Result<MessageRecord>> edited;
+  s->put_message(MessageRecord{43, 100, 1, "second", 6, false, std::nullopt},
+                 [&](Result<int64_t> r) { sent.set_value(r); });
+  s->edit_message(100, 42, 1, "first, edited", 32,
+                  [&](Result<MessageRecord> r) { edited.set_value(r); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  PQclear(PQexec(blocker, "ROLLBACK"));
+  PQfinish(blocker);
+
+  auto ready = [](auto& promise) {
+    auto f = promise.get_future();
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    return f.get();
+  };
+  Status first = ready(waiting);
+  EXPECT_TRUE(first.ok()) << first.error().detail;
+  auto r = ready(renamed);
+  ASSERT_TRUE(r.ok()) << r.error().detail;
+  EXPECT_EQ(r->guild.name, odd_name);
+  EXPECT_EQ(r->guild.owner_id, 1);
+  auto a = ready(added);
+  ASSERT_TRUE(a.ok()) << a.error().detail;
+  ASSERT_EQ(a->members.size(), 2u);
+  EXPECT_EQ(a->members[1].user_id, 2);
+  auto no = ready(refused);
+  ASSERT_FALSE(no.ok());
+  EXPECT_EQ(no.error().code, Errc::kNotFriends);  // bob may add only his own friends
+  auto l = ready(left);
+  ASSERT_TRUE(l.ok()) << l.error().detail;
+  ASSERT_TRUE(l->after);
+  EXPECT_FALSE(l->new_owner);  // a NULL column
+  EXPECT_EQ(l->after->members.size(), 1u);
+  auto t = ready(revoked);
+  ASSERT_TRUE(t.ok()) << t.error().detail;
+  EXPECT_EQ(*t, 2);
+  auto q = ready(requested);
+  ASSERT_TRUE(q.ok()) << q.error().detail;
+  EXPECT_FALSE(q->befriended);
+  Status u = ready(unfriended);
+  EXPECT_TRUE(u.ok()) << u.error().detail;
+  auto m = ready(sent);
+  ASSERT_TRUE(m.ok()) << m.error().detail;
+  EXPECT_EQ(*m, 2);
+  auto e = ready(edited);
+  ASSERT_TRUE(e.ok()) << e.error().detail;
+  EXPECT_EQ(e->seq, 3);
+  EXPECT_EQ(e->created_us, 5);
+
+  EXPECT_EQ(s->settled_in_doubt(), 1u);
+  // Eight decisions kept their rows; the send did not.
+  EXPECT_EQ(std::stoll(value("SELECT count(*) FROM write_results")) - std::stoll(results_before),
+            8);
+  EXPECT_EQ(value("SELECT count(*) FROM write_batches WHERE fenced"), "0");
+  EXPECT_EQ(value("SELECT name FROM guilds WHERE id = 500"), odd_name);
+}
+
+// The results a batch kept go with its marker when that is pruned.
+TEST_F(PostgresStoreTest, KeptResultsArePrunedWithTheirBatch) {
+  ManualClock clock;
+  PostgresOptions options;
+  options.clock = &clock;
+  options.batch_marker_retention_us = 1'000;
+  auto s = open(options);
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
+  EXPECT_NE(value("SELECT count(*) FROM write_results"), "0");
+  clock.now += 2'000;  // past the retention of every batch so far, not of the prune's own
+  auto n = wait_for<PostgresPruneCounts>([&](auto cb) { s->prune(clock.now_us(), cb); });
+  ASSERT_TRUE(n.ok()) << n.error().detail;
+  EXPECT_EQ(value("SELECT count(*) FROM write_batches"), "1");
+  EXPECT_EQ(value("SELECT count(*) FROM write_results"), "0");
+}
+
+// A row read back from its record's text is the row the statement gave: NULLs, empty strings,
+// quotes, backslashes, commas, parentheses, arrays and booleans.
+TEST_F(PostgresStoreTest, ARowReadFromItsRecordTextIsTheRowItself) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  PGconn* c = PQconnectdb(db_->url().c_str());
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  const char* sql =
+      "WITH r AS (SELECT 'ok'::text, NULL::bigint, ''::text, 'a \"b\" \\ (c), d'::text, "
+      "ARRAY[1,-2,3]::bigint[], true, ' x '::text, NULL::text) "
+      "SELECT r.*, r::text FROM r";
+  PGresult* r = PQexec(c, sql);
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQresultErrorMessage(r);
+  postgres::Row direct(r, 0);
+  auto parsed = postgres::Row::from_record_text(direct.text(8));
+  PQclear(r);
+  PQfinish(c);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().detail;
+  ASSERT_EQ(parsed->size(), 8u);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(parsed->is_null(i), direct.is_null(i)) << i;
+    EXPECT_EQ(parsed->text(i), direct.text(i)) << i;
+  }
+  EXPECT_EQ(parsed->text(3), "a \"b\" \\ (c), d");
+  EXPECT_EQ(parsed->int64_array(4), (std::vector<int64_t>{1, -2, 3}));
+  EXPECT_TRUE(parsed->boolean(5));
+  EXPECT_FALSE(postgres::Row::from_record_text("(\"open").ok());
+}
+
 // A batch in doubt settles as not committed while a newer write waits behind the settlement:
 // the settled writes are applied first, as they were submitted, and acknowledged first. Two
 // renames of one guild end with the second name. (The writer also keeps this order when the
@@ -363,6 +527,90 @@ TEST_F(PostgresStoreTest, AMessageUnderATakenIdFailsAndARepeatIsANoOp) {
   EXPECT_EQ(st.error().code, Errc::kInternal);
   EXPECT_EQ(value("SELECT count(*) FROM messages WHERE id = 42"), "1");
   EXPECT_EQ(value("SELECT content FROM messages WHERE id = 42"), "hello");
+}
+
+// The sends queued behind a batch go together as one statement: each chat's messages take
+// its next seqs in submission order, texts that need quoting in an array arrive intact, and a
+// repeat answers its seq. A send under an id another message holds fails alone: the batch
+// goes again with its sends one by one, and the others are stored, in order, without a gap.
+TEST_F(PostgresStoreTest, SendsQueuedTogetherGoAsOneStatementAndKeepEveryRule) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  for (int64_t guild : {500, 501})
+    ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                  s->create_guild(GuildRecord{guild, "g", 1, 1}, cb);
+                }).ok());
+  // Runs `queue` while a first send waits for a lock, so that what it submits meanwhile goes
+  // in the next batch together.
+  auto behind_a_blocked_send = [&](int64_t first_id, const std::function<void()>& queue) {
+    PGconn* blocker = PQconnectdb(db_->url().c_str());
+    ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
+    PQclear(PQexec(blocker, "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"));
+    std::promise<Result<int64_t>> first;
+    s->put_message(MessageRecord{first_id, 500, 1, "first", 1, false, std::nullopt},
+                   [&](Result<int64_t> r) { first.set_value(r); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    queue();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    PQclear(PQexec(blocker, "ROLLBACK"));
+    PQfinish(blocker);
+    EXPECT_TRUE(first.get_future().get().ok());
+  };
+  const std::string odd = "a \"quoted\", {braced} \\ text";
+  std::vector<std::promise<Result<int64_t>>> seqs(10);
+  behind_a_blocked_send(10, [&] {
+    for (int i = 0; i < 10; ++i)
+      s->put_message(
+          MessageRecord{100 + i, 500 + i % 2, 1, i == 3 ? odd : "m", 10 + i, false, std::nullopt},
+          [&seqs, i](Result<int64_t> r) { seqs[i].set_value(r); });
+  });
+  for (int i = 0; i < 10; ++i) {
+    auto r = seqs[i].get_future().get();
+    ASSERT_TRUE(r.ok()) << r.error().detail;
+    // Chat 500's first seq went to the blocked send.
+    EXPECT_EQ(*r, i % 2 == 0 ? 2 + i / 2 : 1 + i / 2) << i;
+  }
+  EXPECT_GE(s->combined_sends(), 10u);
+  EXPECT_EQ(value("SELECT content FROM messages WHERE id = 103"), odd);
+  EXPECT_EQ(value("SELECT last_seq FROM chats WHERE id = 500"), "6");
+  EXPECT_EQ(value("SELECT last_seq FROM chats WHERE id = 501"), "5");
+
+  // A new send, a repeat of a stored one, another, one under a taken id, a repeat of a send
+  // of the same batch, and another new one.
+  std::vector<std::promise<Result<int64_t>>> more(6);
+  behind_a_blocked_send(11, [&] {
+    const MessageRecord sends[] = {
+        {200, 500, 1, "new", 50, false, std::nullopt},
+        {100, 500, 1, "m", 10, false, std::nullopt},  // stored with seq 2
+        {201, 501, 1, "new", 51, false, std::nullopt},
+        {102, 500, 1, "another", 52, false, std::nullopt},  // 102 is taken
+        {200, 500, 1, "new", 50, false, std::nullopt},      // the first of this batch again
+        {202, 500, 1, "new", 53, false, std::nullopt},
+    };
+    for (int i = 0; i < 6; ++i)
+      s->put_message(sends[i], [&more, i](Result<int64_t> r) { more[i].set_value(r); });
+  });
+  std::vector<Result<int64_t>> got;
+  for (auto& p : more) got.push_back(p.get_future().get());
+  ASSERT_TRUE(got[0].ok()) << got[0].error().detail;
+  EXPECT_EQ(*got[0], 8);  // the blocked send took 7
+  ASSERT_TRUE(got[1].ok()) << got[1].error().detail;
+  EXPECT_EQ(*got[1], 2);
+  ASSERT_TRUE(got[2].ok()) << got[2].error().detail;
+  EXPECT_EQ(*got[2], 6);
+  ASSERT_FALSE(got[3].ok());
+  EXPECT_EQ(got[3].error().code, Errc::kInternal);
+  ASSERT_TRUE(got[4].ok()) << got[4].error().detail;
+  EXPECT_EQ(*got[4], 8);
+  ASSERT_TRUE(got[5].ok()) << got[5].error().detail;
+  EXPECT_EQ(*got[5], 9);
+  EXPECT_EQ(value("SELECT content FROM messages WHERE id = 102"), "m");
+  EXPECT_EQ(value("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM messages "
+                  "WHERE chat_id = 500"),
+            "1,2,3,4,5,6,7,8,9");
+  EXPECT_EQ(value("SELECT last_seq FROM chats WHERE id = 500"), "9");
+  EXPECT_EQ(value("SELECT last_seq FROM chats WHERE id = 501"), "6");
 }
 
 // The server refuses connections for a while (as while it restarts): writes fail at once with
@@ -447,6 +695,38 @@ TEST_F(PostgresStoreTest, AnIdleWriterNoticesALostConnectionAndReconnectsWithout
   EXPECT_TRUE(wait_until([&] { return s->can_write(); }));
   EXPECT_NE(s->writer_backend_pid_for_test(), writer_pid);
   EXPECT_EQ(s->write_failures(), 0u);  // nothing was refused: nothing was written
+}
+
+// A server restart kills every pooled read connection at once: the first read after it finds
+// one dead and must not take another dead one for its second try.
+TEST_F(PostgresStoreTest, AReadAfterEveryPooledConnectionDiedSucceeds) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  auto g = wait_for<GuildState>([&](auto cb) { s->create_guild(GuildRecord{500, "g", 1, 1}, cb); });
+  ASSERT_TRUE(g.ok());
+  const std::string readers = "SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                              db_->name() + "' AND application_name = 'rewind-reader'";
+  // Concurrent reads leave several connections in the pool.
+  for (int round = 0; round < 20 && std::stoi(value(readers)) < 3; ++round) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&] {
+        for (int i = 0; i < 20; ++i) EXPECT_TRUE(s->load_messages(500, 1000, 10).ok());
+      });
+    for (std::thread& t : threads) t.join();
+  }
+  ASSERT_GE(std::stoi(value(readers)), 3);
+  const std::string kill =
+      "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
+      "pg_stat_activity WHERE datname = '" +
+      db_->name() + "' AND application_name = 'rewind-reader'";
+  ASSERT_GE(std::stoi(value(kill)), 3);
+  for (int i = 0; i < 100 && value(readers) != "0"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(value(readers), "0");
+  auto read = s->load_messages(500, 1000, 10);
+  EXPECT_TRUE(read.ok()) << read.error().detail;
 }
 
 TEST_F(PostgresStoreTest, PruneDeletesWhatServesNothing) {
@@ -670,6 +950,139 @@ TEST_F(PostgresStoreTest, WorkerIdsAreLeasedOnceEach) {
   EXPECT_NE(taken.error().detail.find("--worker-id"), std::string::npos);
   auto free_one = WorkerIdLease::claim(db_->url(), 777);
   EXPECT_TRUE(free_one.ok());
+}
+
+TEST_F(PostgresStoreTest, AnExpiredLeaseIsTakenOverAndALiveOneRefused) {
+  auto s = open();  // migrations
+  ASSERT_TRUE(s);
+  // A process that died without releasing its id, and one that is alive elsewhere.
+  value(
+      "WITH i AS (INSERT INTO worker_leases (worker_id, holder, expires_us) VALUES "
+      "(900, 'dead:1:x', rwd_now_us() - 1), (901, 'alive:2:y', rwd_now_us() + 60000000) "
+      "RETURNING 1) SELECT count(*) FROM i");
+  auto taken_over = WorkerIdLease::claim(db_->url(), 900);
+  ASSERT_TRUE(taken_over.ok()) << taken_over.error().detail;
+  EXPECT_EQ(value("SELECT holder FROM worker_leases WHERE worker_id = 900"),
+            taken_over.value()->holder());
+  auto refused = WorkerIdLease::claim(db_->url(), 901);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().detail,
+            "--worker-id 901 is held by another running process on this database (each process "
+            "needs its own; leave it out to get a free one)");
+  // A free id is never one a live lease holds.
+  auto leased = WorkerIdLease::acquire(db_->url());
+  ASSERT_TRUE(leased.ok());
+  EXPECT_NE(leased.value()->worker_id(), 901);
+  EXPECT_NE(leased.value()->worker_id(), 900);
+}
+
+TEST_F(PostgresStoreTest, ALeaseTakenByAnotherProcessStopsTheHolder) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  std::promise<void> lost;
+  auto lease = WorkerIdLease::acquire(db_->url(), 600'000, [&lost] { lost.set_value(); });
+  ASSERT_TRUE(lease.ok());
+  // Another process took the id after this one stalled past its ttl.
+  value("WITH u AS (UPDATE worker_leases SET holder = 'other:3:z' WHERE worker_id = " +
+        std::to_string(lease.value()->worker_id()) + " RETURNING 1) SELECT count(*) FROM u");
+  EXPECT_EQ(lost.get_future().wait_for(std::chrono::seconds(3)), std::future_status::ready);
+}
+
+TEST_F(PostgresStoreTest, ALeaseThatCannotBeRenewedStopsTheHolderBeforeItExpires) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  std::promise<std::chrono::steady_clock::time_point> lost;
+  const auto acquired = std::chrono::steady_clock::now();
+  auto lease = WorkerIdLease::acquire(
+      db_->url(), 1'200'000, [&lost] { lost.set_value(std::chrono::steady_clock::now()); });
+  ASSERT_TRUE(lease.ok());
+  // The database stops answering: the lease's row is locked, so a renewal hangs.
+  PGconn* blocker = PQconnectdb(db_->url().c_str());
+  ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
+  PQclear(PQexec(blocker, "BEGIN"));
+  PQclear(PQexec(blocker, ("SELECT * FROM worker_leases WHERE worker_id = " +
+                           std::to_string(lease.value()->worker_id()) + " FOR UPDATE")
+                              .c_str()));
+  auto when = lost.get_future();
+  ASSERT_EQ(when.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  // Stopped at ttl - ttl/6 (1 s), before the lease (1.2 s) could pass to another process.
+  auto after = when.get() - acquired;
+  EXPECT_GE(after, std::chrono::milliseconds(900));
+  EXPECT_LT(after, std::chrono::milliseconds(1200));
+  PQclear(PQexec(blocker, "ROLLBACK"));
+  PQfinish(blocker);
+}
+
+// Every node runs a mail sender on the one outbox: a mail another node holds is skipped, so
+// each mail goes out once.
+TEST_F(PostgresStoreTest, NodesClaimingMailAtOnceNeverGetTheSameMail) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  constexpr int kMails = 60;
+  for (int i = 0; i < kMails; ++i)
+    a->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 100}, [](Status) {});
+  a->flush();
+  auto held = std::move(a->claim_due_mail(500, 8).value());
+  ASSERT_EQ(held->mail().size(), 8u);
+  auto other = std::move(b->claim_due_mail(500, 8).value());
+  ASSERT_EQ(other->mail().size(), 8u);
+  for (const OutboxMail& m : other->mail())
+    for (const OutboxMail& h : held->mail()) ASSERT_NE(m.id, h.id);
+  held.reset();  // neither sent: both back in the outbox
+  other.reset();
+
+  std::mutex mu;
+  std::vector<int64_t> sent;
+  auto sender = [&](PostgresStore& node) {
+    for (int round = 0; round < kMails; ++round) {  // bounded, should claims ever repeat
+      auto claim = node.claim_due_mail(500, 8);
+      ASSERT_TRUE(claim.ok()) << claim.error().detail;
+      if (claim.value()->mail().empty()) return;
+      for (const OutboxMail& m : claim.value()->mail()) {
+        claim.value()->sent(m.id, 600);
+        std::lock_guard lock(mu);
+        sent.push_back(m.id);
+      }
+      ASSERT_TRUE(claim.value()->commit().ok());
+    }
+  };
+  std::thread ta(sender, std::ref(*a)), tb(sender, std::ref(*b)), tc(sender, std::ref(*a));
+  ta.join();
+  tb.join();
+  tc.join();
+  std::sort(sent.begin(), sent.end());
+  EXPECT_EQ(sent.size(), static_cast<size_t>(kMails));
+  EXPECT_EQ(std::adjacent_find(sent.begin(), sent.end()), sent.end()) << "a mail sent twice";
+  EXPECT_EQ(a->unsent_mail_count().value(), 0);
+  EXPECT_EQ(value("SELECT count(*) FROM outbox WHERE body <> ''"), "0");  // links gone once sent
+}
+
+// A node that dies while sending holds nothing afterwards: its mail is due again at once on
+// the other nodes (sent at least once, never lost or held for a lease's length).
+TEST_F(PostgresStoreTest, MailClaimedByANodeThatDiedIsDueAgainAtOnce) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(wait_for<void>([&](auto cb) {
+                a->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 100}, cb);
+              }).ok());
+  auto held = std::move(a->claim_due_mail(500, 8).value());
+  ASSERT_EQ(held->mail().size(), 1u);
+  EXPECT_TRUE(b->claim_due_mail(500, 8).value()->mail().empty());
+  // The claiming connection goes away as it would with its process.
+  EXPECT_EQ(value("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
+                  "pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname = "
+                  "current_database()"),
+            "1");
+  std::vector<OutboxMail> again;
+  for (int i = 0; i < 100 && again.empty(); ++i) {
+    again = b->claim_due_mail(500, 8).value()->mail();
+    if (again.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(again.size(), 1u);
+  held->sent(held->mail()[0].id, 600);
+  EXPECT_FALSE(held->commit().ok());  // what the dead claim recorded is not kept
 }
 
 }  // namespace

@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/shared_gauge.h"
+
 namespace rwd {
 namespace {
 
@@ -57,6 +64,81 @@ TEST(RateLimiterTest, LocalLimiterStartsFullAtTimeZero) {
   LocalRateLimiter limiter(1, 10'000'000);
   EXPECT_EQ(limiter.acquire(0), 0);
   EXPECT_GT(limiter.acquire(1), 0);
+}
+
+TEST(RateLimiterTest, ASharedLimiterHandsOverWhatItAdmittedOnce) {
+  RateLimiter limiter(5, 10'000'000);
+  EXPECT_EQ(limiter.acquire("a", 0), 0);
+  EXPECT_TRUE(limiter.take_admitted().empty());  // not shared: nothing is counted
+  limiter.share();
+  EXPECT_EQ(limiter.acquire("a", 0), 0);
+  EXPECT_EQ(limiter.acquire("a", 0), 0);
+  EXPECT_EQ(limiter.acquire("b", 0), 0);
+  auto taken = limiter.take_admitted();
+  std::sort(taken.begin(), taken.end());
+  EXPECT_EQ(taken, (std::vector<std::pair<std::string, int>>{{"a", 2}, {"b", 1}}));
+  EXPECT_TRUE(limiter.take_admitted().empty());
+}
+
+TEST(RateLimiterTest, ChargesFromOtherNodesTakeTokensDownToMinusOneBurst) {
+  RateLimiter limiter(2, 10'000'000);  // one token every 5 s
+  limiter.charge("a", 1);
+  EXPECT_EQ(limiter.acquire("a", 0), 0);
+  EXPECT_GT(limiter.acquire("a", 0), 0);
+  // Far more than a burst charged: the key waits one window more at most, not for ever.
+  limiter.charge("b", 1000);
+  // From -2 tokens, one token is there after 15 s (3 tokens' refill), not before.
+  EXPECT_GT(limiter.acquire("b", 14'990'000), 0);
+  EXPECT_EQ(limiter.acquire("b", 15'000'100), 0);
+  EXPECT_TRUE(limiter.take_admitted().empty());  // charges are not admissions
+}
+
+// Some limiters are fed wall time (microseconds since 1970), and the node that charges them
+// has only its own clock: a charge must not put a bucket on another clock, where the next
+// acquire would see decades pass and refill it, wiping the charge out.
+TEST(RateLimiterTest, AChargeStaysInTheClockOfTheLimitersCallers) {
+  RateLimiter limiter(2, 10'000'000);  // one token every 5 s
+  const int64_t wall = 1'796'000'000'000'000;
+  EXPECT_EQ(limiter.acquire("u", wall), 0);
+  limiter.charge("u", 5);
+  EXPECT_GT(limiter.acquire("u", wall + 1'000), 0);
+  limiter.charge("fresh", 2);
+  EXPECT_GT(limiter.acquire("fresh", wall + 2'000), 0);
+  // Charged before the limiter was ever asked: the charge holds from the first ask on.
+  RateLimiter idle(2, 10'000'000);
+  idle.charge("u", 2);
+  EXPECT_GT(idle.acquire("u", wall), 0);
+}
+
+TEST(SharedGaugeTest, CountsLocallyAndSumsWhatEachOtherNodeLastSaid) {
+  SharedGauge gauge;
+  gauge.add("u");
+  gauge.add("u");
+  gauge.remove("u");
+  gauge.remove("v");  // never added: nothing happens
+  EXPECT_EQ(gauge.local("u"), 1);
+  auto changed = gauge.take_changed();
+  EXPECT_EQ(changed, (std::vector<std::pair<std::string, int>>{{"u", 1}}));
+  EXPECT_TRUE(gauge.take_changed().empty());
+  gauge.set_remote("n1", "u", 3);
+  gauge.set_remote("n2", "u", 2);
+  gauge.set_remote("n1", "u", 1);  // a newer count replaces the older
+  EXPECT_EQ(gauge.others("u"), 3);
+  gauge.forget_node("n2");
+  EXPECT_EQ(gauge.others("u"), 1);
+  gauge.replace_node("n2", {{"u", 4}, {"w", 1}});  // a full report
+  EXPECT_EQ(gauge.others("u"), 5);
+  gauge.replace_node("n2", {{"w", 2}});
+  EXPECT_EQ(gauge.others("u"), 1);
+  EXPECT_EQ(gauge.others("w"), 2);
+  gauge.forget_node("n2");
+  gauge.set_remote("n1", "u", 0);
+  EXPECT_EQ(gauge.others("u"), 0);
+  EXPECT_EQ(gauge.others("w"), 0);
+  EXPECT_EQ(gauge.local("u"), 1);
+  gauge.remove("u");
+  EXPECT_EQ(gauge.take_changed(), (std::vector<std::pair<std::string, int>>{{"u", 0}}));
+  EXPECT_TRUE(gauge.snapshot().empty());
 }
 
 }  // namespace

@@ -2,48 +2,44 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace rwd {
 namespace {
 
-std::optional<std::string> fine() { return std::nullopt; }
-
-TEST(ReadinessTest, ReadyWithNoChecksOrOnlyPassingOnes) {
-  Readiness r;
-  EXPECT_TRUE(r.failures().empty());
-  r.add("store", fine);
-  EXPECT_TRUE(r.failures().empty());
+std::vector<std::string> names(const std::vector<Readiness::Failure>& failures) {
+  std::vector<std::string> out;
+  for (const auto& f : failures) out.push_back(f.name);
+  return out;
 }
 
-TEST(ReadinessTest, EveryFailingCheckIsNamedInTheOrderAdded) {
-  Readiness r;
-  bool store_down = true, stopping = true;
-  r.add("store", [&]() -> std::optional<std::string> {
-    if (store_down) return "cannot write";
-    return std::nullopt;
-  });
-  r.add("broker", fine);
-  r.add("shutdown", [&]() -> std::optional<std::string> {
-    if (stopping) return "draining connections";
-    return std::nullopt;
-  });
-  auto f = r.failures();
-  ASSERT_EQ(f.size(), 2u);
-  EXPECT_EQ(f[0].name, "store");
-  EXPECT_EQ(f[0].reason, "cannot write");
-  EXPECT_EQ(f[1].name, "shutdown");
-  store_down = false;
-  f = r.failures();
-  ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].name, "shutdown");
-  stopping = false;
-  EXPECT_TRUE(r.failures().empty());
+void add_failing(Readiness& r, std::vector<std::string> parts) {
+  r.add("ok", [] { return std::optional<std::string>(); });
+  for (const auto& p : parts) r.add(p, [] { return std::optional<std::string>("down"); });
 }
 
-TEST(ReadinessTest, AddingANameAgainReplacesItsCheck) {
+TEST(ReadinessTest, AProbeWithoutExcludeSeesEveryFailingPart) {
   Readiness r;
-  r.add("broker", [] { return std::optional<std::string>("unreachable"); });
-  r.add("broker", fine);
-  EXPECT_TRUE(r.failures().empty());
+  add_failing(r, {"store", "mail"});
+  EXPECT_EQ(names(r.failures_for("/readyz")), (std::vector<std::string>{"store", "mail"}));
+  EXPECT_EQ(names(r.failures_for("/readyz?verbose=1")),
+            (std::vector<std::string>{"store", "mail"}));
+}
+
+TEST(ReadinessTest, ExcludeLeavesOutTheNamedPartsOnly) {
+  Readiness r;
+  add_failing(r, {"store", "mail", "broker"});
+  EXPECT_EQ(names(r.failures_for("/readyz?exclude=mail")),
+            (std::vector<std::string>{"store", "broker"}));
+  EXPECT_EQ(names(r.failures_for("/readyz?exclude=mail,broker")),
+            (std::vector<std::string>{"store"}));
+  EXPECT_EQ(names(r.failures_for("/readyz?exclude=mail&exclude=store")),
+            (std::vector<std::string>{"broker"}));
+  // An unknown or empty name excludes nothing; a prefix is not a name.
+  EXPECT_EQ(names(r.failures_for("/readyz?exclude=&exclude=mai&exclude=nope")),
+            (std::vector<std::string>{"store", "mail", "broker"}));
 }
 
 }  // namespace

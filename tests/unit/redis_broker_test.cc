@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -26,6 +27,11 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "base/clock.h"
+#include "base/rate_limiter.h"
+#include "base/shared_gauge.h"
+#include "broker/cluster_limits.h"
 
 extern char** environ;
 
@@ -247,6 +253,49 @@ TEST_F(RedisBrokerTest, PublishedMessageReachesTheSubscriber) {
   EXPECT_EQ(counters.published, 1u);
   EXPECT_EQ(counters.received, 1u);
   EXPECT_EQ(counters.dropped, 0u);
+}
+
+TEST_F(RedisBrokerTest, EachSubscriptionIsConfirmedBeforeUpAndWhileUpAndAfterAReconnect) {
+  auto broker = make_broker(redis_.url());
+  auto sender = make_broker(redis_.url());
+  Recorder got(*broker);
+  std::mutex mu;
+  std::vector<std::string> confirmed;  // guarded by mu
+  // Whether the state was already up when each confirmation came.
+  std::vector<bool> up_then;  // guarded by mu
+  broker->on_subscribed([&](std::string_view channel) {
+    std::lock_guard lock(mu);
+    confirmed.emplace_back(channel);
+    up_then.push_back(broker->up());
+  });
+  auto confirmations = [&] {
+    std::lock_guard lock(mu);
+    return confirmed;
+  };
+  broker->subscribe("rw:u:1");
+  broker->start();
+  sender->start();
+  ASSERT_TRUE(got.wait_for_states(1, 3s));
+  EXPECT_EQ(confirmations(), std::vector<std::string>{"rw:u:1"});  // the probe channel is not told
+  ASSERT_TRUE(wait_until([&] { return sender->up(); }, 3s));
+  broker->subscribe("rw:u:2");
+  ASSERT_TRUE(wait_until([&] { return confirmations().size() == 2; }, 3s));
+  EXPECT_EQ(confirmations().back(), "rw:u:2");
+  // Confirmed: a message published from now on arrives.
+  sender->publish("rw:u:2", "after the confirmation");
+  EXPECT_TRUE(got.wait_for_message("rw:u:2", "after the confirmation"));
+
+  redis_.kill_now();
+  ASSERT_TRUE(got.wait_for_states(2, 3s));
+  ASSERT_TRUE(redis_.start());
+  ASSERT_TRUE(got.wait_for_states(3, 5s));
+  auto again = confirmations();
+  ASSERT_EQ(again.size(), 4u);
+  std::vector<std::string> replayed(again.begin() + 2, again.end());
+  std::sort(replayed.begin(), replayed.end());
+  EXPECT_EQ(replayed, (std::vector<std::string>{"rw:u:1", "rw:u:2"}));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(up_then, (std::vector<bool>{false, true, false, false}));  // replays: before up
 }
 
 TEST_F(RedisBrokerTest, OrderIsKeptOverTenThousandMessages) {
@@ -529,6 +578,100 @@ TEST_F(RedisBrokerTest, TheProbeIsNotDeliveredButOtherMessagesOnTheNodeChannelAr
   EXPECT_EQ(got.messages().size(), 1u);
   EXPECT_EQ(node->counters().received, 1u);
   EXPECT_TRUE(node->up());
+}
+
+// ---- limits counted over the nodes (ClusterLimits) ----
+
+class ClusterLimitsTest : public RedisBrokerTest {
+ protected:
+  // One node: a broker, its limits, a login limiter (3 a minute) and a sessions gauge.
+  struct Node {
+    std::unique_ptr<RedisBroker> broker;
+    RateLimiter login{3, 60'000'000};
+    SharedGauge sessions;
+    std::unique_ptr<ClusterLimits> limits;
+    // The broker's thread calls into the limits: it stops first.
+    ~Node() { broker->stop(); }
+  };
+
+  std::unique_ptr<Node> start_node(ClusterLimitsOptions options = fast()) {
+    auto node = std::make_unique<Node>();
+    node->broker = make_broker(redis_.url());
+    node->limits = std::make_unique<ClusterLimits>(*node->broker, options);
+    node->limits->add_rate("login", node->login);
+    node->limits->add_gauge("sessions", node->sessions);
+    node->limits->start();
+    node->broker->start();
+    EXPECT_TRUE(wait_until([&] { return node->broker->up(); }, 3s));
+    return node;
+  }
+
+  static ClusterLimitsOptions fast() {
+    ClusterLimitsOptions o;
+    o.sync_interval = 20ms;
+    o.full_report_interval = 200ms;
+    o.node_expiry = 600ms;
+    return o;
+  }
+
+  // Both nodes have heard each other's first full report.
+  static bool acquainted(Node& a, Node& b) {
+    return wait_until(
+        [&] { return a.limits->counters().received > 0 && b.limits->counters().received > 0; }, 3s);
+  }
+
+  SteadyClock clock_;
+};
+
+TEST_F(ClusterLimitsTest, WhatOneNodeAdmitsIsChargedOnTheOther) {
+  auto a = start_node(), b = start_node();
+  ASSERT_TRUE(acquainted(*a, *b));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(a->login.acquire("10.0.0.1", clock_.now_us()), 0);
+  // b has admitted nothing itself, yet the address has used the cluster's three.
+  auto before = b->limits->counters().received;
+  ASSERT_TRUE(wait_until([&] { return b->limits->counters().received >= before + 2; }, 3s));
+  EXPECT_GT(b->login.acquire("10.0.0.1", clock_.now_us()), 0);
+  EXPECT_EQ(b->login.acquire("10.0.0.2", clock_.now_us()), 0);  // another address is free
+  EXPECT_EQ(a->limits->counters().malformed + b->limits->counters().malformed, 0u);
+}
+
+TEST_F(ClusterLimitsTest, AGaugeCountsTheOtherNodesUntilOneSaysGoodbyeOrFallsSilent) {
+  auto a = start_node(), b = start_node(), c = start_node();
+  ASSERT_TRUE(acquainted(*a, *b));
+  a->sessions.add("42");
+  a->sessions.add("42");
+  c->sessions.add("42");
+  ASSERT_TRUE(wait_until([&] { return b->sessions.others("42") == 3; }, 3s));
+  EXPECT_EQ(b->sessions.local("42"), 0);
+  EXPECT_EQ(a->sessions.others("42"), 1);
+  a->sessions.remove("42");
+  ASSERT_TRUE(wait_until([&] { return b->sessions.others("42") == 2; }, 3s));
+  // A node that stops says goodbye: its counts go at once.
+  a->limits->stop();
+  ASSERT_TRUE(wait_until([&] { return b->sessions.others("42") == 1; }, 3s));
+  // A node that falls silent (its link gone) is forgotten after node_expiry.
+  c->broker->stop();
+  auto silent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_until([&] { return b->sessions.others("42") == 0; }, 3s));
+  EXPECT_GE(std::chrono::steady_clock::now() - silent, 500ms);
+  EXPECT_EQ(b->limits->counters().nodes_expired, 1u);
+}
+
+TEST_F(ClusterLimitsTest, WhileRedisIsDownEachNodeLimitsAloneAndCountsIt) {
+  auto a = start_node(), b = start_node();
+  ASSERT_TRUE(acquainted(*a, *b));
+  b->sessions.add("7");
+  ASSERT_TRUE(wait_until([&] { return a->sessions.others("7") == 1; }, 3s));
+  redis_.kill_now();
+  ASSERT_TRUE(wait_until([&] { return !a->broker->up() && !b->broker->up(); }, 5s));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(a->login.acquire("10.0.0.3", clock_.now_us()), 0);
+  EXPECT_GT(a->login.acquire("10.0.0.3", clock_.now_us()), 0);  // the local limit holds
+  std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(b->login.acquire("10.0.0.3", clock_.now_us()), 0);
+  // The other node's sessions are forgotten once it has been silent for node_expiry.
+  ASSERT_TRUE(wait_until([&] { return a->sessions.others("7") == 0; }, 3s));
+  EXPECT_GT(a->limits->counters().syncs_skipped, 0u);
+  EXPECT_GT(b->limits->counters().syncs_skipped, 0u);
 }
 
 }  // namespace

@@ -88,7 +88,12 @@ TEST(RequestTypesTest, AVersionRefusesTheTypesItDoesNotAccept) {
   EXPECT_EQ(members.error().detail, "load 'type' must be chat, mutual_users or guilds.");
   auto v2 = decode_request(R"({"type":"load","payload":{"type":"nope"}})", Version::kV2);
   ASSERT_FALSE(v2.ok());
-  EXPECT_EQ(v2.error().detail, "load 'type' must be chat, mutual_users, guilds or guild_members.");
+  EXPECT_EQ(v2.error().detail,
+            "load 'type' must be chat, mutual_users, guilds, guild_members or blocked_users.");
+  auto block =
+      decode_request(R"({"type":"block","payload":{"type":"block","name":"b"}})", Version::kV1);
+  ASSERT_FALSE(block.ok());
+  EXPECT_EQ(block.error().detail, "unknown type 'block'.");
 }
 
 // Every row's decoder gives its own alternative, on every version that accepts it.
@@ -103,6 +108,8 @@ TEST(RequestTypesTest, EachRowDecodesToItsAlternative) {
       {R"({"type":"guild","payload":{"type":"create","name":"g"}})", 6},
       {R"({"type":"load","payload":{"type":"guilds"}})", 7},
       {R"({"type":"load","payload":{"type":"guild_members","guild_id":"1"}})", 8},
+      {R"({"type":"block","payload":{"type":"block","name":"a"}})", 9},
+      {R"({"type":"load","payload":{"type":"blocked_users"}})", 10},
   };
   ASSERT_EQ(std::size(frames), request_types().size());
   for (const auto& [frame, index] : frames) {

@@ -51,17 +51,20 @@ class SessionClockTest : public ::testing::Test {
     ASSERT_TRUE(opened.ok());
     store_ = std::move(opened.value());
     accounts_ = std::make_unique<domain::Accounts>(domain::AccountSettings{}, *store_, directory_,
-                                                   pool_, ids_, wall_, bus_, [] {});
+                                                   pool_, pool_, ids_, wall_, bus_, [] {});
     social_ =
         std::make_unique<domain::Social>(*store_, directory_, bus_, ids_, wall_, 30, 60 * kSecond);
     chats_ = std::make_unique<domain::Chats>(domain::ChatSettings{}, *store_, directory_, bus_,
                                              pool_, ids_, wall_);
     guilds_ = std::make_unique<domain::Guilds>(domain::GuildSettings{}, *store_, directory_, bus_,
                                                ids_, wall_);
+    blocks_ = std::make_unique<domain::Blocks>(*store_, directory_, bus_, pool_, wall_,
+                                               social_->request_limiter());
   }
   void TearDown() override {
     session_.reset();
     services_.reset();
+    blocks_.reset();
     guilds_.reset();
     chats_.reset();
     social_.reset();
@@ -71,8 +74,9 @@ class SessionClockTest : public ::testing::Test {
   }
 
   void open(SessionSettings settings) {
-    services_ = std::make_unique<Services>(Services{*accounts_, *social_, *chats_, *guilds_,
-                                                    directory_, hub_, wall_, mono_, settings});
+    services_ =
+        std::make_unique<Services>(Services{*accounts_, *social_, *chats_, *guilds_, *blocks_,
+                                            directory_, hub_, wall_, mono_, settings});
     session_ = std::make_shared<Session>(*services_, transport_, protocol::Version::kV1);
   }
   void heartbeat() { session_->on_text(R"({"type":"heartbeat","payload":{"count":0}})"); }
@@ -94,6 +98,7 @@ class SessionClockTest : public ::testing::Test {
   std::unique_ptr<domain::Social> social_;
   std::unique_ptr<domain::Chats> chats_;
   std::unique_ptr<domain::Guilds> guilds_;
+  std::unique_ptr<domain::Blocks> blocks_;
   std::unique_ptr<Services> services_;
   std::shared_ptr<FakeTransport> transport_ = std::make_shared<FakeTransport>();
   std::shared_ptr<Session> session_;

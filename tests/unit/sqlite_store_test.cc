@@ -420,17 +420,23 @@ TEST_F(SqliteStoreTest, OutboxHoldsMailUntilMarkedSent) {
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
                  store_->put_mail(OutboxMail{0, "a@b.cd", "subj", "body", 0, 100}, cb);
                }).ok()));
-  EXPECT_TRUE(store_->due_mail(50, 10)->empty());
-  auto due = store_->due_mail(100, 10);
-  ASSERT_EQ(due->size(), 1u);
+  auto due_mail = [&](int64_t now) {
+    return std::move(store_->claim_due_mail(now, 10).value())->mail();
+  };
+  EXPECT_TRUE(due_mail(50).empty());
+  auto due = due_mail(100);
+  ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(*store_->next_mail_due().value(), 100);
-  int64_t id = due->front().id;
+  int64_t id = due.front().id;
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
                  store_->reschedule_mail(id, 1, 500, "temporary", cb);
                }).ok()));
-  EXPECT_TRUE(store_->due_mail(200, 10)->empty());
+  EXPECT_TRUE(due_mail(200).empty());
+  EXPECT_EQ(rows("outbox WHERE body = 'body'"), 1);
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) { store_->mark_mail_sent(id, 600, cb); }).ok()));
-  EXPECT_TRUE(store_->due_mail(1000, 10)->empty());
+  EXPECT_TRUE(due_mail(1000).empty());
+  EXPECT_EQ(rows("outbox WHERE body <> ''"), 0);  // the link in it goes once sent
+  EXPECT_EQ(rows("outbox WHERE subject = 'subj'"), 1);
   EXPECT_FALSE(store_->next_mail_due().value());
 }
 
@@ -562,13 +568,12 @@ TEST_F(SqliteStoreTest, PruneDeletesExpiredAndRevokedTokensExpiredRegistrationsA
                    store_->put_registration(reg, OutboxMail{0, email, "s", "b", 0, 0}, cb);
                  }).ok()));
   }
-  auto due = store_->due_mail(1 << 30, 10);
-  ASSERT_EQ(due->size(), 3u);
-  auto mark_sent = [&](int64_t id, int64_t at) {
-    return wait<void>([&](Callback<void> cb) { store_->mark_mail_sent(id, at, cb); });
-  };
-  ASSERT_TRUE(mark_sent((*due)[0].id, 400).ok());  // sent 600 µs before the prune: older than 500
-  ASSERT_TRUE(mark_sent((*due)[1].id, 600).ok());  // sent 400 µs before: kept
+  auto claim = std::move(store_->claim_due_mail(1 << 30, 10).value());
+  const auto& due = claim->mail();
+  ASSERT_EQ(due.size(), 3u);
+  claim->sent(due[0].id, 400);  // sent 600 µs before the prune: older than 500
+  claim->sent(due[1].id, 600);  // sent 400 µs before: kept
+  ASSERT_TRUE(claim->commit().ok());
   ASSERT_EQ(rows("outbox"), 3);
 
   PruneCounts n = prune(1000);
@@ -582,8 +587,8 @@ TEST_F(SqliteStoreTest, PruneDeletesExpiredAndRevokedTokensExpiredRegistrationsA
   EXPECT_EQ(store_->load_directory(1000)->tokens.at(0).token_hash, "live");
   EXPECT_FALSE(store_->find_pending("old@x.test").value());
   EXPECT_TRUE(store_->find_pending("new@x.test").value());
-  EXPECT_EQ(rows("outbox"), 2);                          // the recent sent one and the unsent one
-  EXPECT_EQ(store_->due_mail(1 << 30, 10)->size(), 1u);  // unsent mail is never pruned
+  EXPECT_EQ(rows("outbox"), 2);  // the recent sent one and the unsent one
+  EXPECT_EQ(store_->claim_due_mail(1 << 30, 10).value()->mail().size(), 1u);  // unsent: kept
   EXPECT_EQ(rows("users"), 1);
 
   n = prune(1000);  // nothing left to do

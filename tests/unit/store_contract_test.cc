@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -196,6 +197,111 @@ TEST_P(StoreContract, ALiveTokenIsRevokedOnceAndReturnsItsUser) {
   EXPECT_TRUE(store_->load_directory(1000)->tokens.size() == 1u);  // "old", still live at 1000
 }
 
+TEST_P(StoreContract, DisablingRevokesEveryLiveTokenAndRefusesNewOnesUntilEnabled) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  auto put = [&](const std::string& hash, int64_t user, int64_t expires) {
+    return wait<void>([&](Callback<void> cb) {
+      store_->put_token({hash, user, 1000, expires}, cb);
+    });
+  };
+  auto set = [&](int64_t user, bool disabled) {
+    return wait<AccountStateOutcome>([&](Callback<AccountStateOutcome> cb) {
+      store_->set_user_disabled(user, disabled, 2000, cb);
+    });
+  };
+  ASSERT_TRUE(put("a1", a, 5000).ok());
+  ASSERT_TRUE(put("a2", a, 5000).ok());
+  ASSERT_TRUE(put("a-old", a, 1500).ok());  // expired at 2000: not revoked, not answered
+  ASSERT_TRUE(put("b1", b, 5000).ok());
+  ASSERT_TRUE(
+      (wait<int64_t>([&](Callback<int64_t> cb) { store_->revoke_token("a2", 1200, cb); }).ok()));
+
+  auto disabled = set(a, true);
+  ASSERT_TRUE(disabled.ok());
+  EXPECT_TRUE(disabled->changed);
+  EXPECT_EQ(disabled->revoked_token_hashes, std::vector<std::string>{"a1"});
+  EXPECT_TRUE(store_->find_user(a).value()->disabled);
+  EXPECT_FALSE(store_->find_user(b).value()->disabled);
+  EXPECT_EQ(store_->live_tokens_of(a, 1000).value().size(), 1u);  // only "a-old", at 1000
+  EXPECT_TRUE(store_->live_tokens_of(a, 2000).value().empty());
+  EXPECT_EQ(store_->live_tokens_of(b, 2000).value().size(), 1u);  // others keep theirs
+  EXPECT_EQ(code(put("a3", a, 5000)), Errc::kAccountDisabled);
+  EXPECT_TRUE(put("b2", b, 5000).ok());
+
+  auto again = set(a, true);  // a repeat: no change, nothing revoked
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->changed);
+  EXPECT_TRUE(again->revoked_token_hashes.empty());
+
+  auto enabled = set(a, false);
+  ASSERT_TRUE(enabled.ok());
+  EXPECT_TRUE(enabled->changed);
+  EXPECT_FALSE(store_->find_user(a).value()->disabled);
+  EXPECT_TRUE(store_->live_tokens_of(a, 2000).value().empty());  // revoked tokens stay revoked
+  EXPECT_TRUE(put("a4", a, 5000).ok());
+  EXPECT_FALSE(set(a, false)->changed);
+  EXPECT_EQ(code(set(999, true)), Errc::kUserNotFound);
+}
+
+TEST_P(StoreContract, LiveTokensOfAUserAreTheUnrevokedUnexpiredOnesOldestFirst) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  auto put = [&](const std::string& hash, int64_t user, int64_t created, int64_t expires) {
+    return wait<void>([&](Callback<void> cb) {
+      store_->put_token({hash, user, created, expires}, cb);
+    });
+  };
+  ASSERT_TRUE(put("second", a, 1100, 5000).ok());
+  ASSERT_TRUE(put("first", a, 1000, 6000).ok());
+  ASSERT_TRUE(put("expired", a, 900, 1500).ok());
+  ASSERT_TRUE(put("revoked", a, 1200, 5000).ok());
+  ASSERT_TRUE(put("bobs", b, 1000, 5000).ok());
+  ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
+                 store_->revoke_token("revoked", 1300, cb);
+               }).ok()));
+  auto live = store_->live_tokens_of(a, 2000);
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_EQ(live.value()[0].token_hash, "first");
+  EXPECT_EQ(live.value()[0].created_us, 1000);
+  EXPECT_EQ(live.value()[0].expires_us, 6000);
+  EXPECT_EQ(live.value()[0].user_id, a);
+  EXPECT_EQ(live.value()[1].token_hash, "second");
+  EXPECT_TRUE(store_->live_tokens_of(12345, 2000).value().empty());
+}
+
+TEST_P(StoreContract, ATokenKeepsItsClientAndIsLastSeenWhenTouchedButNeverBackwards) {
+  int64_t a = make_user("alice", 101);
+  TokenRecord phone{"phone", a, 1000, 9000};
+  phone.client = "RewindPhone/1.0";
+  auto put = [&](TokenRecord t) {
+    return wait<void>([&](Callback<void> cb) { store_->put_token(std::move(t), cb); });
+  };
+  auto touch = [&](const std::string& hash, int64_t now) {
+    return wait<void>([&](Callback<void> cb) { store_->touch_token(hash, now, cb); });
+  };
+  auto seen = [&](size_t i) { return store_->live_tokens_of(a, 2000).value().at(i).last_seen_us; };
+  ASSERT_TRUE(put(phone).ok());
+  ASSERT_TRUE(put({"laptop", a, 1100, 9000}).ok());
+  auto live = store_->live_tokens_of(a, 2000);
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_EQ(live.value()[0].client, "RewindPhone/1.0");
+  EXPECT_EQ(live.value()[0].last_seen_us, 1000);  // its login
+  EXPECT_EQ(live.value()[1].client, "");
+  EXPECT_EQ(live.value()[1].last_seen_us, 1100);
+
+  EXPECT_TRUE(touch("phone", 3000).ok());
+  EXPECT_EQ(seen(0), 3000);
+  EXPECT_EQ(seen(1), 1100);                // the other token is untouched
+  EXPECT_TRUE(touch("phone", 2500).ok());  // an older use, committed late: no going back
+  EXPECT_EQ(seen(0), 3000);
+  EXPECT_TRUE(touch("unknown", 3000).ok());  // nothing to touch is not an error
+  ASSERT_TRUE((
+      wait<int64_t>([&](Callback<int64_t> cb) { store_->revoke_token("laptop", 3000, cb); }).ok()));
+  EXPECT_TRUE(touch("laptop", 4000).ok());  // revoked: stays revoked, unseen
+  EXPECT_EQ(store_->live_tokens_of(a, 2000).value().size(), 1u);
+}
+
 TEST_P(StoreContract, OnlyTheAuthorEditsOrDeletesALiveMessage) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
@@ -356,6 +462,112 @@ TEST_P(StoreContract, TheLastLeaverDeletesTheGuild) {
   EXPECT_EQ(code(add_member(700, b, a, 30)), Errc::kGuildNotFound);
 }
 
+TEST_P(StoreContract, DeletingAnAccountLeavesATombstoneAndRemovesEveryRelation) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102), c = make_user("carol", 103),
+          d = make_user("dave", 104), e = make_user("erin", 105);
+  befriend(a, b, 500);
+  befriend(a, c, 501);
+  befriend(b, c, 502);
+  auto ask = [&](int64_t from, int64_t to) {
+    return wait<FriendRequestOutcome>([&](Callback<FriendRequestOutcome> cb) {
+      store_->request_friend(from, to, 600 + from, 3000, cb);
+    });
+  };
+  ASSERT_TRUE(ask(a, d).ok());                 // alice asked dave
+  ASSERT_TRUE(ask(e, a).ok());                 // erin asked alice
+  ASSERT_TRUE(ask(d, e).ok());                 // not alice's: stays
+  ASSERT_TRUE(create_guild(700, a, 10).ok());  // alice owns it; carol, then bob join
+  ASSERT_TRUE(add_member(700, a, c, 20).ok());
+  ASSERT_TRUE(add_member(700, a, b, 30).ok());
+  ASSERT_TRUE(create_guild(701, b, 10).ok());  // bob owns it; alice joins
+  ASSERT_TRUE(add_member(701, b, a, 20).ok());
+  ASSERT_TRUE(create_guild(702, a, 10).ok());  // alice alone: it goes with her
+  MessageRecord m{900, 700, a, "hello", 4000, false, std::nullopt};
+  ASSERT_TRUE(wait<int64_t>([&](Callback<int64_t> cb) { store_->put_message(m, cb); }).ok());
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                 store_->put_token({"a1", a, 1000, 9000}, cb);
+               }).ok()));
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                 store_->put_token({"b1", b, 1000, 9000}, cb);
+               }).ok()));
+  auto del = [&](int64_t user, std::string verified) {
+    return wait<AccountDeleted>(
+        [&](Callback<AccountDeleted> cb) { store_->delete_user(user, verified, 5000, cb); });
+  };
+
+  EXPECT_EQ(code(del(a, "another hash")), Errc::kInvalidCredentials);  // nothing changed
+  EXPECT_FALSE(store_->find_user(a).value()->deleted);
+  EXPECT_EQ(code(del(999, "")), Errc::kUserNotFound);
+
+  auto gone = del(a, "hash");  // make_user's hash: as verified by the owner's password
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(gone->user.deleted);
+  EXPECT_EQ(gone->user.id, a);
+  EXPECT_EQ(gone->revoked_token_hashes, std::vector<std::string>{"a1"});
+  EXPECT_EQ(gone->former_friends, (std::vector<int64_t>{b, c}));
+  ASSERT_EQ(gone->removed_requests.size(), 2u);
+  EXPECT_EQ(gone->removed_requests[0].from_id, a);
+  EXPECT_EQ(gone->removed_requests[0].to_id, d);
+  EXPECT_EQ(gone->removed_requests[1].from_id, e);
+  EXPECT_EQ(gone->removed_requests[1].to_id, a);
+  ASSERT_EQ(gone->guilds.size(), 3u);
+  EXPECT_EQ(gone->guilds[0].guild_id, 700);  // passed to carol, who joined first
+  ASSERT_TRUE(gone->guilds[0].outcome.after);
+  EXPECT_EQ(gone->guilds[0].outcome.new_owner, std::optional<int64_t>(c));
+  EXPECT_EQ(gone->guilds[0].outcome.after->guild.owner_id, c);
+  EXPECT_EQ(gone->guilds[0].outcome.after->guild.name, "crew");
+  EXPECT_EQ(ids_of(*gone->guilds[0].outcome.after), (std::vector<int64_t>{c, b}));
+  EXPECT_EQ(gone->guilds[1].guild_id, 701);  // bob's: only a member left
+  ASSERT_TRUE(gone->guilds[1].outcome.after);
+  EXPECT_FALSE(gone->guilds[1].outcome.new_owner);
+  EXPECT_EQ(ids_of(*gone->guilds[1].outcome.after), std::vector<int64_t>{b});
+  EXPECT_EQ(gone->guilds[2].guild_id, 702);  // alone in it: deleted
+  EXPECT_FALSE(gone->guilds[2].outcome.after);
+
+  // The tombstone: found by id only, marked, without name, email or password.
+  auto row = store_->find_user(a).value();
+  ASSERT_TRUE(row);
+  EXPECT_TRUE(row->deleted);
+  EXPECT_EQ(row->name, "");
+  EXPECT_EQ(row->email, "");
+  EXPECT_EQ(row->password_hash, "");
+  EXPECT_FALSE(store_->find_user_by_name("alice").value());
+  EXPECT_FALSE(store_->find_user_by_email("alice@example.test").value());
+  EXPECT_TRUE(store_->live_tokens_of(a, 5000).value().empty());
+  EXPECT_EQ(store_->live_tokens_of(b, 5000).value().size(), 1u);
+  // No new token, whatever hash is given: as for an unknown account.
+  EXPECT_EQ(code(wait<void>([&](Callback<void> cb) {
+              store_->put_login_token({"a2", a, 5000, 9000}, "", cb);
+            })),
+            Errc::kInvalidCredentials);
+  EXPECT_EQ(code(del(a, "")), Errc::kUserNotFound);  // already deleted
+
+  auto snap = store_->load_directory(5000);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->friendships.size(), 1u);  // bob and carol's only
+  ASSERT_EQ(snap->friend_requests.size(), 1u);
+  EXPECT_EQ(snap->friend_requests[0].from_id, d);
+  EXPECT_EQ(snap->guilds.size(), 2u);
+  auto tomb = std::find_if(snap->users.begin(), snap->users.end(),
+                           [&](const UserRecord& u) { return u.id == a; });
+  ASSERT_NE(tomb, snap->users.end());
+  EXPECT_TRUE(tomb->deleted);
+  // The message stays, with its author.
+  auto history = store_->load_messages(700, 10000, 10);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_EQ(history->front().author_id, a);
+  EXPECT_EQ(history->front().content, "hello");
+
+  // The name and the email are free: a new account takes them, under a new id.
+  EXPECT_EQ(make_user("alice", 106), 106);
+  auto again = store_->find_user_by_name("alice").value();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, 106);
+  EXPECT_FALSE(again->deleted);
+  EXPECT_EQ(store_->find_user_by_email("ALICE@example.test").value()->id, 106);
+}
+
 TEST_P(StoreContract, OnlyTheOwnerDeletesAGuildAndItsHistoryStays) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   befriend(a, b, 500);
@@ -438,6 +650,51 @@ TEST_P(StoreContract, ManyWritesAreAcknowledgedInSubmissionOrder) {
   ASSERT_EQ(acknowledged.size(), 300u);
   for (size_t i = 0; i < acknowledged.size(); ++i)
     EXPECT_EQ(acknowledged[i], static_cast<int64_t>(i + 1));
+}
+
+TEST_P(StoreContract, UnsentMailCountsUntilSentOrGivenUp) {
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                   store_->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 100 + i}, cb);
+                 }).ok()));
+  EXPECT_EQ(store_->unsent_mail_count().value(), 3);
+  auto claim = std::move(store_->claim_due_mail(1000, 10).value());
+  const auto& due = claim->mail();
+  ASSERT_EQ(due.size(), 3u);
+  claim->sent(due[0].id, 600);
+  // Rescheduled mail still waits; mail given up after its last attempt does not.
+  claim->retry(due[1].id, 1, 5000, "temporary");
+  claim->retry(due[2].id, 12, INT64_MAX, "permanent");
+  ASSERT_TRUE(claim->commit().ok());
+  EXPECT_EQ(store_->unsent_mail_count().value(), 1);
+  EXPECT_EQ(*store_->next_mail_due().value(), 5000);
+}
+
+TEST_P(StoreContract, AClaimTakesTheLongestDueMailFirstAndAtMostTheLimit) {
+  for (int64_t due_at : {300, 100, 200, 5000})
+    ASSERT_TRUE(
+        (wait<void>([&](Callback<void> cb) {
+           store_->put_mail(OutboxMail{0, "a@b.cd", "s", std::to_string(due_at), 0, due_at}, cb);
+         }).ok()));
+  auto claim = std::move(store_->claim_due_mail(1000, 2).value());
+  ASSERT_EQ(claim->mail().size(), 2u);
+  EXPECT_EQ(claim->mail()[0].body, "100");
+  EXPECT_EQ(claim->mail()[1].body, "200");
+}
+
+TEST_P(StoreContract, MailOfAClaimEndedWithoutCommitIsDueAgain) {
+  ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
+                 store_->put_mail(OutboxMail{0, "a@b.cd", "s", "b", 0, 100}, cb);
+               }).ok()));
+  {
+    auto claim = std::move(store_->claim_due_mail(1000, 10).value());
+    ASSERT_EQ(claim->mail().size(), 1u);
+  }  // its sender stopped before sending
+  auto again = std::move(store_->claim_due_mail(1000, 10).value());
+  ASSERT_EQ(again->mail().size(), 1u);
+  again->sent(again->mail()[0].id, 1000);
+  ASSERT_TRUE(again->commit().ok());
+  EXPECT_TRUE(store_->claim_due_mail(2000, 10).value()->mail().empty());
 }
 
 TEST_P(StoreContract, WritesAfterCloseFailAndMayBeRetried) {

@@ -15,6 +15,12 @@ TEST(TimeFormatTest, CreatedAtHasSixFractionDigitsInTheOffset) {
   EXPECT_EQ(format_created_at(us, 0), "2021-12-22 15:19:16.000880");
 }
 
+TEST(TimeFormatTest, Rfc3339IsUtcToTheMicrosecond) {
+  int64_t us = days_from_civil(2021, 12, 22) * 86400 * 1000000LL +
+               (15 * 3600 + 19 * 60 + 16) * 1000000LL + 880;
+  EXPECT_EQ(format_utc_rfc3339(us), "2021-12-22T15:19:16.000880Z");
+}
+
 TEST(TimeFormatTest, ParsesTheAppsUnpaddedFormat) {
   auto us = parse_local_datetime("2026-3-7 09:05:01.4000", kKst);
   ASSERT_TRUE(us);

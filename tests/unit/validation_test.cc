@@ -95,5 +95,16 @@ TEST(ValidationTest, ContentRejectsInvalidUtf8AndControlCharacters) {
   EXPECT_TRUE(validate_content("line\nbreak\ttab", 100).ok());
 }
 
+TEST(ValidationTest, AClientLabelIsOneLineOfTextCutAtACharacter) {
+  EXPECT_EQ(client_label("Mozilla/5.0 (X11; Linux)", 200), "Mozilla/5.0 (X11; Linux)");
+  EXPECT_EQ(client_label("  a\r\nb\tc\x7f  ", 200), "abc");
+  EXPECT_EQ(client_label(std::string(300, 'x'), 200), std::string(200, 'x'));
+  // "가" is three bytes: a cut in its middle drops it whole.
+  EXPECT_EQ(client_label("ab\xea\xb0\x80", 4), "ab");
+  EXPECT_EQ(client_label("ab\xea\xb0\x80", 5), "ab\xea\xb0\x80");
+  EXPECT_EQ(client_label("ok\xff\xfe!", 200), "ok!");  // not UTF-8: printable ASCII only
+  EXPECT_EQ(client_label("", 200), "");
+}
+
 }  // namespace
 }  // namespace rwd::domain

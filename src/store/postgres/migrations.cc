@@ -656,6 +656,525 @@ BEGIN
   outcome := 'ok';
 END $$;
 )sql",
+
+    // 6: the result of each decision (its outcome and what it produced), stored by the write
+    // itself in its batch's transaction, as its row's text. A batch whose COMMIT was in doubt
+    // and which proves committed is answered from here, so its callers (and the cache they
+    // update) see what committed. Goes with its batch's marker. A message's send stores
+    // nothing here (a row per message would cost throughput): its seq is read back from
+    // messages.
+    R"sql(
+CREATE TABLE write_results (
+  batch_id uuid    NOT NULL REFERENCES write_batches (id) ON DELETE CASCADE,
+  position integer NOT NULL,
+  result   text    NOT NULL,
+  PRIMARY KEY (batch_id, position)
+);
+)sql",
+
+    // 7: the sends of a batch in one statement. A batch's consecutive message sends go as one
+    // call with their fields as arrays (PostgresStore::run_batch), instead of one call each:
+    // one statement, one UPDATE of each chat's last_seq and one INSERT for them all. Same
+    // rules as rwd_put_message, which stays for sends on their own.
+    R"sql(
+-- Stores the messages given as arrays (one element per message, in submission order) and
+-- answers their seqs, one row per message in the same order. Each chat's new messages take
+-- its next seqs in that order. A message stored already (or given twice) is a repeat, as for
+-- rwd_put_message: those go one at a time through it, in order, which keeps every rule
+-- (a repeat answers the seq the message has; another message under a taken id raises).
+-- enable_seqscan is off in it: PL/pgSQL keeps the plans it made at its connection's first call,
+-- and on a new database, while messages was empty, `id = ANY(p_ids)` was planned as a scan of
+-- the whole table, which every batch then repeated as the table grew (until an ANALYZE).
+-- Every table this function reads it reads by a key.
+CREATE FUNCTION rwd_put_messages(p_ids bigint[], p_chat_ids bigint[], p_author_ids bigint[],
+                                 p_contents text[], p_created_us bigint[])
+RETURNS SETOF bigint LANGUAGE plpgsql SET enable_seqscan = off AS $$
+DECLARE
+  v_count bigint;
+BEGIN
+  IF (SELECT count(DISTINCT id) FROM unnest(p_ids) AS id) <> cardinality(p_ids)
+     OR EXISTS (SELECT 1 FROM messages WHERE id = ANY(p_ids)) THEN
+    FOR i IN 1 .. cardinality(p_ids) LOOP
+      RETURN NEXT rwd_put_message(p_ids[i], p_chat_ids[i], p_author_ids[i], p_contents[i],
+                                  p_created_us[i]);
+    END LOOP;
+    RETURN;
+  END IF;
+  -- All new: each chat's last_seq goes up by its count once, and its messages take the seqs
+  -- after the old value in submission order.
+  RETURN QUERY
+  WITH sent AS (
+    SELECT * FROM unnest(p_ids, p_chat_ids, p_author_ids, p_contents, p_created_us)
+                  WITH ORDINALITY AS s(id, chat_id, author_id, content, created_us, n)
+  ), counts AS (
+    SELECT chat_id, count(*) AS n FROM sent GROUP BY chat_id
+  ), taken AS (
+    UPDATE chats c SET last_seq = c.last_seq + counts.n FROM counts WHERE c.id = counts.chat_id
+    RETURNING c.id, c.last_seq - counts.n AS before
+  ), stored AS (
+    INSERT INTO messages (id, chat_id, author_id, content, created_us, seq)
+    SELECT s.id, s.chat_id, s.author_id, s.content, s.created_us,
+           t.before + row_number() OVER (PARTITION BY s.chat_id ORDER BY s.n)
+      FROM sent s JOIN taken t ON t.id = s.chat_id
+    RETURNING id, seq
+  )
+  SELECT stored.seq FROM sent JOIN stored ON stored.id = sent.id ORDER BY sent.n;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  IF v_count <> cardinality(p_ids) THEN
+    RAISE EXCEPTION 'a message names no chat' USING ERRCODE = 'foreign_key_violation';
+  END IF;
+END $$;
+)sql",
+
+    // 8: password reset keys, one per user at most (a new request replaces the unused one;
+    // using a key deletes it), and the decisions that use them or change a password. Only
+    // the key's SHA-256 is stored.
+    R"sql(
+CREATE TABLE password_resets (
+  user_id    bigint PRIMARY KEY REFERENCES users (id),
+  key_hash   text   NOT NULL UNIQUE,
+  created_us bigint NOT NULL,
+  expires_us bigint NOT NULL
+);
+
+CREATE FUNCTION rwd_put_password_reset(p_user_id bigint, p_key_hash text, p_created_us bigint,
+                                       p_expires_us bigint, p_recipient text, p_subject text,
+                                       p_body text, p_next_attempt_us bigint, OUT outcome text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  -- The user's row lock: a reset of the same user waits here.
+  PERFORM 1 FROM users WHERE id = p_user_id FOR NO KEY UPDATE;
+  IF NOT FOUND THEN
+    outcome := 'user_not_found'; RETURN;
+  END IF;
+  INSERT INTO password_resets (user_id, key_hash, created_us, expires_us)
+  VALUES (p_user_id, p_key_hash, p_created_us, p_expires_us)
+  ON CONFLICT (user_id) DO UPDATE
+    SET key_hash = EXCLUDED.key_hash, created_us = EXCLUDED.created_us,
+        expires_us = EXCLUDED.expires_us;
+  INSERT INTO outbox (recipient, subject, body, created_us, next_attempt_us)
+  VALUES (p_recipient, p_subject, p_body, p_created_us,
+          CASE WHEN p_next_attempt_us = 0 THEN p_created_us ELSE p_next_attempt_us END);
+  outcome := 'ok';
+END $$;
+
+-- Sets the password hash of p_user_id (when it still is p_old_hash, unless that is NULL) and
+-- revokes every live token of the user but p_keep_hash; answers the user and the revoked
+-- hashes, comma separated (hex: no comma in them), NULL when none.
+CREATE FUNCTION rwd_replace_password(
+    p_user_id bigint, p_old_hash text, p_new_hash text, p_keep_hash text, p_now_us bigint,
+    OUT outcome text, OUT v_user_id bigint, OUT v_name text, OUT v_email text,
+    OUT v_profile text, OUT v_created_us bigint, OUT v_revoked text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  u users;
+BEGIN
+  SELECT * INTO u FROM users WHERE id = p_user_id FOR NO KEY UPDATE;
+  IF NOT FOUND THEN
+    outcome := 'user_not_found'; RETURN;
+  END IF;
+  IF p_old_hash IS NOT NULL AND u.password_hash <> p_old_hash THEN
+    outcome := 'invalid_credentials'; RETURN;
+  END IF;
+  UPDATE users SET password_hash = p_new_hash WHERE id = p_user_id;
+  WITH r AS (UPDATE tokens SET revoked = true
+              WHERE user_id = p_user_id AND NOT revoked AND expires_us > p_now_us
+                AND hash <> p_keep_hash
+             RETURNING hash)
+  SELECT string_agg(hash, ',') INTO v_revoked FROM r;
+  outcome := 'ok'; v_user_id := u.id; v_name := u.name; v_email := u.email;
+  v_profile := u.profile; v_created_us := u.created_us;
+END $$;
+
+CREATE FUNCTION rwd_reset_password(
+    p_key_hash text, p_new_hash text, p_now_us bigint,
+    OUT outcome text, OUT v_user_id bigint, OUT v_name text, OUT v_email text,
+    OUT v_profile text, OUT v_created_us bigint, OUT v_revoked text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_owner bigint;
+BEGIN
+  -- Deleted as it is used: of two uses of one key, the second finds no row.
+  DELETE FROM password_resets WHERE key_hash = p_key_hash AND expires_us > p_now_us
+  RETURNING user_id INTO v_owner;
+  IF NOT FOUND THEN
+    outcome := 'link_invalid'; RETURN;
+  END IF;
+  SELECT * INTO outcome, v_user_id, v_name, v_email, v_profile, v_created_us, v_revoked
+    FROM rwd_replace_password(v_owner, NULL, p_new_hash, '', p_now_us);
+END $$;
+)sql",
+    // 9: accounts an operator disabled (store.h, set_user_disabled). A token is now stored
+    // by a function that refuses a disabled user: it holds the user's row FOR SHARE, which a
+    // disable (FOR NO KEY UPDATE) waits for and then revokes the new token too, or which
+    // waits for the disable and then sees it. Revoked hashes come back comma-separated (they
+    // are hex).
+    R"sql(
+ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false;
+CREATE INDEX tokens_by_user ON tokens (user_id, created_us);
+
+-- p_verified_hash (when not '') is the password hash the login verified: a password reset or
+-- change that committed since (it holds the row FOR NO KEY UPDATE, which FOR SHARE waits for)
+-- refuses the token.
+CREATE FUNCTION rwd_put_token(p_hash text, p_user bigint, p_created_us bigint,
+                              p_expires_us bigint, p_verified_hash text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  v_disabled boolean;
+  v_password_hash text;
+BEGIN
+  SELECT disabled, password_hash INTO v_disabled, v_password_hash
+    FROM users WHERE id = p_user FOR SHARE;
+  IF v_disabled IS DISTINCT FROM false THEN RETURN 'account_disabled'; END IF;
+  IF p_verified_hash <> '' AND v_password_hash <> p_verified_hash THEN
+    RETURN 'invalid_credentials';
+  END IF;
+  INSERT INTO tokens (hash, user_id, created_us, expires_us)
+  VALUES (p_hash, p_user, p_created_us, p_expires_us);
+  RETURN 'ok';
+END $$;
+
+CREATE FUNCTION rwd_set_user_disabled(p_user bigint, p_disabled boolean, p_now_us bigint,
+                                      OUT outcome text, OUT v_changed boolean,
+                                      OUT v_revoked text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_was boolean;
+BEGIN
+  v_changed := false;
+  v_revoked := '';
+  SELECT disabled INTO v_was FROM users WHERE id = p_user FOR NO KEY UPDATE;
+  IF NOT FOUND THEN outcome := 'user_not_found'; RETURN; END IF;
+  outcome := 'ok';
+  IF v_was = p_disabled THEN RETURN; END IF;
+  UPDATE users SET disabled = p_disabled WHERE id = p_user;
+  v_changed := true;
+  IF p_disabled THEN
+    WITH revoked AS (
+      UPDATE tokens SET revoked = true
+       WHERE user_id = p_user AND NOT revoked AND expires_us > p_now_us
+      RETURNING hash
+    )
+    SELECT coalesce(string_agg(hash, ',' ORDER BY hash), '') INTO v_revoked FROM revoked;
+  END IF;
+END $$;
+)sql",
+    // 10: blocks, one-way (store.h, block_user): blocker_id blocks blocked_id. A block and a
+    // friend request of the same pair take the pair's lock, so a request racing a block is
+    // decided after it (refused) or before it (and removed by it). rwd_request_friend is
+    // replaced to refuse a blocked pair: 'user_not_found' to the blocked user (as for a name
+    // that does not exist), 'user_blocked' to the blocker.
+    R"sql(
+CREATE TABLE blocks (
+  blocker_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  blocked_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  created_us bigint NOT NULL,
+  PRIMARY KEY (blocker_id, blocked_id),
+  CHECK (blocker_id <> blocked_id)
+);
+
+CREATE FUNCTION rwd_block_user(p_blocker bigint, p_blocked bigint, p_now_us bigint,
+                               OUT outcome text, OUT v_changed boolean,
+                               OUT v_unfriended boolean, OUT v_from bigint, OUT v_to bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  v_changed := false; v_unfriended := false; v_from := 0; v_to := 0;
+  IF p_blocker = p_blocked THEN
+    outcome := 'self_target'; RETURN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_blocked)
+     OR NOT EXISTS (SELECT 1 FROM users WHERE id = p_blocker) THEN
+    outcome := 'user_not_found'; RETURN;
+  END IF;
+  PERFORM rwd_lock_pair(p_blocker, p_blocked);
+  outcome := 'ok';
+  INSERT INTO blocks (blocker_id, blocked_id, created_us) VALUES (p_blocker, p_blocked, p_now_us)
+  ON CONFLICT DO NOTHING;
+  IF NOT FOUND THEN RETURN; END IF;
+  v_changed := true;
+  DELETE FROM friendships
+   WHERE user_lo = least(p_blocker, p_blocked) AND user_hi = greatest(p_blocker, p_blocked);
+  v_unfriended := FOUND;
+  DELETE FROM friend_requests
+   WHERE (from_id = p_blocker AND to_id = p_blocked) OR (from_id = p_blocked AND to_id = p_blocker)
+  RETURNING from_id, to_id INTO v_from, v_to;
+  IF NOT FOUND THEN v_from := 0; v_to := 0; END IF;
+END $$;
+
+CREATE FUNCTION rwd_unblock_user(p_blocker bigint, p_blocked bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM rwd_lock_pair(p_blocker, p_blocked);
+  DELETE FROM blocks WHERE blocker_id = p_blocker AND blocked_id = p_blocked;
+  RETURN FOUND;
+END $$;
+
+CREATE OR REPLACE FUNCTION rwd_request_friend(p_from bigint, p_to bigint, p_chat_id bigint,
+                                              p_now_us bigint, OUT outcome text,
+                                              OUT v_befriended boolean, OUT v_chat_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  lo bigint := least(p_from, p_to);
+  hi bigint := greatest(p_from, p_to);
+BEGIN
+  v_befriended := false; v_chat_id := 0;
+  IF p_from = p_to THEN
+    outcome := 'self_target'; RETURN;
+  END IF;
+  PERFORM rwd_lock_pair(p_from, p_to);
+  IF EXISTS (SELECT 1 FROM blocks WHERE blocker_id = p_to AND blocked_id = p_from) THEN
+    outcome := 'user_not_found'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM blocks WHERE blocker_id = p_from AND blocked_id = p_to) THEN
+    outcome := 'user_blocked'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM friendships WHERE user_lo = lo AND user_hi = hi) THEN
+    outcome := 'already_friends'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM friend_requests WHERE from_id = p_from AND to_id = p_to) THEN
+    outcome := 'already_requested'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM friend_requests WHERE from_id = p_to AND to_id = p_from) THEN
+    v_chat_id := rwd_befriend(lo, hi, p_chat_id, p_now_us);
+    v_befriended := true; outcome := 'ok'; RETURN;
+  END IF;
+  INSERT INTO friend_requests (from_id, to_id, created_us) VALUES (p_from, p_to, p_now_us);
+  outcome := 'ok';
+END $$;
+)sql",
+    // 11: accounts deleted by their owner or an operator (store.h, delete_user). The row stays
+    // as a tombstone (its id is never reused; messages keep their author) with its name,
+    // email and password hash emptied; name_key, name_skeleton and email_lower become
+    // '#deleted:<id>', which no name (letters, digits, '_', '.', '-') and no email (it has an
+    // '@') can be, so both are free. The user's row is held FOR UPDATE: a token being stored
+    // (FOR SHARE) either commits first and is revoked here, or waits and is refused. Guilds
+    // are left one by one as rwd_leave_guild leaves them; the results come back as parallel
+    // arrays (guild names hex-encoded, comma-separated) in one row.
+    R"sql(
+ALTER TABLE users ADD COLUMN deleted_us bigint;
+CREATE INDEX friend_requests_to ON friend_requests (to_id);
+CREATE INDEX friendships_hi ON friendships (user_hi);
+
+CREATE OR REPLACE FUNCTION rwd_put_token(p_hash text, p_user bigint, p_created_us bigint,
+                                         p_expires_us bigint, p_verified_hash text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  v_disabled boolean;
+  v_deleted boolean;
+  v_password_hash text;
+BEGIN
+  SELECT disabled, deleted_us IS NOT NULL, password_hash INTO v_disabled, v_deleted,
+         v_password_hash
+    FROM users WHERE id = p_user FOR SHARE;
+  -- A deleted account answers as a wrong password: as an unknown one.
+  IF v_deleted THEN RETURN 'invalid_credentials'; END IF;
+  IF v_disabled IS DISTINCT FROM false THEN RETURN 'account_disabled'; END IF;
+  IF p_verified_hash <> '' AND v_password_hash <> p_verified_hash THEN
+    RETURN 'invalid_credentials';
+  END IF;
+  INSERT INTO tokens (hash, user_id, created_us, expires_us)
+  VALUES (p_hash, p_user, p_created_us, p_expires_us);
+  RETURN 'ok';
+END $$;
+
+CREATE FUNCTION rwd_delete_user(
+    p_user bigint, p_verified_hash text, p_now_us bigint,
+    OUT outcome text, OUT v_created_us bigint, OUT v_disabled boolean, OUT v_revoked text,
+    OUT v_friends bigint[], OUT v_request_from bigint[], OUT v_request_to bigint[],
+    OUT v_guild_ids bigint[], OUT v_guild_names text, OUT v_guild_owners bigint[],
+    OUT v_guild_created_us bigint[], OUT v_guild_new_owners bigint[],
+    OUT v_member_guilds bigint[], OUT v_member_users bigint[], OUT v_member_joined_us bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_hash text;
+  v_guild bigint;
+  v_left rwd_guild_result;
+BEGIN
+  SELECT password_hash, created_us, disabled INTO v_hash, v_created_us, v_disabled
+    FROM users WHERE id = p_user AND deleted_us IS NULL FOR UPDATE;
+  IF NOT FOUND THEN outcome := 'user_not_found'; RETURN; END IF;
+  IF p_verified_hash <> '' AND v_hash <> p_verified_hash THEN
+    outcome := 'invalid_credentials'; RETURN;
+  END IF;
+  UPDATE users SET name = '', name_key = '#deleted:' || id, name_skeleton = '#deleted:' || id,
+                   email = '', email_lower = '#deleted:' || id, password_hash = '',
+                   profile = NULL, deleted_us = p_now_us
+   WHERE id = p_user;
+  WITH revoked AS (
+    UPDATE tokens SET revoked = true
+     WHERE user_id = p_user AND NOT revoked AND expires_us > p_now_us
+    RETURNING hash
+  )
+  SELECT coalesce(string_agg(hash, ',' ORDER BY hash), '') INTO v_revoked FROM revoked;
+  WITH gone AS (
+    DELETE FROM friendships WHERE user_lo = p_user OR user_hi = p_user
+    RETURNING CASE WHEN user_lo = p_user THEN user_hi ELSE user_lo END AS other
+  )
+  SELECT coalesce(array_agg(other ORDER BY other), '{}') INTO v_friends FROM gone;
+  WITH gone AS (
+    DELETE FROM friend_requests WHERE from_id = p_user OR to_id = p_user
+    RETURNING from_id, to_id
+  )
+  SELECT coalesce(array_agg(from_id ORDER BY from_id, to_id), '{}'),
+         coalesce(array_agg(to_id ORDER BY from_id, to_id), '{}')
+    INTO v_request_from, v_request_to FROM gone;
+  DELETE FROM password_resets WHERE user_id = p_user;
+  -- Blocks by or of the account serve nothing any more (its name is free for someone else).
+  DELETE FROM blocks WHERE blocker_id = p_user OR blocked_id = p_user;
+  v_guild_ids := '{}'; v_guild_names := ''; v_guild_owners := '{}';
+  v_guild_created_us := '{}'; v_guild_new_owners := '{}';
+  v_member_guilds := '{}'; v_member_users := '{}'; v_member_joined_us := '{}';
+  FOR v_guild IN SELECT guild_id FROM guild_members WHERE user_id = p_user ORDER BY guild_id LOOP
+    v_left := rwd_leave_guild(v_guild, p_user);
+    IF v_left.outcome <> 'ok' THEN CONTINUE; END IF;
+    v_guild_ids := v_guild_ids || v_guild;
+    IF cardinality(v_guild_ids) > 1 THEN v_guild_names := v_guild_names || ','; END IF;
+    -- A deleted guild: owner 0, and no name nor members.
+    v_guild_names := v_guild_names || coalesce(encode(convert_to(v_left.name, 'UTF8'), 'hex'), '');
+    v_guild_owners := v_guild_owners || coalesce(v_left.owner_id, 0);
+    v_guild_created_us := v_guild_created_us || coalesce(v_left.created_us, 0);
+    v_guild_new_owners := v_guild_new_owners || coalesce(v_left.new_owner, 0);
+    v_member_guilds := v_member_guilds ||
+                       array_fill(v_guild, ARRAY[coalesce(cardinality(v_left.member_ids), 0)]);
+    v_member_users := v_member_users || coalesce(v_left.member_ids, '{}');
+    v_member_joined_us := v_member_joined_us || coalesce(v_left.member_joined_us, '{}');
+  END LOOP;
+  outcome := 'ok';
+END $$;
+)sql",
+    // 12: what a user sees of each of their sessions (store.h, TokenRecord): when its token
+    // was last used, and the client that logged in. Tokens from before start at their login.
+    // rwd_put_token gains the client as a sixth argument; the five-argument one stays for a
+    // node not yet upgraded (its tokens have no client, and readers take created_us as
+    // last_seen_us while last_seen_us is 0).
+    R"sql(
+ALTER TABLE tokens ADD COLUMN last_seen_us bigint NOT NULL DEFAULT 0;
+ALTER TABLE tokens ADD COLUMN client text NOT NULL DEFAULT '';
+UPDATE tokens SET last_seen_us = created_us;
+
+CREATE FUNCTION rwd_put_token(p_hash text, p_user bigint, p_created_us bigint,
+                              p_expires_us bigint, p_verified_hash text, p_client text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  v_disabled boolean;
+  v_deleted boolean;
+  v_password_hash text;
+BEGIN
+  SELECT disabled, deleted_us IS NOT NULL, password_hash INTO v_disabled, v_deleted,
+         v_password_hash
+    FROM users WHERE id = p_user FOR SHARE;
+  -- A deleted account answers as a wrong password: as an unknown one.
+  IF v_deleted THEN RETURN 'invalid_credentials'; END IF;
+  IF v_disabled IS DISTINCT FROM false THEN RETURN 'account_disabled'; END IF;
+  IF p_verified_hash <> '' AND v_password_hash <> p_verified_hash THEN
+    RETURN 'invalid_credentials';
+  END IF;
+  INSERT INTO tokens (hash, user_id, created_us, expires_us, last_seen_us, client)
+  VALUES (p_hash, p_user, p_created_us, p_expires_us, p_created_us, p_client);
+  RETURN 'ok';
+END $$;
+)sql",
+    // 13: friend requests and blocks refuse an account deleted since its name was looked up:
+    // rwd_live_users holds both users' rows FOR SHARE (in id order), which waits for a
+    // deletion's FOR UPDATE and then sees the tombstone. A password reset takes the user's
+    // row before the key's, the order a deletion takes them in (it held the key first, and the
+    // two could deadlock).
+    R"sql(
+-- How many of the two users exist and are not deleted, their rows held FOR SHARE.
+CREATE FUNCTION rwd_live_users(p_a bigint, p_b bigint) RETURNS integer
+LANGUAGE sql AS $$
+  SELECT count(*)::integer FROM (SELECT 1 FROM users WHERE id IN (p_a, p_b) AND deleted_us IS NULL
+                                  ORDER BY id FOR SHARE) live
+$$;
+
+CREATE OR REPLACE FUNCTION rwd_block_user(p_blocker bigint, p_blocked bigint, p_now_us bigint,
+                               OUT outcome text, OUT v_changed boolean,
+                               OUT v_unfriended boolean, OUT v_from bigint, OUT v_to bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  v_changed := false; v_unfriended := false; v_from := 0; v_to := 0;
+  IF p_blocker = p_blocked THEN
+    outcome := 'self_target'; RETURN;
+  END IF;
+  IF rwd_live_users(p_blocker, p_blocked) <> 2 THEN
+    outcome := 'user_not_found'; RETURN;
+  END IF;
+  PERFORM rwd_lock_pair(p_blocker, p_blocked);
+  outcome := 'ok';
+  INSERT INTO blocks (blocker_id, blocked_id, created_us) VALUES (p_blocker, p_blocked, p_now_us)
+  ON CONFLICT DO NOTHING;
+  IF NOT FOUND THEN RETURN; END IF;
+  v_changed := true;
+  DELETE FROM friendships
+   WHERE user_lo = least(p_blocker, p_blocked) AND user_hi = greatest(p_blocker, p_blocked);
+  v_unfriended := FOUND;
+  DELETE FROM friend_requests
+   WHERE (from_id = p_blocker AND to_id = p_blocked) OR (from_id = p_blocked AND to_id = p_blocker)
+  RETURNING from_id, to_id INTO v_from, v_to;
+  IF NOT FOUND THEN v_from := 0; v_to := 0; END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION rwd_request_friend(p_from bigint, p_to bigint, p_chat_id bigint,
+                                              p_now_us bigint, OUT outcome text,
+                                              OUT v_befriended boolean, OUT v_chat_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  lo bigint := least(p_from, p_to);
+  hi bigint := greatest(p_from, p_to);
+BEGIN
+  v_befriended := false; v_chat_id := 0;
+  IF p_from = p_to THEN
+    outcome := 'self_target'; RETURN;
+  END IF;
+  IF rwd_live_users(p_from, p_to) <> 2 THEN
+    outcome := 'user_not_found'; RETURN;
+  END IF;
+  PERFORM rwd_lock_pair(p_from, p_to);
+  IF EXISTS (SELECT 1 FROM blocks WHERE blocker_id = p_to AND blocked_id = p_from) THEN
+    outcome := 'user_not_found'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM blocks WHERE blocker_id = p_from AND blocked_id = p_to) THEN
+    outcome := 'user_blocked'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM friendships WHERE user_lo = lo AND user_hi = hi) THEN
+    outcome := 'already_friends'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM friend_requests WHERE from_id = p_from AND to_id = p_to) THEN
+    outcome := 'already_requested'; RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM friend_requests WHERE from_id = p_to AND to_id = p_from) THEN
+    v_chat_id := rwd_befriend(lo, hi, p_chat_id, p_now_us);
+    v_befriended := true; outcome := 'ok'; RETURN;
+  END IF;
+  INSERT INTO friend_requests (from_id, to_id, created_us) VALUES (p_from, p_to, p_now_us);
+  outcome := 'ok';
+END $$;
+
+CREATE OR REPLACE FUNCTION rwd_reset_password(
+    p_key_hash text, p_new_hash text, p_now_us bigint,
+    OUT outcome text, OUT v_user_id bigint, OUT v_name text, OUT v_email text,
+    OUT v_profile text, OUT v_created_us bigint, OUT v_revoked text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_owner bigint;
+BEGIN
+  SELECT user_id INTO v_owner FROM password_resets
+   WHERE key_hash = p_key_hash AND expires_us > p_now_us;
+  IF NOT FOUND THEN
+    outcome := 'link_invalid'; RETURN;
+  END IF;
+  PERFORM 1 FROM users WHERE id = v_owner FOR NO KEY UPDATE;
+  -- Deleted as it is used: of two uses of one key, the second finds no row (nor does a use
+  -- after the account was deleted, which deletes its key).
+  DELETE FROM password_resets WHERE key_hash = p_key_hash AND expires_us > p_now_us
+  RETURNING user_id INTO v_owner;
+  IF NOT FOUND THEN
+    outcome := 'link_invalid'; RETURN;
+  END IF;
+  SELECT * INTO outcome, v_user_id, v_name, v_email, v_profile, v_created_us, v_revoked
+    FROM rwd_replace_password(v_owner, NULL, p_new_hash, '', p_now_us);
+END $$;
+)sql",
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "store/postgres/pg_util.h"
 
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,10 @@ bool environmental(std::string_view state) {
          || state == "25006";  // read-only transaction (a standby)
 }
 
+// The server's notices (such as "relation ... already exists, skipping" from the migrations)
+// go to the debug log rather than to stderr, which is the operator's.
+void log_notice(void*, const char* message) { spdlog::debug("PostgreSQL: {}", trimmed(message)); }
+
 }  // namespace
 
 Result<ConnPtr> connect(const std::string& url, std::string_view application_name) {
@@ -50,6 +55,7 @@ Result<ConnPtr> connect(const std::string& url, std::string_view application_nam
                           "3",         "20000", app.c_str(), "UTF8", nullptr};
   ConnPtr conn(PQconnectdbParams(keys, values, 1));
   if (!conn) return Error{Errc::kStorageUnavailable, "connecting: out of memory"};
+  PQsetNoticeProcessor(conn.get(), &log_notice, nullptr);
   if (PQstatus(conn.get()) != CONNECTION_OK)
     return Error{Errc::kStorageUnavailable,
                  "connecting to " + redact_url(url) + ": " + trimmed(PQerrorMessage(conn.get()))};
@@ -130,6 +136,46 @@ Row::Row(const PGresult* r, int row) {
       cols_.emplace_back(std::string(PQgetvalue(r, row, i), PQgetlength(r, row, i)));
     }
   }
+}
+
+Result<Row> Row::from_record_text(std::string_view text) {
+  // record_out's format: "(" fields separated by "," ")". An empty field is NULL; a field is
+  // double-quoted when it needs to be, and inside quotes a quote or a backslash comes doubled
+  // (record_in also takes a backslash before any character).
+  if (text.size() < 2 || text.front() != '(' || text.back() != ')')
+    return Error{Errc::kInternal, "not a record: '" + std::string(text) + "'"};
+  Row row;
+  size_t i = 1;
+  const size_t end = text.size() - 1;
+  for (;;) {
+    if (i == end || text[i] == ',') {
+      row.cols_.emplace_back();  // NULL
+    } else {
+      std::string value;
+      bool quoted = false;
+      while (i < end && (quoted || text[i] != ',')) {
+        char ch = text[i];
+        if (ch == '\\' && i + 1 < end) {
+          value += text[i + 1];
+          i += 2;
+        } else if (ch == '"' && quoted && i + 1 < end && text[i + 1] == '"') {
+          value += '"';
+          i += 2;
+        } else if (ch == '"') {
+          quoted = !quoted;
+          ++i;
+        } else {
+          value += ch;
+          ++i;
+        }
+      }
+      if (quoted) return Error{Errc::kInternal, "unterminated quote in a record"};
+      row.cols_.emplace_back(std::move(value));
+    }
+    if (i == end) break;
+    ++i;  // the comma
+  }
+  return row;
 }
 
 const std::string& Row::text(int col) const {

@@ -53,6 +53,9 @@ class Row {
  public:
   Row() = default;
   Row(const PGresult* r, int row);
+  // A row from its record's text form (the output of `row::text`: "(1,,\"a b\")"), whose
+  // fields are each column's text as the row itself would have given it.
+  static Result<Row> from_record_text(std::string_view text);
   bool is_null(int col) const { return col >= static_cast<int>(cols_.size()) || !cols_[col]; }
   const std::string& text(int col) const;
   int64_t int64(int col) const;

@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <random>
+#include <string_view>
 
 #include "base/text.h"
 #include "base/unicode.h"
+#include "metrics/counters.h"
 #include "store/postgres/migrations.h"
 
 namespace rwd::store {
@@ -50,15 +53,29 @@ const Statement kStatements[] = {
      "INSERT INTO outbox (recipient, subject, body, created_us, next_attempt_us) "
      "VALUES ($1, $2, $3, $4, $5)"},
     {"verify_registration", "SELECT * FROM rwd_verify_registration($1, $2, $3)"},
-    {"put_token",
-     "INSERT INTO tokens (hash, user_id, created_us, expires_us) VALUES ($1, $2, $3, $4)"},
+    {"put_token", "SELECT rwd_put_token($1, $2, $3, $4, $5, $6)"},
+    {"set_user_disabled", "SELECT * FROM rwd_set_user_disabled($1, $2, $3)"},
+    {"delete_user", "SELECT * FROM rwd_delete_user($1, $2, $3)"},
     {"revoke_token", "SELECT * FROM rwd_revoke_token($1, $2)"},
+    // Not a decision: a use of a token that is gone changes nothing.
+    {"touch_token",
+     "UPDATE tokens SET last_seen_us = $2 "
+     "WHERE hash = $1 AND NOT revoked AND expires_us > $2 AND last_seen_us < $2"},
+    {"put_password_reset", "SELECT * FROM rwd_put_password_reset($1, $2, $3, $4, $5, $6, $7, $8)"},
+    {"reset_password", "SELECT * FROM rwd_reset_password($1, $2, $3)"},
+    {"change_password", "SELECT * FROM rwd_replace_password($1, $2, $3, $4, $5)"},
     {"request_friend", "SELECT * FROM rwd_request_friend($1, $2, $3, $4)"},
     {"accept_friend", "SELECT * FROM rwd_accept_friend($1, $2, $3, $4)"},
     {"cancel_friend_request", "SELECT * FROM rwd_cancel_friend_request($1, $2)"},
     {"unfriend", "SELECT rwd_unfriend($1, $2)"},
+    {"block_user", "SELECT * FROM rwd_block_user($1, $2, $3)"},
+    {"unblock_user", "SELECT rwd_unblock_user($1, $2)"},
     // A repeat of the same message is a no-op; another message under a taken id raises.
     {"put_message", "SELECT rwd_put_message($1, $2, $3, $4, $5)"},
+    // Consecutive sends of a batch: the same fields as arrays, one seq answered per message.
+    {"put_messages",
+     "SELECT * FROM rwd_put_messages($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], "
+     "$5::bigint[])"},
     {"edit_message", "SELECT * FROM rwd_edit_message($1, $2, $3, $4, $5)"},
     {"create_guild", "SELECT * FROM rwd_create_guild($1, $2, $3, $4)"},
     {"rename_guild", "SELECT * FROM rwd_rename_guild($1, $2, $3)"},
@@ -66,11 +83,43 @@ const Statement kStatements[] = {
     {"remove_guild_member", "SELECT * FROM rwd_remove_guild_member($1, $2, $3)"},
     {"leave_guild", "SELECT * FROM rwd_leave_guild($1, $2)"},
     {"delete_guild", "SELECT * FROM rwd_delete_guild($1, $2)"},
-    {"mark_mail_sent", "UPDATE outbox SET sent_us = $1, attempts = attempts + 1 WHERE id = $2"},
+    // The body (a link, stored hashed everywhere else) goes once sent; the rest stays.
+    {"mark_mail_sent",
+     "UPDATE outbox SET sent_us = $1, attempts = attempts + 1, body = '' WHERE id = $2"},
     {"reschedule_mail",
      "UPDATE outbox SET attempts = $1, next_attempt_us = $2, last_error = $3 WHERE id = $4"},
     {"prune", "SELECT * FROM rwd_prune($1, $2, $3, $4)"},
 };
+
+// A write whose caller needs its result runs as this wrapper of its statement, which also
+// stores the row it returns (its text form) under the batch's marker and the write's position
+// in the batch: the two parameters after the statement's own. The answer is the statement's.
+constexpr const char* kKeptSuffix = "+kept";
+
+// The highest $n in `sql`: the statement's parameter count.
+int parameter_count(std::string_view sql) {
+  int most = 0;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] != '$') continue;
+    int n = 0;
+    while (i + 1 < sql.size() && sql[i + 1] >= '0' && sql[i + 1] <= '9')
+      n = n * 10 + (sql[++i] - '0');
+    most = std::max(most, n);
+  }
+  return most;
+}
+
+std::string kept_sql(std::string_view sql) {
+  const int n = parameter_count(sql);
+  return "WITH r AS (" + std::string(sql) +
+         "), kept AS (INSERT INTO write_results (batch_id, position, result) SELECT $" +
+         std::to_string(n + 1) + ", $" + std::to_string(n + 2) +
+         ", r::text FROM r LIMIT 1) SELECT * FROM r";
+}
+
+// The results a committed batch stored (see kept_sql), by position.
+constexpr const char* kStoredResultsSql =
+    "SELECT position, result FROM write_results WHERE batch_id = $1";
 
 // Settles a batch in doubt: one row back means the fence went in, so the lost transaction did
 // not commit and now cannot (its own insert of the id would conflict); no row means its
@@ -97,6 +146,9 @@ Status outcome_status(const std::string& outcome) {
       {"guild_full", Errc::kGuildFull},
       {"self_target", Errc::kSelfTarget},
       {"user_not_found", Errc::kUserNotFound},
+      {"invalid_credentials", Errc::kInvalidCredentials},
+      {"account_disabled", Errc::kAccountDisabled},
+      {"user_blocked", Errc::kUserBlocked},
   };
   if (outcome == "ok") return {};
   for (const auto& [name, code] : kOutcomes)
@@ -119,6 +171,18 @@ std::string new_marker() {
 }
 
 std::string str(int64_t v) { return std::to_string(v); }
+
+// Appends `value` to the text of an array literal ("{...}" without its braces) as one quoted
+// element: array_in reads a backslash as escaping the character after it.
+void append_quoted_element(std::string& array, const std::string& value) {
+  if (array.size() > 1) array += ',';
+  array += '"';
+  for (char ch : value) {
+    if (ch == '"' || ch == '\\') array += '\\';
+    array += ch;
+  }
+  array += '"';
+}
 
 }  // namespace
 
@@ -226,6 +290,7 @@ void PostgresStore::submit(const char* statement, std::vector<std::string> param
   w.params = std::move(params);
   w.needs_result = needs_result;
   w.chat_id = chat_id;
+  w.keep_result = needs_result;
   w.finish = [parse = std::move(parse), done = std::move(done)](Result<Row> r) mutable {
     if (!done) return;
     if (!r.ok()) {
@@ -323,6 +388,20 @@ void PostgresStore::maybe_queue_prune_locked() {
 
 // ---------------------------------------------------------------- the writer
 
+Result<std::map<size_t, Result<Row>>> PostgresStore::read_stored_results(
+    PGconn* c, const std::string& marker) {
+  const char* values[] = {marker.c_str()};
+  ResultPtr r(PQexecParams(c, kStoredResultsSql, 1, nullptr, values, nullptr, nullptr, 0));
+  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+    return postgres::pg_error(c, r.get(), "reading the results of a batch in doubt");
+  std::map<size_t, Result<Row>> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    Row stored(r.get(), i);
+    out.emplace(static_cast<size_t>(stored.int64(0)), Row::from_record_text(stored.text(1)));
+  }
+  return out;
+}
+
 bool PostgresStore::connect_writer(std::vector<Write>& resend) {
   auto conn = postgres::connect(url_, "rewind-writer");
   if (!conn.ok()) {
@@ -356,19 +435,39 @@ bool PostgresStore::connect_writer(std::vector<Write>& resend) {
       }
       return false;
     }
+    const bool committed = PQntuples(r.get()) == 0;
+    std::map<size_t, Result<Row>> stored;  // committed: the results its writes kept
+    if (committed) {
+      auto read = read_stored_results(c, in_doubt_->marker);
+      if (!read.ok()) {
+        connect_error_ = read.error().detail;
+        if (read.error().code != Errc::kStorageUnavailable) {
+          spdlog::error("{}", read.error().detail);
+          fail_all(std::move(in_doubt_->writes), read.error());
+          in_doubt_.reset();
+        }
+        // Otherwise settled again on the next connection (the fence is idempotent).
+        return false;
+      }
+      stored = std::move(read.value());
+    }
     InDoubt settled = std::move(*in_doubt_);
     in_doubt_.reset();
     settled_.fetch_add(1, std::memory_order_relaxed);
-    if (PQntuples(r.get()) == 0) {
-      // It committed; only the answers were lost.
+    if (committed) {
+      // It committed; only the answers were lost, and the results the callbacks need were
+      // stored with it.
       spdlog::warn("a batch of {} writes in doubt after a lost connection had committed",
                    settled.writes.size());
       commits_.fetch_add(1, std::memory_order_relaxed);
       writes_.fetch_add(settled.writes.size(), std::memory_order_relaxed);
       std::vector<Outcome> out;
-      for (Write& w : settled.writes) {
-        Result<Row> result = Row{};
-        if (w.needs_result && w.reread) {
+      for (size_t i = 0; i < settled.writes.size(); ++i) {
+        Write& w = settled.writes[i];
+        Result<Row> result = Row{};  // a kept result not stored: the statement returned no row
+        if (w.keep_result) {
+          if (auto it = stored.find(i); it != stored.end()) result = std::move(it->second);
+        } else if (w.needs_result && w.reread) {
           result = reread(c, w);
         } else if (w.needs_result) {
           result = Error{Errc::kInternal, "committed, but its result was lost with the connection"};
@@ -390,6 +489,14 @@ bool PostgresStore::connect_writer(std::vector<Write>& resend) {
     ResultPtr r(PQprepare(c, s.name, s.sql, 0, nullptr));
     if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
       connect_error_ = postgres::pg_error(c, r.get(), std::string("preparing ") + s.name).detail;
+      return false;
+    }
+    // Every statement that can return a row also has its kept form.
+    if (std::string_view(s.sql).rfind("SELECT", 0) != 0) continue;
+    std::string kept = std::string(s.name) + kKeptSuffix;
+    r.reset(PQprepare(c, kept.c_str(), kept_sql(s.sql).c_str(), 0, nullptr));
+    if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      connect_error_ = postgres::pg_error(c, r.get(), "preparing " + kept).detail;
       return false;
     }
   }
@@ -567,13 +674,57 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
     const char* v[] = {array.c_str()};
     sent = sent && PQsendQueryPrepared(c, "lock_chats", 1, v, nullptr, nullptr, 0) == 1;
   }
+  // The statements of the writes, in order: each write alone, except that consecutive
+  // message sends go together as one call of rwd_put_messages (one statement, one UPDATE of
+  // each chat's last_seq and one INSERT for all of them, where one call each would cost a
+  // statement, an UPDATE and an INSERT per message).
+  std::vector<BatchStatement> statements;
+  for (size_t i = 0; i < batch.size();) {
+    size_t end = i + 1;
+    if (batch[i].send && !batch[i].alone)
+      while (end < batch.size() && batch[end].send && !batch[end].alone) ++end;
+    statements.push_back({i, end - i});
+    i = end;
+  }
   std::vector<const char*> values;
-  for (Write& w : batch) {
+  std::string kept, position;
+  std::string arrays[5];
+  for (const BatchStatement& st : statements) {
     if (!sent) break;
-    ++w.sends;
+    for (size_t i = st.first; i < st.first + st.count; ++i) ++batch[i].sends;
+    if (st.count > 1) {
+      for (std::string& a : arrays) a = "{";
+      for (size_t i = st.first; i < st.first + st.count; ++i) {
+        const std::vector<std::string>& p = batch[i].params;  // id, chat, author, content, time
+        for (int f = 0; f < 5; ++f) {
+          if (f == 3) {
+            append_quoted_element(arrays[f], p[f]);
+          } else {
+            if (arrays[f].size() > 1) arrays[f] += ',';
+            arrays[f] += p[f];
+          }
+        }
+      }
+      for (std::string& a : arrays) a += '}';
+      const char* v[] = {arrays[0].c_str(), arrays[1].c_str(), arrays[2].c_str(), arrays[3].c_str(),
+                         arrays[4].c_str()};
+      sent = PQsendQueryPrepared(c, "put_messages", 5, v, nullptr, nullptr, 0) == 1;
+      combined_sends_.fetch_add(st.count, std::memory_order_relaxed);
+      continue;
+    }
+    Write& w = batch[st.first];
     values.clear();
     for (const std::string& p : w.params) values.push_back(p.c_str());
-    sent = PQsendQueryPrepared(c, w.statement, static_cast<int>(values.size()), values.data(),
+    const char* statement = w.statement;
+    if (w.keep_result) {
+      // Its result is kept in the transaction, for a settlement after a lost connection.
+      kept = std::string(w.statement) + kKeptSuffix;
+      position = str(static_cast<int64_t>(st.first));
+      statement = kept.c_str();
+      values.push_back(marker.c_str());
+      values.push_back(position.c_str());
+    }
+    sent = PQsendQueryPrepared(c, statement, static_cast<int>(values.size()), values.data(),
                                nullptr, nullptr, 0) == 1;
   }
   sent = sent && PQsendQueryParams(c, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
@@ -589,6 +740,7 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
   std::vector<Result<Row>> results;  // per write, in order
   results.reserve(batch.size());
   std::optional<size_t> failed_write;  // the write whose statement failed, if any
+  bool failed_combined = false;        // a combined send failed: which message is unknown
   std::optional<Error> batch_error;    // why the transaction did not commit
   bool retry_whole = false;            // serialization failure or deadlock
   bool committed = false;
@@ -610,22 +762,27 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
   };
 
   ResultPtr r;
-  const size_t total = prefix + batch.size() + 1;  // the prefix, the writes, COMMIT
+  const size_t total = prefix + statements.size() + 1;  // the prefix, the writes, COMMIT
   for (size_t i = 0; i < total && !lost; ++i) {
     if (!answer(&r)) break;
-    ExecStatusType st = PQresultStatus(r.get());
-    size_t write = i - prefix;  // valid for prefix <= i < total - 1
+    ExecStatusType status = PQresultStatus(r.get());
     bool is_write = i >= prefix && i < total - 1;
-    if (st == PGRES_PIPELINE_ABORTED) {
-      if (is_write) results.push_back(Error{Errc::kInternal, "not run"});
+    const BatchStatement* st = is_write ? &statements[i - prefix] : nullptr;
+    auto each = [&](const Result<Row>& result) {
+      for (size_t k = 0; k < st->count; ++k) results.push_back(result);
+    };
+    if (status == PGRES_PIPELINE_ABORTED) {
+      if (is_write) each(Error{Errc::kInternal, "not run"});
       continue;
     }
-    if (st == PGRES_FATAL_ERROR) {
-      Error e = postgres::pg_error(c, r.get(),
-                                   is_write ? std::string("running ") + batch[write].statement
-                                   : i == total - 1 ? "committing"
-                                   : i == 2         ? "locking the batch's chats"
-                                                    : "beginning a batch");
+    if (status == PGRES_FATAL_ERROR) {
+      Error e =
+          postgres::pg_error(c, r.get(),
+                             st ? std::string("running ") +
+                                      (st->count > 1 ? "put_messages" : batch[st->first].statement)
+                             : i == total - 1 ? "committing"
+                             : i == 2         ? "locking the batch's chats"
+                                              : "beginning a batch");
       if (PQstatus(c) != CONNECTION_OK) {
         lost = true;
         batch_error = e;
@@ -634,15 +791,28 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
       if (!batch_error) {
         batch_error = e;
         retry_whole = postgres::retry_at_once(r.get());
-        if (is_write && e.code == Errc::kInternal) failed_write = write;
+        if (st && e.code == Errc::kInternal) {
+          if (st->count > 1) {
+            failed_combined = true;
+          } else {
+            failed_write = st->first;
+          }
+        }
       }
-      if (is_write) results.push_back(e);
+      if (st) each(e);
       continue;
     }
-    if (is_write) {
+    if (st && st->count > 1) {
+      // A row per message, in order (a missing one cannot happen: a bug, reported as such).
+      const int rows = PQntuples(r.get());
+      for (size_t k = 0; k < st->count; ++k)
+        results.push_back(static_cast<int>(k) < rows
+                              ? Result<Row>(Row(r.get(), static_cast<int>(k)))
+                              : Result<Row>(Error{Errc::kInternal, "put_messages lost a row"}));
+    } else if (st) {
       results.push_back(PQntuples(r.get()) > 0 ? Row(r.get(), 0) : Row{});
     } else if (i == total - 1) {
-      committed = st == PGRES_COMMAND_OK && !batch_error;
+      committed = status == PGRES_COMMAND_OK && !batch_error;
     }
   }
   if (!lost) {
@@ -678,6 +848,9 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
       spdlog::warn("PostgreSQL: a batch of {} writes took {} ms to commit", batch.size(),
                    took.count());
     }
+    metrics::counters().commit_batch_size.observe(static_cast<double>(batch.size()));
+    metrics::counters().commit_seconds.observe(
+        std::chrono::duration<double>(Clock_::now() - started).count());
     commits_.fetch_add(1, std::memory_order_relaxed);
     writes_.fetch_add(batch.size(), std::memory_order_relaxed);
     write_health_.succeeded();
@@ -708,6 +881,17 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
     return;
   }
   // Rolled back, connection fine.
+  if (failed_combined) {
+    // One of the sends that went together broke a rule (a message id taken by another
+    // message, no such chat): the batch goes again with those sends each on its own, so that
+    // the one that fails fails alone. This transaction does not count against their sends.
+    spdlog::debug("{}; sending the batch's messages one by one", batch_error->detail);
+    for (Write& w : batch) {
+      --w.sends;
+      if (w.send) w.alone = true;
+    }
+    return requeue_front(std::move(batch));
+  }
   if (failed_write) {
     // A bug in one write: it fails alone, the others go again in the next batch.
     spdlog::error("{}", batch_error->detail);
@@ -765,7 +949,7 @@ Result<ResultPtr> PostgresStore::read(const char* sql, const std::vector<std::st
   std::vector<const char*> values;
   for (const std::string& p : params) values.push_back(p.c_str());
   Error last{Errc::kInternal};
-  // A pooled connection may have died with a server restart: one more try on a fresh one.
+  // A pooled connection may have died with a server restart: one more try, on a fresh one.
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto borrowed = borrow_reader();
     if (!borrowed.ok()) return borrowed.error();
@@ -781,6 +965,10 @@ Result<ResultPtr> PostgresStore::read(const char* sql, const std::vector<std::st
     bool broken = PQstatus(c.get()) != CONNECTION_OK;
     if (!broken) return_reader(std::move(c));
     if (!broken || last.code != Errc::kStorageUnavailable) break;
+    // The server went away under this connection, so most likely under every idle one too
+    // (a restart): the next try connects afresh instead of finding another dead one.
+    std::lock_guard lock(readers_mu_);
+    readers_.clear();
   }
   return last;
 }
@@ -815,11 +1003,15 @@ Result<DirectorySnapshot> PostgresStore::load_directory(int64_t now_us) {
       for (int i = 0; i < PQntuples(q); ++i) add(Row(q, i));
       return {};
     };
-    if (Status s = rows("SELECT id, name, email, password_hash, profile, created_us FROM users", {},
+    if (Status s = rows("SELECT id, name, email, password_hash, profile, created_us, disabled, "
+                        "deleted_us IS NOT NULL FROM users",
+                        {},
                         [&](const Row& row) {
                           UserRecord u{row.int64(0), row.text(1),  row.text(2),
                                        row.text(3),  std::nullopt, row.int64(5)};
                           if (!row.is_null(4)) u.profile = row.text(4);
+                          u.disabled = row.boolean(6);
+                          u.deleted = row.boolean(7);
                           snap.users.push_back(std::move(u));
                         });
         !s.ok())
@@ -972,6 +1164,34 @@ Result<std::optional<TokenRecord>> PostgresStore::find_token(const std::string& 
       TokenRecord{token_hash, row.int64(0), row.int64(1), row.int64(2)});
 }
 
+Result<std::vector<TokenRecord>> PostgresStore::live_tokens_of(int64_t user_id, int64_t now_us) {
+  auto r = read(
+      "SELECT hash, created_us, expires_us, greatest(last_seen_us, created_us), client "
+      "FROM tokens WHERE user_id = $1 AND NOT revoked AND expires_us > $2 "
+      "ORDER BY created_us, hash",
+      {str(user_id), str(now_us)});
+  if (!r.ok()) return read_failed(r.error());
+  PGresult* q = r.value().get();
+  std::vector<TokenRecord> out;
+  for (int i = 0; i < PQntuples(q); ++i) {
+    Row row(q, i);
+    out.push_back(
+        TokenRecord{row.text(0), user_id, row.int64(1), row.int64(2), row.int64(3), row.text(4)});
+  }
+  return out;
+}
+
+Result<std::vector<int64_t>> PostgresStore::blocked_by(int64_t blocker_id) {
+  auto r =
+      read("SELECT blocked_id FROM blocks WHERE blocker_id = $1 ORDER BY created_us, blocked_id",
+           {str(blocker_id)});
+  if (!r.ok()) return read_failed(r.error());
+  PGresult* q = r.value().get();
+  std::vector<int64_t> out;
+  for (int i = 0; i < PQntuples(q); ++i) out.push_back(Row(q, i).int64(0));
+  return out;
+}
+
 Result<std::optional<UserRecord>> PostgresStore::read_user(const char* sql, std::string param) {
   auto r = read(sql, {std::move(param)});
   if (!r.ok()) return read_failed(r.error());
@@ -980,24 +1200,31 @@ Result<std::optional<UserRecord>> PostgresStore::read_user(const char* sql, std:
   Row row(q, 0);
   UserRecord u{row.int64(0), row.text(1), row.text(2), row.text(3), std::nullopt, row.int64(5)};
   if (!row.is_null(4)) u.profile = row.text(4);
+  u.disabled = row.boolean(6);
+  u.deleted = row.boolean(7);
   return std::optional<UserRecord>(std::move(u));
 }
 
 Result<std::optional<UserRecord>> PostgresStore::find_user(int64_t id) {
   return read_user(
-      "SELECT id, name, email, password_hash, profile, created_us FROM users WHERE id = $1",
+      "SELECT id, name, email, password_hash, profile, created_us, disabled, deleted_us IS NOT "
+      "NULL FROM users WHERE id = "
+      "$1",
       str(id));
 }
 
 Result<std::optional<UserRecord>> PostgresStore::find_user_by_name(const std::string& name) {
   return read_user(
-      "SELECT id, name, email, password_hash, profile, created_us FROM users WHERE name_key = $1",
+      "SELECT id, name, email, password_hash, profile, created_us, disabled, deleted_us IS NOT "
+      "NULL FROM users WHERE "
+      "name_key = $1",
       unicode::name_key(name));
 }
 
 Result<std::optional<UserRecord>> PostgresStore::find_user_by_email(const std::string& email) {
   return read_user(
-      "SELECT id, name, email, password_hash, profile, created_us FROM users "
+      "SELECT id, name, email, password_hash, profile, created_us, disabled, deleted_us IS NOT "
+      "NULL FROM users "
       "WHERE email_lower = $1",
       ascii_lower(email));
 }
@@ -1015,20 +1242,96 @@ Result<std::optional<PendingRegistration>> PostgresStore::find_pending(const std
       row.text(0), row.text(1), row.text(2), row.text(3), row.int64(4), row.int64(5)});
 }
 
-Result<std::vector<OutboxMail>> PostgresStore::due_mail(int64_t now_us, int limit) {
-  auto r = read(
-      "SELECT id, recipient, subject, body, attempts, next_attempt_us FROM outbox "
-      "WHERE sent_us IS NULL AND next_attempt_us <= $1 ORDER BY next_attempt_us LIMIT $2",
-      {str(now_us), str(limit)});
-  if (!r.ok()) return read_failed(r.error());
-  PGresult* q = r.value().get();
-  std::vector<OutboxMail> out;
-  for (int i = 0; i < PQntuples(q); ++i) {
-    Row row(q, i);
-    out.push_back({row.int64(0), row.text(1), row.text(2), row.text(3),
-                   static_cast<int>(row.int64(4)), row.int64(5)});
+// A transaction on a connection of its own that holds the claimed rows (FOR UPDATE) while the
+// mail is sent: another node's claim skips them (SKIP LOCKED), and a process that dies ends
+// the transaction with its connection, which leaves the rows due again at once. The outcomes
+// are written in the same transaction. The sender thread's own time, never a network thread's.
+class PostgresMailClaim final : public MailClaim {
+ public:
+  PostgresMailClaim(PostgresStore& store, ConnPtr conn) : store_(store), conn_(std::move(conn)) {}
+  ~PostgresMailClaim() override {
+    if (!conn_) return;
+    ResultPtr r(PQexec(conn_.get(), "ROLLBACK"));
+    store_.return_reader(std::move(conn_));
   }
-  return out;
+
+  // BEGIN and the claim itself; false with the error when either fails.
+  Status open(int64_t now_us, int limit) {
+    if (Status s = exec("BEGIN", {}, PGRES_COMMAND_OK); !s.ok()) return s;
+    std::string now = std::to_string(now_us), most = std::to_string(limit);
+    const char* values[] = {now.c_str(), most.c_str()};
+    const char* sql =
+        "SELECT id, recipient, subject, body, attempts, next_attempt_us FROM outbox "
+        "WHERE sent_us IS NULL AND next_attempt_us <= $1 ORDER BY next_attempt_us, id LIMIT $2 "
+        "FOR UPDATE SKIP LOCKED";
+    ResultPtr r(PQexecParams(conn_.get(), sql, 2, nullptr, values, nullptr, nullptr, 0));
+    if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+      return postgres::pg_error(conn_.get(), r.get(), sql);
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      Row row(r.get(), i);
+      mail_.push_back({row.int64(0), row.text(1), row.text(2), row.text(3),
+                       static_cast<int>(row.int64(4)), row.int64(5)});
+    }
+    return {};
+  }
+  bool broken() const { return !conn_ || PQstatus(conn_.get()) != CONNECTION_OK; }
+
+  void sent(int64_t mail_id, int64_t now_us) override {
+    record(exec("UPDATE outbox SET sent_us = $1, attempts = attempts + 1, body = '' WHERE id = $2",
+                {std::to_string(now_us), std::to_string(mail_id)}, PGRES_COMMAND_OK));
+  }
+  void retry(int64_t mail_id, int attempts, int64_t next_attempt_us,
+             std::string last_error) override {
+    record(
+        exec("UPDATE outbox SET attempts = $1, next_attempt_us = $2, last_error = $3 "
+             "WHERE id = $4",
+             {std::to_string(attempts), std::to_string(next_attempt_us), std::move(last_error),
+              std::to_string(mail_id)},
+             PGRES_COMMAND_OK));
+  }
+  Status commit() override {
+    if (!conn_) return failed_;
+    if (failed_.ok()) record(exec("COMMIT", {}, PGRES_COMMAND_OK));
+    if (!failed_.ok()) (void)exec("ROLLBACK", {}, PGRES_COMMAND_OK);
+    if (failed_.ok()) store_.read_health_.succeeded();
+    store_.return_reader(std::move(conn_));
+    return failed_.ok() ? failed_ : Status(store_.read_failed(failed_.error()));
+  }
+
+ private:
+  Status exec(const char* sql, const std::vector<std::string>& params, ExecStatusType want) {
+    std::vector<const char*> values;
+    for (const std::string& p : params) values.push_back(p.c_str());
+    ResultPtr r(PQexecParams(conn_.get(), sql, static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0));
+    if (r && PQresultStatus(r.get()) == want) return {};
+    return postgres::pg_error(conn_.get(), r.get(), sql);
+  }
+  // The first failure is kept: after it the transaction is aborted and the rest is moot.
+  void record(Status s) {
+    if (failed_.ok() && !s.ok()) failed_ = std::move(s);
+  }
+
+  PostgresStore& store_;
+  ConnPtr conn_;
+  Status failed_;
+};
+
+Result<std::unique_ptr<MailClaim>> PostgresStore::claim_due_mail(int64_t now_us, int limit) {
+  Error last{Errc::kInternal};
+  // A pooled connection may have died with a server restart: one more try, on a fresh one.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto borrowed = borrow_reader();
+    if (!borrowed.ok()) return read_failed(borrowed.error());
+    auto claim = std::make_unique<PostgresMailClaim>(*this, std::move(borrowed.value()));
+    Status s = claim->open(now_us, limit);
+    if (s.ok()) return std::unique_ptr<MailClaim>(std::move(claim));
+    last = s.error();
+    if (!claim->broken() || last.code != Errc::kStorageUnavailable) break;
+    std::lock_guard lock(readers_mu_);
+    readers_.clear();
+  }
+  return read_failed(last);
 }
 
 Result<std::optional<int64_t>> PostgresStore::next_mail_due() {
@@ -1037,6 +1340,13 @@ Result<std::optional<int64_t>> PostgresStore::next_mail_due() {
   PGresult* q = r.value().get();
   if (PQntuples(q) == 0 || PQgetisnull(q, 0, 0)) return std::optional<int64_t>();
   return std::optional<int64_t>(postgres::parse_int64(PQgetvalue(q, 0, 0)));
+}
+
+Result<int64_t> PostgresStore::unsent_mail_count() {
+  auto r = read("SELECT count(*) FROM outbox WHERE sent_us IS NULL AND next_attempt_us < $1",
+                {str(INT64_MAX)});
+  if (!r.ok()) return read_failed(r.error());
+  return postgres::parse_int64(PQgetvalue(r.value().get(), 0, 0));
 }
 
 int PostgresStore::schema_version() {
@@ -1092,9 +1402,101 @@ void PostgresStore::verify_registration(std::string key_hash, int64_t now_us, in
       std::move(done));
 }
 
-void PostgresStore::put_token(TokenRecord t, Callback<void> done) {
-  submit<void>("put_token", {t.token_hash, str(t.user_id), str(t.created_us), str(t.expires_us)},
-               false, void_ok, std::move(done));
+void PostgresStore::put_login_token(TokenRecord t, std::string verified_password_hash,
+                                    Callback<void> done) {
+  // A decision now (kAccountDisabled, kInvalidCredentials): kept, like every decision's.
+  submit<void>("put_token",
+               {t.token_hash, str(t.user_id), str(t.created_us), str(t.expires_us),
+                std::move(verified_password_hash), t.client},
+               true, outcome_only, std::move(done));
+}
+
+void PostgresStore::set_user_disabled(int64_t user_id, bool disabled, int64_t now_us,
+                                      Callback<AccountStateOutcome> done) {
+  submit<AccountStateOutcome>(
+      "set_user_disabled", {str(user_id), disabled ? "true" : "false", str(now_us)}, true,
+      [](const Row& r) -> Result<AccountStateOutcome> {
+        if (Status s = outcome_status(r.text(0)); !s.ok()) return s.error();
+        AccountStateOutcome out;
+        out.changed = r.boolean(1);
+        std::string revoked = r.text(2);
+        for (size_t start = 0; start < revoked.size();) {
+          size_t comma = std::min(revoked.find(',', start), revoked.size());
+          out.revoked_token_hashes.push_back(revoked.substr(start, comma - start));
+          start = comma + 1;
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+namespace {
+
+// "a,b,c" into its parts; none for "".
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start < text.size();) {
+    size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string from_hex(const std::string& hex) {
+  std::string out;
+  auto digit = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(digit(hex[i]) * 16 + digit(hex[i + 1])));
+  return out;
+}
+
+// The columns of rwd_delete_user (migration 10).
+Result<AccountDeleted> parse_account_deleted(int64_t user_id, const Row& r) {
+  if (Status s = outcome_status(r.text(0)); !s.ok()) return s.error();
+  AccountDeleted out;
+  out.user.id = user_id;
+  out.user.created_us = r.int64(1);
+  out.user.disabled = r.boolean(2);
+  out.user.deleted = true;
+  out.revoked_token_hashes = split_commas(r.text(3));
+  out.former_friends = r.int64_array(4);
+  auto from = r.int64_array(5), to = r.int64_array(6);
+  for (size_t i = 0; i < from.size() && i < to.size(); ++i)
+    out.removed_requests.push_back({from[i], to[i]});
+  auto ids = r.int64_array(7);
+  auto names = split_commas(r.text(8));
+  auto owners = r.int64_array(9), created = r.int64_array(10), heirs = r.int64_array(11);
+  auto member_guilds = r.int64_array(12), member_users = r.int64_array(13),
+       member_joined = r.int64_array(14);
+  if (owners.size() != ids.size() || created.size() != ids.size() || heirs.size() != ids.size() ||
+      member_users.size() != member_guilds.size() || member_joined.size() != member_guilds.size())
+    return Error{Errc::kInternal, "rwd_delete_user answered arrays of different lengths"};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    GuildDeparture d;
+    d.guild_id = ids[i];
+    if (heirs[i] != 0) d.outcome.new_owner = heirs[i];
+    if (owners[i] != 0) {  // 0: the guild went with its last member
+      GuildState after;
+      after.guild = GuildRecord{ids[i], i < names.size() ? from_hex(names[i]) : std::string(),
+                                owners[i], created[i]};
+      for (size_t m = 0; m < member_guilds.size(); ++m)
+        if (member_guilds[m] == ids[i])
+          after.members.push_back({ids[i], member_users[m], member_joined[m]});
+      d.outcome.after = std::move(after);
+    }
+    out.guilds.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace
+
+void PostgresStore::delete_user(int64_t user_id, std::string verified_password_hash, int64_t now_us,
+                                Callback<AccountDeleted> done) {
+  submit<AccountDeleted>(
+      "delete_user", {str(user_id), std::move(verified_password_hash), str(now_us)}, true,
+      [user_id](const Row& r) { return parse_account_deleted(user_id, r); }, std::move(done));
 }
 
 void PostgresStore::revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) {
@@ -1105,6 +1507,11 @@ void PostgresStore::revoke_token(std::string token_hash, int64_t now_us, Callbac
         return r.int64(1);
       },
       std::move(done));
+}
+
+void PostgresStore::touch_token(std::string token_hash, int64_t now_us, Callback<void> done) {
+  submit<void>("touch_token", {std::move(token_hash), str(now_us)}, false, void_ok,
+               std::move(done));
 }
 
 void PostgresStore::request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id,
@@ -1141,13 +1548,35 @@ void PostgresStore::cancel_friend_request(int64_t user_id, int64_t other_id,
 }
 
 void PostgresStore::unfriend(int64_t user_id, int64_t other_id, Callback<void> done) {
-  // Its outcome decides success or kNotFriends, so a committed batch in doubt cannot answer.
+  // Its outcome decides success or kNotFriends: kept, like every decision's.
   submit<void>("unfriend", {str(user_id), str(other_id)}, true, outcome_only, std::move(done));
+}
+
+void PostgresStore::block_user(int64_t blocker_id, int64_t blocked_id, int64_t now_us,
+                               Callback<BlockOutcome> done) {
+  submit<BlockOutcome>(
+      "block_user", {str(blocker_id), str(blocked_id), str(now_us)}, true,
+      [](const Row& r) -> Result<BlockOutcome> {
+        if (Status s = outcome_status(r.text(0)); !s.ok()) return s.error();
+        BlockOutcome out;
+        out.changed = r.boolean(1);
+        out.unfriended = r.boolean(2);
+        if (r.int64(3) != 0) out.request_removed = FriendRequestRecord{r.int64(3), r.int64(4)};
+        return out;
+      },
+      std::move(done));
+}
+
+void PostgresStore::unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) {
+  submit<bool>(
+      "unblock_user", {str(blocker_id), str(blocked_id)}, true,
+      [](const Row& r) -> Result<bool> { return r.boolean(0); }, std::move(done));
 }
 
 void PostgresStore::put_message(MessageRecord m, Callback<int64_t> done) {
   Write w;
   w.statement = "put_message";
+  w.send = true;
   w.params = {str(m.id), str(m.chat_id), str(m.author_id), std::move(m.content), str(m.created_us)};
   w.needs_result = true;
   // Found committed after a lost connection: the message is there, with its seq.
@@ -1242,6 +1671,8 @@ PostgresStore::Write PostgresStore::make_prune(int64_t now_us, Callback<Postgres
   w.statement = "prune";
   w.params = {str(now_us), str(now_us - options_.sent_mail_retention_us),
               str(now_us - options_.batch_marker_retention_us), str(limit)};
+  // Its counts are only logged, and it deletes old markers: its row is not kept, since it
+  // would reference a marker the prune itself may delete.
   w.needs_result = true;
   w.finish = [limit, done = std::move(done)](Result<Row> r) {
     if (!done) return;
@@ -1259,120 +1690,68 @@ void PostgresStore::prune(int64_t now_us, Callback<PostgresPruneCounts> done) {
   enqueue(make_prune(now_us, std::move(done)));
 }
 
-// ---------------------------------------------------------------- worker id lease
+// ---------------------------------------------------------------- passwords
 
 namespace {
 
-// Names this process in worker_leases: host, pid and a random part (pids repeat).
-std::string lease_holder() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + new_marker();
+// The row of rwd_replace_password (and of rwd_reset_password, which ends in it).
+Result<PasswordChanged> password_changed(const Row& r, const std::string& new_hash) {
+  if (Status s = outcome_status(r.text(0)); !s.ok()) return s.error();
+  PasswordChanged out;
+  out.user.id = r.int64(1);
+  out.user.name = r.text(2);
+  out.user.email = r.text(3);
+  if (!r.is_null(4)) out.user.profile = r.text(4);
+  out.user.created_us = r.int64(5);
+  out.user.password_hash = new_hash;
+  if (!r.is_null(6)) {
+    std::string_view hashes = r.text(6);
+    while (!hashes.empty()) {
+      size_t comma = hashes.find(',');
+      out.revoked_token_hashes.emplace_back(hashes.substr(0, comma));
+      hashes = comma == std::string_view::npos ? std::string_view{} : hashes.substr(comma + 1);
+    }
+  }
+  return out;
 }
 
 }  // namespace
 
-Result<std::unique_ptr<WorkerIdLease>> WorkerIdLease::claim(const std::string& url, int worker_id,
-                                                            int64_t ttl_us,
-                                                            std::function<void()> on_lost) {
-  auto conn = postgres::connect(url, "rewind-lease");
-  if (!conn.ok()) return conn.error();
-  std::string holder = lease_holder();
-  std::string id = std::to_string(worker_id), ttl = str(ttl_us);
-  const char* values[] = {id.c_str(), holder.c_str(), ttl.c_str()};
-  ResultPtr r(PQexecParams(conn.value().get(), "SELECT rwd_claim_worker_id($1, $2, $3)", 3, nullptr,
-                           values, nullptr, nullptr, 0));
-  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
-    return postgres::pg_error(conn.value().get(), r.get(), "leasing worker id " + id);
-  if (std::string(PQgetvalue(r.get(), 0, 0)) != "t")
-    return Error{Errc::kInternal,
-                 "--worker-id " + id +
-                     " is held by another running process on this database "
-                     "(each process needs its own; leave it out to get a free one)"};
-  return std::unique_ptr<WorkerIdLease>(
-      new WorkerIdLease(url, worker_id, std::move(holder), ttl_us, std::move(on_lost)));
+void PostgresStore::put_password_reset(PasswordReset reset, OutboxMail mail, Callback<void> done) {
+  std::vector<std::string> p{str(reset.user_id),
+                             reset.key_hash,
+                             str(reset.created_us),
+                             str(reset.expires_us),
+                             mail.recipient,
+                             mail.subject,
+                             mail.body,
+                             str(mail.next_attempt_us)};
+  submit<void>(
+      "put_password_reset", std::move(p), true,
+      [](const Row& r) -> Status { return outcome_status(r.text(0)); }, std::move(done));
 }
 
-Result<std::unique_ptr<WorkerIdLease>> WorkerIdLease::acquire(const std::string& url,
-                                                              int64_t ttl_us,
-                                                              std::function<void()> on_lost) {
-  auto conn = postgres::connect(url, "rewind-lease");
-  if (!conn.ok()) return conn.error();
-  std::string holder = lease_holder();
-  std::string ttl = str(ttl_us);
-  const char* values[] = {holder.c_str(), ttl.c_str()};
-  ResultPtr r(PQexecParams(conn.value().get(), "SELECT rwd_lease_worker_id($1, $2)", 2, nullptr,
-                           values, nullptr, nullptr, 0));
-  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
-    return postgres::pg_error(conn.value().get(), r.get(), "leasing a worker id");
-  if (PQntuples(r.get()) != 1 || PQgetisnull(r.get(), 0, 0))
-    return Error{Errc::kInternal, "every worker id (0..1023) is leased by a running process"};
-  int id = static_cast<int>(postgres::parse_int64(PQgetvalue(r.get(), 0, 0)));
-  return std::unique_ptr<WorkerIdLease>(
-      new WorkerIdLease(url, id, std::move(holder), ttl_us, std::move(on_lost)));
+void PostgresStore::reset_password(std::string key_hash, std::string password_hash, int64_t now_us,
+                                   Callback<PasswordChanged> done) {
+  submit<PasswordChanged>(
+      "reset_password", {std::move(key_hash), password_hash, str(now_us)}, true,
+      [password_hash](const Row& r) -> Result<PasswordChanged> {
+        auto changed = password_changed(r, password_hash);
+        // The key's user is gone (a deleted account loses its key with it): as unknown.
+        if (!changed.ok() && changed.error().code == Errc::kUserNotFound) return Errc::kLinkInvalid;
+        return changed;
+      },
+      std::move(done));
 }
 
-WorkerIdLease::WorkerIdLease(std::string url, int worker_id, std::string holder, int64_t ttl_us,
-                             std::function<void()> on_lost)
-    : url_(std::move(url)),
-      worker_id_(worker_id),
-      holder_(std::move(holder)),
-      ttl_us_(ttl_us),
-      on_lost_(std::move(on_lost)) {
-  renewer_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "pg-lease");
-    renew_loop();
-  });
-}
-
-WorkerIdLease::~WorkerIdLease() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  renewer_.join();
-  auto conn = postgres::connect(url_, "rewind-lease");
-  if (!conn.ok()) return;  // it expires by itself
-  std::string id = std::to_string(worker_id_);
-  const char* values[] = {id.c_str(), holder_.c_str()};
-  ResultPtr r(PQexecParams(conn.value().get(), "SELECT rwd_release_worker_id($1, $2)", 2, nullptr,
-                           values, nullptr, nullptr, 0));
-}
-
-void WorkerIdLease::renew_loop() {
-  ConnPtr conn;
-  const auto period = std::chrono::microseconds(ttl_us_ / 3);
-  std::unique_lock lock(mu_);
-  for (;;) {
-    if (cv_.wait_for(lock, period, [this] { return stopping_; })) return;
-    lock.unlock();
-    bool lost = false;
-    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-      auto c = postgres::connect(url_, "rewind-lease");
-      if (c.ok()) conn = std::move(c.value());
-    }
-    if (conn) {
-      std::string id = std::to_string(worker_id_), ttl = std::to_string(ttl_us_);
-      const char* values[] = {id.c_str(), holder_.c_str(), ttl.c_str()};
-      ResultPtr r(PQexecParams(conn.get(), "SELECT rwd_renew_worker_id($1, $2, $3)", 3, nullptr,
-                               values, nullptr, nullptr, 0));
-      if (r && PQresultStatus(r.get()) == PGRES_TUPLES_OK) {
-        lost = std::string(PQgetvalue(r.get(), 0, 0)) != "t";
-      } else {
-        spdlog::warn("renewing the lease of worker id {} failed; trying again in {} s", worker_id_,
-                     ttl_us_ / 3'000'000);
-        conn.reset();
-      }
-    }
-    if (lost) {
-      spdlog::critical("the lease of worker id {} expired and may be held by another process",
-                       worker_id_);
-      if (on_lost_) on_lost_();
-      return;
-    }
-    lock.lock();
-  }
+void PostgresStore::change_password(int64_t user_id, std::string old_hash, std::string new_hash,
+                                    std::string keep_token_hash, int64_t now_us,
+                                    Callback<PasswordChanged> done) {
+  submit<PasswordChanged>(
+      "change_password",
+      {str(user_id), std::move(old_hash), new_hash, std::move(keep_token_hash), str(now_us)}, true,
+      [new_hash](const Row& r) -> Result<PasswordChanged> { return password_changed(r, new_hash); },
+      std::move(done));
 }
 
 }  // namespace rwd::store

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,10 +59,12 @@ struct PostgresPruneCounts {
 // Writes: one writer thread owns one connection in non-blocking pipeline mode. Every write
 // queued while the previous batch was in flight goes into the next batch (up to kMaxBatch):
 // BEGIN, the batch's marker row, one statement per write, COMMIT and a Sync are sent at once
-// — one round trip and one commit per batch. Callbacks run on a completion thread
+// — one round trip and one commit per batch. Consecutive message sends share one statement
+// (rwd_put_messages, their fields as arrays). Callbacks run on a completion thread
 // ("pg-done"), in commit order, only after COMMIT's answer was read.
 //  - A write whose statement fails (a bug: a constraint the functions should have kept) gets
-//    kInternal alone; the rest of its batch is sent again in the next one.
+//    kInternal alone; the rest of its batch is sent again in the next one. When the statement
+//    was a combined send, the batch is sent again with its sends each on its own first.
 //  - A serialization failure or deadlock (another process) sends the batch again, twice at
 //    most, then fails it with kStorageUnavailable.
 //  - A batch's chats (the chats whose sequence its writes take, store.h) are locked in id
@@ -69,16 +72,20 @@ struct PostgresPruneCounts {
 //    for each other instead of deadlocking.
 //  - A connection lost with a COMMIT in flight leaves the batch in doubt: it is settled after
 //    reconnecting by inserting its marker as `fenced` (which waits for, and then forbids, the
-//    lost transaction). Marker already there: it committed — void writes are acknowledged, a
-//    message's seq is read back, any other write whose callback needs its result gets
-//    kInternal (the result was lost). Fence
-//    inserted: nothing happened, and the writes are sent again once. Never acknowledged
-//    blindly.
+//    lost transaction). Marker already there: it committed — each write is answered with
+//    the result it produced: a decision (a write whose callback needs its row) stored that
+//    row in the same transaction (write_results, keyed by the marker and the write's
+//    position; pruned with the marker), a message's seq is read back from messages (no extra
+//    row per message), void writes are acknowledged. Fence inserted: nothing happened, and
+//    the writes are sent again once. Never acknowledged blindly.
 //  - While the server cannot be reached, writes fail at once with kStorageUnavailable and the
 //    writer reconnects with backoff; the cause is logged rate-limited (StorageHealth).
-// Reads: blocking queries on a small pool of connections; a connection found broken is
-// replaced and the read tried once more.
+// Reads: blocking queries on a small pool of connections. A connection found broken empties
+// the pool (the idle ones most likely died with it, in a server restart) and the read is
+// tried once more on a fresh connection.
 class PostgresStore final : public Store {
+  friend class PostgresMailClaim;
+
  public:
   static constexpr size_t kMaxBatch = 512;
 
@@ -93,8 +100,20 @@ class PostgresStore final : public Store {
   void put_mail(OutboxMail mail, Callback<void> done) override;
   void verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
                            Callback<UserRecord> done) override;
-  void put_token(TokenRecord token, Callback<void> done) override;
+  void put_login_token(TokenRecord token, std::string verified_password_hash,
+                       Callback<void> done) override;
   void revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) override;
+  void touch_token(std::string token_hash, int64_t now_us, Callback<void> done) override;
+  void put_password_reset(PasswordReset reset, OutboxMail mail, Callback<void> done) override;
+  void reset_password(std::string key_hash, std::string password_hash, int64_t now_us,
+                      Callback<PasswordChanged> done) override;
+  void change_password(int64_t user_id, std::string old_hash, std::string new_hash,
+                       std::string keep_token_hash, int64_t now_us,
+                       Callback<PasswordChanged> done) override;
+  void set_user_disabled(int64_t user_id, bool disabled, int64_t now_us,
+                         Callback<AccountStateOutcome> done) override;
+  void delete_user(int64_t user_id, std::string verified_password_hash, int64_t now_us,
+                   Callback<AccountDeleted> done) override;
   void request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id, int64_t now_us,
                       Callback<FriendRequestOutcome> done) override;
   void accept_friend(int64_t user_id, int64_t requester_id, int64_t new_chat_id, int64_t now_us,
@@ -102,6 +121,9 @@ class PostgresStore final : public Store {
   void cancel_friend_request(int64_t user_id, int64_t other_id,
                              Callback<FriendRequestRecord> done) override;
   void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) override;
+  void block_user(int64_t blocker_id, int64_t blocked_id, int64_t now_us,
+                  Callback<BlockOutcome> done) override;
+  void unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) override;
   void put_message(MessageRecord message, Callback<int64_t> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
@@ -126,11 +148,14 @@ class PostgresStore final : public Store {
   Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,
                                                 int64_t now_us) override;
   Result<std::optional<UserRecord>> find_user(int64_t id) override;
+  Result<std::vector<TokenRecord>> live_tokens_of(int64_t user_id, int64_t now_us) override;
+  Result<std::vector<int64_t>> blocked_by(int64_t blocker_id) override;
   Result<std::optional<UserRecord>> find_user_by_name(const std::string& name) override;
   Result<std::optional<UserRecord>> find_user_by_email(const std::string& email) override;
   Result<std::optional<PendingRegistration>> find_pending(const std::string& email) override;
-  Result<std::vector<OutboxMail>> due_mail(int64_t now_us, int limit) override;
+  Result<std::unique_ptr<MailClaim>> claim_due_mail(int64_t now_us, int limit) override;
   Result<std::optional<int64_t>> next_mail_due() override;
+  Result<int64_t> unsent_mail_count() override;
 
   void flush() override;
   void close() override;
@@ -147,6 +172,8 @@ class PostgresStore final : public Store {
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
   uint64_t settled_in_doubt() const { return settled_.load(); }
+  // Message sends that went in a statement with others (rwd_put_messages).
+  uint64_t combined_sends() const { return combined_sends_.load(); }
   // The server process of the writer's connection (0 when it has none), so that a test can
   // end it with pg_terminate_backend.
   int writer_backend_pid_for_test() const { return writer_pid_.load(); }
@@ -161,14 +188,29 @@ class PostgresStore final : public Store {
     const char* statement = nullptr;  // a prepared statement (see prepare_statements)
     std::vector<std::string> params;  // text; never NULL
     bool needs_result = false;        // the callback needs the statement's row
+    // The row is also stored in the transaction (write_results), so that a batch found
+    // committed after a lost connection still answers with it. Every decision keeps it.
+    bool keep_result = false;
     // A read that gives the statement's row again once the write is known to have committed
-    // (a batch in doubt settled as committed); none: the row is lost with the connection.
+    // (a batch in doubt settled as committed), for writes whose row is not kept: a message's
+    // seq. Neither kept nor reread: the row is lost with the connection.
     const char* reread = nullptr;
     std::vector<std::string> reread_params;
     int64_t chat_id = 0;  // the chat whose seq the write takes, locked first (0: none)
-    int sends = 0;        // transactions this write was sent in
+    // A message's send (put_message): consecutive sends of a batch go as one statement.
+    bool send = false;
+    // Sent as its own statement: a combined send it was part of failed, and this tells
+    // which of its messages broke the rule.
+    bool alone = false;
+    int sends = 0;  // transactions this write was sent in
     // Receives the statement's row (an empty Row for a statement without one) or the error.
     std::function<void(Result<postgres::Row>)> finish;
+  };
+  // The statement of a batch that carries writes first .. first + count - 1: one write, or
+  // consecutive message sends together.
+  struct BatchStatement {
+    size_t first = 0;
+    size_t count = 1;
   };
   struct Outcome {
     Write write;
@@ -197,6 +239,9 @@ class PostgresStore final : public Store {
   // The writes of a settled batch that did not commit are left in `resend` (in submission
   // order) for the caller to queue before anything newer.
   bool connect_writer(std::vector<Write>& resend);
+  // What the writes of a committed batch stored (kept_sql in the .cc), by their position.
+  static Result<std::map<size_t, Result<postgres::Row>>> read_stored_results(
+      PGconn* c, const std::string& marker);
   void disconnect_writer();
   // The writer has nothing to send: notices a connection the server closed meanwhile and
   // drops it, so that can_write() says so and the writer reconnects.
@@ -269,40 +314,8 @@ class PostgresStore final : public Store {
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> prunes_{0};
   std::atomic<uint64_t> settled_{0};
+  std::atomic<uint64_t> combined_sends_{0};
   std::atomic<bool> lose_connection_for_test_{false};
-};
-
-// A worker id in 0..1023 leased from the database for as long as this object lives: a
-// thread renews the lease every ttl/3 and the destructor releases it. When a renewal finds
-// the lease lost (it expired — the process stalled or could not reach the database for
-// longer than the ttl — and another process took the id), `on_lost` runs once: two
-// processes must never make snowflakes with the same worker id.
-class WorkerIdLease {
- public:
-  static Result<std::unique_ptr<WorkerIdLease>> acquire(const std::string& url,
-                                                        int64_t ttl_us = 60'000'000,
-                                                        std::function<void()> on_lost = {});
-  // Leases the given id (--worker-id); fails naming the id when a live process holds it.
-  static Result<std::unique_ptr<WorkerIdLease>> claim(const std::string& url, int worker_id,
-                                                      int64_t ttl_us = 60'000'000,
-                                                      std::function<void()> on_lost = {});
-  ~WorkerIdLease();
-  int worker_id() const { return worker_id_; }
-
- private:
-  WorkerIdLease(std::string url, int worker_id, std::string holder, int64_t ttl_us,
-                std::function<void()> on_lost);
-  void renew_loop();
-
-  const std::string url_;
-  const int worker_id_;
-  const std::string holder_;
-  const int64_t ttl_us_;
-  const std::function<void()> on_lost_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread renewer_;
 };
 
 }  // namespace rwd::store

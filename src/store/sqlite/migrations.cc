@@ -152,6 +152,48 @@ CREATE TABLE message_changes (
 ) WITHOUT ROWID;
 CREATE INDEX message_changes_by_message ON message_changes(message_id, seq);
 )sql",
+    // 6: password reset keys, one per user at most (a new request replaces the unused one;
+    // using a key deletes it). Only the key's SHA-256 is stored.
+    R"sql(
+CREATE TABLE password_resets (
+  user_id    INTEGER PRIMARY KEY REFERENCES users(id),
+  key_hash   TEXT NOT NULL UNIQUE,
+  created_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL
+);
+)sql",
+    // 7: accounts an operator disabled (store.h, set_user_disabled), and the live tokens of
+    // one user (live_tokens_of, and the revocation of them all when disabling).
+    R"sql(
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
+CREATE INDEX tokens_by_user ON tokens(user_id, created_us);
+)sql",
+    // 8: blocks, one-way (store.h, block_user): blocker_id blocks blocked_id.
+    R"sql(
+CREATE TABLE blocks (
+  blocker_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  blocked_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_us INTEGER NOT NULL,
+  PRIMARY KEY (blocker_id, blocked_id),
+  CHECK (blocker_id <> blocked_id)
+) WITHOUT ROWID;
+)sql",
+    // 9: accounts deleted by their owner or an operator (store.h, delete_user). The row stays
+    // as a tombstone (its id is never reused; messages keep their author), its name, email and
+    // password hash emptied; name_lower and email_lower become '#deleted:<id>', which no name
+    // (letters, digits, '_', '.', '-') and no email (it has an '@') can be, so both are free.
+    R"sql(
+ALTER TABLE users ADD COLUMN deleted_us INTEGER;
+CREATE INDEX friend_requests_to ON friend_requests(to_id);
+CREATE INDEX friendships_hi ON friendships(user_hi);
+)sql",
+    // 10: what a user sees of each of their sessions (store.h, TokenRecord): when its token
+    // was last used, and the client that logged in. Tokens from before start at their login.
+    R"sql(
+ALTER TABLE tokens ADD COLUMN last_seen_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tokens ADD COLUMN client TEXT NOT NULL DEFAULT '';
+UPDATE tokens SET last_seen_us = created_us;
+)sql",
 };
 
 }  // namespace

@@ -5,9 +5,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
+#include <memory>
 
 #include "base/text.h"
 #include "base/unicode.h"
+#include "metrics/counters.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 
@@ -257,6 +261,7 @@ void SqliteStore::writer_loop() {
     std::optional<Error> batch_error;  // why the batch did not commit
     uint64_t refused = 0;              // writes the environment refused, one by one
     std::string cause;                 // the latest such refusal
+    auto batch_started = std::chrono::steady_clock::now();
     bool committed = run("BEGIN IMMEDIATE");
     if (!committed) batch_error = db_error(c, "beginning a transaction");
     if (committed) {
@@ -297,6 +302,9 @@ void SqliteStore::writer_loop() {
       }
     }
     if (committed) {
+      metrics::counters().commit_batch_size.observe(static_cast<double>(batch.size()));
+      metrics::counters().commit_seconds.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - batch_started).count());
       commits_.fetch_add(1, std::memory_order_relaxed);
       writes_.fetch_add(batch.size(), std::memory_order_relaxed);
       if (refused > 0) {
@@ -390,7 +398,9 @@ Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
   auto c = std::move(borrowed.value());
   DirectorySnapshot snap;
   {
-    auto q = c->query("SELECT id, name, email, password_hash, profile, created_us FROM users");
+    auto q = c->query(
+        "SELECT id, name, email, password_hash, profile, created_us, disabled, deleted_us IS NOT "
+        "NULL FROM users");
     while (q.step()) {
       UserRecord u;
       u.id = q.int64(0);
@@ -399,6 +409,8 @@ Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
       u.password_hash = q.text(3);
       if (!q.is_null(4)) u.profile = q.text(4);
       u.created_us = q.int64(5);
+      u.disabled = q.int64(6) != 0;
+      u.deleted = q.int64(7) != 0;
       snap.users.push_back(std::move(u));
     }
     if (q.failed()) return db_error(*c, "loading users");
@@ -556,6 +568,42 @@ Result<std::optional<TokenRecord>> SqliteStore::find_token(const std::string& to
   return out;
 }
 
+Result<std::vector<TokenRecord>> SqliteStore::live_tokens_of(int64_t user_id, int64_t now_us) {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  std::vector<TokenRecord> out;
+  {
+    auto q = c->query(
+        "SELECT hash, created_us, expires_us, max(last_seen_us, created_us), client FROM tokens "
+        "WHERE user_id = ? AND revoked = 0 AND expires_us > ? ORDER BY created_us, hash");
+    q.bind(1, user_id).bind(2, now_us);
+    while (q.step())
+      out.push_back(TokenRecord{q.text(0), user_id, q.int64(1), q.int64(2), q.int64(3), q.text(4)});
+    if (q.failed()) return read_failed(db_error(*c, "listing a user's tokens"));
+  }
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
+Result<std::vector<int64_t>> SqliteStore::blocked_by(int64_t blocker_id) {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  std::vector<int64_t> out;
+  {
+    auto q = c->query(
+        "SELECT blocked_id FROM blocks WHERE blocker_id = ? ORDER BY created_us, blocked_id");
+    q.bind(1, blocker_id);
+    while (q.step()) out.push_back(q.int64(0));
+    if (q.failed()) return read_failed(db_error(*c, "listing a user's blocks"));
+  }
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
 Result<std::optional<UserRecord>> SqliteStore::find_user_where(const char* sql,
                                                                const std::string& key) {
   auto borrowed = borrow_reader();
@@ -573,6 +621,8 @@ Result<std::optional<UserRecord>> SqliteStore::find_user_where(const char* sql,
       u.password_hash = q.text(3);
       if (!q.is_null(4)) u.profile = q.text(4);
       u.created_us = q.int64(5);
+      u.disabled = q.int64(6) != 0;
+      u.deleted = q.int64(7) != 0;
       out = std::move(u);
     }
     if (q.failed()) return read_failed(db_error(*c, "finding a user"));
@@ -584,7 +634,8 @@ Result<std::optional<UserRecord>> SqliteStore::find_user_where(const char* sql,
 
 Result<std::optional<UserRecord>> SqliteStore::find_user(int64_t id) {
   return find_user_where(
-      "SELECT id, name, email, password_hash, profile, created_us FROM users "
+      "SELECT id, name, email, password_hash, profile, created_us, disabled, deleted_us IS NOT "
+      "NULL FROM users "
       "WHERE id = CAST(? AS INTEGER)",
       std::to_string(id));
 }
@@ -592,14 +643,16 @@ Result<std::optional<UserRecord>> SqliteStore::find_user(int64_t id) {
 Result<std::optional<UserRecord>> SqliteStore::find_user_by_name(const std::string& name) {
   // name_lower holds the name's key since migration 4.
   return find_user_where(
-      "SELECT id, name, email, password_hash, profile, created_us FROM users "
+      "SELECT id, name, email, password_hash, profile, created_us, disabled, deleted_us IS NOT "
+      "NULL FROM users "
       "WHERE name_lower = ?",
       unicode::name_key(name));
 }
 
 Result<std::optional<UserRecord>> SqliteStore::find_user_by_email(const std::string& email) {
   return find_user_where(
-      "SELECT id, name, email, password_hash, profile, created_us FROM users "
+      "SELECT id, name, email, password_hash, profile, created_us, disabled, deleted_us IS NOT "
+      "NULL FROM users "
       "WHERE email_lower = ?",
       ascii_lower(email));
 }
@@ -623,7 +676,45 @@ Result<std::optional<PendingRegistration>> SqliteStore::find_pending(const std::
   return out;
 }
 
-Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit) {
+namespace {
+
+// Only one process opens the database (the data directory is locked), so the mail read is
+// already this sender's: its outcomes are ordinary writes, and commit() waits for them.
+class SqliteMailClaim final : public MailClaim {
+ public:
+  SqliteMailClaim(Store& store, std::vector<OutboxMail> mail) : store_(store) {
+    mail_ = std::move(mail);
+  }
+  void sent(int64_t mail_id, int64_t now_us) override {
+    store_.mark_mail_sent(mail_id, now_us, track());
+  }
+  void retry(int64_t mail_id, int attempts, int64_t next_attempt_us,
+             std::string last_error) override {
+    store_.reschedule_mail(mail_id, attempts, next_attempt_us, std::move(last_error), track());
+  }
+  Status commit() override {
+    Status out;
+    for (auto& f : outcomes_)
+      if (Status s = f.get(); !s.ok() && out.ok()) out = s;
+    outcomes_.clear();
+    return out;
+  }
+  ~SqliteMailClaim() override { (void)commit(); }  // no write outlives the claim's caller
+
+ private:
+  Callback<void> track() {
+    auto outcome = std::make_shared<std::promise<Status>>();
+    outcomes_.push_back(outcome->get_future());
+    return [outcome](Status s) { outcome->set_value(std::move(s)); };
+  }
+
+  Store& store_;
+  std::vector<std::future<Status>> outcomes_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MailClaim>> SqliteStore::claim_due_mail(int64_t now_us, int limit) {
   auto borrowed = borrow_reader();
   if (!borrowed.ok()) return read_failed(borrowed.error());
   auto c = std::move(borrowed.value());
@@ -631,7 +722,7 @@ Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit)
   {
     auto q = c->query(
         "SELECT id, recipient, subject, body, attempts, next_attempt_us FROM outbox "
-        "WHERE sent_us IS NULL AND next_attempt_us <= ? ORDER BY next_attempt_us LIMIT ?");
+        "WHERE sent_us IS NULL AND next_attempt_us <= ? ORDER BY next_attempt_us, id LIMIT ?");
     q.bind(1, now_us).bind(2, static_cast<int64_t>(limit));
     while (q.step())
       out.push_back(
@@ -640,7 +731,7 @@ Result<std::vector<OutboxMail>> SqliteStore::due_mail(int64_t now_us, int limit)
   }
   return_reader(std::move(c));
   read_health_.succeeded();
-  return out;
+  return std::unique_ptr<MailClaim>(std::make_unique<SqliteMailClaim>(*this, std::move(out)));
 }
 
 Result<std::optional<int64_t>> SqliteStore::next_mail_due() {
@@ -651,6 +742,22 @@ Result<std::optional<int64_t>> SqliteStore::next_mail_due() {
   {
     auto q = c->query("SELECT MIN(next_attempt_us) FROM outbox WHERE sent_us IS NULL");
     if (q.step() && !q.is_null(0)) out = q.int64(0);
+    if (q.failed()) return read_failed(db_error(*c, "reading the outbox"));
+  }
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
+Result<int64_t> SqliteStore::unsent_mail_count() {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  int64_t out = 0;
+  {
+    auto q = c->query("SELECT COUNT(*) FROM outbox WHERE sent_us IS NULL AND next_attempt_us < ?");
+    q.bind(1, INT64_MAX);
+    if (q.step()) out = q.int64(0);
     if (q.failed()) return read_failed(db_error(*c, "reading the outbox"));
   }
   return_reader(std::move(c));
@@ -781,16 +888,63 @@ void SqliteStore::verify_registration(std::string key_hash, int64_t now_us, int6
       std::move(done));
 }
 
-void SqliteStore::put_token(TokenRecord token, Callback<void> done) {
+void SqliteStore::put_login_token(TokenRecord token, std::string verified_password_hash,
+                                  Callback<void> done) {
   submit<void>(
       Shape::kOneStatement,
-      [token = std::move(token)](Connection& c) -> Status {
+      [token = std::move(token),
+       verified = std::move(verified_password_hash)](Connection& c) -> Status {
+        // Inserts nothing for a disabled (or missing) user: one statement, so the writer's
+        // order alone decides against a disable queued before it.
         auto q = c.query(
-            "INSERT INTO tokens (hash, user_id, created_us, expires_us) VALUES (?, ?, ?, ?)");
-        q.bind(1, token.token_hash).bind(2, token.user_id).bind(3, token.created_us);
-        q.bind(4, token.expires_us);
+            "INSERT INTO tokens (hash, user_id, created_us, expires_us, last_seen_us, client) "
+            "SELECT ?1, id, ?2, ?3, ?2, ?6 FROM users WHERE id = ?4 AND disabled = 0 "
+            "AND deleted_us IS NULL "
+            "AND (?5 = '' OR password_hash = ?5)");
+        q.bind(1, token.token_hash).bind(2, token.created_us).bind(3, token.expires_us);
+        q.bind(4, token.user_id).bind(5, verified).bind(6, token.client);
         if (!q.run()) return db_error(c, "storing a token");
-        return {};
+        if (c.changes() > 0) return {};
+        // Which rule refused it, read in the same transaction.
+        // A deleted account answers as a wrong password: as an unknown one.
+        auto why = c.query("SELECT disabled = 0 OR deleted_us IS NOT NULL FROM users WHERE id = ?");
+        why.bind(1, token.user_id);
+        if (why.step() && why.int64(0) != 0) return Errc::kInvalidCredentials;
+        if (why.failed()) return db_error(c, "storing a token");
+        return Errc::kAccountDisabled;
+      },
+      std::move(done));
+}
+
+void SqliteStore::set_user_disabled(int64_t user_id, bool disabled, int64_t now_us,
+                                    Callback<AccountStateOutcome> done) {
+  submit<AccountStateOutcome>(
+      Shape::kManyStatements,
+      [=](Connection& c) -> Result<AccountStateOutcome> {
+        AccountStateOutcome out;
+        {
+          auto q = c.query("SELECT disabled FROM users WHERE id = ?");
+          q.bind(1, user_id);
+          if (!q.step()) {
+            if (q.failed()) return db_error(c, "reading an account's state");
+            return Errc::kUserNotFound;
+          }
+          if ((q.int64(0) != 0) == disabled) return out;
+        }
+        {
+          auto q = c.query("UPDATE users SET disabled = ? WHERE id = ?");
+          q.bind(1, int64_t{disabled ? 1 : 0}).bind(2, user_id);
+          if (!q.run()) return db_error(c, "changing an account's state");
+        }
+        out.changed = true;
+        if (!disabled) return out;
+        auto q = c.query(
+            "UPDATE tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0 AND expires_us > ? "
+            "RETURNING hash");
+        q.bind(1, user_id).bind(2, now_us);
+        while (q.step()) out.revoked_token_hashes.push_back(q.text(0));
+        if (q.failed()) return db_error(c, "revoking an account's tokens");
+        return out;
       },
       std::move(done));
 }
@@ -814,6 +968,20 @@ void SqliteStore::revoke_token(std::string token_hash, int64_t now_us, Callback<
       std::move(done));
 }
 
+void SqliteStore::touch_token(std::string token_hash, int64_t now_us, Callback<void> done) {
+  submit<void>(
+      Shape::kOneStatement,
+      [token_hash = std::move(token_hash), now_us](Connection& c) -> Status {
+        auto q = c.query(
+            "UPDATE tokens SET last_seen_us = ?2 "
+            "WHERE hash = ?1 AND revoked = 0 AND expires_us > ?2 AND last_seen_us < ?2");
+        q.bind(1, token_hash).bind(2, now_us);
+        if (!q.run()) return db_error(c, "recording a token's use");
+        return {};
+      },
+      std::move(done));
+}
+
 namespace {
 
 // The decisions below read and change rows of the writer's open transaction: they see every
@@ -832,6 +1000,14 @@ Result<bool> has_request(Connection& c, int64_t from_id, int64_t to_id) {
   q.bind(1, from_id).bind(2, to_id);
   if (q.step()) return true;
   if (q.failed()) return db_error(c, "reading a friend request");
+  return false;
+}
+
+Result<bool> is_blocked(Connection& c, int64_t blocker_id, int64_t blocked_id) {
+  auto q = c.query("SELECT 1 FROM blocks WHERE blocker_id = ? AND blocked_id = ?");
+  q.bind(1, blocker_id).bind(2, blocked_id);
+  if (q.step()) return true;
+  if (q.failed()) return db_error(c, "reading a block");
   return false;
 }
 
@@ -873,6 +1049,20 @@ void SqliteStore::request_friend(int64_t from_id, int64_t to_id, int64_t new_cha
       Shape::kManyStatements,
       [=](Connection& c) -> Result<FriendRequestOutcome> {
         if (from_id == to_id) return Errc::kSelfTarget;
+        {
+          // Both live: a deletion may have committed since the name was looked up.
+          auto q = c.query("SELECT count(*) FROM users WHERE id IN (?, ?) AND deleted_us IS NULL");
+          q.bind(1, from_id).bind(2, to_id);
+          if (!q.step()) return db_error(c, "finding the users of a friend request");
+          if (q.int64(0) != 2) return Errc::kUserNotFound;
+        }
+        // Blocked by to_id: answered as for a user that does not exist.
+        auto blocked_me = is_blocked(c, to_id, from_id);
+        if (!blocked_me.ok()) return blocked_me.error();
+        if (blocked_me.value()) return Errc::kUserNotFound;
+        auto i_blocked = is_blocked(c, from_id, to_id);
+        if (!i_blocked.ok()) return i_blocked.error();
+        if (i_blocked.value()) return Errc::kUserBlocked;
         auto friends = are_friends(c, from_id, to_id);
         if (!friends.ok()) return friends.error();
         if (friends.value()) return Errc::kAlreadyFriends;
@@ -935,6 +1125,59 @@ void SqliteStore::unfriend(int64_t user_id, int64_t other_id, Callback<void> don
         if (!q.run()) return db_error(c, "deleting a friendship");
         if (c.changes() == 0) return Errc::kNotFriends;
         return {};
+      },
+      std::move(done));
+}
+
+void SqliteStore::block_user(int64_t blocker_id, int64_t blocked_id, int64_t now_us,
+                             Callback<BlockOutcome> done) {
+  submit<BlockOutcome>(
+      Shape::kManyStatements,
+      [=](Connection& c) -> Result<BlockOutcome> {
+        if (blocker_id == blocked_id) return Errc::kSelfTarget;
+        BlockOutcome out;
+        {
+          // Not deleted either: a deletion may have committed since the name was looked up.
+          auto q = c.query("SELECT count(*) FROM users WHERE id IN (?, ?) AND deleted_us IS NULL");
+          q.bind(1, blocker_id).bind(2, blocked_id);
+          if (!q.step()) return db_error(c, "finding the users of a block");
+          if (q.int64(0) != 2) return Errc::kUserNotFound;
+        }
+        {
+          auto q = c.query(
+              "INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_us) VALUES (?, ?, ?)");
+          q.bind(1, blocker_id).bind(2, blocked_id).bind(3, now_us);
+          if (!q.run()) return db_error(c, "storing a block");
+          if (c.changes() == 0) return out;
+        }
+        out.changed = true;
+        {
+          auto q = c.query("DELETE FROM friendships WHERE user_lo = ? AND user_hi = ?");
+          q.bind(1, std::min(blocker_id, blocked_id)).bind(2, std::max(blocker_id, blocked_id));
+          if (!q.run()) return db_error(c, "ending a blocked friendship");
+          out.unfriended = c.changes() > 0;
+        }
+        // At most one request is pending between two users (crossed requests befriend).
+        for (FriendRequestRecord r : {FriendRequestRecord{blocker_id, blocked_id},
+                                      FriendRequestRecord{blocked_id, blocker_id}}) {
+          auto q = c.query("DELETE FROM friend_requests WHERE from_id = ? AND to_id = ?");
+          q.bind(1, r.from_id).bind(2, r.to_id);
+          if (!q.run()) return db_error(c, "removing a blocked friend request");
+          if (c.changes() > 0) out.request_removed = r;
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+void SqliteStore::unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) {
+  submit<bool>(
+      Shape::kOneStatement,
+      [=](Connection& c) -> Result<bool> {
+        auto q = c.query("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?");
+        q.bind(1, blocker_id).bind(2, blocked_id);
+        if (!q.run()) return db_error(c, "deleting a block");
+        return c.changes() > 0;
       },
       std::move(done));
 }
@@ -1100,6 +1343,31 @@ void erase_member(GuildState& g, int64_t user_id) {
   std::erase_if(g.members, [user_id](const GuildMemberRecord& m) { return m.user_id == user_id; });
 }
 
+// user_id leaves guild_id (store.h, leave_guild). Several statements: the caller runs in a
+// savepoint.
+Result<GuildLeaveOutcome> leave_guild_rows(Connection& c, int64_t guild_id, int64_t user_id) {
+  auto g = guild_of_member(c, guild_id, user_id);
+  if (!g.ok()) return g.error();
+  GuildState after = std::move(g.value());
+  erase_member(after, user_id);
+  if (after.members.empty()) {  // the last member left
+    if (Status s = delete_guild_rows(c, guild_id); !s.ok()) return s.error();
+    return GuildLeaveOutcome{};
+  }
+  if (Status s = delete_member_row(c, guild_id, user_id); !s.ok()) return s.error();
+  GuildLeaveOutcome out;
+  if (after.guild.owner_id == user_id) {
+    // Members are in joining order (ties by id): the first one inherits.
+    out.new_owner = after.members.front().user_id;
+    after.guild.owner_id = *out.new_owner;
+    auto q = c.query("UPDATE guilds SET owner_id = ? WHERE id = ?");
+    q.bind(1, *out.new_owner).bind(2, guild_id);
+    if (!q.run()) return db_error(c, "handing over a guild");
+  }
+  out.after = std::move(after);
+  return out;
+}
+
 }  // namespace
 
 void SqliteStore::create_guild(GuildRecord g, Callback<GuildState> done) {
@@ -1194,25 +1462,94 @@ void SqliteStore::leave_guild(int64_t guild_id, int64_t user_id, Callback<GuildL
   submit<GuildLeaveOutcome>(
       Shape::kManyStatements,
       [=](Connection& c) -> Result<GuildLeaveOutcome> {
-        auto g = guild_of_member(c, guild_id, user_id);
-        if (!g.ok()) return g.error();
-        GuildState after = std::move(g.value());
-        erase_member(after, user_id);
-        if (after.members.empty()) {  // the last member left
-          if (Status s = delete_guild_rows(c, guild_id); !s.ok()) return s.error();
-          return GuildLeaveOutcome{};
+        return leave_guild_rows(c, guild_id, user_id);
+      },
+      std::move(done));
+}
+
+void SqliteStore::delete_user(int64_t user_id, std::string verified_password_hash, int64_t now_us,
+                              Callback<AccountDeleted> done) {
+  submit<AccountDeleted>(
+      Shape::kManyStatements,
+      [=, verified = std::move(verified_password_hash)](Connection& c) -> Result<AccountDeleted> {
+        AccountDeleted out;
+        {
+          auto q = c.query(
+              "SELECT password_hash, profile, created_us, disabled FROM users "
+              "WHERE id = ? AND deleted_us IS NULL");
+          q.bind(1, user_id);
+          if (!q.step()) {
+            if (q.failed()) return db_error(c, "reading an account");
+            return Errc::kUserNotFound;
+          }
+          if (!verified.empty() && q.text(0) != verified) return Errc::kInvalidCredentials;
+          out.user.id = user_id;
+          out.user.created_us = q.int64(2);
+          out.user.disabled = q.int64(3) != 0;
+          out.user.deleted = true;
         }
-        if (Status s = delete_member_row(c, guild_id, user_id); !s.ok()) return s.error();
-        GuildLeaveOutcome out;
-        if (after.guild.owner_id == user_id) {
-          // Members are in joining order (ties by id): the first one inherits.
-          out.new_owner = after.members.front().user_id;
-          after.guild.owner_id = *out.new_owner;
-          auto q = c.query("UPDATE guilds SET owner_id = ? WHERE id = ?");
-          q.bind(1, *out.new_owner).bind(2, guild_id);
-          if (!q.run()) return db_error(c, "handing over a guild");
+        {
+          auto q = c.query(
+              "UPDATE users SET name = '', name_lower = '#deleted:' || id, name_skeleton = NULL, "
+              "email = '', email_lower = '#deleted:' || id, password_hash = '', profile = NULL, "
+              "deleted_us = ? WHERE id = ?");
+          q.bind(1, now_us).bind(2, user_id);
+          if (!q.run()) return db_error(c, "deleting an account");
         }
-        out.after = std::move(after);
+        {
+          auto q = c.query(
+              "UPDATE tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0 AND expires_us > ? "
+              "RETURNING hash");
+          q.bind(1, user_id).bind(2, now_us);
+          while (q.step()) out.revoked_token_hashes.push_back(q.text(0));
+          if (q.failed()) return db_error(c, "revoking an account's tokens");
+        }
+        {
+          auto q = c.query(
+              "DELETE FROM friendships WHERE user_lo = ?1 OR user_hi = ?1 "
+              "RETURNING CASE WHEN user_lo = ?1 THEN user_hi ELSE user_lo END");
+          q.bind(1, user_id);
+          while (q.step()) out.former_friends.push_back(q.int64(0));
+          if (q.failed()) return db_error(c, "deleting an account's friendships");
+          std::sort(out.former_friends.begin(), out.former_friends.end());
+        }
+        {
+          auto q = c.query(
+              "DELETE FROM friend_requests WHERE from_id = ?1 OR to_id = ?1 "
+              "RETURNING from_id, to_id");
+          q.bind(1, user_id);
+          while (q.step()) out.removed_requests.push_back({q.int64(0), q.int64(1)});
+          if (q.failed()) return db_error(c, "deleting an account's friend requests");
+          std::sort(out.removed_requests.begin(), out.removed_requests.end(),
+                    [](const FriendRequestRecord& a, const FriendRequestRecord& b) {
+                      return std::pair(a.from_id, a.to_id) < std::pair(b.from_id, b.to_id);
+                    });
+        }
+        {
+          // Password reset keys of the account stop working with it.
+          auto q = c.query("DELETE FROM password_resets WHERE user_id = ?");
+          q.bind(1, user_id);
+          if (!q.run()) return db_error(c, "deleting an account's reset key");
+        }
+        {
+          // Blocks by or of the account serve nothing any more (its name is free again).
+          auto q = c.query("DELETE FROM blocks WHERE blocker_id = ? OR blocked_id = ?");
+          q.bind(1, user_id).bind(2, user_id);
+          if (!q.run()) return db_error(c, "deleting an account's blocks");
+        }
+        std::vector<int64_t> guild_ids;
+        {
+          auto q =
+              c.query("SELECT guild_id FROM guild_members WHERE user_id = ? ORDER BY guild_id");
+          q.bind(1, user_id);
+          while (q.step()) guild_ids.push_back(q.int64(0));
+          if (q.failed()) return db_error(c, "reading an account's guilds");
+        }
+        for (int64_t guild_id : guild_ids) {
+          auto left = leave_guild_rows(c, guild_id, user_id);
+          if (!left.ok()) return left.error();
+          out.guilds.push_back({guild_id, std::move(left.value())});
+        }
         return out;
       },
       std::move(done));
@@ -1235,7 +1572,10 @@ void SqliteStore::mark_mail_sent(int64_t mail_id, int64_t now_us, Callback<void>
   submit<void>(
       Shape::kOneStatement,
       [=](Connection& c) -> Status {
-        auto q = c.query("UPDATE outbox SET sent_us = ?, attempts = attempts + 1 WHERE id = ?");
+        // The body goes: it holds a verification or reset link, which is stored hashed
+        // everywhere else; the rest of the row stays for diagnosis.
+        auto q = c.query(
+            "UPDATE outbox SET sent_us = ?, attempts = attempts + 1, body = '' WHERE id = ?");
         q.bind(1, now_us).bind(2, mail_id);
         if (!q.run()) return db_error(c, "marking mail sent");
         return {};
@@ -1329,6 +1669,112 @@ SqliteStore::Write SqliteStore::make_prune(int64_t now_us, Callback<PruneCounts>
 
 void SqliteStore::prune(int64_t now_us, Callback<PruneCounts> done) {
   enqueue(make_prune(now_us, std::move(done)));
+}
+
+// ---------------------------------------------------------------- passwords
+
+namespace {
+
+// Sets the user's password hash (when it still is old_hash, if given), revokes every live token
+// of the user but keep_token_hash, and answers the user as it now is with the tokens revoked.
+Result<PasswordChanged> replace_password(Connection& c, int64_t user_id,
+                                         const std::optional<std::string>& old_hash,
+                                         const std::string& new_hash,
+                                         const std::string& keep_token_hash, int64_t now_us) {
+  PasswordChanged out;
+  {
+    auto q = c.query(
+        "SELECT id, name, email, password_hash, profile, created_us FROM users WHERE id = ?");
+    q.bind(1, user_id);
+    if (!q.step()) {
+      if (q.failed()) return db_error(c, "finding a user");
+      return Errc::kUserNotFound;
+    }
+    if (old_hash && q.text(3) != *old_hash) return Errc::kInvalidCredentials;
+    out.user.id = q.int64(0);
+    out.user.name = q.text(1);
+    out.user.email = q.text(2);
+    if (!q.is_null(4)) out.user.profile = q.text(4);
+    out.user.created_us = q.int64(5);
+  }
+  out.user.password_hash = new_hash;
+  {
+    auto q = c.query("UPDATE users SET password_hash = ? WHERE id = ?");
+    q.bind(1, new_hash).bind(2, user_id);
+    if (!q.run()) return db_error(c, "replacing a password");
+  }
+  auto q = c.query(
+      "UPDATE tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0 AND expires_us > ? "
+      "AND hash <> ? RETURNING hash");
+  q.bind(1, user_id).bind(2, now_us).bind(3, keep_token_hash);
+  while (q.step()) out.revoked_token_hashes.push_back(q.text(0));
+  if (q.failed()) return db_error(c, "revoking the tokens of a user");
+  return out;
+}
+
+}  // namespace
+
+void SqliteStore::put_password_reset(PasswordReset reset, OutboxMail mail, Callback<void> done) {
+  submit<void>(
+      Shape::kManyStatements,
+      [reset = std::move(reset), mail = std::move(mail)](Connection& c) -> Status {
+        {
+          auto q = c.query("SELECT 1 FROM users WHERE id = ?");
+          q.bind(1, reset.user_id);
+          if (!q.step()) {
+            if (q.failed()) return db_error(c, "finding a user");
+            return Errc::kUserNotFound;
+          }
+        }
+        auto q = c.query(
+            "INSERT OR REPLACE INTO password_resets (user_id, key_hash, created_us, expires_us) "
+            "VALUES (?, ?, ?, ?)");
+        q.bind(1, reset.user_id).bind(2, reset.key_hash).bind(3, reset.created_us);
+        q.bind(4, reset.expires_us);
+        if (!q.run()) return db_error(c, "storing a password reset");
+        return insert_mail(c, mail, reset.created_us);
+      },
+      std::move(done));
+}
+
+void SqliteStore::reset_password(std::string key_hash, std::string password_hash, int64_t now_us,
+                                 Callback<PasswordChanged> done) {
+  submit<PasswordChanged>(
+      Shape::kManyStatements,
+      [key_hash = std::move(key_hash), password_hash = std::move(password_hash),
+       now_us](Connection& c) -> Result<PasswordChanged> {
+        int64_t user_id = 0;
+        {
+          // Deleted as it is used: a key works once.
+          auto q = c.query(
+              "DELETE FROM password_resets WHERE key_hash = ? AND expires_us > ? "
+              "RETURNING user_id");
+          q.bind(1, key_hash).bind(2, now_us);
+          if (!q.step()) {
+            if (q.failed()) return db_error(c, "consuming a password reset");
+            return Errc::kLinkInvalid;
+          }
+          user_id = q.int64(0);
+          if (!q.run()) return db_error(c, "consuming a password reset");
+        }
+        auto changed = replace_password(c, user_id, std::nullopt, password_hash, "", now_us);
+        if (!changed.ok() && changed.error().code == Errc::kUserNotFound) return Errc::kLinkInvalid;
+        return changed;
+      },
+      std::move(done));
+}
+
+void SqliteStore::change_password(int64_t user_id, std::string old_hash, std::string new_hash,
+                                  std::string keep_token_hash, int64_t now_us,
+                                  Callback<PasswordChanged> done) {
+  submit<PasswordChanged>(
+      Shape::kManyStatements,
+      [user_id, old_hash = std::move(old_hash), new_hash = std::move(new_hash),
+       keep_token_hash = std::move(keep_token_hash),
+       now_us](Connection& c) -> Result<PasswordChanged> {
+        return replace_password(c, user_id, old_hash, new_hash, keep_token_hash, now_us);
+      },
+      std::move(done));
 }
 
 }  // namespace rwd::store

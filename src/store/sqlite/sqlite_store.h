@@ -76,8 +76,20 @@ class SqliteStore final : public Store {
   void put_mail(OutboxMail mail, Callback<void> done) override;
   void verify_registration(std::string key_hash, int64_t now_us, int64_t new_user_id,
                            Callback<UserRecord> done) override;
-  void put_token(TokenRecord token, Callback<void> done) override;
+  void put_login_token(TokenRecord token, std::string verified_password_hash,
+                       Callback<void> done) override;
   void revoke_token(std::string token_hash, int64_t now_us, Callback<int64_t> done) override;
+  void touch_token(std::string token_hash, int64_t now_us, Callback<void> done) override;
+  void put_password_reset(PasswordReset reset, OutboxMail mail, Callback<void> done) override;
+  void reset_password(std::string key_hash, std::string password_hash, int64_t now_us,
+                      Callback<PasswordChanged> done) override;
+  void change_password(int64_t user_id, std::string old_hash, std::string new_hash,
+                       std::string keep_token_hash, int64_t now_us,
+                       Callback<PasswordChanged> done) override;
+  void set_user_disabled(int64_t user_id, bool disabled, int64_t now_us,
+                         Callback<AccountStateOutcome> done) override;
+  void delete_user(int64_t user_id, std::string verified_password_hash, int64_t now_us,
+                   Callback<AccountDeleted> done) override;
   void request_friend(int64_t from_id, int64_t to_id, int64_t new_chat_id, int64_t now_us,
                       Callback<FriendRequestOutcome> done) override;
   void accept_friend(int64_t user_id, int64_t requester_id, int64_t new_chat_id, int64_t now_us,
@@ -85,6 +97,9 @@ class SqliteStore final : public Store {
   void cancel_friend_request(int64_t user_id, int64_t other_id,
                              Callback<FriendRequestRecord> done) override;
   void unfriend(int64_t user_id, int64_t other_id, Callback<void> done) override;
+  void block_user(int64_t blocker_id, int64_t blocked_id, int64_t now_us,
+                  Callback<BlockOutcome> done) override;
+  void unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) override;
   void put_message(MessageRecord message, Callback<int64_t> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
@@ -109,11 +124,14 @@ class SqliteStore final : public Store {
   Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,
                                                 int64_t now_us) override;
   Result<std::optional<UserRecord>> find_user(int64_t id) override;
+  Result<std::vector<TokenRecord>> live_tokens_of(int64_t user_id, int64_t now_us) override;
+  Result<std::vector<int64_t>> blocked_by(int64_t blocker_id) override;
   Result<std::optional<UserRecord>> find_user_by_name(const std::string& name) override;
   Result<std::optional<UserRecord>> find_user_by_email(const std::string& email) override;
   Result<std::optional<PendingRegistration>> find_pending(const std::string& email) override;
-  Result<std::vector<OutboxMail>> due_mail(int64_t now_us, int limit) override;
+  Result<std::unique_ptr<MailClaim>> claim_due_mail(int64_t now_us, int limit) override;
   Result<std::optional<int64_t>> next_mail_due() override;
+  Result<int64_t> unsent_mail_count() override;
   void flush() override;
 
   // Stops the writer after draining its queue; later writes fail with kStorageUnavailable.
