@@ -84,7 +84,11 @@ def cluster(request):
         yield Cluster(d)
     finally:
         subprocess.run([CLUSTER, "stop", d], capture_output=True, timeout=120)
-        shutil.rmtree(d, ignore_errors=True)
+        # REWIND_KEEP_CLUSTER=1 keeps the nodes' logs for a look after a failure.
+        if os.environ.get("REWIND_KEEP_CLUSTER"):
+            print(f"\ncluster kept in {d}")
+        else:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class SourceAddressAdapter(HTTPAdapter):

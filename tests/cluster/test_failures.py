@@ -249,6 +249,13 @@ def test_a_node_killed_under_chat_loses_nothing_and_its_clients_catch_up_elsewhe
     killed_at = time.time()
     os.kill(cluster.pid(int(victim)), 9)
     time.sleep(8)
+    # Each client of the killed node goes on chatting elsewhere: on a loaded machine its
+    # catch-up (a new connection and the history pages, queued behind a saturated chat) may
+    # take longer than those 8 s, so the chat goes on until each has sent again (bounded).
+    deadline = time.time() + 40
+    while time.time() < deadline and not all(
+            len(c.connections) > 1 and len(c.acked) > c.connections[-1][2] for c in on_victim):
+        time.sleep(0.2)
     for c in chatters:
         c.stop = True
     time.sleep(1.5)  # what is in flight arrives
@@ -287,8 +294,8 @@ def test_a_node_killed_under_chat_loses_nothing_and_its_clients_catch_up_elsewhe
     assert len(moved) == len(on_victim), "a client of the killed node did not come back"
     # ... to another node, where each went on sending.
     assert all(c.connections[-1][0] != victim for c in moved)
-    idle = [(c.name, len(c.acked), [(n, s) for n, _, s in c.connections], c.breaks,
-             c.catch_up_seconds)
+    idle = [(c.name, len(c.acked), [(n, s) for n, _, s in c.connections], c.catch_up_seconds,
+             [(t, what[:40]) for t, what in c.breaks])
             for c in moved if len(c.acked) <= c.connections[-1][2]]
     assert not idle, f"killed at {killed_at:.2f}; sent nothing after moving: {idle[:5]}"
-    assert time.time() - killed_at < 60
+    assert time.time() - killed_at < 90
