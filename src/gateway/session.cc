@@ -53,7 +53,18 @@ void Session::answer(std::string text, std::string_view request_id) {
 void Session::deliver(const Frame& frame) {
   if (!answered_.load(std::memory_order_acquire)) {
     std::lock_guard lock(early_mu_);
-    if (!answered_.load(std::memory_order_relaxed)) return early_frames_.push_back(frame);
+    if (!answered_.load(std::memory_order_relaxed)) {
+      if (early_overflowed_) return;
+      early_bytes_ += frame->size();
+      if (early_bytes_ <= services_.settings.early_bytes_limit)
+        return early_frames_.push_back(frame);
+      // As a send queue past its cap: the client reloads after reconnecting.
+      early_overflowed_ = true;
+      early_frames_.clear();
+      early_bytes_ = 0;
+      if (auto t = transport_.lock()) t->close(CloseCode::kSlowConsumer);
+      return;
+    }
   }
   if (auto t = transport_.lock()) t->send(frame);
 }
@@ -286,6 +297,7 @@ void Session::answer_auth(const std::string& request_id) {
     if (auto t = transport_.lock())
       for (auto& frame : early_frames_) t->send(std::move(frame));
     early_frames_.clear();
+    early_bytes_ = 0;
     answered_.store(true, std::memory_order_release);
   }
   run_held();

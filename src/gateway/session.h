@@ -27,7 +27,10 @@ struct SessionSettings {
   int64_t heartbeat_timeout_us = 45'000'000;
   int64_t auth_timeout_us = 15'000'000;
   size_t pending_limit = 16;  // requests held before auth
-  int rate_count = 120;       // requests per connection per window
+  // Bytes of hub frames kept while the first auth answer waits for the broker (as a send
+  // queue's cap, --send-queue-bytes): past it the session closes as a slow consumer (4105).
+  size_t early_bytes_limit = 2 << 20;
+  int rate_count = 120;  // requests per connection per window
   int64_t rate_window_us = 60'000'000;
   int invalid_frame_burst = 20;   // invalid frames tolerated per minute
   int rate_violation_burst = 20;  // requests over the rate limit tolerated per window
@@ -133,6 +136,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<bool> answered_{false};
   std::mutex early_mu_;
   std::vector<Frame> early_frames_;  // early_mu_
+  size_t early_bytes_ = 0;           // early_mu_: of early_frames_
+  bool early_overflowed_ = false;    // early_mu_: closed for passing early_bytes_limit
   std::vector<Held> pending_;        // a vector: empty costs nothing, unlike a deque
   LocalRateLimiter rate_;
   LocalRateLimiter rate_violations_;

@@ -208,9 +208,9 @@ GatewayHarness::GatewayHarness(HarnessOptions harness_options) {
                                              ids_, clock_);
   blocks_ = std::make_unique<domain::Blocks>(*store_, directory_, bus_, read_pool_, clock_,
                                              social_->request_limiter());
-  services_ =
-      std::make_unique<Services>(Services{*accounts_, *social_, *chats_, *guilds_, *blocks_,
-                                          directory_, hub_, clock_, steady_, SessionSettings{}});
+  services_ = std::make_unique<Services>(Services{*accounts_, *social_, *chats_, *guilds_, *blocks_,
+                                                  directory_, hub_, clock_, steady_,
+                                                  harness_options.session});
 }
 
 std::vector<domain::ChatEvent> GatewayHarness::chat_events() {

@@ -141,11 +141,35 @@ class WatchRecordingBus final : public domain::EventBus {
     auto it = unwatches_.find(user_id);
     return it == unwatches_.end() ? 0 : it->second;
   }
+  // As a bus between processes whose broker has not confirmed a new session's channels yet:
+  // when_receiving answers false and keeps `ready` until release_receiving().
+  void hold_receiving(bool hold) {
+    std::lock_guard lock(mu_);
+    holding_ = hold;
+  }
+  bool when_receiving(int64_t, std::function<void()> ready) override {
+    std::lock_guard lock(mu_);
+    if (!holding_) return true;
+    waiting_.push_back(std::move(ready));
+    return false;
+  }
+  // Calls every kept `ready` (on this thread, as the broker's thread would); how many.
+  size_t release_receiving() {
+    std::vector<std::function<void()>> ready;
+    {
+      std::lock_guard lock(mu_);
+      ready.swap(waiting_);
+    }
+    for (auto& r : ready) r();
+    return ready.size();
+  }
 
  private:
   domain::InProcessEventBus bus_;
   mutable std::mutex mu_;
   std::map<int64_t, int> watches_, unwatches_;  // guarded by mu_
+  bool holding_ = false;                        // guarded by mu_
+  std::vector<std::function<void()>> waiting_;  // guarded by mu_
 };
 
 struct TestUser {
@@ -158,6 +182,7 @@ struct HarnessOptions {
   // As on a node among several: what the cache lacks (a token, a login's account) is asked of
   // the store.
   bool read_through = false;
+  SessionSettings session;
 };
 
 class GatewayHarness {
@@ -182,6 +207,7 @@ class GatewayHarness {
   // the commits posted to them: after it, frames that a finished operation causes have arrived.
   void settle();
   const WatchRecordingBus& bus() const { return bus_; }
+  WatchRecordingBus& bus() { return bus_; }
   // The chat events published so far, in order.
   std::vector<domain::ChatEvent> chat_events();
   // The stored chat of a friend pair (not its wire id).

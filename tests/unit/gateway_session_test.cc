@@ -175,7 +175,7 @@ TEST_F(GatewaySessionTest, HeldRequestsAreDroppedWhenAuthFails) {
 // but not yet in this node's cache. The auth asks the store, and the requests sent meanwhile
 // wait for it and run after it, in order.
 TEST(GatewayReadThroughTest, AuthWithATokenOnlyTheStoreKnowsSucceedsAndRunsTheHeldRequests) {
-  GatewayHarness harness(HarnessOptions{.read_through = true});
+  GatewayHarness harness(HarnessOptions{.read_through = true, .session = {}});
   TestUser alice = harness.create_user("alice");
   std::string token = harness.token_only_in_store(alice);
   auto client = harness.connect();
@@ -199,7 +199,7 @@ TEST(GatewayReadThroughTest, AuthWithATokenOnlyTheStoreKnowsSucceedsAndRunsTheHe
 }
 
 TEST(GatewayReadThroughTest, AnUnknownTokenIsStillRefusedAfterAskingTheStore) {
-  GatewayHarness harness(HarnessOptions{.read_through = true});
+  GatewayHarness harness(HarnessOptions{.read_through = true, .session = {}});
   TestUser alice = harness.create_user("alice");
   auto client = harness.connect();
   client->heartbeat();
@@ -218,7 +218,7 @@ TEST(GatewayReadThroughTest, AnUnknownTokenIsStillRefusedAfterAskingTheStore) {
 // An authenticated session refreshing with a token nobody issued: the refusal is answered and
 // the session keeps its user, so what it sent while the store was asked still runs.
 TEST(GatewayReadThroughTest, ARefusedRefreshKeepsTheRequestsSentMeanwhile) {
-  GatewayHarness harness(HarnessOptions{.read_through = true});
+  GatewayHarness harness(HarnessOptions{.read_through = true, .session = {}});
   TestUser alice = harness.create_user("alice");
   auto client = harness.connect();
   client->heartbeat();
@@ -233,6 +233,88 @@ TEST(GatewayReadThroughTest, ARefusedRefreshKeepsTheRequestsSentMeanwhile) {
 }
 
 // One process: the cache learns of every token as it commits, so the store is never asked.
+// With several nodes, a session's auth answer waits until the broker confirmed the user's
+// channels (EventBus::when_receiving). What the hub delivers meanwhile is kept and follows the
+// answer; requests sent meanwhile are held and run after it.
+TEST(GatewayBrokerWaitTest, AnAuthWaitingForTheBrokerIsAnsweredFirstThenWhatArrivedMeanwhile) {
+  GatewayHarness harness;
+  TestUser alice = harness.create_user("alice");
+  TestUser bob = harness.create_user("bob");
+  harness.befriend(alice, bob);
+  auto bob_client = harness.connect();
+  bob_client->heartbeat();
+  EXPECT_TRUE(same_json(bob_client->next(), kHeartbeat0));
+  bob_client->send(auth_frame(bob.token));
+  EXPECT_TRUE(is_v1_auth(bob_client->next(), bob, "[]", "[" + user_json(alice) + "]"));
+
+  harness.bus().hold_receiving(true);
+  auto client = harness.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(auth_frame(alice.token));
+  client->send(kLoadFriends);
+  bob_client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" + id(alice.id ^ bob.id) +
+                   R"(,"content":"while you wait"}})");
+  EXPECT_EQ(payload_string(bob_client->next(), "content"), "while you wait");
+  harness.settle();
+  EXPECT_EQ(client->unread(), 0u) << "a frame came before the auth answer";
+
+  EXPECT_EQ(harness.bus().release_receiving(), 1u);
+  EXPECT_TRUE(is_v1_auth(client->next(), alice, "[]", "[" + user_json(bob) + "]"));
+  EXPECT_EQ(payload_string(client->next(), "content"), "while you wait");
+  EXPECT_TRUE(
+      same_json(client->next(), R"({"type":"mutual_users","payload":[)" + user_json(bob) + "]}"));
+  EXPECT_FALSE(client->close_code());
+}
+
+// What is kept for a waiting auth is bounded like a send queue (--send-queue-bytes): past it
+// that session closes as a slow consumer (4105), and nobody else is touched.
+TEST(GatewayBrokerWaitTest, FramesPastTheSendQueueCapWhileAnAuthWaitsCloseThatSessionWith4105) {
+  HarnessOptions options;
+  options.session.early_bytes_limit = 1000;
+  GatewayHarness harness(options);
+  TestUser alice = harness.create_user("alice");
+  TestUser bob = harness.create_user("bob");
+  harness.befriend(alice, bob);
+  auto bob_client = harness.connect();
+  bob_client->heartbeat();
+  EXPECT_TRUE(same_json(bob_client->next(), kHeartbeat0));
+  bob_client->send(auth_frame(bob.token));
+  EXPECT_TRUE(is_v1_auth(bob_client->next(), bob, "[]", "[" + user_json(alice) + "]"));
+
+  harness.bus().hold_receiving(true);
+  auto client = harness.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(auth_frame(alice.token));
+  const std::string content(300, 'x');
+  for (int i = 0; i < 2; ++i) {  // two frames fit
+    bob_client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" +
+                     id(alice.id ^ bob.id) + R"(,"content":")" + content + R"("}})");
+    EXPECT_EQ(payload_string(bob_client->next(), "content"), content);
+  }
+  harness.settle();
+  EXPECT_FALSE(client->close_code());
+  for (int i = 0; i < 3; ++i) {
+    bob_client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" +
+                     id(alice.id ^ bob.id) + R"(,"content":")" + content + R"("}})");
+    EXPECT_EQ(payload_string(bob_client->next(), "content"), content);
+  }
+  ASSERT_TRUE(client->wait_for_close());
+  EXPECT_EQ(client->close_code(), CloseCode::kSlowConsumer);
+  harness.bus().release_receiving();  // late: the session is gone
+  harness.settle();
+  EXPECT_EQ(client->unread(), 0u) << client->frames().back();
+  EXPECT_FALSE(bob_client->close_code());
+
+  harness.bus().hold_receiving(false);
+  auto again = harness.connect();
+  again->heartbeat();
+  EXPECT_TRUE(same_json(again->next(), kHeartbeat0));
+  again->send(auth_frame(alice.token));
+  EXPECT_TRUE(is_v1_auth(again->next(), alice, "[]", "[" + user_json(bob) + "]"));
+}
+
 TEST_F(GatewaySessionTest, ATokenOnlyTheStoreKnowsIsRefusedOnOneNode) {
   TestUser alice = harness_.create_user("alice");
   std::string token = harness_.token_only_in_store(alice);
