@@ -43,6 +43,8 @@ void add_cluster_bus_series(metrics::Exposition& exposition,
       {"remote_changes", &cluster::ClusterEventBus::Counters::remote_changes},
       {"reloads", &cluster::ClusterEventBus::Counters::reloads},
       {"directory_gaps", &cluster::ClusterEventBus::Counters::directory_gaps},
+      {"resyncs_announced", &cluster::ClusterEventBus::Counters::resyncs_announced},
+      {"resyncs_received", &cluster::ClusterEventBus::Counters::resyncs_received},
   };
   const char* bus_help[] = {
       "Cluster messages this node handed to the broker.",
@@ -52,6 +54,8 @@ void add_cluster_bus_series(metrics::Exposition& exposition,
       "Directory changes of other nodes applied here.",
       "Directory reloads from the store done (at each link up and after a directory gap).",
       "Directory changes of another node found missing (each starts a reload).",
+      "Notices this node published that some of its publishes never reached the broker.",
+      "Such notices of other nodes received (each starts a reload and a sweep).",
   };
   for (size_t i = 0; i < std::size(bus); ++i) {
     BusCount field = bus[i].second;

@@ -144,6 +144,8 @@ ClusterEventBus::Counters ClusterEventBus::counters() const {
   c.directory_gaps = directory_gaps_.load();
   c.receive_waits = receive_waits_.load();
   c.receive_wait_timeouts = receive_wait_timeouts_.load();
+  c.resyncs_announced = resyncs_announced_.load();
+  c.resyncs_received = resyncs_received_.load();
   return c;
 }
 
@@ -151,6 +153,24 @@ ClusterEventBus::Counters ClusterEventBus::counters() const {
 
 void ClusterEventBus::send(std::string channel, const std::string& payload) {
   broker_.publish(std::move(channel), payload);
+  ++published_;
+  // A publish the broker refused while up (its queue to the server full): said at once.
+  if (broker_.counters().dropped != drops_announced_.load(std::memory_order_relaxed) &&
+      broker_.up())
+    announce_drops();
+}
+
+void ClusterEventBus::announce_drops() {
+  // The other nodes cannot see what this node failed to publish (a chat's last message, a
+  // directory change, a logout): they reload and sweep when told. Announced once per count of
+  // drops; a notice that is itself dropped raises the count, so the next chance says it again.
+  uint64_t dropped = broker_.counters().dropped;
+  uint64_t announced = drops_announced_.load();
+  if (dropped == announced || !drops_announced_.compare_exchange_strong(announced, dropped)) return;
+  ++resyncs_announced_;
+  spdlog::warn("cluster: {} publish(es) never reached the broker; asking the other nodes to reload",
+               dropped - announced);
+  broker_.publish(std::string(kDirectoryChannel), encode_resync(settings_.node_instance));
   ++published_;
 }
 
@@ -260,6 +280,14 @@ void ClusterEventBus::on_message(std::string_view channel, std::string_view payl
     if (channel != kDirectoryChannel)
       return count_decode_failure(kWrongChannel, "a directory change on " + std::string(channel));
     return apply_remote_change(decoded.envelope.origin, decoded.envelope.position, *change);
+  }
+  if (std::holds_alternative<Resync>(decoded.envelope.body)) {
+    if (channel != kDirectoryChannel)
+      return count_decode_failure(kWrongChannel, "a resync on " + std::string(channel));
+    ++resyncs_received_;
+    spdlog::info("cluster: node {} lost some of what it published; reloading",
+                 decoded.envelope.origin);
+    return request_reload();
   }
   deliver_remote(channel, std::get<domain::Event>(std::move(decoded.envelope.body)));
 }
@@ -615,6 +643,8 @@ void ClusterEventBus::on_state(bool up) {
     directory_received_.clear();
   }
   request_reload();
+  // What this node published while the link was down was dropped: the others are told.
+  announce_drops();
 }
 
 void ClusterEventBus::request_reload() {

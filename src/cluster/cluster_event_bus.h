@@ -61,7 +61,10 @@
 // guild with a member online here. Every time the broker reports up, the bus reloads the
 // Directory from the store on `reload_pool` (a blocking read, never on the broker's thread),
 // then sweeps the followed chats' positions (filling what was missed meanwhile), then calls
-// the resync hook (set_resync_hook). Reloads, fills and sweeps share `reload_pool`.
+// the resync hook (set_resync_hook). Reloads, fills and sweeps share `reload_pool`. What this
+// node published that never reached the broker (its own link down, or its queue full) the
+// others cannot notice: once up, the node publishes a Resync on rw:dir and every other node
+// reloads and sweeps the same way.
 //
 // Auth (when_receiving): a session is answered only once the broker confirmed every channel
 // its user needs here (rw:u:<user> and the guilds' rw:g:), so that whatever another node
@@ -132,6 +135,8 @@ class ClusterEventBus final : public domain::EventBus {
     uint64_t directory_gaps = 0;         // rw:dir changes found missing (each starts a reload)
     uint64_t receive_waits = 0;          // when_receiving calls that waited for confirmations
     uint64_t receive_wait_timeouts = 0;  // of those, answered unconfirmed past receive_wait
+    uint64_t resyncs_announced = 0;      // notices that this node's publishes were dropped
+    uint64_t resyncs_received = 0;       // other nodes' such notices (each starts a reload)
   };
   Counters counters() const;  // any thread
   ChatSequencer::Counters sequencer_counters() const { return sequencer_.counters(); }
@@ -157,6 +162,9 @@ class ClusterEventBus final : public domain::EventBus {
   void follow_user_chats_locked(int64_t user_id);
   void count_decode_failure(int failure, const std::string& detail);
   void send(std::string channel, const std::string& payload);
+  // Tells the other nodes (a Resync on rw:dir) when publishes were dropped since the last
+  // notice. Any thread; only while the broker is up.
+  void announce_drops();
 
   // Subscriptions, all under mu_.
   void want_locked(const std::string& channel);
@@ -221,7 +229,9 @@ class ClusterEventBus final : public domain::EventBus {
 
   std::atomic<uint64_t> published_{0}, received_{0}, own_echoes_{0}, decode_failures_{0},
       delivered_{0}, remote_changes_{0}, reloads_{0}, reload_failures_{0}, directory_gaps_{0},
-      receive_waits_{0}, receive_wait_timeouts_{0};
+      receive_waits_{0}, receive_wait_timeouts_{0}, resyncs_announced_{0}, resyncs_received_{0};
+  // The broker's count of dropped publishes when this node last announced them (announce_drops).
+  std::atomic<uint64_t> drops_announced_{0};
 };
 
 }  // namespace rwd::cluster

@@ -492,6 +492,7 @@ std::optional<Body> decode_body(std::string_view kind, Fields& f) {
   if (kind == "dir.guild_put") return Body{decode_guild_put(f)};
   if (kind == "dir.guild_erased")
     return Body{domain::DirectoryChange{change::GuildErased{f.i64("id")}}};
+  if (kind == "resync") return Body{Resync{}};
   return std::nullopt;
 }
 
@@ -511,6 +512,14 @@ std::string encode_envelope(std::string_view origin, const domain::Event& event)
 std::string encode_envelope(std::string_view origin, const domain::DirectoryChange& change,
                             uint64_t position) {
   return encode<ChangeWriter>(origin, change, position);
+}
+
+std::string encode_resync(std::string_view origin) {
+  struct ResyncWriter {
+    Writer& w;
+    const char* operator()(const Resync&) { return "resync"; }
+  };
+  return encode<ResyncWriter>(origin, std::variant<Resync>{});
 }
 
 const char* decode_failure_name(DecodeFailure failure) {

@@ -19,7 +19,12 @@
 // own connections (the cluster bus clears them).
 namespace rwd::cluster {
 
-using Body = std::variant<domain::Event, domain::DirectoryChange>;
+// A node's notice on rw:dir that some of what it published never reached the broker (its link
+// was down, or its queue to the server full): the other nodes reload and sweep, as after an
+// outage of their own.
+struct Resync {};
+
+using Body = std::variant<domain::Event, domain::DirectoryChange, Resync>;
 
 struct Envelope {
   std::string origin;  // the node instance that published it
@@ -32,6 +37,7 @@ struct Envelope {
 std::string encode_envelope(std::string_view origin, const domain::Event& event);
 std::string encode_envelope(std::string_view origin, const domain::DirectoryChange& change,
                             uint64_t position = 0);
+std::string encode_resync(std::string_view origin);
 
 enum class DecodeFailure {
   kBadJson,        // not JSON (or not UTF-8)

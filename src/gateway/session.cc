@@ -259,8 +259,7 @@ void Session::finish_auth(domain::UserView user, const std::string& token,
         // A logout published before the channels were confirmed did not reach this session,
         // but its TokenRemoved (rw:dir, published first) was applied before the confirmation
         // arrived: the cache answers for it.
-        if (!self->services_.accounts.authenticate(token))
-          return self->close(CloseCode::kTokenRevoked);
+        if (!self->services_.accounts.authenticate(token)) return self->close_as_revoked();
         self->answer_auth(request_id);
       });
     };
@@ -301,6 +300,22 @@ void Session::answer_auth(const std::string& request_id) {
     answered_.store(true, std::memory_order_release);
   }
   run_held();
+}
+
+void Session::close_as_revoked() {
+  // The revocation's event was missed, so its reason is asked of the store: a disabled or
+  // deleted account closes with its own code, as a live revocation would have. Nothing else
+  // runs meanwhile (auth_in_flight_ holds every request).
+  auth_in_flight_ = true;
+  services_.accounts.find_account_by_id(
+      user_->id, on_strand([](Session& s, Result<domain::AccountInfo> account) {
+        CloseCode code = CloseCode::kTokenRevoked;
+        if (account.ok() && account->deleted)
+          code = CloseCode::kAccountDeleted;
+        else if (account.ok() && account->disabled)
+          code = CloseCode::kAccountDisabled;
+        s.close(code);
+      }));
 }
 
 void Session::run_held() {

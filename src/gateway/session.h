@@ -99,6 +99,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish_auth(domain::UserView user, const std::string& token, const std::string& request_id);
   // The auth answer (and then the held requests), once the user's events reach this process.
   void answer_auth(const std::string& request_id);
+  // The token was revoked while the auth answer waited: closes with the revocation's code
+  // (4108, or 4110 / 4111 for a disabled or deleted account).
+  void close_as_revoked();
   // Runs the requests held before auth (or during one that asked the store), in order.
   void run_held();
   void handle_chat(const protocol::ChatRequest& req, const std::string& request_id);

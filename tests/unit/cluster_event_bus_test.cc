@@ -478,6 +478,79 @@ TEST_F(ClusterEventBusTest, ChatMessagesTheBrokerLostAreFilledFromTheStoreOnceAn
   reads.stop();
 }
 
+// A and B are friends, each online on their node, B's stream of their chat started: what A
+// then sends is B's to receive. Returns the chat.
+int64_t chat_of_online_friends(Node& a, Node& b, LoopbackServer& server, store::Store& store,
+                               SnowflakeGenerator& ids, const Clock& clock, const UserView& alice,
+                               const UserView& bob) {
+  Social social_a(store, a.directory, a.bus, ids, clock, 100, 60'000'000);
+  Social social_b(store, b.directory, b.bus, ids, clock, 100, 60'000'000);
+  std::promise<Status> asked, answered;
+  social_a.request(alice, 1, bob.name, [&](Status s) { asked.set_value(s); });
+  EXPECT_TRUE(asked.get_future().get().ok());
+  server.drain();
+  social_b.respond(bob, 1, alice.name, [&](Status s) { answered.set_value(s); });
+  EXPECT_TRUE(answered.get_future().get().ok());
+  server.drain();
+  a.bus.watch_user(alice.id);
+  b.bus.watch_user(bob.id);
+  EXPECT_TRUE(wait_until([&] { return b.bus.sequencer_counters().streams == 1; }));
+  std::this_thread::sleep_for(700ms);  // the stream started, and its settle sweep is done
+  a.taken();
+  b.taken();
+  return alice.id ^ bob.id;
+}
+
+// A's own link is down while B's stays up: what A publishes meanwhile is dropped, and nothing
+// B receives shows a gap (the message was the chat's last). Once A's link is back, A says so
+// on rw:dir and every other node reloads and sweeps: B gets the message from the store.
+TEST_F(ClusterEventBusTest, WhatANodePublishedWhileItsOwnLinkWasDownIsAnnouncedAndFilledElsewhere) {
+  const int64_t chat =
+      chat_of_online_friends(*a_, *b_, server_, *store_, ids_, clock_, alice_, bob_);
+  ThreadPool reads("reads", 1, 16);
+  Chats chats_a(ChatSettings{}, *store_, a_->directory, a_->bus, reads, ids_, clock_);
+  a_->broker.cut(true);
+  ASSERT_TRUE(wait_until([&] { return !a_->broker.up(); }));
+  server_.drain();
+  ASSERT_TRUE(run([&](auto done) { chats_a.send(alice_, chat, "while cut off", {}, done); }).ok());
+  EXPECT_EQ(a_->deliveries(alice_.id), 1);  // A's own subscribers had it at once
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(b_->deliveries(bob_.id), 0);
+  EXPECT_EQ(a_->bus.counters().resyncs_announced, 0u);  // not while down: nobody would hear
+  a_->broker.cut(false);
+  ASSERT_TRUE(wait_until([&] { return b_->deliveries(bob_.id) == 1; }));
+  EXPECT_EQ(std::get<ChatEvent>(b_->taken().at(0)).message.content, "while cut off");
+  EXPECT_EQ(a_->bus.counters().resyncs_announced, 1u);
+  EXPECT_TRUE(wait_until([&] {
+    return b_->bus.counters().resyncs_received == 1 && c_->bus.counters().resyncs_received == 1;
+  }));
+  EXPECT_EQ(a_->bus.counters().resyncs_received, 0u);  // its own notice is an echo
+  std::this_thread::sleep_for(300ms);                  // nothing twice
+  EXPECT_TRUE(b_->taken().empty());
+  reads.stop();
+}
+
+// The link is up but the broker refuses a publish (its queue to the server is full): the
+// node says so at once, and the others fill what it lost.
+TEST_F(ClusterEventBusTest, APublishTheBrokerRefusedWhileUpIsAnnouncedAtOnce) {
+  const int64_t chat =
+      chat_of_online_friends(*a_, *b_, server_, *store_, ids_, clock_, alice_, bob_);
+  ThreadPool reads("reads", 1, 16);
+  Chats chats_a(ChatSettings{}, *store_, a_->directory, a_->bus, reads, ids_, clock_);
+  // The first copy is refused; so is the notice that follows it, and the second copy: the
+  // next publish (that copy's) finds more drops than announced and says it again.
+  server_.refuse_next(3);
+  ASSERT_TRUE(run([&](auto done) { chats_a.send(alice_, chat, "refused", {}, done); }).ok());
+  ASSERT_TRUE(wait_until([&] { return b_->deliveries(bob_.id) == 1; }));
+  EXPECT_EQ(std::get<ChatEvent>(b_->taken().at(0)).message.content, "refused");
+  EXPECT_EQ(a_->bus.counters().resyncs_announced, 2u);
+  EXPECT_EQ(a_->broker.counters().dropped, 3u);
+  EXPECT_TRUE(wait_until([&] { return b_->bus.counters().resyncs_received == 1; }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(b_->taken().empty());
+  reads.stop();
+}
+
 TEST_F(ClusterEventBusTest, ASingleLostDirectoryChangeIsRepairedByTheNextOne) {
   Social social_a(*store_, a_->directory, a_->bus, ids_, clock_, 100, 60'000'000);
   ASSERT_TRUE(run([&](auto done) { social_a.request(alice_, 1, "bob", done); }).ok());

@@ -89,6 +89,14 @@ TEST(EnvelopeCodecTest, ADirectoryChangeCarriesItsPositionAndAnEventNone) {
   EXPECT_EQ(r.failure, DecodeFailure::kBadField);
 }
 
+TEST(EnvelopeCodecTest, AResyncNoticeComesBackWithItsOrigin) {
+  DecodeResult r = decode_envelope(encode_resync("node-a"));
+  ASSERT_TRUE(r.ok) << r.detail;
+  EXPECT_EQ(r.envelope.origin, "node-a");
+  EXPECT_TRUE(std::holds_alternative<Resync>(r.envelope.body));
+  EXPECT_EQ(r.envelope.position, 0u);
+}
+
 TEST(EnvelopeCodecTest, AChatEventKeepsAnEmptyContentAndNoRecipients) {
   ChatEvent e;
   e.message.content = "";

@@ -285,6 +285,14 @@ void GatewayHarness::logout(const std::string& token) {
   if (!done.ok()) ADD_FAILURE() << "logout: " << done.error().detail;
 }
 
+void GatewayHarness::disable_missing_the_event(const TestUser& user) {
+  auto done = wait_for<store::AccountStateOutcome>(
+      [&](auto done) { store_->set_user_disabled(user.id, true, clock_.now_us(), done); });
+  if (!done.ok()) return ADD_FAILURE() << "set_user_disabled: " << done.error().detail;
+  for (const std::string& hash : done->revoked_token_hashes)
+    directory_.apply(domain::change::TokenRemoved{hash});
+}
+
 std::string GatewayHarness::token_only_in_store(const TestUser& user) {
   std::string token = crypto::random_token(32);
   store::TokenRecord rec{crypto::sha256_hex(token), user.id, clock_.now_us(),

@@ -197,6 +197,9 @@ class GatewayHarness {
   // Logs in again: another token of the same user.
   std::string login(const std::string& name);
   void logout(const std::string& token);
+  // Disables the account as another node would, and this node misses the event: the store
+  // and the cache change (its tokens are revoked), no session is told.
+  void disable_missing_the_event(const TestUser& user);
   // A new token of the user written to the store alone, as another node's login would leave
   // it before its change reaches this node's cache.
   std::string token_only_in_store(const TestUser& user);

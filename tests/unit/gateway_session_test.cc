@@ -315,6 +315,47 @@ TEST(GatewayBrokerWaitTest, FramesPastTheSendQueueCapWhileAnAuthWaitsCloseThatSe
   EXPECT_TRUE(is_v1_auth(again->next(), alice, "[]", "[" + user_json(bob) + "]"));
 }
 
+// A revocation whose event this node missed while the auth answer waited (published before
+// the user's channels were confirmed) is found in the cache once the wait ends, and the
+// session closes with the revocation's own code: here an operator's disable, 4110.
+TEST(GatewayBrokerWaitTest, AnAccountDisabledWhileTheAuthWaitedClosesWith4110) {
+  GatewayHarness harness;
+  TestUser alice = harness.create_user("alice");
+  harness.bus().hold_receiving(true);
+  auto client = harness.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(auth_frame(alice.token));
+  client->send(kLoadFriends);
+  harness.settle();
+  harness.disable_missing_the_event(alice);
+  EXPECT_FALSE(client->close_code());
+  EXPECT_EQ(harness.bus().release_receiving(), 1u);
+  ASSERT_TRUE(client->wait_for_close());
+  EXPECT_EQ(client->close_code(), CloseCode::kAccountDisabled);
+  harness.settle();
+  EXPECT_EQ(client->unread(), 0u) << client->frames().back();
+}
+
+// The same with a logout of that token: 4108.
+TEST(GatewayBrokerWaitTest, ATokenRevokedWhileTheAuthWaitedClosesWith4108) {
+  GatewayHarness harness;
+  TestUser alice = harness.create_user("alice");
+  harness.bus().hold_receiving(true);
+  auto client = harness.connect();
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(auth_frame(alice.token));
+  harness.settle();
+  harness.bus().hold_receiving(false);
+  harness.logout(alice.token);  // its event reaches the hub: the session closes at once
+  ASSERT_TRUE(client->wait_for_close());
+  EXPECT_EQ(client->close_code(), CloseCode::kTokenRevoked);
+  harness.bus().release_receiving();
+  harness.settle();
+  EXPECT_EQ(client->unread(), 0u) << client->frames().back();
+}
+
 TEST_F(GatewaySessionTest, ATokenOnlyTheStoreKnowsIsRefusedOnOneNode) {
   TestUser alice = harness_.create_user("alice");
   std::string token = harness_.token_only_in_store(alice);

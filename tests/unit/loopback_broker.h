@@ -50,10 +50,17 @@ class LoopbackServer {
     }
     cv_.notify_all();
   }
-  // The next n published messages are lost.
+  // The next n published messages are lost on the way: the publisher counts them as published
+  // (as Redis drops what it sends to a subscriber cut off for being slow).
   void drop_next(int n) {
     std::lock_guard lock(mu_);
     drop_next_ = n;
+  }
+  // The next n publishes are refused: the publisher counts them as dropped (as a client whose
+  // queue to the server is full).
+  void refuse_next(int n) {
+    std::lock_guard lock(mu_);
+    refuse_next_ = n;
   }
   // A raw payload on a channel, as a publisher that is not a REWIND node would send it.
   void inject(const std::string& channel, const std::string& payload) { route(channel, payload); }
@@ -100,8 +107,13 @@ class LoopbackServer {
     std::lock_guard lock(mu_);
     subscriptions_[channel].erase(broker);
   }
-  // False when dropped (down, or told to drop).
+  // False when refused (down, or told to refuse); a message told to drop is lost silently.
   bool route(const std::string& channel, const std::string& payload);
+  // Tells one broker of its own link's state, in order with the deliveries.
+  void tell_state(LoopbackBroker* broker, bool up) {
+    std::lock_guard lock(mu_);
+    if (up_) enqueue_state_locked(broker, up);
+  }
   void enqueue_state_locked(LoopbackBroker* broker, bool up);
   void enqueue_confirm_locked(LoopbackBroker* broker, const std::string& channel);
 
@@ -135,6 +147,7 @@ class LoopbackServer {
   bool paused_ = false;
   bool stopping_ = false;
   int drop_next_ = 0;
+  int refuse_next_ = 0;
   std::thread thread_;
 };
 
@@ -164,9 +177,20 @@ class LoopbackBroker final : public broker::Broker {
     }
     server_.detach(this);
   }
+  // This broker's link alone goes down (told on_state(false); its publishes are dropped and
+  // counted, nothing reaches it) or comes back (its channels confirmed, then on_state(true)),
+  // while the server and the other brokers stay up.
+  void cut(bool cut) {
+    {
+      std::lock_guard lock(mu_);
+      if (cut_ == cut) return;
+      cut_ = cut;
+    }
+    server_.tell_state(this, !cut);
+  }
   void publish(std::string channel, std::string payload) override {
     std::lock_guard lock(mu_);
-    if (started_ && server_.route(channel, payload))
+    if (started_ && !cut_ && server_.route(channel, payload))
       ++counters_.published;
     else
       ++counters_.dropped;
@@ -186,7 +210,7 @@ class LoopbackBroker final : public broker::Broker {
   }
   bool up() const override {
     std::lock_guard lock(mu_);
-    return started_ && server_.up();
+    return started_ && !cut_ && server_.up();
   }
   Counters counters() const override {
     std::lock_guard lock(mu_);
@@ -198,6 +222,7 @@ class LoopbackBroker final : public broker::Broker {
   void deliver(const std::string& channel, const std::string& payload) {
     {
       std::lock_guard lock(mu_);
+      if (cut_) return;
       ++counters_.received;
     }
     for (const auto& [prefix, handler] : prefix_handlers_)
@@ -207,7 +232,7 @@ class LoopbackBroker final : public broker::Broker {
   void tell_confirmed(const std::string& channel) {
     {
       std::lock_guard lock(mu_);
-      if (!channels_.count(channel)) return;
+      if (cut_ || !channels_.count(channel)) return;
     }
     if (confirm_handler_) confirm_handler_(channel);
   }
@@ -235,6 +260,7 @@ class LoopbackBroker final : public broker::Broker {
   std::vector<std::pair<std::string, MessageHandler>> prefix_handlers_;
   mutable std::mutex mu_;
   bool started_ = false;
+  bool cut_ = false;
   std::set<std::string> channels_;
   Counters counters_;
 };
@@ -272,9 +298,13 @@ inline void LoopbackServer::set_up(bool up) {
 inline bool LoopbackServer::route(const std::string& channel, const std::string& payload) {
   std::lock_guard lock(mu_);
   if (!up_) return false;
+  if (refuse_next_ > 0) {
+    --refuse_next_;
+    return false;
+  }
   if (drop_next_ > 0) {
     --drop_next_;
-    return false;
+    return true;
   }
   // The subscribers as of the publish, as Redis matches them when PUBLISH arrives.
   std::vector<const LoopbackBroker*> to;
