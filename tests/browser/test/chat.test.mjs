@@ -54,7 +54,8 @@ async function messageTexts(page) {
 
 // Waits for a message whose whole text is `text` ("gap 1" is not "gap 10").
 async function waitForMessage(page, text) {
-  await page.waitForFunction((t) => [...document.querySelectorAll('#message-list .message-text')]
+  // Confirmed by the server: not the sender's unsent copy (.outbox) shown meanwhile.
+  await page.waitForFunction((t) => [...document.querySelectorAll('#message-list .message:not(.outbox) .message-text')]
     .some((e) => e.textContent === t), {polling: 'mutation'}, text).catch((e) => {
     throw new Error(`no message "${text}": ${e.message}`);
   });

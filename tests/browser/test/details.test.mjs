@@ -31,8 +31,10 @@ async function messageTexts(page) {
   return page.$$eval('#message-list .message:not(.outbox) .message-text', (els) => els.map((e) => e.textContent));
 }
 
+// A message the server confirmed: the sender's own one is shown at once as unsent (.outbox),
+// without its final layout, until its echo arrives.
 async function waitForMessage(page, text) {
-  await page.waitForFunction((t) => [...document.querySelectorAll('#message-list .message .message-text')]
+  await page.waitForFunction((t) => [...document.querySelectorAll('#message-list .message:not(.outbox) .message-text')]
     .some((e) => e.textContent === t), {polling: 'mutation'}, text).catch((e) => {
     throw new Error(`no message "${text}": ${e.message}`);
   });
@@ -132,7 +134,7 @@ describe('details of the web client', () => {
     await typeAndSend(alice, 'second of two');
     await waitForMessage(alice, 'second of two');
     const title = await alice.evaluate(() => {
-      const msg = [...document.querySelectorAll('#message-list .message')].find((m) => m.textContent.includes('second of two'));
+      const msg = [...document.querySelectorAll('#message-list .message:not(.outbox)')].find((m) => m.textContent.includes('second of two'));
       return msg.classList.contains('grouped') ? msg.querySelector('.message-body').title : null;
     });
     assert.ok(title && /\d/.test(title), `grouped message title: ${title}`);
@@ -159,7 +161,7 @@ describe('details of the web client', () => {
 
   it('asks before an edit emptied and saved deletes the message, as Delete asks', async () => {
     await alice.evaluate(() => {
-      const msg = [...document.querySelectorAll('#message-list .message')].find((m) => m.textContent.includes('second of two'));
+      const msg = [...document.querySelectorAll('#message-list .message:not(.outbox)')].find((m) => m.textContent.includes('second of two'));
       msg.querySelector('.message-actions .edit').click();
     });
     await alice.waitForSelector('.edit-input');
