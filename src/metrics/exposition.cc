@@ -158,8 +158,8 @@ std::vector<prom::MetricFamily> Exposition::Impl::Collect() const {
       histogram("commit_seconds", "Time to commit one batch of writes.", c.commit_seconds));
   ok_failed("mail_total", "Mail handed to the mailer, by result.", c.mail_sent, c.mail_failed,
             "sent", "failed");
-  single("mail_queued_total", "Mail put in the outbox (verification and password-reset links).", T::Counter,
-         double(c.mail_queued.load()));
+  single("mail_queued_total", "Mail put in the outbox (verification and password-reset links).",
+         T::Counter, double(c.mail_queued.load()));
   std::lock_guard lock(mu);
   for (const Source& s : sources) single(s.name, s.help, s.type, s.read());
   return out;
