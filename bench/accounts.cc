@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "bench/mail_reader.h"
 #include "bench/net.h"
 
 namespace rwd::bench {
@@ -141,64 +142,6 @@ Task<HttpClient::Response> patient(std::function<Task<HttpClient::Response>()> c
     co_await sleep_for_s(r.status == 429 ? 1.0 : 0.05);
   }
 }
-
-// Scans the SMTP sink's directory for verification links: email -> key. Later files win,
-// as a repeated registration replaces the key.
-class MailReader {
- public:
-  explicit MailReader(std::string dir) : dir_(std::move(dir)) {}
-  void scan() {
-    std::vector<fs::path> fresh;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir_, ec))
-      if (e.path().extension() == ".eml" && !seen_.count(e.path().filename().string()))
-        fresh.push_back(e.path());
-    std::sort(fresh.begin(), fresh.end());
-    for (const auto& path : fresh) {
-      seen_.insert(path.filename().string());
-      std::ifstream in(path);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::string text = ss.str();
-      std::string to = header(text, "X-Envelope-To: ");
-      if (to.empty()) to = header(text, "To: ");
-      auto k = text.find("/api/v1/auth/email_verify/");
-      if (to.empty() || k == std::string::npos) continue;
-      k += strlen("/api/v1/auth/email_verify/");
-      size_t e = k;
-      while (e < text.size() && (isalnum(uint8_t(text[e])) || text[e] == '-' || text[e] == '_'))
-        e++;
-      keys_[lower(to)] = text.substr(k, e - k);
-    }
-  }
-  const std::string* key(const std::string& email) const {
-    auto it = keys_.find(lower(email));
-    return it == keys_.end() ? nullptr : &it->second;
-  }
-
- private:
-  static std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(tolower(uint8_t(c)));
-    return s;
-  }
-  static std::string header(const std::string& text, const std::string& name) {
-    size_t p = text.rfind("\n" + name, text.find("\r\n\r\n"));
-    if (text.compare(0, name.size(), name) == 0)
-      p = 0;
-    else if (p == std::string::npos)
-      return "";
-    else
-      p += 1;
-    size_t s = p + name.size(), e = text.find_first_of("\r\n", s);
-    std::string v = text.substr(s, e - s);
-    auto lt = v.find('<'), gt = v.find('>');
-    if (lt != std::string::npos && gt != std::string::npos) v = v.substr(lt + 1, gt - lt - 1);
-    return v;
-  }
-  std::string dir_;
-  std::set<std::string> seen_;
-  std::unordered_map<std::string, std::string> keys_;
-};
 
 Task<void> create_accounts(const Options& o, std::vector<Account>& fresh) {
   size_t n = fresh.size();

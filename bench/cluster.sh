@@ -7,6 +7,9 @@
 # spread evenly over the nodes. After each run it prints
 # the CPU seconds each part used during it (the nodes, PostgreSQL, Redis, haproxy).
 #   bench/cluster.sh BUILD_DIR BENCH_BINARY OUT_DIR N [RATE]
+# With REWIND_BENCH_DIRECT=1 the WebSocket connections go to the nodes' own ports in turn
+# (rewind-bench --ws-ports), not through haproxy, which on this machine takes as much CPU as a
+# node: the figures are then the nodes' own. HTTP set-up still goes through the front.
 # BUILD_DIR holds rewind-server (a Release build); RATE is the fixed rate (2000 by default).
 set -euo pipefail
 build=$(realpath "$1")
@@ -31,6 +34,11 @@ flags=(--rate-limit-exempt 127.0.0.0/8 --ws-rate-count 1000000 --chat-rate-count
   --max-connections-per-address 100000 --max-sessions-per-user 1000
   --password-hash-ops 1 --password-hash-mem-kib 1024)
 front=$(REWIND_BUILD_DIR=$build "$root/tests/scripts/cluster" start "$dir" "$n" "${flags[@]}")
+direct=()
+if [ "${REWIND_BENCH_DIRECT:-0}" = 1 ]; then
+  ports=$(for i in $(seq "$n"); do sed 's/.*://' "$dir/node-$i-url"; done | paste -sd,)
+  direct=(--ws-ports "$ports")
+fi
 
 # CPU seconds (user + system) of every process of a part, from /proc.
 cpu_of() {  # cpu_of PID...
@@ -50,11 +58,11 @@ $(cpu_of $(pgrep redis-server)) $(cpu_of $(cat "$dir/haproxy.pid"))"
 run() {  # run NAME ARGS...
   local name=$1
   shift
-  echo "=== $n node(s), $name: rewind-bench $*" | tee -a "$out/report.txt"
+  echo "=== $n node(s), $name: rewind-bench $* ${direct[*]}" | tee -a "$out/report.txt"
   read -r n0 p0 r0 h0 <<<"$(parts)"
   local t0=$SECONDS
-  timeout 600 "$bench_bin" "$@" --url "$front" --mail-dir "$dir/mail" --cache "$dir/cache.json" \
-    2>&1 | tee -a "$out/report.txt" | grep -v '^{' || true
+  timeout 600 "$bench_bin" "$@" --url "$front" "${direct[@]}" --mail-dir "$dir/mail" \
+    --cache "$dir/cache.json" 2>&1 | tee -a "$out/report.txt" | grep -v '^{' || true
   read -r n1 p1 r1 h1 <<<"$(parts)"
   local hz
   hz=$(getconf CLK_TCK)

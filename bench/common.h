@@ -42,6 +42,9 @@ struct Options {
   std::string url = "http://127.0.0.1:8080";
   std::string host = "127.0.0.1";  // parsed from url
   uint16_t port = 8080;            // parsed from url
+  // WebSocket connections go to these ports of `host` in turn (by connection index) instead
+  // of `port`: several nodes measured without a proxy in front. HTTP set-up stays on `url`.
+  std::vector<uint16_t> ws_ports;
   std::string mail_dir;
   std::string cache_path = "rewind-bench-cache.json";
   int server_pid = 0;

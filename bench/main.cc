@@ -29,6 +29,10 @@ int main_impl(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.add_option("--url", o.url, "Server base URL (http://IPv4:port)")->capture_default_str();
+  app.add_option("--ws-ports", o.ws_ports,
+                 "WebSocket connections to these ports of --url's host in turn (nodes without "
+                 "a proxy); HTTP stays on --url")
+      ->delimiter(',');
   app.add_option("--mail-dir", o.mail_dir,
                  "Directory where the SMTP sink stores mail (.eml), to read verification links");
   app.add_option("--cache", o.cache_path, "Prepared-accounts cache (JSON, keyed by server URL)")

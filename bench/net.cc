@@ -9,7 +9,7 @@ namespace rwd::bench {
 
 using net::use_awaitable;
 
-Task<tcp::socket> connect_tcp(const Options& o, uint64_t source) {
+Task<tcp::socket> connect_tcp(const Options& o, uint64_t source, uint16_t port) {
   auto ex = co_await net::this_coro::executor;
   tcp::socket s(ex);
   auto addr = net::ip::make_address_v4(o.host);
@@ -21,7 +21,7 @@ Task<tcp::socket> connect_tcp(const Options& o, uint64_t source) {
     s.bind(tcp::endpoint(
         net::ip::address_v4(first + static_cast<uint32_t>(source % uint64_t(o.source_addrs))), 0));
   }
-  co_await s.async_connect(tcp::endpoint(addr, o.port), use_awaitable);
+  co_await s.async_connect(tcp::endpoint(addr, port), use_awaitable);
   s.set_option(tcp::no_delay(true));
   co_return s;
 }
@@ -66,12 +66,13 @@ std::string Frame::payload_str(const char* key) const {
 
 Task<std::shared_ptr<WsConn>> WsConn::open(const Options& o, uint64_t source,
                                            std::string_view path) {
-  auto conn = std::make_shared<WsConn>(co_await connect_tcp(o, source));
+  const uint16_t port = o.ws_ports.empty() ? o.port : o.ws_ports[source % o.ws_ports.size()];
+  auto conn = std::make_shared<WsConn>(co_await connect_tcp(o, source, port));
   conn->ws_.auto_fragment(false);
   conn->ws_.read_message_max(16 << 20);
   conn->ws_.set_option(websocket::stream_base::decorator(
       [](websocket::request_type& req) { req.set(http::field::user_agent, "rewind-bench"); }));
-  co_await conn->ws_.async_handshake(o.host + ":" + std::to_string(o.port), std::string(path),
+  co_await conn->ws_.async_handshake(o.host + ":" + std::to_string(port), std::string(path),
                                      use_awaitable);
   co_return conn;
 }
@@ -168,7 +169,7 @@ Task<HttpClient::Response> HttpClient::exchange(http::request<http::string_body>
   for (int attempt = 0;; attempt++) {
     bool fresh = false;
     if (!stream_) {
-      stream_.emplace(co_await connect_tcp(o_, source_));
+      stream_.emplace(co_await connect_tcp(o_, source_, o_.port));
       buf_.clear();
       fresh = true;
     }

@@ -18,7 +18,7 @@ namespace rwd::bench {
 // ephemeral ports per source address and destination; spreading the sources lifts that
 // limit. IP_BIND_ADDRESS_NO_PORT defers the port choice to connect(), so a port is reused
 // across destinations instead of being reserved at bind().
-Task<tcp::socket> connect_tcp(const Options& o, uint64_t source);
+Task<tcp::socket> connect_tcp(const Options& o, uint64_t source, uint16_t port);
 
 // Resets the connection (RST) instead of a FIN: no TIME_WAIT left behind on either side, so
 // the connect scenario does not run out of ports.

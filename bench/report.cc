@@ -64,6 +64,11 @@ void Report::print(const Options& o, pid_t server_pid) const {
   };
   printf("\nrewind-bench %s%s against %s\n", scenario.c_str(),
          mode.empty() ? "" : (" (" + mode + ")").c_str(), o.url.c_str());
+  if (!o.ws_ports.empty()) {
+    std::string ports;
+    for (uint16_t p : o.ws_ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
+    row("ws_ports", ports + " (WebSocket connections in turn)");
+  }
   for (const auto& [k, v] : params) row(k, v);
   printf("  %s\n", std::string(60, '-').c_str());
   for (const auto& r : results) row(r.key, r.human);
@@ -102,7 +107,13 @@ void Report::print(const Options& o, pid_t server_pid) const {
   // The JSON line.
   std::ostringstream j;
   j << "{\"scenario\":" << json_quote(scenario) << ",\"mode\":" << json_quote(mode)
-    << ",\"url\":" << json_quote(o.url) << ",\"time\":" << time(nullptr) << ",\"params\":{";
+    << ",\"url\":" << json_quote(o.url);
+  if (!o.ws_ports.empty()) {
+    j << ",\"ws_ports\":[";
+    for (size_t i = 0; i < o.ws_ports.size(); i++) j << (i ? "," : "") << o.ws_ports[i];
+    j << "]";
+  }
+  j << ",\"time\":" << time(nullptr) << ",\"params\":{";
   for (size_t i = 0; i < params.size(); i++)
     j << (i ? "," : "") << json_quote(params[i].first) << ":" << params[i].second;
   j << "},\"results\":{";
