@@ -136,6 +136,7 @@ ClusterEventBus::Counters ClusterEventBus::counters() const {
   c.published = published_.load();
   c.received = received_.load();
   c.own_echoes = own_echoes_.load();
+  c.unwatched = unwatched_.load();
   c.decode_failures = decode_failures_.load();
   c.delivered = delivered_.load();
   c.remote_changes = remote_changes_.load();
@@ -365,6 +366,17 @@ void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event eve
     }
   } else {
     return wrong();
+  }
+  if (auto* chat = std::get_if<domain::ChatEvent>(&event); chat && !chat->guild) {
+    std::lock_guard lock(mu_);
+    // The user's last session here closed and the channel is kept a while (reconnects):
+    // nobody here reads the chat. Following it now would make a stream that sees only this
+    // channel's side of the chat (the other side's commits are sequenced here only for users
+    // watched) and fills the rest from the store for nobody, for as long as the node runs.
+    if (!watched_users_.count(chat->recipients.front())) {
+      ++unwatched_;
+      return;
+    }
   }
   ++delivered_;
   if (auto* chat = std::get_if<domain::ChatEvent>(&event)) {

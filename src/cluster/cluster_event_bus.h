@@ -124,16 +124,17 @@ class ClusterEventBus final : public domain::EventBus {
   void stop();
 
   struct Counters {
-    uint64_t published = 0;              // messages handed to the broker
-    uint64_t received = 0;               // messages from the broker
-    uint64_t own_echoes = 0;             // of those, published by this node (ignored)
-    uint64_t decode_failures = 0;        // of those, malformed (counted, logged, never delivered)
-    uint64_t delivered = 0;              // remote events given to the subscribers
-    uint64_t remote_changes = 0;         // remote directory changes applied
-    uint64_t reloads = 0;                // directory reloads done
-    uint64_t reload_failures = 0;        // directory reloads that failed (retried)
-    uint64_t directory_gaps = 0;         // rw:dir changes found missing (each starts a reload)
-    uint64_t receive_waits = 0;          // when_receiving calls that waited for confirmations
+    uint64_t published = 0;        // messages handed to the broker
+    uint64_t received = 0;         // messages from the broker
+    uint64_t own_echoes = 0;       // of those, published by this node (ignored)
+    uint64_t unwatched = 0;        // of those, a chat message for a user no longer here (ignored)
+    uint64_t decode_failures = 0;  // of those, malformed (counted, logged, never delivered)
+    uint64_t delivered = 0;        // remote events given to the subscribers
+    uint64_t remote_changes = 0;   // remote directory changes applied
+    uint64_t reloads = 0;          // directory reloads done
+    uint64_t reload_failures = 0;  // directory reloads that failed (retried)
+    uint64_t directory_gaps = 0;   // rw:dir changes found missing (each starts a reload)
+    uint64_t receive_waits = 0;    // when_receiving calls that waited for confirmations
     uint64_t receive_wait_timeouts = 0;  // of those, answered unconfirmed past receive_wait
     uint64_t resyncs_announced = 0;      // notices that this node's publishes were dropped
     uint64_t resyncs_received = 0;       // other nodes' such notices (each starts a reload)
@@ -227,9 +228,10 @@ class ClusterEventBus final : public domain::EventBus {
   std::unordered_map<std::string, uint64_t> directory_received_;  // mu_
   ChatSequencer sequencer_;
 
-  std::atomic<uint64_t> published_{0}, received_{0}, own_echoes_{0}, decode_failures_{0},
-      delivered_{0}, remote_changes_{0}, reloads_{0}, reload_failures_{0}, directory_gaps_{0},
-      receive_waits_{0}, receive_wait_timeouts_{0}, resyncs_announced_{0}, resyncs_received_{0};
+  std::atomic<uint64_t> published_{0}, received_{0}, own_echoes_{0}, unwatched_{0},
+      decode_failures_{0}, delivered_{0}, remote_changes_{0}, reloads_{0}, reload_failures_{0},
+      directory_gaps_{0}, receive_waits_{0}, receive_wait_timeouts_{0}, resyncs_announced_{0},
+      resyncs_received_{0};
   // The broker's count of dropped publishes when this node last announced them (announce_drops).
   std::atomic<uint64_t> drops_announced_{0};
 };

@@ -287,7 +287,8 @@ def test_closes_beast_sends_on_a_protocol_error_are_counted_by_code(start_server
 CLUSTER_SERIES = [
     "rewind_broker_published_total", "rewind_broker_received_total",
     "rewind_cluster_published_total", "rewind_cluster_received_total",
-    "rewind_cluster_own_echoes_total", "rewind_cluster_delivered_total",
+    "rewind_cluster_own_echoes_total", "rewind_cluster_unwatched_total",
+    "rewind_cluster_delivered_total",
     "rewind_cluster_remote_changes_total", "rewind_cluster_reloads_total",
     "rewind_cluster_directory_gaps_total",
     "rewind_cluster_sequencer_delivered_total", "rewind_cluster_sequencer_duplicates_total",

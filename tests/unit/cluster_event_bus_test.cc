@@ -501,6 +501,29 @@ int64_t chat_of_online_friends(Node& a, Node& b, LoopbackServer& server, store::
   return alice.id ^ bob.id;
 }
 
+// Alice's last session on B closed (she went on on A): B keeps her channel a while for a
+// reconnect, and what she sends arrives there. Nobody on B reads it: B must not follow her
+// side of the chat (a stream that would see only her channel's half of the chat and fill the
+// rest from the store for nobody).
+TEST_F(ClusterEventBusTest, AChannelKeptAfterTheLastSessionLeftStartsNoStream) {
+  const int64_t chat =
+      chat_of_online_friends(*a_, *b_, server_, *store_, ids_, clock_, alice_, bob_);
+  b_->bus.watch_user(alice_.id);
+  ASSERT_TRUE(wait_until([&] { return b_->bus.sequencer_counters().streams == 2; }));
+  b_->bus.unwatch_user(alice_.id);
+  EXPECT_EQ(b_->bus.sequencer_counters().streams, 1u);
+  ASSERT_TRUE(b_->subscribed(server_, "rw:u:" + std::to_string(alice_.id)));
+  ThreadPool reads("reads", 1, 16);
+  Chats chats_a(ChatSettings{}, *store_, a_->directory, a_->bus, reads, ids_, clock_);
+  ASSERT_TRUE(run([&](auto done) { chats_a.send(alice_, chat, "moved", {}, done); }).ok());
+  server_.drain();
+  ASSERT_TRUE(wait_until([&] { return b_->deliveries(bob_.id) == 1; }));
+  EXPECT_EQ(b_->bus.counters().unwatched, 1u);
+  EXPECT_EQ(b_->bus.sequencer_counters().streams, 1u);
+  EXPECT_EQ(b_->deliveries(alice_.id), 0);
+  reads.stop();
+}
+
 // A's own link is down while B's stays up: what A publishes meanwhile is dropped, and nothing
 // B receives shows a gap (the message was the chat's last). Once A's link is back, A says so
 // on rw:dir and every other node reloads and sweeps: B gets the message from the store.
