@@ -5,12 +5,14 @@
 # guild (fanout) through the front, and stops everything. The front sends consecutive connections to the nodes in turn,
 # so with N >= 2 the two users of a pair are on two different nodes, and a guild's members are
 # spread evenly over the nodes. After each run it prints
-# the CPU seconds each part used during it (the nodes, PostgreSQL, Redis, haproxy).
+# the CPU seconds each part used during it (the nodes, PostgreSQL, Redis, haproxy), and saves
+# each node's /metrics as OUT/metrics-NAME-node-I.txt.
 #   bench/cluster.sh BUILD_DIR BENCH_BINARY OUT_DIR N [RATE]
 # With REWIND_BENCH_DIRECT=1 the WebSocket connections go to the nodes' own ports in turn
 # (rewind-bench --ws-ports), not through haproxy, which on this machine takes as much CPU as a
 # node: the figures are then the nodes' own. HTTP set-up still goes through the front.
 # BUILD_DIR holds rewind-server (a Release build); RATE is the fixed rate (2000 by default).
+# REWIND_BENCH_SCENARIOS picks some of the runs ("dm dmrate fanout" by default).
 set -euo pipefail
 build=$(realpath "$1")
 bench_bin=$(realpath "$2")
@@ -66,13 +68,24 @@ run() {  # run NAME ARGS...
   read -r n1 p1 r1 h1 <<<"$(parts)"
   local hz
   hz=$(getconf CLK_TCK)
-  echo "cpu seconds over $((SECONDS - t0)) s (set-up included): nodes $(((n1 - n0) / hz))," \
-    "postgres $(((p1 - p0) / hz)), redis $(((r1 - r0) / hz)), haproxy $(((h1 - h0) / hz))" |
+  secs() { awk -v t="$1" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz }'; }
+  echo "cpu seconds over $((SECONDS - t0)) s (set-up included): nodes $(secs $((n1 - n0)))," \
+    "postgres $(secs $((p1 - p0))), redis $(secs $((r1 - r0))), haproxy $(secs $((h1 - h0)))" |
     tee -a "$out/report.txt"
+  # Each node's /metrics after the run (commit latency, the sequencer's held events and fills).
+  for i in $(seq "$n"); do
+    curl -sf "$(cat "$dir/node-$i-admin-url")/metrics" >"$out/metrics-$name-node-$i.txt" ||
+      echo "$name: no metrics from node $i" >&2
+  done
 }
 # A first short run makes the accounts (cached), so the measured runs start at once.
 "$bench_bin" dm --pairs 100 --duration 1 --warmup 0 --url "$front" --mail-dir "$dir/mail" \
   --cache "$dir/cache.json" >/dev/null 2>&1 || echo "set-up run failed" >&2
-run dm dm --pairs 100 --duration 10
-run dmrate dm --pairs 100 --rate "$rate" --duration 20
-run fanout fanout --members 1000 --duration 10
+for scenario in ${REWIND_BENCH_SCENARIOS:-dm dmrate fanout}; do
+  case $scenario in
+    dm) run dm dm --pairs 100 --duration 10 ;;
+    dmrate) run dmrate dm --pairs 100 --rate "$rate" --duration 20 ;;
+    fanout) run fanout fanout --members 1000 --duration 10 ;;
+    *) echo "unknown scenario: $scenario" >&2 ;;
+  esac
+done
