@@ -79,8 +79,8 @@ run() {  # run NAME ARGS...
   done
 }
 # A first short run makes the accounts (cached), so the measured runs start at once.
-"$bench_bin" dm --pairs 100 --duration 1 --warmup 0 --url "$front" --mail-dir "$dir/mail" \
-  --cache "$dir/cache.json" >/dev/null 2>&1 || echo "set-up run failed" >&2
+"$bench_bin" dm --pairs 100 --duration 1 --warmup 0 --url "$front" "${direct[@]}" \
+  --mail-dir "$dir/mail" --cache "$dir/cache.json" >/dev/null 2>&1 || echo "set-up run failed" >&2
 for scenario in ${REWIND_BENCH_SCENARIOS:-dm dmrate fanout}; do
   case $scenario in
     dm) run dm dm --pairs 100 --duration 10 ;;

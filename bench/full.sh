@@ -3,8 +3,8 @@
 # with the documented benchmark flags and its mail going to a local SMTP sink, runs each
 # scenario at a meaningful size, and appends every JSON line to OUT/results.jsonl.
 #   bench/full.sh SERVER_BINARY BENCH_BINARY [OUT_DIR] [SCENARIO...]
-# SCENARIO names one of the runs below (idle connect dm dm500 dmrate history burst histdm
-# fanout login dmlogin); none means all. Use a Release or RelWithDebInfo server.
+# SCENARIO names one of the runs below (idle connect dm dm500 dm2k dmrate history burst
+# histdm fanout login dmlogin); none means all. Use a Release or RelWithDebInfo server.
 # REWIND_BENCH_PERF=SECONDS records a perf profile of the server into OUT/perf-NAME.data,
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
 # REWIND_BENCH_SERVER_WRAPPER runs the server under a command, e.g. "heaptrack -o FILE" for a
@@ -111,6 +111,7 @@ wanted idle && bench idle idle --connections "${REWIND_BENCH_IDLE:-19000}" --hol
 wanted connect && bench connect connect --concurrency 64 --duration 10
 wanted dm && bench dm dm --pairs 100 --duration 10
 wanted dm500 && bench dm500 dm --pairs 500 --duration 10
+wanted dm2k && bench dm2k dm --pairs 100 --rate 2000 --duration 20
 wanted dmrate && bench dmrate dm --pairs 100 --rate 5000 --duration 20
 wanted history && bench history history --messages 1000000 --duration 10
 wanted burst && bench burst history --messages 1000000 --burst --concurrency 1000

@@ -51,6 +51,7 @@ struct Config {
   int worker_id = 0;
   bool worker_id_given = false;  // false: 0, or on PostgreSQL a free id leased from the database
   int prune_interval_s = 60;     // expired tokens, registrations, old sent mail
+  int commit_delay_us = 1000;    // SQLite's commit window (store/sqlite/sqlite_store.h)
   double sent_mail_retention_h = 24 * 7;  // sent mail kept for diagnosis
 
   // Mail

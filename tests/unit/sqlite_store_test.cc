@@ -314,6 +314,86 @@ TEST_F(SqliteStoreTest, ConcurrentWritesShareCommits) {
   EXPECT_GE(commits, 2000u / SqliteStore::kMaxBatch);
 }
 
+// Sends n messages, one every `every`, without waiting for the acknowledgements; returns when
+// all are acknowledged.
+void send_paced(SqliteStore& store, int64_t chat, int64_t author, int64_t first_id, int n,
+                std::chrono::milliseconds every = std::chrono::milliseconds(2)) {
+  std::promise<void> all;
+  std::atomic<int> left{n};
+  for (int i = 0; i < n; ++i) {
+    store.put_message({first_id + i, chat, author, "m", 100 + i, false, std::nullopt},
+                      [&](Result<int64_t> s) {
+                        EXPECT_TRUE(s.ok());
+                        if (--left == 0) all.set_value();
+                      });
+    std::this_thread::sleep_for(every);
+  }
+  all.get_future().wait();
+}
+
+// Writes that keep coming, one every 2 ms, each alone when it arrives: the commit window
+// holds a batch open for the next ones, so several share one commit.
+TEST_F(SqliteStoreTest, WritesThatKeepComingShareCommitsThroughTheWindow) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  SqliteOptions options;
+  options.commit_delay_us = 50'000;
+  reopen(options);
+  constexpr int kWrites = 100;
+  send_paced(*store_, chat, a, 1000, kWrites);
+  EXPECT_GT(store_->commit_windows_held(), 0u);
+  EXPECT_LE(store_->commits(), uint64_t{kWrites} / 2) << "the window grouped nothing";
+  EXPECT_EQ(store_->load_messages(chat, 2000, kWrites + 1)->size(), size_t{kWrites});
+}
+
+// A write after a spell longer than the window is committed at once, and so is the next
+// one sent on its acknowledgement while writes stay rarer than one per window: an occasional
+// message, or a user's few steps in a row, never waits for company.
+TEST_F(SqliteStoreTest, AWriteAfterAQuietSpellIsNotHeldByTheWindow) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  SqliteOptions options;
+  options.commit_delay_us = 20'000;
+  reopen(options);
+  send_paced(*store_, chat, a, 1000, 60);
+  uint64_t held = store_->commit_windows_held();
+  EXPECT_GT(held, 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(put_message(1, chat, a, "after a pause", 10).ok());
+  EXPECT_EQ(store_->commit_windows_held(), held);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(put_message(2, chat, a, "first step", 11).ok());
+  ASSERT_TRUE(put_message(3, chat, a, "second step", 12).ok());
+  EXPECT_EQ(store_->commit_windows_held(), held);
+}
+
+// Closing while the window holds a batch open commits it: nothing queued is lost.
+TEST_F(SqliteStoreTest, CloseCommitsWhatTheWindowHolds) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  SqliteOptions options;
+  options.commit_delay_us = 5'000'000;
+  reopen(options);
+  // One write every 200 ms: the window (twice the time between writes) is about a second.
+  send_paced(*store_, chat, a, 1000, 5, std::chrono::milliseconds(200));
+  uint64_t held = store_->commit_windows_held();
+  std::promise<Result<int64_t>> last;
+  store_->put_message({5000, chat, a, "held", 900, false, std::nullopt},
+                      [&](Result<int64_t> r) { last.set_value(std::move(r)); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (store_->commit_windows_held() == held && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_GT(store_->commit_windows_held(), held);
+  store_->close();
+  auto r = last.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().detail;
+  reopen();
+  auto msgs = store_->load_messages(chat, 9000, 100);
+  ASSERT_TRUE(msgs.ok());
+  ASSERT_EQ(msgs->size(), 6u);
+  EXPECT_EQ(msgs->back().content, "held");
+}
+
 TEST_F(SqliteStoreTest, HistoryIsNewestBeforeTheCursorOldestFirstWithoutDeleted) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);

@@ -35,6 +35,12 @@ struct SqliteOptions {
   int64_t prune_interval_us = 60'000'000;
   int64_t sent_mail_retention_us = int64_t{7} * 24 * 3600 * 1'000'000;
   int prune_batch = 500;  // rows per table per transaction
+
+  // The commit window's bound: when writes keep coming, the writer holds a batch smaller
+  // than its bound for about two more writes (twice the recent time between writes), never
+  // longer than this, so one fdatasync serves several (hold_batch_open). 0: commit what is
+  // waiting at once.
+  int64_t commit_delay_us = 0;
 };
 
 // Rows one prune() deleted.
@@ -150,6 +156,8 @@ class SqliteStore final : public Store {
   // Statistics for benchmarks: transactions committed and writes they carried.
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
+  // Batches the commit window held open for more writes.
+  uint64_t commit_windows_held() const { return windows_held_.load(); }
   // Deletes, through the writer like any write, at most options.prune_batch rows of each kind
   // that expired at now_us (see SqliteOptions). The timer calls it; tests call it directly.
   void prune(int64_t now_us, Callback<PruneCounts> done);
@@ -191,6 +199,8 @@ class SqliteStore final : public Store {
   // With mu_ held, on the writer thread: queues a prune when the timer is due.
   void maybe_queue_prune_locked();
   void writer_loop();
+  // The commit window (SqliteOptions::commit_delay_us); called with mu_ held and a write queued.
+  void hold_batch_open(std::unique_lock<std::mutex>& lock);
   Result<std::unique_ptr<Connection>> borrow_reader();
   void return_reader(std::unique_ptr<Connection> conn);
   // The user `sql` (a literal selecting a user's columns, with one parameter bound to key)
@@ -208,13 +218,19 @@ class SqliteStore final : public Store {
   std::unique_ptr<Connection> writer_conn_;
 
   std::mutex mu_;
-  std::condition_variable cv_;                        // writer waits for work
-  std::condition_variable idle_cv_;                   // flush() waits for an empty, idle writer
-  std::deque<Write> queue_;                           // guarded by mu_
-  bool writer_busy_ = false;                          // guarded by mu_
-  bool stopping_ = false;                             // guarded by mu_
-  bool paused_for_test_ = false;                      // guarded by mu_
-  std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
+  std::condition_variable cv_;       // writer waits for work
+  std::condition_variable idle_cv_;  // flush() waits for an empty, idle writer
+  std::deque<Write> queue_;          // guarded by mu_
+  bool writer_busy_ = false;         // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  bool paused_for_test_ = false;     // guarded by mu_
+  // The writer holds a batch open (the commit window): a new write need not wake it.
+  bool holding_batch_ = false;                             // guarded by mu_
+  std::chrono::steady_clock::time_point last_commit_end_;  // writer thread only
+  // The time between writes, smoothed (exponential average, 1/8 weight per write).
+  std::chrono::steady_clock::time_point last_enqueue_;             // guarded by mu_
+  std::chrono::nanoseconds enqueue_gap_{std::chrono::seconds(1)};  // guarded by mu_
+  std::chrono::steady_clock::time_point next_prune_;               // guarded by mu_
   std::thread writer_;
 
   // Committed batches wait here for the completion thread, which runs their callbacks in
@@ -240,6 +256,7 @@ class SqliteStore final : public Store {
   std::atomic<bool> fail_next_commit_{false};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> windows_held_{0};
   std::atomic<uint64_t> prunes_{0};
 };
 
