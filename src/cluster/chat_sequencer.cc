@@ -233,6 +233,12 @@ void ChatSequencer::offer(const StreamKey& key, domain::ChatEvent event, bool fo
         s.watermark = seq;
         out.emplace_back(key, std::move(event));
         drain_locked(key, s, out);
+        // The change waited for came: what is still held waits for a later one, whose bound
+        // starts now, not when the first of the held events came (under steady crossing the
+        // held set may never empty, and every new gap would go to the store at once). A
+        // stream known to have lost changes, or waiting to retry a read, keeps its due time.
+        auto now = SteadyTime::now();
+        if (s.gap_since && !s.lost && !s.held.empty() && *s.gap_since < now) s.gap_since = now;
       }
     }
   }

@@ -162,6 +162,27 @@ TEST_F(ChatSequencerTest, EventsThatCrossWithinTheBoundAreReordered) {
   EXPECT_EQ(sequencer_->counters().fills, 0u);
 }
 
+// 2 waits for 1; 4 comes, then 1: 1 and 2 go, and 4 now waits for 3. Its bound starts when
+// 1 closed the first gap, not when 2 came: 3, on its way, is not read from the store.
+TEST_F(ChatSequencerTest, EachGapHasItsOwnBound) {
+  auto settings = quick();
+  settings.hold_bound = 1000ms;
+  make(settings);
+  follow();
+  auto e1 = send(1, "one"), e2 = send(2, "two"), e3 = send(3, "three"), e4 = send(4, "four");
+  sequencer_->offer(kGuildStream, e2, false);
+  std::this_thread::sleep_for(700ms);
+  sequencer_->offer(kGuildStream, e4, false);
+  sequencer_->offer(kGuildStream, e1, false);
+  EXPECT_EQ(seqs(), (std::vector<int64_t>{1, 2}));
+  std::this_thread::sleep_for(600ms);  // past the first gap's bound, within the second's
+  EXPECT_EQ(seqs(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(sequencer_->counters().fills, 0u);
+  sequencer_->offer(kGuildStream, e3, false);
+  EXPECT_EQ(seqs(), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(sequencer_->counters().fills, 0u);
+}
+
 TEST_F(ChatSequencerTest, AGapIsFilledFromTheStoreAsTheLivePathWouldHaveDeliveredIt) {
   make(quick());
   follow();
