@@ -31,7 +31,8 @@
 //   seq >  watermark + 1  held; when the gap is not closed within `hold_bound` (the events
 //                         of two nodes legitimately cross), the missing changes are read
 //                         from the store (load_chat_changes) on the pool, delivered in order,
-//                         then the held ones.
+//                         then the held ones. The bound counts from when the gap opened, or
+//                         from when the previous gap closed while later events stayed held.
 // A stream starts at the chat's position read from the store (chat_positions) when it is
 // first followed; the events that arrive before that read returns are held, then delivered
 // in order (they are news here). A sweep (sweep(), sweep_all(): after every broker
@@ -153,8 +154,9 @@ class ChatSequencer {
     bool started = false;  // the watermark is known
     int64_t watermark = 0;
     std::map<int64_t, domain::ChatEvent> held;  // by seq
-    // Since when a change is known missing (held successors, or held ones dropped): the fill
-    // is due hold_bound later.
+    // Since when a change is known missing (held successors, or held ones dropped; reset
+    // when a live event closes one gap and others stay held): the fill is due hold_bound
+    // later.
     std::optional<SteadyTime::time_point> gap_since;
     // Changes are known missing that no held event reveals (held ones were dropped, or a
     // fill stopped at its page bound): only a fill catches up.

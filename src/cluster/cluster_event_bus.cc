@@ -202,7 +202,15 @@ void ClusterEventBus::sequence_chat(domain::ChatEvent event) {
     domain::ChatEvent one = event;
     one.recipients = {user};
     sequencer_.offer({event.chat_id, user}, std::move(one), true);
+    unfollow_if_gone({event.chat_id, user});
   }
+}
+
+void ClusterEventBus::unfollow_if_gone(const StreamKey& key) {
+  // The user's last session here may have left between the check and the offer, which then
+  // followed the stream again: nobody would unfollow it.
+  std::lock_guard lock(mu_);
+  if (!watched_users_.count(key.user_id)) sequencer_.unfollow(key);
 }
 
 void ClusterEventBus::deliver_sequenced(const StreamKey& key, const domain::ChatEvent& event) {
@@ -384,7 +392,9 @@ void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event eve
     // on rw:g: only).
     int64_t user = chat->recipients.front();
     if (chat->guild) return deliver_local(event);
-    return sequencer_.offer({chat->chat_id, user}, std::move(*chat), true);
+    StreamKey key{chat->chat_id, user};
+    sequencer_.offer(key, std::move(*chat), true);
+    return unfollow_if_gone(key);
   }
   deliver_local(event);
 }

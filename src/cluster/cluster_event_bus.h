@@ -159,6 +159,9 @@ class ClusterEventBus final : public domain::EventBus {
   // A chat event into the sequencer: per local member of a direct-message chat, or once for
   // a guild's. Never under mu_.
   void sequence_chat(domain::ChatEvent event);
+  // After an offer that may have followed the stream: unfollows it if its user has no
+  // session here any more.
+  void unfollow_if_gone(const StreamKey& key);
   void deliver_sequenced(const StreamKey& key, const domain::ChatEvent& event);
   void follow_user_chats_locked(int64_t user_id);
   void count_decode_failure(int failure, const std::string& detail);

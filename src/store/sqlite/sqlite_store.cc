@@ -328,6 +328,7 @@ void SqliteStore::writer_loop() {
     }
     std::unique_lock lock(mu_);
     if (queue_.empty() && completed_.empty() && !completing_ && !completion_stopping_) {
+      const size_t batch_size = batch.size();
       // Nothing waits to be written and every earlier batch is acknowledged: the writer
       // would only sleep, so it runs this batch's callbacks itself (still in commit order)
       // rather than wake the completion thread. At a moderate rate, where each write is its
@@ -336,11 +337,31 @@ void SqliteStore::writer_loop() {
       completing_ = true;
       lock.unlock();
       const Error* error = batch_error ? &*batch_error : nullptr;
-      for (Write& w : batch) w.finish(committed, error);
+      size_t done = 0;
+      while (done < batch.size()) {
+        batch[done].finish(committed, error);
+        ++done;
+        if (done == batch.size()) break;
+        // Writes came meanwhile (a callback may be long: a guild's fan-out): the rest of
+        // the callbacks go to the completion thread, and the writer to the next batch.
+        lock.lock();
+        bool waiting = !queue_.empty();
+        if (waiting) {
+          std::vector<Write> rest(std::make_move_iterator(batch.begin() + done),
+                                  std::make_move_iterator(batch.end()));
+          completed_.push_back({std::move(rest), committed, batch_error});
+          completing_ = false;
+          completed_cv_.notify_one();
+        }
+        lock.unlock();
+        if (waiting) break;
+      }
       batch.clear();
       lock.lock();
-      completing_ = false;
-      idle_cv_.notify_all();
+      if (done == batch_size) {
+        completing_ = false;
+        idle_cv_.notify_all();
+      }
       continue;
     }
     completed_room_.wait(lock, [this] { return completed_.size() < kMaxCompletedBatches; });
@@ -361,7 +382,7 @@ void SqliteStore::hold_batch_open(std::unique_lock<std::mutex>& lock) {
   if (options_.commit_delay_us <= 0 || queue_.size() >= kMaxBatch || stopping_) return;
   auto now = std::chrono::steady_clock::now();
   auto bound = std::chrono::microseconds(options_.commit_delay_us);
-  // Writes rarer than one per window: the next one would not come in time.
+  // Writes rarer than one per bound: the next one would not come in time.
   if (enqueue_gap_ >= bound) return;
   auto window = std::min<std::chrono::nanoseconds>(2 * enqueue_gap_, bound);
   if (now - last_commit_end_ >= window) return;
@@ -372,12 +393,15 @@ void SqliteStore::hold_batch_open(std::unique_lock<std::mutex>& lock) {
 }
 
 void SqliteStore::completion_loop() {
+  bool ran = false;  // completing_ is this thread's to clear only after a batch it ran
   for (;;) {
     Completed done;
     {
       std::unique_lock lock(mu_);
-      completing_ = false;
-      idle_cv_.notify_all();
+      if (ran) {
+        completing_ = false;
+        idle_cv_.notify_all();
+      }
       completed_cv_.wait(lock, [this] { return completion_stopping_ || !completed_.empty(); });
       if (completed_.empty()) return;  // stopping and drained
       done = std::move(completed_.front());
@@ -387,6 +411,7 @@ void SqliteStore::completion_loop() {
     completed_room_.notify_one();
     const Error* batch_error = done.error ? &*done.error : nullptr;
     for (Write& w : done.writes) w.finish(done.committed, batch_error);
+    ran = true;
   }
 }
 

@@ -57,7 +57,8 @@ struct PruneCounts {
 // the write connection and groups every write queued while the previous commit was
 // syncing into the next transaction (up to kMaxBatch), so the cost of a sync is shared.
 // Reads use a small pool of read-only connections and never wait for the writer. Write
-// callbacks run on a completion thread ("db-done"), in commit order.
+// callbacks run in commit order on a completion thread ("db-done"), or on the writer itself
+// when no write waits (one thread hand-off less at a moderate rate).
 //
 // Decisions (store.h) run on the writer inside the batch's transaction, reading the rows
 // the writes before them left, committed or not; a decision that changes several rows runs
@@ -246,8 +247,8 @@ class SqliteStore final : public Store {
   std::condition_variable completed_cv_;    // completion thread waits for batches
   std::condition_variable completed_room_;  // writer waits for room
   std::deque<Completed> completed_;         // guarded by mu_
-  bool completing_ = false;                 // guarded by mu_
-  bool completion_stopping_ = false;        // guarded by mu_
+  bool completing_ = false;           // callbacks are running (on either thread); guarded by mu_
+  bool completion_stopping_ = false;  // guarded by mu_
   std::thread completion_;
 
   std::mutex readers_mu_;
