@@ -109,6 +109,16 @@ class SqliteStoreTest : public ::testing::Test {
     });
   }
 
+  // Alice (101) and Bob (102), friends, then the store reopened with a commit window of
+  // `delay_us`; returns their chat.
+  int64_t chat_with_window(int64_t delay_us) {
+    int64_t chat = befriend(make_user("alice", 101), make_user("bob", 102), 500);
+    SqliteOptions options;
+    options.commit_delay_us = delay_us;
+    reopen(options);
+    return chat;
+  }
+
   PruneCounts prune(int64_t now_us) {
     auto r = wait<PruneCounts>([&](Callback<PruneCounts> cb) { store_->prune(now_us, cb); });
     EXPECT_TRUE(r.ok());
@@ -334,11 +344,8 @@ void send_paced(SqliteStore& store, int64_t chat, int64_t author, int64_t first_
 // Writes that keep coming, one every 2 ms, each alone when it arrives: the commit window
 // holds a batch open for the next ones, so several share one commit.
 TEST_F(SqliteStoreTest, WritesThatKeepComingShareCommitsThroughTheWindow) {
-  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
-  int64_t chat = befriend(a, b, 500);
-  SqliteOptions options;
-  options.commit_delay_us = 50'000;
-  reopen(options);
+  int64_t a = 101;
+  int64_t chat = chat_with_window(50'000);
   // The first writes teach the window the pace (the time between writes starts at 1 s).
   send_paced(*store_, chat, a, 1000, 60);
   uint64_t commits_before = store_->commits();
@@ -393,11 +400,8 @@ TEST_F(SqliteStoreTest, CallbacksRunInCommitOrderWhenTheWriterHandsTheRestOver) 
 // one sent on its acknowledgement while writes stay rarer than one per window: an occasional
 // message, or a user's few steps in a row, never waits for company.
 TEST_F(SqliteStoreTest, AWriteAfterAQuietSpellIsNotHeldByTheWindow) {
-  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
-  int64_t chat = befriend(a, b, 500);
-  SqliteOptions options;
-  options.commit_delay_us = 20'000;
-  reopen(options);
+  int64_t a = 101;
+  int64_t chat = chat_with_window(20'000);
   send_paced(*store_, chat, a, 1000, 60);
   uint64_t held = store_->commit_windows_held();
   EXPECT_GT(held, 0u);
@@ -412,11 +416,8 @@ TEST_F(SqliteStoreTest, AWriteAfterAQuietSpellIsNotHeldByTheWindow) {
 
 // Closing while the window holds a batch open commits it: nothing queued is lost.
 TEST_F(SqliteStoreTest, CloseCommitsWhatTheWindowHolds) {
-  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
-  int64_t chat = befriend(a, b, 500);
-  SqliteOptions options;
-  options.commit_delay_us = 5'000'000;
-  reopen(options);
+  int64_t a = 101;
+  int64_t chat = chat_with_window(5'000'000);
   // One write every 200 ms: the window (twice the time between writes) is over a second.
   send_paced(*store_, chat, a, 1000, 5, std::chrono::milliseconds(200));
   uint64_t held = store_->commit_windows_held();

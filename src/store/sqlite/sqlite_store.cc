@@ -328,40 +328,12 @@ void SqliteStore::writer_loop() {
     }
     std::unique_lock lock(mu_);
     if (queue_.empty() && completed_.empty() && !completing_ && !completion_stopping_) {
-      const size_t batch_size = batch.size();
       // Nothing waits to be written and every earlier batch is acknowledged: the writer
       // would only sleep, so it runs this batch's callbacks itself (still in commit order)
       // rather than wake the completion thread. At a moderate rate, where each write is its
       // own batch, that is one thread hand-off (a futex wake and two context switches) less
       // per write; under load the completion thread still takes them, and the writer goes on.
-      completing_ = true;
-      lock.unlock();
-      const Error* error = batch_error ? &*batch_error : nullptr;
-      size_t done = 0;
-      while (done < batch.size()) {
-        batch[done].finish(committed, error);
-        ++done;
-        if (done == batch.size()) break;
-        // Writes came meanwhile (a callback may be long: a guild's fan-out): the rest of
-        // the callbacks go to the completion thread, and the writer to the next batch.
-        lock.lock();
-        bool waiting = !queue_.empty();
-        if (waiting) {
-          std::vector<Write> rest(std::make_move_iterator(batch.begin() + done),
-                                  std::make_move_iterator(batch.end()));
-          completed_.push_back({std::move(rest), committed, batch_error});
-          completing_ = false;
-          completed_cv_.notify_one();
-        }
-        lock.unlock();
-        if (waiting) break;
-      }
-      batch.clear();
-      lock.lock();
-      if (done == batch_size) {
-        completing_ = false;
-        idle_cv_.notify_all();
-      }
+      finish_on_writer(batch, committed, batch_error, lock);
       continue;
     }
     completed_room_.wait(lock, [this] { return completed_.size() < kMaxCompletedBatches; });
@@ -390,6 +362,37 @@ void SqliteStore::hold_batch_open(std::unique_lock<std::mutex>& lock) {
   holding_batch_ = true;
   cv_.wait_until(lock, now + window, [this] { return stopping_ || queue_.size() >= kMaxBatch; });
   holding_batch_ = false;
+}
+
+// Called with mu_ held and completing_ free; returns with mu_ held and the batch emptied.
+void SqliteStore::finish_on_writer(std::vector<Write>& batch, bool committed,
+                                   const std::optional<Error>& batch_error,
+                                   std::unique_lock<std::mutex>& lock) {
+  completing_ = true;
+  lock.unlock();
+  const Error* error = batch_error ? &*batch_error : nullptr;
+  for (size_t done = 0; done < batch.size();) {
+    batch[done++].finish(committed, error);
+    if (done == batch.size()) break;
+    // When writes came meanwhile (a callback may be long: a guild's fan-out), the rest of
+    // the callbacks go to the completion thread, and the writer to the next batch.
+    lock.lock();
+    if (queue_.empty()) {
+      lock.unlock();
+      continue;
+    }
+    completed_.push_back({std::vector<Write>(std::make_move_iterator(batch.begin() + done),
+                                             std::make_move_iterator(batch.end())),
+                          committed, batch_error});
+    completing_ = false;
+    completed_cv_.notify_one();
+    batch.clear();
+    return;
+  }
+  batch.clear();
+  lock.lock();
+  completing_ = false;
+  idle_cv_.notify_all();
 }
 
 void SqliteStore::completion_loop() {

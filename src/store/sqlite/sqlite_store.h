@@ -244,6 +244,11 @@ class SqliteStore final : public Store {
   };
   static constexpr size_t kMaxCompletedBatches = 64;  // then the writer waits
   void completion_loop();
+  // Runs a committed batch's callbacks on the writer (see writer_loop), handing the rest to
+  // the completion thread when writes come meanwhile.
+  void finish_on_writer(std::vector<Write>& batch, bool committed,
+                        const std::optional<Error>& batch_error,
+                        std::unique_lock<std::mutex>& lock);
   std::condition_variable completed_cv_;    // completion thread waits for batches
   std::condition_variable completed_room_;  // writer waits for room
   std::deque<Completed> completed_;         // guarded by mu_
