@@ -16,6 +16,7 @@ store::PostgresOptions postgres_options(const Config& config, const Clock& clock
   options.clock = &clock;
   options.prune_interval_us = micros_from_seconds(config.prune_interval_s);
   options.sent_mail_retention_us = micros_from_hours(config.sent_mail_retention_h);
+  options.commit_delay_us = config.commit_delay_us;
   return options;
 }
 

@@ -1085,5 +1085,83 @@ TEST_F(PostgresStoreTest, MailClaimedByANodeThatDiedIsDueAgainAtOnce) {
   EXPECT_FALSE(held->commit().ok());  // what the dead claim recorded is not kept
 }
 
+// Sends n messages to `chat`, one every `every`, without waiting for the acknowledgements;
+// returns when all are acknowledged.
+void send_paced(PostgresStore& store, int64_t chat, int64_t author, int64_t first_id, int n,
+                std::chrono::milliseconds every = std::chrono::milliseconds(2)) {
+  std::promise<void> all;
+  std::atomic<int> left{n};
+  for (int i = 0; i < n; ++i) {
+    store.put_message({first_id + i, chat, author, "m", 100 + i, false, std::nullopt},
+                      [&](Result<int64_t> r) {
+                        EXPECT_TRUE(r.ok()) << r.error().detail;
+                        if (--left == 0) all.set_value();
+                      });
+    std::this_thread::sleep_for(every);
+  }
+  all.get_future().wait();
+}
+
+// Writes that keep coming, one every 2 ms, each alone when it arrives: the commit window holds
+// a batch open for the next ones, so several share one transaction and one WAL flush.
+TEST_F(PostgresStoreTest, WritesThatKeepComingShareCommitsThroughTheWindow) {
+  PostgresOptions options;
+  options.commit_delay_us = 50'000;
+  auto s = open(options);
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
+  // The first writes teach the window the pace (the time between writes starts at 1 s).
+  send_paced(*s, 500, 1, 1000, 60);
+  uint64_t commits_before = s->commits();
+  constexpr int kWrites = 100;
+  send_paced(*s, 500, 1, 2000, kWrites);
+  EXPECT_GT(s->commit_windows_held(), 0u);
+  EXPECT_LE(s->commits() - commits_before, uint64_t{kWrites} * 6 / 10)
+      << "the window grouped nothing";
+  EXPECT_EQ(value("SELECT count(*) FROM messages WHERE chat_id = 500"),
+            std::to_string(60 + kWrites));
+}
+
+// Without a window each write that arrives alone is committed alone, at once.
+TEST_F(PostgresStoreTest, WithoutAWindowNoBatchIsHeld) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
+  send_paced(*s, 500, 1, 1000, 60);
+  EXPECT_EQ(s->commit_windows_held(), 0u);
+}
+
+// Closing while the window holds a batch open commits it: nothing queued is lost.
+TEST_F(PostgresStoreTest, CloseCommitsWhatTheWindowHolds) {
+  PostgresOptions options;
+  options.commit_delay_us = 5'000'000;
+  auto s = open(options);
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
+              }).ok());
+  // One write every 200 ms: the window (twice the time between writes) is over a second.
+  send_paced(*s, 500, 1, 1000, 5, std::chrono::milliseconds(200));
+  uint64_t held = s->commit_windows_held();
+  std::promise<Result<int64_t>> last;
+  s->put_message({5000, 500, 1, "held", 900, false, std::nullopt},
+                 [&](Result<int64_t> r) { last.set_value(std::move(r)); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (s->commit_windows_held() == held && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_GT(s->commit_windows_held(), held);
+  s->close();
+  auto r = last.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().detail;
+  EXPECT_EQ(value("SELECT content FROM messages WHERE id = 5000"), "held");
+}
+
 }  // namespace
 }  // namespace rwd::store

@@ -229,7 +229,8 @@ PostgresStore::PostgresStore(std::string url, PostgresOptions options)
       write_health_("write", "writable", clock_, options_.failure_log_interval_us,
                     options_.failure_log),
       read_health_("read", "readable", clock_, options_.failure_log_interval_us,
-                   options_.failure_log) {}
+                   options_.failure_log),
+      window_(options_.commit_delay_us) {}
 
 Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& url,
                                                            PostgresOptions options) {
@@ -310,7 +311,9 @@ void PostgresStore::enqueue(Write w) {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.push_back(std::move(w));
-      cv_.notify_one();
+      window_.write_queued(Clock_::now());
+      // During the commit window the writer wakes at its end, or once the batch is full.
+      if (!holding_batch_ || queue_.size() >= kMaxBatch) cv_.notify_one();
       return;
     }
   }
@@ -521,11 +524,13 @@ void PostgresStore::disconnect_writer() {
 }
 
 void PostgresStore::writer_loop() {
+  bool ran_batch = false;
   for (;;) {
     std::vector<Write> batch;
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
+      if (ran_batch) window_.commit_ended(Clock_::now());
       writer_busy_ = false;
       idle_cv_.notify_all();
       for (;;) {
@@ -541,6 +546,8 @@ void PostgresStore::writer_loop() {
       }
       stopping = stopping_;
       if (stopping_ && queue_.empty() && !in_doubt_) return;
+      // Without a connection the writes fail (or settle) at once: nothing to hold them for.
+      if (writer_conn_ && !queue_.empty()) hold_batch_open(lock);
       size_t n = std::min(queue_.size(), kMaxBatch);
       for (size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));
@@ -595,12 +602,25 @@ void PostgresStore::writer_loop() {
       }
       continue;
     }
+    ran_batch = !batch.empty();
     if (batch.empty()) {
       check_idle_connection();
     } else {
       run_batch(std::move(batch));
     }
   }
+}
+
+// The commit window (CommitWindow says when); a full batch ends it early.
+void PostgresStore::hold_batch_open(std::unique_lock<std::mutex>& lock) {
+  if (queue_.size() >= kMaxBatch || stopping_) return;
+  auto now = Clock_::now();
+  auto window = window_.hold_at(now);
+  if (window.count() == 0) return;
+  windows_held_.fetch_add(1, std::memory_order_relaxed);
+  holding_batch_ = true;
+  cv_.wait_until(lock, now + window, [this] { return stopping_ || queue_.size() >= kMaxBatch; });
+  holding_batch_ = false;
 }
 
 void PostgresStore::check_idle_connection() {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "store/commit_window.h"
 #include "store/postgres/pg_util.h"
 #include "store/storage_health.h"
 #include "store/store.h"
@@ -41,6 +42,10 @@ struct PostgresOptions {
   int64_t sent_mail_retention_us = int64_t{7} * 24 * 3600 * 1'000'000;
   int64_t batch_marker_retention_us = int64_t{24} * 3600 * 1'000'000;
   int prune_batch = 500;  // rows per table per transaction
+
+  // The commit window's bound, as SqliteOptions::commit_delay_us (CommitWindow): one WAL
+  // flush, and one round of the backend's sleeps and wake-ups, serves several writes.
+  int64_t commit_delay_us = 0;
 };
 
 // Rows one PostgresStore::prune() deleted.
@@ -174,6 +179,8 @@ class PostgresStore final : public Store {
   uint64_t settled_in_doubt() const { return settled_.load(); }
   // Message sends that went in a statement with others (rwd_put_messages).
   uint64_t combined_sends() const { return combined_sends_.load(); }
+  // Batches the commit window held open for more writes.
+  uint64_t commit_windows_held() const { return windows_held_.load(); }
   // The server process of the writer's connection (0 when it has none), so that a test can
   // end it with pg_terminate_backend.
   int writer_backend_pid_for_test() const { return writer_pid_.load(); }
@@ -234,6 +241,8 @@ class PostgresStore final : public Store {
   void maybe_queue_prune_locked();
 
   void writer_loop();
+  // The commit window (options_.commit_delay_us); called with mu_ held and a write queued.
+  void hold_batch_open(std::unique_lock<std::mutex>& lock);
   // Connects the writer (blocking, on the writer thread), settles a batch in doubt, prepares
   // the statements and enters pipeline mode. False when the server is still unreachable.
   // The writes of a settled batch that did not commit are left in `resend` (in submission
@@ -295,6 +304,9 @@ class PostgresStore final : public Store {
   bool stopping_ = false;                             // guarded by mu_
   bool closed_ = false;                               // guarded by mu_
   std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
+  // The writer holds a batch open (the commit window): a new write need not wake it.
+  bool holding_batch_ = false;  // guarded by mu_
+  CommitWindow window_;         // guarded by mu_
   std::thread writer_;
 
   static constexpr size_t kMaxCompletedBatches = 64;  // then the writer waits
@@ -315,6 +327,7 @@ class PostgresStore final : public Store {
   std::atomic<uint64_t> prunes_{0};
   std::atomic<uint64_t> settled_{0};
   std::atomic<uint64_t> combined_sends_{0};
+  std::atomic<uint64_t> windows_held_{0};
   std::atomic<bool> lose_connection_for_test_{false};
 };
 

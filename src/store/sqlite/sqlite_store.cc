@@ -97,7 +97,8 @@ SqliteStore::SqliteStore(std::string path, SqliteOptions options)
       write_health_("write", "writable", clock_, options_.failure_log_interval_us,
                     options_.failure_log),
       read_health_("read", "readable", clock_, options_.failure_log_interval_us,
-                   options_.failure_log) {}
+                   options_.failure_log),
+      window_(options_.commit_delay_us) {}
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                                        SqliteOptions options) {
@@ -192,14 +193,7 @@ void SqliteStore::enqueue(Write w) {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.push_back(std::move(w));
-      if (options_.commit_delay_us > 0) {
-        // Gaps over a second count as a second: one quiet minute must not take minutes of
-        // traffic to forget.
-        auto now = std::chrono::steady_clock::now();
-        auto gap = std::min<std::chrono::nanoseconds>(now - last_enqueue_, std::chrono::seconds(1));
-        last_enqueue_ = now;
-        enqueue_gap_ += (gap - enqueue_gap_) / 8;
-      }
+      window_.write_queued(std::chrono::steady_clock::now());
       // During the commit window the writer wakes at its end, or once the batch is full.
       if (!holding_batch_ || queue_.size() >= kMaxBatch) cv_.notify_one();
       return;
@@ -311,7 +305,6 @@ void SqliteStore::writer_loop() {
         committed = false;
       }
     }
-    last_commit_end_ = std::chrono::steady_clock::now();
     if (committed) {
       metrics::counters().commit_batch_size.observe(static_cast<double>(batch.size()));
       metrics::counters().commit_seconds.observe(
@@ -327,6 +320,7 @@ void SqliteStore::writer_loop() {
       write_health_.failed(batch.size(), batch_error->detail);
     }
     std::unique_lock lock(mu_);
+    window_.commit_ended(std::chrono::steady_clock::now());
     if (queue_.empty() && completed_.empty() && !completing_ && !completion_stopping_) {
       // Nothing waits to be written and every earlier batch is acknowledged: the writer
       // would only sleep, so it runs this batch's callbacks itself (still in commit order)
@@ -343,21 +337,12 @@ void SqliteStore::writer_loop() {
   }
 }
 
-// Group commit alone only groups what is already waiting: at a moderate rate every write
-// arrives while the writer sleeps and commits alone, paying its own fdatasync and the thread
-// switches around it (on a virtual machine a switch costs more than the write). The window
-// grows with the load: it is twice the recent time between writes (about two more writes per
-// commit), bounded by commit_delay_us. A write that comes after a quiet spell (the previous
-// commit ended longer than a window ago, or writes rarer than one per bound) is committed at
-// once, so an occasional message pays nothing; a full batch ends the window early.
+// The commit window (CommitWindow says when); a full batch ends it early.
 void SqliteStore::hold_batch_open(std::unique_lock<std::mutex>& lock) {
-  if (options_.commit_delay_us <= 0 || queue_.size() >= kMaxBatch || stopping_) return;
+  if (queue_.size() >= kMaxBatch || stopping_) return;
   auto now = std::chrono::steady_clock::now();
-  auto bound = std::chrono::microseconds(options_.commit_delay_us);
-  // Writes rarer than one per bound: the next one would not come in time.
-  if (enqueue_gap_ >= bound) return;
-  auto window = std::min<std::chrono::nanoseconds>(2 * enqueue_gap_, bound);
-  if (now - last_commit_end_ >= window) return;
+  auto window = window_.hold_at(now);
+  if (window.count() == 0) return;
   windows_held_.fetch_add(1, std::memory_order_relaxed);
   holding_batch_ = true;
   cv_.wait_until(lock, now + window, [this] { return stopping_ || queue_.size() >= kMaxBatch; });

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "store/commit_window.h"
 #include "store/storage_health.h"
 #include "store/store.h"
 
@@ -36,10 +37,9 @@ struct SqliteOptions {
   int64_t sent_mail_retention_us = int64_t{7} * 24 * 3600 * 1'000'000;
   int prune_batch = 500;  // rows per table per transaction
 
-  // The commit window's bound: when writes keep coming, the writer holds a batch smaller
-  // than its bound for about two more writes (twice the recent time between writes), never
-  // longer than this, so one fdatasync serves several (hold_batch_open). 0: commit what is
-  // waiting at once.
+  // The commit window's bound (CommitWindow): when writes keep coming, the writer holds a
+  // batch smaller than its bound for about two more writes, never longer than this, so one
+  // fdatasync serves several. 0: commit what is waiting at once.
   int64_t commit_delay_us = 0;
 };
 
@@ -226,12 +226,9 @@ class SqliteStore final : public Store {
   bool stopping_ = false;            // guarded by mu_
   bool paused_for_test_ = false;     // guarded by mu_
   // The writer holds a batch open (the commit window): a new write need not wake it.
-  bool holding_batch_ = false;                             // guarded by mu_
-  std::chrono::steady_clock::time_point last_commit_end_;  // writer thread only
-  // The time between writes, smoothed (exponential average, 1/8 weight per write).
-  std::chrono::steady_clock::time_point last_enqueue_;             // guarded by mu_
-  std::chrono::nanoseconds enqueue_gap_{std::chrono::seconds(1)};  // guarded by mu_
-  std::chrono::steady_clock::time_point next_prune_;               // guarded by mu_
+  bool holding_batch_ = false;                        // guarded by mu_
+  CommitWindow window_;                               // guarded by mu_
+  std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
   std::thread writer_;
 
   // Committed batches wait here for the completion thread, which runs their callbacks in
