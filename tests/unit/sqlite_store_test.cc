@@ -414,6 +414,43 @@ TEST_F(SqliteStoreTest, AWriteAfterAQuietSpellIsNotHeldByTheWindow) {
   EXPECT_EQ(store_->commit_windows_held(), held);
 }
 
+// A commit never copies the WAL back into the database file itself (SQLite's automatic
+// checkpoint would, every 1,000 pages, inside the commit): with the checkpoint thread's
+// threshold out of reach, the WAL grows past what the automatic checkpoint allows.
+TEST_F(SqliteStoreTest, NoCommitRunsACheckpoint) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  SqliteOptions options;
+  options.checkpoint_pages = 1'000'000;
+  reopen(options);
+  const std::string long_text(3000, 'x');  // about a page per message
+  for (int i = 0; i < 1500; ++i)
+    ASSERT_TRUE(put_message(10'000 + i, chat, a, long_text, 100 + i).ok());
+  EXPECT_EQ(store_->checkpoints(), 0u);
+  EXPECT_GT(fs::file_size(dir_ / "rewind.db-wal"), uintmax_t{1200} * 4096);
+}
+
+// Past its threshold the checkpoint thread copies the WAL back, the writer copies the few
+// pages committed meanwhile, and starts the WAL over: it stays small however much is written
+// (without the writer's part, 1,500 messages grow it to about 9,000 pages).
+TEST_F(SqliteStoreTest, TheCheckpointThreadKeepsTheWalSmall) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  SqliteOptions options;
+  options.checkpoint_pages = 100;
+  reopen(options);
+  const std::string long_text(3000, 'x');
+  for (int i = 0; i < 1500; ++i) {
+    ASSERT_TRUE(put_message(10'000 + i, chat, a, long_text, 100 + i).ok());
+    if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  }
+  EXPECT_GT(store_->checkpoints(), 0u);
+  EXPECT_LT(fs::file_size(dir_ / "rewind.db-wal"), uintmax_t{3000} * 4096);
+  EXPECT_EQ(store_->load_messages(chat, 1'000'000, 2000)->size(), 1500u);
+  reopen();
+  EXPECT_EQ(store_->load_messages(chat, 1'000'000, 2000)->size(), 1500u);
+}
+
 // Closing while the window holds a batch open commits it: nothing queued is lost.
 TEST_F(SqliteStoreTest, CloseCommitsWhatTheWindowHolds) {
   int64_t a = 101;

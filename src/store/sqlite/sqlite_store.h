@@ -41,6 +41,10 @@ struct SqliteOptions {
   // batch smaller than its bound for about two more writes, never longer than this, so one
   // fdatasync serves several. 0: commit what is waiting at once.
   int64_t commit_delay_us = 0;
+
+  // The WAL is copied back into the database file (a checkpoint) by a thread of its own once
+  // it holds this many pages, so that no commit waits for that copy and its sync.
+  int checkpoint_pages = 4000;
 };
 
 // Rows one prune() deleted.
@@ -159,6 +163,8 @@ class SqliteStore final : public Store {
   uint64_t writes() const { return writes_.load(); }
   // Batches the commit window held open for more writes.
   uint64_t commit_windows_held() const { return windows_held_.load(); }
+  // Checkpoints the checkpoint thread ran (SqliteOptions::checkpoint_pages).
+  uint64_t checkpoints() const { return checkpoints_.load(); }
   // Deletes, through the writer like any write, at most options.prune_batch rows of each kind
   // that expired at now_us (see SqliteOptions). The timer calls it; tests call it directly.
   void prune(int64_t now_us, Callback<PruneCounts> done);
@@ -202,6 +208,10 @@ class SqliteStore final : public Store {
   void writer_loop();
   // The commit window (SqliteOptions::commit_delay_us); called with mu_ held and a write queued.
   void hold_batch_open(std::unique_lock<std::mutex>& lock);
+  // SQLite's WAL hook on the writer's connection, after each commit: wakes the checkpoint
+  // thread once the WAL holds options_.checkpoint_pages pages.
+  static int wal_committed(void* store, sqlite3* db, const char* schema, int pages);
+  void checkpoint_loop();
   Result<std::unique_ptr<Connection>> borrow_reader();
   void return_reader(std::unique_ptr<Connection> conn);
   // The user `sql` (a literal selecting a user's columns, with one parameter bound to key)
@@ -256,11 +266,25 @@ class SqliteStore final : public Store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;  // guarded by readers_mu_
 
+  // The checkpoint thread and its own connection (a checkpoint in the writer's commit would
+  // hold every acknowledgement behind the copy and the database file's sync).
+  std::unique_ptr<Connection> checkpoint_conn_;  // checkpoint thread only
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_due_ = false;                // guarded by checkpoint_mu_
+  bool checkpoint_stopping_ = false;           // guarded by checkpoint_mu_
+  std::atomic<bool> checkpoint_asked_{false};  // the writer's hook asks once per checkpoint
+  // WAL pages the checkpoint thread's last run had copied (0: none since the WAL started
+  // over): the writer copies the rest itself when that is little (wal_committed).
+  std::atomic<int> checkpoint_copied_{0};
+  std::thread checkpointer_;
+
   std::atomic<bool> fail_next_commit_{false};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> windows_held_{0};
   std::atomic<uint64_t> prunes_{0};
+  std::atomic<uint64_t> checkpoints_{0};
 };
 
 }  // namespace rwd::store
