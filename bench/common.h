@@ -67,6 +67,9 @@ struct Options {
   int pairs = 100;
   double rate = 0;  // 0: closed loop
   int window = 1;
+  // Prints each message slower than this many ms (0: none) to stderr with its send time, to
+  // tell one long stall from many short ones.
+  double slow_ms = 0;
   // fanout (also rate)
   int members = 1000;
   // history

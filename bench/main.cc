@@ -74,6 +74,10 @@ int main_impl(int argc, char** argv) {
       ->capture_default_str();
   dm->add_option("--window", o.window, "Closed loop: messages in flight per user")
       ->capture_default_str();
+  dm->add_option("--slow-ms", o.slow_ms,
+                 "Print each message slower than this (ms; 0: none) to stderr: \"slow AT_S "
+                 "LATENCY_MS\", AT_S its send time after the warm-up")
+      ->capture_default_str();
 
   auto* history = app.add_subcommand("history", "load the newest messages of a full chat");
   history->add_option("--messages", o.messages, "Messages the chat must hold (pre-filled once)")

@@ -1,5 +1,6 @@
 #include "bench/scenarios.h"
 
+#include <cstdio>
 #include <charconv>
 #include <ctime>
 #include <iostream>
@@ -326,7 +327,12 @@ struct DmRun {
         auto it = pending.find(s);
         if (it == pending.end()) continue;
         it->second |= echo ? 1 : 2;
-        if (t >= warm_end && t < end) (echo ? ack : lat)->record(now - t);
+        if (t >= warm_end && t < end) {
+          (echo ? ack : lat)->record(now - t);
+          if (!echo && o.slow_ms > 0 && now - t > int64_t(o.slow_ms * 1e6))
+            std::fprintf(stderr, "slow %.3f %.1f\n", double(t - warm_end) / 1e9,
+                         double(now - t) / 1e6);
+        }
         if (it->second == 3) {
           pending.erase(it);
           if (now >= warm_end && now < end) delivered++;
