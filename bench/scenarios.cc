@@ -1,7 +1,7 @@
 #include "bench/scenarios.h"
 
-#include <cstdio>
 #include <charconv>
+#include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <random>
