@@ -122,6 +122,9 @@ struct Counters {
   Count messages_committed{0};
   Histogram<kBatchSizeBounds.size()> commit_batch_size{kBatchSizeBounds};
   Histogram<kLatencyBounds.size()> commit_seconds{kLatencyBounds};
+  // The embedded store's WAL checkpoints, run beside the commits (store/sqlite).
+  Count wal_checkpoints_ok{0}, wal_checkpoints_failed{0};
+  Histogram<kLatencyBounds.size()> wal_checkpoint_seconds{kLatencyBounds};
   // Mail (the outbox).
   Count mail_sent{0}, mail_failed{0}, mail_queued{0};
 };

@@ -156,6 +156,12 @@ std::vector<prom::MetricFamily> Exposition::Impl::Collect() const {
   out.push_back(histogram("commit_batch_size", "Writes per store commit.", c.commit_batch_size));
   out.push_back(
       histogram("commit_seconds", "Time to commit one batch of writes.", c.commit_seconds));
+  ok_failed("wal_checkpoints_total",
+            "SQLite WAL checkpoints run beside the commits, by result (0 on PostgreSQL).",
+            c.wal_checkpoints_ok, c.wal_checkpoints_failed, "ok", "failed");
+  out.push_back(histogram("wal_checkpoint_seconds",
+                          "Time of one SQLite WAL checkpoint (copy back and sync).",
+                          c.wal_checkpoint_seconds));
   ok_failed("mail_total", "Mail handed to the mailer, by result.", c.mail_sent, c.mail_failed,
             "sent", "failed");
   single("mail_queued_total", "Mail put in the outbox (verification and password-reset links).",

@@ -105,6 +105,8 @@ def test_metrics_move_with_the_server_and_their_labels_stay_closed(start_server,
     smtp.mailbox.wait_for("bob@example.test")
     assert value(after, "rewind_mail_total", result="failed") == 0
     assert value(after, "rewind_storage_write_failures_total") == 0
+    assert value(after, "rewind_wal_checkpoints_total", result="failed") == 0
+    assert value(after, "rewind_wal_checkpoint_seconds_count") >= 0
     assert value(after, "rewind_storage_up") == 1
     assert any(name == "rewind_build_info" for name, _ in after)
 

@@ -35,13 +35,26 @@ TEST(MetricsExpositionTest, NamesEveryFamilyWithHelpAndTypeAndTheBuild) {
   Counters c;
   Exposition e(c, names(), "v1.2.3");
   std::string text = e.scrape();
-  for (const char* family :
-       {"rewind_connections_open", "rewind_sessions_authenticated", "rewind_requests_total",
-        "rewind_errors_total", "rewind_closes_total", "rewind_slow_consumer_closes_total",
-        "rewind_send_queue_bytes", "rewind_events_delivered_total", "rewind_rate_limited_total",
-        "rewind_admin_actions_total", "rewind_registrations_total", "rewind_logins_total",
-        "rewind_messages_committed_total", "rewind_commit_batch_size", "rewind_commit_seconds",
-        "rewind_mail_total", "rewind_mail_queued_total", "rewind_build_info"}) {
+  for (const char* family : {"rewind_connections_open",
+                             "rewind_sessions_authenticated",
+                             "rewind_requests_total",
+                             "rewind_errors_total",
+                             "rewind_closes_total",
+                             "rewind_slow_consumer_closes_total",
+                             "rewind_send_queue_bytes",
+                             "rewind_events_delivered_total",
+                             "rewind_rate_limited_total",
+                             "rewind_admin_actions_total",
+                             "rewind_registrations_total",
+                             "rewind_logins_total",
+                             "rewind_messages_committed_total",
+                             "rewind_commit_batch_size",
+                             "rewind_commit_seconds",
+                             "rewind_wal_checkpoints_total",
+                             "rewind_wal_checkpoint_seconds",
+                             "rewind_mail_total",
+                             "rewind_mail_queued_total",
+                             "rewind_build_info"}) {
     EXPECT_NE(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
     EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/crypto.h"
+#include "metrics/counters.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 
@@ -439,12 +440,15 @@ TEST_F(SqliteStoreTest, TheCheckpointThreadKeepsTheWalSmall) {
   SqliteOptions options;
   options.checkpoint_pages = 100;
   reopen(options);
+  const uint64_t checkpoints_counted = metrics::counters().wal_checkpoints_ok.load();
   const std::string long_text(3000, 'x');
   for (int i = 0; i < 1500; ++i) {
     ASSERT_TRUE(put_message(10'000 + i, chat, a, long_text, 100 + i).ok());
     if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(60));
   }
   EXPECT_GT(store_->checkpoints(), 0u);
+  EXPECT_GE(metrics::counters().wal_checkpoints_ok.load() - checkpoints_counted,
+            store_->checkpoints());
   EXPECT_LT(fs::file_size(dir_ / "rewind.db-wal"), uintmax_t{3000} * 4096);
   EXPECT_EQ(store_->load_messages(chat, 1'000'000, 2000)->size(), 1500u);
   reopen();

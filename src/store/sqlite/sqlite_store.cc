@@ -396,15 +396,24 @@ void SqliteStore::checkpoint_loop() {
     // Passive: copies what no reader still needs, never waits for the writer nor blocks it.
     // The writer starts the WAL over at its next commit once everything was copied.
     int wal_pages = 0, copied = 0;
+    const auto started = std::chrono::steady_clock::now();
     int rc = sqlite3_wal_checkpoint_v2(checkpoint_conn_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                        &wal_pages, &copied);
     if (rc == SQLITE_OK) {
       checkpoints_.fetch_add(1, std::memory_order_relaxed);
       checkpoint_copied_.store(copied);
+      metrics::add(metrics::counters().wal_checkpoints_ok);
+      metrics::counters().wal_checkpoint_seconds.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     } else if (rc != SQLITE_BUSY) {  // busy: another checkpoint ran (an online backup's)
       // The writer goes on; the next commit over the threshold asks again. Nothing is lost:
-      // the WAL keeps every committed page until a checkpoint copies it.
-      spdlog::warn("SQLite checkpoint of {} failed: {}", path_, checkpoint_conn_->last_error());
+      // the WAL keeps every committed page until a checkpoint copies it (a disk that stays
+      // full fails the commits too, and those are counted and logged as storage failures).
+      metrics::add(metrics::counters().wal_checkpoints_failed);
+      if (std::chrono::steady_clock::now() >= next_checkpoint_warning_) {
+        next_checkpoint_warning_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        spdlog::warn("SQLite checkpoint of {} failed: {}", path_, checkpoint_conn_->last_error());
+      }
     }
     // A checkpoint that could not copy everything (a reader still on old pages) is asked
     // for again by the next commits; not more often than this.

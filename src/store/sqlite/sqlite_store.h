@@ -268,7 +268,8 @@ class SqliteStore final : public Store {
 
   // The checkpoint thread and its own connection (a checkpoint in the writer's commit would
   // hold every acknowledgement behind the copy and the database file's sync).
-  std::unique_ptr<Connection> checkpoint_conn_;  // checkpoint thread only
+  std::unique_ptr<Connection> checkpoint_conn_;                    // checkpoint thread only
+  std::chrono::steady_clock::time_point next_checkpoint_warning_;  // checkpoint thread only
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
   bool checkpoint_due_ = false;                // guarded by checkpoint_mu_
