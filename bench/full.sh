@@ -7,6 +7,8 @@
 # histdm fanout login dmlogin); none means all. Use a Release or RelWithDebInfo server.
 # REWIND_BENCH_PERF=SECONDS records a perf profile of the server into OUT/perf-NAME.data,
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
+# REWIND_BENCH_SLOW_MS=N lists each message of the dmrate run slower than N ms, with its send
+# time (rewind-bench dm --slow-ms), in OUT/report.txt.
 # REWIND_BENCH_SERVER_WRAPPER runs the server under a command, e.g. "heaptrack -o FILE" for a
 # heap profile (the /proc figures of such a run describe the wrapper, not the server).
 # After each run the server's /metrics (its admin port) is saved as OUT/metrics-NAME.txt: the
@@ -112,7 +114,8 @@ wanted connect && bench connect connect --concurrency 64 --duration 10
 wanted dm && bench dm dm --pairs 100 --duration 10
 wanted dm500 && bench dm500 dm --pairs 500 --duration 10
 wanted dm2k && bench dm2k dm --pairs 100 --rate 2000 --duration 20
-wanted dmrate && bench dmrate dm --pairs 100 --rate 5000 --duration 20
+wanted dmrate && bench dmrate dm --pairs 100 --rate 5000 --duration 20 \
+  ${REWIND_BENCH_SLOW_MS:+--slow-ms "$REWIND_BENCH_SLOW_MS"}
 wanted history && bench history history --messages 1000000 --duration 10
 wanted burst && bench burst history --messages 1000000 --burst --concurrency 1000
 if wanted histdm; then

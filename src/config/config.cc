@@ -59,7 +59,7 @@ ConfigOutcome parse_config(int argc, char** argv) {
       "Seconds between deletions of expired tokens and registrations and old sent mail")
       ->check(CLI::Range(1, 86400));
   opt(app, "--commit-delay-us", c.commit_delay_us, "REWIND_COMMIT_DELAY_US",
-      "Embedded store: microseconds a commit may wait for more writes while writes keep coming "
+      "Microseconds a commit may wait for more writes while writes keep coming, on either store "
       "(0 = commit at once)")
       ->check(CLI::Range(0, 100'000));
   opt(app, "--sent-mail-retention", c.sent_mail_retention_h, "REWIND_SENT_MAIL_RETENTION_H",

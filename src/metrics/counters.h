@@ -124,6 +124,7 @@ struct Counters {
   Histogram<kLatencyBounds.size()> commit_seconds{kLatencyBounds};
   // The embedded store's WAL checkpoints, run beside the commits (store/sqlite).
   Count wal_checkpoints_ok{0}, wal_checkpoints_failed{0};
+  Count wal_checkpoints_in_commit{0};  // the writer's (WalCheckpointPolicy)
   Histogram<kLatencyBounds.size()> wal_checkpoint_seconds{kLatencyBounds};
   // Mail (the outbox).
   Count mail_sent{0}, mail_failed{0}, mail_queued{0};

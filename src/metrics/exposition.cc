@@ -159,6 +159,10 @@ std::vector<prom::MetricFamily> Exposition::Impl::Collect() const {
   ok_failed("wal_checkpoints_total",
             "SQLite WAL checkpoints run beside the commits, by result (0 on PostgreSQL).",
             c.wal_checkpoints_ok, c.wal_checkpoints_failed, "ok", "failed");
+  single("wal_checkpoints_in_commit_total",
+         "SQLite WAL checkpoints the writer ran inside a commit: the few pages committed during "
+         "the checkpoint thread's run, or all when the WAL outgrew four thresholds.",
+         T::Counter, double(c.wal_checkpoints_in_commit.load()));
   out.push_back(histogram("wal_checkpoint_seconds",
                           "Time of one SQLite WAL checkpoint (copy back and sync).",
                           c.wal_checkpoint_seconds));

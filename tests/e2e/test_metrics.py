@@ -106,7 +106,9 @@ def test_metrics_move_with_the_server_and_their_labels_stay_closed(start_server,
     assert value(after, "rewind_mail_total", result="failed") == 0
     assert value(after, "rewind_storage_write_failures_total") == 0
     assert value(after, "rewind_wal_checkpoints_total", result="failed") == 0
-    assert value(after, "rewind_wal_checkpoint_seconds_count") >= 0
+    # A few writes stay far below the checkpoint threshold (4,000 pages).
+    assert value(after, "rewind_wal_checkpoint_seconds_count") == 0
+    assert value(after, "rewind_wal_checkpoints_in_commit_total") == 0
     assert value(after, "rewind_storage_up") == 1
     assert any(name == "rewind_build_info" for name, _ in after)
 

@@ -51,6 +51,7 @@ TEST(MetricsExpositionTest, NamesEveryFamilyWithHelpAndTypeAndTheBuild) {
                              "rewind_commit_batch_size",
                              "rewind_commit_seconds",
                              "rewind_wal_checkpoints_total",
+                             "rewind_wal_checkpoints_in_commit_total",
                              "rewind_wal_checkpoint_seconds",
                              "rewind_mail_total",
                              "rewind_mail_queued_total",

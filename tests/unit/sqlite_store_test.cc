@@ -415,10 +415,10 @@ TEST_F(SqliteStoreTest, AWriteAfterAQuietSpellIsNotHeldByTheWindow) {
   EXPECT_EQ(store_->commit_windows_held(), held);
 }
 
-// A commit never copies the WAL back into the database file itself (SQLite's automatic
-// checkpoint would, every 1,000 pages, inside the commit): with the checkpoint thread's
-// threshold out of reach, the WAL grows past what the automatic checkpoint allows.
-TEST_F(SqliteStoreTest, NoCommitRunsACheckpoint) {
+// SQLite's automatic checkpoint (every 1,000 pages, inside the commit that crosses them) is
+// off: with the checkpoint thread's threshold out of reach, the WAL grows past 1,000 pages and
+// nobody copies it back.
+TEST_F(SqliteStoreTest, TheAutomaticCheckpointIsOff) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
   SqliteOptions options;
@@ -427,13 +427,16 @@ TEST_F(SqliteStoreTest, NoCommitRunsACheckpoint) {
   const std::string long_text(3000, 'x');  // about a page per message
   for (int i = 0; i < 1500; ++i)
     ASSERT_TRUE(put_message(10'000 + i, chat, a, long_text, 100 + i).ok());
-  EXPECT_EQ(store_->checkpoints(), 0u);
   EXPECT_GT(fs::file_size(dir_ / "rewind.db-wal"), uintmax_t{1200} * 4096);
+  EXPECT_EQ(store_->checkpoints() + store_->checkpoints_in_commit(), 0u);
 }
 
 // Past its threshold the checkpoint thread copies the WAL back, the writer copies the few
-// pages committed meanwhile, and starts the WAL over: it stays small however much is written
-// (without the writer's part, 1,500 messages grow it to about 9,000 pages).
+// pages committed meanwhile and starts the WAL over: it stays small however much is written
+// (without the writer's part, 1,500 messages grow it to about 9,000 pages). However the
+// threads are scheduled, the writer copies everything at four thresholds (WalCheckpointPolicy's
+// tests): the bound below holds either way. The pauses let the thread run, as the quiet
+// moments of real traffic do, so that its part is seen too.
 TEST_F(SqliteStoreTest, TheCheckpointThreadKeepsTheWalSmall) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
@@ -449,7 +452,8 @@ TEST_F(SqliteStoreTest, TheCheckpointThreadKeepsTheWalSmall) {
   EXPECT_GT(store_->checkpoints(), 0u);
   EXPECT_GE(metrics::counters().wal_checkpoints_ok.load() - checkpoints_counted,
             store_->checkpoints());
-  EXPECT_LT(fs::file_size(dir_ / "rewind.db-wal"), uintmax_t{3000} * 4096);
+  // Four thresholds and the batch that crossed them (one message here: a few pages).
+  EXPECT_LT(fs::file_size(dir_ / "rewind.db-wal"), uintmax_t{4 * 100 + 20} * (4096 + 24));
   EXPECT_EQ(store_->load_messages(chat, 1'000'000, 2000)->size(), 1500u);
   reopen();
   EXPECT_EQ(store_->load_messages(chat, 1'000'000, 2000)->size(), 1500u);

@@ -531,6 +531,7 @@ void PostgresStore::writer_loop() {
     {
       std::unique_lock lock(mu_);
       if (ran_batch) window_.commit_ended(Clock_::now());
+      ran_batch = false;  // the paths without a connection below run none
       writer_busy_ = false;
       idle_cv_.notify_all();
       for (;;) {
@@ -544,10 +545,10 @@ void PostgresStore::writer_loop() {
         auto until = options_.prune_interval_us > 0 ? std::min(due, next_prune_) : due;
         cv_.wait_until(lock, until);
       }
-      stopping = stopping_;
       if (stopping_ && queue_.empty() && !in_doubt_) return;
       // Without a connection the writes fail (or settle) at once: nothing to hold them for.
       if (writer_conn_ && !queue_.empty()) hold_batch_open(lock);
+      stopping = stopping_;  // after the window: a close may have come while it held
       size_t n = std::min(queue_.size(), kMaxBatch);
       for (size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));

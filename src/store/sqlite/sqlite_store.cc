@@ -98,7 +98,8 @@ SqliteStore::SqliteStore(std::string path, SqliteOptions options)
                     options_.failure_log),
       read_health_("read", "readable", clock_, options_.failure_log_interval_us,
                    options_.failure_log),
-      window_(options_.commit_delay_us) {}
+      window_(options_.commit_delay_us),
+      checkpoint_policy_(options_.checkpoint_pages) {}
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                                        SqliteOptions options) {
@@ -122,7 +123,10 @@ Status SqliteStore::start() {
   if (!checkpoint_conn.ok()) return checkpoint_conn.error();
   checkpoint_conn_ = std::move(checkpoint_conn.value());
   // A connection opens the WAL at its first read; until then it has nothing to checkpoint.
-  if (Status s = checkpoint_conn_->exec("SELECT count(*) FROM sqlite_schema;"); !s.ok())
+  // synchronous=FULL: its checkpoints sync the database file before the WAL starts over.
+  if (Status s =
+          checkpoint_conn_->exec("PRAGMA synchronous=FULL; SELECT count(*) FROM sqlite_master;");
+      !s.ok())
     return Error{Errc::kInternal, "opening " + path_ + " for checkpoints: " + s.error().detail};
   // Replaces SQLite's automatic checkpoint, which runs inside the commit that crosses its
   // threshold: at 5,000 messages/s that commit took 20-40 ms every few seconds, and every
@@ -360,20 +364,24 @@ void SqliteStore::writer_loop() {
 
 int SqliteStore::wal_committed(void* store, sqlite3* db, const char*, int pages) {
   auto* self = static_cast<SqliteStore*>(store);
-  const int threshold = self->options_.checkpoint_pages;
-  if (pages < threshold) return SQLITE_OK;
-  // The checkpoint thread copied most of the WAL; the writer copies the few pages committed
-  // since (a small write and one sync), so that its next transaction starts the WAL over. A
-  // checkpoint thread alone would never let it: writes keep coming during each of its runs,
-  // so the WAL is never wholly copied when a transaction starts, and it grows without end.
-  int copied = self->checkpoint_copied_.load();
-  if (copied > 0 && pages - copied <= std::max(threshold / 8, 1)) {
-    int wal_pages = 0, now_copied = 0;
-    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_pages,
-                                  &now_copied) == SQLITE_OK &&
-        now_copied == wal_pages)
-      self->checkpoint_copied_.store(0);
-    return SQLITE_OK;
+  switch (self->checkpoint_policy_.after_commit(pages)) {
+    case WalCheckpointPolicy::Step::kNone:
+      return SQLITE_OK;
+    case WalCheckpointPolicy::Step::kCopyRestInCommit:
+    case WalCheckpointPolicy::Step::kCopyAllInCommit: {
+      // Passive: what a reader still needs stays, and is tried again at the next commit.
+      int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      if (rc == SQLITE_OK) {
+        self->checkpoints_in_commit_.fetch_add(1, std::memory_order_relaxed);
+        metrics::add(metrics::counters().wal_checkpoints_in_commit);
+      } else if (rc != SQLITE_BUSY) {  // busy: the checkpoint thread is running; it copies
+        // Counted; what fails here (the disk, the file) fails that thread's runs, which log it.
+        metrics::add(metrics::counters().wal_checkpoints_failed);
+      }
+      return SQLITE_OK;
+    }
+    case WalCheckpointPolicy::Step::kAskThread:
+      break;
   }
   if (!self->checkpoint_asked_.exchange(true)) {
     {
@@ -395,17 +403,18 @@ void SqliteStore::checkpoint_loop() {
     }
     // Passive: copies what no reader still needs, never waits for the writer nor blocks it.
     // The writer starts the WAL over at its next commit once everything was copied.
+    const uint32_t generation = checkpoint_policy_.generation();
     int wal_pages = 0, copied = 0;
     const auto started = std::chrono::steady_clock::now();
     int rc = sqlite3_wal_checkpoint_v2(checkpoint_conn_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                        &wal_pages, &copied);
     if (rc == SQLITE_OK) {
       checkpoints_.fetch_add(1, std::memory_order_relaxed);
-      checkpoint_copied_.store(copied);
+      checkpoint_policy_.thread_copied(generation, copied);
       metrics::add(metrics::counters().wal_checkpoints_ok);
       metrics::counters().wal_checkpoint_seconds.observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    } else if (rc != SQLITE_BUSY) {  // busy: another checkpoint ran (an online backup's)
+    } else if (rc != SQLITE_BUSY) {  // busy: the writer was copying the rest (wal_committed)
       // The writer goes on; the next commit over the threshold asks again. Nothing is lost:
       // the WAL keeps every committed page until a checkpoint copies it (a disk that stays
       // full fails the commits too, and those are counted and logged as storage failures).
@@ -415,11 +424,15 @@ void SqliteStore::checkpoint_loop() {
         spdlog::warn("SQLite checkpoint of {} failed: {}", path_, checkpoint_conn_->last_error());
       }
     }
-    // A checkpoint that could not copy everything (a reader still on old pages) is asked
-    // for again by the next commits; not more often than this.
-    std::unique_lock lock(checkpoint_mu_);
-    checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(50),
-                            [this] { return checkpoint_stopping_; });
+    // A run that copied all there was may be asked again by the next commit at once: the
+    // pages committed meanwhile, when too many for the writer, are fewer than this run's, so
+    // back-to-back runs catch up. One that could not (a reader still on old pages, a failure)
+    // is asked again not more often than this.
+    if (rc != SQLITE_OK || copied < wal_pages) {
+      std::unique_lock lock(checkpoint_mu_);
+      checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(50),
+                              [this] { return checkpoint_stopping_; });
+    }
     checkpoint_asked_.store(false);
   }
 }

@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "store/commit_window.h"
+#include "store/sqlite/wal_checkpoint_policy.h"
 #include "store/storage_health.h"
 #include "store/store.h"
 
@@ -43,7 +44,9 @@ struct SqliteOptions {
   int64_t commit_delay_us = 0;
 
   // The WAL is copied back into the database file (a checkpoint) by a thread of its own once
-  // it holds this many pages, so that no commit waits for that copy and its sync.
+  // it holds this many pages, so that no commit waits for that copy and its sync; a commit
+  // copies at most the few pages committed during the thread's last run (an eighth of this),
+  // unless the WAL outgrows four times this (WalCheckpointPolicy).
   int checkpoint_pages = 4000;
 };
 
@@ -165,6 +168,8 @@ class SqliteStore final : public Store {
   uint64_t commit_windows_held() const { return windows_held_.load(); }
   // Checkpoints the checkpoint thread ran (SqliteOptions::checkpoint_pages).
   uint64_t checkpoints() const { return checkpoints_.load(); }
+  // Checkpoints the writer ran inside a commit (WalCheckpointPolicy says when).
+  uint64_t checkpoints_in_commit() const { return checkpoints_in_commit_.load(); }
   // Deletes, through the writer like any write, at most options.prune_batch rows of each kind
   // that expired at now_us (see SqliteOptions). The timer calls it; tests call it directly.
   void prune(int64_t now_us, Callback<PruneCounts> done);
@@ -209,7 +214,8 @@ class SqliteStore final : public Store {
   // The commit window (SqliteOptions::commit_delay_us); called with mu_ held and a write queued.
   void hold_batch_open(std::unique_lock<std::mutex>& lock);
   // SQLite's WAL hook on the writer's connection, after each commit: wakes the checkpoint
-  // thread once the WAL holds options_.checkpoint_pages pages.
+  // thread once the WAL holds options_.checkpoint_pages pages, or copies the rest itself
+  // (WalCheckpointPolicy).
   static int wal_committed(void* store, sqlite3* db, const char* schema, int pages);
   void checkpoint_loop();
   Result<std::unique_ptr<Connection>> borrow_reader();
@@ -275,9 +281,7 @@ class SqliteStore final : public Store {
   bool checkpoint_due_ = false;                // guarded by checkpoint_mu_
   bool checkpoint_stopping_ = false;           // guarded by checkpoint_mu_
   std::atomic<bool> checkpoint_asked_{false};  // the writer's hook asks once per checkpoint
-  // WAL pages the checkpoint thread's last run had copied (0: none since the WAL started
-  // over): the writer copies the rest itself when that is little (wal_committed).
-  std::atomic<int> checkpoint_copied_{0};
+  WalCheckpointPolicy checkpoint_policy_;      // who copies the WAL back, and when
   std::thread checkpointer_;
 
   std::atomic<bool> fail_next_commit_{false};
@@ -286,6 +290,7 @@ class SqliteStore final : public Store {
   std::atomic<uint64_t> windows_held_{0};
   std::atomic<uint64_t> prunes_{0};
   std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<uint64_t> checkpoints_in_commit_{0};
 };
 
 }  // namespace rwd::store
