@@ -792,6 +792,7 @@ function onGuildMembers(p) {
 function catchUpAfterConnect() {
   dropLoad();
   revokePending();
+  resendUncertain();
   for (const conv of state.convs.values()) {
     conv.loaded = false;
     conv.failed = false;
@@ -1791,13 +1792,26 @@ function sendMessage() {
 // event carrying that id, or with an error carrying it. Until then the message is shown as
 // "sending"; refused, it stays with the reason, Retry, Edit and Discard. When the connection
 // is lost (the gateway notices a silent link within seconds) every send still unanswered is
-// shown as not sent: it may or may not have reached the server, so it is never sent again
-// by itself. Retry is the person's choice, and before offering it the history loaded after
-// the reconnect is searched for the message: one of mine with the same text, newer than
-// what the conversation held when it was sent, means it did arrive, and the entry goes.
+// shown as not sent: it may or may not have reached the server. Each message also carries a
+// nonce, the same on every sending of it, and the server answers a nonce it stored a message
+// with (within a day) with that message instead of storing a second one: so once the
+// connection is back, such a message is sent again by itself, and arrives once. The history
+// loaded after the reconnect is searched for it too (one of mine with the same text, newer
+// than what the conversation held when it was sent, means it did arrive), for a message
+// older than the server's window.
+
+const NONCE_WINDOW_MS = 23 * 3600 * 1000;  // the server keeps a nonce 24 hours
+
+function newNonce() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);  // unlike randomUUID, also on a page served over plain HTTP
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 function sendToOutbox(conv, content, entry = null) {
-  const payload = {type: 'send', chat_id: conv.chatId, content};
+  const nonce = (entry && entry.nonce) || newNonce();
+  const firstSent = (entry && entry.firstSent) || Date.now();
+  const payload = {type: 'send', chat_id: conv.chatId, content, nonce};
   const rid = state.gateway && state.gateway.request('chat', payload);
   if (!rid) return false;
   if (entry) {
@@ -1809,7 +1823,7 @@ function sendToOutbox(conv, content, entry = null) {
     }
   }
   conv.outbox.set(rid, {rid, content, state: 'sending', reason: null, uncertain: false,
-                        after: newestId(conv) || '0'});
+                        after: (entry && entry.after) || newestId(conv) || '0', nonce, firstSent});
   saveOutbox(conv);
   if (conv === state.open) renderMessages({stick: true});
   return true;
@@ -1822,8 +1836,8 @@ function saveOutbox(conv) {
   if (!state.me) return;
   const key = `${OUTBOX_KEY}:${state.me.id}:${conv.key}`;
   try {
-    const entries = [...conv.outbox.values()].map(({content, reason, uncertain, after, state: s}) =>
-      ({content, reason, after, uncertain: uncertain || s === 'sending'}));
+    const entries = [...conv.outbox.values()].map(({content, reason, uncertain, after, nonce, firstSent, state: s}) =>
+      ({content, reason, after, nonce, firstSent, uncertain: uncertain || s === 'sending'}));
     if (entries.length) sessionStorage.setItem(key, JSON.stringify(entries));
     else sessionStorage.removeItem(key);
   } catch {
@@ -1846,7 +1860,9 @@ function restoreOutbox(conv) {
     restoredCount += 1;
     const rid = `restored-${restoredCount}`;  // never a request id of this page's
     conv.outbox.set(rid, {rid, content: e.content, state: 'failed', reason: e.reason || null,
-                          uncertain: Boolean(e.uncertain), after: String(e.after || '0')});
+                          uncertain: Boolean(e.uncertain), after: String(e.after || '0'),
+                          nonce: typeof e.nonce === 'string' ? e.nonce : null,
+                          firstSent: Number(e.firstSent) || 0});
   }
 }
 
@@ -1900,6 +1916,19 @@ function failInFlight() {
     if (changed && conv === state.open) {
       renderMessages();
       announce(t('outbox.lost'));
+    }
+  }
+}
+
+// Back online: every message that may or may not have arrived goes again with its nonce,
+// which the server answers with the message it stored, if it did. Not one whose nonce the
+// server may have forgotten: that one waits for the history, or for Retry.
+function resendUncertain() {
+  for (const conv of state.convs.values()) {
+    for (const entry of [...conv.outbox.values()]) {
+      if (entry.state !== 'failed' || !entry.uncertain || !entry.nonce) continue;
+      if (!(Date.now() - entry.firstSent < NONCE_WINDOW_MS)) continue;
+      if (!sendToOutbox(conv, entry.content, entry)) return;
     }
   }
 }

@@ -56,6 +56,8 @@ void put_request_origin(Writer& w, const domain::RequestOrigin& o) {
   w.Key("connection");
   w.Uint64(o.connection);
   put_string(w, "request_id", o.request_id);
+  // Only when there is one: an envelope of a node that knows no nonces reads the same.
+  if (!o.nonce.empty()) put_string(w, "nonce", o.nonce);
   w.EndObject();
 }
 
@@ -328,6 +330,7 @@ class Fields {
     Fields f(*v);
     o.connection = f.u64("connection");
     o.request_id = f.str("request_id");
+    o.nonce = f.optional_str("nonce").value_or("");
     absorb(f, "request_origin");
     return o;
   }

@@ -49,14 +49,15 @@ Status Chats::check_rate(const UserView& me) {
 }
 
 void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
-                 RequestOrigin origin, Done done) {
-  if (trim(content).empty()) return done({});
+                 RequestOrigin origin, Sent done) {
+  if (trim(content).empty()) return done(std::optional<ChatMessage>());
   auto chat = resolve(me, wire_chat_id);
   if (!chat.ok()) return done(chat.error());
   if (!chat->guild && (!directory_.are_friends(me.id, chat->other_id) || !chat->chat_id))
     return done(Errc::kNotFriends);
-  if (Status s = validate_content(content, settings_.max_content_chars); !s.ok()) return done(s);
-  if (Status s = check_rate(me); !s.ok()) return done(s);
+  if (Status s = validate_content(content, settings_.max_content_chars); !s.ok())
+    return done(s.error());
+  if (Status s = check_rate(me); !s.ok()) return done(s.error());
   store::MessageRecord rec;
   rec.chat_id = *chat->chat_id;
   rec.author_id = me.id;
@@ -70,16 +71,37 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
       ChatMessage{rec.id, wire_chat_id, me.id, rec.content, rec.created_us, std::nullopt, 0};
   event.chat_id = rec.chat_id;
   event.guild = chat->guild;
+  std::string nonce = origin.nonce;
   event.origin = std::move(origin);
-  store_.put_message(std::move(rec), [this, me, resolved = std::move(chat.value()), wire_chat_id,
-                                      event = std::move(event), done](Result<int64_t> seq) mutable {
-    if (!seq.ok()) return done(seq.error());
+  // Committed: its event goes to every member's connections, which answers the send.
+  auto publish = [this, me, resolved = std::move(chat.value()), wire_chat_id,
+                  event = std::move(event), done](int64_t seq) mutable {
     metrics::add(metrics::counters().messages_committed);
-    event.message.seq = *seq;
+    event.message.seq = seq;
     event.recipients = recipients_now(me, resolved, wire_chat_id);
     bus_.publish(event);
-    done({});
-  });
+    done(std::optional<ChatMessage>());
+  };
+  if (nonce.empty()) {
+    store_.put_message(std::move(rec),
+                       [publish = std::move(publish), done](Result<int64_t> seq) mutable {
+                         if (!seq.ok()) return done(seq.error());
+                         publish(*seq);
+                       });
+    return;
+  }
+  const int64_t reuse_before_us = rec.created_us - kNonceWindowUs;
+  store_.put_message_once(
+      std::move(rec), std::move(nonce), reuse_before_us,
+      [publish = std::move(publish), wire_chat_id, done](Result<store::SentMessage> r) mutable {
+        if (!r.ok()) return done(r.error());
+        if (!r->duplicate) return publish(r->message.seq);
+        // A retry: its first send's event went out then; only the asker is answered.
+        metrics::add(metrics::counters().sends_deduplicated);
+        const store::MessageRecord& m = r->message;
+        done(std::optional<ChatMessage>(ChatMessage{m.id, wire_chat_id, m.author_id, m.content,
+                                                    m.created_us, m.edited_us, m.seq}));
+      });
 }
 
 void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,10 @@
 #include "store/store.h"
 
 namespace rwd::domain {
+
+// How long a send's nonce stands for its message: a retry with it within this time answers
+// the message the first send stored. A day covers a phone that was off overnight.
+inline constexpr int64_t kNonceWindowUs = int64_t{24} * 3600 * 1'000'000;
 
 struct ChatSettings {
   size_t max_content_chars = 2000;
@@ -38,15 +43,22 @@ struct ChatSettings {
 class Chats {
  public:
   using Done = std::function<void(Status)>;
+  // A send's outcome that the asking connection is told itself: nothing (the message's event
+  // answers the send; or it was empty), or, for a nonce an earlier send stored its message
+  // with, that message as it is now (edited, or deleted: empty content), whose event went
+  // out then.
+  using Sent = std::function<void(Result<std::optional<ChatMessage>>)>;
   using Loaded = std::function<void(Result<std::vector<ChatMessage>>)>;
 
   Chats(ChatSettings settings, store::Store& store, Directory& directory, EventBus& bus,
         ThreadPool& read_pool, SnowflakeGenerator& ids, const Clock& clock);
 
   // Sends `content` to the chat. Empty (or all-space) content is ignored: done({}) with no
-  // event. Only friends may write to each other. The event carries `origin`.
+  // event. Only friends may write to each other. The event carries `origin`. With a nonce
+  // (origin.nonce), a message of mine in this chat with the same nonce that is younger than
+  // kNonceWindowUs is answered instead of a new one (store::Store::put_message_once).
   void send(const UserView& me, int64_t wire_chat_id, std::string content, RequestOrigin origin,
-            Done done);
+            Sent done);
   // Replaces the text of my own message; empty content deletes it. The event carries `origin`.
   void edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
             RequestOrigin origin, Done done);

@@ -35,9 +35,11 @@ struct ChatMessage {
 // Where a request came from: the connection that sent it (unique within one process; 0:
 // none) and the id its client gave it (v2; empty: none). The event a chat request causes
 // reaches that connection with the id, so that the client can tell which request it answers.
+// A send's nonce (v2; empty: none) comes back on that connection's event too.
 struct RequestOrigin {
   uint64_t connection = 0;
   std::string request_id;
+  std::string nonce;
 };
 
 // The languages of the texts a person reads from the server (mail, pages).

@@ -112,16 +112,16 @@ void Hub::on_event(const domain::Event& event) {
                          protocol::Version::kV1, chat->action, chat->message, utc_offset_s_));
     auto v2 = std::make_shared<const std::string>(
         protocol::encode_chat(protocol::Version::kV2, chat->action, chat->message, utc_offset_s_));
-    // The connection that asked, when it gave the request an id (v2 only), gets its own copy
-    // with that id: the answer to its request.
+    // The connection that asked, when it gave the request an id or the send a nonce (v2
+    // only), gets its own copy with them: the answer to its request.
     const domain::RequestOrigin& origin = chat->origin;
-    bool echo = origin.connection != 0 && !origin.request_id.empty();
+    bool echo = origin.connection != 0 && (!origin.request_id.empty() || !origin.nonce.empty());
     for (int64_t user : chat->recipients) {
       if (echo && user == chat->message.author_id) {
         deliver(user, v1, v2, origin.connection);
-        deliver_to_connection(
-            user, origin.connection,
-            std::make_shared<const std::string>(protocol::with_request_id(*v2, origin.request_id)));
+        deliver_to_connection(user, origin.connection,
+                              std::make_shared<const std::string>(protocol::with_request_id(
+                                  protocol::with_nonce(*v2, origin.nonce), origin.request_id)));
       } else {
         deliver(user, v1, v2);
       }

@@ -337,17 +337,31 @@ void Session::run_held() {
 
 void Session::handle_chat(const protocol::ChatRequest& req, const std::string& request_id) {
   // Success is answered by the chat event itself, which the hub delivers to this
-  // connection too (with the request id: the origin names this connection); only failures
-  // need an answer here.
+  // connection too (with the request id and the send's nonce: the origin names this
+  // connection); only failures need an answer here, and a retry of a send whose nonce stored
+  // a message already, which is answered with that message as it is now (a deleted one as
+  // its deletion's edit event).
+  domain::RequestOrigin origin{connection_id_, request_id, req.nonce};
+  if (req.action == domain::ChatAction::kSend) {
+    auto sent = on_strand(
+        [request_id, nonce = req.nonce](Session& s, Result<std::optional<domain::ChatMessage>> r) {
+          if (!r.ok()) return s.send_error(r.error(), request_id);
+          if (!*r) return;
+          const domain::ChatMessage& m = **r;
+          auto action = m.content.empty() ? domain::ChatAction::kEdit : domain::ChatAction::kSend;
+          s.answer(protocol::with_nonce(protocol::encode_chat(protocol::Version::kV2, action, m,
+                                                              s.services_.settings.utc_offset_s),
+                                        nonce),
+                   request_id);
+        });
+    services_.chats.send(*user_, req.chat_id, req.content, std::move(origin), std::move(sent));
+    return;
+  }
   auto done = on_strand([request_id](Session& s, Status st) {
     if (!st.ok()) s.send_error(st.error(), request_id);
   });
-  domain::RequestOrigin origin{connection_id_, request_id};
-  if (req.action == domain::ChatAction::kSend)
-    services_.chats.send(*user_, req.chat_id, req.content, std::move(origin), std::move(done));
-  else
-    services_.chats.edit(*user_, req.chat_id, req.message_id, req.content, std::move(origin),
-                         std::move(done));
+  services_.chats.edit(*user_, req.chat_id, req.message_id, req.content, std::move(origin),
+                       std::move(done));
 }
 
 void Session::handle_load_chat(const protocol::LoadChatRequest& req,

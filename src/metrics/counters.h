@@ -120,6 +120,7 @@ struct Counters {
   std::array<Count, kAdminActions> admin_actions{};  // account administration, by action
   // Chats and the store.
   Count messages_committed{0};
+  Count sends_deduplicated{0};  // sends answered with the message their nonce stored before
   Histogram<kBatchSizeBounds.size()> commit_batch_size{kBatchSizeBounds};
   Histogram<kLatencyBounds.size()> commit_seconds{kLatencyBounds};
   // The embedded store's WAL checkpoints, run beside the commits (store/sqlite).

@@ -153,6 +153,9 @@ std::vector<prom::MetricFamily> Exposition::Impl::Collect() const {
             "ok", "failed");
   single("messages_committed_total", "Chat messages written to the store.", T::Counter,
          double(c.messages_committed.load()));
+  single("sends_deduplicated_total",
+         "Sends answered with the message an earlier send with their nonce stored.", T::Counter,
+         double(c.sends_deduplicated.load()));
   out.push_back(histogram("commit_batch_size", "Writes per store commit.", c.commit_batch_size));
   out.push_back(
       histogram("commit_seconds", "Time to commit one batch of writes.", c.commit_seconds));

@@ -155,6 +155,17 @@ std::string with_request_id(std::string frame, std::string_view request_id) {
   return frame;
 }
 
+std::string with_nonce(std::string frame, std::string_view nonce) {
+  if (nonce.empty() || !frame.ends_with("}}")) return frame;
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  write_string(w, nonce);
+  std::string field = R"(,"nonce":)";
+  field.append(sb.GetString(), sb.GetSize());
+  frame.insert(frame.size() - 2, field);
+  return frame;
+}
+
 std::string encode_heartbeat(const std::string& payload_json) {
   // Already JSON text (the payload copier's): written as it is.
   return envelope("heartbeat", [&](Writer& w) {

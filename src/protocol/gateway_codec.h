@@ -34,6 +34,7 @@ struct ChatRequest {
   int64_t chat_id;
   int64_t message_id;  // edit only
   std::string content;
+  std::string nonce;  // v2 send only; empty: none
 };
 struct LoadChatRequest {
   int64_t chat_id;
@@ -103,6 +104,9 @@ Result<Request> decode_request(std::string_view frame, Version version);
 // An encoded frame with the request id of the request it answers added at its top level;
 // unchanged when request_id is empty (always so on v1).
 std::string with_request_id(std::string frame, std::string_view request_id);
+// A v2 chat frame (encode_chat) with the send's nonce added as the last field of its payload;
+// unchanged when nonce is empty. Before with_request_id, which appends after the payload.
+std::string with_nonce(std::string frame, std::string_view nonce);
 
 // The name of a request's type, for logs and error context.
 const char* request_type_name(const Request& request);

@@ -22,6 +22,7 @@ namespace rwd::protocol {
 struct FrameParts {
   std::string_view text;
   const rapidjson::Value* payload;  // null when the frame has none
+  Version version;
 };
 
 namespace {
@@ -164,20 +165,23 @@ Status payload_object(const Value* payload, const char* type) {
   return {};
 }
 
-// v2's request id: absent is none; anything but a string of 1 to kMaxRequestIdLength
-// printable ASCII characters is refused, so that what is echoed is always a short plain
-// string that any client can compare.
-Result<std::string> read_request_id(const Value& frame) {
-  static constexpr const char* kRule =
-      "'request_id' must be a string of 1 to 64 printable ASCII characters.";
-  auto it = frame.FindMember("request_id");
-  if (it == frame.MemberEnd()) return std::string();
-  if (!it->value.IsString()) return invalid(kRule);
+// A client's optional id (v2's request id, a send's nonce): absent is none; anything but a
+// string of 1 to kMaxRequestIdLength printable ASCII characters is refused with `rule`, so
+// that what is given back is always a short plain string that any client can compare.
+Result<std::string> read_client_id(const Value& obj, const char* name, const char* rule) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd()) return std::string();
+  if (!it->value.IsString()) return invalid(rule);
   std::string id = str(it->value);
-  if (id.empty() || id.size() > kMaxRequestIdLength) return invalid(kRule);
+  if (id.empty() || id.size() > kMaxRequestIdLength) return invalid(rule);
   for (unsigned char c : id)
-    if (c < 0x20 || c > 0x7e) return invalid(kRule);
+    if (c < 0x20 || c > 0x7e) return invalid(rule);
   return id;
+}
+
+Result<std::string> read_request_id(const Value& frame) {
+  return read_client_id(frame, "request_id",
+                        "'request_id' must be a string of 1 to 64 printable ASCII characters.");
 }
 
 // `a, b or c`: the kinds a frame's type accepts, for the reason that refuses another.
@@ -241,7 +245,7 @@ Result<ChatRequest> decode_chat(const FrameParts& frame) {
   auto chat_id = f.id("chat_id");
   if (!chat_id.ok()) return chat_id.error();
   ChatRequest r{
-      edit ? domain::ChatAction::kEdit : domain::ChatAction::kSend, chat_id.value(), 0, {}};
+      edit ? domain::ChatAction::kEdit : domain::ChatAction::kSend, chat_id.value(), 0, {}, {}};
   if (edit) {
     auto id = f.id("id");
     if (!id.ok()) return id.error();
@@ -252,6 +256,15 @@ Result<ChatRequest> decode_chat(const FrameParts& frame) {
   auto content = f.string("content");
   if (!content.ok()) return content.error();
   r.content = std::move(content.value());
+  // v2's nonce: a send's own id, kept with the message so that a retry answers it. v1 never
+  // reads it (the app's frames are answered as before whatever they hold).
+  if (!edit && frame.version == Version::kV2) {
+    auto nonce =
+        read_client_id(payload, "nonce",
+                       "chat send 'nonce' must be a string of 1 to 64 printable ASCII characters.");
+    if (!nonce.ok()) return nonce.error();
+    r.nonce = std::move(nonce.value());
+  }
   return r;
 }
 
@@ -371,7 +384,7 @@ DecodedFrame decode_frame(std::string_view frame, Version version) {
     if (!request_id.ok()) return {{}, request_id.error()};
     out.request_id = std::move(request_id.value());
   }
-  out.request = decode_body(FrameParts{frame, payload}, type, version);
+  out.request = decode_body(FrameParts{frame, payload, version}, type, version);
   return out;
 }
 

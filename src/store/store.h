@@ -137,6 +137,12 @@ struct MessageRecord {
   int64_t seq = 0;
 };
 
+// What put_message_once did: the message stored now, or the one that had the nonce already.
+struct SentMessage {
+  MessageRecord message;
+  bool duplicate = false;
+};
+
 // What a chat change did.
 enum class ChangeKind { kSend, kEdit, kDelete };
 
@@ -362,6 +368,15 @@ class Store {
   // Stores a new message (message.seq is ignored) and answers the seq it took. Putting the
   // same message again is a no-op that answers the seq it already has.
   virtual void put_message(MessageRecord message, Callback<int64_t> done) = 0;
+  // A send that carries its client's nonce (protocol v2): at most one message of
+  // (message.chat_id, message.author_id, nonce) is stored while the first is newer than
+  // reuse_before_us. If one is, nothing is stored and it is answered as it is now (edited or
+  // deleted since, perhaps) with duplicate = true; its seq is its send's. Otherwise the
+  // message is stored with the nonce, as put_message would (an older message's nonce is
+  // taken from it), and answered with its seq. The decision is the store's, so two retries
+  // on two nodes store one message.
+  virtual void put_message_once(MessageRecord message, std::string nonce, int64_t reuse_before_us,
+                                Callback<SentMessage> done) = 0;
   // Replaces the content of author_id's own live message in chat_id; empty content deletes
   // it. kMessageNotFound when there is no such message. Returns the updated record, whose
   // edited_us is now_us and whose seq is the edit's.

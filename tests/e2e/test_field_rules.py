@@ -584,3 +584,26 @@ def test_heartbeat_request_id_breaking_its_rule(world):
         w.conn("alice", 1).send_raw(frame)
         assert w.conn("alice", 1).recv(5) == {"type": "heartbeat", "payload": {"n": 1}}, label
     w.barrier()
+
+
+def test_send_nonce_breaking_its_rule(world):
+    """A chat send's optional nonce (v2, docs/PROTOCOL.md "No duplicate on retry") has the
+    request id's rule: null, another JSON type, "", over 64 characters or another character
+    refuses the send with 4003 naming 'nonce', and nothing is sent; v1 never reads it, so the
+    very same frames are sent there as ever."""
+    w = world
+    req = next(r for r in REQUESTS if r.label == "chat send")
+    before = snapshot(w)
+    for version in (2, 1):
+        sender = w.conn("alice", version)
+        for label, value in REQUEST_ID_MUTATIONS:
+            sender.send_raw(json.dumps({"type": "chat",
+                                        "payload": dict(req.payload(w), nonce=value)}))
+            if version == 2:
+                f = sender.recv(5)
+                assert f["type"] == "error" and f["payload"]["code"] == "4003", (label, f)
+                assert "'nonce'" in f["payload"]["reason"], (label, f)
+            else:
+                expect(w, 1, req.valid, label)
+            w.barrier()
+        assert snapshot(w) == before, version

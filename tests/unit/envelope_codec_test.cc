@@ -57,7 +57,8 @@ TEST(EnvelopeCodecTest, AChatEventComesBackWithEveryField) {
     e.chat_id = kBig - 4;
     e.recipients = {kBig, 1, 0};
     e.guild = edited;
-    e.origin = {kBigConnection, "req-한"};
+    // A send's nonce travels with its origin; none is none.
+    e.origin = {kBigConnection, "req-한", edited ? "" : "n-1 \"x\""};
     ChatEvent got = round_trip_event(e);
     EXPECT_EQ(got.action, e.action);
     EXPECT_EQ(got.message.id, e.message.id);
@@ -72,6 +73,7 @@ TEST(EnvelopeCodecTest, AChatEventComesBackWithEveryField) {
     EXPECT_EQ(got.guild, e.guild);
     EXPECT_EQ(got.origin.connection, kBigConnection);
     EXPECT_EQ(got.origin.request_id, "req-한");
+    EXPECT_EQ(got.origin.nonce, e.origin.nonce);
   }
 }
 

@@ -636,6 +636,62 @@ TEST(GatewayCodecTest, RequestIdIsReadOnV2AndComesBackWithTheAnswer) {
             kMaxRequestIdLength);
 }
 
+TEST(GatewayCodecTest, ASendsNonceIsReadOnV2OnlyAndComesBackInThePayload) {
+  auto sent = decode(R"({"type":"chat","payload":{"type":"send","chat_id":"7","content":"hi",)"
+                     R"("nonce":"n-1 \"x\"~"}})",
+                     Version::kV2);
+  ASSERT_TRUE(sent.ok());
+  EXPECT_EQ(std::get<ChatRequest>(sent.value()).nonce, "n-1 \"x\"~");
+  // v1 never reads it, whatever it holds; an edit names no nonce, so ignores it.
+  for (const char* nonce : {R"("n-1")", "null", "7", R"("")"}) {
+    std::string v1 = std::string(R"({"type":"chat","payload":{"type":"send","chat_id":"7",)") +
+                     R"("content":"hi","nonce":)" + nonce + "}}";
+    auto r = decode(v1, Version::kV1);
+    ASSERT_TRUE(r.ok()) << v1;
+    EXPECT_EQ(std::get<ChatRequest>(r.value()).nonce, "") << v1;
+    std::string edit = std::string(R"({"type":"chat","payload":{"type":"edit","chat_id":"7",)") +
+                       R"("id":"9","content":"hi","nonce":)" + nonce + "}}";
+    auto e = decode(edit, Version::kV2);
+    ASSERT_TRUE(e.ok()) << edit;
+    EXPECT_EQ(std::get<ChatRequest>(e.value()).nonce, "") << edit;
+  }
+  auto plain = decode(R"({"type":"chat","payload":{"type":"send","chat_id":"7","content":"hi"}})",
+                      Version::kV2);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(std::get<ChatRequest>(plain.value()).nonce, "");
+
+  domain::ChatMessage m{11, 7, 5, "hi", 0, std::nullopt, 1};
+  std::string frame = encode_chat(Version::kV2, domain::ChatAction::kSend, m, 0);
+  EXPECT_EQ(with_nonce(frame, ""), frame);
+  std::string with = with_request_id(with_nonce(frame, "n-1 \"x\""), "r1");
+  EXPECT_EQ(with.substr(frame.size() - 2), R"(,"nonce":"n-1 \"x\""},"request_id":"r1"})");
+  EXPECT_EQ(with.substr(0, frame.size() - 2), frame.substr(0, frame.size() - 2));
+}
+
+TEST(GatewayCodecTest, ANonceThatBreaksItsRuleIsInvalidPayloadOnV2) {
+  const std::string too_long(kMaxRequestIdLength + 1, 'a');
+  for (const std::string& nonce :
+       {std::string("null"), std::string("7"), std::string("true"), std::string("[\"a\"]"),
+        std::string("{}"), std::string("\"\""), "\"" + too_long + "\"", std::string("\"a\\tb\""),
+        std::string("\"caf\\u00e9\""), std::string("\"\xea\xb0\x80\"")}) {
+    std::string frame =
+        std::string(R"({"type":"chat","payload":{"type":"send","chat_id":"7","content":"hi",)") +
+        R"("nonce":)" + nonce + R"(},"request_id":"r9"})";
+    auto r = decode_frame(frame, Version::kV2);
+    ASSERT_FALSE(r.request.ok()) << frame;
+    EXPECT_EQ(r.request.error().code, Errc::kInvalidPayload) << frame;
+    EXPECT_EQ(r.request.error().detail,
+              "chat send 'nonce' must be a string of 1 to 64 printable ASCII characters.");
+    EXPECT_EQ(r.request_id, "r9") << frame;
+  }
+  std::string longest = std::string(R"({"type":"chat","payload":{"type":"send","chat_id":"7",)") +
+                        R"("content":"hi","nonce":")" + std::string(kMaxRequestIdLength, 'z') +
+                        "\"}}";
+  auto ok = decode(longest, Version::kV2);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(std::get<ChatRequest>(ok.value()).nonce.size(), kMaxRequestIdLength);
+}
+
 TEST(GatewayCodecTest, AnErrorAnswersWithTheRequestIdOfTheFrameItRefuses) {
   // A bad field, an unknown type: the frame's id is known, so the error carries it.
   auto bad_field = decode_frame(R"({"type":"chat","payload":{"type":"send","chat_id":"7"},)"

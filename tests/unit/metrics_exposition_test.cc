@@ -48,6 +48,7 @@ TEST(MetricsExpositionTest, NamesEveryFamilyWithHelpAndTypeAndTheBuild) {
                              "rewind_registrations_total",
                              "rewind_logins_total",
                              "rewind_messages_committed_total",
+                             "rewind_sends_deduplicated_total",
                              "rewind_commit_batch_size",
                              "rewind_commit_seconds",
                              "rewind_wal_checkpoints_total",

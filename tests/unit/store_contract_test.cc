@@ -330,6 +330,85 @@ TEST_P(StoreContract, OnlyTheAuthorEditsOrDeletesALiveMessage) {
   EXPECT_TRUE(store_->load_messages(chat, 100, 10)->empty());
 }
 
+TEST_P(StoreContract, ASendWithANonceIsStoredOnceWhileTheFirstIsRecent) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  int64_t other_chat = befriend(a, make_user("carol", 103), 501);
+  auto send = [&](int64_t id, int64_t in_chat, int64_t author, std::string content,
+                  int64_t created_us, std::string nonce, int64_t reuse_before_us) {
+    return wait<SentMessage>([&](Callback<SentMessage> cb) {
+      store_->put_message_once({id, in_chat, author, content, created_us, false, std::nullopt},
+                               nonce, reuse_before_us, cb);
+    });
+  };
+  auto first = send(1, chat, a, "hello", 1000, "n-1", 0);
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->duplicate);
+  EXPECT_EQ(first->message.id, 1);
+  EXPECT_EQ(first->message.seq, 1);
+
+  // A retry (a new id, a later time) answers the first message and stores nothing.
+  auto retry = send(2, chat, a, "hello", 2000, "n-1", 500);
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->message.id, 1);
+  EXPECT_EQ(retry->message.content, "hello");
+  EXPECT_EQ(retry->message.created_us, 1000);
+  EXPECT_EQ(retry->message.seq, 1);
+  EXPECT_EQ(store_->load_messages(chat, 10000, 10)->size(), 1u);
+
+  // The message itself put again is no duplicate of itself.
+  auto again = send(1, chat, a, "hello", 1000, "n-1", 500);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->duplicate);
+  EXPECT_EQ(again->message.seq, 1);
+
+  // The same nonce from another author, or in another chat, is another send.
+  auto bobs = send(3, chat, b, "hi", 2100, "n-1", 500);
+  ASSERT_TRUE(bobs.ok());
+  EXPECT_FALSE(bobs->duplicate);
+  EXPECT_EQ(bobs->message.seq, 2);
+  auto elsewhere = send(4, other_chat, a, "hey", 2200, "n-1", 500);
+  ASSERT_TRUE(elsewhere.ok());
+  EXPECT_FALSE(elsewhere->duplicate);
+
+  // A retry answers the message as it is now: edited, then deleted.
+  ASSERT_TRUE((wait<MessageRecord>([&](Callback<MessageRecord> cb) {
+                 store_->edit_message(chat, 1, a, "hello!", 2300, cb);
+               }).ok()));
+  auto edited = send(5, chat, a, "hello", 2400, "n-1", 500);
+  ASSERT_TRUE(edited.ok());
+  EXPECT_TRUE(edited->duplicate);
+  EXPECT_EQ(edited->message.content, "hello!");
+  EXPECT_EQ(edited->message.edited_us, std::optional<int64_t>(2300));
+  EXPECT_EQ(edited->message.seq, 1);
+  ASSERT_TRUE((wait<MessageRecord>([&](Callback<MessageRecord> cb) {
+                 store_->edit_message(chat, 1, a, "", 2500, cb);
+               }).ok()));
+  auto deleted = send(6, chat, a, "hello", 2600, "n-1", 500);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(deleted->duplicate);
+  EXPECT_TRUE(deleted->message.deleted);
+  EXPECT_EQ(deleted->message.content, "");
+
+  // Once the first is older than the window, the nonce is free: a new message takes it, and
+  // a retry of that one answers it.
+  auto later = send(7, chat, a, "hello again", 9000, "n-1", 1001);
+  ASSERT_TRUE(later.ok());
+  EXPECT_FALSE(later->duplicate);
+  EXPECT_EQ(later->message.id, 7);
+  EXPECT_EQ(later->message.seq, 5);  // sends 1 and 3, the edit and the deletion came first
+  auto later_retry = send(8, chat, a, "hello again", 9100, "n-1", 1001);
+  ASSERT_TRUE(later_retry.ok());
+  EXPECT_TRUE(later_retry->duplicate);
+  EXPECT_EQ(later_retry->message.id, 7);
+  auto history = store_->load_messages(chat, 10000, 10);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 2u);  // bob's and the later one: the first was deleted
+  EXPECT_EQ((*history)[0].id, 3);
+  EXPECT_EQ((*history)[1].id, 7);
+}
+
 TEST_P(StoreContract, ACreatedGuildHasItsOwnerAsOnlyMember) {
   int64_t a = make_user("alice", 101);
   auto g = create_guild(700, a, 10);

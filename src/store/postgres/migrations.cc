@@ -1175,6 +1175,53 @@ BEGIN
     FROM rwd_replace_password(v_owner, NULL, p_new_hash, '', p_now_us);
 END $$;
 )sql",
+    // 14: a send's nonce (store.h, put_message_once): its client's id for it, so that a retry
+    // finds the message it sent instead of storing a second one. NULL for a send without one.
+    R"sql(
+ALTER TABLE messages ADD COLUMN nonce text CHECK (nonce <> '');
+CREATE UNIQUE INDEX messages_by_nonce ON messages (chat_id, author_id, nonce)
+  WHERE nonce IS NOT NULL;
+
+-- Stores the message with its nonce, unless the chat has a message of the same author and
+-- nonce created at or after p_reuse_before_us: then nothing is stored and that message is
+-- answered as it is now, with duplicate true (its seq is its send's). An older one gives its
+-- nonce up. The writer locked the chat before this runs, so a retry in another process's
+-- batch waits for this one's commit and then finds the message. The message itself again (a
+-- batch sent twice) is no duplicate: it answers as when it was stored.
+CREATE FUNCTION rwd_put_message_once(
+    p_id bigint, p_chat_id bigint, p_author_id bigint, p_content text, p_created_us bigint,
+    p_nonce text, p_reuse_before_us bigint,
+    OUT duplicate boolean, OUT v_id bigint, OUT v_content text, OUT v_created_us bigint,
+    OUT v_edited_us bigint, OUT v_deleted boolean, OUT v_seq bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  SELECT id, content, created_us, edited_us, deleted, seq
+    INTO v_id, v_content, v_created_us, v_edited_us, v_deleted, v_seq
+    FROM messages WHERE chat_id = p_chat_id AND author_id = p_author_id AND nonce = p_nonce;
+  IF FOUND AND v_id = p_id THEN
+    duplicate := false; RETURN;
+  END IF;
+  IF FOUND AND v_created_us >= p_reuse_before_us THEN
+    duplicate := true; RETURN;
+  END IF;
+  IF FOUND THEN
+    UPDATE messages SET nonce = NULL WHERE id = v_id;
+  END IF;
+  IF EXISTS (SELECT 1 FROM messages WHERE id = p_id) THEN
+    RAISE EXCEPTION 'message id % is taken by another message', p_id
+      USING ERRCODE = 'unique_violation';
+  END IF;
+  v_seq := rwd_next_seq(p_chat_id);
+  INSERT INTO messages (id, chat_id, author_id, content, created_us, seq, nonce)
+  VALUES (p_id, p_chat_id, p_author_id, p_content, p_created_us, v_seq, p_nonce);
+  duplicate := false;
+  v_id := p_id;
+  v_content := p_content;
+  v_created_us := p_created_us;
+  v_edited_us := NULL;
+  v_deleted := false;
+END $$;
+)sql",
 };
 
 }  // namespace

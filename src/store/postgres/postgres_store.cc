@@ -72,6 +72,8 @@ const Statement kStatements[] = {
     {"unblock_user", "SELECT rwd_unblock_user($1, $2)"},
     // A repeat of the same message is a no-op; another message under a taken id raises.
     {"put_message", "SELECT rwd_put_message($1, $2, $3, $4, $5)"},
+    // A send with its client's nonce: stored once (a retry answers the first one).
+    {"put_message_once", "SELECT * FROM rwd_put_message_once($1, $2, $3, $4, $5, $6, $7)"},
     // Consecutive sends of a batch: the same fields as arrays, one seq answered per message.
     {"put_messages",
      "SELECT * FROM rwd_put_messages($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], "
@@ -1614,6 +1616,25 @@ void PostgresStore::put_message(MessageRecord m, Callback<int64_t> done) {
     done(r->int64(0));
   };
   enqueue(std::move(w));
+}
+
+void PostgresStore::put_message_once(MessageRecord m, std::string nonce, int64_t reuse_before_us,
+                                     Callback<SentMessage> done) {
+  const int64_t chat_id = m.chat_id, author_id = m.author_id;
+  submit<SentMessage>(
+      "put_message_once",
+      {str(m.id), str(chat_id), str(author_id), std::move(m.content), str(m.created_us),
+       std::move(nonce), str(reuse_before_us)},
+      true,
+      [chat_id, author_id](const Row& r) -> Result<SentMessage> {
+        SentMessage out;
+        out.duplicate = r.boolean(0);
+        out.message = MessageRecord{r.int64(1), chat_id,      author_id,    r.text(2),
+                                    r.int64(3), r.boolean(5), std::nullopt, r.int64(6)};
+        if (!r.is_null(4)) out.message.edited_us = r.int64(4);
+        return out;
+      },
+      std::move(done), chat_id);
 }
 
 void PostgresStore::edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,

@@ -130,6 +130,8 @@ class PostgresStore final : public Store {
                   Callback<BlockOutcome> done) override;
   void unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) override;
   void put_message(MessageRecord message, Callback<int64_t> done) override;
+  void put_message_once(MessageRecord message, std::string nonce, int64_t reuse_before_us,
+                        Callback<SentMessage> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
   void create_guild(GuildRecord guild, Callback<GuildState> done) override;

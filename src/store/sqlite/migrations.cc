@@ -194,6 +194,13 @@ ALTER TABLE tokens ADD COLUMN last_seen_us INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tokens ADD COLUMN client TEXT NOT NULL DEFAULT '';
 UPDATE tokens SET last_seen_us = created_us;
 )sql",
+    // 11: a send's nonce (store.h, put_message_once): its client's id for it, so that a retry
+    // finds the message it sent instead of storing a second one. NULL for a send without one.
+    R"sql(
+ALTER TABLE messages ADD COLUMN nonce TEXT;
+CREATE UNIQUE INDEX messages_by_nonce ON messages(chat_id, author_id, nonce)
+  WHERE nonce IS NOT NULL;
+)sql",
 };
 
 }  // namespace

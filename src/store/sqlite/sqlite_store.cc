@@ -1360,36 +1360,88 @@ Result<int64_t> next_seq(Connection& c, int64_t chat_id) {
 
 }  // namespace
 
+namespace {
+
+// Stores a new message, with its nonce when it has one, and answers its seq. The same message
+// again is a no-op that answers the seq it has (as in the PostgreSQL store); another message
+// under a taken id is a bug and fails loudly.
+Result<int64_t> store_message(Connection& c, const MessageRecord& m, const std::string* nonce) {
+  {
+    auto q = c.query(
+        "SELECT seq, chat_id = ? AND author_id = ? AND content = ? AND created_us = ? "
+        "FROM messages WHERE id = ?");
+    q.bind(1, m.chat_id).bind(2, m.author_id).bind(3, m.content).bind(4, m.created_us);
+    q.bind(5, m.id);
+    if (q.step()) {
+      if (q.int64(1) == 0)
+        return Error{Errc::kInternal,
+                     "message id " + std::to_string(m.id) + " is taken by another message"};
+      return q.int64(0);
+    }
+    if (q.failed()) return db_error(c, "looking up a message");
+  }
+  auto seq = next_seq(c, m.chat_id);
+  if (!seq.ok()) return seq.error();
+  auto q = c.query(
+      "INSERT INTO messages (id, chat_id, author_id, content, created_us, seq, nonce) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  q.bind(1, m.id).bind(2, m.chat_id).bind(3, m.author_id).bind(4, m.content);
+  q.bind(5, m.created_us).bind(6, *seq);
+  if (nonce)
+    q.bind(7, *nonce);
+  else
+    q.bind_null(7);
+  if (!q.run()) return db_error(c, "storing a message");
+  return *seq;
+}
+
+}  // namespace
+
 void SqliteStore::put_message(MessageRecord m, Callback<int64_t> done) {
   // Several statements: a failed insert must give its seq back.
   submit<int64_t>(
       Shape::kManyStatements,
-      [m = std::move(m)](Connection& c) -> Result<int64_t> {
+      [m = std::move(m)](Connection& c) -> Result<int64_t> { return store_message(c, m, nullptr); },
+      std::move(done));
+}
+
+void SqliteStore::put_message_once(MessageRecord m, std::string nonce, int64_t reuse_before_us,
+                                   Callback<SentMessage> done) {
+  submit<SentMessage>(
+      Shape::kManyStatements,
+      [m = std::move(m), nonce = std::move(nonce),
+       reuse_before_us](Connection& c) -> Result<SentMessage> {
+        std::optional<int64_t> expired;  // a message whose nonce is too old to count
         {
-          // The same message again is a no-op (as in the PostgreSQL store); another message
-          // under a taken id is a bug and fails loudly.
           auto q = c.query(
-              "SELECT seq, chat_id = ? AND author_id = ? AND content = ? AND created_us = ? "
-              "FROM messages WHERE id = ?");
-          q.bind(1, m.chat_id).bind(2, m.author_id).bind(3, m.content).bind(4, m.created_us);
-          q.bind(5, m.id);
+              "SELECT id, content, created_us, edited_us, deleted, seq FROM messages "
+              "WHERE chat_id = ? AND author_id = ? AND nonce = ?");
+          q.bind(1, m.chat_id).bind(2, m.author_id).bind(3, nonce);
           if (q.step()) {
-            if (q.int64(1) == 0)
-              return Error{Errc::kInternal,
-                           "message id " + std::to_string(m.id) + " is taken by another message"};
-            return q.int64(0);
+            // The message itself again (put twice) is no duplicate, as in put_message.
+            const bool itself = q.int64(0) == m.id;
+            if (itself || q.int64(2) >= reuse_before_us) {
+              SentMessage out{MessageRecord{q.int64(0), m.chat_id, m.author_id, q.text(1),
+                                            q.int64(2), q.int64(4) != 0, std::nullopt, q.int64(5)},
+                              !itself};
+              if (!q.is_null(3)) out.message.edited_us = q.int64(3);
+              return out;
+            }
+            expired = q.int64(0);
+          } else if (q.failed()) {
+            return db_error(c, "looking up a send's nonce");
           }
-          if (q.failed()) return db_error(c, "looking up a message");
         }
-        auto seq = next_seq(c, m.chat_id);
+        if (expired) {
+          auto q = c.query("UPDATE messages SET nonce = NULL WHERE id = ?");
+          q.bind(1, *expired);
+          if (!q.run()) return db_error(c, "freeing an expired nonce");
+        }
+        auto seq = store_message(c, m, &nonce);
         if (!seq.ok()) return seq.error();
-        auto q = c.query(
-            "INSERT INTO messages (id, chat_id, author_id, content, created_us, seq) "
-            "VALUES (?, ?, ?, ?, ?, ?)");
-        q.bind(1, m.id).bind(2, m.chat_id).bind(3, m.author_id).bind(4, m.content);
-        q.bind(5, m.created_us).bind(6, *seq);
-        if (!q.run()) return db_error(c, "storing a message");
-        return *seq;
+        SentMessage out{m, false};
+        out.message.seq = *seq;
+        return out;
       },
       std::move(done));
 }
