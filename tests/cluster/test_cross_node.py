@@ -8,6 +8,7 @@ balancer; each HTTP request comes from an address of its own, so the per-address
 the nodes never decide a result."""
 import collections
 import itertools
+import json
 import os
 import re
 import socket
@@ -128,6 +129,43 @@ def test_an_edit_and_a_deletion_reach_the_other_node(cluster):
     ca.send("chat", {"type": "edit", "chat_id": chat, "id": sent["id"], "content": ""})
     deleted = cb.recv_type("chat", 10)["payload"]
     assert deleted["id"] == sent["id"] and deleted["content"] == ""
+
+
+def test_a_send_and_its_retry_on_two_nodes_at_once_store_one_message(cluster):
+    """The same nonce sent at the same moment through two nodes (a client that retried on a
+    new connection while the first was still in flight): one message is stored and announced;
+    each sending is answered with it, carrying the nonce. A later retry through a third node
+    is answered the same way."""
+    a, b = user(cluster, 0), user(cluster, 1)
+    befriend(cluster, 0, 1, a, b)
+    chat = chat_id(a[1], b[1])
+    cb = connect(cluster, 2, b[0], version=2)
+    senders = [connect(cluster, i, a[0], version=2) for i in (0, 1)]
+    frame = json.dumps({"type": "chat", "payload": {"type": "send", "chat_id": chat,
+                                                    "content": "once", "nonce": "race-1"}})
+    threads = [threading.Thread(target=c.send_raw, args=(frame,)) for c in senders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    def answer(c):
+        """The sending's own answer: the one with the nonce (the other sending's event also
+        reaches this connection, as one of a's devices, without it)."""
+        while True:
+            f = c.recv_type("chat", 10)
+            if "nonce" in f["payload"]:
+                return f["payload"]
+
+    answers = [answer(c) for c in senders]
+    assert answers[0] == answers[1], answers
+    assert answers[0]["nonce"] == "race-1" and answers[0]["content"] == "once"
+    seen = cb.recv_type("chat", 10)["payload"]
+    assert seen["id"] == answers[0]["id"] and "nonce" not in seen, seen
+    cb.expect_silence(1.0)  # one message, announced once
+    late = connect(cluster, 2, a[0], version=2)
+    late.send_raw(frame)
+    assert late.recv_type("chat", 10)["payload"] == answers[0]
+    cb.expect_silence(0.5)
 
 
 def test_friend_request_and_answer_across_nodes_and_a_third_node_knows(cluster):
