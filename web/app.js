@@ -823,6 +823,8 @@ function onFrame(frame) {
       if (p && p.type === 'guild_members') return onGuildMembers(p);
       if (p && p.type === 'blocked_users') return renderBlocked(p.users);
       return;
+    case 'typing':
+      return onTyping(p);
     case 'mutual_users':
       return onFriendEvent(p);
     case 'guild':
@@ -892,6 +894,7 @@ function onChat(p) {
 
 function liveMessage(conv, msg) {
   const mine = msg.user_id === state.me.id;
+  if (conv.typing && conv.typing.has(msg.user_id)) stopTyping(conv, msg.user_id);
   if (mine) return renderLists();
   const visible = conv === state.open && !document.hidden;
   if (!visible) conv.unread += 1;
@@ -900,6 +903,47 @@ function liveMessage(conv, msg) {
   announce(conv === state.open ? t('announce.message', {name: who, text: msg.content})
            : conv.kind === 'guild' ? t('announce.newMessageIn', {name: who, guild: convTitle(conv)})
            : t('announce.newMessage', {name: who}));
+}
+
+// ---------------------------------------------------------------------------------------
+// Typing (protocol v2, "typing"): who else is typing in a conversation, shown under its
+// messages until their event expires or their message arrives. Mine goes out while I type,
+// at most every TYPING_EVERY_MS (the server shows it for 8 s and drops repeats within 2 s).
+
+const TYPING_EVERY_MS = 5000;
+
+function onTyping(p) {
+  const conv = convForChatId(p.chat_id);
+  if (!conv || !state.me || p.user_id === state.me.id) return;
+  conv.typing = conv.typing || new Map();
+  clearTimeout(conv.typing.get(p.user_id));
+  const ms = Math.max(1, Number(p.expires_in) || 8) * 1000;
+  conv.typing.set(p.user_id, setTimeout(() => stopTyping(conv, p.user_id), ms));
+  if (conv === state.open) renderTyping();
+}
+
+function stopTyping(conv, userId) {
+  clearTimeout(conv.typing.get(userId));
+  conv.typing.delete(userId);
+  if (conv === state.open) renderTyping();
+}
+
+function renderTyping() {
+  const conv = state.open;
+  const names = conv && conv.typing ? [...conv.typing.keys()].map(authorName) : [];
+  const el = $('typing-indicator');
+  if (names.length === 0) setRawText(el, '');
+  else if (names.length === 1) setText(el, 'typing.one', {name: names[0]});
+  else if (names.length === 2) setText(el, 'typing.two', {a: names[0], b: names[1]});
+  else setText(el, 'typing.many');
+}
+
+function sendTyping() {
+  const conv = state.open;
+  if (!conv || !canSend() || $('composer-input').value.trim() === '') return;
+  const now = Date.now();
+  if (now - (conv.typingSentAt || 0) < TYPING_EVERY_MS) return;
+  if (state.gateway.send('typing', {chat_id: conv.chatId})) conv.typingSentAt = now;
 }
 
 function onLoadComplete(p) {
@@ -1417,6 +1461,7 @@ function renderBlocked(users) {
 
 function renderConversationChrome() {
   const conv = state.open;
+  renderTyping();
   if (!conv) return;
   $('conversation-title').textContent = convTitle(conv);
   $('conversation-pane').dataset.kind = conv.kind;
@@ -1780,6 +1825,7 @@ function sendMessage() {
     return;
   }
   saveDraft(conv, '');  // this conversation's draft only: the others keep theirs
+  conv.typingSentAt = 0;  // the next message's typing goes at once
   input.value = '';
   autosize(input);
   updateCount();
@@ -2218,6 +2264,7 @@ function setupApp() {
     autosize(input);
     updateCount();
     if (state.open) saveDraft(state.open, input.value);
+    sendTyping();
   });
 
   $('messages').addEventListener('scroll', () => {

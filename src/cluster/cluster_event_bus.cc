@@ -259,6 +259,17 @@ void ClusterEventBus::publish(const domain::Event& event) {
     if (g->action != domain::GuildAction::kCreated) send(guild_channel(g->guild.id), payload);
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
     send(user_channel(r->user_id), encode_envelope(settings_.node_instance, event));
+  } else if (const auto* t = std::get_if<domain::TypingEvent>(&event)) {
+    if (t->guild) {
+      // As a guild's chat events: each node tells its own online members.
+      domain::TypingEvent copy = *t;
+      copy.recipients.clear();
+      send(guild_channel(t->wire_chat_id),
+           encode_envelope(settings_.node_instance, domain::Event{std::move(copy)}));
+      return;
+    }
+    std::string payload = encode_envelope(settings_.node_instance, event);
+    for (int64_t user : t->recipients) send(user_channel(user), payload);
   }
 }
 
@@ -340,6 +351,10 @@ void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event eve
             e.recipients = {*user};
             e.origin.connection = 0;
             return true;
+          } else if constexpr (std::is_same_v<T, domain::TypingEvent>) {
+            if (!contains(e.recipients, *user)) return false;
+            e.recipients = {*user};
+            return true;
           } else if constexpr (std::is_same_v<T, domain::FriendEvent>) {
             e.tell_target = e.target.id == *user;
             e.tell_actor = e.actor.id == *user;
@@ -369,6 +384,13 @@ void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event eve
       std::erase_if(g->recipients, [&](int64_t id) { return contains(elsewhere, id); });
       if (g->recipients.empty()) return;
       g->origin.connection = 0;
+    } else if (auto* t = std::get_if<domain::TypingEvent>(&event)) {
+      if (!t->guild || t->wire_chat_id != *guild) return wrong();
+      std::lock_guard lock(mu_);
+      auto it = guild_locals_.find(*guild);
+      if (it == guild_locals_.end()) return;
+      t->recipients.assign(it->second.begin(), it->second.end());
+      std::erase(t->recipients, t->user_id);
     } else {
       return wrong();
     }

@@ -150,6 +150,14 @@ struct EventWriter {
       put_string(w, "reason", "account_deleted");
     return "token_revoked";
   }
+  const char* operator()(const domain::TypingEvent& e) {
+    put_i64(w, "chat", e.wire_chat_id);
+    put_i64(w, "user", e.user_id);
+    put_ids(w, "recipients", e.recipients);
+    w.Key("guild");
+    w.Bool(e.guild);
+    return "typing";
+  }
 };
 
 struct ChangeWriter {
@@ -455,6 +463,14 @@ std::optional<Body> decode_body(std::string_view kind, Fields& f) {
   if (kind == "chat") return Body{domain::Event{decode_chat(f)}};
   if (kind == "friend") return Body{domain::Event{decode_friend(f)}};
   if (kind == "guild") return Body{domain::Event{decode_guild(f)}};
+  if (kind == "typing") {
+    domain::TypingEvent e;
+    e.wire_chat_id = f.i64("chat");
+    e.user_id = f.i64("user");
+    e.recipients = f.ids("recipients");
+    e.guild = f.boolean("guild");
+    return Body{domain::Event{std::move(e)}};
+  }
   if (kind == "token_revoked") {
     domain::TokenRevokedEvent e{f.i64("user"), f.str("token_hash")};
     auto reason = f.optional_str("reason");

@@ -104,6 +104,24 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
       });
 }
 
+Status Chats::typing(const UserView& me, int64_t wire_chat_id) {
+  auto chat = resolve(me, wire_chat_id);
+  if (!chat.ok()) return chat.error();
+  if (!chat->guild && (!directory_.are_friends(me.id, chat->other_id) || !chat->chat_id))
+    return Errc::kNotFriends;
+  if (typing_limit_.acquire(std::to_string(me.id) + ":" + std::to_string(wire_chat_id),
+                            clock_.now_us()) > 0)
+    return {};
+  TypingEvent event;
+  event.wire_chat_id = wire_chat_id;
+  event.user_id = me.id;
+  event.guild = chat->guild;
+  event.recipients = recipients_now(me, *chat, wire_chat_id);
+  std::erase(event.recipients, me.id);
+  if (!event.recipients.empty()) bus_.publish(event);
+  return {};
+}
+
 void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
                  RequestOrigin origin, Done done) {
   auto chat = resolve(me, wire_chat_id);

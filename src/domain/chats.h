@@ -20,6 +20,14 @@ namespace rwd::domain {
 // the message the first send stored. A day covers a phone that was off overnight.
 inline constexpr int64_t kNonceWindowUs = int64_t{24} * 3600 * 1'000'000;
 
+// Typing: how long a member is shown as typing after one `typing` event, and how often one
+// user's typing in one chat goes out at most: kTypingBurst at once (a client sends one as
+// each of several quick messages is begun), then one per kTypingIntervalUs; more is dropped
+// (clients repeat it every few seconds while the person types).
+inline constexpr int kTypingShownS = 8;
+inline constexpr int kTypingBurst = 3;
+inline constexpr int64_t kTypingIntervalUs = 2'000'000;
+
 struct ChatSettings {
   size_t max_content_chars = 2000;
   int history_max_count = 100;
@@ -62,6 +70,10 @@ class Chats {
   // Replaces the text of my own message; empty content deletes it. The event carries `origin`.
   void edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, std::string content,
             RequestOrigin origin, Done done);
+  // I am typing in the chat: a TypingEvent to its other members, never stored. Needs what a
+  // send needs (a friendship, a guild's membership) and answers its errors; past the rate of
+  // kTypingBurst / kTypingIntervalUs it is dropped (ok, no event).
+  Status typing(const UserView& me, int64_t wire_chat_id);
   // The newest `count` messages created before before_us, oldest first. Members of a chat
   // may read its history even after their friendship ended; a pair that never were
   // friends has no chat (kChatNotFound).
@@ -94,6 +106,7 @@ class Chats {
   SnowflakeGenerator& ids_;
   const Clock& clock_;
   RateLimiter send_limit_;
+  RateLimiter typing_limit_{kTypingBurst, kTypingBurst * kTypingIntervalUs};  // user and chat
   // Stamps a message (id, time) and submits its write as one step, so the writer's order,
   // which is the order events go out, is also the order of ids and times, which history uses.
   std::mutex send_mu_;

@@ -79,7 +79,16 @@ struct TokenRevokedEvent {
   RevokeReason reason = RevokeReason::kToken;
 };
 
-using Event = std::variant<ChatEvent, FriendEvent, GuildEvent, TokenRevokedEvent>;
+// Someone is typing in a chat: ephemeral (never stored), to the other members' v2 connections
+// only, and shown by them until it expires (kTypingShownS) or the typer's message arrives.
+struct TypingEvent {
+  int64_t wire_chat_id = 0;         // a guild's id, or the pair's XOR (the same for both members)
+  int64_t user_id = 0;              // who is typing
+  std::vector<int64_t> recipients;  // the chat's other members
+  bool guild = false;
+};
+
+using Event = std::variant<ChatEvent, FriendEvent, GuildEvent, TokenRevokedEvent, TypingEvent>;
 
 class EventBus {
  public:

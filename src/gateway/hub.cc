@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "domain/chats.h"
 #include "gateway/session.h"
 #include "metrics/counters.h"
 #include "protocol/gateway_codec.h"
@@ -155,6 +156,11 @@ void Hub::on_event(const domain::Event& event) {
     }
   } else if (const auto* r = std::get_if<domain::TokenRevokedEvent>(&event)) {
     for (auto& s : sessions_of(r->user_id)) s->on_token_revoked(r->token_hash, r->reason);
+  } else if (const auto* t = std::get_if<domain::TypingEvent>(&event)) {
+    // v2 only: the app would hand an unknown frame type to its error handler.
+    auto frame = std::make_shared<const std::string>(
+        protocol::encode_typing(t->wire_chat_id, t->user_id, domain::kTypingShownS));
+    for (int64_t user : t->recipients) deliver(user, nullptr, frame);
   }
 }
 

@@ -198,6 +198,10 @@ void Session::handle(Held held) {
           handle_block(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::LoadBlockedRequest>) {
           handle_load_blocked(request_id);
+        } else if constexpr (std::is_same_v<T, protocol::TypingRequest>) {
+          // Answered only when refused: a client repeats it every few seconds while typing.
+          if (Status s = services_.chats.typing(*user_, r.chat_id); !s.ok())
+            send_error(s.error(), request_id);
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
           handle_auth(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {

@@ -340,6 +340,19 @@ std::string encode_blocked_users(const std::vector<domain::UserView>& users) {
   });
 }
 
+std::string encode_typing(int64_t wire_chat_id, int64_t user_id, int expires_in_s) {
+  return envelope("typing", [&](Writer& w) {
+    w.StartObject();
+    w.Key("chat_id");
+    write_string(w, std::to_string(wire_chat_id));
+    w.Key("user_id");
+    write_string(w, std::to_string(user_id));
+    w.Key("expires_in");
+    w.Int(expires_in_s);
+    w.EndObject();
+  });
+}
+
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more) {
   return envelope("load", [&](Writer& w) {
     w.StartObject();

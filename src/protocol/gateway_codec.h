@@ -68,11 +68,16 @@ struct BlockRequest {
 };
 // v2 only (v1 answers as before it existed): `load {"type":"blocked_users"}`.
 struct LoadBlockedRequest {};
+// v2 only (v1 answers kUnknownType): `typing {"chat_id":...}`, I am typing in that chat.
+struct TypingRequest {
+  int64_t chat_id = 0;
+};
 
 // A new alternative needs its row in request_types.cc, which does not compile without it.
-using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
-                             LoadFriendsRequest, FriendRequest, GuildRequest, LoadGuildsRequest,
-                             LoadGuildMembersRequest, BlockRequest, LoadBlockedRequest>;
+using Request =
+    std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
+                 FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest,
+                 BlockRequest, LoadBlockedRequest, TypingRequest>;
 
 // v2: the id a client may give a request, at the frame's top level next to `type` and
 // `payload` ("request_id": 1 to 64 printable ASCII characters). Every frame that answers the
@@ -143,6 +148,9 @@ std::string encode_guild_summaries(const std::vector<domain::GuildSummary>& guil
 std::string encode_guild_members(const domain::GuildView& guild);
 // v2's answer to `load blocked_users`: the users I block, oldest block first.
 std::string encode_blocked_users(const std::vector<domain::UserView>& users);
+// v2 only: user_id is typing in wire_chat_id (a guild's id, or the pair's XOR) and is shown
+// so for expires_in_s seconds unless another comes (or their message).
+std::string encode_typing(int64_t wire_chat_id, int64_t user_id, int expires_in_s);
 // v2 only: sent after the chat events of a history load.
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more);
 

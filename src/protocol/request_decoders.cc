@@ -356,6 +356,13 @@ Result<BlockRequest> decode_block(const FrameParts& frame) {
 
 Result<LoadBlockedRequest> decode_load_blocked(const FrameParts&) { return LoadBlockedRequest{}; }
 
+Result<TypingRequest> decode_typing(const FrameParts& frame) {
+  if (Status s = payload_object(frame.payload, "typing"); !s.ok()) return s.error();
+  auto chat_id = Fields(*frame.payload, "typing").id("chat_id");
+  if (!chat_id.ok()) return chat_id.error();
+  return TypingRequest{chat_id.value()};
+}
+
 Result<Request> decode_request(std::string_view frame, Version version) {
   return decode_frame(frame, version).request;
 }

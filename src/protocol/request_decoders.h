@@ -20,5 +20,6 @@ Result<LoadGuildsRequest> decode_load_guilds(const FrameParts& frame);
 Result<LoadGuildMembersRequest> decode_load_guild_members(const FrameParts& frame);
 Result<BlockRequest> decode_block(const FrameParts& frame);
 Result<LoadBlockedRequest> decode_load_blocked(const FrameParts& frame);
+Result<TypingRequest> decode_typing(const FrameParts& frame);
 
 }  // namespace rwd::protocol

@@ -55,6 +55,7 @@ constexpr RequestType kRequestTypes[] = {
     row<LoadGuildMembersRequest, decode_load_guild_members>("load", "guild_members", kV2Only, true),
     row<BlockRequest, decode_block>("block", "", kV2Only, true),
     row<LoadBlockedRequest, decode_load_blocked>("load", "blocked_users", kV2Only, true),
+    row<TypingRequest, decode_typing>("typing", "", kV2Only, true),
 };
 
 static_assert(std::size(kRequestTypes) == std::variant_size_v<Request>,

@@ -168,6 +168,33 @@ def test_a_send_and_its_retry_on_two_nodes_at_once_store_one_message(cluster):
     cb.expect_silence(0.5)
 
 
+def test_typing_reaches_members_on_other_nodes(cluster):
+    """Typing in a direct message and in a guild whose members are on three nodes: each other
+    member's v2 connection is told once, wherever it is; the typer is not."""
+    a, b, c = user(cluster, 0), user(cluster, 1), user(cluster, 2)
+    befriend(cluster, 0, 1, a, b)
+    befriend(cluster, 0, 2, a, c)
+    ca = connect(cluster, 0, a[0], version=2)
+    cb = connect(cluster, 1, b[0], version=2)
+    cc = connect(cluster, 2, c[0], version=2)
+    ca.send("typing", {"chat_id": chat_id(a[1], b[1])})
+    assert cb.recv_type("typing", 10)["payload"] == {
+        "chat_id": chat_id(a[1], b[1]), "user_id": a[1], "expires_in": 8}
+    ca.send("guild", {"type": "create", "name": "crew"})
+    guild = ca.recv_type("guild", 10)["payload"]["guild"]["id"]
+    for who, conn in ((b, cb), (c, cc)):
+        ca.send("guild", {"type": "add", "guild_id": guild, "name": who[2]})
+        ca.recv_type("guild", 10)
+        conn.recv_type("guild", 10)
+    cb.recv_type("guild", 10)  # c joined
+    cb.send("typing", {"chat_id": guild})
+    for conn in (ca, cc):
+        assert conn.recv_type("typing", 10)["payload"] == {
+            "chat_id": guild, "user_id": b[1], "expires_in": 8}
+    for conn in (ca, cb, cc):
+        conn.expect_silence(0.5)
+
+
 def test_friend_request_and_answer_across_nodes_and_a_third_node_knows(cluster):
     a, b = user(cluster, 0), user(cluster, 2)
     befriend(cluster, 0, 2, a, b)

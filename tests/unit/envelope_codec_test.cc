@@ -150,6 +150,17 @@ TEST(EnvelopeCodecTest, AGuildEventComesBackWithEveryAction) {
   }
 }
 
+TEST(EnvelopeCodecTest, ATypingEventComesBack) {
+  for (bool guild : {false, true}) {
+    rwd::domain::TypingEvent e{-kBig, kBig - 1, {kBig, 2}, guild};
+    auto got = round_trip_event(e);
+    EXPECT_EQ(got.wire_chat_id, -kBig);
+    EXPECT_EQ(got.user_id, kBig - 1);
+    EXPECT_EQ(got.recipients, e.recipients);
+    EXPECT_EQ(got.guild, guild);
+  }
+}
+
 TEST(EnvelopeCodecTest, ATokenRevocationComesBack) {
   TokenRevokedEvent got = round_trip_event(TokenRevokedEvent{kBig, std::string(64, 'f')});
   EXPECT_EQ(got.user_id, kBig);

@@ -668,6 +668,25 @@ TEST(GatewayCodecTest, ASendsNonceIsReadOnV2OnlyAndComesBackInThePayload) {
   EXPECT_EQ(with.substr(0, frame.size() - 2), frame.substr(0, frame.size() - 2));
 }
 
+TEST(GatewayCodecTest, TypingIsAV2RequestNamingAChatAndAV2OnlyEvent) {
+  auto r = decode(R"({"type":"typing","payload":{"chat_id":"108"}})", Version::kV2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::get<TypingRequest>(r.value()).chat_id, 108);
+  for (const char* bad : {R"({"type":"typing","payload":{}})",
+                          R"({"type":"typing","payload":{"chat_id":null}})",
+                          R"({"type":"typing","payload":{"chat_id":"x"}})",
+                          R"({"type":"typing"})", R"({"type":"typing","payload":[]})"}) {
+    auto e = decode(bad, Version::kV2);
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << bad;
+  }
+  auto v1 = decode(R"({"type":"typing","payload":{"chat_id":"108"}})", Version::kV1);
+  ASSERT_FALSE(v1.ok());
+  EXPECT_EQ(v1.error().code, Errc::kUnknownType);
+  EXPECT_EQ(encode_typing(108, 7, 8),
+            R"({"type":"typing","payload":{"chat_id":"108","user_id":"7","expires_in":8}})");
+}
+
 TEST(GatewayCodecTest, ANonceThatBreaksItsRuleIsInvalidPayloadOnV2) {
   const std::string too_long(kMaxRequestIdLength + 1, 'a');
   for (const std::string& nonce :

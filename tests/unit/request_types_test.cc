@@ -110,6 +110,7 @@ TEST(RequestTypesTest, EachRowDecodesToItsAlternative) {
       {R"({"type":"load","payload":{"type":"guild_members","guild_id":"1"}})", 8},
       {R"({"type":"block","payload":{"type":"block","name":"a"}})", 9},
       {R"({"type":"load","payload":{"type":"blocked_users"}})", 10},
+      {R"({"type":"typing","payload":{"chat_id":"1"}})", 11},
   };
   ASSERT_EQ(std::size(frames), request_types().size());
   for (const auto& [frame, index] : frames) {

@@ -146,7 +146,7 @@ async function refuseLoads(page, count, error) {
   }, count, error);
 }
 
-describe('web client', {timeout: 180000}, () => {
+describe('web client', {timeout: 240000}, () => {
   before(async () => {
     const ca = makeTestCa(dir);
     smtp = await new SmtpSink().start(ca, dir);
@@ -244,6 +244,18 @@ describe('web client', {timeout: 180000}, () => {
     await bobTab2.close();
   });
 
+  it('shows who is typing until their message arrives', async () => {
+    assert.equal(await bob.$eval('#typing-indicator', (e) => e.textContent), '');
+    await alice.focus('#composer-input');
+    await alice.keyboard.type('typing this');
+    await waitForText(bob, '#typing-indicator', 'alice is typing…');
+    assert.equal(await alice.$eval('#typing-indicator', (e) => e.textContent), '');  // not mine
+    await alice.keyboard.press('Enter');
+    await waitForText(bob, '#message-list', 'typing this');
+    await bob.waitForFunction(() => document.querySelector('#typing-indicator').textContent === '',
+                              {polling: 'mutation', timeout: 2000});
+  });
+
   it('edits and deletes own messages, and the other side sees it live', async () => {
     const item = await alice.waitForFunction(() => [...document.querySelectorAll('#message-list .message')]
       .find((li) => li.textContent.includes('a typo here')), {polling: 'mutation'});
@@ -275,11 +287,11 @@ describe('web client', {timeout: 180000}, () => {
     await bob.reload();
     await waitForText(bob, '#conversation-title', 'alice');
     await waitForText(bob, '#message-list', 'no typo now');
-    assert.deepEqual(await messageTexts(bob), ['hello bob', 'hi alice! 안녕', 'no typo now']);
+    assert.deepEqual(await messageTexts(bob), ['hello bob', 'hi alice! 안녕', 'no typo now', 'typing this']);
     // The edit is remembered by the server (edited_at), not only by the page that saw it.
     assert.deepEqual(await bob.$$eval('#message-list .message', (els) => els.map((li) =>
       [li.querySelector('.message-text').textContent, !li.querySelector('.edited').hidden])),
-    [['hello bob', false], ['hi alice! 안녕', false], ['no typo now', true]]);
+    [['hello bob', false], ['hi alice! 안녕', false], ['no typo now', true], ['typing this', false]]);
   });
 
   it('loads older messages as the reader scrolls up', async () => {
@@ -298,8 +310,8 @@ describe('web client', {timeout: 180000}, () => {
     }
     await waitForText(bob, '#history-status', 'This is the beginning of the conversation.');
     const all = await messageTexts(bob);
-    assert.equal(all.length, 123);
-    assert.deepEqual(all.slice(0, 4), ['hello bob', 'hi alice! 안녕', 'no typo now', 'seed 1']);
+    assert.equal(all.length, 124);
+    assert.deepEqual(all.slice(0, 5), ['hello bob', 'hi alice! 안녕', 'no typo now', 'typing this', 'seed 1']);
     assert.equal(all.at(-1), 'seed 120');
     // Paging back keeps the reader where they were instead of jumping to the top.
     assert.ok(await bob.$eval('#messages', (e) => e.scrollTop > 0 || e.scrollHeight <= e.clientHeight));
