@@ -209,10 +209,17 @@ describe('sign-up, keyboard and phone details', () => {
     assert.deepEqual(header, {cut: false, title: 'Saturday hiking club', me: 'Ddora', meShown: true, nameShown: true,
                               width: 390});
 
-    // At the newest message, the connection goes.
+    // At the newest message, the connection goes. (Once, on a loaded machine, the list was
+    // found empty right after the banner showed: the measure waits for the message.)
+    const newestShown = () => page.waitForFunction(() => {
+      const last = [...document.querySelectorAll('#message-list .message')].at(-1);
+      return last && last.querySelector('.message-text').textContent === 'message 30';
+    }, {polling: 'mutation', timeout: 10000});
+    await newestShown();
     await page.$eval('#messages', (e) => { e.scrollTop = e.scrollHeight; });
     await relay.cut();
     await waitForVisible(page, '#offline-banner');
+    await newestShown();
     const layout = await page.evaluate(() => {
       const banner = document.querySelector('#offline-banner').getBoundingClientRect();
       const box = document.querySelector('#messages').getBoundingClientRect();
