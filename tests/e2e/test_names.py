@@ -137,9 +137,10 @@ def test_names_stored_before_the_rule_keep_working_and_get_skeletons(start_serve
     # Back to the schema before names in any script: no skeletons, ASCII lower-case keys, and
     # none of the later versions (the chat sequence numbers of version 5, the password reset
     # keys of 6, the disabled accounts of 7, the blocks of 8, the deleted accounts of 9, the
-    # sessions' last use and client of 10).
+    # sessions' last use and client of 10, the send nonces of 11).
     db = sqlite3.connect(str(data / "rewind.db"))
-    db.executescript("ALTER TABLE tokens DROP COLUMN last_seen_us; "
+    db.executescript("DROP INDEX messages_by_nonce; ALTER TABLE messages DROP COLUMN nonce; "
+                     "ALTER TABLE tokens DROP COLUMN last_seen_us; "
                      "ALTER TABLE tokens DROP COLUMN client; "
                      "DROP INDEX friend_requests_to; DROP INDEX friendships_hi; "
                      "ALTER TABLE users DROP COLUMN deleted_us; DROP TABLE blocks; "

@@ -246,6 +246,9 @@ describe('web client', {timeout: 240000}, () => {
 
   it('shows who is typing until their message arrives', async () => {
     assert.equal(await bob.$eval('#typing-indicator', (e) => e.textContent), '');
+    // The messages just sent began with a typing each: the server lets 3 through at once,
+    // then one per 2 s, so a little wait makes sure the next one is not dropped.
+    await new Promise((r) => setTimeout(r, 2500));
     await alice.focus('#composer-input');
     await alice.keyboard.type('typing this');
     await waitForText(bob, '#typing-indicator', 'alice is typing…');
