@@ -48,13 +48,19 @@ Status Chats::check_rate(const UserView& me) {
   return {};
 }
 
+Result<Chats::Resolved> Chats::writable(const UserView& me, int64_t wire_chat_id) const {
+  auto chat = resolve(me, wire_chat_id);
+  if (!chat.ok()) return chat.error();
+  if (!chat->guild && (!directory_.are_friends(me.id, chat->other_id) || !chat->chat_id))
+    return Errc::kNotFriends;
+  return chat;
+}
+
 void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
                  RequestOrigin origin, Sent done) {
   if (trim(content).empty()) return done(std::optional<ChatMessage>());
-  auto chat = resolve(me, wire_chat_id);
+  auto chat = writable(me, wire_chat_id);
   if (!chat.ok()) return done(chat.error());
-  if (!chat->guild && (!directory_.are_friends(me.id, chat->other_id) || !chat->chat_id))
-    return done(Errc::kNotFriends);
   if (Status s = validate_content(content, settings_.max_content_chars); !s.ok())
     return done(s.error());
   if (Status s = check_rate(me); !s.ok()) return done(s.error());
@@ -105,10 +111,8 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
 }
 
 Status Chats::typing(const UserView& me, int64_t wire_chat_id) {
-  auto chat = resolve(me, wire_chat_id);
+  auto chat = writable(me, wire_chat_id);
   if (!chat.ok()) return chat.error();
-  if (!chat->guild && (!directory_.are_friends(me.id, chat->other_id) || !chat->chat_id))
-    return Errc::kNotFriends;
   if (typing_limit_.acquire(std::to_string(me.id) + ":" + std::to_string(wire_chat_id),
                             clock_.now_us()) > 0)
     return {};

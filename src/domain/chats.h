@@ -92,6 +92,9 @@ class Chats {
     std::vector<int64_t> recipients;  // every member, me included
   };
   Result<Resolved> resolve(const UserView& me, int64_t wire_chat_id) const;
+  // resolve(), and a direct message needs the pair to be friends (kNotFriends): what sending
+  // and typing need.
+  Result<Resolved> writable(const UserView& me, int64_t wire_chat_id) const;
   Status check_rate(const UserView& me);
   // Who receives a committed message event: a guild's members at that moment (so a member
   // removed meanwhile gets nothing more), the author included; a pair's two members.
@@ -106,7 +109,7 @@ class Chats {
   SnowflakeGenerator& ids_;
   const Clock& clock_;
   RateLimiter send_limit_;
-  RateLimiter typing_limit_{kTypingBurst, kTypingBurst * kTypingIntervalUs};  // user and chat
+  RateLimiter typing_limit_{kTypingBurst, kTypingBurst* kTypingIntervalUs};  // user and chat
   // Stamps a message (id, time) and submits its write as one step, so the writer's order,
   // which is the order events go out, is also the order of ids and times, which history uses.
   std::mutex send_mu_;

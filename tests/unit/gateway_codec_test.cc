@@ -672,10 +672,10 @@ TEST(GatewayCodecTest, TypingIsAV2RequestNamingAChatAndAV2OnlyEvent) {
   auto r = decode(R"({"type":"typing","payload":{"chat_id":"108"}})", Version::kV2);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(std::get<TypingRequest>(r.value()).chat_id, 108);
-  for (const char* bad : {R"({"type":"typing","payload":{}})",
-                          R"({"type":"typing","payload":{"chat_id":null}})",
-                          R"({"type":"typing","payload":{"chat_id":"x"}})",
-                          R"({"type":"typing"})", R"({"type":"typing","payload":[]})"}) {
+  for (const char* bad :
+       {R"({"type":"typing","payload":{}})", R"({"type":"typing","payload":{"chat_id":null}})",
+        R"({"type":"typing","payload":{"chat_id":"x"}})", R"({"type":"typing"})",
+        R"({"type":"typing","payload":[]})"}) {
     auto e = decode(bad, Version::kV2);
     ASSERT_FALSE(e.ok()) << bad;
     EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << bad;
