@@ -270,6 +270,8 @@ void ClusterEventBus::publish(const domain::Event& event) {
     }
     std::string payload = encode_envelope(settings_.node_instance, event);
     for (int64_t user : t->recipients) send(user_channel(user), payload);
+  } else if (const auto* r = std::get_if<domain::ReadEvent>(&event)) {
+    send(user_channel(r->user_id), encode_envelope(settings_.node_instance, event));
   }
 }
 
@@ -355,6 +357,9 @@ void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event eve
             if (!contains(e.recipients, *user)) return false;
             e.recipients = {*user};
             return true;
+          } else if constexpr (std::is_same_v<T, domain::ReadEvent>) {
+            e.origin = 0;  // another process's connection
+            return e.user_id == *user;
           } else if constexpr (std::is_same_v<T, domain::FriendEvent>) {
             e.tell_target = e.target.id == *user;
             e.tell_actor = e.actor.id == *user;

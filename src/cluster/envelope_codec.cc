@@ -158,6 +158,12 @@ struct EventWriter {
     w.Bool(e.guild);
     return "typing";
   }
+  const char* operator()(const domain::ReadEvent& e) {
+    put_i64(w, "user", e.user_id);
+    put_i64(w, "chat", e.wire_chat_id);
+    put_i64(w, "message", e.message_id);
+    return "read";
+  }
 };
 
 struct ChangeWriter {
@@ -469,6 +475,13 @@ std::optional<Body> decode_body(std::string_view kind, Fields& f) {
     e.user_id = f.i64("user");
     e.recipients = f.ids("recipients");
     e.guild = f.boolean("guild");
+    return Body{domain::Event{std::move(e)}};
+  }
+  if (kind == "read") {
+    domain::ReadEvent e;
+    e.user_id = f.i64("user");
+    e.wire_chat_id = f.i64("chat");
+    e.message_id = f.i64("message");
     return Body{domain::Event{std::move(e)}};
   }
   if (kind == "token_revoked") {

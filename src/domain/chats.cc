@@ -1,5 +1,7 @@
 #include "domain/chats.h"
 
+#include <algorithm>
+
 #include "base/text.h"
 #include "domain/validation.h"
 #include "metrics/counters.h"
@@ -151,6 +153,65 @@ void Chats::edit(const UserView& me, int64_t wire_chat_id, int64_t message_id, s
                         bus_.publish(event);
                         done({});
                       });
+}
+
+void Chats::mark_read(const UserView& me, uint64_t connection, int64_t wire_chat_id,
+                      int64_t message_id, MarkedRead done) {
+  auto chat = resolve(me, wire_chat_id);
+  if (!chat.ok()) return done(chat.error());
+  // Not an error of the sender's: the message need not be mine.
+  const Error no_message{Errc::kMessageNotFound, "no such message in this chat."};
+  if (!chat->chat_id) return done(Errc::kChatNotFound);  // the pair never were friends
+  store_.mark_read(me.id, *chat->chat_id, message_id,
+                   [this, user = me.id, connection, wire_chat_id, no_message,
+                    done = std::move(done)](Result<store::ReadMark> r) {
+                     if (!r.ok() && r.error().code == Errc::kMessageNotFound)
+                       return done(no_message);
+                     if (!r.ok()) return done(r.error());
+                     if (r->moved) bus_.publish(ReadEvent{user, wire_chat_id, r->message_id, connection});
+                     done(r->message_id);
+                   });
+}
+
+void Chats::summaries(const UserView& me, Summarized done) {
+  // Which chats are mine is the Directory's to say; what is in them is the store's.
+  std::vector<int64_t> chat_ids, wire_ids;
+  for (const UserView& f : directory_.friends(me.id)) {
+    if (auto chat = directory_.dm_chat(me.id, f.id)) {
+      chat_ids.push_back(*chat);
+      wire_ids.push_back(me.id ^ f.id);
+    }
+  }
+  for (const GuildSummary& g : directory_.guild_summaries_of(me.id)) {
+    chat_ids.push_back(g.id);
+    wire_ids.push_back(g.id);
+  }
+  bool submitted = read_pool_.try_submit([this, user = me.id, chat_ids = std::move(chat_ids),
+                                          wire_ids = std::move(wire_ids), done] {
+    auto rows = store_.chat_summaries(user, chat_ids, kUnreadCap);
+    if (!rows.ok()) return done(rows.error());
+    std::vector<ChatSummary> out;
+    out.reserve(rows->size());
+    size_t next = 0;  // rows come in the order asked, without chats that do not exist
+    for (auto& row : *rows) {
+      while (next < chat_ids.size() && chat_ids[next] != row.chat_id) ++next;
+      if (next == chat_ids.size()) break;
+      ChatSummary s{wire_ids[next], row.last_read_id, row.unread, std::nullopt};
+      if (row.last_message) {
+        store::MessageRecord& m = *row.last_message;
+        s.last_message = ChatMessage{m.id,         wire_ids[next], m.author_id, std::move(m.content),
+                                     m.created_us, m.edited_us,    m.seq};
+      }
+      out.push_back(std::move(s));
+    }
+    std::stable_sort(out.begin(), out.end(), [](const ChatSummary& a, const ChatSummary& b) {
+      int64_t x = a.last_message ? a.last_message->id : 0;
+      int64_t y = b.last_message ? b.last_message->id : 0;
+      return x > y;
+    });
+    done(std::move(out));
+  });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many reads at once; try again."});
 }
 
 void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, int count,

@@ -28,6 +28,10 @@ inline constexpr int kTypingShownS = 8;
 inline constexpr int kTypingBurst = 3;
 inline constexpr int64_t kTypingIntervalUs = 2'000'000;
 
+// Unread counts stop here (ChatSummary::unread): a count past it says "this many or more",
+// and counting a long unread history costs no more than this many rows.
+inline constexpr int kUnreadCap = 1000;
+
 struct ChatSettings {
   size_t max_content_chars = 2000;
   int history_max_count = 100;
@@ -57,6 +61,8 @@ class Chats {
   // out then.
   using Sent = std::function<void(Result<std::optional<ChatMessage>>)>;
   using Loaded = std::function<void(Result<std::vector<ChatMessage>>)>;
+  using MarkedRead = std::function<void(Result<int64_t>)>;
+  using Summarized = std::function<void(Result<std::vector<ChatSummary>>)>;
 
   Chats(ChatSettings settings, store::Store& store, Directory& directory, EventBus& bus,
         ThreadPool& read_pool, SnowflakeGenerator& ids, const Clock& clock);
@@ -78,6 +84,16 @@ class Chats {
   // may read its history even after their friendship ended; a pair that never were
   // friends has no chat (kChatNotFound).
   void load(const UserView& me, int64_t wire_chat_id, int64_t before_us, int count, Loaded done);
+  // I have read the chat up to message_id (any message of it, even one deleted since): my read
+  // mark moves there unless it is there or past it already. Answers the mark as it is now;
+  // when it moved, a ReadEvent tells my other connections (not `connection`). Members may
+  // mark what they may read (history): a former friend's chat too.
+  void mark_read(const UserView& me, uint64_t connection, int64_t wire_chat_id,
+                 int64_t message_id, MarkedRead done);
+  // My chats as my list shows them: each friend's direct-message chat and each guild's,
+  // newest last message first (those without one after, friends before guilds), each with my
+  // read mark, the unread count (at most kUnreadCap) and its newest message. Read on the pool.
+  void summaries(const UserView& me, Summarized done);
   // The largest count load() serves; larger requests are capped to it.
   int history_limit() const { return settings_.history_max_count; }
 

@@ -88,7 +88,19 @@ struct TypingEvent {
   bool guild = false;
 };
 
-using Event = std::variant<ChatEvent, FriendEvent, GuildEvent, TokenRevokedEvent, TypingEvent>;
+// I moved my read mark in a chat (Chats::mark_read): my other v2 connections move theirs.
+// The connection that asked is answered on its own.
+struct ReadEvent {
+  int64_t user_id = 0;
+  int64_t wire_chat_id = 0;
+  int64_t message_id = 0;  // the mark: the newest message read
+  // The connection that asked (0: none), skipped. Unique within one process: a bus between
+  // processes delivers another process's event with 0 here.
+  uint64_t origin = 0;
+};
+
+using Event =
+    std::variant<ChatEvent, FriendEvent, GuildEvent, TokenRevokedEvent, TypingEvent, ReadEvent>;
 
 class EventBus {
  public:

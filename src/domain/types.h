@@ -32,6 +32,15 @@ struct ChatMessage {
   int64_t seq = 0;
 };
 
+// A chat as one of its members sees it in their list: where they stopped reading, how many
+// messages of the others came after (at most kUnreadCap), and the newest message.
+struct ChatSummary {
+  int64_t wire_chat_id = 0;
+  int64_t last_read_id = 0;  // 0: nothing read yet
+  int unread = 0;
+  std::optional<ChatMessage> last_message;  // none: the chat has no live message
+};
+
 // Where a request came from: the connection that sent it (unique within one process; 0:
 // none) and the id its client gave it (v2; empty: none). The event a chat request causes
 // reaches that connection with the id, so that the client can tell which request it answers.

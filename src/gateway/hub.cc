@@ -161,6 +161,11 @@ void Hub::on_event(const domain::Event& event) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_typing(t->wire_chat_id, t->user_id, domain::kTypingShownS));
     for (int64_t user : t->recipients) deliver(user, nullptr, frame);
+  } else if (const auto* r = std::get_if<domain::ReadEvent>(&event)) {
+    // My other v2 connections; the one that asked has its answer.
+    deliver(r->user_id, nullptr,
+            std::make_shared<const std::string>(protocol::encode_read(r->wire_chat_id, r->message_id)),
+            r->origin);
   }
 }
 

@@ -202,6 +202,15 @@ void Session::handle(Held held) {
           // Answered only when refused: a client repeats it every few seconds while typing.
           if (Status s = services_.chats.typing(*user_, r.chat_id); !s.ok())
             send_error(s.error(), request_id);
+        } else if constexpr (std::is_same_v<T, protocol::ReadRequest>) {
+          handle_read(r, request_id);
+        } else if constexpr (std::is_same_v<T, protocol::LoadChatsRequest>) {
+          services_.chats.summaries(
+              *user_, on_strand([request_id](Session& s, Result<std::vector<domain::ChatSummary>> r) {
+                if (!r.ok()) return s.send_error(r.error(), request_id);
+                s.answer(protocol::encode_chat_summaries(r.value(), s.services_.settings.utc_offset_s),
+                         request_id);
+              }));
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
           handle_auth(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {
@@ -276,6 +285,23 @@ void Session::finish_auth(domain::UserView user, const std::string& token,
 }
 
 void Session::answer_auth(const std::string& request_id) {
+  if (version_ == protocol::Version::kV1) return send_auth(request_id, nullptr);
+  // v2 lists my chats with their unread counts, read from the store first; requests wait
+  // meanwhile, and so do events (until the first answer). A chat whose message is committed
+  // before the read is counted in it, and its event may still follow the answer: clients
+  // count live messages only past each chat's last_message (docs/PROTOCOL.md).
+  auth_in_flight_ = true;
+  services_.chats.summaries(
+      *user_, on_strand([request_id](Session& s, Result<std::vector<domain::ChatSummary>> r) {
+        s.auth_in_flight_ = false;
+        if (!r.ok())  // the answer still goes: `chats` is null, and `load chats` may ask again
+          spdlog::warn("auth: chat summaries not read: {}", r.error().detail);
+        s.send_auth(request_id, r.ok() ? &r.value() : nullptr);
+      }));
+}
+
+void Session::send_auth(const std::string& request_id,
+                        const std::vector<domain::ChatSummary>* chats) {
   // Read now, after the wait: every change another node published before this node's
   // subscriptions were confirmed is in the Directory already. Its rw:dir change was published
   // before the event (one publisher, one order), and rw:dir is always subscribed: Redis sent
@@ -288,7 +314,8 @@ void Session::answer_auth(const std::string& request_id) {
   if (version_ == protocol::Version::kV2)
     guilds = services_.directory.guild_summaries_of(user_->id);
   std::string text = protocol::with_request_id(
-      protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds),
+      protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds,
+                            chats, services_.settings.utc_offset_s),
       request_id);
   if (answered_.load(std::memory_order_relaxed)) {
     send(std::move(text));
@@ -420,6 +447,17 @@ void Session::handle_load_blocked(const std::string& request_id) {
       *user_, on_strand([request_id](Session& s, Result<std::vector<domain::UserView>> users) {
         if (users.ok()) return s.answer(protocol::encode_blocked_users(users.value()), request_id);
         s.send_error(users.error(), request_id);
+      }));
+}
+
+void Session::handle_read(const protocol::ReadRequest& req, const std::string& request_id) {
+  // Answered with the mark as it is now (perhaps past the message asked: another device read
+  // further); my other connections learn of a move from its event.
+  services_.chats.mark_read(
+      *user_, connection_id_, req.chat_id, req.message_id,
+      on_strand([request_id, chat_id = req.chat_id](Session& s, Result<int64_t> mark) {
+        if (!mark.ok()) return s.send_error(mark.error(), request_id);
+        s.answer(protocol::encode_read(chat_id, mark.value()), request_id);
       }));
 }
 

@@ -99,6 +99,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish_auth(domain::UserView user, const std::string& token, const std::string& request_id);
   // The auth answer (and then the held requests), once the user's events reach this process.
   void answer_auth(const std::string& request_id);
+  // The auth answer itself; chats: v2's summaries (null: not read, or v1).
+  void send_auth(const std::string& request_id, const std::vector<domain::ChatSummary>* chats);
   // The token was revoked while the auth answer waited: closes with the revocation's code
   // (4108, or 4110 / 4111 for a disabled or deleted account).
   void close_as_revoked();
@@ -110,6 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_guild(const protocol::GuildRequest& req, const std::string& request_id);
   void handle_block(const protocol::BlockRequest& req, const std::string& request_id);
   void handle_load_blocked(const std::string& request_id);
+  void handle_read(const protocol::ReadRequest& req, const std::string& request_id);
   void send(std::string text);
   // An answer to the request of `request_id`.
   void answer(std::string text, std::string_view request_id);

@@ -199,8 +199,58 @@ std::string encode_error(Errc code, std::string_view reason, int64_t retry_after
   });
 }
 
+void write_chat_message(Writer& w, domain::ChatAction action, const domain::ChatMessage& m,
+                        bool v2, int utc_offset_s) {
+  w.StartObject();
+  w.Key("type");
+  w.String(action == domain::ChatAction::kSend ? "send" : "edit");
+  w.Key("id");
+  write_string(w, std::to_string(m.id));
+  w.Key("user_id");
+  write_string(w, std::to_string(m.author_id));
+  w.Key("chat_id");
+  write_string(w, std::to_string(m.wire_chat_id));
+  w.Key("content");
+  write_string(w, m.content);
+  w.Key("created_at");
+  write_string(w, format_created_at(m.created_us, utc_offset_s));
+  if (v2) {
+    w.Key("edited_at");
+    if (m.edited_us)
+      write_string(w, format_created_at(*m.edited_us, utc_offset_s));
+    else
+      w.Null();
+  }
+  w.EndObject();
+}
+
+void write_chat_summaries(Writer& w, const std::vector<domain::ChatSummary>& chats,
+                          int utc_offset_s) {
+  w.StartArray();
+  for (const auto& c : chats) {
+    w.StartObject();
+    w.Key("chat_id");
+    write_string(w, std::to_string(c.wire_chat_id));
+    w.Key("last_read_id");
+    if (c.last_read_id != 0)
+      write_string(w, std::to_string(c.last_read_id));
+    else
+      w.Null();
+    w.Key("unread_count");
+    w.Int(c.unread);
+    w.Key("last_message");
+    if (c.last_message)
+      write_chat_message(w, domain::ChatAction::kSend, *c.last_message, true, utc_offset_s);
+    else
+      w.Null();
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& st,
-                        const std::vector<domain::GuildSummary>& guilds) {
+                        const std::vector<domain::GuildSummary>& guilds,
+                        const std::vector<domain::ChatSummary>* chats, int utc_offset_s) {
   return envelope("auth", [&](Writer& w) {
     w.StartObject();
     w.Key("self_user");
@@ -223,6 +273,11 @@ std::string encode_auth(Version v, const domain::UserView& self, const domain::F
       w.StartArray();
       for (const auto& g : guilds) write_guild_summary(w, g);
       w.EndArray();
+      w.Key("chats");
+      if (chats)
+        write_chat_summaries(w, *chats, utc_offset_s);
+      else
+        w.Null();
     }
     w.EndObject();
   });
@@ -251,27 +306,7 @@ std::string encode_friend_event(domain::FriendAction action, const domain::UserV
 std::string encode_chat(Version v, domain::ChatAction action, const domain::ChatMessage& m,
                         int utc_offset_s) {
   return envelope("chat", [&](Writer& w) {
-    w.StartObject();
-    w.Key("type");
-    w.String(action == domain::ChatAction::kSend ? "send" : "edit");
-    w.Key("id");
-    write_string(w, std::to_string(m.id));
-    w.Key("user_id");
-    write_string(w, std::to_string(m.author_id));
-    w.Key("chat_id");
-    write_string(w, std::to_string(m.wire_chat_id));
-    w.Key("content");
-    write_string(w, m.content);
-    w.Key("created_at");
-    write_string(w, format_created_at(m.created_us, utc_offset_s));
-    if (v == Version::kV2) {
-      w.Key("edited_at");
-      if (m.edited_us)
-        write_string(w, format_created_at(*m.edited_us, utc_offset_s));
-      else
-        w.Null();
-    }
-    w.EndObject();
+    write_chat_message(w, action, m, v == Version::kV2, utc_offset_s);
   });
 }
 
@@ -349,6 +384,29 @@ std::string encode_typing(int64_t wire_chat_id, int64_t user_id, int expires_in_
     write_string(w, std::to_string(user_id));
     w.Key("expires_in");
     w.Int(expires_in_s);
+    w.EndObject();
+  });
+}
+
+std::string encode_read(int64_t wire_chat_id, int64_t message_id) {
+  return envelope("read", [&](Writer& w) {
+    w.StartObject();
+    w.Key("chat_id");
+    write_string(w, std::to_string(wire_chat_id));
+    w.Key("message_id");
+    write_string(w, std::to_string(message_id));
+    w.EndObject();
+  });
+}
+
+std::string encode_chat_summaries(const std::vector<domain::ChatSummary>& chats,
+                                  int utc_offset_s) {
+  return envelope("load", [&](Writer& w) {
+    w.StartObject();
+    w.Key("type");
+    w.String("chats");
+    w.Key("chats");
+    write_chat_summaries(w, chats, utc_offset_s);
     w.EndObject();
   });
 }

@@ -73,11 +73,20 @@ struct TypingRequest {
   int64_t chat_id = 0;
 };
 
+// v2 only (v1 answers kUnknownType): `read {"chat_id":...,"message_id":...}`, I have read
+// the chat up to that message.
+struct ReadRequest {
+  int64_t chat_id = 0;
+  int64_t message_id = 0;
+};
+// v2 only (v1 answers as before it existed): `load {"type":"chats"}`, my chats' summaries.
+struct LoadChatsRequest {};
+
 // A new alternative needs its row in request_types.cc, which does not compile without it.
 using Request =
     std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
                  FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest,
-                 BlockRequest, LoadBlockedRequest, TypingRequest>;
+                 BlockRequest, LoadBlockedRequest, TypingRequest, ReadRequest, LoadChatsRequest>;
 
 // v2: the id a client may give a request, at the frame's top level next to `type` and
 // `payload` ("request_id": 1 to 64 printable ASCII characters). Every frame that answers the
@@ -120,9 +129,12 @@ std::string encode_heartbeat(const std::string& payload_json);
 std::string encode_ok();
 // reason empty: the table's default text. retry_after_ms > 0 adds "retry_after" (seconds).
 std::string encode_error(Errc code, std::string_view reason = {}, int64_t retry_after_ms = 0);
-// v2 also lists my guilds (`guilds`, as summaries); v1's response never changes.
+// v2 also lists my guilds (`guilds`, as summaries) and my chats (`chats`, as in
+// encode_chat_summaries; null when they could not be read); v1's response never changes.
 std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& state,
-                        const std::vector<domain::GuildSummary>& guilds = {});
+                        const std::vector<domain::GuildSummary>& guilds = {},
+                        const std::vector<domain::ChatSummary>* chats = nullptr,
+                        int utc_offset_s = 0);
 std::string encode_friend_list(const std::vector<domain::UserView>& friends);
 // To the target of a friend operation (both versions): `user` is the actor. With `self`
 // (v2 only), to the actor's other connections: `user` is the target, and "self":true marks
@@ -151,6 +163,12 @@ std::string encode_blocked_users(const std::vector<domain::UserView>& users);
 // v2 only: user_id is typing in wire_chat_id (a guild's id, or the pair's XOR) and is shown
 // so for expires_in_s seconds unless another comes (or their message).
 std::string encode_typing(int64_t wire_chat_id, int64_t user_id, int expires_in_s);
+// v2 only: my read mark in wire_chat_id, the answer to `read` and the event that tells my
+// other connections.
+std::string encode_read(int64_t wire_chat_id, int64_t message_id);
+// v2's answer to `load chats`: each chat's read mark, unread count and newest message.
+std::string encode_chat_summaries(const std::vector<domain::ChatSummary>& chats,
+                                  int utc_offset_s);
 // v2 only: sent after the chat events of a history load.
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more);
 

@@ -363,6 +363,18 @@ Result<TypingRequest> decode_typing(const FrameParts& frame) {
   return TypingRequest{chat_id.value()};
 }
 
+Result<ReadRequest> decode_read(const FrameParts& frame) {
+  if (Status s = payload_object(frame.payload, "read"); !s.ok()) return s.error();
+  Fields f(*frame.payload, "read");
+  auto chat_id = f.id("chat_id");
+  if (!chat_id.ok()) return chat_id.error();
+  auto message_id = f.id("message_id");
+  if (!message_id.ok()) return message_id.error();
+  return ReadRequest{chat_id.value(), message_id.value()};
+}
+
+Result<LoadChatsRequest> decode_load_chats(const FrameParts&) { return LoadChatsRequest{}; }
+
 Result<Request> decode_request(std::string_view frame, Version version) {
   return decode_frame(frame, version).request;
 }

@@ -21,5 +21,7 @@ Result<LoadGuildMembersRequest> decode_load_guild_members(const FrameParts& fram
 Result<BlockRequest> decode_block(const FrameParts& frame);
 Result<LoadBlockedRequest> decode_load_blocked(const FrameParts& frame);
 Result<TypingRequest> decode_typing(const FrameParts& frame);
+Result<ReadRequest> decode_read(const FrameParts& frame);
+Result<LoadChatsRequest> decode_load_chats(const FrameParts& frame);
 
 }  // namespace rwd::protocol

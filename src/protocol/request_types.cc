@@ -56,6 +56,8 @@ constexpr RequestType kRequestTypes[] = {
     row<BlockRequest, decode_block>("block", "", kV2Only, true),
     row<LoadBlockedRequest, decode_load_blocked>("load", "blocked_users", kV2Only, true),
     row<TypingRequest, decode_typing>("typing", "", kV2Only, true),
+    row<ReadRequest, decode_read>("read", "", kV2Only, true),
+    row<LoadChatsRequest, decode_load_chats>("load", "chats", kV2Only, true),
 };
 
 static_assert(std::size(kRequestTypes) == std::variant_size_v<Request>,

@@ -154,6 +154,22 @@ struct ChatChange {
   MessageRecord message;
 };
 
+// Where a user's reading of a chat stands: the newest message they have read there (mark_read).
+struct ReadMark {
+  int64_t chat_id = 0;
+  int64_t message_id = 0;
+  bool moved = false;  // this write moved it (false: it already was there or past it)
+};
+
+// A chat as one of its members sees it in their list (chat_summaries).
+struct ChatSummary {
+  int64_t chat_id = 0;
+  int64_t last_read_id = 0;  // the member's read mark; 0: nothing read yet
+  // Live messages of the other members after the mark, at most the cap asked for.
+  int unread = 0;
+  std::optional<MessageRecord> last_message;  // the newest live message; none if there is none
+};
+
 // How far a chat's changes have gone: last_seq is the seq of its latest committed change.
 struct ChatPosition {
   int64_t chat_id = 0;
@@ -383,6 +399,14 @@ class Store {
   virtual void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
                             std::string content, int64_t now_us, Callback<MessageRecord> done) = 0;
 
+  // user_id has read chat_id up to message_id (any message of that chat, even one deleted
+  // since): the mark moves there, unless it already is there or past it in the chat's order
+  // (the seq of each message's send): a mark never moves back, so two devices marking at once
+  // leave the later of the two. Answers the mark as it is after the write.
+  // kMessageNotFound when chat_id has no such message.
+  virtual void mark_read(int64_t user_id, int64_t chat_id, int64_t message_id,
+                         Callback<ReadMark> done) = 0;
+
   // Guilds. "A member" is a row of guild_members; a guild user_id is not a member of and a
   // guild that does not exist both give kGuildNotFound.
   // Creates the guild, its chat (kind 1, same id) and its owner as first member (joined at
@@ -427,6 +451,13 @@ class Store {
   // exist is left out (one with no change yet has last_seq 0).
   virtual Result<std::vector<ChatPosition>> chat_positions(
       const std::vector<int64_t>& chat_ids) = 0;
+  // user_id's view of each chat of chat_ids, in that order (one that does not exist is left
+  // out): their read mark, how many live messages of others come after it in the chat's
+  // order (counted up to unread_cap, which it never exceeds), and the chat's newest live
+  // message. The caller says which chats are the user's.
+  virtual Result<std::vector<ChatSummary>> chat_summaries(int64_t user_id,
+                                                          const std::vector<int64_t>& chat_ids,
+                                                          int unread_cap) = 0;
   // Cache misses: a token issued, or a user created, by another process sharing the database.
   // The token when it is live at now_us (not expired, not revoked).
   virtual Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,

@@ -161,6 +161,15 @@ TEST(EnvelopeCodecTest, ATypingEventComesBack) {
   }
 }
 
+TEST(EnvelopeCodecTest, AReadEventComesBackWithoutItsConnection) {
+  // The connection is this process's own: another process has no use for it.
+  auto got = round_trip_event(rwd::domain::ReadEvent{kBig, -kBig, kBig - 2, 42});
+  EXPECT_EQ(got.user_id, kBig);
+  EXPECT_EQ(got.wire_chat_id, -kBig);
+  EXPECT_EQ(got.message_id, kBig - 2);
+  EXPECT_EQ(got.origin, 0u);
+}
+
 TEST(EnvelopeCodecTest, ATokenRevocationComesBack) {
   TokenRevokedEvent got = round_trip_event(TokenRevokedEvent{kBig, std::string(64, 'f')});
   EXPECT_EQ(got.user_id, kBig);

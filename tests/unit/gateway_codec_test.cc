@@ -687,6 +687,56 @@ TEST(GatewayCodecTest, TypingIsAV2RequestNamingAChatAndAV2OnlyEvent) {
             R"({"type":"typing","payload":{"chat_id":"108","user_id":"7","expires_in":8}})");
 }
 
+TEST(GatewayCodecTest, ReadIsAV2RequestNamingAChatAndAMessage) {
+  auto r = decode(R"({"type":"read","payload":{"chat_id":"108","message_id":77}})", Version::kV2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::get<ReadRequest>(r.value()).chat_id, 108);
+  EXPECT_EQ(std::get<ReadRequest>(r.value()).message_id, 77);
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"type":"read","payload":{"message_id":"1"}})", "chat_id"},
+      {R"({"type":"read","payload":{"chat_id":null,"message_id":"1"}})", "chat_id"},
+      {R"({"type":"read","payload":{"chat_id":"","message_id":"1"}})", "chat_id"},
+      {R"({"type":"read","payload":{"chat_id":"1"}})", "message_id"},
+      {R"({"type":"read","payload":{"chat_id":"1","message_id":null}})", "message_id"},
+      {R"({"type":"read","payload":{"chat_id":"1","message_id":true}})", "message_id"},
+      {R"({"type":"read","payload":{"chat_id":"1","message_id":"x"}})", "message_id"},
+      {R"({"type":"read","payload":[]})", "payload"},
+      {R"({"type":"read"})", "payload"},
+  };
+  for (const auto& [frame, field] : bad) {
+    auto e = decode(frame, Version::kV2);
+    ASSERT_FALSE(e.ok()) << frame;
+    EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << frame;
+    EXPECT_NE(e.error().detail.find(field), std::string::npos) << frame << ": " << e.error().detail;
+  }
+  EXPECT_EQ(encode_read(108, 77), R"({"type":"read","payload":{"chat_id":"108","message_id":"77"}})");
+}
+
+TEST(GatewayCodecTest, ChatSummariesGiveTheMarkTheCountAndTheNewestMessage) {
+  domain::ChatSummary read{108, 70, 2,
+                           domain::ChatMessage{77, 108, 5, "hi", 1640186356000880, std::nullopt}};
+  domain::ChatSummary empty{900, 0, 0, std::nullopt};
+  const std::string expected =
+      R"([{"chat_id":"108","last_read_id":"70","unread_count":2,"last_message":{"type":"send",)"
+      R"("id":"77","user_id":"5","chat_id":"108","content":"hi",)"
+      R"("created_at":"2021-12-23 00:19:16.000880","edited_at":null}},)"
+      R"({"chat_id":"900","last_read_id":null,"unread_count":0,"last_message":null}])";
+  EXPECT_EQ(encode_chat_summaries({read, empty}, 9 * 3600),
+            R"({"type":"load","payload":{"type":"chats","chats":)" + expected + "}}");
+  // v2's auth answer carries them as `chats`, null when they could not be read; v1's never.
+  domain::UserView me{1, "me", std::nullopt};
+  domain::FriendState st;
+  std::vector<domain::ChatSummary> chats{read, empty};
+  std::string v2 = encode_auth(Version::kV2, me, st, {}, &chats, 9 * 3600);
+  EXPECT_NE(v2.find(R"("chats":)" + expected + "}}"), std::string::npos) << v2;
+  EXPECT_NE(encode_auth(Version::kV2, me, st).find(R"("chats":null}})"), std::string::npos);
+  EXPECT_EQ(encode_auth(Version::kV1, me, st, {}, &chats, 9 * 3600),
+            encode_auth(Version::kV1, me, st));
+  auto load = decode(R"({"type":"load","payload":{"type":"chats"}})", Version::kV2);
+  ASSERT_TRUE(load.ok());
+  EXPECT_TRUE(std::holds_alternative<LoadChatsRequest>(load.value()));
+}
+
 TEST(GatewayCodecTest, ANonceThatBreaksItsRuleIsInvalidPayloadOnV2) {
   const std::string too_long(kMaxRequestIdLength + 1, 'a');
   for (const std::string& nonce :

@@ -89,7 +89,14 @@ TEST(RequestTypesTest, AVersionRefusesTheTypesItDoesNotAccept) {
   auto v2 = decode_request(R"({"type":"load","payload":{"type":"nope"}})", Version::kV2);
   ASSERT_FALSE(v2.ok());
   EXPECT_EQ(v2.error().detail,
-            "load 'type' must be chat, mutual_users, guilds, guild_members or blocked_users.");
+            "load 'type' must be chat, mutual_users, guilds, guild_members, blocked_users or chats.");
+  auto read = decode_request(R"({"type":"read","payload":{"chat_id":"1","message_id":"2"}})",
+                             Version::kV1);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().detail, "unknown type 'read'.");
+  auto chats = decode_request(R"({"type":"load","payload":{"type":"chats"}})", Version::kV1);
+  ASSERT_FALSE(chats.ok());
+  EXPECT_EQ(chats.error().code, Errc::kInvalidPayload);
   auto block =
       decode_request(R"({"type":"block","payload":{"type":"block","name":"b"}})", Version::kV1);
   ASSERT_FALSE(block.ok());
@@ -111,6 +118,8 @@ TEST(RequestTypesTest, EachRowDecodesToItsAlternative) {
       {R"({"type":"block","payload":{"type":"block","name":"a"}})", 9},
       {R"({"type":"load","payload":{"type":"blocked_users"}})", 10},
       {R"({"type":"typing","payload":{"chat_id":"1"}})", 11},
+      {R"({"type":"read","payload":{"chat_id":"1","message_id":"2"}})", 12},
+      {R"({"type":"load","payload":{"type":"chats"}})", 13},
   };
   ASSERT_EQ(std::size(frames), request_types().size());
   for (const auto& [frame, index] : frames) {

@@ -1222,6 +1222,47 @@ BEGIN
   v_deleted := false;
 END $$;
 )sql",
+    // 15: read marks (store.h, mark_read): the newest message each user has read in a chat,
+    // with its send's seq, which orders marks and counts what came after (messages_chat_seq).
+    R"sql(
+CREATE TABLE read_marks (
+  user_id    bigint NOT NULL REFERENCES users (id),
+  chat_id    bigint NOT NULL REFERENCES chats (id),
+  message_id bigint NOT NULL,
+  seq        bigint NOT NULL CHECK (seq > 0),
+  PRIMARY KEY (user_id, chat_id),
+  FOREIGN KEY (message_id, chat_id) REFERENCES messages (id, chat_id)
+);
+
+-- Moves p_user_id's mark in p_chat_id to p_message_id unless it is there or past it already
+-- (two devices marking at once leave the later one): the row's lock orders them. Answers the
+-- mark as it is after, and whether this call moved it.
+CREATE FUNCTION rwd_mark_read(
+    p_user_id bigint, p_chat_id bigint, p_message_id bigint,
+    OUT outcome text, OUT v_message_id bigint, OUT moved boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_seq bigint;
+BEGIN
+  SELECT seq INTO v_seq FROM messages WHERE id = p_message_id AND chat_id = p_chat_id;
+  IF NOT FOUND THEN
+    outcome := 'message_not_found'; RETURN;
+  END IF;
+  INSERT INTO read_marks AS r (user_id, chat_id, message_id, seq)
+  VALUES (p_user_id, p_chat_id, p_message_id, v_seq)
+  ON CONFLICT (user_id, chat_id) DO UPDATE
+    SET message_id = EXCLUDED.message_id, seq = EXCLUDED.seq
+    WHERE r.seq < EXCLUDED.seq;
+  moved := FOUND;
+  IF moved THEN
+    v_message_id := p_message_id;
+  ELSE
+    SELECT message_id INTO v_message_id FROM read_marks
+     WHERE user_id = p_user_id AND chat_id = p_chat_id;
+  END IF;
+  outcome := 'ok';
+END $$;
+)sql",
 };
 
 }  // namespace

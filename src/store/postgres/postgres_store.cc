@@ -79,6 +79,7 @@ const Statement kStatements[] = {
      "SELECT * FROM rwd_put_messages($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], "
      "$5::bigint[])"},
     {"edit_message", "SELECT * FROM rwd_edit_message($1, $2, $3, $4, $5)"},
+    {"mark_read", "SELECT * FROM rwd_mark_read($1, $2, $3)"},
     {"create_guild", "SELECT * FROM rwd_create_guild($1, $2, $3, $4)"},
     {"rename_guild", "SELECT * FROM rwd_rename_guild($1, $2, $3)"},
     {"add_guild_member", "SELECT * FROM rwd_add_guild_member($1, $2, $3, $4, $5)"},
@@ -1173,6 +1174,48 @@ Result<std::vector<ChatPosition>> PostgresStore::chat_positions(
   return out;
 }
 
+Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(
+    int64_t user_id, const std::vector<int64_t>& chat_ids, int unread_cap) {
+  std::string array = "{";
+  for (size_t i = 0; i < chat_ids.size(); ++i) array += (i ? "," : "") + str(chat_ids[i]);
+  array += "}";
+  // One statement, one snapshot. The count is bounded: a chat never read with a long history
+  // costs at most the cap's rows of messages_chat_seq.
+  auto r = read(
+      "SELECT c.id, r.message_id, "
+      "  (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.chat_id = c.id "
+      "     AND m.seq > coalesce(r.seq, 0) AND NOT m.deleted AND m.author_id <> $2 "
+      "     ORDER BY m.seq LIMIT $3) u), "
+      "  l.id, l.author_id, l.content, l.created_us, l.edited_us, l.seq "
+      "FROM unnest($1::bigint[]) WITH ORDINALITY AS a (id, ord) "
+      "JOIN chats c ON c.id = a.id "
+      "LEFT JOIN read_marks r ON r.user_id = $2 AND r.chat_id = c.id "
+      "LEFT JOIN LATERAL (SELECT id, author_id, content, created_us, edited_us, seq "
+      "  FROM messages m WHERE m.chat_id = c.id AND NOT m.deleted "
+      "  ORDER BY m.seq DESC LIMIT 1) l ON true "
+      "ORDER BY a.ord",
+      {array, str(user_id), str(unread_cap)});
+  if (!r.ok()) return read_failed(r.error());
+  PGresult* q = r.value().get();
+  std::vector<ChatSummary> out;
+  out.reserve(PQntuples(q));
+  for (int i = 0; i < PQntuples(q); ++i) {
+    Row row(q, i);
+    ChatSummary sum;
+    sum.chat_id = row.int64(0);
+    if (!row.is_null(1)) sum.last_read_id = row.int64(1);
+    sum.unread = static_cast<int>(row.int64(2));
+    if (!row.is_null(3)) {
+      MessageRecord m{row.int64(3), sum.chat_id, row.int64(4), row.text(5), row.int64(6)};
+      if (!row.is_null(7)) m.edited_us = row.int64(7);
+      m.seq = row.int64(8);
+      sum.last_message = std::move(m);
+    }
+    out.push_back(std::move(sum));
+  }
+  return out;
+}
+
 Result<std::optional<TokenRecord>> PostgresStore::find_token(const std::string& token_hash,
                                                              int64_t now_us) {
   auto r = read(
@@ -1650,6 +1693,17 @@ void PostgresStore::edit_message(int64_t chat_id, int64_t message_id, int64_t au
                              r.int64(1), content.empty(), now_us,    r.int64(2)};
       },
       std::move(done), chat_id);
+}
+
+void PostgresStore::mark_read(int64_t user_id, int64_t chat_id, int64_t message_id,
+                              Callback<ReadMark> done) {
+  submit<ReadMark>(
+      "mark_read", {str(user_id), str(chat_id), str(message_id)}, true,
+      [chat_id](const Row& r) -> Result<ReadMark> {
+        if (Status s = outcome_status(r.text(0)); !s.ok()) return s.error();
+        return ReadMark{chat_id, r.int64(1), r.boolean(2)};
+      },
+      std::move(done));
 }
 
 void PostgresStore::create_guild(GuildRecord g, Callback<GuildState> done) {

@@ -132,6 +132,8 @@ class PostgresStore final : public Store {
   void put_message(MessageRecord message, Callback<int64_t> done) override;
   void put_message_once(MessageRecord message, std::string nonce, int64_t reuse_before_us,
                         Callback<SentMessage> done) override;
+  void mark_read(int64_t user_id, int64_t chat_id, int64_t message_id,
+                 Callback<ReadMark> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
   void create_guild(GuildRecord guild, Callback<GuildState> done) override;
@@ -152,6 +154,9 @@ class PostgresStore final : public Store {
   Result<std::vector<ChatChange>> load_chat_changes(int64_t chat_id, int64_t after_seq,
                                                     int limit) override;
   Result<std::vector<ChatPosition>> chat_positions(const std::vector<int64_t>& chat_ids) override;
+  Result<std::vector<ChatSummary>> chat_summaries(int64_t user_id,
+                                                  const std::vector<int64_t>& chat_ids,
+                                                  int unread_cap) override;
   Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,
                                                 int64_t now_us) override;
   Result<std::optional<UserRecord>> find_user(int64_t id) override;

@@ -201,6 +201,17 @@ ALTER TABLE messages ADD COLUMN nonce TEXT;
 CREATE UNIQUE INDEX messages_by_nonce ON messages(chat_id, author_id, nonce)
   WHERE nonce IS NOT NULL;
 )sql",
+    // 12: read marks (store.h, mark_read): the newest message each user has read in a chat,
+    // with its send's seq, which orders marks and counts what came after (messages_by_chat_seq).
+    R"sql(
+CREATE TABLE read_marks (
+  user_id    INTEGER NOT NULL REFERENCES users(id),
+  chat_id    INTEGER NOT NULL REFERENCES chats(id),
+  message_id INTEGER NOT NULL REFERENCES messages(id),
+  seq        INTEGER NOT NULL CHECK (seq > 0),
+  PRIMARY KEY (user_id, chat_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

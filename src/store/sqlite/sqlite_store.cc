@@ -710,6 +710,70 @@ Result<std::vector<ChatPosition>> SqliteStore::chat_positions(
   return out;
 }
 
+Result<std::vector<ChatSummary>> SqliteStore::chat_summaries(int64_t user_id,
+                                                             const std::vector<int64_t>& chat_ids,
+                                                             int unread_cap) {
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  std::vector<ChatSummary> out;
+  out.reserve(chat_ids.size());
+  // One snapshot for all of them: a message is either in a count and the newest, or in none.
+  if (Status s = c->exec("BEGIN"); !s.ok()) return read_failed(s.error());
+  auto run = [&]() -> Status {
+    for (int64_t id : chat_ids) {
+      ChatSummary sum;
+      sum.chat_id = id;
+      int64_t mark_seq = 0;
+      {
+        auto q = c->query(
+            "SELECT c.id, r.message_id, r.seq FROM chats c "
+            "LEFT JOIN read_marks r ON r.user_id = ? AND r.chat_id = c.id WHERE c.id = ?");
+        q.bind(1, user_id).bind(2, id);
+        if (!q.step()) {
+          if (q.failed()) return db_error(*c, "reading a read mark");
+          continue;  // no such chat
+        }
+        if (!q.is_null(1)) {
+          sum.last_read_id = q.int64(1);
+          mark_seq = q.int64(2);
+        }
+      }
+      {
+        // Bounded: a chat never read with a long history costs at most the cap's rows.
+        auto q = c->query(
+            "SELECT count(*) FROM (SELECT 1 FROM messages WHERE chat_id = ? AND seq > ? "
+            "AND deleted = 0 AND author_id <> ? ORDER BY seq LIMIT ?)");
+        q.bind(1, id).bind(2, mark_seq).bind(3, user_id).bind(4, int64_t{unread_cap});
+        if (!q.step()) return db_error(*c, "counting unread messages");
+        sum.unread = static_cast<int>(q.int64(0));
+      }
+      {
+        auto q = c->query(
+            "SELECT id, author_id, content, created_us, edited_us, seq FROM messages "
+            "WHERE chat_id = ? AND deleted = 0 ORDER BY seq DESC LIMIT 1");
+        q.bind(1, id);
+        if (q.step()) {
+          MessageRecord m{q.int64(0), id, q.int64(1), q.text(2), q.int64(3)};
+          if (!q.is_null(4)) m.edited_us = q.int64(4);
+          m.seq = q.int64(5);
+          sum.last_message = std::move(m);
+        } else if (q.failed()) {
+          return db_error(*c, "reading a chat's newest message");
+        }
+      }
+      out.push_back(std::move(sum));
+    }
+    return {};
+  };
+  Status s = run();
+  (void)c->exec(s.ok() ? "COMMIT" : "ROLLBACK");
+  if (!s.ok()) return read_failed(s.error());
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
 Result<std::optional<TokenRecord>> SqliteStore::find_token(const std::string& token_hash,
                                                            int64_t now_us) {
   auto borrowed = borrow_reader();
@@ -1442,6 +1506,38 @@ void SqliteStore::put_message_once(MessageRecord m, std::string nonce, int64_t r
         SentMessage out{m, false};
         out.message.seq = *seq;
         return out;
+      },
+      std::move(done));
+}
+
+void SqliteStore::mark_read(int64_t user_id, int64_t chat_id, int64_t message_id,
+                            Callback<ReadMark> done) {
+  submit<ReadMark>(
+      Shape::kManyStatements,
+      [=](Connection& c) -> Result<ReadMark> {
+        int64_t seq = 0;
+        {
+          auto q = c.query("SELECT seq FROM messages WHERE id = ? AND chat_id = ?");
+          q.bind(1, message_id).bind(2, chat_id);
+          if (!q.step()) {
+            if (q.failed()) return db_error(c, "finding a read message");
+            return Errc::kMessageNotFound;
+          }
+          seq = q.int64(0);
+        }
+        {
+          auto q = c.query(
+              "INSERT INTO read_marks (user_id, chat_id, message_id, seq) VALUES (?, ?, ?, ?) "
+              "ON CONFLICT (user_id, chat_id) DO UPDATE SET message_id = excluded.message_id, "
+              "seq = excluded.seq WHERE read_marks.seq < excluded.seq");
+          q.bind(1, user_id).bind(2, chat_id).bind(3, message_id).bind(4, seq);
+          if (!q.run()) return db_error(c, "moving a read mark");
+          if (c.changes() > 0) return ReadMark{chat_id, message_id, true};
+        }
+        auto q = c.query("SELECT message_id FROM read_marks WHERE user_id = ? AND chat_id = ?");
+        q.bind(1, user_id).bind(2, chat_id);
+        if (!q.step()) return db_error(c, "reading a read mark");
+        return ReadMark{chat_id, q.int64(0), false};
       },
       std::move(done));
 }
