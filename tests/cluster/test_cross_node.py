@@ -195,6 +195,29 @@ def test_typing_reaches_members_on_other_nodes(cluster):
         conn.expect_silence(0.5)
 
 
+def test_a_read_mark_reaches_my_connections_on_other_nodes(cluster):
+    """alice reads on node 0: her v2 connection on node 1 is told at once, her connection on
+    node 2 reads the mark from the store in its next list; nobody else hears of it."""
+    a, b = user(cluster, 0), user(cluster, 1)
+    befriend(cluster, 0, 1, a, b)
+    chat = chat_id(a[1], b[1])
+    cb = connect(cluster, 1, b[0], version=2)
+    cb.send("chat", {"type": "send", "chat_id": chat, "content": "read me"})
+    message = cb.recv_type("chat", 10)["payload"]["id"]
+    phone = connect(cluster, 0, a[0], version=2)
+    desk = connect(cluster, 1, a[0], version=2)
+    phone.send("read", {"chat_id": chat, "message_id": message})
+    assert phone.recv_type("read", 10)["payload"] == {"chat_id": chat, "message_id": message}
+    assert desk.recv_type("read", 10)["payload"] == {"chat_id": chat, "message_id": message}
+    third = connect(cluster, 2, a[0], version=2)
+    third.send("load", {"type": "chats"})
+    [summary] = [c for c in third.recv_type("load", 10)["payload"]["chats"]
+                 if c["chat_id"] == chat]
+    assert summary["last_read_id"] == message and summary["unread_count"] == 0, summary
+    for conn in (phone, desk, cb):
+        conn.expect_silence(0.5)
+
+
 def test_friend_request_and_answer_across_nodes_and_a_third_node_knows(cluster):
     a, b = user(cluster, 0), user(cluster, 2)
     befriend(cluster, 0, 2, a, b)

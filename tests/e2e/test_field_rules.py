@@ -174,7 +174,9 @@ def snapshot(w):
         c.send("auth", {"auth": w.users[name][0]})
         f = c.recv(5)
         assert f["type"] == "auth", f
-        state[name] = f["payload"]
+        # Left out: `chats` follows from the history (compared below) and the read marks,
+        # which a valid `read` moves (test_read_state.py checks that a refused one does not).
+        state[name] = {k: v for k, v in f["payload"].items() if k != "chats"}
     state["history"] = history(w)
     return state
 
@@ -389,6 +391,11 @@ REQUESTS = [
         {"type": choice(), "name": text(empty=Err("4010"))}, answer("ok"), v2_only=True),
     Req("load blocked_users", "load", lambda w: {"type": "blocked_users"}, {"type": choice()},
         answer("load", type="blocked_users", users=[]), v2_only=True, v1_code="4003"),
+    # alice's only other connection in the world is v1, which hears of no read mark.
+    Req("read", "read", lambda w: {"chat_id": w.dm, "message_id": w.message},
+        {"chat_id": id_(), "message_id": id_()}, answer("read"), v2_only=True),
+    Req("load chats", "load", lambda w: {"type": "chats"}, {"type": choice()},
+        answer("load", type="chats"), v2_only=True, v1_code="4003"),
 ]
 
 PAYLOAD_MUTATIONS = [("payload missing", MISSING), ("payload null", None), ("payload 7", 7),

@@ -140,7 +140,9 @@ def test_a_read_needs_a_message_of_a_chat_i_can_read(server, trio):
     chat = dm(trio, "alice", "bob")
     alice = connect(server, trio["alice"][0])
     carol = connect(server, trio["carol"][0])
+    bob = connect(server, trio["bob"][0])
     mine = send(alice, chat, "hi bob")
+    bob.recv_type("chat")
     # carol is in no chat with alice: there is no such chat for her.
     carol.send("read", {"chat_id": dm(trio, "carol", "alice"), "message_id": mine})
     f = carol.recv()
@@ -157,6 +159,8 @@ def test_a_read_needs_a_message_of_a_chat_i_can_read(server, trio):
         alice.send("read", payload)
         f = alice.recv()
         assert f["payload"]["code"] == "4003", (payload, f)
+    # None of them moved alice's mark, nor told her other connection anything.
+    assert summary_of(load_chats(alice), chat)["last_read_id"] is None
     # v1: `read` is an unknown type and `load chats` a load kind it does not have, as before.
     app = connect(server, trio["alice"][0], version=1)
     assert "chats" not in app.auth_payload
@@ -164,6 +168,7 @@ def test_a_read_needs_a_message_of_a_chat_i_can_read(server, trio):
     assert app.recv()["payload"]["code"] == "4002"
     app.send("load", {"type": "chats"})
     assert app.recv()["payload"]["code"] == "4003"
+    bob.expect_silence()
 
 
 def test_a_former_friend_can_still_mark_what_they_can_read(server, trio):

@@ -587,7 +587,9 @@ TEST_F(GatewaySessionTest, V1AndV2SessionsSideBySide) {
   EXPECT_TRUE(is_v1_auth(app->next(), alice, "[]", "[" + user_json(bob) + "]"));
   std::string v2_auth = R"({"type":"auth","payload":{"self_user":)" + user_json(alice) +
                         R"(,"mutual_requests":[],"mutual_users":[)" + user_json(bob) +
-                        R"(],"outgoing_requests":[],"guilds":[]}})";
+                        R"(],"outgoing_requests":[],"guilds":[],"chats":[{"chat_id":")" +
+                        std::to_string(alice.id ^ bob.id) +
+                        R"(","last_read_id":null,"unread_count":0,"last_message":null}]}})";
   EXPECT_TRUE(same_json(web->next(), v2_auth));
   EXPECT_TRUE(same_json(tab->next(), v2_auth));
 
