@@ -180,6 +180,9 @@ function conversation(kind, id) {
       catchUp: undefined,   // while a catch-up is unfinished: the newest message held before it
       more: true,           // older messages may exist
       unread: 0,
+      lastRead: '',         // my read mark (the newest message I read, on any device), as the server keeps it
+      countedUpTo: '',      // the newest message the server's unread count included (see Read state)
+      divider: null,        // while open: the "new messages" line goes before the first message after this id
       last: '',             // id of the newest message seen: orders the lists
       elements: new Map(),  // id -> <li>, while this conversation is on screen
       outbox: new Map(),    // request id -> my message sent but not confirmed (see Outbox)
@@ -727,6 +730,8 @@ function onAuth(payload, fresh) {
   setUsers(state.outgoing, payload.outgoing_requests || []);
   if (payload.guilds) setGuilds(payload.guilds);
   if (fresh) catchUpAfterConnect();
+  if (Array.isArray(payload.chats)) applySummaries(payload.chats);
+  else if (fresh) state.gateway.send('load', {type: 'chats'});  // not read with the answer: ask
   renderLists();
   route();
   renderConversationChrome();  // the guild objects are new: their members are asked again
@@ -822,7 +827,10 @@ function onFrame(frame) {
       }
       if (p && p.type === 'guild_members') return onGuildMembers(p);
       if (p && p.type === 'blocked_users') return renderBlocked(p.users);
+      if (p && p.type === 'chats') return applySummaries(p.chats);
       return;
+    case 'read':
+      return onRead(p);
     case 'typing':
       return onTyping(p);
     case 'mutual_users':
@@ -897,12 +905,66 @@ function liveMessage(conv, msg) {
   if (conv.typing && conv.typing.has(msg.user_id)) stopTyping(conv, msg.user_id);
   if (mine) return renderLists();
   const visible = conv === state.open && !document.hidden;
-  if (!visible) conv.unread += 1;
+  // A message the server's count already included (its event came after the auth answer).
+  const counted = conv.countedUpTo && compareIds(msg.id, conv.countedUpTo) <= 0;
+  if (visible) markRead(conv);
+  else if (!counted) conv.unread += 1;
   renderLists();
   const who = authorName(msg.user_id);
   announce(conv === state.open ? t('announce.message', {name: who, text: msg.content})
            : conv.kind === 'guild' ? t('announce.newMessageIn', {name: who, guild: convTitle(conv)})
            : t('announce.newMessage', {name: who}));
+}
+
+// ---------------------------------------------------------------------------------------
+// Read state (protocol v2, "read" and "load chats"): the server keeps where I stopped reading
+// each chat and counts what came after; the auth answer brings the counts, and a chat on
+// screen (the tab visible) is marked read up to its newest message. My other tabs and devices
+// are told of each move, and clear their badges.
+
+const READ_DELAY_MS = 300;  // marks while messages pour in go out as one
+
+function applySummaries(list) {
+  for (const s of list || []) {
+    const conv = convForChatId(s.chat_id);
+    if (!conv) continue;
+    if (s.last_read_id && compareIds(s.last_read_id, conv.lastRead || '0') > 0) conv.lastRead = s.last_read_id;
+    conv.countedUpTo = s.last_message ? s.last_message.id : '';
+    if (s.last_message && compareIds(s.last_message.id, conv.last || '0') > 0) conv.last = s.last_message.id;
+    const visible = conv === state.open && !document.hidden;
+    conv.unread = visible ? 0 : s.unread_count;
+    if (visible) markRead(conv);
+  }
+  renderLists();
+}
+
+// Marks `conv` read up to its newest message, which is on screen now (callers check), unless
+// the server has that already. Sent a moment later, with what was on screen when asked: a
+// message that arrives after the conversation was left stays unread.
+function markRead(conv) {
+  const ids = [...conv.messages.keys()].sort(compareIds);
+  const newest = ids[ids.length - 1];
+  if (!newest || compareIds(newest, conv.lastRead || '0') <= 0) return;
+  if (conv.readPending && compareIds(conv.readPending, newest) >= 0) return;
+  conv.readPending = newest;
+  clearTimeout(conv.readTimer);
+  conv.readTimer = setTimeout(() => {
+    const id = conv.readPending;
+    conv.readPending = '';
+    if (compareIds(id, conv.lastRead || '0') <= 0) return;
+    if (state.gateway.send('read', {chat_id: conv.chatId, message_id: id})) conv.lastRead = id;
+  }, READ_DELAY_MS);
+}
+
+function onRead(p) {
+  const conv = convForChatId(p.chat_id);
+  if (!conv || !p.message_id) return;
+  if (compareIds(p.message_id, conv.lastRead || '0') > 0) conv.lastRead = p.message_id;
+  // Read elsewhere: what is left unread is what came after the mark, as far as this tab knows.
+  if (compareIds(conv.lastRead, conv.last || '0') >= 0) conv.unread = 0;
+  else if (conv.loaded) conv.unread = [...conv.messages.values()].filter((m) =>
+    m.user_id !== state.me.id && compareIds(m.id, conv.lastRead) > 0).length;
+  renderLists();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -988,6 +1050,7 @@ function onLoadComplete(p) {
     if (load.mode === 'older') renderMessages({keepScroll: load.scroll});
     else renderMessages({stick: load.stick});
     setHistoryStatus(conv);
+    if (!document.hidden) markRead(conv);
   }
   renderLists();
   nextLoad();
@@ -1672,6 +1735,7 @@ function renderMessages({stick = false, keepScroll = null} = {}) {
   let prevEl = null;
   let prevMsg = null;
   let prevDay = null;
+  let dividerPlaced = false;
   const days = new Set();
   for (const id of ids) {
     const msg = conv.messages.get(id);
@@ -1697,12 +1761,22 @@ function renderMessages({stick = false, keepScroll = null} = {}) {
       prevMsg = null;
     }
     prevDay = day;
+    if (!dividerPlaced && conv.divider && compareIds(id, conv.divider) > 0 && msg.user_id !== state.me.id) {
+      dividerPlaced = true;
+      conv.dividerEl = conv.dividerEl || h('li', {class: 'new-divider', role: 'separator', id: 'new-divider'}, h('span'));
+      setText(conv.dividerEl.firstChild, 'messages.new');
+      const at = prevEl ? prevEl.nextSibling : list.firstChild;
+      if (at !== conv.dividerEl) list.insertBefore(conv.dividerEl, at);
+      prevEl = conv.dividerEl;
+      prevMsg = null;  // a message after the line starts a new group
+    }
     updateMessageElement(el, msg, prevMsg, conv);
     const want = prevEl ? prevEl.nextSibling : list.firstChild;
     if (want !== el) list.insertBefore(el, want);
     prevEl = el;
     prevMsg = msg;
   }
+  if (!dividerPlaced && conv.dividerEl) conv.dividerEl.remove();
   for (const [day, sep] of conv.separators) {
     if (!days.has(day)) {
       sep.remove();
@@ -2134,6 +2208,9 @@ function openConversation(conv) {
   $('members-panel').hidden = true;
   $('members-toggle').setAttribute('aria-expanded', 'false');
   if (!conv) return;
+  // The "new messages" line: before the first message after my mark, while this stays open.
+  conv.divider = conv.unread > 0 ? (conv.lastRead || '0') : null;
+  conv.dividerEl = null;
   conv.unread = 0;
   conv.failed = false;  // opening it is asking again
   const guild = conv.kind === 'guild' ? state.guilds.get(conv.id) : null;
@@ -2278,6 +2355,7 @@ function setupApp() {
   document.addEventListener('visibilitychange', () => {
     if (document.hidden || !state.open) return;
     state.open.unread = 0;
+    markRead(state.open);
     renderLists();
   });
 
