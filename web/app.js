@@ -15,7 +15,8 @@ const LOAD_ATTEMPTS = 5;  // then the reader is offered a button to try again
 const FAR_FUTURE = '9999-12-31 23:59:59';  // a cursor after every message: "the newest"
 const DRAFT_KEY = 'rewind.draft';  // sessionStorage: `${DRAFT_KEY}:<my id>:<conversation key>`
 const SIGNUP_EMAIL_KEY = 'rewind.signupEmail';  // sessionStorage: the email last signed up with, for the log-in form
-const OUTBOX_KEY = 'rewind.outbox';  // sessionStorage: `${OUTBOX_KEY}:<my id>:<conversation key>`
+const OUTBOX_KEY = 'rewind.outbox';
+const NOTIFY_KEY = 'rewind.notify';  // localStorage: `${NOTIFY_KEY}:<my id>` is '1' when desktop notifications are on  // sessionStorage: `${OUTBOX_KEY}:<my id>:<conversation key>`
 // The server's limit on a message: characters (code points), not the UTF-16 units that a
 // textarea's maxlength counts (an emoji is two of those).
 const MAX_CONTENT = 2000;
@@ -881,6 +882,7 @@ function onChat(p) {
     msg.content = p.content;
     if (!existing) conv.messages.set(p.id, msg);
     if (compareIds(p.id, conv.last || '0') > 0) conv.last = p.id;
+    notePreview(conv, msg);
     if (!existing) liveMessage(conv, msg);
   } else if (p.type === 'edit') {
     // The page being loaded may hold the message too: it must not bring back the old text.
@@ -891,11 +893,13 @@ function onChat(p) {
     const msg = conv.messages.get(p.id);
     if (p.content === '') {
       conv.messages.delete(p.id);
+      dropPreview(conv, p.id);
       if (conv === state.open) announce(t('announce.deleted', {name: authorName(p.user_id)}));
     } else if (msg) {
       msg.content = p.content;
       msg.edited_at = p.edited_at;
     }
+    if (p.content !== '' && conv.preview && conv.preview.id === p.id) conv.preview.content = p.content;
   }
   if (conv === state.open) renderMessages({stick: p.user_id === state.me.id});
 }
@@ -909,6 +913,7 @@ function liveMessage(conv, msg) {
   const counted = conv.countedUpTo && compareIds(msg.id, conv.countedUpTo) <= 0;
   if (visible) markRead(conv);
   else if (!counted) conv.unread += 1;
+  if (document.hidden && !counted) notify(conv, msg);
   renderLists();
   const who = authorName(msg.user_id);
   announce(conv === state.open ? t('announce.message', {name: who, text: msg.content})
@@ -931,11 +936,38 @@ function applySummaries(list) {
     if (s.last_read_id && compareIds(s.last_read_id, conv.lastRead || '0') > 0) conv.lastRead = s.last_read_id;
     conv.countedUpTo = s.last_message ? s.last_message.id : '';
     if (s.last_message && compareIds(s.last_message.id, conv.last || '0') > 0) conv.last = s.last_message.id;
+    notePreview(conv, s.last_message);
     const visible = conv === state.open && !document.hidden;
     conv.unread = visible ? 0 : s.unread_count;
     if (visible) markRead(conv);
   }
   renderLists();
+}
+
+// The newest message a conversation's entry in the list shows (who, what, when), kept from
+// the server's summaries, live messages and loaded pages.
+function notePreview(conv, msg) {
+  if (!msg || !msg.content) return;
+  if (conv.preview && compareIds(msg.id, conv.preview.id) < 0) return;
+  conv.preview = {id: msg.id, user_id: msg.user_id, content: msg.content, created_at: msg.created_at};
+}
+
+// The message the list showed was deleted: show the newest one this tab holds, if any.
+function dropPreview(conv, id) {
+  if (!conv.preview || conv.preview.id !== id) return;
+  conv.preview = null;
+  const ids = [...conv.messages.keys()].sort(compareIds);
+  if (ids.length) notePreview(conv, conv.messages.get(ids[ids.length - 1]));
+}
+
+function previewLine(conv) {
+  const p = conv.preview;
+  if (!p) return null;
+  const who = p.user_id === state.me.id ? t('conv.you') : conv.kind === 'guild' ? authorName(p.user_id) : '';
+  const date = parseCreatedAt(p.created_at);
+  return h('span', {class: 'conv-preview'},
+    h('span', {class: 'conv-sub conv-snippet', dir: 'auto', text: who ? `${who}: ${snippet(p.content)}` : snippet(p.content)}),
+    date ? h('time', {class: 'conv-time', datetime: date.toISOString(), text: shortTime(date)}) : null);
 }
 
 // Marks `conv` read up to its newest message, which is on screen now (callers check), unless
@@ -952,7 +984,8 @@ function markRead(conv) {
     const id = conv.readPending;
     conv.readPending = '';
     if (compareIds(id, conv.lastRead || '0') <= 0) return;
-    if (state.gateway.send('read', {chat_id: conv.chatId, message_id: id})) conv.lastRead = id;
+    // The tab may have logged out meanwhile.
+    if (state.gateway && state.gateway.send('read', {chat_id: conv.chatId, message_id: id})) conv.lastRead = id;
   }, READ_DELAY_MS);
 }
 
@@ -965,6 +998,71 @@ function onRead(p) {
   else if (conv.loaded) conv.unread = [...conv.messages.values()].filter((m) =>
     m.user_id !== state.me.id && compareIds(m.id, conv.lastRead) > 0).length;
   renderLists();
+}
+
+// ---------------------------------------------------------------------------------------
+// Desktop notifications: off until I turn them on in Account (which asks the browser for
+// permission); then a message from someone else while this tab is hidden shows one. The
+// choice is kept per person in this browser.
+
+function notifyKey() {
+  return `${NOTIFY_KEY}:${state.me ? state.me.id : ''}`;
+}
+
+function notificationsOn() {
+  if (!('Notification' in window) || Notification.permission !== 'granted') return false;
+  try {
+    return localStorage.getItem(notifyKey()) === '1';
+  } catch {
+    return Boolean(state.notify);
+  }
+}
+
+function setNotifications(on) {
+  state.notify = on;
+  try {
+    if (on) localStorage.setItem(notifyKey(), '1');
+    else localStorage.removeItem(notifyKey());
+  } catch {
+    // No storage: state.notify holds it for this page.
+  }
+}
+
+function renderNotifyToggle(notice = '') {
+  const toggle = $('notify-toggle');
+  toggle.disabled = !('Notification' in window);
+  toggle.checked = notificationsOn();
+  const status = $('notify-status');
+  if (toggle.disabled) setText(status, 'notify.unsupported');
+  else if (notice) setText(status, notice);
+  else setRawText(status, '');
+}
+
+async function onNotifyToggle() {
+  if (!$('notify-toggle').checked) {
+    setNotifications(false);
+    return renderNotifyToggle();
+  }
+  let permission = Notification.permission;
+  if (permission === 'default') permission = await Notification.requestPermission();
+  setNotifications(permission === 'granted');
+  renderNotifyToggle(permission === 'granted' ? '' : 'notify.denied');
+}
+
+function notify(conv, msg) {
+  if (!notificationsOn()) return;
+  const who = authorName(msg.user_id);
+  const title = conv.kind === 'guild' ? t('notify.inGuild', {name: who, guild: convTitle(conv)}) : who;
+  try {
+    const n = new Notification(title, {body: snippet(msg.content), tag: conv.key});
+    n.onclick = () => {
+      window.focus();
+      location.hash = `#${conv.kind}/${conv.id}`;
+      n.close();
+    };
+  } catch {
+    // A browser that shows notifications only from a service worker (Chrome on Android).
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1026,6 +1124,7 @@ function onLoadComplete(p) {
   // that end (or the very first page) changes it.
   if (load.mode === 'older' || (load.mode === 'newest' && !load.knownNewest)) conv.more = p.more;
   if (load.mode === 'newest') conv.loaded = true;
+  if (conv.last) notePreview(conv, conv.messages.get(conv.last));
   settleUncertain(conv);
   // A page is the whole truth for the span it covers, from its oldest message (or the
   // beginning, when there is no more) to its cursor: a message held in that span but absent
@@ -1416,7 +1515,8 @@ function convItem(href, icon, name, conv, sub) {
   return h('li', {},
     h('a', {href, class: `conv-item${active ? ' active' : ''}`, 'aria-current': active ? 'page' : null, 'aria-label': label},
       icon,
-      h('span', {class: 'conv-text'}, h('span', {class: 'conv-name', dir: 'auto', text: name}), sub ? h('span', {class: 'conv-sub', text: sub}) : null),
+      h('span', {class: 'conv-text'}, h('span', {class: 'conv-name', dir: 'auto', text: name}),
+        previewLine(conv) || (sub ? h('span', {class: 'conv-sub', text: sub}) : null)),
       conv.unread ? h('span', {class: 'badge', 'aria-hidden': 'true', text: String(conv.unread)}) : null));
 }
 
@@ -1657,7 +1757,8 @@ function setMessageText(el, content) {
 
 // A message's text, shortened, for the accessible names of its buttons.
 function snippet(text) {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 40 ? `${line.slice(0, 40)}…` : line;
 }
 
 function updateMessageElement(li, msg, previous, conv) {
@@ -2182,6 +2283,7 @@ function route() {
   if (changed && r.view === 'account') {
     loadSessions();
     loadBlocked();
+    renderNotifyToggle();
   }
   if (changed) {
     const focusTarget = {friends: 'friends-title', 'new-guild': 'guild-name',
@@ -2351,6 +2453,7 @@ function setupApp() {
   $('retry-load').addEventListener('click', retryHistory);
   $('reconnect').addEventListener('click', () => state.gateway && state.gateway.start());
   window.addEventListener('online', revokePending);
+  $('notify-toggle').addEventListener('change', onNotifyToggle);
 
   document.addEventListener('visibilitychange', () => {
     if (document.hidden || !state.open) return;

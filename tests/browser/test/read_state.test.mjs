@@ -1,7 +1,9 @@
 // Unread counts and read state in the web client: lee writes to kim while kim looks
 // elsewhere; kim's badge counts the messages, and still does after a reload (the server
 // keeps it). Opening the conversation shows a "New messages" line before the first unread
-// message and clears the badge, in kim's other tab too, and after reloading that tab.
+// message and clears the badge, in kim's other tab too, and after reloading that tab. The
+// list shows each conversation's newest message and its time; once kim turns desktop
+// notifications on, a message while her tab is in the background shows one.
 //
 // Two people on the real server with the real SMTP server. One scenario, in order.
 
@@ -64,6 +66,18 @@ describe('unread counts and read state', {timeout: 120000}, () => {
     browser = await launchBrowser();
     const kimCtx = await browser.createBrowserContext();
     kim = await kimCtx.newPage();
+    // The browser's own notifications, allowed for the site as a person would allow them; the
+    // page records what it showed (the real Notification is still made).
+    await kimCtx.overridePermissions(server.base, ['notifications']);
+    await kim.evaluateOnNewDocument(() => {
+      window.__shown = [];
+      window.Notification = new Proxy(window.Notification, {
+        construct(target, args) {
+          window.__shown.push({title: args[0], body: args[1] && args[1].body});
+          return Reflect.construct(target, args);
+        },
+      });
+    });
     lee = await (await browser.createBrowserContext()).newPage();
     for (const page of [kim, lee]) problems.push(watchPage(page, [server.base]));
     await signUpAndLogIn(kim, server.base, smtp, 'kim');
@@ -131,6 +145,34 @@ describe('unread counts and read state', {timeout: 120000}, () => {
     await waitForBadge(kimTab, 'lee', null);
     await reload(kimTab);
     await waitForBadge(kimTab, 'lee', null);
+  });
+
+  it('shows each conversation\'s newest message and its time in the list', async () => {
+    await kim.bringToFront();
+    await waitForText(kim, '#dm-list .conv-snippet', 'three');
+    assert.ok(await kim.$eval('#dm-list .conv-time', (e) => e.textContent.length > 0));
+    await sendMessage(kim, 'my reply');
+    await waitForText(kim, '#dm-list .conv-snippet', 'You: my reply');
+    await waitForText(kimTab, '#dm-list .conv-snippet', 'You: my reply');
+  });
+
+  it('shows a desktop notification while the tab is in the background, once turned on', async () => {
+    await kim.click('#account-link');
+    assert.equal(await kim.$eval('#notify-toggle', (e) => e.checked), false);  // off by default
+    await kim.click('#notify-toggle');
+    await kim.waitForFunction(() => document.querySelector('#notify-toggle').checked, {polling: 'mutation'});
+    await kimTab.bringToFront();  // kim's other tab in front: this one is in the background
+    await kim.waitForFunction(() => document.hidden, {polling: 100});
+    await sendMessage(lee, 'ping');
+    await kim.waitForFunction(() => window.__shown.some((n) => n.title === 'lee' && n.body === 'ping'), {polling: 100});
+    // Turned off: the next message shows none.
+    await kim.bringToFront();
+    await kim.click('#notify-toggle');
+    await kimTab.bringToFront();
+    await kim.waitForFunction(() => document.hidden, {polling: 100});
+    await sendMessage(lee, 'pong');
+    await waitForText(kim, '#dm-list .conv-snippet', 'pong');
+    assert.deepEqual(await kim.evaluate(() => window.__shown.map((n) => n.body)), ['ping']);
   });
 
   it('did nothing unexpected', () => {
