@@ -112,6 +112,7 @@ Application::Application(const Config& config, const Clock& clock, const Monoton
       server_(config, std::move(listener), router_, services_) {
   server_.set_node_id(storage_.worker_id);
   if (broker_) share_limits();
+  hub_.show_presence(directory_);  // after share_limits: the other nodes' sessions count too
   add_readiness_checks(readiness_, store_, server_);
   add_mail_readiness_check(readiness_, outbox_, config.mail_backlog_limit);
   if (admin_listener) {

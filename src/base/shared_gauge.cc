@@ -1,5 +1,7 @@
 #include "base/shared_gauge.h"
 
+#include <algorithm>
+
 namespace rwd {
 
 void SharedGauge::add(const std::string& key) {
@@ -42,9 +44,32 @@ std::vector<std::pair<std::string, int>> SharedGauge::snapshot() const {
   return {local_.begin(), local_.end()};
 }
 
+int SharedGauge::total_locked(const std::string& key) const {
+  int n = 0;
+  if (auto it = local_.find(key); it != local_.end()) n += it->second;
+  if (auto it = others_.find(key); it != others_.end()) n += it->second;
+  return n;
+}
+
+template <typename Change>
+void SharedGauge::change_remote(const std::vector<std::string>& keys, Change change) {
+  std::vector<std::pair<std::string, bool>> crossed;
+  {
+    std::lock_guard lock(mu_);
+    std::vector<bool> before;
+    if (crossed_zero_) {
+      before.reserve(keys.size());
+      for (const auto& key : keys) before.push_back(total_locked(key) > 0);
+    }
+    change();
+    for (size_t i = 0; i < before.size(); ++i)
+      if (bool now = total_locked(keys[i]) > 0; now != before[i]) crossed.emplace_back(keys[i], now);
+  }
+  for (const auto& [key, now] : crossed) crossed_zero_(key, now);
+}
+
 void SharedGauge::set_remote(const std::string& node, const std::string& key, int count) {
-  std::lock_guard lock(mu_);
-  set_remote_locked(node, key, count);
+  change_remote({key}, [&] { set_remote_locked(node, key, count); });
 }
 
 void SharedGauge::set_remote_locked(const std::string& node, const std::string& key, int count) {
@@ -61,16 +86,31 @@ void SharedGauge::set_remote_locked(const std::string& node, const std::string& 
   if (sum <= 0) others_.erase(key);
 }
 
+// The keys `node` has counts for now (and `more`): those whose total a report may change.
+std::vector<std::string> SharedGauge::keys_of(const std::string& node,
+                                              const std::vector<std::pair<std::string, int>>& more) {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = by_node_.find(node); it != by_node_.end())
+      for (const auto& [key, count] : it->second) keys.push_back(key);
+  }
+  for (const auto& [key, count] : more) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
 void SharedGauge::forget_node(const std::string& node) {
-  std::lock_guard lock(mu_);
-  forget_node_locked(node);
+  change_remote(keys_of(node, {}), [&] { forget_node_locked(node); });
 }
 
 void SharedGauge::replace_node(const std::string& node,
                                const std::vector<std::pair<std::string, int>>& counts) {
-  std::lock_guard lock(mu_);
-  forget_node_locked(node);
-  for (const auto& [key, count] : counts) set_remote_locked(node, key, count);
+  change_remote(keys_of(node, counts), [&] {
+    forget_node_locked(node);
+    for (const auto& [key, count] : counts) set_remote_locked(node, key, count);
+  });
 }
 
 void SharedGauge::forget_node_locked(const std::string& node) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -38,7 +39,20 @@ class SharedGauge {
   void replace_node(const std::string& node,
                     const std::vector<std::pair<std::string, int>>& counts);
 
+  // Told, after set_remote, forget_node or replace_node (outside the lock, on their thread),
+  // of each key whose whole count (local + others) went from 0 to more or back to 0 by what
+  // the other nodes said: a user who came online, or left, elsewhere. The local side's own
+  // changes (add, remove) are its caller's to notice. Set before the first report.
+  using CrossedZero = std::function<void(const std::string& key, bool now_above)>;
+  void on_crossed_zero(CrossedZero listener) { crossed_zero_ = std::move(listener); }
+
  private:
+  // Runs `change` under the lock and tells the listener of the `keys` that crossed zero.
+  template <typename Change>
+  void change_remote(const std::vector<std::string>& keys, Change change);
+  int total_locked(const std::string& key) const;
+  std::vector<std::string> keys_of(const std::string& node,
+                                   const std::vector<std::pair<std::string, int>>& more);
   void forget_node_locked(const std::string& node);
   void set_remote_locked(const std::string& node, const std::string& key, int count);
   mutable std::mutex mu_;
@@ -46,6 +60,7 @@ class SharedGauge {
   std::unordered_map<std::string, int> changed_;  // guarded by mu_
   std::unordered_map<std::string, int> others_;   // guarded by mu_; sum over nodes
   std::unordered_map<std::string, std::unordered_map<std::string, int>> by_node_;  // mu_
+  CrossedZero crossed_zero_;  // set before the first report
 };
 
 }  // namespace rwd

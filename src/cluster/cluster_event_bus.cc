@@ -272,6 +272,9 @@ void ClusterEventBus::publish(const domain::Event& event) {
     for (int64_t user : t->recipients) send(user_channel(user), payload);
   } else if (const auto* r = std::get_if<domain::ReadEvent>(&event)) {
     send(user_channel(r->user_id), encode_envelope(settings_.node_instance, event));
+  } else if (const auto* p = std::get_if<domain::PresenceEvent>(&event)) {
+    std::string payload = encode_envelope(settings_.node_instance, event);
+    for (int64_t user : p->recipients) send(user_channel(user), payload);
   }
 }
 
@@ -353,7 +356,8 @@ void ClusterEventBus::deliver_remote(std::string_view channel, domain::Event eve
             e.recipients = {*user};
             e.origin.connection = 0;
             return true;
-          } else if constexpr (std::is_same_v<T, domain::TypingEvent>) {
+          } else if constexpr (std::is_same_v<T, domain::TypingEvent> ||
+                               std::is_same_v<T, domain::PresenceEvent>) {
             if (!contains(e.recipients, *user)) return false;
             e.recipients = {*user};
             return true;

@@ -158,6 +158,11 @@ struct EventWriter {
     w.Bool(e.guild);
     return "typing";
   }
+  const char* operator()(const domain::PresenceEvent& e) {
+    put_i64(w, "user", e.user_id);
+    put_ids(w, "recipients", e.recipients);
+    return "presence";
+  }
   const char* operator()(const domain::ReadEvent& e) {
     put_i64(w, "user", e.user_id);
     put_i64(w, "chat", e.wire_chat_id);
@@ -233,6 +238,12 @@ struct ChangeWriter {
   const char* operator()(const domain::change::GuildErased& c) {
     put_i64(w, "id", c.guild_id);
     return "dir.guild_erased";
+  }
+  const char* operator()(const domain::change::PresenceHidden& c) {
+    put_i64(w, "user", c.user_id);
+    w.Key("hidden");
+    w.Bool(c.hidden);
+    return "dir.presence_hidden";
   }
 };
 
@@ -477,6 +488,12 @@ std::optional<Body> decode_body(std::string_view kind, Fields& f) {
     e.guild = f.boolean("guild");
     return Body{domain::Event{std::move(e)}};
   }
+  if (kind == "presence") {
+    domain::PresenceEvent e;
+    e.user_id = f.i64("user");
+    e.recipients = f.ids("recipients");
+    return Body{domain::Event{std::move(e)}};
+  }
   if (kind == "read") {
     domain::ReadEvent e;
     e.user_id = f.i64("user");
@@ -524,6 +541,9 @@ std::optional<Body> decode_body(std::string_view kind, Fields& f) {
   if (kind == "dir.guild_put") return Body{decode_guild_put(f)};
   if (kind == "dir.guild_erased")
     return Body{domain::DirectoryChange{change::GuildErased{f.i64("id")}}};
+  if (kind == "dir.presence_hidden")
+    return Body{
+        domain::DirectoryChange{change::PresenceHidden{f.i64("user"), f.boolean("hidden")}}};
   if (kind == "resync") return Body{Resync{}};
   return std::nullopt;
 }

@@ -37,6 +37,7 @@ void Directory::load_locked(const store::DirectorySnapshot& s) {
     if (auto it = guilds.find(m.guild_id); it != guilds.end())
       it->second.members.push_back({m.user_id, m.joined_us});
   for (auto& [id, g] : guilds) put_guild_locked(std::move(g));
+  presence_hidden_.insert(s.presence_hidden.begin(), s.presence_hidden.end());
 }
 
 void Directory::clear_locked() {
@@ -50,6 +51,12 @@ void Directory::clear_locked() {
   tokens_after_sweep_ = 0;
   guilds_.clear();
   user_guilds_.clear();
+  presence_hidden_.clear();
+}
+
+bool Directory::presence_hidden(int64_t user_id) const {
+  std::shared_lock lock(mu_);
+  return presence_hidden_.contains(user_id);
 }
 
 void Directory::set_change_listener(ChangeListener listener) { listener_ = std::move(listener); }
@@ -95,6 +102,12 @@ void Directory::apply_locked(const DirectoryChange& change) {
     void operator()(const change::FriendshipRemoved& c) { d.remove_friendship_locked(c.a, c.b); }
     void operator()(const change::GuildPut& c) { d.put_guild_state_locked(c.state); }
     void operator()(const change::GuildErased& c) { d.erase_guild_locked(c.guild_id); }
+    void operator()(const change::PresenceHidden& c) {
+      if (c.hidden)
+        d.presence_hidden_.insert(c.user_id);
+      else
+        d.presence_hidden_.erase(c.user_id);
+    }
   };
   std::visit(Visitor{*this}, change);
 }

@@ -107,6 +107,9 @@ class Directory {
   std::vector<GuildView> guilds_of(int64_t user_id) const;
   std::vector<GuildSummary> guild_summaries_of(int64_t user_id) const;
 
+  // Whether user_id shows their friends no presence (they turned it off).
+  bool presence_hidden(int64_t user_id) const;
+
   size_t token_count() const;
   // The user a live token belongs to. The map is keyed by the token's hash; the stored
   // hash is also compared in constant time.
@@ -166,6 +169,7 @@ class Directory {
   std::deque<std::string> revoked_order_;                                 // oldest first; mu_
   std::unordered_map<int64_t, GuildState> guilds_;                        // guarded by mu_
   std::unordered_map<int64_t, std::unordered_set<int64_t>> user_guilds_;  // guarded by mu_
+  std::unordered_set<int64_t> presence_hidden_;                           // guarded by mu_
   bool reloading_ = false;                                                // guarded by mu_
   std::vector<DirectoryChange> reload_journal_;                           // guarded by mu_
   ChangeListener listener_;  // set before the first change

@@ -47,13 +47,19 @@ struct GuildPut {
 struct GuildErased {
   int64_t guild_id = 0;
 };
+// A user's choice to show their friends when they are online, or not.
+struct PresenceHidden {
+  int64_t user_id = 0;
+  bool hidden = false;
+};
 
 }  // namespace change
 
 using DirectoryChange =
     std::variant<change::UserAdded, change::TokenAdded, change::TokenRemoved,
                  change::FriendRequestAdded, change::FriendRequestRemoved, change::FriendshipAdded,
-                 change::FriendshipRemoved, change::GuildPut, change::GuildErased>;
+                 change::FriendshipRemoved, change::GuildPut, change::GuildErased,
+                 change::PresenceHidden>;
 
 // Where a change was committed: by this process (its listener hears of it, to pass it on) or
 // by another one (it came over the bus and goes no further).

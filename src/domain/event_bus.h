@@ -99,8 +99,15 @@ struct ReadEvent {
   uint64_t origin = 0;
 };
 
-using Event =
-    std::variant<ChatEvent, FriendEvent, GuildEvent, TokenRevokedEvent, TypingEvent, ReadEvent>;
+// What user_id's friends see of their presence may have changed (they turned it on or off):
+// the friends' connections are told the state as it is now.
+struct PresenceEvent {
+  int64_t user_id = 0;
+  std::vector<int64_t> recipients;  // the user's friends
+};
+
+using Event = std::variant<ChatEvent, FriendEvent, GuildEvent, TokenRevokedEvent, TypingEvent,
+                           ReadEvent, PresenceEvent>;
 
 class EventBus {
  public:

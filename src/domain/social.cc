@@ -85,4 +85,17 @@ void Social::unfriend(const UserView& me, uint64_t origin, const std::string& na
   });
 }
 
+void Social::set_presence_visible(const UserView& me, bool visible, Done done) {
+  store_.set_presence_hidden(me.id, !visible, [this, user = me.id, visible, done](Status s) {
+    if (!s.ok()) return done(s);
+    const bool changed = directory_.presence_hidden(user) == visible;
+    directory_.apply(change::PresenceHidden{user, !visible});
+    if (!changed) return done({});  // as it was: nobody sees anything new
+    PresenceEvent event{user, {}};
+    for (const UserView& f : directory_.friends(user)) event.recipients.push_back(f.id);
+    if (!event.recipients.empty()) bus_.publish(event);
+    done({});
+  });
+}
+
 }  // namespace rwd::domain

@@ -40,6 +40,10 @@ class Social {
   // Ends the friendship with `name`, for both.
   void unfriend(const UserView& me, uint64_t origin, const std::string& name, Done done);
 
+  // Whether my friends see when I am online (the hub decides who is; this stores the choice).
+  // A change's PresenceEvent tells my friends' connections what they see now.
+  void set_presence_visible(const UserView& me, bool visible, Done done);
+
   // Several nodes share it (broker/cluster_limits.h): friend requests per user.
   RateLimiter& request_limiter() { return request_limit_; }
 

@@ -1,6 +1,7 @@
 #include "gateway/hub.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "domain/chats.h"
 #include "gateway/session.h"
@@ -15,7 +16,7 @@ Hub::Hub(domain::EventBus& bus, int max_sessions_per_user, int utc_offset_s)
 }
 
 bool Hub::add(int64_t user_id, const std::shared_ptr<Session>& session) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto& list = sessions_[user_id];
   int elsewhere = shared_sessions_ ? shared_sessions_->others(std::to_string(user_id)) : 0;
   if (static_cast<int>(list.size()) + elsewhere >= max_sessions_per_user_) {
@@ -25,12 +26,15 @@ bool Hub::add(int64_t user_id, const std::shared_ptr<Session>& session) {
   list.push_back(session);
   ++session_count_;
   if (shared_sessions_) shared_sessions_->add(std::to_string(user_id));
+  const bool first_anywhere = list.size() == 1 && elsewhere == 0;
   if (list.size() == 1) bus_.watch_user(user_id);
+  lock.unlock();
+  if (first_anywhere) tell_friends(user_id);  // outside the lock: it delivers
   return true;
 }
 
 void Hub::remove(int64_t user_id, const Session* session) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto it = sessions_.find(user_id);
   if (it == sessions_.end()) return;
   auto& list = it->second;
@@ -46,7 +50,54 @@ void Hub::remove(int64_t user_id, const Session* session) {
   if (list.empty()) {
     sessions_.erase(it);
     bus_.unwatch_user(user_id);
+    const bool gone = !shared_sessions_ || shared_sessions_->others(std::to_string(user_id)) == 0;
+    lock.unlock();
+    if (gone) tell_friends(user_id);
   }
+}
+
+void Hub::show_presence(const domain::Directory& directory) {
+  presence_ = &directory;
+  // Someone came or went on another node: the counts say so within a report.
+  if (shared_sessions_)
+    shared_sessions_->on_crossed_zero([this](const std::string& key, bool) {
+      int64_t user = 0;
+      auto [p, ec] = std::from_chars(key.data(), key.data() + key.size(), user);
+      if (ec == std::errc() && p == key.data() + key.size()) tell_friends(user);
+    });
+}
+
+bool Hub::shown_online(int64_t user_id) const {
+  if (!presence_ || presence_->presence_hidden(user_id)) return false;
+  {
+    std::lock_guard lock(mu_);
+    if (sessions_.contains(user_id)) return true;
+  }
+  return shared_sessions_ && shared_sessions_->others(std::to_string(user_id)) > 0;
+}
+
+std::vector<int64_t> Hub::online_friends(int64_t user_id) const {
+  std::vector<int64_t> out;
+  if (!presence_) return out;
+  for (const domain::UserView& f : presence_->friends(user_id))
+    if (shown_online(f.id)) out.push_back(f.id);
+  return out;
+}
+
+void Hub::tell_presence(int64_t to_user, int64_t of_user) {
+  // v2 only: the app would hand an unknown frame type to its error handler.
+  deliver(to_user, nullptr,
+          std::make_shared<const std::string>(protocol::encode_presence(of_user, shown_online(of_user))));
+}
+
+void Hub::tell_friends(int64_t user_id) {
+  // Hidden: friends see offline already, and must not learn when connections come and go.
+  if (!presence_ || presence_->presence_hidden(user_id)) return;
+  // The state as it is when told, not the change that caused it: two changes told out of
+  // order still leave every friend with the last state.
+  auto frame =
+      std::make_shared<const std::string>(protocol::encode_presence(user_id, shown_online(user_id)));
+  for (const domain::UserView& f : presence_->friends(user_id)) deliver(f.id, nullptr, frame);
 }
 
 size_t Hub::session_count() const {
@@ -138,6 +189,11 @@ void Hub::on_event(const domain::Event& event) {
           protocol::encode_friend_event(f->action, f->target, /*self=*/true));
       deliver(f->actor.id, nullptr, mine, f->origin);
     }
+    // New friends see each other's presence at once (when there is one to see).
+    if (f->action == domain::FriendAction::kResponse) {
+      if (f->tell_target && shown_online(f->actor.id)) tell_presence(f->target.id, f->actor.id);
+      if (f->tell_actor && shown_online(f->target.id)) tell_presence(f->actor.id, f->target.id);
+    }
   } else if (const auto* g = std::get_if<domain::GuildEvent>(&event)) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_guild_event(g->action, g->guild, g->user, g->actor, g->new_owner));
@@ -161,6 +217,11 @@ void Hub::on_event(const domain::Event& event) {
     auto frame = std::make_shared<const std::string>(
         protocol::encode_typing(t->wire_chat_id, t->user_id, domain::kTypingShownS));
     for (int64_t user : t->recipients) deliver(user, nullptr, frame);
+  } else if (const auto* p = std::get_if<domain::PresenceEvent>(&event)) {
+    if (!presence_) return;
+    auto frame = std::make_shared<const std::string>(
+        protocol::encode_presence(p->user_id, shown_online(p->user_id)));
+    for (int64_t user : p->recipients) deliver(user, nullptr, frame);
   } else if (const auto* r = std::get_if<domain::ReadEvent>(&event)) {
     // My other v2 connections; the one that asked has its answer.
     deliver(r->user_id, nullptr,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/shared_gauge.h"
+#include "domain/directory.h"
 #include "domain/event_bus.h"
 #include "gateway/transport.h"
 
@@ -41,7 +42,22 @@ class Hub {
   size_t session_count() const;
   size_t user_count() const;
 
+  // Presence (docs/PROTOCOL.md, "presence"): a user shows as online to their friends while
+  // they have a session on any node (here, or in the gauge's others()), unless they turned it
+  // off. Given the Directory (friends, the setting), the hub tells the friends' v2 sessions
+  // here when that changes: the user's first session anywhere, their last one gone, a change
+  // of the setting (a PresenceEvent), a new friendship. Every node does so for its own
+  // sessions, from the same shared counts. After count_sessions_in(), before the first add().
+  void show_presence(const domain::Directory& directory);
+  bool shown_online(int64_t user_id) const;
+  // user_id's friends who show as online, for the v2 auth answer.
+  std::vector<int64_t> online_friends(int64_t user_id) const;
+
  private:
+  // user_id's sessions came or went: their friends' v2 sessions here get the state as it is
+  // (nothing while user_id hides it).
+  void tell_friends(int64_t user_id);
+  void tell_presence(int64_t to_user, int64_t of_user);
   void on_event(const domain::Event& event);
   // Sends each of the user's sessions the frame of its protocol version; a null frame means
   // that version gets nothing (v1 is the published app, which must never see guild frames).
@@ -59,6 +75,7 @@ class Hub {
   std::unordered_map<int64_t, std::vector<std::weak_ptr<Session>>> sessions_;  // guarded by mu_
   size_t session_count_ = 0;                                                   // guarded by mu_
   SharedGauge* shared_sessions_ = nullptr;
+  const domain::Directory* presence_ = nullptr;  // set before the first add(): presence on
 };
 
 }  // namespace rwd::gateway

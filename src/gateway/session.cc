@@ -202,6 +202,12 @@ void Session::handle(Held held) {
           // Answered only when refused: a client repeats it every few seconds while typing.
           if (Status s = services_.chats.typing(*user_, r.chat_id); !s.ok())
             send_error(s.error(), request_id);
+        } else if constexpr (std::is_same_v<T, protocol::PresenceRequest>) {
+          services_.social.set_presence_visible(
+              *user_, r.visible, on_strand([request_id](Session& s, Status st) {
+                if (!st.ok()) return s.send_error(st.error(), request_id);
+                s.answer(protocol::encode_ok(), request_id);
+              }));
         } else if constexpr (std::is_same_v<T, protocol::ReadRequest>) {
           handle_read(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::LoadChatsRequest>) {
@@ -310,12 +316,16 @@ void Session::send_auth(const std::string& request_id,
   // a guild joined, a logout (TokenRemoved) missed live is in this snapshot; what the client
   // loads after the answer (history, friends, members) is read later still. Chats' changes
   // are the sequencer's: it filled from each followed chat's position read at watch_user.
-  std::vector<domain::GuildSummary> guilds;
-  if (version_ == protocol::Version::kV2)
-    guilds = services_.directory.guild_summaries_of(user_->id);
+  protocol::AuthExtras extras;
+  if (version_ == protocol::Version::kV2) {
+    extras.guilds = services_.directory.guild_summaries_of(user_->id);
+    extras.chats = chats;
+    extras.online = services_.hub.online_friends(user_->id);
+    extras.show_presence = !services_.directory.presence_hidden(user_->id);
+    extras.utc_offset_s = services_.settings.utc_offset_s;
+  }
   std::string text = protocol::with_request_id(
-      protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), guilds,
-                            chats, services_.settings.utc_offset_s),
+      protocol::encode_auth(version_, *user_, services_.directory.friend_state(user_->id), extras),
       request_id);
   if (answered_.load(std::memory_order_relaxed)) {
     send(std::move(text));

@@ -249,8 +249,7 @@ void write_chat_summaries(Writer& w, const std::vector<domain::ChatSummary>& cha
 }
 
 std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& st,
-                        const std::vector<domain::GuildSummary>& guilds,
-                        const std::vector<domain::ChatSummary>* chats, int utc_offset_s) {
+                        const AuthExtras& extras) {
   return envelope("auth", [&](Writer& w) {
     w.StartObject();
     w.Key("self_user");
@@ -271,13 +270,19 @@ std::string encode_auth(Version v, const domain::UserView& self, const domain::F
       write_users(w, st.outgoing);
       w.Key("guilds");
       w.StartArray();
-      for (const auto& g : guilds) write_guild_summary(w, g);
+      for (const auto& g : extras.guilds) write_guild_summary(w, g);
       w.EndArray();
       w.Key("chats");
-      if (chats)
-        write_chat_summaries(w, *chats, utc_offset_s);
+      if (extras.chats)
+        write_chat_summaries(w, *extras.chats, extras.utc_offset_s);
       else
         w.Null();
+      w.Key("online");
+      w.StartArray();
+      for (int64_t id : extras.online) write_string(w, std::to_string(id));
+      w.EndArray();
+      w.Key("show_presence");
+      w.Bool(extras.show_presence);
     }
     w.EndObject();
   });
@@ -384,6 +389,17 @@ std::string encode_typing(int64_t wire_chat_id, int64_t user_id, int expires_in_
     write_string(w, std::to_string(user_id));
     w.Key("expires_in");
     w.Int(expires_in_s);
+    w.EndObject();
+  });
+}
+
+std::string encode_presence(int64_t user_id, bool online) {
+  return envelope("presence", [&](Writer& w) {
+    w.StartObject();
+    w.Key("user_id");
+    write_string(w, std::to_string(user_id));
+    w.Key("online");
+    w.Bool(online);
     w.EndObject();
   });
 }

@@ -81,12 +81,18 @@ struct ReadRequest {
 };
 // v2 only (v1 answers as before it existed): `load {"type":"chats"}`, my chats' summaries.
 struct LoadChatsRequest {};
+// v2 only (v1 answers kUnknownType): `presence {"visible":true|false}`, whether my friends
+// see when I am online.
+struct PresenceRequest {
+  bool visible = true;
+};
 
 // A new alternative needs its row in request_types.cc, which does not compile without it.
 using Request =
     std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
                  FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest,
-                 BlockRequest, LoadBlockedRequest, TypingRequest, ReadRequest, LoadChatsRequest>;
+                 BlockRequest, LoadBlockedRequest, TypingRequest, ReadRequest, LoadChatsRequest,
+                 PresenceRequest>;
 
 // v2: the id a client may give a request, at the frame's top level next to `type` and
 // `payload` ("request_id": 1 to 64 printable ASCII characters). Every frame that answers the
@@ -129,12 +135,17 @@ std::string encode_heartbeat(const std::string& payload_json);
 std::string encode_ok();
 // reason empty: the table's default text. retry_after_ms > 0 adds "retry_after" (seconds).
 std::string encode_error(Errc code, std::string_view reason = {}, int64_t retry_after_ms = 0);
-// v2 also lists my guilds (`guilds`, as summaries) and my chats (`chats`, as in
-// encode_chat_summaries; null when they could not be read); v1's response never changes.
+// What v2's auth answer adds to v1's, beyond the friend state.
+struct AuthExtras {
+  std::vector<domain::GuildSummary> guilds;        // `guilds`, as summaries
+  const std::vector<domain::ChatSummary>* chats = nullptr;  // `chats`; null: not read
+  std::vector<int64_t> online;                      // `online`: friends shown online
+  bool show_presence = true;                        // `show_presence`: my own setting
+  int utc_offset_s = 0;
+};
+// v2 adds AuthExtras; v1's response never changes.
 std::string encode_auth(Version v, const domain::UserView& self, const domain::FriendState& state,
-                        const std::vector<domain::GuildSummary>& guilds = {},
-                        const std::vector<domain::ChatSummary>* chats = nullptr,
-                        int utc_offset_s = 0);
+                        const AuthExtras& extras = {});
 std::string encode_friend_list(const std::vector<domain::UserView>& friends);
 // To the target of a friend operation (both versions): `user` is the actor. With `self`
 // (v2 only), to the actor's other connections: `user` is the target, and "self":true marks
@@ -163,6 +174,8 @@ std::string encode_blocked_users(const std::vector<domain::UserView>& users);
 // v2 only: user_id is typing in wire_chat_id (a guild's id, or the pair's XOR) and is shown
 // so for expires_in_s seconds unless another comes (or their message).
 std::string encode_typing(int64_t wire_chat_id, int64_t user_id, int expires_in_s);
+// v2 only: whether user_id shows as online to the friend who receives it.
+std::string encode_presence(int64_t user_id, bool online);
 // v2 only: my read mark in wire_chat_id, the answer to `read` and the event that tells my
 // other connections.
 std::string encode_read(int64_t wire_chat_id, int64_t message_id);

@@ -119,6 +119,14 @@ class Fields {
     return static_cast<int>(std::min<int64_t>(n, 1 << 30));
   }
 
+  // true or false, and nothing else (not 0, 1 or "true").
+  Result<bool> boolean(const char* name) {
+    auto v = present(name, "true or false");
+    if (!v.ok()) return v.error();
+    if (!v.value()->IsBool()) return wrong(name, "true or false");
+    return v.value()->GetBool();
+  }
+
   // One of a few strings: the request's `type`. `what` lists them for the reason.
   Result<std::string> choice(const char* name, std::initializer_list<std::string_view> allowed,
                              std::string_view what) {
@@ -374,6 +382,13 @@ Result<ReadRequest> decode_read(const FrameParts& frame) {
 }
 
 Result<LoadChatsRequest> decode_load_chats(const FrameParts&) { return LoadChatsRequest{}; }
+
+Result<PresenceRequest> decode_presence(const FrameParts& frame) {
+  if (Status s = payload_object(frame.payload, "presence"); !s.ok()) return s.error();
+  auto visible = Fields(*frame.payload, "presence").boolean("visible");
+  if (!visible.ok()) return visible.error();
+  return PresenceRequest{visible.value()};
+}
 
 Result<Request> decode_request(std::string_view frame, Version version) {
   return decode_frame(frame, version).request;

@@ -58,6 +58,7 @@ constexpr RequestType kRequestTypes[] = {
     row<TypingRequest, decode_typing>("typing", "", kV2Only, true),
     row<ReadRequest, decode_read>("read", "", kV2Only, true),
     row<LoadChatsRequest, decode_load_chats>("load", "chats", kV2Only, true),
+    row<PresenceRequest, decode_presence>("presence", "", kV2Only, true),
 };
 
 static_assert(std::size(kRequestTypes) == std::variant_size_v<Request>,

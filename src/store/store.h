@@ -255,6 +255,7 @@ struct DirectorySnapshot {
   std::vector<TokenRecord> tokens;  // live ones only: not expired, not revoked
   std::vector<GuildRecord> guilds;
   std::vector<GuildMemberRecord> guild_members;
+  std::vector<int64_t> presence_hidden;  // users who show no presence to their friends
 };
 
 template <typename T>
@@ -399,6 +400,9 @@ class Store {
   virtual void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id,
                             std::string content, int64_t now_us, Callback<MessageRecord> done) = 0;
 
+  // Whether user_id shows their friends when they are online (set_presence_hidden(true):
+  // never). Setting what is already set changes nothing and is no error.
+  virtual void set_presence_hidden(int64_t user_id, bool hidden, Callback<void> done) = 0;
   // user_id has read chat_id up to message_id (any message of that chat, even one deleted
   // since): the mark moves there, unless it already is there or past it in the chat's order
   // (the seq of each message's send): a mark never moves back, so two devices marking at once

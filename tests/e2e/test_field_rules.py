@@ -56,8 +56,10 @@ MISSING = object()
 
 
 def mutations(kind, empty):
-    common = [("missing", MISSING), ("null", None), ("true", True), ("false", False),
-              ("array", []), ("array of a valid value", ["7"]), ("object", {}),
+    common = [("missing", MISSING), ("null", None)]
+    if kind != "boolean":
+        common += [("true", True), ("false", False)]
+    common += [("array", []), ("array of a valid value", ["7"]), ("object", {}),
               ("object with the field", {"id": "7"})]
     if kind == "choice":  # the payload's `type`
         own = [("integer", 7), ("unknown word", "bogus"), ("upper case", "SEND")]
@@ -70,6 +72,8 @@ def mutations(kind, empty):
                ("word", "many"), ("zero string", "0"), ("padded", "3 ")]
     elif kind == "text":
         own = [("integer", 7), ("fraction", 1.5)]
+    elif kind == "boolean":  # true or false only
+        own = [("integer", 1), ("zero", 0), ("word", "true")]
     else:
         raise ValueError(kind)
     out = [(label, value, INVALID) for label, value in common + own]
@@ -91,6 +95,10 @@ def count():
 
 def text(empty):
     return ("text", empty)
+
+
+def boolean():
+    return ("boolean", None)
 
 
 # ------------------------------------------------------------------ the world
@@ -396,6 +404,9 @@ REQUESTS = [
         {"chat_id": id_(), "message_id": id_()}, answer("read"), v2_only=True),
     Req("load chats", "load", lambda w: {"type": "chats"}, {"type": choice()},
         answer("load", type="chats"), v2_only=True, v1_code="4003"),
+    # Visible already: the valid frame changes nothing, so no friend hears of it.
+    Req("presence", "presence", lambda w: {"visible": True}, {"visible": boolean()},
+        answer("ok"), v2_only=True),
 ]
 
 PAYLOAD_MUTATIONS = [("payload missing", MISSING), ("payload null", None), ("payload 7", 7),

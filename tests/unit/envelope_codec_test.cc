@@ -170,6 +170,17 @@ TEST(EnvelopeCodecTest, AReadEventComesBackWithoutItsConnection) {
   EXPECT_EQ(got.origin, 0u);
 }
 
+TEST(EnvelopeCodecTest, APresenceEventAndSettingComeBack) {
+  auto got = round_trip_event(rwd::domain::PresenceEvent{kBig, {kBig - 1, 2}});
+  EXPECT_EQ(got.user_id, kBig);
+  EXPECT_EQ(got.recipients, (std::vector<int64_t>{kBig - 1, 2}));
+  for (bool hidden : {false, true}) {
+    auto c = round_trip_change(change::PresenceHidden{kBig, hidden});
+    EXPECT_EQ(c.user_id, kBig);
+    EXPECT_EQ(c.hidden, hidden);
+  }
+}
+
 TEST(EnvelopeCodecTest, ATokenRevocationComesBack) {
   TokenRevokedEvent got = round_trip_event(TokenRevokedEvent{kBig, std::string(64, 'f')});
   EXPECT_EQ(got.user_id, kBig);
@@ -277,7 +288,7 @@ TEST(EnvelopeCodecTest, MalformedPayloadsAreRefusedWithTheirKindOfFailure) {
             DecodeFailure::kNotAnEnvelope);
   EXPECT_EQ(failure_of("{\"origin\":\"a\",\"kind\":\"chat\",\"fields\":[]}"),
             DecodeFailure::kNotAnEnvelope);
-  EXPECT_EQ(failure_of("{\"origin\":\"a\",\"kind\":\"presence\",\"fields\":{}}"),
+  EXPECT_EQ(failure_of("{\"origin\":\"a\",\"kind\":\"no_such_kind\",\"fields\":{}}"),
             DecodeFailure::kUnknownKind);
   // Missing fields.
   EXPECT_EQ(failure_of("{\"origin\":\"a\",\"kind\":\"chat\",\"fields\":{}}"),

@@ -178,8 +178,10 @@ TEST(GatewayCodecTest, GuildListsAreSummariesInV2AndMembersComeApart) {
             R"({"id":"2","name":"bo","profile":null}]}})");
   // v2 auth lists guild summaries; v1's response is unchanged by them.
   domain::FriendState st;
-  EXPECT_EQ(encode_auth(Version::kV1, a, st, {g}), encode_auth(Version::kV1, a, st));
-  EXPECT_NE(encode_auth(Version::kV2, a, st, {g})
+  AuthExtras with_guild;
+  with_guild.guilds = {g};
+  EXPECT_EQ(encode_auth(Version::kV1, a, st, with_guild), encode_auth(Version::kV1, a, st));
+  EXPECT_NE(encode_auth(Version::kV2, a, st, with_guild)
                 .find(R"("guilds":[{"id":"10","name":"crew","owner_id":"1","member_count":2}])"),
             std::string::npos);
   EXPECT_NE(encode_auth(Version::kV2, a, st).find(R"("guilds":[])"), std::string::npos);
@@ -727,14 +729,45 @@ TEST(GatewayCodecTest, ChatSummariesGiveTheMarkTheCountAndTheNewestMessage) {
   domain::UserView me{1, "me", std::nullopt};
   domain::FriendState st;
   std::vector<domain::ChatSummary> chats{read, empty};
-  std::string v2 = encode_auth(Version::kV2, me, st, {}, &chats, 9 * 3600);
-  EXPECT_NE(v2.find(R"("chats":)" + expected + "}}"), std::string::npos) << v2;
-  EXPECT_NE(encode_auth(Version::kV2, me, st).find(R"("chats":null}})"), std::string::npos);
-  EXPECT_EQ(encode_auth(Version::kV1, me, st, {}, &chats, 9 * 3600),
-            encode_auth(Version::kV1, me, st));
+  AuthExtras extras;
+  extras.chats = &chats;
+  extras.utc_offset_s = 9 * 3600;
+  std::string v2 = encode_auth(Version::kV2, me, st, extras);
+  EXPECT_NE(v2.find(R"("chats":)" + expected + ","), std::string::npos) << v2;
+  EXPECT_NE(encode_auth(Version::kV2, me, st).find(R"("chats":null,)"), std::string::npos);
+  EXPECT_EQ(encode_auth(Version::kV1, me, st, extras), encode_auth(Version::kV1, me, st));
   auto load = decode(R"({"type":"load","payload":{"type":"chats"}})", Version::kV2);
   ASSERT_TRUE(load.ok());
   EXPECT_TRUE(std::holds_alternative<LoadChatsRequest>(load.value()));
+}
+
+TEST(GatewayCodecTest, PresenceIsAV2RequestWithABooleanAndAV2OnlyEvent) {
+  auto r = decode(R"({"type":"presence","payload":{"visible":false}})", Version::kV2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(std::get<PresenceRequest>(r.value()).visible);
+  for (const char* bad : {R"({"type":"presence","payload":{}})",
+                          R"({"type":"presence","payload":{"visible":null}})",
+                          R"({"type":"presence","payload":{"visible":1}})",
+                          R"({"type":"presence","payload":{"visible":"true"}})",
+                          R"({"type":"presence","payload":{"visible":""}})",
+                          R"({"type":"presence","payload":[]})"}) {
+    auto e = decode(bad, Version::kV2);
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << bad;
+  }
+  auto v1 = decode(R"({"type":"presence","payload":{"visible":true}})", Version::kV1);
+  ASSERT_FALSE(v1.ok());
+  EXPECT_EQ(v1.error().code, Errc::kUnknownType);
+  EXPECT_EQ(encode_presence(7, true), R"({"type":"presence","payload":{"user_id":"7","online":true}})");
+  // v2's auth answer names the friends shown online, and my own setting.
+  domain::UserView me{1, "me", std::nullopt};
+  domain::FriendState st;
+  AuthExtras extras;
+  extras.online = {2, 3};
+  extras.show_presence = false;
+  std::string v2 = encode_auth(Version::kV2, me, st, extras);
+  EXPECT_NE(v2.find(R"("online":["2","3"],"show_presence":false}})"), std::string::npos) << v2;
+  EXPECT_EQ(encode_auth(Version::kV1, me, st, extras), encode_auth(Version::kV1, me, st));
 }
 
 TEST(GatewayCodecTest, ANonceThatBreaksItsRuleIsInvalidPayloadOnV2) {

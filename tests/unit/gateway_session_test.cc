@@ -589,7 +589,8 @@ TEST_F(GatewaySessionTest, V1AndV2SessionsSideBySide) {
                         R"(,"mutual_requests":[],"mutual_users":[)" + user_json(bob) +
                         R"(],"outgoing_requests":[],"guilds":[],"chats":[{"chat_id":")" +
                         std::to_string(alice.id ^ bob.id) +
-                        R"(","last_read_id":null,"unread_count":0,"last_message":null}]}})";
+                        R"(","last_read_id":null,"unread_count":0,"last_message":null}],)"
+                        R"("online":[],"show_presence":true}})";
   EXPECT_TRUE(same_json(web->next(), v2_auth));
   EXPECT_TRUE(same_json(tab->next(), v2_auth));
 

@@ -141,5 +141,29 @@ TEST(SharedGaugeTest, CountsLocallyAndSumsWhatEachOtherNodeLastSaid) {
   EXPECT_TRUE(gauge.snapshot().empty());
 }
 
+// Presence follows it: a key whose whole count (here and elsewhere) leaves or reaches zero by
+// what the other nodes report is told once per crossing; reports that change nothing across
+// zero, and this node's own changes, are not.
+TEST(SharedGaugeTest, TellsWhenOtherNodesReportsTakeAKeyAcrossZero) {
+  SharedGauge gauge;
+  std::vector<std::pair<std::string, bool>> crossed;
+  gauge.on_crossed_zero([&](const std::string& key, bool above) { crossed.emplace_back(key, above); });
+  using Seen = std::vector<std::pair<std::string, bool>>;
+  gauge.add("mine");  // local: the caller's to notice
+  gauge.set_remote("n1", "u", 1);
+  EXPECT_EQ(crossed, (Seen{{"u", true}}));
+  gauge.set_remote("n2", "u", 2);  // more of what was there
+  gauge.set_remote("n1", "mine", 1);  // above zero already, here
+  EXPECT_EQ(crossed, (Seen{{"u", true}}));
+  gauge.set_remote("n1", "u", 0);
+  gauge.forget_node("n2");  // the last of u goes with n2
+  EXPECT_EQ(crossed, (Seen{{"u", true}, {"u", false}}));
+  gauge.replace_node("n2", {{"w", 1}, {"x", 2}});
+  gauge.replace_node("n2", {{"x", 1}});  // w gone, x still there
+  EXPECT_EQ(crossed, (Seen{{"u", true}, {"u", false}, {"w", true}, {"x", true}, {"w", false}}));
+  gauge.forget_node("n1");  // "mine" still has its local count
+  EXPECT_EQ(crossed.size(), 5u);
+}
+
 }  // namespace
 }  // namespace rwd

@@ -120,6 +120,7 @@ TEST(RequestTypesTest, EachRowDecodesToItsAlternative) {
       {R"({"type":"typing","payload":{"chat_id":"1"}})", 11},
       {R"({"type":"read","payload":{"chat_id":"1","message_id":"2"}})", 12},
       {R"({"type":"load","payload":{"type":"chats"}})", 13},
+      {R"({"type":"presence","payload":{"visible":true}})", 14},
   };
   ASSERT_EQ(std::size(frames), request_types().size());
   for (const auto& [frame, index] : frames) {

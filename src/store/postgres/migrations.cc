@@ -1263,6 +1263,12 @@ BEGIN
   outcome := 'ok';
 END $$;
 )sql",
+    // 16: users who show no presence to their friends (store.h, set_presence_hidden).
+    R"sql(
+CREATE TABLE presence_hidden (
+  user_id bigint PRIMARY KEY REFERENCES users (id)
+);
+)sql",
 };
 
 }  // namespace

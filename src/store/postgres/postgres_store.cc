@@ -80,6 +80,10 @@ const Statement kStatements[] = {
      "$5::bigint[])"},
     {"edit_message", "SELECT * FROM rwd_edit_message($1, $2, $3, $4, $5)"},
     {"mark_read", "SELECT * FROM rwd_mark_read($1, $2, $3)"},
+    // Not decisions: setting what is set changes nothing.
+    {"hide_presence",
+     "INSERT INTO presence_hidden (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING"},
+    {"show_presence", "DELETE FROM presence_hidden WHERE user_id = $1"},
     {"create_guild", "SELECT * FROM rwd_create_guild($1, $2, $3, $4)"},
     {"rename_guild", "SELECT * FROM rwd_rename_guild($1, $2, $3)"},
     {"add_guild_member", "SELECT * FROM rwd_add_guild_member($1, $2, $3, $4, $5)"},
@@ -1078,6 +1082,10 @@ Result<DirectorySnapshot> PostgresStore::load_directory(int64_t now_us) {
                         });
         !s.ok())
       return s.error();
+    if (Status s = rows("SELECT user_id FROM presence_hidden", {},
+                        [&](const Row& r) { snap.presence_hidden.push_back(r.int64(0)); });
+        !s.ok())
+      return s.error();
     if (auto e = exec("COMMIT", {}, PGRES_COMMAND_OK); !e.ok()) return e.error();
     return snap;
   };
@@ -1693,6 +1701,11 @@ void PostgresStore::edit_message(int64_t chat_id, int64_t message_id, int64_t au
                              r.int64(1), content.empty(), now_us,    r.int64(2)};
       },
       std::move(done), chat_id);
+}
+
+void PostgresStore::set_presence_hidden(int64_t user_id, bool hidden, Callback<void> done) {
+  submit<void>(hidden ? "hide_presence" : "show_presence", {str(user_id)}, false, void_ok,
+               std::move(done));
 }
 
 void PostgresStore::mark_read(int64_t user_id, int64_t chat_id, int64_t message_id,

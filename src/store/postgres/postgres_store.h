@@ -134,6 +134,7 @@ class PostgresStore final : public Store {
                         Callback<SentMessage> done) override;
   void mark_read(int64_t user_id, int64_t chat_id, int64_t message_id,
                  Callback<ReadMark> done) override;
+  void set_presence_hidden(int64_t user_id, bool hidden, Callback<void> done) override;
   void edit_message(int64_t chat_id, int64_t message_id, int64_t author_id, std::string content,
                     int64_t now_us, Callback<MessageRecord> done) override;
   void create_guild(GuildRecord guild, Callback<GuildState> done) override;

@@ -212,6 +212,12 @@ CREATE TABLE read_marks (
   PRIMARY KEY (user_id, chat_id)
 ) WITHOUT ROWID;
 )sql",
+    // 13: users who show no presence to their friends (store.h, set_presence_hidden).
+    R"sql(
+CREATE TABLE presence_hidden (
+  user_id INTEGER PRIMARY KEY REFERENCES users(id)
+);
+)sql",
 };
 
 }  // namespace

@@ -609,6 +609,11 @@ Result<DirectorySnapshot> SqliteStore::load_directory(int64_t now_us) {
     while (q.step()) snap.guild_members.push_back({q.int64(0), q.int64(1), q.int64(2)});
     if (q.failed()) return db_error(*c, "loading guild members");
   }
+  {
+    auto q = c->query("SELECT user_id FROM presence_hidden");
+    while (q.step()) snap.presence_hidden.push_back(q.int64(0));
+    if (q.failed()) return db_error(*c, "loading presence settings");
+  }
   return_reader(std::move(c));
   return snap;
 }
@@ -1506,6 +1511,19 @@ void SqliteStore::put_message_once(MessageRecord m, std::string nonce, int64_t r
         SentMessage out{m, false};
         out.message.seq = *seq;
         return out;
+      },
+      std::move(done));
+}
+
+void SqliteStore::set_presence_hidden(int64_t user_id, bool hidden, Callback<void> done) {
+  submit<void>(
+      Shape::kOneStatement,
+      [=](Connection& c) -> Status {
+        auto q = c.query(hidden ? "INSERT OR IGNORE INTO presence_hidden (user_id) VALUES (?)"
+                                : "DELETE FROM presence_hidden WHERE user_id = ?");
+        q.bind(1, user_id);
+        if (!q.run()) return db_error(c, "storing a presence setting");
+        return {};
       },
       std::move(done));
 }
