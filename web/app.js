@@ -94,6 +94,13 @@ function hue(id) {
   return x;
 }
 
+// An avatar with a dot when the friend is online (the list's; presence comes from the server).
+function presenceAvatar(user) {
+  if (!state.online || !state.online.has(user.id) || !state.friends.has(user.id)) return avatar(user);
+  return h('span', {class: 'avatar-wrap'}, avatar(user),
+    h('span', {class: 'presence-dot', 'data-user': user.id, i18nAttrs: {title: 'presence.online'}}));
+}
+
 function avatar(user, size = '') {
   return h('span', {
     class: `avatar ${size}`, 'aria-hidden': 'true', style: {'--hue': hue(user.id)},
@@ -731,6 +738,9 @@ function onAuth(payload, fresh) {
   setUsers(state.outgoing, payload.outgoing_requests || []);
   if (payload.guilds) setGuilds(payload.guilds);
   if (fresh) catchUpAfterConnect();
+  state.online = new Set(payload.online || []);
+  state.showPresence = payload.show_presence !== false;
+  $('presence-toggle').checked = state.showPresence;
   if (Array.isArray(payload.chats)) applySummaries(payload.chats);
   else if (fresh) state.gateway.send('load', {type: 'chats'});  // not read with the answer: ask
   renderLists();
@@ -832,6 +842,8 @@ function onFrame(frame) {
       return;
     case 'read':
       return onRead(p);
+    case 'presence':
+      return onPresence(p);
     case 'typing':
       return onTyping(p);
     case 'mutual_users':
@@ -998,6 +1010,37 @@ function onRead(p) {
   else if (conv.loaded) conv.unread = [...conv.messages.values()].filter((m) =>
     m.user_id !== state.me.id && compareIds(m.id, conv.lastRead) > 0).length;
   renderLists();
+}
+
+// ---------------------------------------------------------------------------------------
+// Presence (protocol v2, "presence"): which friends are online, from the auth answer and
+// then from each change the server pushes. Shown as a dot on their avatar in the list and
+// "Online" under their name in their conversation. Mine can be turned off in Account.
+
+function onPresence(p) {
+  if (!p || !p.user_id) return;
+  if (p.online) state.online.add(p.user_id);
+  else state.online.delete(p.user_id);
+  renderLists();
+  renderPresenceLabel();
+}
+
+function renderPresenceLabel() {
+  const conv = state.open;
+  const el = $('conversation-presence');
+  const online = Boolean(conv) && conv.kind === 'dm' && state.friends.has(conv.id) && state.online.has(conv.id);
+  el.hidden = !online;
+  if (online) setText(el, 'presence.online');
+}
+
+function onPresenceToggle() {
+  const visible = $('presence-toggle').checked;
+  setRawText($('presence-error'), '');
+  if (!state.gateway || !state.gateway.request('presence', {visible})) {
+    $('presence-toggle').checked = state.showPresence;
+    return void setText($('presence-error'), 'presence.offlineError');
+  }
+  state.showPresence = visible;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1487,7 +1530,7 @@ function renderLists() {
     dms.push({u, name: u.name, conv});
   }
   dms.sort(sortConvs);
-  $('dm-list').replaceChildren(...dms.map(({u, conv}) => convItem(`#dm/${u.id}`, avatar(u), u.name, conv)));
+  $('dm-list').replaceChildren(...dms.map(({u, conv}) => convItem(`#dm/${u.id}`, presenceAvatar(u), u.name, conv)));
   $('dm-empty').hidden = dms.length > 0;
 
   const guilds = [...state.guilds.values()].map((g) => ({g, name: g.name, conv: conversation('guild', g.id)}));
@@ -1625,6 +1668,7 @@ function renderBlocked(users) {
 function renderConversationChrome() {
   const conv = state.open;
   renderTyping();
+  renderPresenceLabel();
   if (!conv) return;
   $('conversation-title').textContent = convTitle(conv);
   $('conversation-pane').dataset.kind = conv.kind;
@@ -2454,6 +2498,7 @@ function setupApp() {
   $('reconnect').addEventListener('click', () => state.gateway && state.gateway.start());
   window.addEventListener('online', revokePending);
   $('notify-toggle').addEventListener('change', onNotifyToggle);
+  $('presence-toggle').addEventListener('change', onPresenceToggle);
 
   document.addEventListener('visibilitychange', () => {
     if (document.hidden || !state.open) return;

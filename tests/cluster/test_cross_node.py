@@ -218,6 +218,38 @@ def test_a_read_mark_reaches_my_connections_on_other_nodes(cluster):
         conn.expect_silence(0.5)
 
 
+def test_presence_follows_sessions_on_every_node(cluster):
+    """b (node 1) sees a come online on node 0; a's second session on node 2 keeps a online
+    when the first closes; a's last session closing shows a offline. The nodes know of each
+    other's sessions through their shared counts."""
+    a, b = user(cluster, 0), user(cluster, 1)
+    befriend(cluster, 0, 1, a, b)
+    cb = Client(node(cluster, 1), version=2, presence=True)
+    cb.handshake(b[0])
+
+    def next_presence():
+        return cb.recv_type("presence", 10)["payload"]
+
+    first = connect(cluster, 0, a[0], version=2)
+    assert next_presence() == {"user_id": a[1], "online": True}
+    # Wait until node 1 knows of node 0's session (its auth answer lists a as online).
+    deadline = time.time() + 10
+    while True:
+        probe = connect(cluster, 1, b[0], version=2)
+        seen = a[1] in probe.auth_payload["online"]
+        probe.close()
+        if seen:
+            break
+        assert time.time() < deadline, "node 1 never saw a's session on node 0"
+        time.sleep(0.2)
+    second = connect(cluster, 2, a[0], version=2)
+    time.sleep(0.5)  # node 2's count reaches the others
+    first.close()
+    cb.expect_silence(1.0)
+    second.close()
+    assert next_presence() == {"user_id": a[1], "online": False}
+
+
 def test_friend_request_and_answer_across_nodes_and_a_third_node_knows(cluster):
     a, b = user(cluster, 0), user(cluster, 2)
     befriend(cluster, 0, 2, a, b)

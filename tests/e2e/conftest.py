@@ -501,11 +501,18 @@ def befriend(server, a_token, b_token, b_name):
 
 
 class Client:
-    """A real WebSocket client speaking the gateway protocol."""
+    """A real WebSocket client speaking the gateway protocol.
 
-    def __init__(self, server, version=None, timeout=5):
+    A v2 connection is told whenever one of its user's friends comes online or goes
+    (docs/PROTOCOL.md, "presence"), which happens in most tests as their users connect and
+    leave. Those frames are read past unless `presence=True` (tests/e2e/test_presence.py and
+    the tests of presence across nodes), so that a test of something else sees only its own
+    frames."""
+
+    def __init__(self, server, version=None, timeout=5, presence=False):
         self.ws = websocket.create_connection(server.ws_url(version), timeout=timeout)
         self.auth_payload = None
+        self.presence = presence
 
     def send(self, type_, payload):
         self.ws.send(json.dumps({"type": type_, "payload": payload}))
@@ -514,12 +521,16 @@ class Client:
         self.ws.send(text)
 
     def recv(self, timeout=5):
-        self.ws.settimeout(timeout)
-        op, data = self.ws.recv_data()
-        if op == websocket.ABNF.OPCODE_CLOSE:
-            code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
-            raise ConnectionClosed(code, data[2:].decode(errors="replace"))
-        return json.loads(data)
+        deadline = time.time() + timeout
+        while True:
+            self.ws.settimeout(max(0.01, deadline - time.time()))
+            op, data = self.ws.recv_data()
+            if op == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                raise ConnectionClosed(code, data[2:].decode(errors="replace"))
+            frame = json.loads(data)
+            if self.presence or frame.get("type") != "presence":
+                return frame
 
     def recv_type(self, type_, timeout=5):
         """Skips frames until one of `type_` arrives."""

@@ -137,9 +137,11 @@ def test_names_stored_before_the_rule_keep_working_and_get_skeletons(start_serve
     # Back to the schema before names in any script: no skeletons, ASCII lower-case keys, and
     # none of the later versions (the chat sequence numbers of version 5, the password reset
     # keys of 6, the disabled accounts of 7, the blocks of 8, the deleted accounts of 9, the
-    # sessions' last use and client of 10, the send nonces of 11).
+    # sessions' last use and client of 10, the send nonces of 11, the read marks of 12, the
+    # presence settings of 13).
     db = sqlite3.connect(str(data / "rewind.db"))
-    db.executescript("DROP INDEX messages_by_nonce; ALTER TABLE messages DROP COLUMN nonce; "
+    db.executescript("DROP TABLE presence_hidden; DROP TABLE read_marks; "
+                     "DROP INDEX messages_by_nonce; ALTER TABLE messages DROP COLUMN nonce; "
                      "ALTER TABLE tokens DROP COLUMN last_seen_us; "
                      "ALTER TABLE tokens DROP COLUMN client; "
                      "DROP INDEX friend_requests_to; DROP INDEX friendships_hi; "

@@ -21,7 +21,7 @@ def trio(server, smtp):
 
 
 def connect(server, token, version=2):
-    c = Client(server, version=version)
+    c = Client(server, version=version, presence=True)
     c.handshake(token)
     return c
 

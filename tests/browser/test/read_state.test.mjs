@@ -3,7 +3,8 @@
 // keeps it). Opening the conversation shows a "New messages" line before the first unread
 // message and clears the badge, in kim's other tab too, and after reloading that tab. The
 // list shows each conversation's newest message and its time; once kim turns desktop
-// notifications on, a message while her tab is in the background shows one.
+// notifications on, a message while her tab is in the background shows one. lee shows as
+// online to kim until lee turns that off.
 //
 // Two people on the real server with the real SMTP server. One scenario, in order.
 
@@ -173,6 +174,25 @@ describe('unread counts and read state', {timeout: 120000}, () => {
     await sendMessage(lee, 'pong');
     await waitForText(kim, '#dm-list .conv-snippet', 'pong');
     assert.deepEqual(await kim.evaluate(() => window.__shown.map((n) => n.body)), ['ping']);
+  });
+
+  it('shows lee online to kim, and offline while lee turns it off in Account', async () => {
+    await kim.bringToFront();
+    await kim.waitForSelector('#dm-list .presence-dot');
+    await clickText(kim, '#dm-list .conv-name', 'lee');
+    await waitForText(kim, '#conversation-presence', 'Online');
+    await lee.bringToFront();
+    await lee.click('#account-link');
+    assert.equal(await lee.$eval('#presence-toggle', (e) => e.checked), true);  // on by default
+    await lee.click('#presence-toggle');
+    await kim.waitForFunction(() => !document.querySelector('#dm-list .presence-dot'), {polling: 100});
+    assert.equal(await kim.$eval('#conversation-presence', (e) => e.hidden), true);
+    // Kept by the server: lee's other visit finds it off, and turning it on shows lee again.
+    await reload(lee);
+    await lee.click('#account-link');
+    assert.equal(await lee.$eval('#presence-toggle', (e) => e.checked), false);
+    await lee.click('#presence-toggle');
+    await kim.waitForSelector('#dm-list .presence-dot');
   });
 
   it('did nothing unexpected', () => {
