@@ -63,7 +63,8 @@ void SharedGauge::change_remote(const std::vector<std::string>& keys, Change cha
     }
     change();
     for (size_t i = 0; i < before.size(); ++i)
-      if (bool now = total_locked(keys[i]) > 0; now != before[i]) crossed.emplace_back(keys[i], now);
+      if (bool now = total_locked(keys[i]) > 0; now != before[i])
+        crossed.emplace_back(keys[i], now);
   }
   for (const auto& [key, now] : crossed) crossed_zero_(key, now);
 }
@@ -87,8 +88,8 @@ void SharedGauge::set_remote_locked(const std::string& node, const std::string& 
 }
 
 // The keys `node` has counts for now (and `more`): those whose total a report may change.
-std::vector<std::string> SharedGauge::keys_of(const std::string& node,
-                                              const std::vector<std::pair<std::string, int>>& more) {
+std::vector<std::string> SharedGauge::keys_of(
+    const std::string& node, const std::vector<std::pair<std::string, int>>& more) {
   std::vector<std::string> keys;
   {
     std::lock_guard lock(mu_);

@@ -168,7 +168,8 @@ void Chats::mark_read(const UserView& me, uint64_t connection, int64_t wire_chat
                      if (!r.ok() && r.error().code == Errc::kMessageNotFound)
                        return done(no_message);
                      if (!r.ok()) return done(r.error());
-                     if (r->moved) bus_.publish(ReadEvent{user, wire_chat_id, r->message_id, connection});
+                     if (r->moved)
+                       bus_.publish(ReadEvent{user, wire_chat_id, r->message_id, connection});
                      done(r->message_id);
                    });
 }
@@ -186,31 +187,32 @@ void Chats::summaries(const UserView& me, Summarized done) {
     chat_ids.push_back(g.id);
     wire_ids.push_back(g.id);
   }
-  bool submitted = read_pool_.try_submit([this, user = me.id, chat_ids = std::move(chat_ids),
-                                          wire_ids = std::move(wire_ids), done] {
-    auto rows = store_.chat_summaries(user, chat_ids, kUnreadCap);
-    if (!rows.ok()) return done(rows.error());
-    std::vector<ChatSummary> out;
-    out.reserve(rows->size());
-    size_t next = 0;  // rows come in the order asked, without chats that do not exist
-    for (auto& row : *rows) {
-      while (next < chat_ids.size() && chat_ids[next] != row.chat_id) ++next;
-      if (next == chat_ids.size()) break;
-      ChatSummary s{wire_ids[next], row.last_read_id, row.unread, std::nullopt};
-      if (row.last_message) {
-        store::MessageRecord& m = *row.last_message;
-        s.last_message = ChatMessage{m.id,         wire_ids[next], m.author_id, std::move(m.content),
-                                     m.created_us, m.edited_us,    m.seq};
-      }
-      out.push_back(std::move(s));
-    }
-    std::stable_sort(out.begin(), out.end(), [](const ChatSummary& a, const ChatSummary& b) {
-      int64_t x = a.last_message ? a.last_message->id : 0;
-      int64_t y = b.last_message ? b.last_message->id : 0;
-      return x > y;
-    });
-    done(std::move(out));
-  });
+  bool submitted = read_pool_.try_submit(
+      [this, user = me.id, chat_ids = std::move(chat_ids), wire_ids = std::move(wire_ids), done] {
+        auto rows = store_.chat_summaries(user, chat_ids, kUnreadCap);
+        if (!rows.ok()) return done(rows.error());
+        std::vector<ChatSummary> out;
+        out.reserve(rows->size());
+        size_t next = 0;  // rows come in the order asked, without chats that do not exist
+        for (auto& row : *rows) {
+          while (next < chat_ids.size() && chat_ids[next] != row.chat_id) ++next;
+          if (next == chat_ids.size()) break;
+          ChatSummary s{wire_ids[next], row.last_read_id, row.unread, std::nullopt};
+          if (row.last_message) {
+            store::MessageRecord& m = *row.last_message;
+            s.last_message =
+                ChatMessage{m.id,         wire_ids[next], m.author_id, std::move(m.content),
+                            m.created_us, m.edited_us,    m.seq};
+          }
+          out.push_back(std::move(s));
+        }
+        std::stable_sort(out.begin(), out.end(), [](const ChatSummary& a, const ChatSummary& b) {
+          int64_t x = a.last_message ? a.last_message->id : 0;
+          int64_t y = b.last_message ? b.last_message->id : 0;
+          return x > y;
+        });
+        done(std::move(out));
+      });
   if (!submitted) done(Error{Errc::kOverloaded, "too many reads at once; try again."});
 }
 

@@ -88,8 +88,8 @@ class Chats {
   // mark moves there unless it is there or past it already. Answers the mark as it is now;
   // when it moved, a ReadEvent tells my other connections (not `connection`). Members may
   // mark what they may read (history): a former friend's chat too.
-  void mark_read(const UserView& me, uint64_t connection, int64_t wire_chat_id,
-                 int64_t message_id, MarkedRead done);
+  void mark_read(const UserView& me, uint64_t connection, int64_t wire_chat_id, int64_t message_id,
+                 MarkedRead done);
   // My chats as my list shows them: each friend's direct-message chat and each guild's,
   // newest last message first (those without one after, friends before guilds), each with my
   // read mark, the unread count (at most kUnreadCap) and its newest message. Read on the pool.

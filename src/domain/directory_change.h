@@ -55,11 +55,10 @@ struct PresenceHidden {
 
 }  // namespace change
 
-using DirectoryChange =
-    std::variant<change::UserAdded, change::TokenAdded, change::TokenRemoved,
-                 change::FriendRequestAdded, change::FriendRequestRemoved, change::FriendshipAdded,
-                 change::FriendshipRemoved, change::GuildPut, change::GuildErased,
-                 change::PresenceHidden>;
+using DirectoryChange = std::variant<change::UserAdded, change::TokenAdded, change::TokenRemoved,
+                                     change::FriendRequestAdded, change::FriendRequestRemoved,
+                                     change::FriendshipAdded, change::FriendshipRemoved,
+                                     change::GuildPut, change::GuildErased, change::PresenceHidden>;
 
 // Where a change was committed: by this process (its listener hears of it, to pass it on) or
 // by another one (it came over the bus and goes no further).

@@ -87,7 +87,8 @@ std::vector<int64_t> Hub::online_friends(int64_t user_id) const {
 void Hub::tell_presence(int64_t to_user, int64_t of_user) {
   // v2 only: the app would hand an unknown frame type to its error handler.
   deliver(to_user, nullptr,
-          std::make_shared<const std::string>(protocol::encode_presence(of_user, shown_online(of_user))));
+          std::make_shared<const std::string>(
+              protocol::encode_presence(of_user, shown_online(of_user))));
 }
 
 void Hub::tell_friends(int64_t user_id) {
@@ -95,8 +96,8 @@ void Hub::tell_friends(int64_t user_id) {
   if (!presence_ || presence_->presence_hidden(user_id)) return;
   // The state as it is when told, not the change that caused it: two changes told out of
   // order still leave every friend with the last state.
-  auto frame =
-      std::make_shared<const std::string>(protocol::encode_presence(user_id, shown_online(user_id)));
+  auto frame = std::make_shared<const std::string>(
+      protocol::encode_presence(user_id, shown_online(user_id)));
   for (const domain::UserView& f : presence_->friends(user_id)) deliver(f.id, nullptr, frame);
 }
 
@@ -224,9 +225,10 @@ void Hub::on_event(const domain::Event& event) {
     for (int64_t user : p->recipients) deliver(user, nullptr, frame);
   } else if (const auto* r = std::get_if<domain::ReadEvent>(&event)) {
     // My other v2 connections; the one that asked has its answer.
-    deliver(r->user_id, nullptr,
-            std::make_shared<const std::string>(protocol::encode_read(r->wire_chat_id, r->message_id)),
-            r->origin);
+    deliver(
+        r->user_id, nullptr,
+        std::make_shared<const std::string>(protocol::encode_read(r->wire_chat_id, r->message_id)),
+        r->origin);
   }
 }
 

@@ -203,19 +203,22 @@ void Session::handle(Held held) {
           if (Status s = services_.chats.typing(*user_, r.chat_id); !s.ok())
             send_error(s.error(), request_id);
         } else if constexpr (std::is_same_v<T, protocol::PresenceRequest>) {
-          services_.social.set_presence_visible(
-              *user_, r.visible, on_strand([request_id](Session& s, Status st) {
-                if (!st.ok()) return s.send_error(st.error(), request_id);
-                s.answer(protocol::encode_ok(), request_id);
-              }));
+          services_.social.set_presence_visible(*user_, r.visible,
+                                                on_strand([request_id](Session& s, Status st) {
+                                                  if (!st.ok())
+                                                    return s.send_error(st.error(), request_id);
+                                                  s.answer(protocol::encode_ok(), request_id);
+                                                }));
         } else if constexpr (std::is_same_v<T, protocol::ReadRequest>) {
           handle_read(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::LoadChatsRequest>) {
           services_.chats.summaries(
-              *user_, on_strand([request_id](Session& s, Result<std::vector<domain::ChatSummary>> r) {
+              *user_,
+              on_strand([request_id](Session& s, Result<std::vector<domain::ChatSummary>> r) {
                 if (!r.ok()) return s.send_error(r.error(), request_id);
-                s.answer(protocol::encode_chat_summaries(r.value(), s.services_.settings.utc_offset_s),
-                         request_id);
+                s.answer(
+                    protocol::encode_chat_summaries(r.value(), s.services_.settings.utc_offset_s),
+                    request_id);
               }));
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
           handle_auth(r, request_id);

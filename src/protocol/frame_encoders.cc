@@ -199,8 +199,8 @@ std::string encode_error(Errc code, std::string_view reason, int64_t retry_after
   });
 }
 
-void write_chat_message(Writer& w, domain::ChatAction action, const domain::ChatMessage& m,
-                        bool v2, int utc_offset_s) {
+void write_chat_message(Writer& w, domain::ChatAction action, const domain::ChatMessage& m, bool v2,
+                        int utc_offset_s) {
   w.StartObject();
   w.Key("type");
   w.String(action == domain::ChatAction::kSend ? "send" : "edit");
@@ -415,8 +415,7 @@ std::string encode_read(int64_t wire_chat_id, int64_t message_id) {
   });
 }
 
-std::string encode_chat_summaries(const std::vector<domain::ChatSummary>& chats,
-                                  int utc_offset_s) {
+std::string encode_chat_summaries(const std::vector<domain::ChatSummary>& chats, int utc_offset_s) {
   return envelope("load", [&](Writer& w) {
     w.StartObject();
     w.Key("type");

@@ -88,11 +88,10 @@ struct PresenceRequest {
 };
 
 // A new alternative needs its row in request_types.cc, which does not compile without it.
-using Request =
-    std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
-                 FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest,
-                 BlockRequest, LoadBlockedRequest, TypingRequest, ReadRequest, LoadChatsRequest,
-                 PresenceRequest>;
+using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
+                             LoadFriendsRequest, FriendRequest, GuildRequest, LoadGuildsRequest,
+                             LoadGuildMembersRequest, BlockRequest, LoadBlockedRequest,
+                             TypingRequest, ReadRequest, LoadChatsRequest, PresenceRequest>;
 
 // v2: the id a client may give a request, at the frame's top level next to `type` and
 // `payload` ("request_id": 1 to 64 printable ASCII characters). Every frame that answers the
@@ -137,10 +136,10 @@ std::string encode_ok();
 std::string encode_error(Errc code, std::string_view reason = {}, int64_t retry_after_ms = 0);
 // What v2's auth answer adds to v1's, beyond the friend state.
 struct AuthExtras {
-  std::vector<domain::GuildSummary> guilds;        // `guilds`, as summaries
+  std::vector<domain::GuildSummary> guilds;                 // `guilds`, as summaries
   const std::vector<domain::ChatSummary>* chats = nullptr;  // `chats`; null: not read
-  std::vector<int64_t> online;                      // `online`: friends shown online
-  bool show_presence = true;                        // `show_presence`: my own setting
+  std::vector<int64_t> online;                              // `online`: friends shown online
+  bool show_presence = true;                                // `show_presence`: my own setting
   int utc_offset_s = 0;
 };
 // v2 adds AuthExtras; v1's response never changes.
@@ -180,8 +179,7 @@ std::string encode_presence(int64_t user_id, bool online);
 // other connections.
 std::string encode_read(int64_t wire_chat_id, int64_t message_id);
 // v2's answer to `load chats`: each chat's read mark, unread count and newest message.
-std::string encode_chat_summaries(const std::vector<domain::ChatSummary>& chats,
-                                  int utc_offset_s);
+std::string encode_chat_summaries(const std::vector<domain::ChatSummary>& chats, int utc_offset_s);
 // v2 only: sent after the chat events of a history load.
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more);
 

@@ -80,7 +80,8 @@ struct Node {
             using T = std::decay_t<decltype(e)>;
             if constexpr (std::is_same_v<T, FriendEvent>) {
               n += (e.tell_target && e.target.id == user) + (e.tell_actor && e.actor.id == user);
-            } else if constexpr (std::is_same_v<T, TokenRevokedEvent> || std::is_same_v<T, ReadEvent>) {
+            } else if constexpr (std::is_same_v<T, TokenRevokedEvent> ||
+                                 std::is_same_v<T, ReadEvent>) {
               n += e.user_id == user;
             } else {
               n += static_cast<int>(std::count(e.recipients.begin(), e.recipients.end(), user));

@@ -711,7 +711,8 @@ TEST(GatewayCodecTest, ReadIsAV2RequestNamingAChatAndAMessage) {
     EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << frame;
     EXPECT_NE(e.error().detail.find(field), std::string::npos) << frame << ": " << e.error().detail;
   }
-  EXPECT_EQ(encode_read(108, 77), R"({"type":"read","payload":{"chat_id":"108","message_id":"77"}})");
+  EXPECT_EQ(encode_read(108, 77),
+            R"({"type":"read","payload":{"chat_id":"108","message_id":"77"}})");
 }
 
 TEST(GatewayCodecTest, ChatSummariesGiveTheMarkTheCountAndTheNewestMessage) {
@@ -745,12 +746,11 @@ TEST(GatewayCodecTest, PresenceIsAV2RequestWithABooleanAndAV2OnlyEvent) {
   auto r = decode(R"({"type":"presence","payload":{"visible":false}})", Version::kV2);
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(std::get<PresenceRequest>(r.value()).visible);
-  for (const char* bad : {R"({"type":"presence","payload":{}})",
-                          R"({"type":"presence","payload":{"visible":null}})",
-                          R"({"type":"presence","payload":{"visible":1}})",
-                          R"({"type":"presence","payload":{"visible":"true"}})",
-                          R"({"type":"presence","payload":{"visible":""}})",
-                          R"({"type":"presence","payload":[]})"}) {
+  for (const char* bad :
+       {R"({"type":"presence","payload":{}})", R"({"type":"presence","payload":{"visible":null}})",
+        R"({"type":"presence","payload":{"visible":1}})",
+        R"({"type":"presence","payload":{"visible":"true"}})",
+        R"({"type":"presence","payload":{"visible":""}})", R"({"type":"presence","payload":[]})"}) {
     auto e = decode(bad, Version::kV2);
     ASSERT_FALSE(e.ok()) << bad;
     EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << bad;
@@ -758,7 +758,8 @@ TEST(GatewayCodecTest, PresenceIsAV2RequestWithABooleanAndAV2OnlyEvent) {
   auto v1 = decode(R"({"type":"presence","payload":{"visible":true}})", Version::kV1);
   ASSERT_FALSE(v1.ok());
   EXPECT_EQ(v1.error().code, Errc::kUnknownType);
-  EXPECT_EQ(encode_presence(7, true), R"({"type":"presence","payload":{"user_id":"7","online":true}})");
+  EXPECT_EQ(encode_presence(7, true),
+            R"({"type":"presence","payload":{"user_id":"7","online":true}})");
   // v2's auth answer names the friends shown online, and my own setting.
   domain::UserView me{1, "me", std::nullopt};
   domain::FriendState st;

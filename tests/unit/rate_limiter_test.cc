@@ -147,12 +147,13 @@ TEST(SharedGaugeTest, CountsLocallyAndSumsWhatEachOtherNodeLastSaid) {
 TEST(SharedGaugeTest, TellsWhenOtherNodesReportsTakeAKeyAcrossZero) {
   SharedGauge gauge;
   std::vector<std::pair<std::string, bool>> crossed;
-  gauge.on_crossed_zero([&](const std::string& key, bool above) { crossed.emplace_back(key, above); });
+  gauge.on_crossed_zero(
+      [&](const std::string& key, bool above) { crossed.emplace_back(key, above); });
   using Seen = std::vector<std::pair<std::string, bool>>;
   gauge.add("mine");  // local: the caller's to notice
   gauge.set_remote("n1", "u", 1);
   EXPECT_EQ(crossed, (Seen{{"u", true}}));
-  gauge.set_remote("n2", "u", 2);  // more of what was there
+  gauge.set_remote("n2", "u", 2);     // more of what was there
   gauge.set_remote("n1", "mine", 1);  // above zero already, here
   EXPECT_EQ(crossed, (Seen{{"u", true}}));
   gauge.set_remote("n1", "u", 0);

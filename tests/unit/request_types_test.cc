@@ -88,10 +88,11 @@ TEST(RequestTypesTest, AVersionRefusesTheTypesItDoesNotAccept) {
   EXPECT_EQ(members.error().detail, "load 'type' must be chat, mutual_users or guilds.");
   auto v2 = decode_request(R"({"type":"load","payload":{"type":"nope"}})", Version::kV2);
   ASSERT_FALSE(v2.ok());
-  EXPECT_EQ(v2.error().detail,
-            "load 'type' must be chat, mutual_users, guilds, guild_members, blocked_users or chats.");
-  auto read = decode_request(R"({"type":"read","payload":{"chat_id":"1","message_id":"2"}})",
-                             Version::kV1);
+  EXPECT_EQ(
+      v2.error().detail,
+      "load 'type' must be chat, mutual_users, guilds, guild_members, blocked_users or chats.");
+  auto read =
+      decode_request(R"({"type":"read","payload":{"chat_id":"1","message_id":"2"}})", Version::kV1);
   ASSERT_FALSE(read.ok());
   EXPECT_EQ(read.error().detail, "unknown type 'read'.");
   auto chats = decode_request(R"({"type":"load","payload":{"type":"chats"}})", Version::kV1);

@@ -21,7 +21,7 @@ TEST_P(StoreContract, APresenceSettingIsStoredAndReadBackWithTheDirectory) {
   };
   EXPECT_TRUE(hidden_now().empty());  // shown by default
   ASSERT_TRUE(set(a, true).ok());
-  ASSERT_TRUE(set(a, true).ok());  // again: no error, nothing more
+  ASSERT_TRUE(set(a, true).ok());   // again: no error, nothing more
   ASSERT_TRUE(set(b, false).ok());  // already shown
   EXPECT_EQ(hidden_now(), std::vector<int64_t>{a});
   ASSERT_TRUE(set(b, true).ok());

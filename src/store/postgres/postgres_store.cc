@@ -1182,8 +1182,9 @@ Result<std::vector<ChatPosition>> PostgresStore::chat_positions(
   return out;
 }
 
-Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(
-    int64_t user_id, const std::vector<int64_t>& chat_ids, int unread_cap) {
+Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(int64_t user_id,
+                                                               const std::vector<int64_t>& chat_ids,
+                                                               int unread_cap) {
   std::string array = "{";
   for (size_t i = 0; i < chat_ids.size(); ++i) array += (i ? "," : "") + str(chat_ids[i]);
   array += "}";
