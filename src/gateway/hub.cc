@@ -84,20 +84,22 @@ std::vector<int64_t> Hub::online_friends(int64_t user_id) const {
   return out;
 }
 
+Frame Hub::presence_frame(int64_t user_id) const {
+  // The state as it is when told, not the change that caused it: two changes told out of
+  // order still leave every friend with the last state.
+  return std::make_shared<const std::string>(
+      protocol::encode_presence(user_id, shown_online(user_id)));
+}
+
 void Hub::tell_presence(int64_t to_user, int64_t of_user) {
   // v2 only: the app would hand an unknown frame type to its error handler.
-  deliver(to_user, nullptr,
-          std::make_shared<const std::string>(
-              protocol::encode_presence(of_user, shown_online(of_user))));
+  deliver(to_user, nullptr, presence_frame(of_user));
 }
 
 void Hub::tell_friends(int64_t user_id) {
   // Hidden: friends see offline already, and must not learn when connections come and go.
   if (!presence_ || presence_->presence_hidden(user_id)) return;
-  // The state as it is when told, not the change that caused it: two changes told out of
-  // order still leave every friend with the last state.
-  auto frame = std::make_shared<const std::string>(
-      protocol::encode_presence(user_id, shown_online(user_id)));
+  Frame frame = presence_frame(user_id);
   for (const domain::UserView& f : presence_->friends(user_id)) deliver(f.id, nullptr, frame);
 }
 
@@ -220,8 +222,7 @@ void Hub::on_event(const domain::Event& event) {
     for (int64_t user : t->recipients) deliver(user, nullptr, frame);
   } else if (const auto* p = std::get_if<domain::PresenceEvent>(&event)) {
     if (!presence_) return;
-    auto frame = std::make_shared<const std::string>(
-        protocol::encode_presence(p->user_id, shown_online(p->user_id)));
+    Frame frame = presence_frame(p->user_id);
     for (int64_t user : p->recipients) deliver(user, nullptr, frame);
   } else if (const auto* r = std::get_if<domain::ReadEvent>(&event)) {
     // My other v2 connections; the one that asked has its answer.

@@ -58,6 +58,7 @@ class Hub {
   // (nothing while user_id hides it).
   void tell_friends(int64_t user_id);
   void tell_presence(int64_t to_user, int64_t of_user);
+  Frame presence_frame(int64_t user_id) const;  // a v2 `presence` frame, as the user is now
   void on_event(const domain::Event& event);
   // Sends each of the user's sessions the frame of its protocol version; a null frame means
   // that version gets nothing (v1 is the published app, which must never see guild frames).

@@ -500,6 +500,19 @@ def befriend(server, a_token, b_token, b_name):
     b.close()
 
 
+@pytest.fixture
+def trio(server, smtp):
+    """alice and bob, friends; carol, nobody's friend: {name: (token, id)}."""
+    users = {name: create_user(server, smtp.mailbox, name) for name in ("alice", "bob", "carol")}
+    befriend(server, users["alice"][0], users["bob"][0], "bob")
+    return users
+
+
+def dm(users, a, b):
+    """The chat_id of the direct messages between users a and b (names in `users`)."""
+    return str(int(users[a][1]) ^ int(users[b][1]))
+
+
 class Client:
     """A real WebSocket client speaking the gateway protocol.
 

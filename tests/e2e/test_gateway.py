@@ -329,7 +329,7 @@ def test_v2_auth_response_has_real_arrays_and_outgoing_requests(server, smtp):
 
 
 @pytest.fixture
-def trio(server, smtp):
+def trio_connected(server, smtp):
     """alice, bob and carol, each with one authenticated connection."""
     users = make_users(server, smtp, "alice", "bob", "carol")
     conns = {n: connect(server, users[n][0]) for n in users}
@@ -343,8 +343,8 @@ def load_friends(client):
     return f["payload"]
 
 
-def test_friend_request_notifies_every_target_connection_and_oks_sender(server, trio):
-    users, conns = trio
+def test_friend_request_notifies_every_target_connection_and_oks_sender(server, trio_connected):
+    users, conns = trio_connected
     bob2 = connect(server, users["bob"][0])
     friend(conns["alice"], "request", "bob")
     expect_ok(conns["alice"])
@@ -356,8 +356,8 @@ def test_friend_request_notifies_every_target_connection_and_oks_sender(server, 
     conns["alice"].expect_silence(0.1)
 
 
-def test_friend_response_accepts_the_request(server, trio):
-    users, conns = trio
+def test_friend_response_accepts_the_request(server, trio_connected):
+    users, conns = trio_connected
     friend(conns["alice"], "request", "bob")
     expect_ok(conns["alice"])
     conns["bob"].recv_type("mutual_users")
@@ -370,8 +370,8 @@ def test_friend_response_accepts_the_request(server, trio):
     assert load_friends(conns["carol"]) == []
 
 
-def test_crossed_requests_make_friends(server, trio):
-    users, conns = trio
+def test_crossed_requests_make_friends(server, trio_connected):
+    users, conns = trio_connected
     friend(conns["alice"], "request", "carol")
     expect_ok(conns["alice"])
     conns["carol"].recv_type("mutual_users")
@@ -385,8 +385,8 @@ def test_crossed_requests_make_friends(server, trio):
     assert p["mutual_requests"] == [] and p["outgoing_requests"] == []
 
 
-def test_remove_withdraws_and_declines_requests(server, trio):
-    users, conns = trio
+def test_remove_withdraws_and_declines_requests(server, trio_connected):
+    users, conns = trio_connected
     # alice withdraws her request to bob.
     friend(conns["alice"], "request", "bob")
     expect_ok(conns["alice"])
@@ -415,8 +415,8 @@ def test_remove_withdraws_and_declines_requests(server, trio):
     expect_ok(conns["alice"])
 
 
-def test_delete_ends_the_friendship_for_both(server, trio):
-    users, conns = trio
+def test_delete_ends_the_friendship_for_both(server, trio_connected):
+    users, conns = trio_connected
     make_friends(users, conns, "alice", "bob")
     friend(conns["bob"], "delete", "alice")
     expect_ok(conns["bob"])
@@ -431,8 +431,8 @@ def test_delete_ends_the_friendship_for_both(server, trio):
     expect_error(conns["alice"], "4015")
 
 
-def test_my_friend_changes_reach_my_other_v2_connections_and_never_v1(server, trio):
-    users, conns = trio  # v1 connections; bob's stands for the other side
+def test_my_friend_changes_reach_my_other_v2_connections_and_never_v1(server, trio_connected):
+    users, conns = trio_connected  # v1 connections; bob's stands for the other side
     s1 = connect(server, users["alice"][0], version=2)
     s2 = connect(server, users["alice"][0], version=2)
     old_app = conns["alice"]  # alice's v1 connection: the published app
@@ -483,8 +483,8 @@ def test_my_friend_changes_reach_my_other_v2_connections_and_never_v1(server, tr
     old_app.expect_silence(0.1)
 
 
-def test_friend_errors_have_their_own_codes(server, trio):
-    users, conns = trio
+def test_friend_errors_have_their_own_codes(server, trio_connected):
+    users, conns = trio_connected
     a = conns["alice"]
     friend(a, "request", "nobody-by-that-name")
     expect_error(a, "4010")
@@ -515,8 +515,8 @@ def test_friend_errors_have_their_own_codes(server, trio):
     assert a.recv_type("heartbeat")["payload"] == {"count": 9}
 
 
-def test_auth_response_and_load_mutual_users_reflect_friend_state(server, trio):
-    users, conns = trio
+def test_auth_response_and_load_mutual_users_reflect_friend_state(server, trio_connected):
+    users, conns = trio_connected
     make_friends(users, conns, "alice", "bob")
     friend(conns["carol"], "request", "alice")
     expect_ok(conns["carol"])

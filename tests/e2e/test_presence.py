@@ -4,20 +4,12 @@ v2 auth answer lists the friends online now, nobody else is told, and a user who
 presence off shows as offline to everyone until they turn it on again."""
 import pytest
 
-from conftest import Client, befriend, create_user
+from conftest import Client
 
 
 @pytest.fixture(autouse=True)
 def _close_clients(close_clients_at_teardown):
     """Every test here closes its clients before its servers stop (see conftest)."""
-
-
-@pytest.fixture
-def trio(server, smtp):
-    """alice and bob, friends; carol, nobody's friend."""
-    users = {name: create_user(server, smtp.mailbox, name) for name in ("alice", "bob", "carol")}
-    befriend(server, users["alice"][0], users["bob"][0], "bob")
-    return users
 
 
 def connect(server, token, version=2):

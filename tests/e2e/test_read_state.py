@@ -4,7 +4,7 @@ v2 connections at once; v2's `auth` answer and `load chats` give each of my chat
 the count of the others' live messages after it and its newest message; v1 is unchanged."""
 import pytest
 
-from conftest import Client, befriend, create_user
+from conftest import Client, dm
 
 
 @pytest.fixture(autouse=True)
@@ -12,22 +12,10 @@ def _close_clients(close_clients_at_teardown):
     """Every test here closes its clients before its servers stop (see conftest)."""
 
 
-@pytest.fixture
-def trio(server, smtp):
-    """alice and bob, friends; carol, nobody's friend."""
-    users = {name: create_user(server, smtp.mailbox, name) for name in ("alice", "bob", "carol")}
-    befriend(server, users["alice"][0], users["bob"][0], "bob")
-    return users
-
-
 def connect(server, token, version=2):
     c = Client(server, version=version)
     c.handshake(token)
     return c
-
-
-def dm(users, a, b):
-    return str(int(users[a][1]) ^ int(users[b][1]))
 
 
 def send(client, chat, text):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import Client, befriend, create_user
+from conftest import Client, dm
 
 
 @pytest.fixture(autouse=True)
@@ -14,22 +14,10 @@ def _close_clients(close_clients_at_teardown):
     """Every test here closes its clients before its servers stop (see conftest)."""
 
 
-@pytest.fixture
-def trio(server, smtp):
-    """alice and bob, friends; carol, nobody's friend."""
-    users = {name: create_user(server, smtp.mailbox, name) for name in ("alice", "bob", "carol")}
-    befriend(server, users["alice"][0], users["bob"][0], "bob")
-    return users
-
-
 def connect(server, token, version=2):
     c = Client(server, version=version)
     c.handshake(token)
     return c
-
-
-def dm(users, a, b):
-    return str(int(users[a][1]) ^ int(users[b][1]))
 
 
 def test_typing_reaches_the_other_members_v2_connections_only_and_is_not_repeated_at_once(

@@ -179,6 +179,13 @@ std::string new_marker() {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
+// A bigint[] parameter's text form: {1,2,3}.
+std::string bigint_array(const std::vector<int64_t>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + str(ids[i]);
+  return out + "}";
+}
+
 // Appends `value` to the text of an array literal ("{...}" without its braces) as one quoted
 // element: array_in reads a backslash as escaping the character after it.
 void append_quoted_element(std::string& array, const std::string& value) {
@@ -696,9 +703,7 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
   chats.erase(std::unique(chats.begin(), chats.end()), chats.end());
   const size_t prefix = chats.empty() ? 2 : 3;  // BEGIN, marker and the lock when there is one
   if (!chats.empty()) {
-    std::string array = "{";
-    for (size_t i = 0; i < chats.size(); ++i) array += (i ? "," : "") + str(chats[i]);
-    array += "}";
+    const std::string array = bigint_array(chats);
     const char* v[] = {array.c_str()};
     sent = sent && PQsendQueryPrepared(c, "lock_chats", 1, v, nullptr, nullptr, 0) == 1;
   }
@@ -1167,10 +1172,8 @@ Result<std::vector<ChatChange>> PostgresStore::load_chat_changes(int64_t chat_id
 
 Result<std::vector<ChatPosition>> PostgresStore::chat_positions(
     const std::vector<int64_t>& chat_ids) {
-  std::string array = "{";
-  for (size_t i = 0; i < chat_ids.size(); ++i) array += (i ? "," : "") + str(chat_ids[i]);
-  array += "}";
-  auto r = read("SELECT id, last_seq FROM chats WHERE id = ANY($1::bigint[]) ORDER BY id", {array});
+  auto r = read("SELECT id, last_seq FROM chats WHERE id = ANY($1::bigint[]) ORDER BY id",
+                {bigint_array(chat_ids)});
   if (!r.ok()) return read_failed(r.error());
   PGresult* q = r.value().get();
   std::vector<ChatPosition> out;
@@ -1185,9 +1188,6 @@ Result<std::vector<ChatPosition>> PostgresStore::chat_positions(
 Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(int64_t user_id,
                                                                const std::vector<int64_t>& chat_ids,
                                                                int unread_cap) {
-  std::string array = "{";
-  for (size_t i = 0; i < chat_ids.size(); ++i) array += (i ? "," : "") + str(chat_ids[i]);
-  array += "}";
   // One statement, one snapshot. The count is bounded: a chat never read with a long history
   // costs at most the cap's rows of messages_chat_seq.
   auto r = read(
@@ -1203,7 +1203,7 @@ Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(int64_t user_id,
       "  FROM messages m WHERE m.chat_id = c.id AND NOT m.deleted "
       "  ORDER BY m.seq DESC LIMIT 1) l ON true "
       "ORDER BY a.ord",
-      {array, str(user_id), str(unread_cap)});
+      {bigint_array(chat_ids), str(user_id), str(unread_cap)});
   if (!r.ok()) return read_failed(r.error());
   PGresult* q = r.value().get();
   std::vector<ChatSummary> out;
