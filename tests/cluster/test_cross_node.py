@@ -224,6 +224,23 @@ def test_presence_follows_sessions_on_every_node(cluster):
     other's sessions through their shared counts."""
     a, b = user(cluster, 0), user(cluster, 1)
     befriend(cluster, 0, 1, a, b)
+
+    def node_1_shows_a(online):
+        """Waits until node 1's auth answer lists a as online (or not): it knows of a's
+        sessions on the other nodes as they are."""
+        deadline = time.time() + 10
+        while True:
+            probe = connect(cluster, 1, b[0], version=2)
+            seen = a[1] in probe.auth_payload["online"]
+            probe.close()
+            if seen == online:
+                return
+            assert time.time() < deadline, f"node 1 never showed a as online={online}"
+            time.sleep(0.2)
+
+    # befriend's own connection of a, just closed, must be gone from node 1's counts first:
+    # otherwise a's next connection would be no change there.
+    node_1_shows_a(False)
     cb = Client(node(cluster, 1), version=2, presence=True)
     cb.handshake(b[0])
 
@@ -232,18 +249,9 @@ def test_presence_follows_sessions_on_every_node(cluster):
 
     first = connect(cluster, 0, a[0], version=2)
     assert next_presence() == {"user_id": a[1], "online": True}
-    # Wait until node 1 knows of node 0's session (its auth answer lists a as online).
-    deadline = time.time() + 10
-    while True:
-        probe = connect(cluster, 1, b[0], version=2)
-        seen = a[1] in probe.auth_payload["online"]
-        probe.close()
-        if seen:
-            break
-        assert time.time() < deadline, "node 1 never saw a's session on node 0"
-        time.sleep(0.2)
+    node_1_shows_a(True)
     second = connect(cluster, 2, a[0], version=2)
-    time.sleep(0.5)  # node 2's count reaches the others
+    time.sleep(2.0)  # node 2's count reaches the others (reported every 0.1 s; ample under load)
     first.close()
     cb.expect_silence(1.0)
     second.close()
