@@ -113,4 +113,20 @@ char32_t next_code_point(std::string_view s, size_t& i) {
   return c < 0 ? 0xFFFD : static_cast<char32_t>(c);
 }
 
+std::vector<std::string> search_words(std::string_view s) {
+  std::vector<std::string> words;
+  size_t start = 0;
+  bool in_word = false;
+  for (size_t i = 0; i < s.size();) {
+    size_t at = i;
+    char32_t c = next_code_point(s, i);
+    bool word_char = (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK)) != 0;
+    if (word_char && !in_word) start = at;
+    if (!word_char && in_word) words.emplace_back(s.substr(start, at - start));
+    in_word = word_char;
+  }
+  if (in_word) words.emplace_back(s.substr(start));
+  return words;
+}
+
 }  // namespace rwd::unicode

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 // Unicode text rules from ICU, for names: normalization, case folding and the confusable
 // skeletons of Unicode TS #39. The only file that includes ICU is unicode.cc. Every function
@@ -33,6 +34,11 @@ NameChar classify_name_char(char32_t c);  // '_', '.', '-' are kPunctuation
 // Hangul, or with Hiragana and Katakana), its digits come from one numbering system, and it
 // has no invisible characters. Returns an empty string when it passes, else the reason.
 std::string spoof_problem(std::string_view s);
+
+// The words of s (valid UTF-8) as a text search finds them: its longest runs of letters,
+// marks and digits (general categories L*, M* and N*: what the stores' full-text tokenizers
+// index as words; a mark belongs to its letter), in order, as written (the stores fold case).
+std::vector<std::string> search_words(std::string_view s);
 
 // Decodes one code point of valid UTF-8 at s[i], advancing i.
 char32_t next_code_point(std::string_view s, size_t& i);

@@ -1,8 +1,10 @@
 #include "domain/chats.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "base/text.h"
+#include "base/unicode.h"
 #include "domain/validation.h"
 #include "metrics/counters.h"
 
@@ -212,6 +214,58 @@ void Chats::summaries(const UserView& me, Summarized done) {
           return x > y;
         });
         done(std::move(out));
+      });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many reads at once; try again."});
+}
+
+void Chats::search(const UserView& me, std::string query, std::optional<int64_t> wire_chat_id,
+                   int offset, Searched done) {
+  auto invalid = [](std::string why) { return Error{Errc::kInvalidPayload, std::move(why)}; };
+  if (!is_valid_utf8(query)) return done(invalid("search 'query' is not valid UTF-8."));
+  if (utf8_length(query) > kSearchMaxQueryChars)
+    return done(invalid("search 'query' is longer than " + std::to_string(kSearchMaxQueryChars) +
+                        " characters."));
+  if (offset < 0 || offset > kSearchMaxOffset)
+    return done(invalid("search 'offset' must be an integer from 0 to " +
+                        std::to_string(kSearchMaxOffset) + "."));
+  store::MessageSearch search;
+  search.terms = unicode::search_words(unicode::nfc(query));
+  if (search.terms.empty())
+    return done(invalid("search 'query' needs a word (letters or digits) to look for."));
+  if (search.terms.size() > kSearchMaxWords) search.terms.resize(kSearchMaxWords);
+  // Which chats are mine is the Directory's to say (as for summaries); the store finds the
+  // texts, and answers store chat ids, which go back to their wire ids here.
+  std::unordered_map<int64_t, int64_t> wire_of;
+  if (wire_chat_id) {
+    auto chat = resolve(me, *wire_chat_id);
+    if (!chat.ok()) return done(chat.error());
+    if (!chat->chat_id) return done(Errc::kChatNotFound);  // the pair never were friends
+    wire_of.emplace(*chat->chat_id, *wire_chat_id);
+  } else {
+    for (const auto& [other, chat] : directory_.dm_chats_of(me.id)) wire_of.emplace(chat, me.id ^ other);
+    for (const GuildSummary& g : directory_.guild_summaries_of(me.id)) wire_of.emplace(g.id, g.id);
+  }
+  if (wire_of.empty()) return done(SearchPage{});
+  search.chat_ids.reserve(wire_of.size());
+  for (const auto& entry : wire_of) search.chat_ids.push_back(entry.first);
+  std::sort(search.chat_ids.begin(), search.chat_ids.end());
+  search.offset = offset;
+  search.limit = kSearchPageSize + 1;  // one past the page: whether more follow
+  bool submitted = read_pool_.try_submit(
+      [this, search = std::move(search), wire_of = std::move(wire_of), done] {
+        auto rows = store_.search_messages(search);
+        if (!rows.ok()) return done(rows.error());
+        SearchPage page;
+        page.more = static_cast<int>(rows->size()) > kSearchPageSize;
+        if (page.more) rows->resize(kSearchPageSize);
+        page.results.reserve(rows->size());
+        for (auto& m : *rows) {
+          auto wire = wire_of.find(m.chat_id);
+          if (wire == wire_of.end()) continue;  // never: the store looks in these chats only
+          page.results.push_back({m.id, wire->second, m.author_id, std::move(m.content),
+                                  m.created_us, m.edited_us, m.seq});
+        }
+        done(std::move(page));
       });
   if (!submitted) done(Error{Errc::kOverloaded, "too many reads at once; try again."});
 }

@@ -32,6 +32,13 @@ inline constexpr int64_t kTypingIntervalUs = 2'000'000;
 // and counting a long unread history costs no more than this many rows.
 inline constexpr int kUnreadCap = 1000;
 
+// Search (Chats::search): a page of results, at most this many, from a rank of at most
+// kSearchMaxOffset; and what a query may be.
+inline constexpr int kSearchPageSize = 20;
+inline constexpr int kSearchMaxOffset = 1000;
+inline constexpr size_t kSearchMaxQueryChars = 200;
+inline constexpr size_t kSearchMaxWords = 8;  // the words past it are not looked for
+
 struct ChatSettings {
   size_t max_content_chars = 2000;
   int history_max_count = 100;
@@ -63,6 +70,7 @@ class Chats {
   using Loaded = std::function<void(Result<std::vector<ChatMessage>>)>;
   using MarkedRead = std::function<void(Result<int64_t>)>;
   using Summarized = std::function<void(Result<std::vector<ChatSummary>>)>;
+  using Searched = std::function<void(Result<SearchPage>)>;
 
   Chats(ChatSettings settings, store::Store& store, Directory& directory, EventBus& bus,
         ThreadPool& read_pool, SnowflakeGenerator& ids, const Clock& clock);
@@ -94,6 +102,14 @@ class Chats {
   // newest last message first (those without one after, friends before guilds), each with my
   // read mark, the unread count (at most kUnreadCap) and its newest message. Read on the pool.
   void summaries(const UserView& me, Summarized done);
+  // My messages' search: the live messages of my chats (every direct-message chat I have,
+  // a former friend's too, and my guilds'; or only wire_chat_id, which must be one I may
+  // load) whose text has each word of `query` as the start of one of its words, best match
+  // first, a page of kSearchPageSize from rank `offset`. The query has 1 to
+  // kSearchMaxQueryChars characters and at least one word (kInvalidPayload otherwise); only
+  // its first kSearchMaxWords words are looked for. Read on the pool.
+  void search(const UserView& me, std::string query, std::optional<int64_t> wire_chat_id,
+              int offset, Searched done);
   // The largest count load() serves; larger requests are capped to it.
   int history_limit() const { return settings_.history_max_count; }
 

@@ -246,6 +246,15 @@ void Directory::remove_friendship_locked(int64_t a, int64_t b) {
   relations_[b].friends.erase(a);
 }
 
+std::vector<std::pair<int64_t, int64_t>> Directory::dm_chats_of(int64_t user_id) const {
+  std::shared_lock lock(mu_);
+  std::vector<std::pair<int64_t, int64_t>> out;
+  auto it = dm_chats_.find(user_id);
+  if (it == dm_chats_.end()) return out;
+  out.assign(it->second.begin(), it->second.end());
+  return out;
+}
+
 std::optional<int64_t> Directory::dm_chat(int64_t a, int64_t b) const {
   std::shared_lock lock(mu_);
   auto it = dm_chats_.find(a);

@@ -79,6 +79,8 @@ class Directory {
   bool are_friends(int64_t a, int64_t b) const;
   bool has_request(int64_t from_id, int64_t to_id) const;
   std::optional<int64_t> dm_chat(int64_t a, int64_t b) const;
+  // Every direct-message chat of user_id, a former friend's too: (other user, chat id).
+  std::vector<std::pair<int64_t, int64_t>> dm_chats_of(int64_t user_id) const;
   FriendState friend_state(int64_t user_id) const;
   std::vector<UserView> friends(int64_t user_id) const;
 

@@ -41,6 +41,12 @@ struct ChatSummary {
   std::optional<ChatMessage> last_message;  // none: the chat has no live message
 };
 
+// A page of search results, best first, and whether more follow it.
+struct SearchPage {
+  std::vector<ChatMessage> results;
+  bool more = false;
+};
+
 // Where a request came from: the connection that sent it (unique within one process; 0:
 // none) and the id its client gave it (v2; empty: none). The event a chat request causes
 // reaches that connection with the id, so that the client can tell which request it answers.

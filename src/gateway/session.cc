@@ -220,6 +220,15 @@ void Session::handle(Held held) {
                     protocol::encode_chat_summaries(r.value(), s.services_.settings.utc_offset_s),
                     request_id);
               }));
+        } else if constexpr (std::is_same_v<T, protocol::SearchRequest>) {
+          services_.chats.search(
+              *user_, std::move(r.query), r.chat_id, r.offset,
+              on_strand([request_id, offset = r.offset](Session& s, Result<domain::SearchPage> p) {
+                if (!p.ok()) return s.send_error(p.error(), request_id);
+                s.answer(protocol::encode_search_results(p.value(), offset,
+                                                         s.services_.settings.utc_offset_s),
+                         request_id);
+              }));
         } else if constexpr (std::is_same_v<T, protocol::AuthRequest>) {
           handle_auth(r, request_id);
         } else if constexpr (std::is_same_v<T, protocol::HeartbeatRequest>) {

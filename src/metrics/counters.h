@@ -58,7 +58,7 @@ class Histogram {
 // Closed label sets. The protocol's tables (request types, close codes) live above this
 // module; the program hands their names to the exposition (exposition.h).
 inline constexpr size_t kProtocolVersions = 2;   // v1, v2
-inline constexpr size_t kRequestTypeSlots = 16;  // request_types() rows; the last is "other"
+inline constexpr size_t kRequestTypeSlots = 24;  // request_types() rows; the last is "other"
 inline constexpr size_t kErrcSlots = static_cast<size_t>(Errc::kInternal) + 2;  // + "other"
 // The close codes of protocol/error_table.h, in this order; anything else counts as "other".
 inline constexpr std::array<uint16_t, 17> kCloseCodes = {1000, 1001, 1002, 1007, 1009, 4100,

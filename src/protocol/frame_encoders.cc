@@ -426,6 +426,22 @@ std::string encode_chat_summaries(const std::vector<domain::ChatSummary>& chats,
   });
 }
 
+std::string encode_search_results(const domain::SearchPage& page, int offset, int utc_offset_s) {
+  return envelope("search", [&](Writer& w) {
+    w.StartObject();
+    w.Key("offset");
+    w.Int(offset);
+    w.Key("more");
+    w.Bool(page.more);
+    w.Key("results");
+    w.StartArray();
+    for (const auto& m : page.results)
+      write_chat_message(w, domain::ChatAction::kSend, m, true, utc_offset_s);
+    w.EndArray();
+    w.EndObject();
+  });
+}
+
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more) {
   return envelope("load", [&](Writer& w) {
     w.StartObject();

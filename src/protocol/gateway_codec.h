@@ -87,11 +87,20 @@ struct PresenceRequest {
   bool visible = true;
 };
 
+// v2 only (v1 answers kUnknownType): `search {"query":...,"chat_id"?:...,"offset"?:...}`,
+// my messages that have the query's words; chat_id (absent: all my chats) narrows it to one.
+struct SearchRequest {
+  std::string query;
+  std::optional<int64_t> chat_id;
+  int offset = 0;  // absent: 0; larger than any page is clamped here, refused by the domain
+};
+
 // A new alternative needs its row in request_types.cc, which does not compile without it.
 using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
                              LoadFriendsRequest, FriendRequest, GuildRequest, LoadGuildsRequest,
                              LoadGuildMembersRequest, BlockRequest, LoadBlockedRequest,
-                             TypingRequest, ReadRequest, LoadChatsRequest, PresenceRequest>;
+                             TypingRequest, ReadRequest, LoadChatsRequest, PresenceRequest,
+                             SearchRequest>;
 
 // v2: the id a client may give a request, at the frame's top level next to `type` and
 // `payload` ("request_id": 1 to 64 printable ASCII characters). Every frame that answers the
@@ -180,6 +189,9 @@ std::string encode_presence(int64_t user_id, bool online);
 std::string encode_read(int64_t wire_chat_id, int64_t message_id);
 // v2's answer to `load chats`: each chat's read mark, unread count and newest message.
 std::string encode_chat_summaries(const std::vector<domain::ChatSummary>& chats, int utc_offset_s);
+// v2's answer to `search`: a page of results (chat payloads as events carry them), best
+// first, the offset it starts at and whether more follow.
+std::string encode_search_results(const domain::SearchPage& page, int offset, int utc_offset_s);
 // v2 only: sent after the chat events of a history load.
 std::string encode_load_complete(int64_t chat_id, size_t count, bool more);
 

@@ -119,6 +119,32 @@ class Fields {
     return static_cast<int>(std::min<int64_t>(n, 1 << 30));
   }
 
+  // An optional id: absent is none; present, the rule of id() (null refused too).
+  Result<std::optional<int64_t>> optional_id(const char* name) {
+    if (obj_.FindMember(name) == obj_.MemberEnd()) return std::optional<int64_t>();
+    auto v = id(name);
+    if (!v.ok()) return v.error();
+    return std::optional<int64_t>(v.value());
+  }
+
+  // An optional position in a list: absent is 0; present, a JSON integer or a decimal string
+  // of one, at least 0 (null refused). Larger than any list is clamped here.
+  Result<int> optional_offset(const char* name) {
+    static constexpr const char* kWhat = "an integer of at least 0";
+    if (obj_.FindMember(name) == obj_.MemberEnd()) return 0;
+    auto v = present(name, kWhat);
+    if (!v.ok()) return v.error();
+    const Value& f = *v.value();
+    int64_t n = 0;
+    if (f.IsInt64()) {
+      n = f.GetInt64();
+    } else if (!f.IsString() || !parse_int64(f, n)) {
+      return wrong(name, kWhat);
+    }
+    if (n < 0) return wrong(name, kWhat);
+    return static_cast<int>(std::min<int64_t>(n, 1 << 30));
+  }
+
   // true or false, and nothing else (not 0, 1 or "true").
   Result<bool> boolean(const char* name) {
     auto v = present(name, "true or false");
@@ -382,6 +408,18 @@ Result<ReadRequest> decode_read(const FrameParts& frame) {
 }
 
 Result<LoadChatsRequest> decode_load_chats(const FrameParts&) { return LoadChatsRequest{}; }
+
+Result<SearchRequest> decode_search(const FrameParts& frame) {
+  if (Status s = payload_object(frame.payload, "search"); !s.ok()) return s.error();
+  Fields f(*frame.payload, "search");
+  auto query = f.string("query");
+  if (!query.ok()) return query.error();
+  auto chat_id = f.optional_id("chat_id");
+  if (!chat_id.ok()) return chat_id.error();
+  auto offset = f.optional_offset("offset");
+  if (!offset.ok()) return offset.error();
+  return SearchRequest{std::move(query.value()), chat_id.value(), offset.value()};
+}
 
 Result<PresenceRequest> decode_presence(const FrameParts& frame) {
   if (Status s = payload_object(frame.payload, "presence"); !s.ok()) return s.error();

@@ -23,6 +23,7 @@ Result<LoadBlockedRequest> decode_load_blocked(const FrameParts& frame);
 Result<TypingRequest> decode_typing(const FrameParts& frame);
 Result<ReadRequest> decode_read(const FrameParts& frame);
 Result<LoadChatsRequest> decode_load_chats(const FrameParts& frame);
+Result<SearchRequest> decode_search(const FrameParts& frame);
 Result<PresenceRequest> decode_presence(const FrameParts& frame);
 
 }  // namespace rwd::protocol

@@ -59,6 +59,7 @@ constexpr RequestType kRequestTypes[] = {
     row<ReadRequest, decode_read>("read", "", kV2Only, true),
     row<LoadChatsRequest, decode_load_chats>("load", "chats", kV2Only, true),
     row<PresenceRequest, decode_presence>("presence", "", kV2Only, true),
+    row<SearchRequest, decode_search>("search", "", kV2Only, true),
 };
 
 static_assert(std::size(kRequestTypes) == std::variant_size_v<Request>,

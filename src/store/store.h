@@ -176,6 +176,17 @@ struct ChatPosition {
   int64_t last_seq = 0;
 };
 
+// A search of message texts (search_messages).
+struct MessageSearch {
+  // Words to find, each matching the start of a word of a message (case aside; on SQLite,
+  // accents aside too); a message must have them all. At least one, none empty, each of
+  // letters and digits only (the caller splits on everything else).
+  std::vector<std::string> terms;
+  std::vector<int64_t> chat_ids;  // where to look: no other chat's message is ever returned
+  int offset = 0;                 // of the ranked list
+  int limit = 20;
+};
+
 struct GuildRecord {
   int64_t id = 0;  // also the id of the guild's chat
   std::string name;
@@ -462,6 +473,11 @@ class Store {
   virtual Result<std::vector<ChatSummary>> chat_summaries(int64_t user_id,
                                                           const std::vector<int64_t>& chat_ids,
                                                           int unread_cap) = 0;
+  // The live messages of search.chat_ids that match every term, best match first (the full
+  // text index's rank; ties: newest first), skipping search.offset of them, at most
+  // search.limit. Served by an index of words and chats, so the cost follows the matches
+  // in those chats, not the size of the store.
+  virtual Result<std::vector<MessageRecord>> search_messages(const MessageSearch& search) = 0;
   // Cache misses: a token issued, or a user created, by another process sharing the database.
   // The token when it is live at now_us (not expired, not revoked).
   virtual Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,

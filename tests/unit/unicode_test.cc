@@ -46,5 +46,16 @@ TEST(UnicodeTest, SpoofChecksAcceptOneScriptOrAnAllowedMix) {
   EXPECT_NE(spoof_problem("123\u0661"), "");
 }
 
+TEST(UnicodeTest, SearchWordsAreRunsOfLettersAndDigitsInAnyScript) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(search_words("Hello, world!"), (V{"Hello", "world"}));
+  EXPECT_EQ(search_words("don't  stop-2day"), (V{"don", "t", "stop", "2day"}));
+  EXPECT_EQ(search_words("안녕하세요 여러분"), (V{"안녕하세요", "여러분"}));
+  EXPECT_EQ(search_words("café…Ünïcode"), (V{"café", "Ünïcode"}));
+  EXPECT_EQ(search_words("「東京」で"), (V{"東京", "で"}));
+  EXPECT_TRUE(search_words("  ?!… 🙂 ").empty());
+  EXPECT_TRUE(search_words("").empty());
+}
+
 }  // namespace
 }  // namespace rwd::unicode

@@ -1225,6 +1225,42 @@ Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(int64_t user_id,
   return out;
 }
 
+Result<std::vector<MessageRecord>> PostgresStore::search_messages(const MessageSearch& search) {
+  std::vector<MessageRecord> out;
+  if (search.terms.empty() || search.chat_ids.empty()) return out;
+  // Two tsqueries (migration 17): the terms as prefixes, normalized as texts are
+  // (to_tsquery 'simple'), and the chats' lexemes as they are stored (a plain cast).
+  auto quoted = [](const std::string& text) {
+    std::string q = "'";
+    for (char ch : text) q += ch == '\'' ? std::string("''") : std::string(1, ch);
+    return q + "'";
+  };
+  std::string words, chats;
+  for (const std::string& term : search.terms)
+    words += (words.empty() ? "" : " & ") + quoted(term) + ":*";
+  for (int64_t chat : search.chat_ids)
+    chats += (chats.empty() ? "" : " | ") + quoted("#" + std::to_string(chat));
+  auto r = read(
+      "SELECT id, chat_id, author_id, content, created_us, edited_us, seq FROM messages "
+      "WHERE rwd_search_vector(content, chat_id) @@ (to_tsquery('simple', $1) && $2::tsquery) "
+      "  AND NOT deleted "
+      "ORDER BY ts_rank(rwd_search_vector(content, chat_id), to_tsquery('simple', $1)) DESC, "
+      "  id DESC "
+      "LIMIT $3 OFFSET $4",
+      {words, chats, str(search.limit), str(search.offset)});
+  if (!r.ok()) return read_failed(r.error());
+  PGresult* q = r.value().get();
+  out.reserve(PQntuples(q));
+  for (int i = 0; i < PQntuples(q); ++i) {
+    Row row(q, i);
+    MessageRecord m{row.int64(0), row.int64(1), row.int64(2), row.text(3), row.int64(4)};
+    if (!row.is_null(5)) m.edited_us = row.int64(5);
+    m.seq = row.int64(6);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 Result<std::optional<TokenRecord>> PostgresStore::find_token(const std::string& token_hash,
                                                              int64_t now_us) {
   auto r = read(

@@ -158,6 +158,7 @@ class PostgresStore final : public Store {
   Result<std::vector<ChatSummary>> chat_summaries(int64_t user_id,
                                                   const std::vector<int64_t>& chat_ids,
                                                   int unread_cap) override;
+  Result<std::vector<MessageRecord>> search_messages(const MessageSearch& search) override;
   Result<std::optional<TokenRecord>> find_token(const std::string& token_hash,
                                                 int64_t now_us) override;
   Result<std::optional<UserRecord>> find_user(int64_t id) override;

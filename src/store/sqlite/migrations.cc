@@ -218,6 +218,29 @@ CREATE TABLE presence_hidden (
   user_id INTEGER PRIMARY KEY REFERENCES users(id)
 );
 )sql",
+    // 14: full-text search of messages (store.h, search_messages). An FTS5 index over
+    // messages (external content: the texts are stored once, in messages) of each text's
+    // words and of its chat id, so a search of some chats intersects word lists inside the
+    // index. Kept by triggers in the writes' own transactions; a deletion's empty text leaves
+    // only the chat id, which no search matches alone.
+    R"sql(
+CREATE VIRTUAL TABLE message_search USING fts5(
+  content, chat_id, content = 'messages', content_rowid = 'id',
+  tokenize = 'unicode61 remove_diacritics 2');
+INSERT INTO message_search (message_search) VALUES ('rebuild');
+CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+  INSERT INTO message_search (rowid, content, chat_id) VALUES (new.id, new.content, new.chat_id);
+END;
+CREATE TRIGGER message_search_update AFTER UPDATE OF content, chat_id ON messages BEGIN
+  INSERT INTO message_search (message_search, rowid, content, chat_id)
+    VALUES ('delete', old.id, old.content, old.chat_id);
+  INSERT INTO message_search (rowid, content, chat_id) VALUES (new.id, new.content, new.chat_id);
+END;
+CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+  INSERT INTO message_search (message_search, rowid, content, chat_id)
+    VALUES ('delete', old.id, old.content, old.chat_id);
+END;
+)sql",
 };
 
 }  // namespace

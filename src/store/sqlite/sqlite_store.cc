@@ -779,6 +779,48 @@ Result<std::vector<ChatSummary>> SqliteStore::chat_summaries(int64_t user_id,
   return out;
 }
 
+Result<std::vector<MessageRecord>> SqliteStore::search_messages(const MessageSearch& search) {
+  std::vector<MessageRecord> out;
+  if (search.terms.empty() || search.chat_ids.empty()) return out;
+  // An FTS5 query: every term as a prefix in the text, and one of the chats (migration 14).
+  // Terms are letters and digits, quoted all the same so that none reads as an operator.
+  std::string match = "content : (";
+  for (size_t i = 0; i < search.terms.size(); ++i) {
+    if (i > 0) match += " AND ";
+    match += '"';
+    for (char ch : search.terms[i]) match += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    match += "\"*";
+  }
+  match += ") AND chat_id : (";
+  for (size_t i = 0; i < search.chat_ids.size(); ++i) {
+    if (i > 0) match += " OR ";
+    match += std::to_string(search.chat_ids[i]);
+  }
+  match += ')';
+  auto borrowed = borrow_reader();
+  if (!borrowed.ok()) return read_failed(borrowed.error());
+  auto c = std::move(borrowed.value());
+  {
+    // bm25 weighs the text alone: every match has one of the chat ids.
+    auto q = c->query(
+        "SELECT m.id, m.chat_id, m.author_id, m.content, m.created_us, m.edited_us, m.seq "
+        "FROM message_search s JOIN messages m ON m.id = s.rowid "
+        "WHERE message_search MATCH ? AND m.deleted = 0 "
+        "ORDER BY bm25(message_search, 1.0, 0.0), m.id DESC LIMIT ? OFFSET ?");
+    q.bind(1, match).bind(2, int64_t{search.limit}).bind(3, int64_t{search.offset});
+    while (q.step()) {
+      MessageRecord m{q.int64(0), q.int64(1), q.int64(2), q.text(3), q.int64(4)};
+      if (!q.is_null(5)) m.edited_us = q.int64(5);
+      m.seq = q.int64(6);
+      out.push_back(std::move(m));
+    }
+    if (q.failed()) return read_failed(db_error(*c, "searching messages"));
+  }
+  return_reader(std::move(c));
+  read_health_.succeeded();
+  return out;
+}
+
 Result<std::optional<TokenRecord>> SqliteStore::find_token(const std::string& token_hash,
                                                            int64_t now_us) {
   auto borrowed = borrow_reader();
