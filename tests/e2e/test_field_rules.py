@@ -55,15 +55,23 @@ INVALID = Err("4003")
 MISSING = object()
 
 
+VALID = object()  # the case is the request's valid frame (an optional field left out)
+
+
 def mutations(kind, empty):
     common = [("missing", MISSING), ("null", None)]
+    if kind in ("optional id", "offset"):  # optional: absent is the default, null is refused
+        common = [("missing", MISSING, VALID), ("null", None)]
     if kind != "boolean":
         common += [("true", True), ("false", False)]
     common += [("array", []), ("array of a valid value", ["7"]), ("object", {}),
               ("object with the field", {"id": "7"})]
-    if kind == "choice":  # the payload's `type`
+    if kind == "offset":
+        own = [("negative", -1), ("fraction", 2.5), ("beyond int64", 2 ** 64), ("word", "many"),
+               ("negative string", "-1"), ("padded", "3 "), ("past the last page", 1001)]
+    elif kind == "choice":  # the payload's `type`
         own = [("integer", 7), ("unknown word", "bogus"), ("upper case", "SEND")]
-    elif kind == "id":
+    elif kind in ("id", "optional id"):
         own = [("zero", 0), ("negative", -7), ("fraction", 1.5), ("beyond int64", 2 ** 64),
                ("word", "abc"), ("zero string", "0"), ("negative string", "-3"),
                ("padded", " 12"), ("string beyond int64", "9" * 20)]
@@ -76,7 +84,7 @@ def mutations(kind, empty):
         own = [("integer", 1), ("zero", 0), ("word", "true")]
     else:
         raise ValueError(kind)
-    out = [(label, value, INVALID) for label, value in common + own]
+    out = [(m[0], m[1], m[2] if len(m) > 2 else INVALID) for m in common + own]
     out.append(("empty string", "", empty if empty is not None else INVALID))
     return out
 
@@ -99,6 +107,14 @@ def text(empty):
 
 def boolean():
     return ("boolean", None)
+
+
+def optional_id():
+    return ("optional id", None)
+
+
+def offset():
+    return ("offset", None)
 
 
 # ------------------------------------------------------------------ the world
@@ -407,6 +423,10 @@ REQUESTS = [
     # Visible already: the valid frame changes nothing, so no friend hears of it.
     Req("presence", "presence", lambda w: {"visible": True}, {"visible": boolean()},
         answer("ok"), v2_only=True),
+    # Nothing matches in the DM: an empty page. A query without a word is refused.
+    Req("search", "search", lambda w: {"query": "zzzz", "chat_id": w.dm, "offset": 0},
+        {"query": text(empty=INVALID), "chat_id": optional_id(), "offset": offset()},
+        answer("search", results=[], more=False), v2_only=True),
 ]
 
 PAYLOAD_MUTATIONS = [("payload missing", MISSING), ("payload null", None), ("payload 7", 7),
@@ -436,7 +456,7 @@ def cases(req):
                     payload[field] = value
                 return {"type": req.type, "payload": payload}
 
-            yield f"'{field}' {label}", field, build, outcome
+            yield f"'{field}' {label}", field, build, req.valid if outcome is VALID else outcome
 
 
 def expect(w, version, outcome, label):

@@ -742,6 +742,51 @@ TEST(GatewayCodecTest, ChatSummariesGiveTheMarkTheCountAndTheNewestMessage) {
   EXPECT_TRUE(std::holds_alternative<LoadChatsRequest>(load.value()));
 }
 
+TEST(GatewayCodecTest, SearchIsAV2RequestWithAQueryAndOptionalChatAndOffset) {
+  auto full = decode(R"({"type":"search","payload":{"query":"pizza","chat_id":"108","offset":20}})",
+                     Version::kV2);
+  ASSERT_TRUE(full.ok());
+  const auto& r = std::get<SearchRequest>(full.value());
+  EXPECT_EQ(r.query, "pizza");
+  EXPECT_EQ(r.chat_id, 108);
+  EXPECT_EQ(r.offset, 20);
+  auto bare = decode(R"({"type":"search","payload":{"query":""}})", Version::kV2);
+  ASSERT_TRUE(bare.ok());  // "" is the domain's to refuse (no word)
+  EXPECT_FALSE(std::get<SearchRequest>(bare.value()).chat_id);
+  EXPECT_EQ(std::get<SearchRequest>(bare.value()).offset, 0);
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"type":"search","payload":{}})", "query"},
+      {R"({"type":"search","payload":{"query":null}})", "query"},
+      {R"({"type":"search","payload":{"query":7}})", "query"},
+      {R"({"type":"search","payload":{"query":"a","chat_id":null}})", "chat_id"},
+      {R"({"type":"search","payload":{"query":"a","chat_id":"0"}})", "chat_id"},
+      {R"({"type":"search","payload":{"query":"a","offset":null}})", "offset"},
+      {R"({"type":"search","payload":{"query":"a","offset":-1}})", "offset"},
+      {R"({"type":"search","payload":{"query":"a","offset":1.5}})", "offset"},
+      {R"({"type":"search","payload":{"query":"a","offset":"x"}})", "offset"},
+      {R"({"type":"search"})", "payload"},
+  };
+  for (const auto& [frame, field] : bad) {
+    auto e = decode(frame, Version::kV2);
+    ASSERT_FALSE(e.ok()) << frame;
+    EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << frame;
+    EXPECT_NE(e.error().detail.find(field), std::string::npos) << frame << ": " << e.error().detail;
+  }
+  auto v1 = decode(R"({"type":"search","payload":{"query":"a"}})", Version::kV1);
+  ASSERT_FALSE(v1.ok());
+  EXPECT_EQ(v1.error().code, Errc::kUnknownType);
+
+  domain::SearchPage page;
+  page.results.push_back(domain::ChatMessage{77, 108, 5, "pizza", 1640186356000880, std::nullopt});
+  page.more = true;
+  EXPECT_EQ(encode_search_results(page, 20, 9 * 3600),
+            R"({"type":"search","payload":{"offset":20,"more":true,"results":[{"type":"send",)"
+            R"("id":"77","user_id":"5","chat_id":"108","content":"pizza",)"
+            R"("created_at":"2021-12-23 00:19:16.000880","edited_at":null}]}})");
+  EXPECT_EQ(encode_search_results({}, 0, 0),
+            R"({"type":"search","payload":{"offset":0,"more":false,"results":[]}})");
+}
+
 TEST(GatewayCodecTest, PresenceIsAV2RequestWithABooleanAndAV2OnlyEvent) {
   auto r = decode(R"({"type":"presence","payload":{"visible":false}})", Version::kV2);
   ASSERT_TRUE(r.ok());

@@ -122,6 +122,7 @@ TEST(RequestTypesTest, EachRowDecodesToItsAlternative) {
       {R"({"type":"read","payload":{"chat_id":"1","message_id":"2"}})", 12},
       {R"({"type":"load","payload":{"type":"chats"}})", 13},
       {R"({"type":"presence","payload":{"visible":true}})", 14},
+      {R"({"type":"search","payload":{"query":"pizza"}})", 15},
   };
   ASSERT_EQ(std::size(frames), request_types().size());
   for (const auto& [frame, index] : frames) {
