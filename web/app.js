@@ -134,6 +134,8 @@ const state = {
   pendingGuildName: null,
   friendRequest: null,  // {rid, name}: the add-friend form's request awaiting its answer
   blockRequests: new Set(),  // ids of block and unblock requests awaiting their answer
+  search: null,         // the search on screen: {query, terms, results, more, offset, rid, error} (see Search)
+  jump: null,           // {conv, id, pages}: a search result being brought on screen
   mail: 'smtp',
 };
 
@@ -606,6 +608,8 @@ function startSession(token) {
   state.me = null;
   for (const m of ['users', 'friends', 'incoming', 'outgoing', 'guilds', 'convs']) state[m].clear();
   state.open = null;
+  state.jump = null;
+  closeSearch();
   $('auth-view').hidden = true;
   $('app-view').hidden = false;
   $('skip-link').hidden = false;
@@ -620,6 +624,7 @@ function signOut(notice) {
   state.gateway = null;
   dropLoad();
   forgetDrafts();
+  closeSearch();
   state.token = null;
   localStorage.removeItem(TOKEN_KEY);
   history.replaceState(null, '', '/');
@@ -708,6 +713,7 @@ function onStatus(status) {
   if (status !== 'online') {
     dropLoad();
     failInFlight();
+    searchLost();
   }
   updateComposer();
   if (state.open) setHistoryStatus(state.open);
@@ -842,6 +848,8 @@ function onFrame(frame) {
       return;
     case 'read':
       return onRead(p);
+    case 'search':
+      return onSearchResults(frame.request_id, p);
     case 'presence':
       return onPresence(p);
     case 'typing':
@@ -863,6 +871,8 @@ function onFrame(frame) {
       return;
     case 'error':
       if (frame.request_id && refusedSend(frame.request_id, p)) return;
+      // Before onError, which would take a 4003 for the history load's.
+      if (frame.request_id && searchFailed(frame.request_id, p)) return;
       // A refused friend request keeps the name typed, to be corrected.
       if (state.friendRequest && frame.request_id === state.friendRequest.rid) state.friendRequest = null;
       if (state.blockRequests.delete(frame.request_id) && state.route.view === 'account')
@@ -1196,6 +1206,7 @@ function onLoadComplete(p) {
   }
   renderLists();
   nextLoad();
+  continueJump();
 }
 
 function onFriendEvent(p) {
@@ -1402,7 +1413,8 @@ function loadFailed(load, error) {
       renderMessages();
       setHistoryStatus(load.conv);
     }
-    return nextLoad();
+    nextLoad();
+    return continueJump();
   }
   const delay = error && error.code === '4029' && error.retry_after > 0
       ? error.retry_after * 1000 : 500 * 2 ** (load.attempts - 1);
@@ -2296,6 +2308,261 @@ function autosize(textarea) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Search (protocol v2, "search"): my messages in every chat I am in, 20 a page, best match
+// first. The box above the conversation lists asks as I type (after a pause) or at Enter;
+// the results take the lists' place until the search is cleared. A result opens its
+// conversation and pages back through the history until the message is there.
+
+const SEARCH_PAGE = 20;          // results per answer
+const SEARCH_MAX_OFFSET = 1000;  // the server's: no page starts beyond this
+const SEARCH_MAX_WORDS = 8;      // the server looks for the first 8 words only
+const SEARCH_DELAY_MS = 350;     // typing that pauses this long searches
+const JUMP_PAGES = 20;           // older pages loaded at most to reach a result
+const HIT_MS = 2500;             // how long a result reached stays marked
+
+// A word as the server's search splits them: letters, marks and digits of any script.
+const WORD_PATTERN = /[\p{L}\p{M}\p{N}]+/gu;
+
+// As the server's index compares words: case and diacritics aside ("e" finds "É").
+// Recomposed, so that a Hangul syllable stays one (its jamo are letters, not marks).
+function foldForSearch(text) {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').normalize('NFC').toLowerCase();
+}
+
+function searchTerms(query) {
+  return (query.normalize('NFC').match(WORD_PATTERN) || []).slice(0, SEARCH_MAX_WORDS)
+    .map(foldForSearch).filter(Boolean);
+}
+
+// How much of `word` (UTF-16 units) the longest term it begins with covers; 0 when none.
+// Folded a character at a time, so that a length in the folded word maps back to the word.
+function matchedPrefix(word, terms) {
+  let folded = '';
+  const ends = [];  // [folded length, end in `word`] after each character
+  let at = 0;
+  for (const ch of word) {
+    at += ch.length;
+    folded += foldForSearch(ch);
+    ends.push([folded.length, at]);
+  }
+  let best = 0;
+  for (const term of terms) {
+    if (!folded.startsWith(term)) continue;
+    let i = ends.findIndex(([length]) => length >= term.length);
+    // The marks after the last letter matched (folded to nothing) belong to it.
+    while (i + 1 < ends.length && ends[i + 1][0] === ends[i][0]) i += 1;
+    best = Math.max(best, ends[i][1]);
+  }
+  return best;
+}
+
+// A result's text as nodes, what matched in <mark>; a long text starts shortly before its
+// first match, so that the match is in the lines shown. Never HTML: every piece is text.
+function highlightedText(content, terms) {
+  const line = content.replace(/\s+/g, ' ').trim();
+  const hits = [];
+  for (const m of line.matchAll(WORD_PATTERN)) {
+    const length = matchedPrefix(m[0], terms);
+    if (length) hits.push([m.index, m.index + length]);
+  }
+  let start = 0;
+  if (hits.length && hits[0][0] > 60) {
+    start = line.lastIndexOf(' ', hits[0][0] - 30) + 1;
+    if (start <= 0) start = hits[0][0];
+  }
+  const nodes = start ? ['…'] : [];
+  let last = start;
+  for (const [from, to] of hits) {
+    if (from < start) continue;
+    nodes.push(line.slice(last, from), h('mark', {text: line.slice(from, to)}));
+    last = to;
+  }
+  nodes.push(line.slice(last));
+  return nodes.filter((n) => n !== '');
+}
+
+function searchResultItem(r, terms) {
+  const conv = convForChatId(r.chat_id);
+  const date = parseCreatedAt(r.created_at);
+  return h('li', {class: 'search-result'},
+    h('button', {type: 'button', class: 'search-open', 'data-id': r.id, 'data-chat': r.chat_id,
+                 onclick: () => jumpToResult(r)},
+      h('span', {class: 'search-meta'},
+        h('span', {class: 'search-conv', dir: 'auto', text: conv ? convTitle(conv) : ''}),
+        h('span', {class: 'search-author', dir: 'auto', text: authorName(r.user_id)}),
+        date ? h('time', {datetime: date.toISOString(), title: i18n.fmt().full.format(date), text: shortTime(date)}) : null),
+      h('span', {class: 'search-text', dir: 'auto'}, highlightedText(r.content, terms))));
+}
+
+function renderSearch() {
+  const s = state.search;
+  $('search-panel').hidden = !s;
+  $('conv-lists').hidden = Boolean(s);
+  $('search-clear').hidden = !s && $('search-input').value === '';
+  if (!s) return;
+  const status = $('search-status');
+  const count = s.results.length;
+  if (s.rid) setText(status, 'search.searching');
+  else if (s.needWord) setText(status, 'search.needWord');
+  else if (s.error && !count) setRawText(status, '');
+  else if (!count) setText(status, 'search.none');
+  else setText(status, s.more ? 'search.foundMore' : 'search.found', {count});
+  const error = $('search-error');
+  if (!s.error) setRawText(error, '');
+  else if (typeof s.error === 'string') setText(error, s.error);
+  else if (s.error.code === '4003') setText(error, 'search.invalid');
+  else showGatewayError(error, s.error);
+  $('search-results').replaceChildren(...s.results.map((r) => searchResultItem(r, s.terms)));
+  const more = $('search-more');
+  const hadFocus = document.activeElement === more;
+  more.hidden = !s.more || s.offset + SEARCH_PAGE > SEARCH_MAX_OFFSET;
+  more.disabled = Boolean(s.rid);
+  // After "More results": on to the first new one (the button may have gone).
+  if (s.focusFrom !== undefined && !s.rid) {
+    const next = $('search-results').children[s.focusFrom] || $('search-results').lastElementChild;
+    s.focusFrom = undefined;
+    if (next && (hadFocus || more.hidden)) next.querySelector('button').focus();
+  }
+}
+
+// `force` (Enter): asks again even for the query shown, unless its answer is on its way.
+function startSearch(text, force = false) {
+  clearTimeout(state.searchTimer);
+  const query = text.trim();
+  if (!query) return closeSearch();
+  const s = state.search;
+  if (s && s.query === query && (s.rid || !force)) return;
+  const terms = searchTerms(query);
+  state.search = {query, terms, results: [], more: false, offset: 0, rid: null, error: null,
+                  needWord: terms.length === 0};
+  // Nothing the server could look for: it is not asked.
+  if (!terms.length) return renderSearch();
+  askSearch(0);
+}
+
+function askSearch(offset) {
+  const s = state.search;
+  s.error = null;
+  s.offset = offset;
+  s.rid = (state.gateway && state.gateway.request('search', {query: s.query, offset})) || null;
+  if (!s.rid) s.error = 'offline.tryLater';
+  renderSearch();
+}
+
+function moreResults() {
+  const s = state.search;
+  if (!s || s.rid || !s.more) return;
+  s.focusFrom = s.results.length;
+  askSearch(s.offset + SEARCH_PAGE);
+}
+
+function onSearchResults(rid, p) {
+  const s = state.search;
+  if (!s || !rid || rid !== s.rid || !p) return;
+  s.rid = null;
+  if (p.offset === 0) s.results = [];
+  // A message sent meanwhile can move one from the page before into this one.
+  const seen = new Set(s.results.map((r) => r.id));
+  for (const r of p.results || []) if (!seen.has(r.id)) s.results.push(r);
+  s.more = Boolean(p.more);
+  renderSearch();
+  announce($('search-status').textContent);
+}
+
+// An error answering the search on screen; true when the error was its.
+function searchFailed(rid, p) {
+  const s = state.search;
+  if (!s || !s.rid || rid !== s.rid) return false;
+  s.rid = null;
+  s.error = p || {};
+  renderSearch();
+  return true;
+}
+
+// The connection went: the answer awaited will not come on it.
+function searchLost() {
+  const s = state.search;
+  if (!s || !s.rid) return;
+  s.rid = null;
+  s.error = 'search.lost';
+  renderSearch();
+}
+
+// Back to the conversation lists.
+function closeSearch() {
+  clearTimeout(state.searchTimer);
+  state.search = null;
+  $('search-input').value = '';
+  renderSearch();
+}
+
+// Opens the result's conversation as a click in the list would; the loads that follow come
+// back to continueJump until the message is on screen.
+function jumpToResult(r) {
+  const conv = convForChatId(r.chat_id);
+  if (!conv) return;
+  state.jump = {conv, id: r.id, pages: 0};
+  const hash = `#${conv.kind}/${conv.id}`;
+  if (location.hash !== hash) location.hash = hash;
+  else continueJump();
+}
+
+function continueJump() {
+  const jump = state.jump;
+  // Another conversation's load may end before the hash change opens this one.
+  if (!jump || jump.conv !== state.open) return;
+  const conv = jump.conv;
+  if (conv.messages.has(jump.id) && conv.elements.has(jump.id)) {
+    state.jump = null;
+    return showHit(conv.elements.get(jump.id));
+  }
+  // A load in flight (or the catch-up once back online) comes back here when it is done.
+  if (state.load || !conv.loaded) return;
+  if (conv.failed || !conv.more || jump.pages >= JUMP_PAGES) {
+    state.jump = null;
+    setText($('conversation-error'), 'search.notShown');
+    return;
+  }
+  loadOlder(conv);
+  if (state.load) jump.pages += 1;
+}
+
+function showHit(el) {
+  for (const other of document.querySelectorAll('.message.search-hit')) other.classList.remove('search-hit');
+  el.classList.add('search-hit');
+  el.scrollIntoView({block: 'center'});
+  clearTimeout(state.hitTimer);
+  state.hitTimer = setTimeout(() => el.classList.remove('search-hit'), HIT_MS);
+}
+
+function setupSearch() {
+  const input = $('search-input');
+  $('search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    startSearch(input.value, true);
+  });
+  input.addEventListener('input', () => {
+    clearTimeout(state.searchTimer);
+    if (input.value.trim() === '') return closeSearch();
+    $('search-clear').hidden = false;
+    state.searchTimer = setTimeout(() => startSearch(input.value), SEARCH_DELAY_MS);
+  });
+  const escape = (e) => {
+    if (e.key !== 'Escape' || e.defaultPrevented || (!state.search && input.value === '')) return;
+    e.preventDefault();
+    closeSearch();
+    input.focus();
+  };
+  input.addEventListener('keydown', escape);
+  $('search-panel').addEventListener('keydown', escape);
+  $('search-clear').addEventListener('click', () => {
+    closeSearch();
+    input.focus();
+  });
+  $('search-more').addEventListener('click', moreResults);
+}
+
+// ---------------------------------------------------------------------------------------
 // Navigation: the hash names the view, so reload and the back button work.
 
 function parseRoute() {
@@ -2346,6 +2613,7 @@ function openConversation(conv) {
     state.open.separators.clear();
   }
   state.open = conv;
+  if (state.jump && state.jump.conv !== conv) state.jump = null;
   showDraft(conv);
   $('message-list').replaceChildren();
   setRawText($('conversation-error'), '');
@@ -2367,6 +2635,7 @@ function openConversation(conv) {
   setHistoryStatus(conv);
   if (window.matchMedia('(min-width: 721px)').matches) $('composer-input').focus();
   else $('conversation-title').focus();
+  continueJump();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2525,6 +2794,7 @@ function applyLanguage() {
   for (const id of ['auth-lang', 'app-lang']) $(id).value = i18n.language();
   if (!state.me) return;
   renderLists();
+  renderSearch();
   if (state.open) {
     renderConversationChrome();
     renderMessages();
@@ -2560,6 +2830,7 @@ async function main() {
   setupAuthForms();
   setupPasswordForms();
   setupApp();
+  setupSearch();
   const info = await api.about();
   state.mail = info.mail;
   serverOffsetMs = parseOffset(info.utc_offset);

@@ -452,8 +452,10 @@ TEST_F(SqliteStoreTest, TheCheckpointThreadKeepsTheWalSmall) {
   EXPECT_GT(store_->checkpoints(), 0u);
   EXPECT_GE(metrics::counters().wal_checkpoints_ok.load() - checkpoints_counted,
             store_->checkpoints());
-  // Four thresholds and the batch that crossed them (one message here: a few pages).
-  EXPECT_LT(fs::file_size(dir_ / "rewind.db-wal"), uintmax_t{4 * 100 + 20} * (4096 + 24));
+  // Four thresholds and the batch that crossed them: one message here, a few pages for its
+  // row and, as FTS5 writes a segment per commit and merges segments now and then, some
+  // tens for its search index (migration 14).
+  EXPECT_LT(fs::file_size(dir_ / "rewind.db-wal"), uintmax_t{4 * 100 + 150} * (4096 + 24));
   EXPECT_EQ(store_->load_messages(chat, 1'000'000, 2000)->size(), 1500u);
   reopen();
   EXPECT_EQ(store_->load_messages(chat, 1'000'000, 2000)->size(), 1500u);
