@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <filesystem>
 #include <fstream>
@@ -65,6 +66,10 @@ Pool load_pool(const Options& o) {
     p.star_friends = s["star_friends"].GetUint64();
   if (s.HasMember("history_messages") && s["history_messages"].IsInt64())
     p.history_messages = s["history_messages"].GetInt64();
+  if (s.HasMember("search_messages") && s["search_messages"].IsInt64())
+    p.search_messages = s["search_messages"].GetInt64();
+  if (s.HasMember("search_pairs") && s["search_pairs"].IsUint64())
+    p.search_pairs = s["search_pairs"].GetUint64();
   p.friend_pairs = std::min(p.friend_pairs, p.accounts.size() / 2);
   p.star_friends = p.accounts.empty() ? 0 : std::min(p.star_friends, p.accounts.size() - 1);
   return p;
@@ -95,6 +100,8 @@ void save_pool(const Options& o, const Pool& p) {
   s.AddMember("friend_pairs", pairs, al);
   s.AddMember("star_friends", uint64_t(p.star_friends), al);
   s.AddMember("history_messages", p.history_messages, al);
+  s.AddMember("search_messages", p.search_messages, al);
+  s.AddMember("search_pairs", uint64_t(p.search_pairs), al);
   auto& servers = d["servers"];
   servers.RemoveMember(o.url.c_str());
   servers.AddMember(sv(o.url), s, al);
@@ -420,6 +427,74 @@ void prefill_history(net::io_context& io, const Options& o, Pool& pool, int64_t 
     ws->abort();
   }());
   pool.history_messages = messages;
+  save_pool(o, pool);
+}
+
+void prefill_search(net::io_context& io, const Options& o, Pool& pool, int64_t messages,
+                    size_t pairs, const std::function<std::string(int64_t)>& text) {
+  if (pool.search_messages == messages && pool.search_pairs == pairs) return;
+  if (pool.search_messages != 0)
+    throw std::runtime_error("the chats hold another search corpus: use a fresh server");
+  say("filling " + std::to_string(pairs) + " chats with " + std::to_string(messages) +
+      " messages for search");
+  int64_t stored = 0, errors = 0;
+  run_sync(io, [&]() -> Task<void> {
+    // One connection per chat, a window of messages in flight on each (group commit), chats
+    // taken in turn so that every chat's messages spread over the whole run.
+    std::vector<std::shared_ptr<WsConn>> conns(pairs);
+    for (size_t p = 0; p < pairs; p++) {
+      conns[p] = co_await WsConn::open(o, p, "/ws");
+      if ((co_await conns[p]->hello(pool.a(p).token)).empty())
+        throw std::runtime_error("token refused");
+    }
+    int64_t next_report = now_ns() + int64_t(5e9), next_heartbeat = now_ns() + int64_t(20e9);
+    int64_t heartbeats = 0, next_text = 0;
+    while (stored < messages) {
+      int64_t round = std::min<int64_t>(messages - stored, int64_t(pairs) * 32);
+      for (int64_t k = 0; k < round; k++) {
+        size_t p = size_t(k) % pairs;
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        w.StartObject();
+        w.Key("type");
+        w.String("chat");
+        w.Key("payload");
+        w.StartObject();
+        w.Key("type");
+        w.String("send");
+        w.Key("chat_id");
+        w.String(pool.chat_id(p).c_str());
+        w.Key("content");
+        std::string t = text(next_text++);
+        w.String(t.c_str(), rapidjson::SizeType(t.size()));
+        w.EndObject();
+        w.EndObject();
+        conns[p]->send(buf.GetString());
+      }
+      for (int64_t k = 0; k < round; k++) {
+        Frame f = co_await conns[size_t(k) % pairs]->read_until("chat");
+        if (f.type == "error") {
+          if (++errors > 1000) throw std::runtime_error("too many errors: " + f.error_code());
+          if (f.error_code() == "4029") co_await sleep_for_s(0.5);
+        } else {
+          stored++;
+        }
+      }
+      if (now_ns() > next_heartbeat) {
+        for (auto& c : conns)
+          c->send(R"({"type":"heartbeat","payload":{"count":)" + std::to_string(++heartbeats) +
+                  "}}");
+        next_heartbeat = now_ns() + int64_t(20e9);
+      }
+      if (now_ns() > next_report) {
+        say(std::to_string(stored) + " of " + std::to_string(messages));
+        next_report = now_ns() + int64_t(5e9);
+      }
+    }
+    for (auto& c : conns) c->abort();
+  }());
+  pool.search_messages = messages;
+  pool.search_pairs = pairs;
   save_pool(o, pool);
 }
 

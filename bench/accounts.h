@@ -3,6 +3,7 @@
 // next run against the same server and data directory skips the set-up.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct Pool {
   size_t star_friends = 0;
   // Messages known to be in the chat of pair 0 (the history scenario's chat).
   int64_t history_messages = 0;
+  // Messages the search scenario put in the chats of pairs 0..search_pairs-1, in all.
+  int64_t search_messages = 0;
+  size_t search_pairs = 0;
 
   const Account& a(size_t pair) const { return accounts[2 * pair]; }
   const Account& b(size_t pair) const { return accounts[2 * pair + 1]; }
@@ -48,5 +52,11 @@ void delete_guild(net::io_context& io, const Options& o, const Pool& pool,
 
 // Fills the chat of pair 0 until it holds at least `messages` messages. Saves the cache.
 void prefill_history(net::io_context& io, const Options& o, Pool& pool, int64_t messages);
+
+// Fills the chats of pairs 0..pairs-1 until they hold `messages` messages in all (an equal
+// share each), the i-th message of all with the text text(i), unless the cache says they do.
+// Saves the cache.
+void prefill_search(net::io_context& io, const Options& o, Pool& pool, int64_t messages,
+                    size_t pairs, const std::function<std::string(int64_t)>& text);
 
 }  // namespace rwd::bench

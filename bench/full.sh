@@ -4,7 +4,7 @@
 # scenario at a meaningful size, and appends every JSON line to OUT/results.jsonl.
 #   bench/full.sh SERVER_BINARY BENCH_BINARY [OUT_DIR] [SCENARIO...]
 # SCENARIO names one of the runs below (idle connect dm dm500 dm2k dmrate history burst
-# histdm fanout login dmlogin); none means all. Use a Release or RelWithDebInfo server.
+# histdm fanout search login dmlogin); none means all. Use a Release or RelWithDebInfo server.
 # REWIND_BENCH_PERF=SECONDS records a perf profile of the server into OUT/perf-NAME.data,
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
 # REWIND_BENCH_SLOW_MS=N lists each message of the dmrate run slower than N ms, with its send
@@ -134,6 +134,15 @@ if wanted histdm; then
 fi
 wanted fanout && bench fanout fanout --members 1000 --duration 10
 stop_server
+
+if wanted search; then
+  # Its own server: no other scenario's messages in the chats it searches.
+  # REWIND_BENCH_SEARCH_MESSAGES sets the store's size (default 1,000,000).
+  start_server search --password-hash-ops 1 --password-hash-mem-kib 1024
+  bench search search --messages "${REWIND_BENCH_SEARCH_MESSAGES:-1000000}" --pairs 100 \
+    --duration 10
+  stop_server
+fi
 
 if wanted login || wanted dmlogin; then
   # Logins at the default password-hash cost (argon2id t=2, m=19 MiB).

@@ -87,6 +87,16 @@ int main_impl(int argc, char** argv) {
   history->add_flag("--burst", o.burst,
                     "Each connection sends one load, all at the same moment (no warm-up)");
 
+  auto* search = app.add_subcommand(
+      "search", "search my messages in a store of many chats (user a of pair 0 searches)");
+  search
+      ->add_option("--messages", o.messages,
+                   "Messages the chats of --pairs pairs hold in all (filled once, Zipf words)")
+      ->capture_default_str();
+  search->add_option("--pairs", o.pairs, "Chats the messages are spread over")
+      ->capture_default_str();
+  search->add_option("-c,--concurrency", o.concurrency, "Connections searching in parallel (1)");
+
   auto* login = app.add_subcommand("login", "HTTP logins per second");
   login->add_option("-c,--concurrency", o.concurrency, "Parallel keep-alive clients (8)");
   login->add_option("--users", o.users, "Accounts to log in, round robin (64)");

@@ -1,5 +1,6 @@
 #include "bench/scenarios.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -784,6 +785,168 @@ int run_fanout(Options& o, Report& rep, pid_t spid) {
   return c["completed"] > 0 && c["errors"] == 0 && c["undelivered"] == 0 ? 0 : 1;
 }
 
+// ---------------------------------------------------------------------------------------
+// search: `search` of my messages in a store of many messages in many chats.
+
+// The corpus: pseudo-words of two to four syllables, drawn with Zipf's law (s = 1) as the
+// words of real chat are, so a query of a common word matches a large share of the store and
+// one of a rare word a handful; each message has 4 to 12 of them. Deterministic: the same
+// text for the same index on every run.
+class SearchCorpus {
+ public:
+  static constexpr size_t kWords = 20000;
+
+  SearchCorpus() {
+    static const char* const kSyllables[] = {"ka", "ri", "to", "me", "su", "no", "la", "vi",
+                                             "de", "po", "ga", "shi", "ru", "be", "ko", "ta"};
+    std::mt19937_64 rng(7);
+    std::unordered_map<std::string, bool> seen;
+    while (words_.size() < kWords) {
+      std::string w;
+      int n = 2 + int(rng() % 3);
+      for (int i = 0; i < n; i++) w += kSyllables[rng() % std::size(kSyllables)];
+      if (!seen.emplace(w, true).second) continue;
+      words_.push_back(std::move(w));
+    }
+    double total = 0;
+    cdf_.reserve(kWords);
+    for (size_t r = 1; r <= kWords; r++) cdf_.push_back(total += 1.0 / double(r));
+    for (double& c : cdf_) c /= total;
+  }
+  // The word of rank r (1: the most frequent).
+  const std::string& word(size_t rank) const { return words_[rank - 1]; }
+  std::string text(int64_t i) const {
+    std::mt19937_64 rng(uint64_t(i) * 0x9E3779B97F4A7C15ull + 1);
+    std::uniform_real_distribution<double> u(0, 1);
+    int n = 4 + int(rng() % 9);
+    std::string t;
+    for (int k = 0; k < n; k++) {
+      size_t r = size_t(std::lower_bound(cdf_.begin(), cdf_.end(), u(rng)) - cdf_.begin());
+      if (k) t += ' ';
+      t += words_[std::min(r, kWords - 1)];
+    }
+    return t;
+  }
+
+ private:
+  std::vector<std::string> words_;
+  std::vector<double> cdf_;
+};
+
+struct SearchQuery {
+  std::string name, text;
+};
+
+std::vector<SearchQuery> search_queries(const SearchCorpus& c) {
+  return {{"word_rank_1", c.word(1)},
+          {"word_rank_10", c.word(10)},
+          {"word_rank_100", c.word(100)},
+          {"word_rank_1000", c.word(1000)},
+          {"word_rank_10000", c.word(10000)},
+          {"two_words_rank_10_and_100", c.word(10) + " " + c.word(100)},
+          {"prefix_of_2_letters", c.word(3).substr(0, 2)}};
+}
+
+// Each connection (user a of pair 0, in its chat and no other) sends the queries in turn,
+// one at a time, each answered before the next: the latency is per query, by query.
+Task<void> search_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, int concurrency,
+                         const std::vector<SearchQuery>& queries) {
+  size_t n = share(concurrency, ctx);
+  std::vector<std::shared_ptr<WsConn>> conns(n);
+  co_await parallel_for(n, o.ramp, [&](size_t j) -> Task<void> {
+    size_t global = j * ctx.count() + ctx.index();
+    conns[j] = co_await WsConn::open(o, global, "/ws?v=2");
+    if ((co_await conns[j]->hello(pool.a(0).token)).empty())
+      throw std::runtime_error("token refused");
+  });
+  std::vector<std::string> frames;
+  for (const auto& q : queries)
+    frames.push_back(R"({"type":"search","payload":{"query":")" + q.text + "\"}}");
+  co_await ctx.ready();
+  int64_t start = now_ns(), warm_end = start + int64_t(o.warmup_s * 1e9),
+          end = warm_end + int64_t(o.duration_s * 1e9);
+  double searches = 0, errors = 0, results = 0;
+  std::vector<double> full_pages(queries.size());
+  co_await parallel_for(n, int(n), [&](size_t j) -> Task<void> {
+    auto& c = conns[j];
+    for (size_t k = j;; k++) {
+      size_t q = k % queries.size();
+      int64_t t0 = now_ns();
+      c->send(frames[q]);
+      FrameParser f;
+      bool error = false;
+      size_t got = 0;
+      for (;;) {
+        std::string_view text = co_await c->read();
+        if (!f.parse(text)) continue;
+        if (f.type == "error") {
+          error = true;
+          break;
+        }
+        if (f.type == "search") {
+          if (f.payload && f.payload->HasMember("results") && (*f.payload)["results"].IsArray())
+            got = (*f.payload)["results"].Size();
+          break;
+        }
+      }
+      int64_t t1 = now_ns();
+      if (t0 >= warm_end && t1 <= end) {
+        ctx.out.hists["search"].record(t1 - t0);
+        ctx.out.hists[queries[q].name].record(t1 - t0);
+        searches++;
+        errors += error;
+        results += double(got);
+        full_pages[q] += got == 20;
+      }
+      if (t1 >= end) break;
+    }
+  });
+  ctx.run_ended();
+  ctx.out.counters["searches"] = searches;
+  ctx.out.counters["errors"] = errors;
+  ctx.out.counters["results"] = results;
+  for (size_t q = 0; q < queries.size(); q++)
+    ctx.out.counters["full_pages_" + queries[q].name] = full_pages[q];
+  for (auto& c : conns) c->abort();
+}
+
+int run_search(Options& o, Report& rep, pid_t spid) {
+  net::io_context io(1);
+  Pool pool = prepare_pool(io, o, 0, o.pairs);
+  SearchCorpus corpus;
+  prefill_search(io, o, pool, o.messages, size_t(o.pairs),
+                 [&](int64_t i) { return corpus.text(i); });
+  auto queries = search_queries(corpus);
+  int conc = o.concurrency > 0 ? o.concurrency : 1;
+  int workers = o.workers > 0 ? o.workers : 1;
+  rep.mode = "closed loop";
+  rep.param("store_messages", double(pool.search_messages));
+  rep.param("chats", double(pool.search_pairs));
+  rep.param("messages_in_the_searchers_chat", double(pool.search_messages / o.pairs));
+  rep.param("concurrency", conc);
+  rep.param("warmup_s", o.warmup_s);
+  rep.param("duration_s", o.duration_s);
+  for (const auto& q : queries) rep.param("query_" + q.name, q.text);
+  common_params(rep, o, workers);
+  auto rr = run_fleet(
+      o, rep, spid, workers,
+      [&](WorkerCtx& ctx) { return search_worker(ctx, o, pool, conc, queries); }, false);
+  auto& c = rr.total.counters;
+  rep.result("searches_per_s", c["searches"] / o.duration_s,
+             fmt_num(c["searches"] / o.duration_s) + " searches/s");
+  rep.result("errors", c["errors"], fmt_num(c["errors"]) + " error frames");
+  if (c["searches"] > 0)
+    rep.result("results_per_search", c["results"] / c["searches"],
+               fmt_num(c["results"] / c["searches"], 1) + " results per answer (a page is 20)");
+  if (c["searches"] > 0)
+    rep.result("server_cpu_ms_per_search", rep.server_cpu_s * 1e3 / c["searches"],
+               fmt_num(rep.server_cpu_s * 1e3 / c["searches"], 2) +
+                   " ms of server CPU per search");
+  rep.latency("search", rr.total.hists["search"]);
+  for (const auto& q : queries) rep.latency(q.name, rr.total.hists[q.name]);
+  return c["searches"] > 0 && c["errors"] == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int run_scenario(Options& o) {
@@ -807,6 +970,8 @@ int run_scenario(Options& o) {
     status = run_login(o, rep, spid);
   else if (o.scenario == "fanout")
     status = run_fanout(o, rep, spid);
+  else if (o.scenario == "search")
+    status = run_search(o, rep, spid);
   else
     throw std::runtime_error("unknown scenario " + o.scenario);
   rep.print(o, spid);
