@@ -797,7 +797,7 @@ class SearchCorpus {
   static constexpr size_t kWords = 20000;
 
   SearchCorpus() {
-    static const char* const kSyllables[] = {"ka", "ri", "to", "me", "su", "no", "la", "vi",
+    static const char* const kSyllables[] = {"ka", "ri", "to", "me",  "su", "no", "la", "vi",
                                              "de", "po", "ga", "shi", "ru", "be", "ko", "ta"};
     std::mt19937_64 rng(7);
     std::unordered_map<std::string, bool> seen;
@@ -940,8 +940,7 @@ int run_search(Options& o, Report& rep, pid_t spid) {
                fmt_num(c["results"] / c["searches"], 1) + " results per answer (a page is 20)");
   if (c["searches"] > 0)
     rep.result("server_cpu_ms_per_search", rep.server_cpu_s * 1e3 / c["searches"],
-               fmt_num(rep.server_cpu_s * 1e3 / c["searches"], 2) +
-                   " ms of server CPU per search");
+               fmt_num(rep.server_cpu_s * 1e3 / c["searches"], 2) + " ms of server CPU per search");
   rep.latency("search", rr.total.hists["search"]);
   for (const auto& q : queries) rep.latency(q.name, rr.total.hists[q.name]);
   return c["searches"] > 0 && c["errors"] == 0 ? 0 : 1;

@@ -120,7 +120,8 @@ std::vector<std::string> search_words(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     size_t at = i;
     char32_t c = next_code_point(s, i);
-    bool word_char = (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK)) != 0;
+    bool word_char =
+        (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK)) != 0;
     if (word_char && !in_word) start = at;
     if (!word_char && in_word) words.emplace_back(s.substr(start, at - start));
     in_word = word_char;

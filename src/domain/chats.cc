@@ -242,7 +242,8 @@ void Chats::search(const UserView& me, std::string query, std::optional<int64_t>
     if (!chat->chat_id) return done(Errc::kChatNotFound);  // the pair never were friends
     wire_of.emplace(*chat->chat_id, *wire_chat_id);
   } else {
-    for (const auto& [other, chat] : directory_.dm_chats_of(me.id)) wire_of.emplace(chat, me.id ^ other);
+    for (const auto& [other, chat] : directory_.dm_chats_of(me.id))
+      wire_of.emplace(chat, me.id ^ other);
     for (const GuildSummary& g : directory_.guild_summaries_of(me.id)) wire_of.emplace(g.id, g.id);
   }
   if (wire_of.empty()) return done(SearchPage{});
@@ -251,8 +252,8 @@ void Chats::search(const UserView& me, std::string query, std::optional<int64_t>
   std::sort(search.chat_ids.begin(), search.chat_ids.end());
   search.offset = offset;
   search.limit = kSearchPageSize + 1;  // one past the page: whether more follow
-  bool submitted = read_pool_.try_submit(
-      [this, search = std::move(search), wire_of = std::move(wire_of), done] {
+  bool submitted =
+      read_pool_.try_submit([this, search = std::move(search), wire_of = std::move(wire_of), done] {
         auto rows = store_.search_messages(search);
         if (!rows.ok()) return done(rows.error());
         SearchPage page;

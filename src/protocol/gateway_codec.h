@@ -96,11 +96,11 @@ struct SearchRequest {
 };
 
 // A new alternative needs its row in request_types.cc, which does not compile without it.
-using Request = std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest,
-                             LoadFriendsRequest, FriendRequest, GuildRequest, LoadGuildsRequest,
-                             LoadGuildMembersRequest, BlockRequest, LoadBlockedRequest,
-                             TypingRequest, ReadRequest, LoadChatsRequest, PresenceRequest,
-                             SearchRequest>;
+using Request =
+    std::variant<HeartbeatRequest, AuthRequest, ChatRequest, LoadChatRequest, LoadFriendsRequest,
+                 FriendRequest, GuildRequest, LoadGuildsRequest, LoadGuildMembersRequest,
+                 BlockRequest, LoadBlockedRequest, TypingRequest, ReadRequest, LoadChatsRequest,
+                 PresenceRequest, SearchRequest>;
 
 // v2: the id a client may give a request, at the frame's top level next to `type` and
 // `payload` ("request_id": 1 to 64 printable ASCII characters). Every frame that answers the

@@ -104,20 +104,7 @@ class Fields {
 
   // A count: a JSON integer or a decimal string of one, at least 1; larger than any cap is
   // clamped here and capped by the caller.
-  Result<int> count(const char* name) {
-    static constexpr const char* kWhat = "an integer of at least 1";
-    auto v = present(name, kWhat);
-    if (!v.ok()) return v.error();
-    const Value& f = *v.value();
-    int64_t n = 0;
-    if (f.IsInt64()) {
-      n = f.GetInt64();
-    } else if (!f.IsString() || !parse_int64(f, n)) {
-      return wrong(name, kWhat);
-    }
-    if (n < 1) return wrong(name, kWhat);
-    return static_cast<int>(std::min<int64_t>(n, 1 << 30));
-  }
+  Result<int> count(const char* name) { return integer(name, 1, "an integer of at least 1"); }
 
   // An optional id: absent is none; present, the rule of id() (null refused too).
   Result<std::optional<int64_t>> optional_id(const char* name) {
@@ -130,19 +117,8 @@ class Fields {
   // An optional position in a list: absent is 0; present, a JSON integer or a decimal string
   // of one, at least 0 (null refused). Larger than any list is clamped here.
   Result<int> optional_offset(const char* name) {
-    static constexpr const char* kWhat = "an integer of at least 0";
     if (obj_.FindMember(name) == obj_.MemberEnd()) return 0;
-    auto v = present(name, kWhat);
-    if (!v.ok()) return v.error();
-    const Value& f = *v.value();
-    int64_t n = 0;
-    if (f.IsInt64()) {
-      n = f.GetInt64();
-    } else if (!f.IsString() || !parse_int64(f, n)) {
-      return wrong(name, kWhat);
-    }
-    if (n < 0) return wrong(name, kWhat);
-    return static_cast<int>(std::min<int64_t>(n, 1 << 30));
+    return integer(name, 0, "an integer of at least 0");
   }
 
   // true or false, and nothing else (not 0, 1 or "true").
@@ -170,6 +146,20 @@ class Fields {
   }
 
  private:
+  // A JSON integer or a decimal string of one, at least `min`, clamped to 2^30.
+  Result<int> integer(const char* name, int64_t min, const char* what) {
+    auto v = present(name, what);
+    if (!v.ok()) return v.error();
+    const Value& f = *v.value();
+    int64_t n = 0;
+    if (f.IsInt64()) {
+      n = f.GetInt64();
+    } else if (!f.IsString() || !parse_int64(f, n)) {
+      return wrong(name, what);
+    }
+    if (n < min) return wrong(name, what);
+    return static_cast<int>(std::min<int64_t>(n, 1 << 30));
+  }
   Result<const Value*> present(const char* name, std::string_view what) {
     auto it = obj_.FindMember(name);
     if (it == obj_.MemberEnd())

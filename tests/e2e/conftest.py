@@ -513,6 +513,19 @@ def dm(users, a, b):
     return str(int(users[a][1]) ^ int(users[b][1]))
 
 
+def connect(server, token, version=2):
+    """A client that has authenticated with `token` (v2 unless told)."""
+    c = Client(server, version=version)
+    c.handshake(token)
+    return c
+
+
+def send_text(client, chat, text):
+    """Sends `text` to `chat` and returns the message's id, from its echo."""
+    client.send("chat", {"type": "send", "chat_id": chat, "content": text})
+    return client.recv_type("chat")["payload"]["id"]
+
+
 class Client:
     """A real WebSocket client speaking the gateway protocol.
 

@@ -4,24 +4,12 @@ v2 connections at once; v2's `auth` answer and `load chats` give each of my chat
 the count of the others' live messages after it and its newest message; v1 is unchanged."""
 import pytest
 
-from conftest import Client, dm
+from conftest import connect, dm, send_text as send
 
 
 @pytest.fixture(autouse=True)
 def _close_clients(close_clients_at_teardown):
     """Every test here closes its clients before its servers stop (see conftest)."""
-
-
-def connect(server, token, version=2):
-    c = Client(server, version=version)
-    c.handshake(token)
-    return c
-
-
-def send(client, chat, text):
-    """Sends and returns the message's id, from its echo."""
-    client.send("chat", {"type": "send", "chat_id": chat, "content": text})
-    return client.recv_type("chat")["payload"]["id"]
 
 
 def summary_of(chats, chat):

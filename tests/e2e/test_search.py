@@ -7,24 +7,12 @@ import json
 
 import pytest
 
-from conftest import Client, befriend, dm
+from conftest import befriend, connect, dm, send_text as send
 
 
 @pytest.fixture(autouse=True)
 def _close_clients(close_clients_at_teardown):
     """Every test here closes its clients before its servers stop (see conftest)."""
-
-
-def connect(server, token, version=2):
-    c = Client(server, version=version)
-    c.handshake(token)
-    return c
-
-
-def send(client, chat, text):
-    """Sends and returns the message's id, from its echo."""
-    client.send("chat", {"type": "send", "chat_id": chat, "content": text})
-    return client.recv_type("chat")["payload"]["id"]
 
 
 def search(client, query, **more):
