@@ -136,6 +136,8 @@ const state = {
   blockRequests: new Set(),  // ids of block and unblock requests awaiting their answer
   search: null,         // the search on screen: {query, terms, results, more, offset, rid, error} (see Search)
   jump: null,           // {conv, id, pages}: a search result being brought on screen
+  searchTimer: null,    // the pause after typing, before the search goes
+  hitTimer: null,       // the end of a reached result's mark
   mail: 'smtp',
 };
 
@@ -2512,12 +2514,13 @@ function continueJump() {
   // Another conversation's load may end before the hash change opens this one.
   if (!jump || jump.conv !== state.open) return;
   const conv = jump.conv;
+  // A load in flight (or the catch-up once back online) comes back here when it is done;
+  // not before, for the newest page's end scrolls to the bottom.
+  if (state.load || !conv.loaded) return;
   if (conv.messages.has(jump.id) && conv.elements.has(jump.id)) {
     state.jump = null;
     return showHit(conv.elements.get(jump.id));
   }
-  // A load in flight (or the catch-up once back online) comes back here when it is done.
-  if (state.load || !conv.loaded) return;
   if (conv.failed || !conv.more || jump.pages >= JUMP_PAGES) {
     state.jump = null;
     setText($('conversation-error'), 'search.notShown');
