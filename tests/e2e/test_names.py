@@ -138,9 +138,11 @@ def test_names_stored_before_the_rule_keep_working_and_get_skeletons(start_serve
     # none of the later versions (the chat sequence numbers of version 5, the password reset
     # keys of 6, the disabled accounts of 7, the blocks of 8, the deleted accounts of 9, the
     # sessions' last use and client of 10, the send nonces of 11, the read marks of 12, the
-    # presence settings of 13).
+    # presence settings of 13, the search index of 14).
     db = sqlite3.connect(str(data / "rewind.db"))
-    db.executescript("DROP TABLE presence_hidden; DROP TABLE read_marks; "
+    db.executescript("DROP TRIGGER message_search_update; DROP TRIGGER message_search_delete; "
+                     "DROP TABLE message_search; DROP TABLE search_progress; "
+                     "DROP TABLE presence_hidden; DROP TABLE read_marks; "
                      "DROP INDEX messages_by_nonce; ALTER TABLE messages DROP COLUMN nonce; "
                      "ALTER TABLE tokens DROP COLUMN last_seen_us; "
                      "ALTER TABLE tokens DROP COLUMN client; "

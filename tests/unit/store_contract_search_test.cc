@@ -106,9 +106,16 @@ TEST_P(StoreContract, SearchEditsAndDeletionsChangeWhatIsFound) {
   int64_t chat = befriend(a, b, 500);
   t.put(1, chat, a, "meet at the station");
   t.put(2, chat, a, "bring the umbrella");
+  t.put(3, chat, a, "the station clock");
+  t.put(4, chat, a, "an umbrella stand");
+  // 1 and 2 are found (so indexed, wherever a store indexes) before they change; 3 and 4
+  // change right after they are stored.
+  EXPECT_EQ(t.ids({"meet"}, {chat}), (V{1}));
   t.edit(chat, 1, a, "meet at the harbour");
+  t.edit(chat, 3, a, "the harbour clock");
+  t.edit(chat, 4, a, "");
   EXPECT_TRUE(t.ids({"station"}, {chat}).empty());
-  auto r = store_->search_messages({{"harbour"}, {chat}, 0, 20});
+  auto r = store_->search_messages({{"harbour", "meet"}, {chat}, 0, 20});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ(r->front().content, "meet at the harbour");
@@ -116,6 +123,8 @@ TEST_P(StoreContract, SearchEditsAndDeletionsChangeWhatIsFound) {
   t.edit(chat, 2, a, "");  // a deletion
   EXPECT_TRUE(t.ids({"umbrella"}, {chat}).empty());
   EXPECT_EQ(t.ids({"meet"}, {chat}), (V{1}));
+  EXPECT_EQ(t.ids({"clock"}, {chat}), (V{3}));
+  EXPECT_EQ(t.ids({"harbour", "clock"}, {chat}), (V{3}));
 }
 
 TEST_P(StoreContract, SearchTheBestMatchComesFirstAndPagesFollowOneAnother) {

@@ -221,22 +221,30 @@ CREATE TABLE presence_hidden (
     // 14: full-text search of messages (store.h, search_messages). An FTS5 index over
     // messages (external content: the texts are stored once, in messages) of each text's
     // words and of its chat id, so a search of some chats intersects word lists inside the
-    // index. Kept by triggers in the writes' own transactions; a deletion's empty text leaves
-    // only the chat id, which no search matches alone.
+    // index. A send does not touch it: FTS5 writes a segment per transaction, which at one
+    // message per commit doubled a send's cost. The writer indexes new messages in steps of
+    // many (SqliteStore::make_index_step), and search_progress says how far it has come;
+    // a search first has the writer catch up. An edit or a deletion of a message already
+    // indexed replaces its entry in its own transaction (the triggers); one not yet indexed
+    // is indexed as it is then. A deletion's empty text leaves only the chat id, which no
+    // search matches alone.
     R"sql(
 CREATE VIRTUAL TABLE message_search USING fts5(
   content, chat_id, content = 'messages', content_rowid = 'id',
   tokenize = 'unicode61 remove_diacritics 2');
-INSERT INTO message_search (message_search) VALUES ('rebuild');
-CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
-  INSERT INTO message_search (rowid, content, chat_id) VALUES (new.id, new.content, new.chat_id);
-END;
-CREATE TRIGGER message_search_update AFTER UPDATE OF content, chat_id ON messages BEGIN
+CREATE TABLE search_progress (
+  one           INTEGER PRIMARY KEY CHECK (one = 1),
+  indexed_up_to INTEGER NOT NULL  -- every message with an id up to it is in message_search
+);
+INSERT INTO search_progress (one, indexed_up_to) VALUES (1, 0);
+CREATE TRIGGER message_search_update AFTER UPDATE OF content, chat_id ON messages
+  WHEN old.id <= (SELECT indexed_up_to FROM search_progress) BEGIN
   INSERT INTO message_search (message_search, rowid, content, chat_id)
     VALUES ('delete', old.id, old.content, old.chat_id);
   INSERT INTO message_search (rowid, content, chat_id) VALUES (new.id, new.content, new.chat_id);
 END;
-CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+CREATE TRIGGER message_search_delete AFTER DELETE ON messages
+  WHEN old.id <= (SELECT indexed_up_to FROM search_progress) BEGIN
   INSERT INTO message_search (message_search, rowid, content, chat_id)
     VALUES ('delete', old.id, old.content, old.chat_id);
 END;

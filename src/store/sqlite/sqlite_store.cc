@@ -119,6 +119,15 @@ Status SqliteStore::start() {
       !s.ok())
     return Error{Errc::kInternal, "configuring " + path_ + ": " + s.error().detail};
   if (Status s = migrate(*writer_conn_); !s.ok()) return s;
+  {
+    // Messages stored before the index existed (or before a crash between a commit and the
+    // step after it) are indexed in steps from the start.
+    auto q = writer_conn_->query(
+        "SELECT count(*) FROM messages WHERE id > (SELECT indexed_up_to FROM search_progress)");
+    if (!q.step())
+      return Error{Errc::kInternal, "reading search_progress: " + writer_conn_->last_error()};
+    unindexed_ = q.int64(0);
+  }
   auto checkpoint_conn = Connection::open(path_, false);
   if (!checkpoint_conn.ok()) return checkpoint_conn.error();
   checkpoint_conn_ = std::move(checkpoint_conn.value());
@@ -159,6 +168,7 @@ void SqliteStore::close() {
     stopping_ = true;
   }
   cv_.notify_all();
+  index_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
   {
     std::lock_guard lock(mu_);
@@ -266,11 +276,13 @@ void SqliteStore::writer_loop() {
       idle_cv_.notify_all();
       for (;;) {
         maybe_queue_prune_locked();
+        auto wake = maybe_queue_index_locked();
         if (stopping_ || (!queue_.empty() && !paused_for_test_)) break;
-        if (options_.prune_interval_us > 0) {
-          cv_.wait_until(lock, next_prune_);
-        } else {
+        if (options_.prune_interval_us > 0) wake = std::min(wake, next_prune_);
+        if (wake == std::chrono::steady_clock::time_point::max()) {
           cv_.wait(lock);
+        } else {
+          cv_.wait_until(lock, wake);
         }
       }
       if (queue_.empty()) return;  // stopping and drained
@@ -800,6 +812,7 @@ Result<std::vector<MessageRecord>> SqliteStore::search_messages(const MessageSea
   auto borrowed = borrow_reader();
   if (!borrowed.ok()) return read_failed(borrowed.error());
   auto c = std::move(borrowed.value());
+  catch_up_search_index(*c);
   {
     // bm25 weighs the text alone: every match has one of the chat ids.
     auto q = c->query(
@@ -1509,6 +1522,7 @@ Result<int64_t> store_message(Connection& c, const MessageRecord& m, const std::
 }  // namespace
 
 void SqliteStore::put_message(MessageRecord m, Callback<int64_t> done) {
+  unindexed_.fetch_add(1, std::memory_order_relaxed);
   // Several statements: a failed insert must give its seq back.
   submit<int64_t>(
       Shape::kManyStatements,
@@ -1518,6 +1532,7 @@ void SqliteStore::put_message(MessageRecord m, Callback<int64_t> done) {
 
 void SqliteStore::put_message_once(MessageRecord m, std::string nonce, int64_t reuse_before_us,
                                    Callback<SentMessage> done) {
+  unindexed_.fetch_add(1, std::memory_order_relaxed);
   submit<SentMessage>(
       Shape::kManyStatements,
       [m = std::move(m), nonce = std::move(nonce),
@@ -1987,6 +2002,100 @@ int64_t SqliteStore::page_count() {
   }
   return_reader(std::move(c));
   return n;
+}
+
+namespace {
+// Messages one index step takes (under a millisecond of the writer's time), and how long a
+// few new messages wait for one. A step waits for a moment when no write is queued, so that
+// no send's commit waits for it, unless kIndexBacklog messages wait (a writer that never
+// idles still indexes, and a search never has much to wait for).
+constexpr int64_t kIndexStep = 200;
+constexpr int64_t kIndexBacklog = 4000;
+constexpr auto kIndexInterval = std::chrono::milliseconds(200);
+}  // namespace
+
+SqliteStore::Write SqliteStore::make_index_step() {
+  auto indexed = std::make_shared<int64_t>(0);
+  Write w;
+  w.multi_statement = true;
+  w.apply = [indexed](Connection& c) -> Status {
+    int64_t from = 0, to = 0;
+    {
+      auto q = c.query(
+          "SELECT p.indexed_up_to, (SELECT max(id) FROM (SELECT id FROM messages "
+          "WHERE id > p.indexed_up_to ORDER BY id LIMIT ?)), "
+          "(SELECT count(*) FROM (SELECT id FROM messages WHERE id > p.indexed_up_to "
+          "ORDER BY id LIMIT ?)) FROM search_progress p");
+      q.bind(1, kIndexStep).bind(2, kIndexStep);
+      if (!q.step()) return db_error(c, "reading search_progress");
+      from = q.int64(0);
+      if (q.is_null(1)) return {};  // nothing new
+      to = q.int64(1);
+      *indexed = q.int64(2);
+    }
+    {
+      auto q = c.query(
+          "INSERT INTO message_search (rowid, content, chat_id) "
+          "SELECT id, content, chat_id FROM messages WHERE id > ? AND id <= ?");
+      q.bind(1, from).bind(2, to);
+      if (!q.run()) return db_error(c, "indexing messages for search");
+    }
+    auto q = c.query("UPDATE search_progress SET indexed_up_to = ?");
+    q.bind(1, to);
+    if (!q.run()) return db_error(c, "moving search_progress");
+    return {};
+  };
+  w.finish = [this, indexed](bool committed, const Error*) {
+    if (committed) {
+      // Fewer than a step: every message committed before it is indexed.
+      if (*indexed < kIndexStep)
+        unindexed_.store(0, std::memory_order_relaxed);
+      else
+        unindexed_.fetch_sub(*indexed, std::memory_order_relaxed);
+    }
+    std::lock_guard lock(mu_);
+    index_queued_ = false;
+    ++index_steps_;
+    index_cv_.notify_all();
+    cv_.notify_one();  // the writer: another step may be due
+  };
+  return w;
+}
+
+std::chrono::steady_clock::time_point SqliteStore::maybe_queue_index_locked() {
+  constexpr auto kNever = std::chrono::steady_clock::time_point::max();
+  if (index_queued_ || stopping_) return kNever;
+  const int64_t waiting = unindexed_.load(std::memory_order_relaxed);
+  if (waiting <= 0 && !index_wanted_) return kNever;
+  auto now = std::chrono::steady_clock::now();
+  if (!index_wanted_ && waiting < kIndexStep && now < next_index_) return next_index_;
+  if (!index_wanted_ && !queue_.empty() && waiting < kIndexBacklog) return kNever;
+  index_wanted_ = false;
+  index_queued_ = true;
+  next_index_ = now + kIndexInterval;
+  queue_.push_back(make_index_step());
+  return kNever;
+}
+
+void SqliteStore::catch_up_search_index(Connection& reader) {
+  // Bounded: a store that has never been indexed (an upgrade) is searched as far as it is,
+  // while the writer goes on in steps.
+  for (int round = 0; round < 8; ++round) {
+    {
+      auto q = reader.query(
+          "SELECT (SELECT indexed_up_to FROM search_progress) >= "
+          "coalesce((SELECT max(id) FROM messages), 0)");
+      if (!q.step() || q.int64(0) != 0) return;
+    }
+    std::unique_lock lock(mu_);
+    if (stopping_) return;
+    const uint64_t seen = index_steps_;
+    index_wanted_ = true;
+    cv_.notify_one();
+    if (!index_cv_.wait_for(lock, std::chrono::seconds(2),
+                            [&] { return index_steps_ != seen || stopping_; }))
+      return;
+  }
 }
 
 SqliteStore::Write SqliteStore::make_prune(int64_t now_us, Callback<PruneCounts> done) {

@@ -219,6 +219,16 @@ class SqliteStore final : public Store {
   Write make_prune(int64_t now_us, Callback<PruneCounts> done);
   // With mu_ held, on the writer thread: queues a prune when the timer is due.
   void maybe_queue_prune_locked();
+  // The search index (migration 14): a write that indexes the next kIndexStep messages not
+  // yet indexed, in id order (the writer's commit order), and moves search_progress.
+  Write make_index_step();
+  // With mu_ held, on the writer thread: queues an index step when one is due (a search asks;
+  // a full step waits; or messages have waited kIndexIntervalMs). Returns when the next one
+  // is due by time alone (time_point::max(): none waits).
+  std::chrono::steady_clock::time_point maybe_queue_index_locked();
+  // On a reading thread, before a search: has the writer index what is committed (bounded
+  // wait; a search after it finds every message committed before it was asked).
+  void catch_up_search_index(Connection& reader);
   void writer_loop();
   // The commit window (SqliteOptions::commit_delay_us); called with mu_ held and a write queued.
   void hold_batch_open(std::unique_lock<std::mutex>& lock);
@@ -254,6 +264,15 @@ class SqliteStore final : public Store {
   bool holding_batch_ = false;                        // guarded by mu_
   CommitWindow window_;                               // guarded by mu_
   std::chrono::steady_clock::time_point next_prune_;  // guarded by mu_
+  // The search index: messages stored and not yet indexed (about: a failed send counts until
+  // a step finds nothing), whether a step is queued, whether a search waits for one, and the
+  // steps committed so far (index_cv_ tells the waiting searches).
+  std::atomic<int64_t> unindexed_{0};
+  bool index_queued_ = false;                         // guarded by mu_
+  bool index_wanted_ = false;                         // guarded by mu_
+  uint64_t index_steps_ = 0;                          // guarded by mu_
+  std::chrono::steady_clock::time_point next_index_;  // guarded by mu_
+  std::condition_variable index_cv_;
   std::thread writer_;
 
   // Committed batches wait here for the completion thread, which runs their callbacks in
