@@ -135,6 +135,7 @@ const state = {
   friendRequest: null,  // {rid, name}: the add-friend form's request awaiting its answer
   blockRequests: new Set(),  // ids of block and unblock requests awaiting their answer
   search: null,         // the search on screen: {query, terms, results, more, offset, rid, error} (see Search)
+  searchRids: new Set(),  // every search request still unanswered, the superseded ones too
   jump: null,           // {conv, id, pages}: a search result being brought on screen
   searchTimer: null,    // the pause after typing, before the search goes
   hitTimer: null,       // the end of a reached result's mark
@@ -2447,7 +2448,8 @@ function askSearch(offset) {
   s.error = null;
   s.offset = offset;
   s.rid = (state.gateway && state.gateway.request('search', {query: s.query, offset})) || null;
-  if (!s.rid) s.error = 'offline.tryLater';
+  if (s.rid) state.searchRids.add(s.rid);
+  else s.error = 'offline.tryLater';
   renderSearch();
 }
 
@@ -2459,6 +2461,7 @@ function moreResults() {
 }
 
 function onSearchResults(rid, p) {
+  state.searchRids.delete(rid);
   const s = state.search;
   if (!s || !rid || rid !== s.rid || !p) return;
   s.rid = null;
@@ -2471,18 +2474,21 @@ function onSearchResults(rid, p) {
   announce($('search-status').textContent);
 }
 
-// An error answering the search on screen; true when the error was its.
+// An error answering a search; true when the error was a search's (one superseded by a newer
+// search, or closed, is dropped: it must not be taken for another request's error).
 function searchFailed(rid, p) {
+  if (!state.searchRids.delete(rid)) return false;
   const s = state.search;
-  if (!s || !s.rid || rid !== s.rid) return false;
+  if (!s || !s.rid || rid !== s.rid) return true;
   s.rid = null;
   s.error = p || {};
   renderSearch();
   return true;
 }
 
-// The connection went: the answer awaited will not come on it.
+// The connection went: the answers awaited will not come on it.
 function searchLost() {
+  state.searchRids.clear();
   const s = state.search;
   if (!s || !s.rid) return;
   s.rid = null;

@@ -116,18 +116,24 @@ char32_t next_code_point(std::string_view s, size_t& i) {
 std::vector<std::string> search_words(std::string_view s) {
   std::vector<std::string> words;
   size_t start = 0;
-  bool in_word = false;
+  bool in_word = false, has_base = false;  // a run of marks alone is no word
+  auto end_word = [&](size_t at) {
+    if (has_base) words.emplace_back(s.substr(start, at - start));
+    in_word = has_base = false;
+  };
   for (size_t i = 0; i < s.size();) {
     size_t at = i;
-    char32_t c = next_code_point(s, i);
-    bool word_char =
-        (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK)) != 0;
-    if (word_char && !in_word) start = at;
-    if (!word_char && in_word) words.emplace_back(s.substr(start, at - start));
-    in_word = word_char;
+    uint32_t category = U_GET_GC_MASK(static_cast<UChar32>(next_code_point(s, i)));
+    bool base = (category & (U_GC_L_MASK | U_GC_N_MASK)) != 0;
+    bool word_char = base || (category & U_GC_M_MASK) != 0;
+    if (!word_char) {
+      if (in_word) end_word(at);
+      continue;
+    }
+    if (!in_word) start = at, in_word = true;
+    has_base = has_base || base;
   }
-  if (in_word) words.emplace_back(s.substr(start));
+  if (in_word) end_word(s.size());
   return words;
 }
-
 }  // namespace rwd::unicode

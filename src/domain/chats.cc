@@ -252,12 +252,14 @@ void Chats::search(const UserView& me, std::string query, std::optional<int64_t>
   std::sort(search.chat_ids.begin(), search.chat_ids.end());
   search.offset = offset;
   search.limit = kSearchPageSize + 1;  // one past the page: whether more follow
-  bool submitted =
-      read_pool_.try_submit([this, search = std::move(search), wire_of = std::move(wire_of), done] {
+  bool submitted = read_pool_.try_submit(
+      [this, search = std::move(search), wire_of = std::move(wire_of), offset, done] {
         auto rows = store_.search_messages(search);
         if (!rows.ok()) return done(rows.error());
         SearchPage page;
-        page.more = static_cast<int>(rows->size()) > kSearchPageSize;
+        // No page starts past kSearchMaxOffset: the one that would is not offered.
+        page.more = static_cast<int>(rows->size()) > kSearchPageSize &&
+                    offset + kSearchPageSize <= kSearchMaxOffset;
         if (page.more) rows->resize(kSearchPageSize);
         page.results.reserve(rows->size());
         for (auto& m : *rows) {

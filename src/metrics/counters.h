@@ -127,6 +127,8 @@ struct Counters {
   Count wal_checkpoints_ok{0}, wal_checkpoints_failed{0};
   Count wal_checkpoints_in_commit{0};  // the writer's (WalCheckpointPolicy)
   Histogram<kLatencyBounds.size()> wal_checkpoint_seconds{kLatencyBounds};
+  // The embedded store's search index steps that failed (each is logged; the next retries).
+  Count search_index_failures{0};
   // Mail (the outbox).
   Count mail_sent{0}, mail_failed{0}, mail_queued{0};
 };

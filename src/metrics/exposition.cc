@@ -169,6 +169,10 @@ std::vector<prom::MetricFamily> Exposition::Impl::Collect() const {
   out.push_back(histogram("wal_checkpoint_seconds",
                           "Time of one SQLite WAL checkpoint (copy back and sync).",
                           c.wal_checkpoint_seconds));
+  single("search_index_failures_total",
+         "SQLite: steps of the search index that failed (logged; the next step retries, and "
+         "messages not yet indexed are not found meanwhile).",
+         T::Counter, double(c.search_index_failures.load()));
   ok_failed("mail_total", "Mail handed to the mailer, by result.", c.mail_sent, c.mail_failed,
             "sent", "failed");
   single("mail_queued_total", "Mail put in the outbox (verification and password-reset links).",

@@ -475,8 +475,9 @@ class Store {
                                                           int unread_cap) = 0;
   // The live messages of search.chat_ids that match every term, best match first (the full
   // text index's rank; ties: newest first), skipping search.offset of them, at most
-  // search.limit. Served by an index of words and chats, so the cost follows the matches
-  // in those chats, not the size of the store.
+  // search.limit. Served by an index of words and chats: the cost follows the matches of
+  // whole words in those chats, not the size of the store (a short prefix, which stands for
+  // every word it begins, is the exception).
   virtual Result<std::vector<MessageRecord>> search_messages(const MessageSearch& search) = 0;
   // Cache misses: a token issued, or a user created, by another process sharing the database.
   // The token when it is live at now_us (not expired, not revoked).

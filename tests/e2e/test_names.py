@@ -140,7 +140,8 @@ def test_names_stored_before_the_rule_keep_working_and_get_skeletons(start_serve
     # sessions' last use and client of 10, the send nonces of 11, the read marks of 12, the
     # presence settings of 13, the search index of 14).
     db = sqlite3.connect(str(data / "rewind.db"))
-    db.executescript("DROP TRIGGER message_search_update; DROP TRIGGER message_search_delete; "
+    db.executescript("DROP TRIGGER message_search_insert; DROP TRIGGER message_search_update; "
+                     "DROP TRIGGER message_search_delete; "
                      "DROP TABLE message_search; DROP TABLE search_progress; "
                      "DROP TABLE presence_hidden; DROP TABLE read_marks; "
                      "DROP INDEX messages_by_nonce; ALTER TABLE messages DROP COLUMN nonce; "

@@ -20,7 +20,7 @@ def search(client, query, **more):
     client.send_raw(json.dumps(
         {"type": "search", "payload": {"query": query, **more}, "request_id": "s-1"}))
     f = client.recv()
-    while f["type"] == "chat":  # the events of messages sent meanwhile
+    while f["type"] not in ("search", "error"):  # events of what happened meanwhile
         f = client.recv()
     assert f["type"] == "search" and f["request_id"] == "s-1", f
     return f["payload"]
@@ -50,7 +50,13 @@ def test_search_finds_my_messages_by_the_start_of_their_words(server, trio):
     assert found(alice, "inner") == []  # the start of a word, not its inside
     assert found(bob, "저녁") == ["오늘 저녁 먹을까요"]
     # Only that chat, when one is named.
-    assert found(alice, "dinner", chat_id=chat, offset=0) != []
+    befriend(server, trio["alice"][0], trio["carol"][0], "carol")
+    carol = connect(server, trio["carol"][0])
+    send(carol, dm(trio, "alice", "carol"), "dinner with carol")
+    assert len(found(alice, "dinner")) == 3
+    assert sorted(found(alice, "dinner", chat_id=chat, offset=0)) == [
+        "Dinner at Marco's tonight?", "dinner is fine"]
+    assert found(alice, "dinner", chat_id=dm(trio, "alice", "carol")) == ["dinner with carol"]
 
 
 def test_search_never_returns_a_message_of_a_chat_i_am_not_in(server, trio):

@@ -431,14 +431,10 @@ TEST_F(SqliteStoreTest, TheAutomaticCheckpointIsOff) {
   EXPECT_EQ(store_->checkpoints() + store_->checkpoints_in_commit(), 0u);
 }
 
-// Past its threshold the checkpoint thread copies the WAL back, the writer copies the few
-// pages committed meanwhile and starts the WAL over: it stays small however much is written
-// (without the writer's part, 1,500 messages grow it to about 9,000 pages). However the
-// threads are scheduled, the writer copies everything at four thresholds (WalCheckpointPolicy's
-// tests): the bound below holds either way. The pauses let the thread run, as the quiet
-// moments of real traffic do, so that its part is seen too.
 // The search index is written in steps after the sends (migration 14): a search finds every
-// message committed before it, and a store reopened finds what it had not indexed yet.
+// message committed before it, a store reopened indexes what it had not indexed yet, edits
+// and deletions of indexed and not yet indexed messages keep the index whole, and a message
+// stored with an id the index has passed (a clock set back across a restart) is indexed too.
 TEST_F(SqliteStoreTest, SearchFindsEveryCommittedMessageAcrossIndexSteps) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
@@ -447,17 +443,50 @@ TEST_F(SqliteStoreTest, SearchFindsEveryCommittedMessageAcrossIndexSteps) {
     EXPECT_TRUE(r.ok());
     return r.ok() ? r->size() : 0;
   };
+  auto edit = [&](int64_t id, const std::string& text) {
+    return wait<MessageRecord>([&](Callback<MessageRecord> cb) {
+             store_->edit_message(chat, id, a, text, 9000, cb);
+           })
+        .ok();
+  };
   for (int i = 0; i < 1200; ++i)  // several steps' worth
     ASSERT_TRUE(put_message(10'000 + i, chat, a, "word" + std::to_string(i % 3), 100 + i).ok());
   EXPECT_EQ(found("word0"), 400u);
   EXPECT_EQ(found("word"), 1200u);
+  ASSERT_TRUE(edit(10'000, "changed"));  // indexed
+  ASSERT_TRUE(edit(10'001, ""));
   for (int i = 0; i < 300; ++i)
     ASSERT_TRUE(put_message(20'000 + i, chat, b, "late", 5000 + i).ok());
-  reopen();  // whatever the writer had not indexed yet is indexed after the start
+  ASSERT_TRUE(put_message(5'000, chat, a, "early bird", 50).ok());  // below the progress
+  store_->flush();
+  reopen();  // what the writer had not indexed yet is indexed after the start, unasked
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (rows("message_search_docsize") < 1501 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(rows("message_search_docsize"), 1200 + 300 + 1);  // one row per indexed message
   EXPECT_EQ(found("late"), 300u);
   EXPECT_EQ(found("word2"), 400u);
+  EXPECT_EQ(found("word0"), 399u);
+  EXPECT_EQ(found("changed"), 1u);
+  EXPECT_EQ(found("early"), 1u);
+  ASSERT_TRUE(edit(5'000, "late bird"));
+  EXPECT_EQ(found("late"), 301u);
+  EXPECT_EQ(found("early"), 0u);
+  // FTS5's own check of an external-content index against its table.
+  auto c = Connection::open((dir_ / "rewind.db").string(), false);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c.value()
+                  ->exec("INSERT INTO message_search (message_search) VALUES ('integrity-check')")
+                  .ok())
+      << c.value()->last_error();
 }
 
+// Past its threshold the checkpoint thread copies the WAL back, the writer copies the few
+// pages committed meanwhile and starts the WAL over: it stays small however much is written
+// (without the writer's part, 1,500 messages grow it to about 9,000 pages). However the
+// threads are scheduled, the writer copies everything at four thresholds (WalCheckpointPolicy's
+// tests): the bound below holds either way. The pauses let the thread run, as the quiet
+// moments of real traffic do, so that its part is seen too.
 TEST_F(SqliteStoreTest, TheCheckpointThreadKeepsTheWalSmall) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);

@@ -106,14 +106,14 @@ TEST_P(StoreContract, SearchEditsAndDeletionsChangeWhatIsFound) {
   int64_t chat = befriend(a, b, 500);
   t.put(1, chat, a, "meet at the station");
   t.put(2, chat, a, "bring the umbrella");
+  // 1 and 2 are found (so indexed, wherever a store indexes) before they change; 3 and 4
+  // change right after they are stored, before any search.
+  EXPECT_EQ(t.ids({"meet"}, {chat}), (V{1}));
   t.put(3, chat, a, "the station clock");
   t.put(4, chat, a, "an umbrella stand");
-  // 1 and 2 are found (so indexed, wherever a store indexes) before they change; 3 and 4
-  // change right after they are stored.
-  EXPECT_EQ(t.ids({"meet"}, {chat}), (V{1}));
-  t.edit(chat, 1, a, "meet at the harbour");
   t.edit(chat, 3, a, "the harbour clock");
   t.edit(chat, 4, a, "");
+  t.edit(chat, 1, a, "meet at the harbour");
   EXPECT_TRUE(t.ids({"station"}, {chat}).empty());
   auto r = store_->search_messages({{"harbour", "meet"}, {chat}, 0, 20});
   ASSERT_TRUE(r.ok());

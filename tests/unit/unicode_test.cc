@@ -55,6 +55,8 @@ TEST(UnicodeTest, SearchWordsAreRunsOfLettersAndDigitsInAnyScript) {
   EXPECT_EQ(search_words("「東京」で"), (V{"東京", "で"}));
   EXPECT_TRUE(search_words("  ?!… 🙂 ").empty());
   EXPECT_TRUE(search_words("").empty());
+  EXPECT_TRUE(search_words("\u0301 \u0301\u0301").empty());          // combining marks alone
+  EXPECT_EQ(search_words("e\u0301t\u00e9"), (V{"e\u0301t\u00e9"}));  // a mark in its word
 }
 
 }  // namespace

@@ -1244,6 +1244,9 @@ Result<std::vector<MessageRecord>> PostgresStore::search_messages(const MessageS
       "SELECT id, chat_id, author_id, content, created_us, edited_us, seq FROM messages "
       "WHERE rwd_search_vector(content, chat_id) @@ (to_tsquery('simple', $1) && $2::tsquery) "
       "  AND NOT deleted "
+      // Words the parser drops (it may take a symbol for a blank) leave an empty query,
+      // which with the chats would match every message of them: nothing matches instead.
+      "  AND numnode(to_tsquery('simple', $1)) > 0 "
       "ORDER BY ts_rank(rwd_search_vector(content, chat_id), to_tsquery('simple', $1)) DESC, "
       "  id DESC "
       "LIMIT $3 OFFSET $4",

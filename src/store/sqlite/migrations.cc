@@ -226,8 +226,11 @@ CREATE TABLE presence_hidden (
     // many (SqliteStore::make_index_step), and search_progress says how far it has come;
     // a search first has the writer catch up. An edit or a deletion of a message already
     // indexed replaces its entry in its own transaction (the triggers); one not yet indexed
-    // is indexed as it is then. A deletion's empty text leaves only the chat id, which no
-    // search matches alone.
+    // is indexed as it is then. A message whose id is not past the progress (ids rise with
+    // time; a clock set back across a restart breaks that) is indexed as it is stored, so
+    // that every id up to the progress is in the index, which the 'delete' of an edit
+    // relies on. A deletion's empty text leaves only the chat id, which no search matches
+    // alone.
     R"sql(
 CREATE VIRTUAL TABLE message_search USING fts5(
   content, chat_id, content = 'messages', content_rowid = 'id',
@@ -237,6 +240,10 @@ CREATE TABLE search_progress (
   indexed_up_to INTEGER NOT NULL  -- every message with an id up to it is in message_search
 );
 INSERT INTO search_progress (one, indexed_up_to) VALUES (1, 0);
+CREATE TRIGGER message_search_insert AFTER INSERT ON messages
+  WHEN new.id <= (SELECT indexed_up_to FROM search_progress) BEGIN
+  INSERT INTO message_search (rowid, content, chat_id) VALUES (new.id, new.content, new.chat_id);
+END;
 CREATE TRIGGER message_search_update AFTER UPDATE OF content, chat_id ON messages
   WHEN old.id <= (SELECT indexed_up_to FROM search_progress) BEGIN
   INSERT INTO message_search (message_search, rowid, content, chat_id)

@@ -286,7 +286,7 @@ void SqliteStore::writer_loop() {
         }
       }
       if (queue_.empty()) return;  // stopping and drained
-      hold_batch_open(lock);
+      if (queue_.size() > 1 || !queue_.front().background) hold_batch_open(lock);
       size_t n = std::min(queue_.size(), kMaxBatch);
       batch.clear();
       for (size_t i = 0; i < n; ++i) {
@@ -357,7 +357,8 @@ void SqliteStore::writer_loop() {
       write_health_.failed(batch.size(), batch_error->detail);
     }
     std::unique_lock lock(mu_);
-    window_.commit_ended(std::chrono::steady_clock::now());
+    if (std::any_of(batch.begin(), batch.end(), [](const Write& w) { return !w.background; }))
+      window_.commit_ended(std::chrono::steady_clock::now());
     if (queue_.empty() && completed_.empty() && !completing_ && !completion_stopping_) {
       // Nothing waits to be written and every earlier batch is acknowledged: the writer
       // would only sleep, so it runs this batch's callbacks itself (still in commit order)
@@ -2014,44 +2015,70 @@ constexpr int64_t kIndexBacklog = 4000;
 constexpr auto kIndexInterval = std::chrono::milliseconds(200);
 }  // namespace
 
-SqliteStore::Write SqliteStore::make_index_step() {
-  auto indexed = std::make_shared<int64_t>(0);
+SqliteStore::Write SqliteStore::make_index_step(int64_t limit, int64_t counted) {
+  struct Outcome {
+    bool ok = false;
+    int64_t indexed = 0;
+    std::string error;     // why the step failed, if it did
+    bool storage = false;  // for the environment (the writer's health logs and counts those)
+  };
+  auto outcome = std::make_shared<Outcome>();
   Write w;
   w.multi_statement = true;
-  w.apply = [indexed](Connection& c) -> Status {
-    int64_t from = 0, to = 0;
+  w.background = true;
+  w.apply = [limit, outcome](Connection& c) -> Status {
+    auto fail = [&](const char* what) {
+      Error e = db_error(c, what);
+      outcome->error = e.detail;
+      outcome->storage = e.code == Errc::kStorageUnavailable;
+      return e;
+    };
+    int64_t from = 0, to = 0, n = 0;
     {
       auto q = c.query(
-          "SELECT p.indexed_up_to, (SELECT max(id) FROM (SELECT id FROM messages "
-          "WHERE id > p.indexed_up_to ORDER BY id LIMIT ?)), "
-          "(SELECT count(*) FROM (SELECT id FROM messages WHERE id > p.indexed_up_to "
-          "ORDER BY id LIMIT ?)) FROM search_progress p");
-      q.bind(1, kIndexStep).bind(2, kIndexStep);
-      if (!q.step()) return db_error(c, "reading search_progress");
+          "SELECT p.indexed_up_to, max(m.id), count(*) FROM search_progress p "
+          "LEFT JOIN (SELECT id FROM messages WHERE id > (SELECT indexed_up_to FROM "
+          "search_progress) ORDER BY id LIMIT ?) m");
+      q.bind(1, limit);
+      if (!q.step()) return fail("reading search_progress");
       from = q.int64(0);
-      if (q.is_null(1)) return {};  // nothing new
-      to = q.int64(1);
-      *indexed = q.int64(2);
+      if (!q.is_null(1)) to = q.int64(1), n = q.int64(2);
     }
-    {
-      auto q = c.query(
-          "INSERT INTO message_search (rowid, content, chat_id) "
-          "SELECT id, content, chat_id FROM messages WHERE id > ? AND id <= ?");
-      q.bind(1, from).bind(2, to);
-      if (!q.run()) return db_error(c, "indexing messages for search");
+    if (n > 0) {
+      {
+        auto q = c.query(
+            "INSERT INTO message_search (rowid, content, chat_id) "
+            "SELECT id, content, chat_id FROM messages WHERE id > ? AND id <= ?");
+        q.bind(1, from).bind(2, to);
+        if (!q.run()) return fail("indexing messages for search");
+      }
+      auto q = c.query("UPDATE search_progress SET indexed_up_to = ?");
+      q.bind(1, to);
+      if (!q.run()) return fail("moving search_progress");
     }
-    auto q = c.query("UPDATE search_progress SET indexed_up_to = ?");
-    q.bind(1, to);
-    if (!q.run()) return db_error(c, "moving search_progress");
+    outcome->ok = true;
+    outcome->indexed = n;
     return {};
   };
-  w.finish = [this, indexed](bool committed, const Error*) {
-    if (committed) {
-      // Fewer than a step: every message committed before it is indexed.
-      if (*indexed < kIndexStep)
-        unindexed_.store(0, std::memory_order_relaxed);
-      else
-        unindexed_.fetch_sub(*indexed, std::memory_order_relaxed);
+  w.finish = [this, limit, counted, outcome](bool committed, const Error* batch_error) {
+    if (committed && outcome->ok) {
+      // A step that found fewer than it could take found all there was when it ran: what
+      // was counted when it was queued, and never indexed (a send that failed), goes too.
+      int64_t done =
+          outcome->indexed < limit ? std::max(outcome->indexed, counted) : outcome->indexed;
+      int64_t left = unindexed_.fetch_sub(done, std::memory_order_relaxed) - done;
+      if (left < 0) unindexed_.fetch_add(-left, std::memory_order_relaxed);
+    } else {
+      // Left for the next step; a search meanwhile finds what was indexed before. A failure
+      // of the environment is the writer's health's to log (once per interval), as any write.
+      metrics::add(metrics::counters().search_index_failures);
+      const bool storage =
+          outcome->storage || (batch_error && batch_error->code == Errc::kStorageUnavailable);
+      if (!storage)
+        spdlog::error("indexing messages for search failed: {}",
+                      !outcome->error.empty() ? outcome->error
+                      : batch_error           ? batch_error->detail
+                                              : std::string("the transaction did not commit"));
     }
     std::lock_guard lock(mu_);
     index_queued_ = false;
@@ -2064,36 +2091,43 @@ SqliteStore::Write SqliteStore::make_index_step() {
 
 std::chrono::steady_clock::time_point SqliteStore::maybe_queue_index_locked() {
   constexpr auto kNever = std::chrono::steady_clock::time_point::max();
-  if (index_queued_ || stopping_) return kNever;
+  // While writes fail for the environment a step would fail too: it waits for a commit.
+  if (index_queued_ || stopping_ || write_health_.failing()) return kNever;
   const int64_t waiting = unindexed_.load(std::memory_order_relaxed);
   if (waiting <= 0 && !index_wanted_) return kNever;
   auto now = std::chrono::steady_clock::now();
   if (!index_wanted_ && waiting < kIndexStep && now < next_index_) return next_index_;
   if (!index_wanted_ && !queue_.empty() && waiting < kIndexBacklog) return kNever;
+  // A search waits: all of what waits at once (at most a backlog's worth, a few ms).
+  const int64_t limit = index_wanted_ ? 2 * kIndexBacklog : kIndexStep;
   index_wanted_ = false;
   index_queued_ = true;
   next_index_ = now + kIndexInterval;
-  queue_.push_back(make_index_step());
+  queue_.push_back(make_index_step(limit, waiting));
   return kNever;
 }
 
 void SqliteStore::catch_up_search_index(Connection& reader) {
-  // Bounded: a store that has never been indexed (an upgrade) is searched as far as it is,
-  // while the writer goes on in steps.
-  for (int round = 0; round < 8; ++round) {
-    {
-      auto q = reader.query(
-          "SELECT (SELECT indexed_up_to FROM search_progress) >= "
-          "coalesce((SELECT max(id) FROM messages), 0)");
-      if (!q.step() || q.int64(0) != 0) return;
-    }
+  // Up to the newest message committed now; bounded in time: a store that has never been
+  // indexed (an upgrade) is searched as far as it is, while the writer goes on in steps.
+  auto indexed_to = [&reader](const char* sql) -> std::optional<int64_t> {
+    auto q = reader.query(sql);
+    if (!q.step()) return std::nullopt;
+    return q.int64(0);
+  };
+  auto target = indexed_to("SELECT coalesce(max(id), 0) FROM messages");
+  if (!target) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    if (write_health_.failing()) return;  // no step can commit now: what is indexed is found
+    auto progress = indexed_to("SELECT indexed_up_to FROM search_progress");
+    if (!progress || *progress >= *target) return;
     std::unique_lock lock(mu_);
     if (stopping_) return;
     const uint64_t seen = index_steps_;
     index_wanted_ = true;
     cv_.notify_one();
-    if (!index_cv_.wait_for(lock, std::chrono::seconds(2),
-                            [&] { return index_steps_ != seen || stopping_; }))
+    if (!index_cv_.wait_until(lock, deadline, [&] { return index_steps_ != seen || stopping_; }))
       return;
   }
 }

@@ -203,6 +203,9 @@ class SqliteStore final : public Store {
     // A write of several statements runs inside a savepoint so that it fails whole; a single
     // statement is atomic by itself and skips the two extra statements.
     bool multi_statement = false;
+    // The store's own upkeep (an index step), which no client waits for: alone in the queue,
+    // it never holds the commit window open, and the window does not count it as traffic.
+    bool background = false;
     // `batch_error` is why the transaction did not commit (when it did not).
     std::function<void(bool committed, const Error* batch_error)> finish;
   };
@@ -219,15 +222,17 @@ class SqliteStore final : public Store {
   Write make_prune(int64_t now_us, Callback<PruneCounts> done);
   // With mu_ held, on the writer thread: queues a prune when the timer is due.
   void maybe_queue_prune_locked();
-  // The search index (migration 14): a write that indexes the next kIndexStep messages not
-  // yet indexed, in id order (the writer's commit order), and moves search_progress.
-  Write make_index_step();
+  // The search index (migration 14): a write that indexes the next `limit` messages not yet
+  // indexed, in id order (the writer's commit order), and moves search_progress. `counted`:
+  // the messages counted as waiting when it was queued.
+  Write make_index_step(int64_t limit, int64_t counted);
   // With mu_ held, on the writer thread: queues an index step when one is due (a search asks;
-  // a full step waits; or messages have waited kIndexIntervalMs). Returns when the next one
-  // is due by time alone (time_point::max(): none waits).
+  // a full step waits; or messages have waited kIndexInterval). Returns when the next one is
+  // due by time alone (time_point::max(): none waits).
   std::chrono::steady_clock::time_point maybe_queue_index_locked();
-  // On a reading thread, before a search: has the writer index what is committed (bounded
-  // wait; a search after it finds every message committed before it was asked).
+  // On a reading thread, before a search: has the writer index up to the newest message
+  // committed now (waits at most 2 s; a search then finds every message committed before
+  // it was asked).
   void catch_up_search_index(Connection& reader);
   void writer_loop();
   // The commit window (SqliteOptions::commit_delay_us); called with mu_ held and a write queued.
