@@ -2006,10 +2006,10 @@ int64_t SqliteStore::page_count() {
 }
 
 namespace {
-// Messages one index step takes (under a millisecond of the writer's time), and how long a
-// few new messages wait for one. A step waits for a moment when no write is queued, so that
-// no send's commit waits for it, unless kIndexBacklog messages wait (a writer that never
-// idles still indexes, and a search never has much to wait for).
+// Messages one index step takes (a small share of the writer's time: FTS5 writes one segment a
+// step), and how long a few new messages wait for one. A step waits for a moment when no write is
+// queued, so that no send's commit waits for it, unless kIndexBacklog messages wait (a writer that
+// never idles still indexes, and a search never has much to wait for).
 constexpr int64_t kIndexStep = 200;
 constexpr int64_t kIndexBacklog = 4000;
 constexpr auto kIndexInterval = std::chrono::milliseconds(200);
