@@ -92,6 +92,7 @@ gateway::SessionSettings session_settings(const Config& config) {
   settings.auth_timeout_us = micros_from_seconds(config.auth_timeout_s);
   settings.pending_limit = static_cast<size_t>(config.pending_queue);
   settings.early_bytes_limit = config.send_queue_bytes;
+  settings.catch_up_bytes_limit = config.send_queue_bytes / 4;
   settings.invalid_frame_burst = config.invalid_frame_limit;
   settings.rate_count = config.ws_rate_count;
   settings.rate_window_us = micros_from_seconds(config.ws_rate_window_s);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "base/text.h"
 #include "base/unicode.h"
@@ -199,7 +200,7 @@ void Chats::summaries(const UserView& me, Summarized done) {
         for (auto& row : *rows) {
           while (next < chat_ids.size() && chat_ids[next] != row.chat_id) ++next;
           if (next == chat_ids.size()) break;
-          ChatSummary s{wire_ids[next], row.last_read_id, row.unread, std::nullopt};
+          ChatSummary s{wire_ids[next], row.last_read_id, row.unread, std::nullopt, row.last_seq};
           if (row.last_message) {
             store::MessageRecord& m = *row.last_message;
             s.last_message =
@@ -292,6 +293,64 @@ void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, in
     done(std::move(out));
   });
   if (!submitted) done(Error{Errc::kOverloaded, "too many history loads at once; try again."});
+}
+
+void Chats::catch_up(const UserView& me, const std::vector<ChatPosition>& since,
+                     CaughtUp done) {
+  // Which chats are mine is the Directory's to say (as for history: a former friend's chat
+  // too); what they missed is the store's.
+  struct Wanted {
+    int64_t wire_chat_id, chat_id, after;
+  };
+  std::vector<Wanted> wanted;
+  std::unordered_set<int64_t> seen;
+  for (const ChatPosition& p : since) {
+    auto chat = resolve(me, p.wire_chat_id);
+    if (!chat.ok() || !chat->chat_id || !seen.insert(p.wire_chat_id).second) continue;
+    wanted.push_back({p.wire_chat_id, *chat->chat_id, p.seq});
+  }
+  if (wanted.empty()) return done(std::vector<ChatCatchUp>{});
+  bool submitted = read_pool_.try_submit([this, wanted = std::move(wanted), done] {
+    std::vector<int64_t> ids;
+    ids.reserve(wanted.size());
+    for (const Wanted& w : wanted) ids.push_back(w.chat_id);
+    auto positions = store_.chat_positions(ids);
+    if (!positions.ok()) return done(positions.error());
+    std::unordered_map<int64_t, int64_t> last_seq;
+    for (const store::ChatPosition& p : *positions) last_seq.emplace(p.chat_id, p.last_seq);
+    std::vector<ChatCatchUp> out;
+    out.reserve(wanted.size());
+    for (const Wanted& w : wanted) {
+      auto it = last_seq.find(w.chat_id);
+      if (it == last_seq.end()) continue;  // a chat row not there: nothing was ever said
+      ChatCatchUp chat{w.wire_chat_id, it->second, false, {}};
+      // Seqs have no gaps, so the distance is the count of changes missed.
+      if (w.after > it->second || it->second - w.after > kCatchUpMaxChanges) {
+        chat.reload = true;
+      } else if (w.after < it->second) {
+        auto changes = store_.load_chat_changes(w.chat_id, w.after, kCatchUpMaxChanges);
+        if (!changes.ok()) return done(changes.error());
+        // A message deleted among these comes as its deletion alone: its earlier versions
+        // are erased anyway, and a client would show an empty message until the deletion.
+        std::unordered_set<int64_t> deleted;
+        for (const store::ChatChange& c : *changes)
+          if (c.kind == store::ChangeKind::kDelete) deleted.insert(c.message.id);
+        for (store::ChatChange& c : *changes) {
+          store::MessageRecord& m = c.message;
+          chat.seq = std::max(chat.seq, m.seq);
+          if (c.kind != store::ChangeKind::kDelete && deleted.contains(m.id)) continue;
+          chat.changes.push_back(
+              {c.kind == store::ChangeKind::kSend ? ChatAction::kSend : ChatAction::kEdit,
+               ChatMessage{m.id, w.wire_chat_id, m.author_id,
+                           c.kind == store::ChangeKind::kDelete ? std::string() : std::move(m.content),
+                           m.created_us, m.edited_us, m.seq}});
+        }
+      }
+      out.push_back(std::move(chat));
+    }
+    done(std::move(out));
+  });
+  if (!submitted) done(Error{Errc::kOverloaded, "too many reads at once; try again."});
 }
 
 }  // namespace rwd::domain

@@ -39,6 +39,10 @@ inline constexpr int kSearchMaxOffset = 1000;
 inline constexpr size_t kSearchMaxQueryChars = 200;
 inline constexpr size_t kSearchMaxWords = 8;  // the words past it are not looked for
 
+// Catch-up (Chats::catch_up): a chat that missed more changes than this is reloaded instead
+// of replayed; replaying it would cost more than its newest page of history.
+inline constexpr int kCatchUpMaxChanges = 500;
+
 struct ChatSettings {
   size_t max_content_chars = 2000;
   int history_max_count = 100;
@@ -71,6 +75,7 @@ class Chats {
   using MarkedRead = std::function<void(Result<int64_t>)>;
   using Summarized = std::function<void(Result<std::vector<ChatSummary>>)>;
   using Searched = std::function<void(Result<SearchPage>)>;
+  using CaughtUp = std::function<void(Result<std::vector<ChatCatchUp>>)>;
 
   Chats(ChatSettings settings, store::Store& store, Directory& directory, EventBus& bus,
         ThreadPool& read_pool, SnowflakeGenerator& ids, const Clock& clock);
@@ -110,6 +115,15 @@ class Chats {
   // its first kSearchMaxWords words are looked for. Read on the pool.
   void search(const UserView& me, std::string query, std::optional<int64_t> wire_chat_id,
               int offset, Searched done);
+  // What my chats of `since` missed after each position: for each one that is mine (a
+  // direct-message chat I have, a former friend's too, or a guild I am in; the others are
+  // left out), in the order given, its committed changes after the position, oldest first,
+  // and the position they end at. A message deleted among them comes as its deletion only.
+  // Past kCatchUpMaxChanges changes, or from a position the chat never reached (a client
+  // that knew another store), the chat is to be reloaded instead: no changes, `reload`, and
+  // the chat's position. Read on the pool, after the caller started receiving the user's
+  // events: every change committed before is in the answer or follows it as an event.
+  void catch_up(const UserView& me, const std::vector<ChatPosition>& since, CaughtUp done);
   // The largest count load() serves; larger requests are capped to it.
   int history_limit() const { return settings_.history_max_count; }
 

@@ -28,7 +28,8 @@ struct ChatMessage {
   int64_t created_us = 0;
   std::optional<int64_t> edited_us;  // the last edit (or the deletion); none if never edited
   // The stored chat's sequence number of the change this is as of (store.h, "Chat
-  // sequence"): a send's or an edit's; in history, the send's. Never sent to clients.
+  // sequence"): a send's or an edit's; in history, the send's. v2 clients see it on changes
+  // (live events and a catch-up's replay) only: a history frame's seq is no position.
   int64_t seq = 0;
 };
 
@@ -39,6 +40,15 @@ struct ChatSummary {
   int64_t last_read_id = 0;  // 0: nothing read yet
   int unread = 0;
   std::optional<ChatMessage> last_message;  // none: the chat has no live message
+  // The chat's position: the seq of its latest change, read with the rest. A client holding
+  // nothing of the chat yet starts counting its changes from here.
+  int64_t last_seq = 0;
+};
+
+// A client's position in one of its chats: the seq of the latest change it has seen there.
+struct ChatPosition {
+  int64_t wire_chat_id = 0;
+  int64_t seq = 0;
 };
 
 // A page of search results, best first, and whether more follow it.
@@ -61,6 +71,23 @@ struct RequestOrigin {
 enum class Language { kEnglish, kKorean };
 
 enum class ChatAction { kSend, kEdit };
+
+// One committed change of a chat, as a chat event tells it: a send, or an edit (a deletion is
+// an edit with empty content). message.seq is the change's.
+struct ChatChange {
+  ChatAction action = ChatAction::kSend;
+  ChatMessage message;
+};
+
+// What a chat missed since a client's position (Chats::catch_up): its changes in seq order,
+// and the position they bring the client to; or, past the bound, none and `reload`: the
+// client drops what it holds of the chat and loads its history again, from position `seq`.
+struct ChatCatchUp {
+  int64_t wire_chat_id = 0;
+  int64_t seq = 0;
+  bool reload = false;
+  std::vector<ChatChange> changes;
+};
 
 enum class FriendAction { kRequest, kResponse, kRemove, kDelete };
 

@@ -123,7 +123,8 @@ std::vector<std::shared_ptr<Session>> Hub::sessions_of(int64_t user_id) {
   return out;
 }
 
-void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t except) {
+void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t except,
+                  int64_t wire_chat_id, int64_t seq) {
   std::shared_ptr<Session> targets[16];
   std::vector<std::shared_ptr<Session>> more;
   size_t n = 0;
@@ -145,15 +146,16 @@ void Hub::deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t ex
     return s.version() == protocol::Version::kV2 ? v2 : v1;
   };
   metrics::add(metrics::counters().events_delivered, n + more.size());
-  for (size_t i = 0; i < n; ++i) targets[i]->deliver(frame_for(*targets[i]));
-  for (auto& s : more) s->deliver(frame_for(*s));
+  for (size_t i = 0; i < n; ++i) targets[i]->deliver(frame_for(*targets[i]), wire_chat_id, seq);
+  for (auto& s : more) s->deliver(frame_for(*s), wire_chat_id, seq);
 }
 
-void Hub::deliver_to_connection(int64_t user_id, uint64_t connection, const Frame& frame) {
+void Hub::deliver_to_connection(int64_t user_id, uint64_t connection, const Frame& frame,
+                                int64_t wire_chat_id, int64_t seq) {
   for (auto& s : sessions_of(user_id))
     if (s->connection_id() == connection) {
       metrics::add(metrics::counters().events_delivered);
-      return s->deliver(frame);
+      return s->deliver(frame, wire_chat_id, seq);
     }
 }
 
@@ -166,19 +168,21 @@ void Hub::on_event(const domain::Event& event) {
                    : std::make_shared<const std::string>(protocol::encode_chat(
                          protocol::Version::kV1, chat->action, chat->message, utc_offset_s_));
     auto v2 = std::make_shared<const std::string>(
-        protocol::encode_chat(protocol::Version::kV2, chat->action, chat->message, utc_offset_s_));
+        protocol::encode_chat_change(chat->action, chat->message, utc_offset_s_));
     // The connection that asked, when it gave the request an id or the send a nonce (v2
     // only), gets its own copy with them: the answer to its request.
     const domain::RequestOrigin& origin = chat->origin;
     bool echo = origin.connection != 0 && (!origin.request_id.empty() || !origin.nonce.empty());
+    const int64_t wire = chat->message.wire_chat_id, seq = chat->message.seq;
     for (int64_t user : chat->recipients) {
       if (echo && user == chat->message.author_id) {
-        deliver(user, v1, v2, origin.connection);
+        deliver(user, v1, v2, origin.connection, wire, seq);
         deliver_to_connection(user, origin.connection,
                               std::make_shared<const std::string>(protocol::with_request_id(
-                                  protocol::with_nonce(*v2, origin.nonce), origin.request_id)));
+                                  protocol::with_nonce(*v2, origin.nonce), origin.request_id)),
+                              wire, seq);
       } else {
-        deliver(user, v1, v2);
+        deliver(user, v1, v2, 0, wire, seq);
       }
     }
   } else if (const auto* f = std::get_if<domain::FriendEvent>(&event)) {

@@ -63,10 +63,13 @@ class Hub {
   // Sends each of the user's sessions the frame of its protocol version; a null frame means
   // that version gets nothing (v1 is the published app, which must never see guild frames).
   // The session whose connection_id() is `except` (when not 0) is skipped.
-  void deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t except = 0);
+  // A chat change's frames name its chat (wire id) and seq (Session::deliver).
+  void deliver(int64_t user_id, const Frame& v1, const Frame& v2, uint64_t except = 0,
+               int64_t wire_chat_id = 0, int64_t seq = 0);
   // Sends `frame` to the one session of the user whose connection_id() is `connection`, if
   // it is still there.
-  void deliver_to_connection(int64_t user_id, uint64_t connection, const Frame& frame);
+  void deliver_to_connection(int64_t user_id, uint64_t connection, const Frame& frame,
+                             int64_t wire_chat_id = 0, int64_t seq = 0);
   std::vector<std::shared_ptr<Session>> sessions_of(int64_t user_id);
 
   domain::EventBus& bus_;

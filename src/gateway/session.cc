@@ -50,14 +50,14 @@ void Session::answer(std::string text, std::string_view request_id) {
   send(protocol::with_request_id(std::move(text), request_id));
 }
 
-void Session::deliver(const Frame& frame) {
+void Session::deliver(const Frame& frame, int64_t wire_chat_id, int64_t seq) {
   if (!answered_.load(std::memory_order_acquire)) {
     std::lock_guard lock(early_mu_);
     if (!answered_.load(std::memory_order_relaxed)) {
       if (early_overflowed_) return;
       early_bytes_ += frame->size();
       if (early_bytes_ <= services_.settings.early_bytes_limit)
-        return early_frames_.push_back(frame);
+        return early_frames_.push_back({frame, wire_chat_id, seq});
       // As a send queue past its cap: the client reloads after reconnecting.
       early_overflowed_ = true;
       early_frames_.clear();
@@ -239,6 +239,9 @@ void Session::handle(Held held) {
 }
 
 void Session::handle_auth(const protocol::AuthRequest& req, const std::string& request_id) {
+  // Only the first answer is followed by a catch-up: later ones (a refresh) come while the
+  // connection's events flow already.
+  if (!answered_.load(std::memory_order_relaxed)) since_ = req.since;
   if (auto user = services_.accounts.authenticate(req.token))
     return finish_auth(std::move(*user), req.token, request_id);
   // Not in this node's cache: with several nodes, another one may have issued the token moments
@@ -308,18 +311,68 @@ void Session::answer_auth(const std::string& request_id) {
   // meanwhile, and so do events (until the first answer). A chat whose message is committed
   // before the read is counted in it, and its event may still follow the answer: clients
   // count live messages only past each chat's last_message (docs/PROTOCOL.md).
+  //
+  // A first answer whose auth gave `since` then replays what each of those chats missed,
+  // read after this session joined the hub: a change committed before is in the replay or
+  // among the events kept meanwhile (those the replay holds are dropped), one committed
+  // after is an event.
   auth_in_flight_ = true;
   services_.chats.summaries(
       *user_, on_strand([request_id](Session& s, Result<std::vector<domain::ChatSummary>> r) {
-        s.auth_in_flight_ = false;
         if (!r.ok())  // the answer still goes: `chats` is null, and `load chats` may ask again
           spdlog::warn("auth: chat summaries not read: {}", r.error().detail);
-        s.send_auth(request_id, r.ok() ? &r.value() : nullptr);
+        if (!s.since_ || s.answered_.load(std::memory_order_relaxed)) {
+          s.auth_in_flight_ = false;
+          return s.send_auth(request_id, r.ok() ? &r.value() : nullptr);
+        }
+        auto since = std::move(*s.since_);
+        s.since_.reset();
+        s.services_.chats.catch_up(
+            *s.user_, since,
+            s.on_strand([request_id, summaries = std::move(r)](
+                            Session& s, Result<std::vector<domain::ChatCatchUp>> caught) mutable {
+              s.auth_in_flight_ = false;
+              if (!caught.ok())  // every chat asked is to be reloaded: `chats` is null
+                spdlog::warn("auth: catch-up not read: {}", caught.error().detail);
+              CatchUp catch_up{std::move(caught)};
+              s.send_auth(request_id, summaries.ok() ? &summaries.value() : nullptr, &catch_up);
+            }));
       }));
 }
 
+std::vector<std::string> Session::catch_up_frames(CatchUp& catch_up, const std::string& request_id,
+                                                  std::unordered_map<int64_t, int64_t>& replayed) {
+  std::vector<std::string> frames;
+  if (!catch_up.chats.ok()) {
+    frames.push_back(protocol::with_request_id(protocol::encode_catch_up(nullptr), request_id));
+    return frames;
+  }
+  size_t budget = services_.settings.catch_up_bytes_limit;
+  for (domain::ChatCatchUp& chat : catch_up.chats.value()) {
+    replayed[chat.wire_chat_id] = chat.seq;
+    if (chat.reload) continue;
+    size_t first = frames.size(), bytes = 0;
+    for (const domain::ChatChange& c : chat.changes) {
+      frames.push_back(protocol::with_request_id(
+          protocol::encode_chat_change(c.action, c.message, services_.settings.utc_offset_s),
+          request_id));
+      bytes += frames.back().size();
+    }
+    if (bytes > budget) {  // the rest of the chats may still fit
+      frames.resize(first);
+      chat.reload = true;
+    } else {
+      budget -= bytes;
+    }
+    chat.changes.clear();
+  }
+  frames.push_back(protocol::with_request_id(protocol::encode_catch_up(&catch_up.chats.value()),
+                                             request_id));
+  return frames;
+}
+
 void Session::send_auth(const std::string& request_id,
-                        const std::vector<domain::ChatSummary>* chats) {
+                        const std::vector<domain::ChatSummary>* chats, CatchUp* catch_up) {
   // Read now, after the wait: every change another node published before this node's
   // subscriptions were confirmed is in the Directory already. Its rw:dir change was published
   // before the event (one publisher, one order), and rw:dir is always subscribed: Redis sent
@@ -342,12 +395,23 @@ void Session::send_auth(const std::string& request_id,
   if (answered_.load(std::memory_order_relaxed)) {
     send(std::move(text));
   } else {
-    // The answer first, then what the hub delivered meanwhile, in its order; deliver() waits
-    // on the lock, so no frame passes the ones kept.
+    // The answer first, then the catch-up, then what the hub delivered meanwhile, in its order
+    // and without the changes the catch-up replayed; deliver() waits on the lock, so no frame
+    // passes the ones kept.
+    std::unordered_map<int64_t, int64_t> replayed;  // wire chat id -> position replayed to
+    std::vector<std::string> caught_up;
+    if (catch_up) caught_up = catch_up_frames(*catch_up, request_id, replayed);
     std::lock_guard lock(early_mu_);
     send(std::move(text));
+    for (auto& frame : caught_up) send(std::move(frame));
     if (auto t = transport_.lock())
-      for (auto& frame : early_frames_) t->send(std::move(frame));
+      for (auto& early : early_frames_) {
+        if (early.seq != 0) {
+          auto it = replayed.find(early.wire_chat_id);
+          if (it != replayed.end() && early.seq <= it->second) continue;
+        }
+        t->send(std::move(early.frame));
+      }
     early_frames_.clear();
     early_bytes_ = 0;
     answered_.store(true, std::memory_order_release);

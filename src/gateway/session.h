@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -30,6 +31,10 @@ struct SessionSettings {
   // Bytes of hub frames kept while the first auth answer waits for the broker (as a send
   // queue's cap, --send-queue-bytes): past it the session closes as a slow consumer (4105).
   size_t early_bytes_limit = 2 << 20;
+  // Bytes of changes one catch-up replays at most (a quarter of --send-queue-bytes): the
+  // chats past it are to be reloaded instead, so that the replay, the answer and the events
+  // that arrive meanwhile fit in the send queue.
+  size_t catch_up_bytes_limit = 512 << 10;
   int rate_count = 120;  // requests per connection per window
   int64_t rate_window_us = 60'000'000;
   int invalid_frame_burst = 20;   // invalid frames tolerated per minute
@@ -76,7 +81,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Delivery from the hub (any thread). Before the first auth answer went out, frames are
   // kept and follow it.
-  void deliver(const Frame& frame);
+  // A chat change's frame names its chat (wire id) and seq: one that a catch-up replayed
+  // already is not sent again.
+  void deliver(const Frame& frame, int64_t wire_chat_id = 0, int64_t seq = 0);
   // A token was revoked (any thread): closes this session (4108) if it was opened with it.
   // reason kAccountDisabled (4110) or kAccountDeleted (4111): the session closes whatever its
   // token.
@@ -99,8 +106,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish_auth(domain::UserView user, const std::string& token, const std::string& request_id);
   // The auth answer (and then the held requests), once the user's events reach this process.
   void answer_auth(const std::string& request_id);
-  // The auth answer itself; chats: v2's summaries (null: not read, or v1).
-  void send_auth(const std::string& request_id, const std::vector<domain::ChatSummary>* chats);
+  // What the first auth answer follows with, when its `since` asked for a catch-up (v2).
+  struct CatchUp {
+    Result<std::vector<domain::ChatCatchUp>> chats;
+  };
+  // The auth answer itself; chats: v2's summaries (null: not read, or v1); catch_up: the
+  // changes replayed after it (null: none asked, or not the first answer).
+  void send_auth(const std::string& request_id, const std::vector<domain::ChatSummary>* chats,
+                 CatchUp* catch_up = nullptr);
+  // The catch-up's frames, in order: each chat's changes (a chat past catch_up_bytes_limit is
+  // turned into a reload), then the `catch_up` frame. Fills `replayed` with each chat's
+  // position, which the held events are filtered by.
+  std::vector<std::string> catch_up_frames(CatchUp& catch_up, const std::string& request_id,
+                                           std::unordered_map<int64_t, int64_t>& replayed);
   // The token was revoked while the auth answer waited: closes with the revocation's code
   // (4108, or 4110 / 4111 for a disabled or deleted account).
   void close_as_revoked();
@@ -141,10 +159,19 @@ class Session : public std::enable_shared_from_this<Session> {
   // (a session is in the hub before its answer, while the broker confirms its channels).
   std::atomic<bool> answered_{false};
   std::mutex early_mu_;
-  std::vector<Frame> early_frames_;  // early_mu_
+  // A frame the hub delivered before the first answer, with its chat change's place (0: not
+  // a chat change).
+  struct EarlyFrame {
+    Frame frame;
+    int64_t wire_chat_id = 0;
+    int64_t seq = 0;
+  };
+  std::vector<EarlyFrame> early_frames_;  // early_mu_
   size_t early_bytes_ = 0;           // early_mu_: of early_frames_
   bool early_overflowed_ = false;    // early_mu_: closed for passing early_bytes_limit
   std::vector<Held> pending_;        // a vector: empty costs nothing, unlike a deque
+  // The `since` of the auth that is to give the first answer (v2): the catch-up it asks.
+  std::optional<std::vector<domain::ChatPosition>> since_;
   LocalRateLimiter rate_;
   LocalRateLimiter rate_violations_;
   LocalRateLimiter invalid_frames_;

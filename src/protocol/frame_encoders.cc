@@ -199,8 +199,10 @@ std::string encode_error(Errc code, std::string_view reason, int64_t retry_after
   });
 }
 
+// with_seq (v2 changes only: live events and a catch-up's replay): "seq", the change's place in
+// its chat, after edited_at.
 void write_chat_message(Writer& w, domain::ChatAction action, const domain::ChatMessage& m, bool v2,
-                        int utc_offset_s) {
+                        int utc_offset_s, bool with_seq = false) {
   w.StartObject();
   w.Key("type");
   w.String(action == domain::ChatAction::kSend ? "send" : "edit");
@@ -220,6 +222,10 @@ void write_chat_message(Writer& w, domain::ChatAction action, const domain::Chat
       write_string(w, format_created_at(*m.edited_us, utc_offset_s));
     else
       w.Null();
+    if (with_seq) {
+      w.Key("seq");
+      w.Int64(m.seq);
+    }
   }
   w.EndObject();
 }
@@ -243,6 +249,8 @@ void write_chat_summaries(Writer& w, const std::vector<domain::ChatSummary>& cha
       write_chat_message(w, domain::ChatAction::kSend, *c.last_message, true, utc_offset_s);
     else
       w.Null();
+    w.Key("last_seq");
+    w.Int64(c.last_seq);
     w.EndObject();
   }
   w.EndArray();
@@ -312,6 +320,37 @@ std::string encode_chat(Version v, domain::ChatAction action, const domain::Chat
                         int utc_offset_s) {
   return envelope("chat", [&](Writer& w) {
     write_chat_message(w, action, m, v == Version::kV2, utc_offset_s);
+  });
+}
+
+std::string encode_chat_change(domain::ChatAction action, const domain::ChatMessage& m,
+                               int utc_offset_s) {
+  return envelope("chat", [&](Writer& w) {
+    write_chat_message(w, action, m, /*v2=*/true, utc_offset_s, /*with_seq=*/true);
+  });
+}
+
+std::string encode_catch_up(const std::vector<domain::ChatCatchUp>* chats) {
+  return envelope("catch_up", [&](Writer& w) {
+    w.StartObject();
+    w.Key("chats");
+    if (!chats) {
+      w.Null();
+    } else {
+      w.StartArray();
+      for (const auto& c : *chats) {
+        w.StartObject();
+        w.Key("chat_id");
+        write_string(w, std::to_string(c.wire_chat_id));
+        w.Key("seq");
+        w.Int64(c.seq);
+        w.Key("reload");
+        w.Bool(c.reload);
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+    w.EndObject();
   });
 }
 

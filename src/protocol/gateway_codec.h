@@ -26,8 +26,14 @@ inline constexpr int kMaxJsonDepth = 16;
 struct HeartbeatRequest {
   std::string payload_json;  // the payload, re-serialized: echoed back as the same value
 };
+// The most chats a v2 auth's `since` may name: more than a chat list shows at once.
+inline constexpr size_t kMaxCatchUpChats = 1000;
+
 struct AuthRequest {
   std::string token;
+  // v2: the position last seen in each chat the client holds (docs/PROTOCOL.md, "Catch-up");
+  // none: no catch-up asked.
+  std::optional<std::vector<domain::ChatPosition>> since;
 };
 struct ChatRequest {
   domain::ChatAction action;
@@ -164,6 +170,14 @@ std::string encode_friend_event(domain::FriendAction action, const domain::UserV
 // v1's event never changes.
 std::string encode_chat(Version v, domain::ChatAction action, const domain::ChatMessage& message,
                         int utc_offset_s);
+// v2's frame of a chat change (a live event, a catch-up's replay): encode_chat's v2 frame with
+// "seq", the change's place in its chat, after edited_at.
+std::string encode_chat_change(domain::ChatAction action, const domain::ChatMessage& message,
+                               int utc_offset_s);
+// v2 only: the end of a catch-up (after the auth answer and the changes replayed): each chat
+// asked that is mine, with the position it is now at and whether to reload it; chats null:
+// the store could not be read, and every chat asked is to be reloaded.
+std::string encode_catch_up(const std::vector<domain::ChatCatchUp>* chats);
 // v2 only: a guild event. Its size does not depend on the guild's: the guild is a summary
 // (with "members":[user] for kCreated, the creator being the only member), and new_owner is
 // written only when given (kLeft, the owner left).

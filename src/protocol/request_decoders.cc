@@ -64,6 +64,14 @@ bool has_duplicate_key(const Value& obj) {
 
 Error invalid(std::string detail) { return Error{Errc::kInvalidPayload, std::move(detail)}; }
 
+// A JSON string that is a whole decimal integer of 64 bits ("" and "+1" are not).
+bool parse_decimal(const Value& s, int64_t& out) {
+  const char* b = s.GetString();
+  const char* e = b + s.GetStringLength();
+  auto [p, ec] = std::from_chars(b, e, out);
+  return ec == std::errc() && p == e && b != e;
+}
+
 std::string str(const Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
 
 // Reads the fields of one request's payload, keeping the rules of "Request fields" in
@@ -94,7 +102,7 @@ class Fields {
     if (f.IsInt64()) {
       out = f.GetInt64();
     } else if (f.IsString()) {
-      if (!parse_int64(f, out)) return wrong(name, kWhat);
+      if (!parse_decimal(f, out)) return wrong(name, kWhat);
     } else {
       return wrong(name, kWhat);
     }
@@ -154,7 +162,7 @@ class Fields {
     int64_t n = 0;
     if (f.IsInt64()) {
       n = f.GetInt64();
-    } else if (!f.IsString() || !parse_int64(f, n)) {
+    } else if (!f.IsString() || !parse_decimal(f, n)) {
       return wrong(name, what);
     }
     if (n < min) return wrong(name, what);
@@ -170,12 +178,6 @@ class Fields {
   }
   Error wrong(const char* name, std::string_view what) {
     return invalid(context_ + " '" + name + "' must be " + std::string(what) + ".");
-  }
-  static bool parse_int64(const Value& s, int64_t& out) {
-    const char* b = s.GetString();
-    const char* e = b + s.GetStringLength();
-    auto [p, ec] = std::from_chars(b, e, out);
-    return ec == std::errc() && p == e && b != e;
   }
 
   const Value& obj_;
@@ -206,6 +208,35 @@ Result<std::string> read_client_id(const Value& obj, const char* name, const cha
 Result<std::string> read_request_id(const Value& frame) {
   return read_client_id(frame, "request_id",
                         "'request_id' must be a string of 1 to 64 printable ASCII characters.");
+}
+
+// auth's `since` (v2): absent is none; present, an object of at most kMaxCatchUpChats members,
+// each a chat id (a positive decimal id) to a position (a JSON integer or a decimal string of
+// one, at least 0). Anything else refuses the auth, null and {} aside: {} is no chat.
+Result<std::optional<std::vector<domain::ChatPosition>>> read_since(const Value& payload) {
+  using Out = std::optional<std::vector<domain::ChatPosition>>;
+  auto it = payload.FindMember("since");
+  if (it == payload.MemberEnd()) return Out();
+  static const std::string kRule =
+      "auth 'since' must be an object of at most " + std::to_string(kMaxCatchUpChats) +
+      " chat ids, each to the position last seen there (an integer of at least 0).";
+  const Value& since = it->value;
+  if (!since.IsObject() || since.MemberCount() > kMaxCatchUpChats) return invalid(kRule);
+  if (has_duplicate_key(since)) return Error{Errc::kMalformedFrame, "the frame repeats a key."};
+  std::vector<domain::ChatPosition> out;
+  out.reserve(since.MemberCount());
+  for (auto m = since.MemberBegin(); m != since.MemberEnd(); ++m) {
+    int64_t chat = 0, seq = 0;
+    if (!parse_decimal(m->name, chat) || chat <= 0) return invalid(kRule);
+    if (m->value.IsInt64()) {
+      seq = m->value.GetInt64();
+    } else if (!m->value.IsString() || !parse_decimal(m->value, seq)) {
+      return invalid(kRule);
+    }
+    if (seq < 0) return invalid(kRule);
+    out.push_back({chat, seq});
+  }
+  return Out(std::move(out));
 }
 
 // `a, b or c`: the kinds a frame's type accepts, for the reason that refuses another.
@@ -256,7 +287,14 @@ Result<AuthRequest> decode_auth(const FrameParts& frame) {
   // "" is a string: a token that is not valid (kInvalidToken), answered by the session.
   auto token = Fields(*frame.payload, "auth").string("auth");
   if (!token.ok()) return token.error();
-  return AuthRequest{std::move(token.value())};
+  AuthRequest out{std::move(token.value()), std::nullopt};
+  // v2's catch-up positions; v1 never reads them (the app's auth is answered as before).
+  if (frame.version == Version::kV2) {
+    auto since = read_since(*frame.payload);
+    if (!since.ok()) return since.error();
+    out.since = std::move(since.value());
+  }
+  return out;
 }
 
 Result<ChatRequest> decode_chat(const FrameParts& frame) {

@@ -168,6 +168,7 @@ struct ChatSummary {
   // Live messages of the other members after the mark, at most the cap asked for.
   int unread = 0;
   std::optional<MessageRecord> last_message;  // the newest live message; none if there is none
+  int64_t last_seq = 0;  // the chat's position (ChatPosition) in the same snapshot
 };
 
 // How far a chat's changes have gone: last_seq is the seq of its latest committed change.

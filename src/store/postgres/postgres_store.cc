@@ -1195,7 +1195,7 @@ Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(int64_t user_id,
       "  (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.chat_id = c.id "
       "     AND m.seq > coalesce(r.seq, 0) AND NOT m.deleted AND m.author_id <> $2 "
       "     ORDER BY m.seq LIMIT $3) u), "
-      "  l.id, l.author_id, l.content, l.created_us, l.edited_us, l.seq "
+      "  l.id, l.author_id, l.content, l.created_us, l.edited_us, l.seq, c.last_seq "
       "FROM unnest($1::bigint[]) WITH ORDINALITY AS a (id, ord) "
       "JOIN chats c ON c.id = a.id "
       "LEFT JOIN read_marks r ON r.user_id = $2 AND r.chat_id = c.id "
@@ -1214,6 +1214,7 @@ Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(int64_t user_id,
     sum.chat_id = row.int64(0);
     if (!row.is_null(1)) sum.last_read_id = row.int64(1);
     sum.unread = static_cast<int>(row.int64(2));
+    sum.last_seq = row.int64(9);
     if (!row.is_null(3)) {
       MessageRecord m{row.int64(3), sum.chat_id, row.int64(4), row.text(5), row.int64(6)};
       if (!row.is_null(7)) m.edited_us = row.int64(7);

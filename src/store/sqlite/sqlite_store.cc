@@ -745,13 +745,14 @@ Result<std::vector<ChatSummary>> SqliteStore::chat_summaries(int64_t user_id,
       int64_t mark_seq = 0;
       {
         auto q = c->query(
-            "SELECT c.id, r.message_id, r.seq FROM chats c "
+            "SELECT c.id, r.message_id, r.seq, c.last_seq FROM chats c "
             "LEFT JOIN read_marks r ON r.user_id = ? AND r.chat_id = c.id WHERE c.id = ?");
         q.bind(1, user_id).bind(2, id);
         if (!q.step()) {
           if (q.failed()) return db_error(*c, "reading a read mark");
           continue;  // no such chat
         }
+        sum.last_seq = q.int64(3);
         if (!q.is_null(1)) {
           sum.last_read_id = q.int64(1);
           mark_seq = q.int64(2);
