@@ -716,14 +716,16 @@ TEST(GatewayCodecTest, ReadIsAV2RequestNamingAChatAndAMessage) {
 }
 
 TEST(GatewayCodecTest, ChatSummariesGiveTheMarkTheCountAndTheNewestMessage) {
-  domain::ChatSummary read{108, 70, 2,
-                           domain::ChatMessage{77, 108, 5, "hi", 1640186356000880, std::nullopt}};
-  domain::ChatSummary empty{900, 0, 0, std::nullopt};
+  domain::ChatSummary read{
+      108, 70, 2, domain::ChatMessage{77, 108, 5, "hi", 1640186356000880, std::nullopt, 41}, 43};
+  domain::ChatSummary empty{900, 0, 0, std::nullopt, 0};
+  // The last message shows the message, not a change: no seq (the chat's is last_seq).
   const std::string expected =
       R"([{"chat_id":"108","last_read_id":"70","unread_count":2,"last_message":{"type":"send",)"
       R"("id":"77","user_id":"5","chat_id":"108","content":"hi",)"
-      R"("created_at":"2021-12-23 00:19:16.000880","edited_at":null}},)"
-      R"({"chat_id":"900","last_read_id":null,"unread_count":0,"last_message":null}])";
+      R"("created_at":"2021-12-23 00:19:16.000880","edited_at":null},"last_seq":43},)"
+      R"({"chat_id":"900","last_read_id":null,"unread_count":0,"last_message":null,)"
+      R"("last_seq":0}])";
   EXPECT_EQ(encode_chat_summaries({read, empty}, 9 * 3600),
             R"({"type":"load","payload":{"type":"chats","chats":)" + expected + "}}");
   // v2's auth answer carries them as `chats`, null when they could not be read; v1's never.
@@ -740,6 +742,85 @@ TEST(GatewayCodecTest, ChatSummariesGiveTheMarkTheCountAndTheNewestMessage) {
   auto load = decode(R"({"type":"load","payload":{"type":"chats"}})", Version::kV2);
   ASSERT_TRUE(load.ok());
   EXPECT_TRUE(std::holds_alternative<LoadChatsRequest>(load.value()));
+}
+
+TEST(GatewayCodecTest, AV2ChangeEndsWithItsSeqAndHistoryNever) {
+  domain::ChatMessage m{10, 3, 1, "hi", 1640186356000880, std::nullopt, 42};
+  EXPECT_EQ(encode_chat_change(domain::ChatAction::kSend, m, 9 * 3600),
+            R"({"type":"chat","payload":{"type":"send","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"hi","created_at":"2021-12-23 00:19:16.000880","edited_at":null,)"
+            R"("seq":42}})");
+  // An echo's nonce comes last, after seq.
+  EXPECT_EQ(with_nonce(encode_chat_change(domain::ChatAction::kSend, m, 9 * 3600), "n"),
+            R"({"type":"chat","payload":{"type":"send","id":"10","user_id":"1","chat_id":"3",)"
+            R"("content":"hi","created_at":"2021-12-23 00:19:16.000880","edited_at":null,)"
+            R"("seq":42,"nonce":"n"}})");
+  EXPECT_EQ(encode_chat(Version::kV2, domain::ChatAction::kSend, m, 9 * 3600).find("seq"),
+            std::string::npos);
+  EXPECT_EQ(encode_chat(Version::kV1, domain::ChatAction::kSend, m, 9 * 3600).find("seq"),
+            std::string::npos);
+}
+
+TEST(GatewayCodecTest, CatchUpListsEachChatsPositionOrNullWhenNotRead) {
+  std::vector<domain::ChatCatchUp> chats{{108, 43, false, {}}, {900, 1893, true, {}}};
+  EXPECT_EQ(encode_catch_up(&chats),
+            R"({"type":"catch_up","payload":{"chats":[{"chat_id":"108","seq":43,"reload":false},)"
+            R"({"chat_id":"900","seq":1893,"reload":true}]}})");
+  std::vector<domain::ChatCatchUp> none;
+  EXPECT_EQ(encode_catch_up(&none), R"({"type":"catch_up","payload":{"chats":[]}})");
+  EXPECT_EQ(encode_catch_up(nullptr), R"({"type":"catch_up","payload":{"chats":null}})");
+}
+
+TEST(GatewayCodecTest, AV2AuthMayGiveThePositionsToCatchUpFrom) {
+  auto with = decode(R"({"type":"auth","payload":{"auth":"t","since":{"108":41,"900":"7"}}})",
+                     Version::kV2);
+  ASSERT_TRUE(with.ok());
+  const auto& since = std::get<AuthRequest>(with.value()).since;
+  ASSERT_TRUE(since);
+  ASSERT_EQ(since->size(), 2u);
+  EXPECT_EQ((*since)[0].wire_chat_id, 108);
+  EXPECT_EQ((*since)[0].seq, 41);
+  EXPECT_EQ((*since)[1].wire_chat_id, 900);
+  EXPECT_EQ((*since)[1].seq, 7);
+  auto empty = decode(R"({"type":"auth","payload":{"auth":"t","since":{}}})", Version::kV2);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(std::get<AuthRequest>(empty.value()).since->empty());
+  auto without = decode(R"({"type":"auth","payload":{"auth":"t"}})", Version::kV2);
+  ASSERT_TRUE(without.ok());
+  EXPECT_FALSE(std::get<AuthRequest>(without.value()).since);
+  // v1 never reads it, whatever it holds.
+  auto v1 = decode(R"({"type":"auth","payload":{"auth":"t","since":null}})", Version::kV1);
+  ASSERT_TRUE(v1.ok());
+  EXPECT_FALSE(std::get<AuthRequest>(v1.value()).since);
+  const char* bad[] = {
+      R"({"type":"auth","payload":{"auth":"t","since":null}})",
+      R"({"type":"auth","payload":{"auth":"t","since":[]}})",
+      R"({"type":"auth","payload":{"auth":"t","since":"108"}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"x":1}}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"0":1}}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"+5":1}}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"":1}}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"108":-1}}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"108":"-1"}}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"108":2.5}}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"108":null}}})",
+      R"({"type":"auth","payload":{"auth":"t","since":{"108":{}}}})",
+  };
+  for (const char* frame : bad) {
+    auto e = decode(frame, Version::kV2);
+    ASSERT_FALSE(e.ok()) << frame;
+    EXPECT_EQ(e.error().code, Errc::kInvalidPayload) << frame;
+    EXPECT_NE(e.error().detail.find("'since'"), std::string::npos) << e.error().detail;
+  }
+  std::string many = R"({"type":"auth","payload":{"auth":"t","since":{)";
+  for (int i = 1; i <= 1001; ++i) many += (i > 1 ? ",\"" : "\"") + std::to_string(i) + "\":0";
+  auto too_many = decode(many + "}}}", Version::kV2);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.error().code, Errc::kInvalidPayload);
+  auto twice =
+      decode(R"({"type":"auth","payload":{"auth":"t","since":{"1":1,"1":2}}})", Version::kV2);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().code, Errc::kMalformedFrame);
 }
 
 TEST(GatewayCodecTest, SearchIsAV2RequestWithAQueryAndOptionalChatAndOffset) {

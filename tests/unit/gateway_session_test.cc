@@ -267,6 +267,51 @@ TEST(GatewayBrokerWaitTest, AnAuthWaitingForTheBrokerIsAnsweredFirstThenWhatArri
   EXPECT_FALSE(client->close_code());
 }
 
+// A catch-up read after the session joined the hub covers the events kept meanwhile: those it
+// replayed are not sent again, and what follows starts past its position.
+TEST(GatewayBrokerWaitTest, ACatchUpDropsTheKeptEventsItReplayed) {
+  GatewayHarness harness;
+  TestUser alice = harness.create_user("alice");
+  TestUser bob = harness.create_user("bob");
+  harness.befriend(alice, bob);
+  const std::string chat = id(alice.id ^ bob.id);
+  auto bob_client = harness.connect(protocol::Version::kV2);
+  bob_client->heartbeat();
+  EXPECT_TRUE(same_json(bob_client->next(), kHeartbeat0));
+  bob_client->send(auth_frame(bob.token));
+  EXPECT_EQ(parse(bob_client->next())["type"].GetString(), std::string("auth"));
+  auto say = [&](const std::string& text) {
+    bob_client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" + chat +
+                     R"(,"content":")" + text + R"("}})");
+    EXPECT_EQ(payload_string(bob_client->next(), "content"), text);
+  };
+  say("before");
+
+  harness.bus().hold_receiving(true);
+  auto client = harness.connect(protocol::Version::kV2);
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(R"({"type":"auth","payload":{"auth":")" + alice.token + R"(","since":{)" + chat +
+               R"(:0}}})");
+  say("kept one");
+  say("kept two");
+  harness.settle();
+  EXPECT_EQ(client->unread(), 0u) << "a frame came before the auth answer";
+
+  EXPECT_EQ(harness.bus().release_receiving(), 1u);
+  EXPECT_EQ(parse(client->next())["type"].GetString(), std::string("auth"));
+  for (const char* text : {"before", "kept one", "kept two"})
+    EXPECT_EQ(payload_string(client->next(), "content"), text);
+  EXPECT_TRUE(same_json(client->next(), R"({"type":"catch_up","payload":{"chats":[{"chat_id":)" +
+                                            chat + R"(,"seq":3,"reload":false}]}})"));
+  say("live");
+  auto live = parse(client->next());
+  EXPECT_EQ(std::string(live["payload"]["content"].GetString()), "live");
+  EXPECT_EQ(live["payload"]["seq"].GetInt64(), 4);
+  harness.settle();
+  EXPECT_EQ(client->unread(), 0u) << client->frames().back();
+}
+
 // What is kept for a waiting auth is bounded like a send queue (--send-queue-bytes): past it
 // that session closes as a slow consumer (4105), and nobody else is touched.
 TEST(GatewayBrokerWaitTest, FramesPastTheSendQueueCapWhileAnAuthWaitsCloseThatSessionWith4105) {
@@ -534,7 +579,7 @@ TEST_F(GatewaySessionTest, GuildMessageFansOutToTheMembersV2ConnectionsOnly) {
   std::string expected = R"({"type":"chat","payload":{"type":"send","id":")" + message_id +
                          R"(","user_id":)" + id(alice.id) + R"(,"chat_id":")" + guild_id +
                          R"(","content":"hello crew","created_at":")" + created_at +
-                         R"(","edited_at":null}})";
+                         R"(","edited_at":null,"seq":1}})";
   EXPECT_TRUE(same_json(at_alice, expected));
   EXPECT_TRUE(same_json(b->next(), expected));
   // The guild's request is unknown on v1, as before guilds existed.
@@ -589,7 +634,8 @@ TEST_F(GatewaySessionTest, V1AndV2SessionsSideBySide) {
                         R"(,"mutual_requests":[],"mutual_users":[)" + user_json(bob) +
                         R"(],"outgoing_requests":[],"guilds":[],"chats":[{"chat_id":")" +
                         std::to_string(alice.id ^ bob.id) +
-                        R"(","last_read_id":null,"unread_count":0,"last_message":null}],)"
+                        R"(","last_read_id":null,"unread_count":0,"last_message":null,)"
+                        R"("last_seq":0}],)"
                         R"("online":[],"show_presence":true}})";
   EXPECT_TRUE(same_json(web->next(), v2_auth));
   EXPECT_TRUE(same_json(tab->next(), v2_auth));
@@ -602,7 +648,7 @@ TEST_F(GatewaySessionTest, V1AndV2SessionsSideBySide) {
       same_json(tab->next(), R"({"type":"mutual_users","payload":{"type":"request","user":)" +
                                  user_json(carol) + R"(,"self":true}})"));
 
-  // A direct message reaches both versions, v2 with edited_at.
+  // A direct message reaches both versions, v2 with edited_at and its change's seq.
   auto bob_client = signed_in(bob, Version::kV1);
   bob_client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" + id(alice.id ^ bob.id) +
                    R"(,"content":"hi"}})");
@@ -612,7 +658,7 @@ TEST_F(GatewaySessionTest, V1AndV2SessionsSideBySide) {
       R"(","user_id":)" + id(bob.id) + R"(,"chat_id":)" + id(alice.id ^ bob.id) +
       R"(,"content":"hi","created_at":")" + payload_string(at_app, "created_at") + R"("}})";
   EXPECT_TRUE(same_json(at_app, v1_chat));
-  std::string v2_chat = v1_chat.substr(0, v1_chat.size() - 2) + R"(,"edited_at":null}})";
+  std::string v2_chat = v1_chat.substr(0, v1_chat.size() - 2) + R"(,"edited_at":null,"seq":1}})";
   EXPECT_TRUE(same_json(web->next(), v2_chat));
   EXPECT_TRUE(same_json(tab->next(), v2_chat));
   EXPECT_TRUE(same_json(bob_client->next(), v1_chat));
