@@ -131,6 +131,8 @@ const state = {
   route: {view: 'welcome'},
   open: null,           // the open conversation
   load: null,           // the one history load in flight on this connection (see History)
+  replay: null,         // chat id -> conversation: those whose changes the connection's auth asked for, until its catch_up frame (see Catch-up)
+  replayTimer: null,
   pendingGuildName: null,
   friendRequest: null,  // {rid, name}: the add-friend form's request awaiting its answer
   blockRequests: new Set(),  // ids of block and unblock requests awaiting their answer
@@ -190,7 +192,9 @@ function conversation(kind, id) {
       messages: new Map(),  // id -> {id, user_id, content, created_at, edited_at}
       loaded: false,        // the newest page was loaded on this connection
       failed: false,        // a history load gave up: the reader is offered to try again
-      catchUp: undefined,   // while a catch-up is unfinished: the newest message held before it
+      catchUp: undefined,   // while a reload's pages in between are unfinished: the newest message held before it
+      seq: undefined,       // my position in the chat: the `seq` of the newest change applied (see Catch-up)
+      listSeq: undefined,   // the chat's `last_seq` in the newest list of chats on this connection
       more: true,           // older messages may exist
       unread: 0,
       lastRead: '',         // my read mark (the newest message I read, on any device), as the server keeps it
@@ -607,6 +611,7 @@ function setupAuthForms() {
 function startSession(token) {
   if (state.gateway) state.gateway.stop();
   dropLoad();
+  dropReplay();
   state.token = token;
   state.me = null;
   for (const m of ['users', 'friends', 'incoming', 'outgoing', 'guilds', 'convs']) state[m].clear();
@@ -618,7 +623,7 @@ function startSession(token) {
   $('skip-link').hidden = false;
   $('me').textContent = '';
   $('message-list').replaceChildren();
-  state.gateway = new Gateway(token, {onAuth, onFrame, onStatus, onSignedOut, onRefused});
+  state.gateway = new Gateway(token, {onAuth, onFrame, onStatus, onSignedOut, onRefused, since: catchUpSince});
   state.gateway.start();
 }
 
@@ -626,6 +631,7 @@ function signOut(notice) {
   if (state.gateway) state.gateway.stop();
   state.gateway = null;
   dropLoad();
+  dropReplay();
   forgetDrafts();
   closeSearch();
   state.token = null;
@@ -715,6 +721,7 @@ function onStatus(status) {
   // A load's answer never crosses connections: the catch-up after the next auth takes over.
   if (status !== 'online') {
     dropLoad();
+    dropReplay();
     failInFlight();
     searchLost();
   }
@@ -810,23 +817,110 @@ function onGuildMembers(p) {
   }
 }
 
-// After a (re)connect, what was missed is in the history: the open conversation reloads its
-// newest page (and pages back until it meets what it had). The others forget their messages
-// and reload from the newest when opened: kept, they would leave a hole between what they
-// held and what arrives from now on, which paging back (from the oldest held) never fills.
+// ---------------------------------------------------------------------------------------
+// Catch-up (protocol v2, "Catch-up after being away")
+//
+// Every change of a chat (a message sent, edited or deleted) has a number, `seq`, and a
+// conversation keeps its position: the newest change applied, taken from the list of chats
+// (`last_seq`) while the tab holds none of its messages, and raised by every `chat` event
+// after. A conversation whose newest page was loaded (and the pages in between, after a
+// reload) holds every message from its oldest held one on, as of that position. Each new
+// connection's auth asks (`since`) for the changes after the positions of such
+// conversations, the 1000 with the newest messages; the server replays them as ordinary
+// `chat` events before any live one, then says, in a `catch_up` frame, which chats are
+// complete. Those keep their messages and load nothing. A chat the server says to reload (it
+// missed too much), or does not list (no longer mine), or every one when it could not read
+// them (`chats: null`), is caught up as conversations without a position are: the open one
+// reloads its newest page (and pages back until it meets what it had; a reload drops what
+// it held first), the others forget their messages and load from the newest when opened:
+// kept, they would leave a hole between what they held and what arrives from now on, which
+// paging back (from the oldest held) never fills. An event whose `seq` is not past the
+// position was applied already (by the replay, or in the list's counts) and is skipped.
+
+const SINCE_MAX = 1000;            // chats a `since` may name
+const REPLAY_TIMEOUT_MS = 20000;   // a catch-up unfinished for this long is given up: reload
+
+// Whether the tab holds every message of `conv` from its oldest held one on.
+function holds(conv) {
+  return conv.loaded && conv.catchUp === undefined;
+}
+
+// The auth's `since`, as it goes out: the positions of the conversations held.
+function catchUpSince() {
+  const held = [...state.convs.values()].filter((c) => holds(c) && !c.gone && Number.isInteger(c.seq) && c.seq >= 0);
+  held.sort((a, b) => compareIds(b.last || '0', a.last || '0'));
+  const asked = held.slice(0, SINCE_MAX);
+  clearTimeout(state.replayTimer);
+  state.replay = asked.length ? new Map(asked.map((c) => [c.chatId, c])) : null;
+  if (!state.replay) return null;
+  const since = {};
+  for (const c of asked) since[c.chatId] = c.seq;
+  return since;
+}
+
+// Whether `conv`'s replay is under way: nothing is loaded for it until its end.
+function replaying(conv) {
+  return Boolean(state.replay) && state.replay.get(conv.chatId) === conv;
+}
+
+// The connection that asked is gone: the next one asks again, from the positions reached.
+function dropReplay() {
+  clearTimeout(state.replayTimer);
+  state.replay = null;
+}
+
+// Forgets what `conv` holds, to load it again from its newest page: the open one keeps its
+// messages meanwhile (the pages in between are loaded too), unless `all`.
+function forgetConversation(conv, all = false) {
+  conv.loaded = false;
+  conv.failed = false;
+  conv.seq = conv.listSeq;
+  if (conv === state.open && !all) return;
+  conv.messages.clear();
+  conv.more = true;
+  conv.catchUp = undefined;
+}
+
+// After a (re)connect, before the answer's lists are applied: the conversations whose
+// changes were asked for wait for them; the others start over.
 function catchUpAfterConnect() {
   dropLoad();
   revokePending();
   resendUncertain();
   for (const conv of state.convs.values()) {
-    conv.loaded = false;
+    conv.listSeq = undefined;
     conv.failed = false;
-    if (conv === state.open) continue;
-    conv.messages.clear();
-    conv.more = true;
-    conv.catchUp = undefined;
+    if (!replaying(conv)) forgetConversation(conv);
   }
+  if (state.replay) state.replayTimer = setTimeout(() => finishCatchUp(null), REPLAY_TIMEOUT_MS);
   nextLoad();
+}
+
+// The `catch_up` frame: the replay is over.
+function finishCatchUp(chats) {
+  const asked = state.replay;
+  if (!asked) return;
+  dropReplay();
+  const answers = new Map();
+  for (const c of Array.isArray(chats) ? chats : []) if (c && typeof c.chat_id === 'string') answers.set(c.chat_id, c);
+  for (const [chatId, conv] of asked) {
+    if (state.convs.get(conv.key) !== conv) continue;  // a guild left meanwhile
+    const c = answers.get(chatId);
+    if (c && !c.reload) {
+      if (Number.isInteger(c.seq)) conv.seq = c.seq;
+      settleUncertain(conv);  // a message of mine that may not have arrived: replayed, it did
+    } else if (c) {
+      forgetConversation(conv, true);
+      if (Number.isInteger(c.seq)) conv.seq = c.seq;
+    } else {
+      forgetConversation(conv);
+    }
+    if (conv === state.open) renderMessages({stick: conv.messages.size === 0});
+  }
+  renderLists();
+  nextLoad();
+  if (state.open) setHistoryStatus(state.open);
+  continueJump();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -838,6 +932,8 @@ function onFrame(frame) {
     case 'chat':
       if (frame.request_id) confirmSent(frame.request_id, p);
       return onChat(p);
+    case 'catch_up':
+      return finishCatchUp(p ? p.chats : null);
     case 'load':
       if (p && p.type === 'chat') return onLoadComplete(p);
       if (p && p.type === 'guilds') {
@@ -888,6 +984,12 @@ function onChat(p) {
   const load = state.load && state.load.conv.chatId === p.chat_id ? state.load : null;
   const conv = load ? load.conv : convForChatId(p.chat_id);
   if (!conv) return;
+  // A change numbered is one applied already unless it is past the position (see
+  // Catch-up). History, search results and the answer to a send sent again carry no `seq`.
+  if (Number.isInteger(p.seq)) {
+    if (Number.isInteger(conv.seq) && p.seq <= conv.seq) return;
+    conv.seq = p.seq;
+  }
   // A load's answer is `send` events like live ones. While a newest page loads, every
   // message of its chat is taken into the page; an older page (or a catch-up's gap) holds
   // only messages before its upper end, so anything newer is live.
@@ -940,6 +1042,7 @@ function liveMessage(conv, msg) {
   else if (!counted) conv.unread += 1;
   if (document.hidden && !counted) notify(conv, msg);
   renderLists();
+  if (replaying(conv)) return;  // missed while away: the list's count says how many
   const who = authorName(msg.user_id);
   announce(conv === state.open ? t('announce.message', {name: who, text: msg.content})
            : conv.kind === 'guild' ? t('announce.newMessageIn', {name: who, guild: convTitle(conv)})
@@ -959,6 +1062,11 @@ function applySummaries(list) {
     const conv = convForChatId(s.chat_id);
     if (!conv) continue;
     if (s.last_read_id && compareIds(s.last_read_id, conv.lastRead || '0') > 0) conv.lastRead = s.last_read_id;
+    if (Number.isInteger(s.last_seq)) {
+      conv.listSeq = s.last_seq;
+      // Held, the position is the changes applied; else the list's, or an event's after it.
+      if (!holds(conv) && !(s.last_seq <= conv.seq)) conv.seq = s.last_seq;
+    }
     conv.countedUpTo = s.last_message ? s.last_message.id : '';
     if (s.last_message && compareIds(s.last_message.id, conv.last || '0') > 0) conv.last = s.last_message.id;
     notePreview(conv, s.last_message);
@@ -1387,7 +1495,7 @@ function onError(p) {
 // (each attempt is the same request) and a later one finds nothing waiting for it.
 
 function requestHistory(conv, mode, cursorText, extra = {}) {
-  if (state.load || !state.gateway || !state.gateway.online || conv.gone) return false;
+  if (state.load || !state.gateway || !state.gateway.online || conv.gone || replaying(conv)) return false;
   state.load = {conv, mode, cursor: base64Utf8(cursorText), attempts: 0, timer: null, ...extra};
   sendLoad(state.load);
   if (conv === state.open) setHistoryStatus(conv);
@@ -1444,7 +1552,7 @@ function dropLoad() {
 // or an older one while the list does not fill the view or the reader is at its top.
 function nextLoad() {
   const conv = state.open;
-  if (!conv || state.load || conv.failed) return;
+  if (!conv || state.load || conv.failed || replaying(conv)) return;
   if (!conv.loaded) return loadNewest(conv);
   const box = $('messages');
   if (box.scrollHeight <= box.clientHeight + 40 || box.scrollTop < 120) loadOlder(conv);
@@ -1503,7 +1611,8 @@ function setHistoryStatus(conv) {
   const hadFocus = document.activeElement === button;
   const online = state.gateway && state.gateway.online;
   // Not loaded yet while online: loading, or about to once the load in flight is done.
-  const busy = (state.load && state.load.conv === conv) || (online && !conv.loaded && !conv.failed);
+  const busy = (state.load && state.load.conv === conv) || (online && !conv.loaded && !conv.failed) ||
+               (online && replaying(conv));
   $('messages').setAttribute('aria-busy', busy ? 'true' : 'false');
   $('retry-load').hidden = !(conv.failed && !busy && online);
   if (busy) {

@@ -9,6 +9,9 @@
 // onRefused (the server turned the connection
 // away for a reason that retrying does not fix: close 4106; it stays stopped until start()).
 // onSignedOut and onRefused get a key of the client's strings (i18n.js) saying why.
+// An optional since() is asked, as each connection's auth goes out, for the positions of the
+// chats whose changes the server is to replay before live events (the auth's `since`,
+// docs/PROTOCOL.md "Catch-up after being away"), or null to ask for none.
 //
 // A link can die without a close (a frozen server, a stalled network): every heartbeat, and
 // a heartbeat sent at once after each request, must be answered within ANSWER_DEADLINE_MS,
@@ -161,7 +164,9 @@ export class Gateway {
       }
       if (!this.authed && frame.payload && frame.payload.count === 0 && !this.authSent) {
         this.authSent = true;
-        this.raw(ws, 'auth', {auth: this.token});
+        // Computed now: what the application holds when the connection's auth goes out.
+        const since = this.handlers.since ? this.handlers.since() : null;
+        this.raw(ws, 'auth', since ? {auth: this.token, since} : {auth: this.token});
       }
       return;
     }
