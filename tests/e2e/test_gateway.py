@@ -553,7 +553,8 @@ def test_dm_reaches_both_users_and_every_connection_of_the_sender(server, pair):
     assert got[0] == got[1]
     p = got[0]
     assert list(p) == ["type", "id", "user_id", "chat_id", "content", "created_at"]
-    assert got[2] == dict(p, edited_at=None)  # v2 adds edited_at, null: never edited
+    # v2 adds edited_at (null: never edited) and the change's seq in its chat.
+    assert got[2] == dict(p, edited_at=None, seq=1)
     assert p["type"] == "send"
     assert p["user_id"] == users["alice"][1]
     assert p["chat_id"] == cid == str(int(users["alice"][1]) ^ int(users["bob"][1]))
@@ -568,7 +569,7 @@ def test_dm_reaches_both_users_and_every_connection_of_the_sender(server, pair):
     reply = send_and_echo(conns["bob"], cid, "hi alice")
     assert reply["user_id"] == users["bob"][1] and reply["chat_id"] == cid
     assert recv_chat(conns["alice"]) == reply
-    assert recv_chat(alice2) == dict(reply, edited_at=None)
+    assert recv_chat(alice2) == dict(reply, edited_at=None, seq=2)
     assert int(reply["id"]) > int(p["id"])
 
 
@@ -617,7 +618,7 @@ def test_edited_at_is_in_v2_events_and_history_and_never_in_v1(server, pair):
     assert "edited_at" not in v1_event  # the published app's frame is unchanged
     v2_event = recv_chat(a2)
     assert recv_chat(b2) == v2_event
-    assert v2_event == dict(v1_event, edited_at=v2_event["edited_at"])
+    assert v2_event == dict(v1_event, edited_at=v2_event["edited_at"], seq=3)
     assert CREATED_AT_RE.match(v2_event["edited_at"]), v2_event
     edited_at = parse_created_at(v2_event["edited_at"])  # the same format and zone
     assert edited_at > parse_created_at(edited["created_at"])
@@ -997,7 +998,7 @@ def test_friendships_requests_and_history_survive_a_clean_restart(server, pair):
     # The friendship still works for new messages.
     b = connect(server, users["bob"][0])
     m = send_and_echo(b, cid, "after restart")
-    assert recv_chat(a) == dict(m, edited_at=None)
+    assert recv_chat(a) == dict(m, edited_at=None, seq=4)  # the chat's numbering goes on
 
 
 def test_kill9_right_after_the_echo_loses_no_message(server, pair):
@@ -1026,7 +1027,7 @@ def test_every_connection_of_a_user_receives_events(server, pair):
     bobs = [conns["bob"]] + [connect(server, users["bob"][0], version=v) for v in versions[1:]]
     alices = [conns["alice"], connect(server, users["alice"][0])]
     m = send_and_echo(alices[0], cid, "to all of you")
-    v2_frame = dict(m, edited_at=None)  # the same event, with v2's edited_at
+    v2_frame = dict(m, edited_at=None, seq=1)  # the same event, with v2's edited_at and seq
     for c, v in zip(bobs + alices[1:], versions + [None]):
         assert recv_chat(c) == (v2_frame if v == 2 else m)
     friend(conns["carol"], "request", "bob")
@@ -1039,7 +1040,7 @@ def test_every_connection_of_a_user_receives_events(server, pair):
     versions.pop(1)
     m2 = send_and_echo(alices[0], cid, "still here")
     for c, v in zip(bobs, versions):
-        assert recv_chat(c) == (dict(m2, edited_at=None) if v == 2 else m2)
+        assert recv_chat(c) == (dict(m2, edited_at=None, seq=2) if v == 2 else m2)
 
 
 def test_third_session_over_the_per_user_limit_is_closed_4106(start_server, smtp, test_ca):

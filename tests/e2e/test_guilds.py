@@ -326,7 +326,9 @@ def test_guild_chat_send_edit_delete_and_history(crew):
     sent = [recv_chat(conns[n]) for n in ("alice", "bob", "carol")]
     assert sent[0] == sent[1] == sent[2]
     p = sent[0]
-    assert set(p) == {"type", "id", "user_id", "chat_id", "content", "created_at", "edited_at"}
+    assert list(p) == ["type", "id", "user_id", "chat_id", "content", "created_at", "edited_at",
+                       "seq"]
+    assert p["seq"] == 1  # the first change of the guild's chat
     assert p["type"] == "send" and p["chat_id"] == gid and p["user_id"] == users["bob"][1]
     assert CREATED_AT_RE.match(p["created_at"]) and p["edited_at"] is None
     send_chat(conns["carol"], gid, "second")
@@ -337,7 +339,7 @@ def test_guild_chat_send_edit_delete_and_history(crew):
     assert edits[0] == edits[1] == edits[2]
     edited_at = edits[0]["edited_at"]
     assert CREATED_AT_RE.match(edited_at) and edited_at >= p["created_at"]
-    assert edits[0] == dict(p, type="edit", content="hi!", edited_at=edited_at)
+    assert edits[0] == dict(p, type="edit", content="hi!", edited_at=edited_at, seq=3)
     # Only the author edits their message.
     conns["alice"].send("chat", {"type": "edit", "chat_id": gid, "id": p["id"], "content": "x"})
     expect_error(conns["alice"], "4021")
@@ -345,13 +347,15 @@ def test_guild_chat_send_edit_delete_and_history(crew):
                                  "content": ""})
     for n in ("alice", "bob", "carol"):
         e = recv_chat(conns[n])
-        assert e == dict(second, type="edit", content="", edited_at=e["edited_at"])
+        assert e == dict(second, type="edit", content="", edited_at=e["edited_at"], seq=4)
         assert CREATED_AT_RE.match(e["edited_at"])
 
     conns["alice"].send("load", {"type": "chat", "load_id": gid, "datetime": cursor_now(),
                                  "count": 10})
     h = recv_chat(conns["alice"])
-    assert h == dict(p, content="hi!", edited_at=edited_at)  # the deleted one is left out
+    # The deleted one is left out; history shows messages, not changes: no seq.
+    assert h == {**{k: v for k, v in p.items() if k != "seq"}, "content": "hi!",
+                 "edited_at": edited_at}
     done = conns["alice"].recv()
     assert done["payload"] == {"type": "chat", "load_id": gid, "count": 1, "complete": True,
                                "more": False}
@@ -405,6 +409,7 @@ def test_guilds_membership_and_history_survive_a_restart(crew, server):
     alice = connect(server, users["alice"][0])
     assert alice.auth_payload["guilds"] == []
     bob.send("load", {"type": "chat", "load_id": gid, "datetime": cursor_now(), "count": 5})
+    del p["seq"]  # history shows the message, not its change
     assert recv_chat(bob) == p
     carol = connect(server, users["carol"][0])
     send_chat(carol, gid, "after restart")

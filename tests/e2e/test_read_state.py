@@ -29,7 +29,7 @@ def test_the_auth_answer_counts_the_others_messages_after_my_mark(server, trio):
     chat = dm(trio, "alice", "bob")
     empty = summary_of(alice.auth_payload["chats"], chat)
     assert empty == {"chat_id": chat, "last_read_id": None, "unread_count": 0,
-                     "last_message": None}
+                     "last_message": None, "last_seq": 0}
     bob = connect(server, trio["bob"][0])
     first = send(bob, chat, "one")
     send(alice, chat, "mine")  # my own: never unread to me
