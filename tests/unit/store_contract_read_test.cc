@@ -140,5 +140,26 @@ TEST_P(StoreContract, ChatSummariesComeInTheOrderAskedAndLeaveOutChatsThatDoNotE
   EXPECT_TRUE(store_->chat_summaries(a, {}, 100)->empty());
 }
 
+// last_seq is the chat's position, as chat_positions reads it: every change counts (a deletion
+// too, though the newest live message is then an older one).
+TEST_P(StoreContract, ChatSummariesGiveTheChatsPosition) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  int64_t chat = befriend(a, b, 500);
+  EXPECT_EQ(store_->chat_summaries(a, {chat}, 100)->front().last_seq, 0);
+  for (int64_t id : {1, 2})
+    ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
+                   store_->put_message({id, chat, b, "m" + std::to_string(id), 1000 + id}, cb);
+                 }).ok()));
+  ASSERT_TRUE((wait<MessageRecord>([&](Callback<MessageRecord> cb) {
+                 store_->edit_message(chat, 2, b, "", 2000, cb);
+               }).ok()));
+  auto sum = store_->chat_summaries(a, {chat}, 100);
+  ASSERT_TRUE(sum.ok());
+  EXPECT_EQ(sum->front().last_seq, 3);
+  ASSERT_TRUE(sum->front().last_message);
+  EXPECT_EQ(sum->front().last_message->id, 1);
+  EXPECT_EQ(store_->chat_positions({chat})->front().last_seq, 3);
+}
+
 }  // namespace
 }  // namespace rwd::store
