@@ -170,6 +170,69 @@ def test_a_send_and_its_retry_on_two_nodes_at_once_store_one_message(cluster):
     cb.expect_silence(0.5)
 
 
+def test_a_reconnect_to_another_node_catches_up_while_the_chat_goes_on(cluster):
+    """b leaves node 1 and comes back on node 2 with its position: what a (on node 0) sent,
+    edited and deleted meanwhile is replayed in order, then a's sends during and after the
+    reconnect arrive live, each change exactly once."""
+    a, b = user(cluster, 0), user(cluster, 1)
+    befriend(cluster, 0, 1, a, b)
+    chat = chat_id(a[1], b[1])
+    ca = connect(cluster, 0, a[0], version=2)
+    cb = connect(cluster, 1, b[0], version=2)
+    ca.send("chat", {"type": "send", "chat_id": chat, "content": "seen"})
+    seen = cb.recv_type("chat", 10)["payload"]
+    cb.close()
+    for text in ("missed 1", "missed 2"):
+        ca.send("chat", {"type": "send", "chat_id": chat, "content": text})
+    first = ca.recv_type("chat", 10)["payload"]
+    ca.recv_type("chat", 10)
+    ca.send("chat", {"type": "edit", "chat_id": chat, "id": first["id"], "content": "missed 1!"})
+    ca.recv_type("chat", 10)
+    stop = threading.Event()
+
+    def keep_sending():  # under the per-user chat limit (60 a minute) with what came before
+        for i in range(40):
+            if stop.is_set():
+                return
+            ca.send("chat", {"type": "send", "chat_id": chat, "content": f"live {i}"})
+            time.sleep(0.02)
+
+    t = threading.Thread(target=keep_sending)
+    t.start()
+    try:
+        back = Client(node(cluster, 2), version=2)
+        back.send("heartbeat", {"count": 0})
+        back.recv_type("heartbeat", 10)
+        back.send("auth", {"auth": b[0], "since": {chat: seen["seq"]}})
+        assert back.recv_type("auth", 10)["type"] == "auth"
+        changes = []
+        while True:
+            f = back.recv(10)
+            if f["type"] == "catch_up":
+                break
+            assert f["type"] == "chat", f
+            changes.append(f["payload"])
+        [entry] = f["payload"]["chats"]
+        assert entry["chat_id"] == chat and not entry["reload"], entry
+        assert [(m["type"], m["content"]) for m in changes[:3]] == [
+            ("send", "missed 1"), ("send", "missed 2"), ("edit", "missed 1!")]
+        assert [m["seq"] for m in changes] == list(range(seen["seq"] + 1, entry["seq"] + 1))
+        t.join()
+        live = []
+        last = seen["seq"] + 3 + 40
+        while entry["seq"] + len(live) < last:
+            f = back.recv(10)
+            if f["type"] == "chat":
+                live.append(f["payload"])
+        assert [m["seq"] for m in live] == list(range(entry["seq"] + 1, last + 1))
+        contents = [m["content"] for m in changes[3:] + live]
+        assert contents == [f"live {i}" for i in range(40)]
+        back.expect_silence(0.5)
+    finally:
+        stop.set()
+        t.join()
+
+
 def test_typing_reaches_members_on_other_nodes(cluster):
     """Typing in a direct message and in a guild whose members are on three nodes: each other
     member's v2 connection is told once, wherever it is; the typer is not."""
