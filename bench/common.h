@@ -70,6 +70,9 @@ struct Options {
   // Prints each message slower than this many ms (0: none) to stderr with its send time, to
   // tell one long stall from many short ones.
   double slow_ms = 0;
+  // v2 only: each send is preceded by a `typing` frame in its chat, as a client's is when its
+  // person starts typing (the server forwards what its per-user limit lets through).
+  bool typing = false;
   // fanout (also rate)
   int members = 1000;
   // history

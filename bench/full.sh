@@ -3,8 +3,9 @@
 # with the documented benchmark flags and its mail going to a local SMTP sink, runs each
 # scenario at a meaningful size, and appends every JSON line to OUT/results.jsonl.
 #   bench/full.sh SERVER_BINARY BENCH_BINARY [OUT_DIR] [SCENARIO...]
-# SCENARIO names one of the runs below (idle connect dm dm500 dm2k dmrate history burst
-# histdm fanout search login dmlogin); none means all. Use a Release or RelWithDebInfo server.
+# SCENARIO names one of the runs below (idle connect dm dm500 dm2k dmrate dmrate2 dmtyping
+# history burst histdm fanout search login dmlogin); none means all. Use a Release or
+# RelWithDebInfo server.
 # REWIND_BENCH_PERF=SECONDS records a perf profile of the server into OUT/perf-NAME.data,
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
 # REWIND_BENCH_SLOW_MS=N lists each message of the dmrate run slower than N ms, with its send
@@ -116,6 +117,9 @@ wanted dm500 && bench dm500 dm --pairs 500 --duration 10
 wanted dm2k && bench dm2k dm --pairs 100 --rate 2000 --duration 20
 wanted dmrate && bench dmrate dm --pairs 100 --rate 5000 --duration 20 \
   ${REWIND_BENCH_SLOW_MS:+--slow-ms "$REWIND_BENCH_SLOW_MS"}
+# The same rate on v2, without and with a typing frame before each send (the typing figures).
+wanted dmrate2 && bench dmrate2 dm --pairs 100 --rate 5000 --duration 20 --ws-version 2
+wanted dmtyping && bench dmtyping dm --pairs 100 --rate 5000 --duration 20 --ws-version 2 --typing
 wanted history && bench history history --messages 1000000 --duration 10
 wanted burst && bench burst history --messages 1000000 --burst --concurrency 1000
 if wanted histdm; then

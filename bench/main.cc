@@ -79,6 +79,9 @@ int main_impl(int argc, char** argv) {
                  "LATENCY_MS\", AT_S its send time after the warm-up")
       ->capture_default_str();
 
+  dm->add_flag("--typing", o.typing,
+               "Precede each send with a typing frame in its chat (needs --ws-version 2)");
+
   auto* history = app.add_subcommand("history", "load the newest messages of a full chat");
   history->add_option("--messages", o.messages, "Messages the chat must hold (pre-filled once)")
       ->capture_default_str();

@@ -273,6 +273,7 @@ struct DmUser {
   std::shared_ptr<WsConn> conn;
   std::string id;
   std::string prefix;  // the chat frame up to the content
+  std::string typing;  // the typing frame of its chat (--typing)
 };
 
 struct DmRun {
@@ -294,6 +295,7 @@ struct DmRun {
   void send(size_t u, int64_t t) {
     uint64_t s = seq++;
     pending.emplace(s, 0);
+    if (o.typing) users[u].conn->send(users[u].typing);
     users[u].conn->send(users[u].prefix + std::to_string(s) + " " + std::to_string(t) + "\"}}");
     if (t >= warm_end && t < end) sent++;
   }
@@ -379,6 +381,7 @@ Task<void> dm_worker(WorkerCtx& ctx, const Options& o, const Pool& pool) {
     if (d.id.empty()) throw std::runtime_error("token refused for " + me.name);
     d.prefix = R"({"type":"chat","payload":{"type":"send","chat_id":")" + pool.chat_id(k) +
                R"(","content":")";
+    d.typing = R"({"type":"typing","payload":{"chat_id":")" + pool.chat_id(k) + R"("}})";
   });
   for (size_t u = 0; u < run.users.size(); u++) {
     net::co_spawn(ex, run.read_loop(u), net::detached);
@@ -407,6 +410,8 @@ Task<void> dm_worker(WorkerCtx& ctx, const Options& o, const Pool& pool) {
 }
 
 int run_dm(Options& o, Report& rep, pid_t spid) {
+  if (o.typing && o.ws_version != 2)
+    throw std::runtime_error("--typing needs --ws-version 2 (typing is a v2 request)");
   net::io_context io(1);
   Pool pool = prepare_pool(io, o, 0, o.pairs);
   int workers = o.workers > 0 ? o.workers : 1;
@@ -417,6 +422,7 @@ int run_dm(Options& o, Report& rep, pid_t spid) {
   else
     rep.param("window", o.window);
   rep.param("ws_version", o.ws_version);
+  if (o.typing) rep.param("typing", 1);
   rep.param("warmup_s", o.warmup_s);
   rep.param("duration_s", o.duration_s);
   common_params(rep, o, workers);
