@@ -757,7 +757,7 @@ function onAuth(payload, fresh) {
   state.online = new Set(payload.online || []);
   state.showPresence = payload.show_presence !== false;
   $('presence-toggle').checked = state.showPresence;
-  if (Array.isArray(payload.chats)) applySummaries(payload.chats);
+  if (Array.isArray(payload.chats)) applySummaries(payload.chats, fresh);
   else if (fresh) state.gateway.send('load', {type: 'chats'});  // not read with the answer: ask
   renderLists();
   route();
@@ -1057,12 +1057,17 @@ function liveMessage(conv, msg) {
 
 const READ_DELAY_MS = 300;  // marks while messages pour in go out as one
 
-function applySummaries(list) {
+// `first`: the list of a fresh connection's auth answer, read before any history load of that
+// connection. A later list (`load chats`, a refresh) may have been read after a history load
+// and be ahead of an event still on its way, which its position would then skip: it only
+// places a conversation that holds nothing and loads nothing.
+function applySummaries(list, first = false) {
   for (const s of list || []) {
     const conv = convForChatId(s.chat_id);
     if (!conv) continue;
     if (s.last_read_id && compareIds(s.last_read_id, conv.lastRead || '0') > 0) conv.lastRead = s.last_read_id;
-    if (Number.isInteger(s.last_seq)) {
+    const loading = Boolean(state.load) && state.load.conv === conv;
+    if (Number.isInteger(s.last_seq) && (first || (conv.messages.size === 0 && !loading))) {
       conv.listSeq = s.last_seq;
       // Held, the position is the changes applied; else the list's, or an event's after it.
       if (!holds(conv) && !(s.last_seq <= conv.seq)) conv.seq = s.last_seq;

@@ -296,7 +296,7 @@ void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, in
 }
 
 void Chats::catch_up(const UserView& me, const std::vector<ChatPosition>& since,
-                     CaughtUp done) {
+                     size_t max_bytes, CaughtUp done) {
   // Which chats are mine is the Directory's to say (as for history: a former friend's chat
   // too); what they missed is the store's.
   struct Wanted {
@@ -310,7 +310,7 @@ void Chats::catch_up(const UserView& me, const std::vector<ChatPosition>& since,
     wanted.push_back({p.wire_chat_id, *chat->chat_id, p.seq});
   }
   if (wanted.empty()) return done(std::vector<ChatCatchUp>{});
-  bool submitted = read_pool_.try_submit([this, wanted = std::move(wanted), done] {
+  bool submitted = read_pool_.try_submit([this, wanted = std::move(wanted), max_bytes, done] {
     std::vector<int64_t> ids;
     ids.reserve(wanted.size());
     for (const Wanted& w : wanted) ids.push_back(w.chat_id);
@@ -320,16 +320,27 @@ void Chats::catch_up(const UserView& me, const std::vector<ChatPosition>& since,
     for (const store::ChatPosition& p : *positions) last_seq.emplace(p.chat_id, p.last_seq);
     std::vector<ChatCatchUp> out;
     out.reserve(wanted.size());
+    size_t budget = max_bytes;
     for (const Wanted& w : wanted) {
       auto it = last_seq.find(w.chat_id);
       if (it == last_seq.end()) continue;  // a chat row not there: nothing was ever said
       ChatCatchUp chat{w.wire_chat_id, it->second, false, {}};
       // Seqs have no gaps, so the distance is the count of changes missed.
-      if (w.after > it->second || it->second - w.after > kCatchUpMaxChanges) {
+      if (w.after > it->second || it->second - w.after > kCatchUpMaxChanges ||
+          budget < kCatchUpChangeOverhead) {
         chat.reload = true;
       } else if (w.after < it->second) {
         auto changes = store_.load_chat_changes(w.chat_id, w.after, kCatchUpMaxChanges);
         if (!changes.ok()) return done(changes.error());
+        size_t bytes = 0;
+        for (const store::ChatChange& c : *changes)
+          bytes += c.message.content.size() + kCatchUpChangeOverhead;
+        if (bytes > budget) {  // the chats after it may still fit
+          chat.reload = true;
+          out.push_back(std::move(chat));
+          continue;
+        }
+        budget -= bytes;
         // A message deleted among these comes as its deletion alone: its earlier versions
         // are erased anyway, and a client would show an empty message until the deletion.
         std::unordered_set<int64_t> deleted;

@@ -42,6 +42,9 @@ inline constexpr size_t kSearchMaxWords = 8;  // the words past it are not looke
 // Catch-up (Chats::catch_up): a chat that missed more changes than this is reloaded instead
 // of replayed; replaying it would cost more than its newest page of history.
 inline constexpr int kCatchUpMaxChanges = 500;
+// What a change's frame holds besides its text, about (ids, times, names): the catch-up's
+// estimate of its size.
+inline constexpr size_t kCatchUpChangeOverhead = 220;
 
 struct ChatSettings {
   size_t max_content_chars = 2000;
@@ -121,9 +124,12 @@ class Chats {
   // and the position they end at. A message deleted among them comes as its deletion only.
   // Past kCatchUpMaxChanges changes, or from a position the chat never reached (a client
   // that knew another store), the chat is to be reloaded instead: no changes, `reload`, and
-  // the chat's position. Read on the pool, after the caller started receiving the user's
-  // events: every change committed before is in the answer or follows it as an event.
-  void catch_up(const UserView& me, const std::vector<ChatPosition>& since, CaughtUp done);
+  // the chat's position. So is every chat once about max_bytes of changes were read (text and
+  // a frame's worth of fields each): what is read stays bounded, whatever was asked. Read on
+  // the pool, after the caller started receiving the user's events: every change committed
+  // before is in the answer or follows it as an event.
+  void catch_up(const UserView& me, const std::vector<ChatPosition>& since, size_t max_bytes,
+                CaughtUp done);
   // The largest count load() serves; larger requests are capped to it.
   int history_limit() const { return settings_.history_max_count; }
 

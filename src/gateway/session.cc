@@ -328,7 +328,7 @@ void Session::answer_auth(const std::string& request_id) {
         auto since = std::move(*s.since_);
         s.since_.reset();
         s.services_.chats.catch_up(
-            *s.user_, since,
+            *s.user_, since, s.services_.settings.catch_up_bytes_limit,
             s.on_strand([request_id, summaries = std::move(r)](
                             Session& s, Result<std::vector<domain::ChatCatchUp>> caught) mutable {
               s.auth_in_flight_ = false;
@@ -347,7 +347,16 @@ std::vector<std::string> Session::catch_up_frames(CatchUp& catch_up, const std::
     frames.push_back(protocol::with_request_id(protocol::encode_catch_up(nullptr), request_id));
     return frames;
   }
+  // The replay shares the send queue with the frames kept meanwhile (their cap is the whole
+  // queue's): it takes at most what they left of it, and never more than its own share.
   size_t budget = services_.settings.catch_up_bytes_limit;
+  {
+    std::lock_guard lock(early_mu_);
+    size_t left = services_.settings.early_bytes_limit > early_bytes_
+                      ? services_.settings.early_bytes_limit - early_bytes_
+                      : 0;
+    budget = std::min(budget, left / 2);
+  }
   for (domain::ChatCatchUp& chat : catch_up.chats.value()) {
     replayed[chat.wire_chat_id] = chat.seq;
     if (chat.reload) continue;

@@ -31,9 +31,10 @@ struct SessionSettings {
   // Bytes of hub frames kept while the first auth answer waits for the broker (as a send
   // queue's cap, --send-queue-bytes): past it the session closes as a slow consumer (4105).
   size_t early_bytes_limit = 2 << 20;
-  // Bytes of changes one catch-up replays at most (a quarter of --send-queue-bytes): the
-  // chats past it are to be reloaded instead, so that the replay, the answer and the events
-  // that arrive meanwhile fit in the send queue.
+  // Bytes of changes one catch-up replays at most (a quarter of --send-queue-bytes; less when
+  // the events kept for the first answer took more than half of the queue: half of what they
+  // left): the chats past it are to be reloaded instead, so that the kept events, the answer,
+  // the replay and the events that follow fit in the send queue.
   size_t catch_up_bytes_limit = 512 << 10;
   int rate_count = 120;  // requests per connection per window
   int64_t rate_window_us = 60'000'000;

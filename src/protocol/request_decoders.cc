@@ -222,7 +222,6 @@ Result<std::optional<std::vector<domain::ChatPosition>>> read_since(const Value&
       " chat ids, each to the position last seen there (an integer of at least 0).";
   const Value& since = it->value;
   if (!since.IsObject() || since.MemberCount() > kMaxCatchUpChats) return invalid(kRule);
-  if (has_duplicate_key(since)) return Error{Errc::kMalformedFrame, "the frame repeats a key."};
   std::vector<domain::ChatPosition> out;
   out.reserve(since.MemberCount());
   for (auto m = since.MemberBegin(); m != since.MemberEnd(); ++m) {
@@ -236,6 +235,13 @@ Result<std::optional<std::vector<domain::ChatPosition>>> read_since(const Value&
     if (seq < 0) return invalid(kRule);
     out.push_back({chat, seq});
   }
+  // One chat under two spellings ("108" and "0108") is a repeated key too.
+  std::vector<int64_t> ids;
+  ids.reserve(out.size());
+  for (const auto& p : out) ids.push_back(p.wire_chat_id);
+  std::sort(ids.begin(), ids.end());
+  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end())
+    return Error{Errc::kMalformedFrame, "the frame repeats a key."};
   return Out(std::move(out));
 }
 
