@@ -295,8 +295,8 @@ void Chats::load(const UserView& me, int64_t wire_chat_id, int64_t before_us, in
   if (!submitted) done(Error{Errc::kOverloaded, "too many history loads at once; try again."});
 }
 
-void Chats::catch_up(const UserView& me, const std::vector<ChatPosition>& since,
-                     size_t max_bytes, CaughtUp done) {
+void Chats::catch_up(const UserView& me, const std::vector<ChatPosition>& since, size_t max_bytes,
+                     CaughtUp done) {
   // Which chats are mine is the Directory's to say (as for history: a former friend's chat
   // too); what they missed is the store's.
   struct Wanted {
@@ -352,9 +352,10 @@ void Chats::catch_up(const UserView& me, const std::vector<ChatPosition>& since,
           if (c.kind != store::ChangeKind::kDelete && deleted.contains(m.id)) continue;
           chat.changes.push_back(
               {c.kind == store::ChangeKind::kSend ? ChatAction::kSend : ChatAction::kEdit,
-               ChatMessage{m.id, w.wire_chat_id, m.author_id,
-                           c.kind == store::ChangeKind::kDelete ? std::string() : std::move(m.content),
-                           m.created_us, m.edited_us, m.seq}});
+               ChatMessage{
+                   m.id, w.wire_chat_id, m.author_id,
+                   c.kind == store::ChangeKind::kDelete ? std::string() : std::move(m.content),
+                   m.created_us, m.edited_us, m.seq}});
         }
       }
       out.push_back(std::move(chat));

@@ -375,8 +375,8 @@ std::vector<std::string> Session::catch_up_frames(CatchUp& catch_up, const std::
     }
     chat.changes.clear();
   }
-  frames.push_back(protocol::with_request_id(protocol::encode_catch_up(&catch_up.chats.value()),
-                                             request_id));
+  frames.push_back(
+      protocol::with_request_id(protocol::encode_catch_up(&catch_up.chats.value()), request_id));
   return frames;
 }
 

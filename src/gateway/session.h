@@ -168,9 +168,9 @@ class Session : public std::enable_shared_from_this<Session> {
     int64_t seq = 0;
   };
   std::vector<EarlyFrame> early_frames_;  // early_mu_
-  size_t early_bytes_ = 0;           // early_mu_: of early_frames_
-  bool early_overflowed_ = false;    // early_mu_: closed for passing early_bytes_limit
-  std::vector<Held> pending_;        // a vector: empty costs nothing, unlike a deque
+  size_t early_bytes_ = 0;                // early_mu_: of early_frames_
+  bool early_overflowed_ = false;         // early_mu_: closed for passing early_bytes_limit
+  std::vector<Held> pending_;             // a vector: empty costs nothing, unlike a deque
   // The `since` of the auth that is to give the first answer (v2): the catch-up it asks.
   std::optional<std::vector<domain::ChatPosition>> since_;
   LocalRateLimiter rate_;

@@ -817,8 +817,9 @@ TEST(GatewayCodecTest, AV2AuthMayGiveThePositionsToCatchUpFrom) {
   auto too_many = decode(many + "}}}", Version::kV2);
   ASSERT_FALSE(too_many.ok());
   EXPECT_EQ(too_many.error().code, Errc::kInvalidPayload);
-  for (const char* frame : {R"({"type":"auth","payload":{"auth":"t","since":{"1":1,"1":2}}})",
-                            R"({"type":"auth","payload":{"auth":"t","since":{"108":1,"0108":2}}})"}) {
+  for (const char* frame :
+       {R"({"type":"auth","payload":{"auth":"t","since":{"1":1,"1":2}}})",
+        R"({"type":"auth","payload":{"auth":"t","since":{"108":1,"0108":2}}})"}) {
     auto twice = decode(frame, Version::kV2);
     ASSERT_FALSE(twice.ok()) << frame;
     EXPECT_EQ(twice.error().code, Errc::kMalformedFrame) << frame;
