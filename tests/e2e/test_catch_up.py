@@ -259,18 +259,24 @@ def test_nothing_is_lost_or_repeated_while_a_busy_chat_is_caught_up(server, trio
             bob.send("chat", {"type": "send", "chat_id": chat, "content": f"busy {i}"})
             sent.append(i)
             i += 1
-            if i % 50 == 0:  # about 500 a second: bob's unread echoes stay far from his queue's cap
-                stop.wait(0.01)
+            if i % 5 == 0:  # about 300 a second: bob's unread echoes stay far from his queue's cap
+                stop.wait(0.015)
 
     t = threading.Thread(target=keep_sending)
     t.start()
+    replays = 0
     try:
         position = 0
         for _ in range(15):
             c, replayed, caught = reconnect(server, trio["alice"][0], {chat: position})
             [entry] = caught["chats"]
-            assert not entry["reload"], entry
             seqs = [m["seq"] for m in replayed]
+            if entry["reload"]:  # a slow reconnect (a sanitizer build) fell past the bound
+                assert entry["seq"] - position > 500 and seqs == [], (position, entry)
+                position = entry["seq"]
+                c.close()
+                continue
+            replays += 1
             assert seqs == list(range(position + 1, entry["seq"] + 1)), (position, seqs[:5])
             # Then live events, continuing where the catch-up ended: a client skips a change at
             # or below its position (one on its way when the answer left), and misses none.
@@ -286,6 +292,7 @@ def test_nothing_is_lost_or_repeated_while_a_busy_chat_is_caught_up(server, trio
     finally:
         stop.set()
         t.join()
+    assert replays >= 10, replays
 
 
 @pytest.mark.parametrize("since, code", [
