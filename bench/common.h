@@ -57,6 +57,8 @@ struct Options {
   // idle
   int connections = 1000;
   int sessions_per_user = 10;
+  // idle: accounts 2k and 2k+1 are friends for k < friend_pairs (their presence is told).
+  int friend_pairs = 0;
   double hold_s = 10;
   double heartbeat_s = 30;
   int ramp = 200;

@@ -59,6 +59,10 @@ int main_impl(int argc, char** argv) {
   idle->add_option("--sessions-per-user", o.sessions_per_user,
                    "Connections per account (the server allows 10 by default)")
       ->capture_default_str();
+  idle->add_option("--friend-pairs", o.friend_pairs,
+                   "Make accounts 2k and 2k+1 friends for k below this (with --ws-version 2, "
+                   "each is told when the other comes online)")
+      ->capture_default_str();
   idle->add_option("--hold", o.hold_s, "Seconds to hold them once open")->capture_default_str();
   idle->add_option("--heartbeat", o.heartbeat_s, "Seconds between heartbeats")
       ->capture_default_str();

@@ -32,14 +32,6 @@ void sleep_s(double s) {
   if (s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(s));
 }
 
-// Reads and drops frames so the socket's buffers never fill; ends when the connection does.
-Task<void> discard_reads(std::shared_ptr<WsConn> c) {
-  try {
-    for (;;) co_await c->read();
-  } catch (...) {
-  }
-}
-
 // The app sends a heartbeat every 40 s and the server drops a connection after 45 s of
 // silence: keep every bench connection alive the same way.
 Task<void> heartbeats(std::shared_ptr<WsConn> c, double interval_s, double first_s) {
@@ -56,14 +48,21 @@ struct RunResult {
   WorkerOut total;
   std::vector<WorkerOut> each;
   std::vector<std::string> ready_notes;
+  // From the workers' start to every worker ready (connected): its length and the server's
+  // CPU in it.
+  double ready_s = 0, ready_server_cpu_s = 0;
 };
 
 RunResult run_fleet(const Options& o, Report& rep, pid_t spid, int workers, WorkerMain main,
                     bool hold) {
   RunResult rr;
   Fleet fleet;
+  ProcStats started = read_proc(spid);
+  int64_t started_ns = now_ns();
   fleet.start(workers, main);
   rr.ready_notes = fleet.expect_all("ready", 900);
+  rr.ready_s = (now_ns() - started_ns) / 1e9;
+  rr.ready_server_cpu_s = read_proc(spid).cpu_s - started.cpu_s;
   std::cerr << "run: " << workers << " worker(s) ready, running" << std::endl;
   rep.server_before = read_proc(spid);
   fleet.tell_all("go");
@@ -111,6 +110,18 @@ void common_params(Report& rep, const Options& o, int workers) {
 // ---------------------------------------------------------------------------------------
 // idle: N authenticated connections that only send heartbeats.
 
+// Reads and drops a connection's frames, so the socket's buffers never fill, counting the
+// presence events among them; ends when the connection does.
+Task<void> count_presence(std::shared_ptr<WsConn> c, double& presence) {
+  try {
+    for (;;) {
+      std::string_view text = co_await c->read();
+      if (text.find(R"("type":"presence")") != std::string_view::npos) presence++;
+    }
+  } catch (...) {
+  }
+}
+
 Task<void> idle_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, size_t users) {
   auto ex = co_await net::this_coro::executor;
   std::vector<size_t> mine;
@@ -127,7 +138,7 @@ Task<void> idle_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, size_
       if ((co_await c->hello(pool.accounts[i % users].token)).empty())
         throw std::runtime_error("token refused");
       conns[j] = c;
-      net::co_spawn(ex, discard_reads(c), net::detached);
+      net::co_spawn(ex, count_presence(c, ctx.out.counters["presence_events"]), net::detached);
       double first = std::uniform_real_distribution<double>(0, o.heartbeat_s)(rng);
       net::co_spawn(ex, heartbeats(c, o.heartbeat_s, first), net::detached);
       ok = true;
@@ -158,13 +169,17 @@ int run_idle(Options& o, Report& rep, pid_t spid) {
   net::io_context io(1);
   size_t users = (o.connections + o.sessions_per_user - 1) / o.sessions_per_user;
   if (o.users > 0) users = std::max(users, size_t(o.users));
-  Pool pool = prepare_pool(io, o, users, 0);
+  if (size_t(o.friend_pairs) * 2 > users)
+    throw std::runtime_error("--friend-pairs needs two accounts per pair");
+  Pool pool = prepare_pool(io, o, users, size_t(o.friend_pairs));
   // One process holds at most 20,000 files here: 15,000 connections per worker leaves room.
   int workers = o.workers > 0 ? o.workers : std::max(1, (o.connections + 14999) / 15000);
   rep.param("connections", o.connections);
   rep.param("users", double(users));
   rep.param("hold_s", o.hold_s);
   rep.param("heartbeat_s", o.heartbeat_s);
+  rep.param("friend_pairs", o.friend_pairs);
+  rep.param("ws_version", o.ws_version);
   common_params(rep, o, workers);
   ProcStats base = read_proc(spid);
   auto rr = run_fleet(
@@ -173,6 +188,17 @@ int run_idle(Options& o, Report& rep, pid_t spid) {
   double est = rr.total.counters["established"];
   rep.result("established", est, fmt_num(est) + " of " + fmt_num(o.connections));
   rep.result("failed", rr.total.counters["failed"], fmt_num(rr.total.counters["failed"]));
+  // The login storm: every connection opened and authenticated (--ramp at once per worker).
+  rep.result("connect_phase_s", rr.ready_s, fmt_num(rr.ready_s, 1) + " s to open them all");
+  rep.result("connect_phase_server_cpu_s", rr.ready_server_cpu_s,
+             fmt_num(rr.ready_server_cpu_s, 2) + " s of server CPU meanwhile (" +
+                 fmt_num(est > 0 ? rr.ready_server_cpu_s * 1e6 / est : 0, 1) +
+                 " µs per connection)");
+  double presence = rr.total.counters["presence_events"];
+  rep.result("presence_events", presence,
+             fmt_num(presence) + " presence events received (" +
+                 fmt_num(rr.ready_s > 0 ? presence / rr.ready_s : 0) +
+                 " a second of the connect phase)");
   rep.result("alive_at_end", rr.total.counters["alive_at_end"],
              fmt_num(rr.total.counters["alive_at_end"]) + " after holding " +
                  fmt_num(rep.measured_s, 1) + " s");
