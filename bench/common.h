@@ -59,6 +59,9 @@ struct Options {
   int sessions_per_user = 10;
   // idle: accounts 2k and 2k+1 are friends for k < friend_pairs (their presence is told).
   int friend_pairs = 0;
+  // idle, with friend_pairs: each of those accounts sends a typing frame in its pair's chat
+  // every this many seconds (0: never).
+  double typing_every_s = 0;
   double hold_s = 10;
   double heartbeat_s = 30;
   int ramp = 200;

@@ -3,9 +3,9 @@
 # with the documented benchmark flags and its mail going to a local SMTP sink, runs each
 # scenario at a meaningful size, and appends every JSON line to OUT/results.jsonl.
 #   bench/full.sh SERVER_BINARY BENCH_BINARY [OUT_DIR] [SCENARIO...]
-# SCENARIO names one of the runs below (idle idle2 presence connect dm dm500 dm2k dmrate dmrate2
-# dmtyping history burst histdm fanout search login dmlogin); none means all. Use a Release or
-# RelWithDebInfo server.
+# SCENARIO names one of the runs below (idle idle2 presence idletyping connect dm dm500 dm2k
+# dmrate dmrate2 dmtyping history burst histdm fanout search login dmlogin); none means all.
+# Use a Release or RelWithDebInfo server.
 # REWIND_BENCH_PERF=SECONDS records a perf profile of the server into OUT/perf-NAME.data,
 # starting REWIND_BENCH_PERF_DELAY seconds (default 20) after each run begins.
 # REWIND_BENCH_SLOW_MS=N lists each message of the dmrate run slower than N ms, with its send
@@ -117,7 +117,12 @@ wanted idle && bench idle idle --connections "${REWIND_BENCH_IDLE:-19000}" --hol
 wanted idle2 && bench idle2 idle --connections "${REWIND_BENCH_IDLE:-19000}" \
   --sessions-per-user 1 --ws-version 2 --hold 5
 wanted presence && bench presence idle --connections "${REWIND_BENCH_IDLE:-19000}" \
-  --sessions-per-user 1 --friend-pairs $(( ${REWIND_BENCH_IDLE:-19000} / 2 )) --ws-version 2 --hold 5
+  --sessions-per-user 1 --friend-pairs $(( ${REWIND_BENCH_IDLE:-19000} / 2 )) --ws-version 2 \
+  --hold 5
+# Then every one of them typing to its friend all along (a typing frame every 3 s).
+wanted idletyping && bench idletyping idle --connections "${REWIND_BENCH_IDLE:-19000}" \
+  --sessions-per-user 1 --friend-pairs $(( ${REWIND_BENCH_IDLE:-19000} / 2 )) --ws-version 2 \
+  --typing-every 3 --hold 20
 wanted connect && bench connect connect --concurrency 64 --duration 10
 wanted dm && bench dm dm --pairs 100 --duration 10
 wanted dm500 && bench dm500 dm --pairs 500 --duration 10

@@ -63,6 +63,10 @@ int main_impl(int argc, char** argv) {
                    "Make accounts 2k and 2k+1 friends for k below this (with --ws-version 2, "
                    "each is told when the other comes online)")
       ->capture_default_str();
+  idle->add_option("--typing-every", o.typing_every_s,
+                   "With --friend-pairs and --ws-version 2: each of those accounts sends a "
+                   "typing frame to its friend every this many seconds (0: never)")
+      ->capture_default_str();
   idle->add_option("--hold", o.hold_s, "Seconds to hold them once open")->capture_default_str();
   idle->add_option("--heartbeat", o.heartbeat_s, "Seconds between heartbeats")
       ->capture_default_str();

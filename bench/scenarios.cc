@@ -111,14 +111,27 @@ void common_params(Report& rep, const Options& o, int workers) {
 // idle: N authenticated connections that only send heartbeats.
 
 // Reads and drops a connection's frames, so the socket's buffers never fill, counting the
-// presence events among them; ends when the connection does.
-Task<void> count_presence(std::shared_ptr<WsConn> c, double& presence) {
+// presence and typing events among them; ends when the connection does.
+Task<void> count_events(std::shared_ptr<WsConn> c, double& presence, double& typing) {
   try {
     for (;;) {
       std::string_view text = co_await c->read();
       if (text.find(R"("type":"presence")") != std::string_view::npos) presence++;
+      if (text.find(R"("type":"typing")") != std::string_view::npos) typing++;
     }
   } catch (...) {
+  }
+}
+
+// A person typing to their friend all along: a typing frame in the chat every interval_s (the
+// first after first_s), as a client repeats it while its person types.
+Task<void> keep_typing(std::shared_ptr<WsConn> c, std::string chat_id, double interval_s,
+                       double first_s) {
+  co_await sleep_for_s(first_s);
+  const std::string frame = R"({"type":"typing","payload":{"chat_id":")" + chat_id + R"("}})";
+  while (!c->closed()) {
+    c->send(frame);
+    co_await sleep_for_s(interval_s);
   }
 }
 
@@ -138,7 +151,16 @@ Task<void> idle_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, size_
       if ((co_await c->hello(pool.accounts[i % users].token)).empty())
         throw std::runtime_error("token refused");
       conns[j] = c;
-      net::co_spawn(ex, count_presence(c, ctx.out.counters["presence_events"]), net::detached);
+      net::co_spawn(ex,
+                    count_events(c, ctx.out.counters["presence_events"],
+                                 ctx.out.counters["typing_events"]),
+                    net::detached);
+      size_t account = i % users;
+      if (o.typing_every_s > 0 && account < 2 * size_t(o.friend_pairs)) {
+        double at = std::uniform_real_distribution<double>(0, o.typing_every_s)(rng);
+        net::co_spawn(ex, keep_typing(c, pool.chat_id(account / 2), o.typing_every_s, at),
+                      net::detached);
+      }
       double first = std::uniform_real_distribution<double>(0, o.heartbeat_s)(rng);
       net::co_spawn(ex, heartbeats(c, o.heartbeat_s, first), net::detached);
       ok = true;
@@ -155,6 +177,7 @@ Task<void> idle_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, size_
       std::to_string(established) + " established, " + std::to_string(failed) + " failed";
   if (!first_error.empty()) note += " (first: " + first_error + ")";
   co_await ctx.ready(note);
+  ctx.out.counters["typing_events"] = 0;  // those of the hold only
   co_await ctx.wait_stop();
   ctx.run_ended();
   int64_t alive = 0;
@@ -179,6 +202,7 @@ int run_idle(Options& o, Report& rep, pid_t spid) {
   rep.param("hold_s", o.hold_s);
   rep.param("heartbeat_s", o.heartbeat_s);
   rep.param("friend_pairs", o.friend_pairs);
+  if (o.typing_every_s > 0) rep.param("typing_every_s", o.typing_every_s);
   rep.param("ws_version", o.ws_version);
   common_params(rep, o, workers);
   ProcStats base = read_proc(spid);
@@ -199,6 +223,11 @@ int run_idle(Options& o, Report& rep, pid_t spid) {
              fmt_num(presence) + " presence events received (" +
                  fmt_num(rr.ready_s > 0 ? presence / rr.ready_s : 0) +
                  " a second of the connect phase)");
+  if (o.typing_every_s > 0) {
+    double typing = rr.total.counters["typing_events"];
+    rep.result("typing_events_per_s", typing / rep.measured_s,
+               fmt_num(typing / rep.measured_s) + " typing events received a second of the hold");
+  }
   rep.result("alive_at_end", rr.total.counters["alive_at_end"],
              fmt_num(rr.total.counters["alive_at_end"]) + " after holding " +
                  fmt_num(rep.measured_s, 1) + " s");

@@ -85,7 +85,8 @@ run history --messages 200
 run history --messages 200 --burst --concurrency 4
 run login --concurrency 2 --users 4
 run idle --connections 20 --hold 0.5 --workers 2
-run idle --connections 20 --sessions-per-user 1 --friend-pairs 10 --ws-version 2 --hold 0.5
+run idle --connections 20 --sessions-per-user 1 --friend-pairs 10 --ws-version 2 --hold 0.5 \
+  --typing-every 0.2
 run fanout --members 5
 run fanout --members 5 --rate 50
 echo "=== bench smoke: every scenario ran"
