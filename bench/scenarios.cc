@@ -151,10 +151,10 @@ Task<void> idle_worker(WorkerCtx& ctx, const Options& o, const Pool& pool, size_
       if ((co_await c->hello(pool.accounts[i % users].token)).empty())
         throw std::runtime_error("token refused");
       conns[j] = c;
-      net::co_spawn(ex,
-                    count_events(c, ctx.out.counters["presence_events"],
-                                 ctx.out.counters["typing_events"]),
-                    net::detached);
+      net::co_spawn(
+          ex,
+          count_events(c, ctx.out.counters["presence_events"], ctx.out.counters["typing_events"]),
+          net::detached);
       size_t account = i % users;
       if (o.typing_every_s > 0 && account < 2 * size_t(o.friend_pairs)) {
         double at = std::uniform_real_distribution<double>(0, o.typing_every_s)(rng);
