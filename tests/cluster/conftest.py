@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -73,22 +74,36 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(request):
     """The module's cluster; a module's CLUSTER_NODE_ARGS are added to NODE_ARGS."""
-    d = tempfile.mkdtemp(prefix="rewind-cluster-")
     args = NODE_ARGS + getattr(request.module, "CLUSTER_NODE_ARGS", [])
+    d = None
     try:
-        r = subprocess.run([CLUSTER, "start", d, str(NODES)] + args, capture_output=True,
-                           text=True, timeout=180)
-        if r.returncode != 0:
-            subprocess.run([CLUSTER, "stop", d], capture_output=True, timeout=120)
-            raise RuntimeError("the cluster did not start:\n" + r.stderr)
+        # A second attempt, in a directory of its own, when the first fails: a port found free
+        # can be taken by another program before the server binds it. What went wrong is
+        # printed either way, its last line first (a report's summary keeps only the first).
+        for attempt in (1, 2):
+            d = tempfile.mkdtemp(prefix="rewind-cluster-")
+            r = subprocess.run([CLUSTER, "start", d, str(NODES)] + args, capture_output=True,
+                               text=True, timeout=180)
+            if r.returncode == 0:
+                break
+            _stop(d)
+            last = (r.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+            print(f"cluster start {attempt} failed ({last}):\n{r.stderr}", file=sys.stderr)
+            if attempt == 2:
+                raise RuntimeError(f"the cluster did not start ({last}):\n{r.stderr}")
         yield Cluster(d)
     finally:
-        subprocess.run([CLUSTER, "stop", d], capture_output=True, timeout=120)
-        # REWIND_KEEP_CLUSTER=1 keeps the nodes' logs for a look after a failure.
-        if os.environ.get("REWIND_KEEP_CLUSTER"):
-            print(f"\ncluster kept in {d}")
-        else:
-            shutil.rmtree(d, ignore_errors=True)
+        if d is not None:
+            _stop(d)
+
+
+def _stop(d):
+    subprocess.run([CLUSTER, "stop", d], capture_output=True, timeout=120)
+    # REWIND_KEEP_CLUSTER=1 keeps the nodes' logs for a look after a failure.
+    if os.environ.get("REWIND_KEEP_CLUSTER"):
+        print(f"\ncluster kept in {d}")
+    else:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 class SourceAddressAdapter(HTTPAdapter):
