@@ -13,9 +13,9 @@ void CommitWindow::write_queued(Clock::time_point now) {
   gap_ += (gap - gap_) / 8;
 }
 
-std::chrono::nanoseconds CommitWindow::hold_at(Clock::time_point now) const {
+std::chrono::nanoseconds CommitWindow::hold_at(Clock::time_point now, size_t queued) const {
   // Writes rarer than one per bound: the next one would not come in time.
-  if (!enabled() || gap_ >= bound_) return {};
+  if (!enabled() || gap_ >= bound_ || queued >= kGroupedAlready) return {};
   auto window = std::min<std::chrono::nanoseconds>(2 * gap_, bound_);
   if (now - last_commit_end_ >= window) return {};
   return window;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 namespace rwd::store {
@@ -12,7 +13,9 @@ namespace rwd::store {
 // between writes (about two more writes per commit), bounded by a latency budget. A write
 // that comes after a quiet spell (the previous commit ended longer than a window ago, or
 // writes rarer than one per bound) is committed at once, so an occasional message pays
-// nothing.
+// nothing; and so is a batch that holds several writes already: then writes come faster
+// than commits end, they group by themselves, and holding would only add its wait to every
+// one of them (on PostgreSQL at 5,000 messages/s that doubled the p99).
 //
 // Not thread-safe: the writer's mutex guards it (writes are queued and batches taken under
 // it).
@@ -28,8 +31,13 @@ class CommitWindow {
   void write_queued(Clock::time_point now);
   // The writer's commit (or failed attempt) ended at `now`.
   void commit_ended(Clock::time_point now) { last_commit_end_ = now; }
-  // How long a batch taken at `now` stays open for more writes: zero commits at once.
-  std::chrono::nanoseconds hold_at(Clock::time_point now) const;
+  // A batch of this many writes or more is committed at once: what a hold would bring it
+  // (one write and about two more) is there already.
+  static constexpr size_t kGroupedAlready = 3;
+
+  // How long a batch of `queued` writes taken at `now` stays open for more writes: zero
+  // commits at once.
+  std::chrono::nanoseconds hold_at(Clock::time_point now, size_t queued) const;
 
  private:
   std::chrono::nanoseconds bound_;

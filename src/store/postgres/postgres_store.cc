@@ -630,7 +630,7 @@ void PostgresStore::writer_loop() {
 void PostgresStore::hold_batch_open(std::unique_lock<std::mutex>& lock) {
   if (queue_.size() >= kMaxBatch || stopping_) return;
   auto now = Clock_::now();
-  auto window = window_.hold_at(now);
+  auto window = window_.hold_at(now, queue_.size());
   if (window.count() == 0) return;
   windows_held_.fetch_add(1, std::memory_order_relaxed);
   holding_batch_ = true;

@@ -454,7 +454,7 @@ void SqliteStore::checkpoint_loop() {
 void SqliteStore::hold_batch_open(std::unique_lock<std::mutex>& lock) {
   if (queue_.size() >= kMaxBatch || stopping_) return;
   auto now = std::chrono::steady_clock::now();
-  auto window = window_.hold_at(now);
+  auto window = window_.hold_at(now, queue_.size());
   if (window.count() == 0) return;
   windows_held_.fetch_add(1, std::memory_order_relaxed);
   holding_batch_ = true;
