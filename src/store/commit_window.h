@@ -15,7 +15,8 @@ namespace rwd::store {
 // writes rarer than one per bound) is committed at once, so an occasional message pays
 // nothing; and so is a batch that holds several writes already: then writes come faster
 // than commits end, they group by themselves, and holding would only add its wait to every
-// one of them (on PostgreSQL at 5,000 messages/s that doubled the p99).
+// one of them (on PostgreSQL at 5,000 messages/s, holding them put the p50 at 2–2.8 ms
+// instead of 1.4–1.6 ms).
 //
 // Not thread-safe: the writer's mutex guards it (writes are queued and batches taken under
 // it).
