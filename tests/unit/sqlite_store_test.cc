@@ -533,6 +533,32 @@ TEST_F(SqliteStoreTest, CloseCommitsWhatTheWindowHolds) {
   EXPECT_EQ(msgs->back().content, "held");
 }
 
+// A batch the writer finds with three writes in it already is committed at once (writes
+// come faster than commits end); one of two is held for more.
+TEST_F(SqliteStoreTest, ABatchOfThreeWritesIsNotHeldAndOneOfTwoIs) {
+  int64_t a = 101;
+  int64_t chat = chat_with_window(5'000'000);
+  // One write every 200 ms: the window (twice the time between writes) is over a second.
+  send_paced(*store_, chat, a, 1000, 5, std::chrono::milliseconds(200));
+  auto batch_of = [&](int64_t first_id, int n) {
+    std::atomic<int> left{n};
+    std::promise<void> all;
+    store_->pause_writer_for_test();
+    for (int64_t id = first_id; id < first_id + n; ++id)
+      store_->put_message({id, chat, a, "m", id, false, std::nullopt}, [&](Result<int64_t> r) {
+        EXPECT_TRUE(r.ok()) << r.error().detail;
+        if (--left == 0) all.set_value();
+      });
+    store_->resume_writer_for_test();
+    ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  };
+  uint64_t held = store_->commit_windows_held();
+  batch_of(5000, 3);
+  EXPECT_EQ(store_->commit_windows_held(), held);
+  batch_of(6000, 2);
+  EXPECT_EQ(store_->commit_windows_held(), held + 1);
+}
+
 TEST_F(SqliteStoreTest, HistoryIsNewestBeforeTheCursorOldestFirstWithoutDeleted) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
