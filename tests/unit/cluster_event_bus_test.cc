@@ -169,7 +169,7 @@ class ClusterEventBusTest : public ::testing::Test {
     ChatEvent e;
     e.message = {9001, from.id ^ to.id, from.id, "hello", 1'000'000, std::nullopt};
     e.recipients = {from.id, to.id};
-    e.origin = {7, "req-1"};
+    e.origin = {7, "req-1", ""};
     return e;
   }
 
@@ -353,7 +353,7 @@ TEST_F(ClusterEventBusTest, GuildChannelsFollowMembershipMadeOnAnotherNode) {
   chat.guild = true;
   chat.message = {5000, guild, alice_.id, "to the crew", 1, std::nullopt};
   chat.recipients = {alice_.id, bob_.id};
-  chat.origin = {3, "r"};
+  chat.origin = {3, "r", ""};
   uint64_t before = a_->bus.counters().published;
   a_->bus.publish(chat);
   server_.drain();

@@ -1216,7 +1216,8 @@ Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(int64_t user_id,
     sum.unread = static_cast<int>(row.int64(2));
     sum.last_seq = row.int64(9);
     if (!row.is_null(3)) {
-      MessageRecord m{row.int64(3), sum.chat_id, row.int64(4), row.text(5), row.int64(6)};
+      MessageRecord m{row.int64(3), sum.chat_id, row.int64(4), row.text(5),
+                      row.int64(6), false,       std::nullopt};
       if (!row.is_null(7)) m.edited_us = row.int64(7);
       m.seq = row.int64(8);
       sum.last_message = std::move(m);
@@ -1257,7 +1258,8 @@ Result<std::vector<MessageRecord>> PostgresStore::search_messages(const MessageS
   out.reserve(PQntuples(q));
   for (int i = 0; i < PQntuples(q); ++i) {
     Row row(q, i);
-    MessageRecord m{row.int64(0), row.int64(1), row.int64(2), row.text(3), row.int64(4)};
+    MessageRecord m{row.int64(0), row.int64(1), row.int64(2), row.text(3),
+                    row.int64(4), false,        std::nullopt};
     if (!row.is_null(5)) m.edited_us = row.int64(5);
     m.seq = row.int64(6);
     out.push_back(std::move(m));

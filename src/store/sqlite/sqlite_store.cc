@@ -773,7 +773,7 @@ Result<std::vector<ChatSummary>> SqliteStore::chat_summaries(int64_t user_id,
             "WHERE chat_id = ? AND deleted = 0 ORDER BY seq DESC LIMIT 1");
         q.bind(1, id);
         if (q.step()) {
-          MessageRecord m{q.int64(0), id, q.int64(1), q.text(2), q.int64(3)};
+          MessageRecord m{q.int64(0), id, q.int64(1), q.text(2), q.int64(3), false, std::nullopt};
           if (!q.is_null(4)) m.edited_us = q.int64(4);
           m.seq = q.int64(5);
           sum.last_message = std::move(m);
@@ -824,7 +824,8 @@ Result<std::vector<MessageRecord>> SqliteStore::search_messages(const MessageSea
         "ORDER BY bm25(message_search, 1.0, 0.0), m.id DESC LIMIT ? OFFSET ?");
     q.bind(1, match).bind(2, int64_t{search.limit}).bind(3, int64_t{search.offset});
     while (q.step()) {
-      MessageRecord m{q.int64(0), q.int64(1), q.int64(2), q.text(3), q.int64(4)};
+      MessageRecord m{q.int64(0), q.int64(1), q.int64(2),  q.text(3),
+                      q.int64(4), false,      std::nullopt};
       if (!q.is_null(5)) m.edited_us = q.int64(5);
       m.seq = q.int64(6);
       out.push_back(std::move(m));
