@@ -498,6 +498,10 @@ def befriend(server, a_token, b_token, b_name):
     assert b.recv_type("ok")["type"] == "ok"
     a.close()
     b.close()
+    # As in create_user: the server leaves the sessions once it has read the closes. Without
+    # this moment a test's first connection can come before that, and a friend's v2
+    # connection is then told that these two went offline (test_presence.py).
+    time.sleep(0.1)
 
 
 @pytest.fixture
