@@ -564,7 +564,7 @@ void Session::handle_guild(const protocol::GuildRequest& req, const std::string&
     if (!st.ok()) s.send_error(st.error(), request_id);
   });
   auto& guilds = services_.guilds;
-  domain::RequestOrigin origin{connection_id_, request_id};
+  domain::RequestOrigin origin{connection_id_, request_id, {}};
   switch (req.op) {
     case protocol::GuildOp::kCreate:
       return guilds.create(*user_, req.name, std::move(origin), std::move(done));

@@ -132,7 +132,7 @@ TEST(EnvelopeCodecTest, AGuildEventComesBackWithEveryAction) {
       e.actor = {4, "dave", std::nullopt};
       if (with_new_owner) e.new_owner = UserView{5, "eve", "x"};
       e.recipients = {3, 4, kBig};
-      e.origin = {99, "r"};
+      e.origin = {99, "r", {}};
       GuildEvent got = round_trip_event(e);
       EXPECT_EQ(got.action, action);
       EXPECT_EQ(got.guild.id, kBig);

@@ -23,7 +23,7 @@ struct Texts {
   }
   void put(int64_t id, int64_t chat, int64_t author, const std::string& text) {
     auto r = wait<int64_t>([&](Callback<int64_t> cb) {
-      store.put_message({id, chat, author, text, 1000 + id}, cb);
+      store.put_message({id, chat, author, text, 1000 + id, false, {}, 0}, cb);
     });
     ASSERT_TRUE(r.ok());
   }
