@@ -16,7 +16,9 @@
 # commit latency histogram (rewind_commit_seconds) and the batch sizes behind the figures.
 # REWIND_BENCH_DATABASE_URL=postgresql://ROLE:PASSWORD@HOST:PORT/postgres runs each server on
 # a fresh PostgreSQL database made on that server (the role must be allowed to create
-# databases; tests/scripts/postgres-cluster makes such a server) instead of SQLite.
+# databases; tests/scripts/postgres-cluster makes such a server) instead of SQLite. The
+# database is dropped when its server stops (left behind, every run's tables would add to the
+# next runs' checkpoints and autovacuum); REWIND_BENCH_KEEP_DATABASE=1 keeps it for a look.
 set -euo pipefail
 server_bin=$(realpath "$1")
 bench_bin=$(realpath "$2")
@@ -29,10 +31,18 @@ python=/usr/bin/python3
 mkdir -p "$out"
 tmp=$(mktemp -d /tmp/rewind-bench-full.XXXXXX)
 pids=()
+bench_db=  # the running server's PostgreSQL database, if any
+drop_bench_db() {
+  [[ -n $bench_db && -z ${REWIND_BENCH_KEEP_DATABASE:-} ]] || return 0
+  psql "$REWIND_BENCH_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" \
+    >/dev/null || echo "could not drop the database $bench_db" >&2
+  bench_db=
+}
 cleanup() {
   local rc=$?
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  drop_bench_db
   exec 3>&- 2>/dev/null
   rm -rf "$tmp"
   exit $rc
@@ -66,6 +76,7 @@ start_server() {  # start_server NAME [extra flags...]
     local db="rewind_bench_${name}_$$"
     psql "$REWIND_BENCH_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" \
       -c "CREATE DATABASE $db" >/dev/null
+    bench_db=$db
     store_flags=(--database-url "${REWIND_BENCH_DATABASE_URL%/*}/$db")
   fi
   admin_port=$($python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -84,7 +95,11 @@ start_server() {  # start_server NAME [extra flags...]
   done
   [[ -n $port ]] || { echo "server $name did not start" >&2; exit 1; }
 }
-stop_server() { kill "$server_pid"; wait "$server_pid" || true; }
+stop_server() {
+  kill "$server_pid"
+  wait "$server_pid" || true
+  drop_bench_db
+}
 
 wanted() { ((${#only[@]} == 0)) || [[ " ${only[*]} " == *" $1 "* ]]; }
 bench() {  # bench NAME ARGS...: one run, bounded, its report to the terminal and OUT
