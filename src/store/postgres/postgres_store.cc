@@ -229,6 +229,20 @@ GuildState guild_state(const Row& r) {
   return s;
 }
 
+// A live message of `chat_id` from six columns of `r` from `first` on: id, author_id, content,
+// created_us, edited_us, seq (the order of every read of messages below).
+MessageRecord live_message(const Row& r, int first, int64_t chat_id) {
+  MessageRecord m;
+  m.id = r.int64(first);
+  m.chat_id = chat_id;
+  m.author_id = r.int64(first + 1);
+  m.content = r.text(first + 2);
+  m.created_us = r.int64(first + 3);
+  if (!r.is_null(first + 4)) m.edited_us = r.int64(first + 4);
+  m.seq = r.int64(first + 5);
+  return m;
+}
+
 Result<GuildState> parse_guild(const Row& r) {
   if (Status s = outcome_status(r.text(0)); !s.ok()) return s.error();
   return guild_state(r);
@@ -1114,18 +1128,7 @@ Result<std::vector<MessageRecord>> PostgresStore::load_messages(int64_t chat_id,
   if (!r.ok()) return read_failed(r.error());
   PGresult* q = r.value().get();
   std::vector<MessageRecord> out;
-  for (int i = PQntuples(q) - 1; i >= 0; --i) {
-    Row row(q, i);
-    MessageRecord m;
-    m.id = row.int64(0);
-    m.chat_id = chat_id;
-    m.author_id = row.int64(1);
-    m.content = row.text(2);
-    m.created_us = row.int64(3);
-    if (!row.is_null(4)) m.edited_us = row.int64(4);
-    m.seq = row.int64(5);
-    out.push_back(std::move(m));
-  }
+  for (int i = PQntuples(q) - 1; i >= 0; --i) out.push_back(live_message(Row(q, i), 0, chat_id));
   return out;
 }
 
@@ -1215,13 +1218,7 @@ Result<std::vector<ChatSummary>> PostgresStore::chat_summaries(int64_t user_id,
     if (!row.is_null(1)) sum.last_read_id = row.int64(1);
     sum.unread = static_cast<int>(row.int64(2));
     sum.last_seq = row.int64(9);
-    if (!row.is_null(3)) {
-      MessageRecord m{row.int64(3), sum.chat_id, row.int64(4), row.text(5),
-                      row.int64(6), false,       std::nullopt};
-      if (!row.is_null(7)) m.edited_us = row.int64(7);
-      m.seq = row.int64(8);
-      sum.last_message = std::move(m);
-    }
+    if (!row.is_null(3)) sum.last_message = live_message(row, 3, sum.chat_id);
     out.push_back(std::move(sum));
   }
   return out;
@@ -1243,7 +1240,7 @@ Result<std::vector<MessageRecord>> PostgresStore::search_messages(const MessageS
   for (int64_t chat : search.chat_ids)
     chats += (chats.empty() ? "" : " | ") + quoted("#" + std::to_string(chat));
   auto r = read(
-      "SELECT id, chat_id, author_id, content, created_us, edited_us, seq FROM messages "
+      "SELECT id, author_id, content, created_us, edited_us, seq, chat_id FROM messages "
       "WHERE rwd_search_vector(content, chat_id) @@ (to_tsquery('simple', $1) && $2::tsquery) "
       "  AND NOT deleted "
       // Words the parser drops (it may take a symbol for a blank) leave an empty query,
@@ -1258,11 +1255,7 @@ Result<std::vector<MessageRecord>> PostgresStore::search_messages(const MessageS
   out.reserve(PQntuples(q));
   for (int i = 0; i < PQntuples(q); ++i) {
     Row row(q, i);
-    MessageRecord m{row.int64(0), row.int64(1), row.int64(2), row.text(3),
-                    row.int64(4), false,        std::nullopt};
-    if (!row.is_null(5)) m.edited_us = row.int64(5);
-    m.seq = row.int64(6);
-    out.push_back(std::move(m));
+    out.push_back(live_message(row, 0, row.int64(6)));
   }
   return out;
 }

@@ -21,6 +21,20 @@ namespace {
 
 constexpr size_t kMaxReaders = 4;
 
+// A live message of `chat_id` from six columns of `q` from `first` on: id, author_id, content,
+// created_us, edited_us, seq (the order of every read of messages below).
+MessageRecord live_message(const Connection::Query& q, int first, int64_t chat_id) {
+  MessageRecord m;
+  m.id = q.int64(first);
+  m.chat_id = chat_id;
+  m.author_id = q.int64(first + 1);
+  m.content = q.text(first + 2);
+  m.created_us = q.int64(first + 3);
+  if (!q.is_null(first + 4)) m.edited_us = q.int64(first + 4);
+  m.seq = q.int64(first + 5);
+  return m;
+}
+
 // Result codes the environment causes, where trying again later can succeed: the disk is full
 // or failing, a file cannot be opened (descriptors exhausted, permissions), another process
 // holds the database, memory ran out, the file system went read-only.
@@ -643,17 +657,7 @@ Result<std::vector<MessageRecord>> SqliteStore::load_messages(int64_t chat_id, i
         "WHERE chat_id = ? AND created_us < ? AND deleted = 0 "
         "ORDER BY created_us DESC, id DESC LIMIT ?");
     q.bind(1, chat_id).bind(2, before_us).bind(3, static_cast<int64_t>(limit));
-    while (q.step()) {
-      MessageRecord m;
-      m.id = q.int64(0);
-      m.chat_id = chat_id;
-      m.author_id = q.int64(1);
-      m.content = q.text(2);
-      m.created_us = q.int64(3);
-      if (!q.is_null(4)) m.edited_us = q.int64(4);
-      m.seq = q.int64(5);
-      out.push_back(std::move(m));
-    }
+    while (q.step()) out.push_back(live_message(q, 0, chat_id));
     if (q.failed()) return read_failed(db_error(*c, "loading messages"));
   }
   return_reader(std::move(c));
@@ -773,10 +777,7 @@ Result<std::vector<ChatSummary>> SqliteStore::chat_summaries(int64_t user_id,
             "WHERE chat_id = ? AND deleted = 0 ORDER BY seq DESC LIMIT 1");
         q.bind(1, id);
         if (q.step()) {
-          MessageRecord m{q.int64(0), id, q.int64(1), q.text(2), q.int64(3), false, std::nullopt};
-          if (!q.is_null(4)) m.edited_us = q.int64(4);
-          m.seq = q.int64(5);
-          sum.last_message = std::move(m);
+          sum.last_message = live_message(q, 0, id);
         } else if (q.failed()) {
           return db_error(*c, "reading a chat's newest message");
         }
@@ -818,18 +819,12 @@ Result<std::vector<MessageRecord>> SqliteStore::search_messages(const MessageSea
   {
     // bm25 weighs the text alone: every match has one of the chat ids.
     auto q = c->query(
-        "SELECT m.id, m.chat_id, m.author_id, m.content, m.created_us, m.edited_us, m.seq "
+        "SELECT m.id, m.author_id, m.content, m.created_us, m.edited_us, m.seq, m.chat_id "
         "FROM message_search s JOIN messages m ON m.id = s.rowid "
         "WHERE message_search MATCH ? AND m.deleted = 0 "
         "ORDER BY bm25(message_search, 1.0, 0.0), m.id DESC LIMIT ? OFFSET ?");
     q.bind(1, match).bind(2, int64_t{search.limit}).bind(3, int64_t{search.offset});
-    while (q.step()) {
-      MessageRecord m{q.int64(0), q.int64(1), q.int64(2),  q.text(3),
-                      q.int64(4), false,      std::nullopt};
-      if (!q.is_null(5)) m.edited_us = q.int64(5);
-      m.seq = q.int64(6);
-      out.push_back(std::move(m));
-    }
+    while (q.step()) out.push_back(live_message(q, 0, q.int64(6)));
     if (q.failed()) return read_failed(db_error(*c, "searching messages"));
   }
   return_reader(std::move(c));
