@@ -238,16 +238,20 @@ void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
 }
 
 void SqliteStore::enqueue(Write w) {
+  bool queued = false, wake = false;
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.push_back(std::move(w));
       window_.write_queued(std::chrono::steady_clock::now());
+      queued = true;
       // During the commit window the writer wakes at its end, or once the batch is full.
-      if (!holding_batch_ || queue_.size() >= kMaxBatch) cv_.notify_one();
-      return;
+      wake = !holding_batch_ || queue_.size() >= kMaxBatch;
     }
   }
+  // Woken after the unlock: woken under it, the writer would only block on the mutex at once.
+  if (wake) cv_.notify_one();
+  if (queued) return;
   // As the seam says: refused by the environment (here, shutting down), nothing happened.
   const Error closed{Errc::kStorageUnavailable, "store is closed"};
   w.finish(false, &closed);
@@ -385,6 +389,7 @@ void SqliteStore::writer_loop() {
     completed_room_.wait(lock, [this] { return completed_.size() < kMaxCompletedBatches; });
     completed_.push_back({std::move(batch), committed, std::move(batch_error)});
     batch = {};
+    lock.unlock();  // as in enqueue: the completion thread needs the mutex at once
     completed_cv_.notify_one();
   }
 }
