@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/crypto.h"
+#include "protocol/gateway_codec.h"
 
 namespace {
 
@@ -36,6 +37,23 @@ void BM_IssueToken(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_IssueToken);
+
+// What the gateway does first with every frame a client sends: parse and decode it (here a v2
+// chat send with a nonce, as the web client sends them).
+void BM_DecodeChatSendFrame(benchmark::State& state) {
+  const std::string frame =
+      R"({"type":"chat","request_id":"r-1041","payload":{"type":"send","chat_id":"1830411",)"
+      R"("content":"see you at the station at seven, the north exit","nonce":"n-5b8c1f"}})";
+  for (auto _ : state) {
+    auto decoded = rwd::protocol::decode_frame(frame, rwd::protocol::Version::kV2);
+    if (!decoded.request.ok()) {
+      state.SkipWithError("the frame did not decode");
+      return;
+    }
+    benchmark::DoNotOptimize(decoded);
+  }
+}
+BENCHMARK(BM_DecodeChatSendFrame);
 
 }  // namespace
 

@@ -51,6 +51,24 @@ TEST(GatewayCodecTest, DecodesTheAppsRequests) {
   EXPECT_EQ(std::get<FriendRequest>(fr.value()).action, domain::FriendAction::kDelete);
 }
 
+// A frame is parsed in buffers the decoding thread reuses; one larger than them (here 3,000
+// strings in an array: values and the parser's stack both outgrow theirs) decodes whole, and
+// so does the small frame after it.
+TEST(GatewayCodecTest, AFrameLargerThanTheDecodeBuffersDecodesWhole) {
+  std::string many = "[";
+  for (int i = 0; i < 3000; ++i) many += (i ? ",\"" : "\"") + std::string(20, 'a' + i % 26) + "\"";
+  many += "]";
+  const std::string big = R"({"type":"heartbeat","payload":{"many":)" + many + "}}";
+  auto r = decode(big);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(encode_heartbeat(std::get<HeartbeatRequest>(r.value()).payload_json), big);
+  auto chat =
+      decode(R"({"type":"chat","payload":{"type":"send","chat_id":"12345","content":"after"}})");
+  ASSERT_TRUE(chat.ok());
+  EXPECT_EQ(std::get<ChatRequest>(chat.value()).chat_id, 12345);
+  EXPECT_EQ(std::get<ChatRequest>(chat.value()).content, "after");
+}
+
 TEST(GatewayCodecTest, MalformedFramesAreNamed) {
   for (const char* bad : {"", "nope", "[1,2]", "\"str\"", R"({"payload":1})", R"({"type":5})",
                           "{\"type\":\"heartbeat\",\"payload\":\"\xff\"}"})
