@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -141,6 +142,15 @@ TEST_F(SqliteStoreTest, OpenAppliesEveryMigrationOnceAndReopensCleanly) {
 // A database of schema version 4 (before the chat sequence) with messages: the migration
 // gives them seqs in id order per chat, and each chat's last_seq their count, so that the
 // changes after it continue the sequence.
+// SQLite keeps no memory statistics in the server's process: they would put each of its
+// allocations behind one process-wide mutex, and nothing reads them.
+TEST_F(SqliteStoreTest, SqliteKeepsNoMemoryStatistics) {
+  ASSERT_TRUE(apply_sqlite_process_settings());
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102);
+  ASSERT_TRUE(put_message(1, befriend(a, b, 500), a, "counted?", 10).ok());
+  EXPECT_EQ(sqlite3_memory_used(), 0);
+}
+
 TEST_F(SqliteStoreTest, TheChatSequenceMigrationNumbersExistingMessagesInIdOrder) {
   store_.reset();
   const std::string path = (dir_ / "old.db").string();

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "store/sqlite/connection.h"
+
 namespace rwd::store {
 
 namespace {
@@ -64,6 +66,7 @@ Result<int> backup_sqlite(const std::string& db_path, const std::string& to) {
   const std::string temp = target.string() + ".partial-" + std::to_string(::getpid());
   fs::remove(temp, ec);  // left by an interrupted run of a process with this pid
 
+  apply_sqlite_process_settings();
   Db src;
   // Read-only: the backup never writes to the live database. A server writing meanwhile
   // holds its WAL; the read transaction sees one commit.

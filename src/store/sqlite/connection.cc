@@ -59,7 +59,14 @@ bool Connection::Query::is_null(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
+bool apply_sqlite_process_settings() {
+  // sqlite3_config works only before SQLite initializes itself, at its first use.
+  static const bool applied = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  return applied;
+}
+
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, bool read_only) {
+  apply_sqlite_process_settings();
   sqlite3* db = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;

@@ -14,6 +14,13 @@ struct sqlite3_stmt;
 
 namespace rwd::store {
 
+// SQLite's process-wide settings, applied once before its first use (every opening of a
+// database calls this): no memory statistics, which REWIND never reads and which put every
+// allocation SQLite makes behind one process-wide mutex (the closed-loop DM run spent 5 % less
+// server CPU per message without them; BENCHMARKS.md). Returns whether they are in force: not
+// when something else used SQLite in this process first.
+bool apply_sqlite_process_settings();
+
 // One SQLite connection with a cache of prepared statements. Not thread-safe: owned by
 // one thread at a time (the writer, or a reader borrowed from the pool).
 class Connection {
