@@ -52,8 +52,14 @@ bool depth_within(std::string_view s, int limit) {
 }
 
 // Sorted, not compared pairwise: the object comes from an untrusted frame and may hold
-// thousands of keys.
+// thousands of keys. A frame's usual few are compared pairwise, with nothing allocated.
 bool has_duplicate_key(const Value& obj) {
+  if (obj.MemberCount() <= 8) {
+    for (auto a = obj.MemberBegin(); a != obj.MemberEnd(); ++a)
+      for (auto b = a + 1; b != obj.MemberEnd(); ++b)
+        if (a->name == b->name) return true;
+    return false;
+  }
   std::vector<std::string_view> names;
   names.reserve(obj.MemberCount());
   for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m)
@@ -477,6 +483,10 @@ struct FrameArena {
   alignas(16) char stack[4 * 1024];
 };
 thread_local FrameArena frame_arena;
+// The parse stack's first size. It must fit in `stack` beside the allocator's own header (the
+// first 24 bytes of the buffer): a first request larger than what is left takes a 64 KiB heap
+// chunk instead. It grows in place from there.
+constexpr size_t kParseStackStart = 1024;
 
 using FrameDocument =
     rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
@@ -489,7 +499,7 @@ DecodedFrame decode_frame(std::string_view frame, Version version) {
     return {{}, Error{Errc::kMalformedFrame, "JSON nesting is too deep."}};
   rapidjson::MemoryPoolAllocator<> values(frame_arena.values, sizeof frame_arena.values);
   rapidjson::MemoryPoolAllocator<> stack(frame_arena.stack, sizeof frame_arena.stack);
-  FrameDocument doc(&values, sizeof frame_arena.stack, &stack);
+  FrameDocument doc(&values, kParseStackStart, &stack);
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(frame.data(), frame.size());
   if (doc.HasParseError())
     return {{}, Error{Errc::kMalformedFrame, "the frame is not valid JSON."}};

@@ -51,22 +51,50 @@ TEST(GatewayCodecTest, DecodesTheAppsRequests) {
   EXPECT_EQ(std::get<FriendRequest>(fr.value()).action, domain::FriendAction::kDelete);
 }
 
-// A frame is parsed in buffers the decoding thread reuses; one larger than them (here 3,000
-// strings in an array: values and the parser's stack both outgrow theirs) decodes whole, and
-// so does the small frame after it.
+// A frame is parsed in buffers the decoding thread reuses; one larger than them decodes whole,
+// and so does the small frame after it. Here 3,000 keys the send does not know come before the
+// fields it reads: the parsed values and the parser's stack both outgrow their buffers before
+// chat_id and content are parsed.
 TEST(GatewayCodecTest, AFrameLargerThanTheDecodeBuffersDecodesWhole) {
-  std::string many = "[";
-  for (int i = 0; i < 3000; ++i) many += (i ? ",\"" : "\"") + std::string(20, 'a' + i % 26) + "\"";
-  many += "]";
-  const std::string big = R"({"type":"heartbeat","payload":{"many":)" + many + "}}";
+  std::string padding;
+  for (int i = 0; i < 3000; ++i)
+    padding += "\"pad" + std::to_string(i) + "\":\"" + std::string(20, 'a' + i % 26) + "\",";
+  const std::string big = R"({"type":"chat","payload":{"type":"send",)" + padding +
+                          R"("chat_id":"12345","content":"past the buffers"}})";
   auto r = decode(big);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(encode_heartbeat(std::get<HeartbeatRequest>(r.value()).payload_json), big);
+  ASSERT_TRUE(r.ok()) << r.error().detail;
+  EXPECT_EQ(std::get<ChatRequest>(r.value()).chat_id, 12345);
+  EXPECT_EQ(std::get<ChatRequest>(r.value()).content, "past the buffers");
   auto chat =
-      decode(R"({"type":"chat","payload":{"type":"send","chat_id":"12345","content":"after"}})");
+      decode(R"({"type":"chat","payload":{"type":"send","chat_id":"678","content":"after"}})");
   ASSERT_TRUE(chat.ok());
-  EXPECT_EQ(std::get<ChatRequest>(chat.value()).chat_id, 12345);
+  EXPECT_EQ(std::get<ChatRequest>(chat.value()).chat_id, 678);
   EXPECT_EQ(std::get<ChatRequest>(chat.value()).content, "after");
+}
+
+// A repeated key is refused whether the object is small (compared pairwise) or large (sorted),
+// in the frame and in its payload; keys that only share a prefix are no repeat.
+TEST(GatewayCodecTest, ARepeatedKeyIsRefusedInSmallAndLargeObjects) {
+  auto code = [](const std::string& f) -> std::optional<Errc> {
+    auto r = decode(f);
+    if (r.ok()) return std::nullopt;
+    return r.error().code;
+  };
+  EXPECT_EQ(code(R"({"type":"chat","type":"heartbeat","payload":{}})"), Errc::kMalformedFrame);
+  EXPECT_EQ(code(R"({"type":"chat","payload":{"type":"send","chat_id":"1","chat_id":"2",)"
+                 R"("content":"x"}})"),
+            Errc::kMalformedFrame);
+  std::string many;
+  for (int i = 0; i < 20; ++i) many += "\"k" + std::to_string(i) + "\":1,";
+  EXPECT_EQ(code(R"({"type":"chat","payload":{"type":"send",)" + many +
+                 R"("k7":2,"chat_id":"1","content":"x"}})"),
+            Errc::kMalformedFrame);
+  EXPECT_EQ(code(R"({"type":"chat","payload":{"type":"send",)" + many +
+                 R"("chat_id":"1","content":"x"}})"),
+            std::nullopt);
+  EXPECT_EQ(code(R"({"type":"chat","payload":{"type":"send","chat_id":"1","chat_idx":"2",)"
+                 R"("content":"x"}})"),
+            std::nullopt);
 }
 
 TEST(GatewayCodecTest, MalformedFramesAreNamed) {

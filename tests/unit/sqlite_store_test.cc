@@ -139,9 +139,6 @@ TEST_F(SqliteStoreTest, OpenAppliesEveryMigrationOnceAndReopensCleanly) {
   EXPECT_TRUE(store_->integrity_ok());
 }
 
-// A database of schema version 4 (before the chat sequence) with messages: the migration
-// gives them seqs in id order per chat, and each chat's last_seq their count, so that the
-// changes after it continue the sequence.
 // SQLite keeps no memory statistics in the server's process: they would put each of its
 // allocations behind one process-wide mutex, and nothing reads them.
 TEST_F(SqliteStoreTest, SqliteKeepsNoMemoryStatistics) {
@@ -151,6 +148,9 @@ TEST_F(SqliteStoreTest, SqliteKeepsNoMemoryStatistics) {
   EXPECT_EQ(sqlite3_memory_used(), 0);
 }
 
+// A database of schema version 4 (before the chat sequence) with messages: the migration
+// gives them seqs in id order per chat, and each chat's last_seq their count, so that the
+// changes after it continue the sequence.
 TEST_F(SqliteStoreTest, TheChatSequenceMigrationNumbersExistingMessagesInIdOrder) {
   store_.reset();
   const std::string path = (dir_ / "old.db").string();

@@ -335,20 +335,18 @@ void PostgresStore::submit(const char* statement, std::vector<std::string> param
 }
 
 void PostgresStore::enqueue(Write w) {
-  bool queued = false, wake = false;
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.push_back(std::move(w));
       window_.write_queued(Clock_::now());
-      queued = true;
       // During the commit window the writer wakes at its end, or once the batch is full.
-      wake = !holding_batch_ || queue_.size() >= kMaxBatch;
+      // Under the lock: once it is released the write may be committed and acknowledged, and
+      // this call must touch nothing of the store after that.
+      if (!holding_batch_ || queue_.size() >= kMaxBatch) cv_.notify_one();
+      return;
     }
   }
-  // Woken after the unlock: woken under it, the writer would only block on the mutex at once.
-  if (wake) cv_.notify_one();
-  if (queued) return;
   w.finish(Error{Errc::kStorageUnavailable, "store is closed"});
 }
 
@@ -369,7 +367,8 @@ void PostgresStore::complete(std::vector<Outcome> outcomes) {
   std::unique_lock lock(mu_);
   completed_room_.wait(lock, [this] { return completed_.size() < kMaxCompletedBatches; });
   completed_.push_back(std::move(outcomes));
-  lock.unlock();  // as in enqueue: the completion thread needs the mutex at once
+  // After the unlock: woken under it, the completion thread would only block on the mutex.
+  lock.unlock();
   completed_cv_.notify_one();
 }
 

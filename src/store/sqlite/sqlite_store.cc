@@ -238,20 +238,18 @@ void SqliteStore::submit(Shape shape, Body body, Callback<T> done) {
 }
 
 void SqliteStore::enqueue(Write w) {
-  bool queued = false, wake = false;
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.push_back(std::move(w));
       window_.write_queued(std::chrono::steady_clock::now());
-      queued = true;
       // During the commit window the writer wakes at its end, or once the batch is full.
-      wake = !holding_batch_ || queue_.size() >= kMaxBatch;
+      // Under the lock: once it is released the write may be committed and acknowledged, and
+      // this call must touch nothing of the store after that.
+      if (!holding_batch_ || queue_.size() >= kMaxBatch) cv_.notify_one();
+      return;
     }
   }
-  // Woken after the unlock: woken under it, the writer would only block on the mutex at once.
-  if (wake) cv_.notify_one();
-  if (queued) return;
   // As the seam says: refused by the environment (here, shutting down), nothing happened.
   const Error closed{Errc::kStorageUnavailable, "store is closed"};
   w.finish(false, &closed);
@@ -389,7 +387,8 @@ void SqliteStore::writer_loop() {
     completed_room_.wait(lock, [this] { return completed_.size() < kMaxCompletedBatches; });
     completed_.push_back({std::move(batch), committed, std::move(batch_error)});
     batch = {};
-    lock.unlock();  // as in enqueue: the completion thread needs the mutex at once
+    // After the unlock: woken under it, the completion thread would only block on the mutex.
+    lock.unlock();
     completed_cv_.notify_one();
   }
 }
