@@ -92,20 +92,27 @@ class WalFile {
     return at;
   }
   int fd() const { return fd_; }
+  // A commit's frames, headers and pages one after the other.
+  const char* frame(size_t f) const { return frames_.data() + f * kFrame; }
+  // The next commit's frames in one pwrite.
+  bool write_commit() {
+    return ::pwrite(fd_, frames_.data(), frames_.size(), next()) ==
+           static_cast<ssize_t>(frames_.size());
+  }
 
  private:
   int fd_;
   off_t offset_ = 0;
+  std::vector<char> frames_ = std::vector<char>(kFrames * kFrame, 7);
 };
 
 void BM_WalCommitFramesOneWriteEach(benchmark::State& state) {
   WalFile wal;
   if (!wal.ok()) return state.SkipWithError("cannot write rewind-microbench.wal here");
-  std::vector<char> frames(WalFile::kFrames * WalFile::kFrame, 7);
   for (auto _ : state) {
     off_t at = wal.next();
     for (size_t f = 0; f < WalFile::kFrames; ++f, at += WalFile::kFrame) {
-      const char* frame = frames.data() + f * WalFile::kFrame;
+      const char* frame = wal.frame(f);
       if (::pwrite(wal.fd(), frame, 24, at) != 24 ||
           ::pwrite(wal.fd(), frame + 24, 4096, at + 24) != 4096)
         return state.SkipWithError("pwrite failed");
@@ -117,22 +124,16 @@ BENCHMARK(BM_WalCommitFramesOneWriteEach)->MeasureProcessCPUTime()->Unit(benchma
 void BM_WalCommitFramesOneWrite(benchmark::State& state) {
   WalFile wal;
   if (!wal.ok()) return state.SkipWithError("cannot write rewind-microbench.wal here");
-  std::vector<char> frames(WalFile::kFrames * WalFile::kFrame, 7);
   for (auto _ : state)
-    if (::pwrite(wal.fd(), frames.data(), frames.size(), wal.next()) !=
-        static_cast<ssize_t>(frames.size()))
-      return state.SkipWithError("pwrite failed");
+    if (!wal.write_commit()) return state.SkipWithError("pwrite failed");
 }
 BENCHMARK(BM_WalCommitFramesOneWrite)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
 
 void BM_WalCommitFramesAndSync(benchmark::State& state) {
   WalFile wal;
   if (!wal.ok()) return state.SkipWithError("cannot write rewind-microbench.wal here");
-  std::vector<char> frames(WalFile::kFrames * WalFile::kFrame, 7);
   for (auto _ : state)
-    if (::pwrite(wal.fd(), frames.data(), frames.size(), wal.next()) !=
-            static_cast<ssize_t>(frames.size()) ||
-        ::fdatasync(wal.fd()) != 0)
+    if (!wal.write_commit() || ::fdatasync(wal.fd()) != 0)
       return state.SkipWithError("pwrite or fdatasync failed");
 }
 BENCHMARK(BM_WalCommitFramesAndSync)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
