@@ -84,21 +84,23 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
   event.guild = chat->guild;
   std::string nonce = origin.nonce;
   event.origin = std::move(origin);
-  // Committed: its event goes to every member's connections, which answers the send.
+  // Committed: its event goes to every member's connections, which answers the send. With
+  // the time it is stored with, which may be later than its own (store.h, put_message).
   auto publish = [this, me, resolved = std::move(chat.value()), wire_chat_id,
-                  event = std::move(event), done](int64_t seq) mutable {
+                  event = std::move(event), done](int64_t seq, int64_t created_us) mutable {
     metrics::add(metrics::counters().messages_committed);
     event.message.seq = seq;
+    event.message.created_us = created_us;
     event.recipients = recipients_now(me, resolved, wire_chat_id);
     bus_.publish(event);
     done(std::optional<ChatMessage>());
   };
   if (nonce.empty()) {
-    store_.put_message(std::move(rec),
-                       [publish = std::move(publish), done](Result<int64_t> seq) mutable {
-                         if (!seq.ok()) return done(seq.error());
-                         publish(*seq);
-                       });
+    store_.put_message(std::move(rec), [publish = std::move(publish),
+                                        done](Result<store::StoredMessage> r) mutable {
+      if (!r.ok()) return done(r.error());
+      publish(r->seq, r->created_us);
+    });
     return;
   }
   const int64_t reuse_before_us = rec.created_us - kNonceWindowUs;
@@ -106,7 +108,7 @@ void Chats::send(const UserView& me, int64_t wire_chat_id, std::string content,
       std::move(rec), std::move(nonce), reuse_before_us,
       [publish = std::move(publish), wire_chat_id, done](Result<store::SentMessage> r) mutable {
         if (!r.ok()) return done(r.error());
-        if (!r->duplicate) return publish(r->message.seq);
+        if (!r->duplicate) return publish(r->message.seq, r->message.created_us);
         // A retry: its first send's event went out then; only the asker is answered.
         metrics::add(metrics::counters().sends_deduplicated);
         const store::MessageRecord& m = r->message;

@@ -137,6 +137,12 @@ struct MessageRecord {
   int64_t seq = 0;
 };
 
+// Where put_message stored a message: the seq it took and the time it is stored with.
+struct StoredMessage {
+  int64_t seq = 0;
+  int64_t created_us = 0;
+};
+
 // What put_message_once did: the message stored now, or the one that had the nonce already.
 struct SentMessage {
   MessageRecord message;
@@ -394,16 +400,21 @@ class Store {
   // Ends blocker_id's block of blocked_id; true when there was one (a repeat answers false).
   virtual void unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) = 0;
 
-  // Stores a new message (message.seq is ignored) and answers the seq it took. Putting the
-  // same message again is a no-op that answers the seq it already has.
-  virtual void put_message(MessageRecord message, Callback<int64_t> done) = 0;
+  // Stores a new message (message.seq is ignored) and answers the seq it took and its time.
+  // A message's time is unique among its chat's live messages: history pages by time,
+  // strictly before the oldest message received, so two in one microsecond (two nodes'
+  // clocks) would lose one at a page's edge. It is stored at message.created_us, or 1 µs
+  // after the chat's latest live message when that is not earlier (decided under the chat's
+  // lock, so two processes agree). Putting the same message again is a no-op that answers
+  // what it already has.
+  virtual void put_message(MessageRecord message, Callback<StoredMessage> done) = 0;
   // A send that carries its client's nonce (protocol v2): at most one message of
   // (message.chat_id, message.author_id, nonce) is stored while the first is newer than
   // reuse_before_us. If one is, nothing is stored and it is answered as it is now (edited or
   // deleted since, perhaps) with duplicate = true; its seq is its send's. Otherwise the
   // message is stored with the nonce, as put_message would (an older message's nonce is
-  // taken from it), and answered with its seq. The decision is the store's, so two retries
-  // on two nodes store one message.
+  // taken from it), and answered with its seq and stored time. The decision is the store's, so two
+  // retries on two nodes store one message.
   virtual void put_message_once(MessageRecord message, std::string nonce, int64_t reuse_before_us,
                                 Callback<SentMessage> done) = 0;
   // Replaces the content of author_id's own live message in chat_id; empty content deletes

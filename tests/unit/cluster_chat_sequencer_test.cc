@@ -84,10 +84,16 @@ class ChatSequencerTest : public ::testing::Test {
   // Commits a message; returns the event the live path would publish.
   domain::ChatEvent send(int64_t id, const std::string& text) {
     store::MessageRecord rec{id, kGuild, kOwner, text, id * 10, false, std::nullopt, 0};
-    auto seq = wait_for<int64_t>([&](auto cb) { store_->put_message(rec, cb); });
-    EXPECT_TRUE(seq.ok());
+    auto stored = wait_for<store::StoredMessage>([&](auto cb) { store_->put_message(rec, cb); });
+    EXPECT_TRUE(stored.ok());
     domain::ChatEvent e;
-    e.message = {id, kGuild, kOwner, text, id * 10, std::nullopt, seq.ok() ? *seq : 0};
+    e.message = {id,
+                 kGuild,
+                 kOwner,
+                 text,
+                 stored.ok() ? stored->created_us : id * 10,
+                 std::nullopt,
+                 stored.ok() ? stored->seq : 0};
     e.chat_id = kGuild;
     e.guild = true;
     e.recipients = {kOwner};

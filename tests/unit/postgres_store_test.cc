@@ -36,7 +36,8 @@ Result<T> wait_for(Submit submit) {
   return f.get();
 }
 
-Status status_of(const Result<int64_t>& r) {
+template <typename T>
+Status status_of(const Result<T>& r) {
   if (!r.ok()) return r.error();
   return {};
 }
@@ -165,9 +166,9 @@ TEST_F(PostgresStoreTest, DecisionsReturnWhatTheyProduced) {
   EXPECT_FALSE(last->after);
 
   MessageRecord m{7, 101, 1, "hello", 50, false, std::nullopt};
-  ASSERT_TRUE(wait_for<int64_t>([&](auto cb) { s->put_message(m, cb); }).ok());
+  ASSERT_TRUE(wait_for<StoredMessage>([&](auto cb) { s->put_message(m, cb); }).ok());
   // Sent again (as after a lost connection): still one message.
-  ASSERT_TRUE(wait_for<int64_t>([&](auto cb) { s->put_message(m, cb); }).ok());
+  ASSERT_TRUE(wait_for<StoredMessage>([&](auto cb) { s->put_message(m, cb); }).ok());
   auto edited = wait_for<MessageRecord>([&](auto cb) { s->edit_message(101, 7, 1, "hi", 60, cb); });
   ASSERT_TRUE(edited.ok());
   EXPECT_EQ(edited->created_us, 50);
@@ -194,8 +195,9 @@ TEST_F(PostgresStoreTest, AFailingStatementFailsAloneInItsBatch) {
       s->put_token(TokenRecord{"t" + std::to_string(i), 1, 1, 2},
                    [&promises, i](Status st) { promises[i].set_value(st); });
     } else {
-      s->put_message(MessageRecord{1, chat, 1, "x", 1, false, std::nullopt},
-                     [&promises, i](Result<int64_t> st) { promises[i].set_value(status_of(st)); });
+      s->put_message(
+          MessageRecord{1, chat, 1, "x", 1, false, std::nullopt},
+          [&promises, i](Result<StoredMessage> st) { promises[i].set_value(status_of(st)); });
     }
   }
   for (int i = 0; i < 20; ++i) {
@@ -228,7 +230,7 @@ TEST_F(PostgresStoreTest, ABatchRefusedByAConnectionLossIsSentAgain) {
   PQclear(PQexec(blocker, "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"));
   std::promise<Status> acked;
   s->put_message(MessageRecord{42, 500, 1, "lost", 5, false, std::nullopt},
-                 [&acked](Result<int64_t> st) { acked.set_value(status_of(st)); });
+                 [&acked](Result<StoredMessage> st) { acked.set_value(status_of(st)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(value("SELECT pg_terminate_backend(" + std::to_string(writer_pid) + ")"), "t");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -258,7 +260,7 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatCommittedIsAcknowledged) {
   s->lose_connection_after_next_send_for_test();
   std::promise<Status> acked;
   s->put_message(MessageRecord{42, 500, 1, "in doubt", 5, false, std::nullopt},
-                 [&acked](Result<int64_t> st) { acked.set_value(status_of(st)); });
+                 [&acked](Result<StoredMessage> st) { acked.set_value(status_of(st)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   PQclear(PQexec(blocker, "ROLLBACK"));  // the lost transaction goes on and commits
   PQfinish(blocker);
@@ -287,7 +289,7 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatDidNotCommitIsSentAgain) {
   s->lose_connection_after_next_send_for_test();
   std::promise<Status> acked;
   s->put_message(MessageRecord{42, 500, 1, "in doubt", 5, false, std::nullopt},
-                 [&acked](Result<int64_t> st) { acked.set_value(status_of(st)); });
+                 [&acked](Result<StoredMessage> st) { acked.set_value(status_of(st)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(value("SELECT pg_terminate_backend(" + std::to_string(lost_pid) + ")"), "t");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -331,7 +333,7 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatCommittedAnswersWithTheResultsItStore
   PQclear(PQexec(blocker, "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"));
   std::promise<Status> waiting;
   s->put_message(MessageRecord{42, 100, 1, "first", 5, false, std::nullopt},
-                 [&](Result<int64_t> r) { waiting.set_value(status_of(r)); });
+                 [&](Result<StoredMessage> r) { waiting.set_value(status_of(r)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   s->lose_connection_after_next_send_for_test();
 
@@ -349,10 +351,10 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatCommittedAnswersWithTheResultsItStore
   s->request_friend(1, 3, 101, 31, [&](Result<FriendRequestOutcome> r) { requested.set_value(r); });
   s->unfriend(1, 2, [&](Status st) { unfriended.set_value(st); });
   // A send keeps no row (its seq is read back from messages); an edit is a decision and does.
-  std::promise<Result<int64_t>> sent;
+  std::promise<Result<StoredMessage>> sent;
   std::promise<Result<MessageRecord>> edited;
   s->put_message(MessageRecord{43, 100, 1, "second", 6, false, std::nullopt},
-                 [&](Result<int64_t> r) { sent.set_value(r); });
+                 [&](Result<StoredMessage> r) { sent.set_value(r); });
   s->edit_message(100, 42, 1, "first, edited", 32,
                   [&](Result<MessageRecord> r) { edited.set_value(r); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -392,7 +394,7 @@ TEST_F(PostgresStoreTest, ABatchInDoubtThatCommittedAnswersWithTheResultsItStore
   EXPECT_TRUE(u.ok()) << u.error().detail;
   auto m = ready(sent);
   ASSERT_TRUE(m.ok()) << m.error().detail;
-  EXPECT_EQ(*m, 2);
+  EXPECT_EQ(m->seq, 2);
   auto e = ready(edited);
   ASSERT_TRUE(e.ok()) << e.error().detail;
   EXPECT_EQ(e->seq, 3);
@@ -519,10 +521,10 @@ TEST_F(PostgresStoreTest, AMessageUnderATakenIdFailsAndARepeatIsANoOp) {
                 s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
               }).ok());
   MessageRecord m{42, 500, 1, "hello", 5, false, std::nullopt};
-  ASSERT_TRUE(wait_for<int64_t>([&](auto cb) { s->put_message(m, cb); }).ok());
-  EXPECT_TRUE(wait_for<int64_t>([&](auto cb) { s->put_message(m, cb); }).ok());
+  ASSERT_TRUE(wait_for<StoredMessage>([&](auto cb) { s->put_message(m, cb); }).ok());
+  EXPECT_TRUE(wait_for<StoredMessage>([&](auto cb) { s->put_message(m, cb); }).ok());
   MessageRecord other{42, 500, 1, "another", 6, false, std::nullopt};
-  Status st = status_of(wait_for<int64_t>([&](auto cb) { s->put_message(other, cb); }));
+  Status st = status_of(wait_for<StoredMessage>([&](auto cb) { s->put_message(other, cb); }));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, Errc::kInternal);
   EXPECT_EQ(value("SELECT count(*) FROM messages WHERE id = 42"), "1");
@@ -547,9 +549,9 @@ TEST_F(PostgresStoreTest, SendsQueuedTogetherGoAsOneStatementAndKeepEveryRule) {
     PGconn* blocker = PQconnectdb(db_->url().c_str());
     ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
     PQclear(PQexec(blocker, "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"));
-    std::promise<Result<int64_t>> first;
+    std::promise<Result<StoredMessage>> first;
     s->put_message(MessageRecord{first_id, 500, 1, "first", 1, false, std::nullopt},
-                   [&](Result<int64_t> r) { first.set_value(r); });
+                   [&](Result<StoredMessage> r) { first.set_value(r); });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     queue();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -558,18 +560,18 @@ TEST_F(PostgresStoreTest, SendsQueuedTogetherGoAsOneStatementAndKeepEveryRule) {
     EXPECT_TRUE(first.get_future().get().ok());
   };
   const std::string odd = "a \"quoted\", {braced} \\ text";
-  std::vector<std::promise<Result<int64_t>>> seqs(10);
+  std::vector<std::promise<Result<StoredMessage>>> seqs(10);
   behind_a_blocked_send(10, [&] {
     for (int i = 0; i < 10; ++i)
       s->put_message(
           MessageRecord{100 + i, 500 + i % 2, 1, i == 3 ? odd : "m", 10 + i, false, std::nullopt},
-          [&seqs, i](Result<int64_t> r) { seqs[i].set_value(r); });
+          [&seqs, i](Result<StoredMessage> r) { seqs[i].set_value(r); });
   });
   for (int i = 0; i < 10; ++i) {
     auto r = seqs[i].get_future().get();
     ASSERT_TRUE(r.ok()) << r.error().detail;
     // Chat 500's first seq went to the blocked send.
-    EXPECT_EQ(*r, i % 2 == 0 ? 2 + i / 2 : 1 + i / 2) << i;
+    EXPECT_EQ(r->seq, i % 2 == 0 ? 2 + i / 2 : 1 + i / 2) << i;
   }
   EXPECT_GE(s->combined_sends(), 10u);
   EXPECT_EQ(value("SELECT content FROM messages WHERE id = 103"), odd);
@@ -578,7 +580,7 @@ TEST_F(PostgresStoreTest, SendsQueuedTogetherGoAsOneStatementAndKeepEveryRule) {
 
   // A new send, a repeat of a stored one, another, one under a taken id, a repeat of a send
   // of the same batch, and another new one.
-  std::vector<std::promise<Result<int64_t>>> more(6);
+  std::vector<std::promise<Result<StoredMessage>>> more(6);
   behind_a_blocked_send(11, [&] {
     const MessageRecord sends[] = {
         {200, 500, 1, "new", 50, false, std::nullopt},
@@ -589,28 +591,74 @@ TEST_F(PostgresStoreTest, SendsQueuedTogetherGoAsOneStatementAndKeepEveryRule) {
         {202, 500, 1, "new", 53, false, std::nullopt},
     };
     for (int i = 0; i < 6; ++i)
-      s->put_message(sends[i], [&more, i](Result<int64_t> r) { more[i].set_value(r); });
+      s->put_message(sends[i], [&more, i](Result<StoredMessage> r) { more[i].set_value(r); });
   });
-  std::vector<Result<int64_t>> got;
+  std::vector<Result<StoredMessage>> got;
   for (auto& p : more) got.push_back(p.get_future().get());
   ASSERT_TRUE(got[0].ok()) << got[0].error().detail;
-  EXPECT_EQ(*got[0], 8);  // the blocked send took 7
+  EXPECT_EQ(got[0]->seq, 8);  // the blocked send took 7
   ASSERT_TRUE(got[1].ok()) << got[1].error().detail;
-  EXPECT_EQ(*got[1], 2);
+  EXPECT_EQ(got[1]->seq, 2);
   ASSERT_TRUE(got[2].ok()) << got[2].error().detail;
-  EXPECT_EQ(*got[2], 6);
+  EXPECT_EQ(got[2]->seq, 6);
   ASSERT_FALSE(got[3].ok());
   EXPECT_EQ(got[3].error().code, Errc::kInternal);
   ASSERT_TRUE(got[4].ok()) << got[4].error().detail;
-  EXPECT_EQ(*got[4], 8);
+  EXPECT_EQ(got[4]->seq, 8);
   ASSERT_TRUE(got[5].ok()) << got[5].error().detail;
-  EXPECT_EQ(*got[5], 9);
+  EXPECT_EQ(got[5]->seq, 9);
   EXPECT_EQ(value("SELECT content FROM messages WHERE id = 102"), "m");
   EXPECT_EQ(value("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM messages "
                   "WHERE chat_id = 500"),
             "1,2,3,4,5,6,7,8,9");
   EXPECT_EQ(value("SELECT last_seq FROM chats WHERE id = 500"), "9");
   EXPECT_EQ(value("SELECT last_seq FROM chats WHERE id = 501"), "6");
+}
+
+// The sends of one statement (rwd_store_messages) take times as one at a time would: each at
+// its own, or 1 µs after the chat's latest (store.h, put_message).
+TEST_F(PostgresStoreTest, SendsQueuedTogetherTakeTimesUniqueInTheirChat) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  make_user(*s, 1, "ann");
+  for (int64_t guild : {500, 501})
+    ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
+                  s->create_guild(GuildRecord{guild, "g", 1, 1}, cb);
+                }).ok());
+  PGconn* blocker = PQconnectdb(db_->url().c_str());
+  ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
+  PQclear(PQexec(blocker, "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"));
+  std::promise<Result<StoredMessage>> first;
+  s->put_message(MessageRecord{1, 500, 1, "first", 1000, false, std::nullopt},
+                 [&](Result<StoredMessage> r) { first.set_value(r); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Queued while the first waits for the lock: the next batch, as one statement.
+  const std::pair<int64_t, int64_t> sends[] = {
+      {500, 1000}, {501, 7}, {500, 990}, {501, 7}, {500, 1500}};
+  std::vector<std::promise<Result<StoredMessage>>> answers(std::size(sends));
+  for (size_t i = 0; i < std::size(sends); ++i)
+    s->put_message(MessageRecord{10 + static_cast<int64_t>(i), sends[i].first, 1, "m",
+                                 sends[i].second, false, std::nullopt},
+                   [&answers, i](Result<StoredMessage> r) { answers[i].set_value(r); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  PQclear(PQexec(blocker, "ROLLBACK"));
+  PQfinish(blocker);
+  auto f = first.get_future().get();
+  ASSERT_TRUE(f.ok()) << f.error().detail;
+  EXPECT_EQ(f->created_us, 1000);
+  const int64_t expected[] = {1001, 7, 1002, 8, 1500};
+  for (size_t i = 0; i < std::size(sends); ++i) {
+    auto r = answers[i].get_future().get();
+    ASSERT_TRUE(r.ok()) << r.error().detail;
+    EXPECT_EQ(r->created_us, expected[i]) << i;
+  }
+  EXPECT_GE(s->combined_sends(), std::size(sends));
+  EXPECT_EQ(value("SELECT string_agg(created_us::text, ',' ORDER BY seq) FROM messages "
+                  "WHERE chat_id = 500"),
+            "1000,1001,1002,1500");
+  EXPECT_EQ(value("SELECT string_agg(created_us::text, ',' ORDER BY seq) FROM messages "
+                  "WHERE chat_id = 501"),
+            "7,8");
 }
 
 // The server refuses connections for a while (as while it restarts): writes fail at once with
@@ -633,7 +681,7 @@ TEST_F(PostgresStoreTest, WritesFailDuringAnOutageAndTheStoreReconnects) {
             "");
   int refused = 0, acknowledged = 0;
   for (int i = 0; i < 20; ++i) {
-    Status st = status_of(wait_for<int64_t>([&](auto cb) {
+    Status st = status_of(wait_for<StoredMessage>([&](auto cb) {
       s->put_message(MessageRecord{100 + i, 500, 1, "m", 10 + i, false, std::nullopt}, cb);
     }));
     if (st.ok()) {
@@ -652,7 +700,7 @@ TEST_F(PostgresStoreTest, WritesFailDuringAnOutageAndTheStoreReconnects) {
   ASSERT_EQ(PostgresTestDb::admin("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS true"), "");
   Status after = Error{Errc::kInternal};
   for (int i = 0; i < 50 && !after.ok(); ++i) {
-    after = status_of(wait_for<int64_t>([&](auto cb) {
+    after = status_of(wait_for<StoredMessage>([&](auto cb) {
       s->put_message(MessageRecord{1000 + i, 500, 1, "back", 100 + i, false, std::nullopt}, cb);
     }));
     if (!after.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -786,11 +834,11 @@ INSERT INTO messages (id, chat_id, author_id, content, created_us, edited_us) VA
   EXPECT_EQ(positions->at(0).last_seq, 3);
   EXPECT_EQ(positions->at(1).last_seq, 1);
   EXPECT_EQ(positions->at(2).last_seq, 0);
-  auto seq = wait_for<int64_t>([&](auto cb) {
+  auto seq = wait_for<StoredMessage>([&](auto cb) {
     s->put_message(MessageRecord{40, 500, 2, "fourth", 4, false, std::nullopt, 0}, cb);
   });
   ASSERT_TRUE(seq.ok()) << seq.error().detail;
-  EXPECT_EQ(*seq, 4);
+  EXPECT_EQ(seq->seq, 4);
   auto edited =
       wait_for<MessageRecord>([&](auto cb) { s->edit_message(600, 15, 3, "again", 9, cb); });
   ASSERT_TRUE(edited.ok()) << edited.error().detail;
@@ -846,9 +894,9 @@ TEST_F(PostgresStoreTest, TwoProcessesWritingToTheSameChatsGetGaplessSeqsWithout
           int i = block * kRun + k;
           int64_t id = (who + 1) * 1'000'000 + i * 10 + chat / 100;
           s.put_message(MessageRecord{id, chat, 1, "m", 100 + i, false, std::nullopt, 0},
-                        [record = record(who, chat), failed](Result<int64_t> r) {
+                        [record = record(who, chat), failed](Result<StoredMessage> r) {
                           if (!r.ok()) return failed(r.error());
-                          record(*r);
+                          record(r->seq);
                         });
           if (i % 4 == 0)
             s.edit_message(chat, id, 1, i % 8 == 0 ? "" : "edited", 200 + i,
@@ -911,24 +959,25 @@ TEST_F(PostgresStoreTest, AMessageFoundCommittedInDoubtAnswersItsSeq) {
   ASSERT_TRUE(wait_for<GuildState>([&](auto cb) {
                 s->create_guild(GuildRecord{500, "g", 1, 1}, cb);
               }).ok());
-  auto before = wait_for<int64_t>([&](auto cb) {
+  auto before = wait_for<StoredMessage>([&](auto cb) {
     s->put_message(MessageRecord{41, 500, 1, "before", 4, false, std::nullopt, 0}, cb);
   });
   ASSERT_TRUE(before.ok());
-  EXPECT_EQ(before.value(), 1);
+  EXPECT_EQ(before->seq, 1);
   s->lose_connection_after_next_send_for_test();
-  auto seq = wait_for<int64_t>([&](auto cb) {
+  auto seq = wait_for<StoredMessage>([&](auto cb) {
     s->put_message(MessageRecord{42, 500, 1, "in doubt", 5, false, std::nullopt, 0}, cb);
   });
   ASSERT_TRUE(seq.ok()) << seq.error().detail;
-  EXPECT_EQ(*seq, 2);
+  EXPECT_EQ(seq->seq, 2);
+  EXPECT_EQ(seq->created_us, 5);  // read back with the seq
   EXPECT_EQ(s->settled_in_doubt(), 1u);
   // Put again (as a resend would): a no-op answering the same seq.
-  auto again = wait_for<int64_t>([&](auto cb) {
+  auto again = wait_for<StoredMessage>([&](auto cb) {
     s->put_message(MessageRecord{42, 500, 1, "in doubt", 5, false, std::nullopt, 0}, cb);
   });
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again, 2);
+  EXPECT_EQ(again->seq, 2);
   EXPECT_EQ(value("SELECT last_seq FROM chats WHERE id = 500"), "2");
 }
 
@@ -1093,7 +1142,7 @@ void send_paced(PostgresStore& store, int64_t chat, int64_t author, int64_t firs
   std::atomic<int> left{n};
   for (int i = 0; i < n; ++i) {
     store.put_message({first_id + i, chat, author, "m", 100 + i, false, std::nullopt},
-                      [&](Result<int64_t> r) {
+                      [&](Result<StoredMessage> r) {
                         EXPECT_TRUE(r.ok()) << r.error().detail;
                         if (--left == 0) all.set_value();
                       });
@@ -1150,9 +1199,9 @@ TEST_F(PostgresStoreTest, CloseCommitsWhatTheWindowHolds) {
   // One write every 200 ms: the window (twice the time between writes) is over a second.
   send_paced(*s, 500, 1, 1000, 5, std::chrono::milliseconds(200));
   uint64_t held = s->commit_windows_held();
-  std::promise<Result<int64_t>> last;
+  std::promise<Result<StoredMessage>> last;
   s->put_message({5000, 500, 1, "held", 900, false, std::nullopt},
-                 [&](Result<int64_t> r) { last.set_value(std::move(r)); });
+                 [&](Result<StoredMessage> r) { last.set_value(std::move(r)); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (s->commit_windows_held() == held && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

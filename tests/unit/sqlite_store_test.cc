@@ -89,7 +89,7 @@ class SqliteStoreTest : public ::testing::Test {
 
   Status put_message(int64_t id, int64_t chat, int64_t author, const std::string& text,
                      int64_t at) {
-    auto seq = wait<int64_t>([&](Callback<int64_t> cb) {
+    auto seq = wait<StoredMessage>([&](Callback<StoredMessage> cb) {
       store_->put_message(MessageRecord{id, chat, author, text, at, false, std::nullopt}, cb);
     });
     if (!seq.ok()) return seq.error();
@@ -193,11 +193,11 @@ INSERT INTO messages (id, chat_id, author_id, content, created_us, edited_us) VA
   EXPECT_EQ(positions->at(1).last_seq, 1);
   EXPECT_EQ(positions->at(2).last_seq, 0);
   // The sequence goes on from there.
-  auto seq = wait<int64_t>([&](Callback<int64_t> cb) {
+  auto seq = wait<StoredMessage>([&](Callback<StoredMessage> cb) {
     store_->put_message(MessageRecord{40, 500, 2, "fourth", 4, false, std::nullopt}, cb);
   });
   ASSERT_TRUE(seq.ok());
-  EXPECT_EQ(*seq, 4);
+  EXPECT_EQ(seq->seq, 4);
   auto edited = wait<MessageRecord>(
       [&](Callback<MessageRecord> cb) { store_->edit_message(600, 15, 3, "again", 9, cb); });
   ASSERT_TRUE(edited.ok());
@@ -304,7 +304,7 @@ TEST_F(SqliteStoreTest, AFailingWriteIsRolledBackAloneInItsBatch) {
   int64_t chat = befriend(a, b, 500);
   std::promise<void> all;
   std::atomic<int> left{3}, ok{0};
-  auto cb = [&](Result<int64_t> s) {
+  auto cb = [&](Result<StoredMessage> s) {
     ok += s.ok();
     if (--left == 0) all.set_value();
   };
@@ -325,7 +325,7 @@ TEST_F(SqliteStoreTest, ConcurrentWritesShareCommits) {
   std::atomic<int> left{2000};
   for (int i = 0; i < 2000; ++i)
     store_->put_message({1000 + i, chat, a, "m", 100 + i, false, std::nullopt},
-                        [&](Result<int64_t> s) {
+                        [&](Result<StoredMessage> s) {
                           EXPECT_TRUE(s.ok());
                           if (--left == 0) all.set_value();
                         });
@@ -343,7 +343,7 @@ void send_paced(SqliteStore& store, int64_t chat, int64_t author, int64_t first_
   std::atomic<int> left{n};
   for (int i = 0; i < n; ++i) {
     store.put_message({first_id + i, chat, author, "m", 100 + i, false, std::nullopt},
-                      [&](Result<int64_t> s) {
+                      [&](Result<StoredMessage> s) {
                         EXPECT_TRUE(s.ok());
                         if (--left == 0) all.set_value();
                       });
@@ -386,18 +386,18 @@ TEST_F(SqliteStoreTest, CallbacksRunInCommitOrderWhenTheWriterHandsTheRestOver) 
     int64_t id = 10'000 + round * 10;
     store_->pause_writer_for_test();
     store_->put_message(
-        {id, chat, a, "first", id, false, std::nullopt}, [&, id](Result<int64_t> r) {
+        {id, chat, a, "first", id, false, std::nullopt}, [&, id](Result<StoredMessage> r) {
           EXPECT_TRUE(r.ok());
           note(1);
           store_->put_message({id + 2, chat, a, "third", id + 2, false, std::nullopt},
-                              [&](Result<int64_t> r3) {
+                              [&](Result<StoredMessage> r3) {
                                 EXPECT_TRUE(r3.ok());
                                 note(3);
                               });
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
         });
     store_->put_message({id + 1, chat, a, "second", id + 1, false, std::nullopt},
-                        [&](Result<int64_t> r) {
+                        [&](Result<StoredMessage> r) {
                           EXPECT_TRUE(r.ok());
                           note(2);
                         });
@@ -526,9 +526,9 @@ TEST_F(SqliteStoreTest, CloseCommitsWhatTheWindowHolds) {
   // One write every 200 ms: the window (twice the time between writes) is over a second.
   send_paced(*store_, chat, a, 1000, 5, std::chrono::milliseconds(200));
   uint64_t held = store_->commit_windows_held();
-  std::promise<Result<int64_t>> last;
+  std::promise<Result<StoredMessage>> last;
   store_->put_message({5000, chat, a, "held", 900, false, std::nullopt},
-                      [&](Result<int64_t> r) { last.set_value(std::move(r)); });
+                      [&](Result<StoredMessage> r) { last.set_value(std::move(r)); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (store_->commit_windows_held() == held && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -555,10 +555,11 @@ TEST_F(SqliteStoreTest, ABatchOfThreeWritesIsNotHeldAndOneOfTwoIs) {
     std::promise<void> all;
     store_->pause_writer_for_test();
     for (int64_t id = first_id; id < first_id + n; ++id)
-      store_->put_message({id, chat, a, "m", id, false, std::nullopt}, [&](Result<int64_t> r) {
-        EXPECT_TRUE(r.ok()) << r.error().detail;
-        if (--left == 0) all.set_value();
-      });
+      store_->put_message({id, chat, a, "m", id, false, std::nullopt},
+                          [&](Result<StoredMessage> r) {
+                            EXPECT_TRUE(r.ok()) << r.error().detail;
+                            if (--left == 0) all.set_value();
+                          });
     store_->resume_writer_for_test();
     ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   };

@@ -14,7 +14,7 @@ TEST_P(StoreContract, AReadMarkMovesOnlyForwardAndCountsTheOthersLiveMessagesAft
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
   auto put = [&](int64_t id, int64_t author, int64_t created_us) {
-    auto r = wait<int64_t>([&](Callback<int64_t> cb) {
+    auto r = wait<StoredMessage>([&](Callback<StoredMessage> cb) {
       store_->put_message({id, chat, author, "m" + std::to_string(id), created_us, false, {}, 0},
                           cb);
     });
@@ -105,7 +105,7 @@ TEST_P(StoreContract, AReadMarkMovesOnlyForwardAndCountsTheOthersLiveMessagesAft
 TEST_P(StoreContract, AReadMarkNeedsAMessageOfThatChat) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102), c = make_user("carol", 103);
   int64_t chat = befriend(a, b, 500), other = befriend(a, c, 501);
-  ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
+  ASSERT_TRUE((wait<StoredMessage>([&](Callback<StoredMessage> cb) {
                  store_->put_message({1, other, c, "hi", 1000, false, {}, 0}, cb);
                }).ok()));
   auto mark = [&](int64_t chat_id, int64_t message_id) {
@@ -126,7 +126,7 @@ TEST_P(StoreContract, ChatSummariesComeInTheOrderAskedAndLeaveOutChatsThatDoNotE
   int64_t ab = befriend(a, b, 500), ac = befriend(a, c, 501);
   auto g = create_guild(900, a, 1000);
   ASSERT_TRUE(g.ok());
-  ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
+  ASSERT_TRUE((wait<StoredMessage>([&](Callback<StoredMessage> cb) {
                  store_->put_message({1, 900, a, "in the guild", 1000, false, {}, 0}, cb);
                }).ok()));
   auto sums = store_->chat_summaries(a, {ac, 777, 900, ab}, 100);
@@ -149,7 +149,7 @@ TEST_P(StoreContract, ChatSummariesGiveTheChatsPosition) {
   EXPECT_EQ(store_->chat_summaries(a, {chat}, 100)->front().last_seq, 0);
   for (int64_t id : {1, 2})
     ASSERT_TRUE((
-        wait<int64_t>([&](Callback<int64_t> cb) {
+        wait<StoredMessage>([&](Callback<StoredMessage> cb) {
           store_->put_message({id, chat, b, "m" + std::to_string(id), 1000 + id, false, {}, 0}, cb);
         }).ok()));
   ASSERT_TRUE((wait<MessageRecord>([&](Callback<MessageRecord> cb) {

@@ -22,7 +22,7 @@ struct Texts {
     return p.get_future().get();
   }
   void put(int64_t id, int64_t chat, int64_t author, const std::string& text) {
-    auto r = wait<int64_t>([&](Callback<int64_t> cb) {
+    auto r = wait<StoredMessage>([&](Callback<StoredMessage> cb) {
       store.put_message({id, chat, author, text, 1000 + id, false, {}, 0}, cb);
     });
     ASSERT_TRUE(r.ok());

@@ -2,9 +2,12 @@
 // store_contract.h): gapless seqs in commit order, the change log a process replays to fill a
 // gap, chat positions, and the token and user look-ups a process makes for what another
 // process created.
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "store_contract.h"
@@ -26,13 +29,13 @@ class ChatLog {
 
   void send(int64_t chat, int64_t id, int64_t author, const std::string& text) {
     store_.put_message({id, chat, author, text, id * 10, false, std::nullopt, 0},
-                       [this, chat, id](Result<int64_t> seq) {
+                       [this, chat, id](Result<StoredMessage> seq) {
                          std::lock_guard lock(mu_);
                          if (!seq.ok()) {
                            ++failures_;
                            return;
                          }
-                         acked_.push_back({chat, *seq, id, ChangeKind::kSend});
+                         acked_.push_back({chat, seq->seq, id, ChangeKind::kSend});
                        });
   }
   void edit(int64_t chat, int64_t id, int64_t author, const std::string& text, int64_t now) {
@@ -123,11 +126,11 @@ TEST_P(StoreContract, ChatChangesTakeGaplessSeqsInCommitOrder) {
 TEST_P(StoreContract, AFailedChangeTakesNoSeq) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
-  auto first = wait<int64_t>([&](Callback<int64_t> cb) {
+  auto first = wait<StoredMessage>([&](Callback<StoredMessage> cb) {
     store_->put_message({1, chat, a, "one", 10, false, std::nullopt, 0}, cb);
   });
   ASSERT_TRUE(first.ok());
-  EXPECT_EQ(*first, 1);
+  EXPECT_EQ(first->seq, 1);
   auto edit = [&](int64_t id, int64_t author, std::string text) {
     return wait<MessageRecord>(
         [&](Callback<MessageRecord> cb) { store_->edit_message(chat, id, author, text, 50, cb); });
@@ -135,22 +138,22 @@ TEST_P(StoreContract, AFailedChangeTakesNoSeq) {
   EXPECT_EQ(edit(1, b, "not mine").error().code, Errc::kMessageNotFound);
   EXPECT_EQ(edit(2, a, "no such message").error().code, Errc::kMessageNotFound);
   // Another message under a taken id fails whole.
-  auto taken = wait<int64_t>([&](Callback<int64_t> cb) {
+  auto taken = wait<StoredMessage>([&](Callback<StoredMessage> cb) {
     store_->put_message({1, chat, a, "another", 11, false, std::nullopt, 0}, cb);
   });
   ASSERT_FALSE(taken.ok());
   EXPECT_EQ(taken.error().code, Errc::kInternal);
   // The same message again is a no-op answering the seq it has.
-  auto repeat = wait<int64_t>([&](Callback<int64_t> cb) {
+  auto repeat = wait<StoredMessage>([&](Callback<StoredMessage> cb) {
     store_->put_message({1, chat, a, "one", 10, false, std::nullopt, 0}, cb);
   });
   ASSERT_TRUE(repeat.ok());
-  EXPECT_EQ(*repeat, 1);
-  auto next = wait<int64_t>([&](Callback<int64_t> cb) {
+  EXPECT_EQ(repeat->seq, 1);
+  auto next = wait<StoredMessage>([&](Callback<StoredMessage> cb) {
     store_->put_message({2, chat, a, "two", 12, false, std::nullopt, 0}, cb);
   });
   ASSERT_TRUE(next.ok());
-  EXPECT_EQ(*next, 2);
+  EXPECT_EQ(next->seq, 2);
   auto edited = edit(1, a, "uno");
   ASSERT_TRUE(edited.ok());
   EXPECT_EQ(edited->seq, 3);
@@ -168,7 +171,7 @@ TEST_P(StoreContract, ChatChangesComeInOrderWithTheMessageAsOfEachChange) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
   auto send = [&](int64_t id, int64_t author, const std::string& text) {
-    return wait<int64_t>([&](Callback<int64_t> cb) {
+    return wait<StoredMessage>([&](Callback<StoredMessage> cb) {
       store_->put_message({id, chat, author, text, id * 10, false, std::nullopt, 0}, cb);
     });
   };
@@ -176,11 +179,11 @@ TEST_P(StoreContract, ChatChangesComeInOrderWithTheMessageAsOfEachChange) {
     return wait<MessageRecord>(
         [&](Callback<MessageRecord> cb) { store_->edit_message(chat, id, author, text, now, cb); });
   };
-  ASSERT_EQ(send(1, a, "one").value(), 1);
+  ASSERT_EQ(send(1, a, "one")->seq, 1);
   ASSERT_EQ(edit(1, a, "uno", 100)->seq, 2);
-  ASSERT_EQ(send(2, b, "two").value(), 3);
+  ASSERT_EQ(send(2, b, "two")->seq, 3);
   ASSERT_EQ(edit(1, a, "eins", 200)->seq, 4);
-  ASSERT_EQ(send(3, b, "three").value(), 5);
+  ASSERT_EQ(send(3, b, "three")->seq, 5);
   ASSERT_EQ(edit(3, b, "drei", 300)->seq, 6);
   ASSERT_EQ(edit(3, b, "", 400)->seq, 7);  // deleted: every version of its text goes
 
@@ -238,11 +241,75 @@ TEST_P(StoreContract, ChatChangesComeInOrderWithTheMessageAsOfEachChange) {
   EXPECT_EQ((*history)[1].seq, 3);
 }
 
+// Two nodes' clocks can give two messages of a chat the same microsecond, or a later message
+// an earlier time. History pages strictly before the oldest time received, so each message
+// is stored at its own time or 1 µs after the chat's latest (store.h, put_message), and a
+// history read one message at a time finds every one.
+TEST_P(StoreContract, AMessageTimeIsUniqueInItsChatSoHistoryPagesLoseNone) {
+  int64_t a = make_user("alice", 101), b = make_user("bob", 102), c = make_user("carol", 103);
+  int64_t ab = befriend(a, b, 500), ac = befriend(a, c, 501);
+  auto put = [&](int64_t id, int64_t chat, int64_t at) {
+    return wait<StoredMessage>([&](Callback<StoredMessage> cb) {
+      store_->put_message({id, chat, a, "m" + std::to_string(id), at, false, std::nullopt, 0}, cb);
+    });
+  };
+  auto stored_at = [&](int64_t id, int64_t chat, int64_t at) -> int64_t {
+    auto r = put(id, chat, at);
+    EXPECT_TRUE(r.ok()) << "message " << id;
+    return r.ok() ? r->created_us : 0;
+  };
+  EXPECT_EQ(stored_at(1, ab, 1000), 1000);
+  EXPECT_EQ(stored_at(2, ab, 1000), 1001);  // the same microsecond
+  EXPECT_EQ(stored_at(3, ab, 990), 1002);   // an earlier clock
+  EXPECT_EQ(stored_at(4, ab, 2000), 2000);
+  EXPECT_EQ(stored_at(5, ac, 1000), 1000);  // another chat's times are its own
+  // A repeat answers what it has.
+  auto repeat = put(2, ab, 1000);
+  ASSERT_TRUE(repeat.ok());
+  EXPECT_EQ(repeat->seq, 2);
+  EXPECT_EQ(repeat->created_us, 1001);
+  // Submitted together (one batch, when the store batches): the same rule, in order.
+  const std::pair<int64_t, int64_t> batch[] = {{ab, 2000}, {ab, 2000}, {ac, 1000},
+                                               {ab, 1500}, {ab, 2010}, {ac, 5000}};
+  std::vector<std::promise<Result<StoredMessage>>> answers(std::size(batch));
+  for (size_t i = 0; i < std::size(batch); ++i) {
+    int64_t id = 10 + static_cast<int64_t>(i);
+    store_->put_message(
+        {id, batch[i].first, a, "m" + std::to_string(id), batch[i].second, false, std::nullopt, 0},
+        [&answers, i](Result<StoredMessage> r) { answers[i].set_value(std::move(r)); });
+  }
+  const int64_t expected[] = {2001, 2002, 1001, 2003, 2010, 5000};
+  for (size_t i = 0; i < std::size(batch); ++i) {
+    auto r = answers[i].get_future().get();
+    ASSERT_TRUE(r.ok()) << i << ": " << r.error().detail;
+    EXPECT_EQ(r->created_us, expected[i]) << i;
+  }
+  // The times are stored as answered, and one-message pages from the newest find them all.
+  auto page_by_page = [&](int64_t chat) {
+    std::vector<int64_t> ids, times;
+    int64_t before = 1'000'000;
+    for (;;) {
+      auto page = store_->load_messages(chat, before, 1);
+      EXPECT_TRUE(page.ok());
+      if (!page.ok() || page->empty()) return std::make_pair(ids, times);
+      ids.push_back(page->front().id);
+      times.push_back(page->front().created_us);
+      before = page->front().created_us;
+    }
+  };
+  auto [ab_ids, ab_times] = page_by_page(ab);
+  EXPECT_EQ(ab_ids, (std::vector<int64_t>{14, 13, 11, 10, 4, 3, 2, 1}));
+  EXPECT_EQ(ab_times, (std::vector<int64_t>{2010, 2003, 2002, 2001, 2000, 1002, 1001, 1000}));
+  auto [ac_ids, ac_times] = page_by_page(ac);
+  EXPECT_EQ(ac_ids, (std::vector<int64_t>{15, 12, 5}));
+  EXPECT_EQ(ac_times, (std::vector<int64_t>{5000, 1001, 1000}));
+}
+
 TEST_P(StoreContract, ChatPositionsLeaveOutUnknownChats) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
   ASSERT_TRUE(create_guild(700, a, 10).ok());  // no change yet
-  ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
+  ASSERT_TRUE((wait<StoredMessage>([&](Callback<StoredMessage> cb) {
                  store_->put_message({1, chat, a, "hi", 10, false, std::nullopt, 0}, cb);
                }).ok()));
   auto positions = store_->chat_positions({999, 700, chat, 700});

@@ -305,7 +305,7 @@ TEST_P(StoreContract, ATokenKeepsItsClientAndIsLastSeenWhenTouchedButNeverBackwa
 TEST_P(StoreContract, OnlyTheAuthorEditsOrDeletesALiveMessage) {
   int64_t a = make_user("alice", 101), b = make_user("bob", 102);
   int64_t chat = befriend(a, b, 500);
-  ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
+  ASSERT_TRUE((wait<StoredMessage>([&](Callback<StoredMessage> cb) {
                  store_->put_message({1, chat, a, "hello", 10, false, std::nullopt}, cb);
                }).ok()));
   auto edit = [&](int64_t author, std::string content, int64_t now) {
@@ -419,7 +419,7 @@ TEST_P(StoreContract, ACreatedGuildHasItsOwnerAsOnlyMember) {
   EXPECT_EQ(g->members[0].user_id, a);
   EXPECT_EQ(g->members[0].joined_us, 10);
   // Its chat exists under the same id.
-  EXPECT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
+  EXPECT_TRUE((wait<StoredMessage>([&](Callback<StoredMessage> cb) {
                  store_->put_message({1, 700, a, "hi", 11, false, std::nullopt}, cb);
                }).ok()));
 }
@@ -562,7 +562,8 @@ TEST_P(StoreContract, DeletingAnAccountLeavesATombstoneAndRemovesEveryRelation) 
   ASSERT_TRUE(add_member(701, b, a, 20).ok());
   ASSERT_TRUE(create_guild(702, a, 10).ok());  // alice alone: it goes with her
   MessageRecord m{900, 700, a, "hello", 4000, false, std::nullopt};
-  ASSERT_TRUE(wait<int64_t>([&](Callback<int64_t> cb) { store_->put_message(m, cb); }).ok());
+  ASSERT_TRUE(
+      wait<StoredMessage>([&](Callback<StoredMessage> cb) { store_->put_message(m, cb); }).ok());
   ASSERT_TRUE((wait<void>([&](Callback<void> cb) {
                  store_->put_token({"a1", a, 1000, 9000}, cb);
                }).ok()));
@@ -652,7 +653,7 @@ TEST_P(StoreContract, OnlyTheOwnerDeletesAGuildAndItsHistoryStays) {
   befriend(a, b, 500);
   ASSERT_TRUE(create_guild(700, a, 10).ok());
   ASSERT_TRUE(add_member(700, a, b, 20).ok());
-  ASSERT_TRUE((wait<int64_t>([&](Callback<int64_t> cb) {
+  ASSERT_TRUE((wait<StoredMessage>([&](Callback<StoredMessage> cb) {
                  store_->put_message({1, 700, b, "hi", 21, false, std::nullopt}, cb);
                }).ok()));
   auto destroy = [&](int64_t actor) {
@@ -720,11 +721,12 @@ TEST_P(StoreContract, ManyWritesAreAcknowledgedInSubmissionOrder) {
   std::mutex mu;
   std::vector<int64_t> acknowledged;
   for (int64_t i = 1; i <= 300; ++i)
-    store_->put_message({i, chat, a, "m", 100 + i, false, std::nullopt}, [&, i](Result<int64_t> s) {
-      EXPECT_TRUE(s.ok());
-      std::lock_guard lock(mu);
-      acknowledged.push_back(i);
-    });
+    store_->put_message({i, chat, a, "m", 100 + i, false, std::nullopt},
+                        [&, i](Result<StoredMessage> s) {
+                          EXPECT_TRUE(s.ok());
+                          std::lock_guard lock(mu);
+                          acknowledged.push_back(i);
+                        });
   store_->flush();
   ASSERT_EQ(acknowledged.size(), 300u);
   for (size_t i = 0; i < acknowledged.size(); ++i)

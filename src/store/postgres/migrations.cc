@@ -1282,6 +1282,129 @@ $$ SELECT to_tsvector('simple', p_content) || array_to_tsvector(ARRAY['#' || p_c
 CREATE INDEX messages_search ON messages USING gin (rwd_search_vector(content, chat_id))
   WITH (fastupdate = off) WHERE NOT deleted;
 )sql",
+    // 18: a message's time is unique among its chat's live messages (store.h, put_message).
+    // History pages by time, strictly before the oldest message a client received, and two
+    // nodes' clocks could give two messages of a chat the same microsecond: the page that
+    // ended between them lost the other. A message is stored at its node's time, or 1 µs after
+    // the chat's latest live message when that is not earlier, decided under the chat's lock
+    // (the writer takes it before the batch's first write); the stored time is answered with
+    // the seq. New functions, so that a node of the previous version, still running during an
+    // upgrade, keeps the ones it calls.
+    R"sql(
+-- rwd_put_message, answering the stored time too. A repeat is the same message stored at its
+-- time or later.
+CREATE FUNCTION rwd_store_message(p_id bigint, p_chat_id bigint, p_author_id bigint,
+                                  p_content text, p_created_us bigint,
+                                  OUT v_seq bigint, OUT v_created_us bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  m messages;
+BEGIN
+  SELECT * INTO m FROM messages WHERE id = p_id;
+  IF FOUND THEN
+    IF m.chat_id = p_chat_id AND m.author_id = p_author_id AND m.created_us >= p_created_us
+       AND m.content = p_content THEN
+      v_seq := m.seq;
+      v_created_us := m.created_us;
+      RETURN;
+    END IF;
+    RAISE EXCEPTION 'message id % is taken by another message', p_id
+      USING ERRCODE = 'unique_violation';
+  END IF;
+  v_seq := rwd_next_seq(p_chat_id);
+  -- The chat's latest live time, through messages_history.
+  SELECT greatest(p_created_us, max(created_us) + 1) INTO v_created_us FROM messages
+   WHERE chat_id = p_chat_id AND NOT deleted;
+  INSERT INTO messages (id, chat_id, author_id, content, created_us, seq)
+  VALUES (p_id, p_chat_id, p_author_id, p_content, v_created_us, v_seq);
+END $$;
+
+-- rwd_put_messages, answering each message's seq and stored time. A chat's k-th new message
+-- (k from 1, in submission order) is stored at k + the greatest of the chat's latest live
+-- time and (given time - j) over its messages j <= k: each one at its given time, or 1 µs
+-- after the one before.
+CREATE FUNCTION rwd_store_messages(p_ids bigint[], p_chat_ids bigint[], p_author_ids bigint[],
+                                   p_contents text[], p_created_us bigint[])
+RETURNS TABLE (v_seq bigint, v_created_us bigint)
+LANGUAGE plpgsql SET enable_seqscan = off AS $$
+DECLARE
+  v_count bigint;
+BEGIN
+  IF (SELECT count(DISTINCT id) FROM unnest(p_ids) AS id) <> cardinality(p_ids)
+     OR EXISTS (SELECT 1 FROM messages WHERE id = ANY(p_ids)) THEN
+    FOR i IN 1 .. cardinality(p_ids) LOOP
+      RETURN QUERY SELECT * FROM rwd_store_message(p_ids[i], p_chat_ids[i], p_author_ids[i],
+                                                   p_contents[i], p_created_us[i]);
+    END LOOP;
+    RETURN;
+  END IF;
+  RETURN QUERY
+  WITH sent AS (
+    SELECT s.*, row_number() OVER (PARTITION BY s.chat_id ORDER BY s.n) AS k
+      FROM unnest(p_ids, p_chat_ids, p_author_ids, p_contents, p_created_us)
+           WITH ORDINALITY AS s(id, chat_id, author_id, content, created_us, n)
+  ), counts AS (
+    SELECT sent.chat_id, count(*) AS n,
+           (SELECT max(m.created_us) FROM messages m
+             WHERE m.chat_id = sent.chat_id AND NOT m.deleted) AS latest
+      FROM sent GROUP BY sent.chat_id
+  ), timed AS (
+    SELECT sent.*, sent.k + greatest(counts.latest,
+           max(sent.created_us - sent.k) OVER (PARTITION BY sent.chat_id ORDER BY sent.n)) AS at
+      FROM sent JOIN counts ON counts.chat_id = sent.chat_id
+  ), taken AS (
+    UPDATE chats c SET last_seq = c.last_seq + counts.n FROM counts WHERE c.id = counts.chat_id
+    RETURNING c.id, c.last_seq - counts.n AS before
+  ), stored AS (
+    INSERT INTO messages (id, chat_id, author_id, content, created_us, seq)
+    SELECT t.id, t.chat_id, t.author_id, t.content, t.at, taken.before + t.k
+      FROM timed t JOIN taken ON taken.id = t.chat_id
+    RETURNING id, seq, created_us
+  )
+  SELECT stored.seq, stored.created_us FROM sent JOIN stored ON stored.id = sent.id
+   ORDER BY sent.n;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  IF v_count <> cardinality(p_ids) THEN
+    RAISE EXCEPTION 'a message names no chat' USING ERRCODE = 'foreign_key_violation';
+  END IF;
+END $$;
+
+-- rwd_put_message_once, a new message stored at the time rwd_store_message would give it.
+CREATE FUNCTION rwd_store_message_once(
+    p_id bigint, p_chat_id bigint, p_author_id bigint, p_content text, p_created_us bigint,
+    p_nonce text, p_reuse_before_us bigint,
+    OUT duplicate boolean, OUT v_id bigint, OUT v_content text, OUT v_created_us bigint,
+    OUT v_edited_us bigint, OUT v_deleted boolean, OUT v_seq bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  SELECT id, content, created_us, edited_us, deleted, seq
+    INTO v_id, v_content, v_created_us, v_edited_us, v_deleted, v_seq
+    FROM messages WHERE chat_id = p_chat_id AND author_id = p_author_id AND nonce = p_nonce;
+  IF FOUND AND v_id = p_id THEN
+    duplicate := false; RETURN;
+  END IF;
+  IF FOUND AND v_created_us >= p_reuse_before_us THEN
+    duplicate := true; RETURN;
+  END IF;
+  IF FOUND THEN
+    UPDATE messages SET nonce = NULL WHERE id = v_id;
+  END IF;
+  IF EXISTS (SELECT 1 FROM messages WHERE id = p_id) THEN
+    RAISE EXCEPTION 'message id % is taken by another message', p_id
+      USING ERRCODE = 'unique_violation';
+  END IF;
+  v_seq := rwd_next_seq(p_chat_id);
+  SELECT greatest(p_created_us, max(created_us) + 1) INTO v_created_us FROM messages
+   WHERE chat_id = p_chat_id AND NOT deleted;
+  INSERT INTO messages (id, chat_id, author_id, content, created_us, seq, nonce)
+  VALUES (p_id, p_chat_id, p_author_id, p_content, v_created_us, v_seq, p_nonce);
+  duplicate := false;
+  v_id := p_id;
+  v_content := p_content;
+  v_edited_us := NULL;
+  v_deleted := false;
+END $$;
+)sql",
 };
 
 }  // namespace

@@ -71,12 +71,14 @@ const Statement kStatements[] = {
     {"block_user", "SELECT * FROM rwd_block_user($1, $2, $3)"},
     {"unblock_user", "SELECT rwd_unblock_user($1, $2)"},
     // A repeat of the same message is a no-op; another message under a taken id raises.
-    {"put_message", "SELECT rwd_put_message($1, $2, $3, $4, $5)"},
+    // Answers the seq and the stored time.
+    {"put_message", "SELECT * FROM rwd_store_message($1, $2, $3, $4, $5)"},
     // A send with its client's nonce: stored once (a retry answers the first one).
-    {"put_message_once", "SELECT * FROM rwd_put_message_once($1, $2, $3, $4, $5, $6, $7)"},
-    // Consecutive sends of a batch: the same fields as arrays, one seq answered per message.
+    {"put_message_once", "SELECT * FROM rwd_store_message_once($1, $2, $3, $4, $5, $6, $7)"},
+    // Consecutive sends of a batch: the same fields as arrays, one row (seq, stored time) per
+    // message.
     {"put_messages",
-     "SELECT * FROM rwd_put_messages($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], "
+     "SELECT * FROM rwd_store_messages($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], "
      "$5::bigint[])"},
     {"edit_message", "SELECT * FROM rwd_edit_message($1, $2, $3, $4, $5)"},
     {"mark_read", "SELECT * FROM rwd_mark_read($1, $2, $3)"},
@@ -726,7 +728,7 @@ void PostgresStore::run_batch(std::vector<Write> batch) {
     sent = sent && PQsendQueryPrepared(c, "lock_chats", 1, v, nullptr, nullptr, 0) == 1;
   }
   // The statements of the writes, in order: each write alone, except that consecutive
-  // message sends go together as one call of rwd_put_messages (one statement, one UPDATE of
+  // message sends go together as one call of rwd_store_messages (one statement, one UPDATE of
   // each chat's last_seq and one INSERT for all of them, where one call each would cost a
   // statement, an UPDATE and an INSERT per message).
   std::vector<BatchStatement> statements;
@@ -1687,14 +1689,14 @@ void PostgresStore::unblock_user(int64_t blocker_id, int64_t blocked_id, Callbac
       [](const Row& r) -> Result<bool> { return r.boolean(0); }, std::move(done));
 }
 
-void PostgresStore::put_message(MessageRecord m, Callback<int64_t> done) {
+void PostgresStore::put_message(MessageRecord m, Callback<StoredMessage> done) {
   Write w;
   w.statement = "put_message";
   w.send = true;
   w.params = {str(m.id), str(m.chat_id), str(m.author_id), std::move(m.content), str(m.created_us)};
   w.needs_result = true;
-  // Found committed after a lost connection: the message is there, with its seq.
-  w.reread = "SELECT seq FROM messages WHERE id = $1";
+  // Found committed after a lost connection: the message is there, with its seq and time.
+  w.reread = "SELECT seq, created_us FROM messages WHERE id = $1";
   w.reread_params = {str(m.id)};
   w.chat_id = m.chat_id;
   w.finish = [done = std::move(done)](Result<Row> r) {
@@ -1704,7 +1706,7 @@ void PostgresStore::put_message(MessageRecord m, Callback<int64_t> done) {
         return done(Error{Errc::kStorageUnavailable});
       return done(r.error());
     }
-    done(r->int64(0));
+    done(StoredMessage{r->int64(0), r->int64(1)});
   };
   enqueue(std::move(w));
 }

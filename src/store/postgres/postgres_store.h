@@ -65,7 +65,7 @@ struct PostgresPruneCounts {
 // queued while the previous batch was in flight goes into the next batch (up to kMaxBatch):
 // BEGIN, the batch's marker row, one statement per write, COMMIT and a Sync are sent at once
 // — one round trip and one commit per batch. Consecutive message sends share one statement
-// (rwd_put_messages, their fields as arrays). Callbacks run on a completion thread
+// (rwd_store_messages, their fields as arrays). Callbacks run on a completion thread
 // ("pg-done"), in commit order, only after COMMIT's answer was read.
 //  - A write whose statement fails (a bug: a constraint the functions should have kept) gets
 //    kInternal alone; the rest of its batch is sent again in the next one. When the statement
@@ -129,7 +129,7 @@ class PostgresStore final : public Store {
   void block_user(int64_t blocker_id, int64_t blocked_id, int64_t now_us,
                   Callback<BlockOutcome> done) override;
   void unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) override;
-  void put_message(MessageRecord message, Callback<int64_t> done) override;
+  void put_message(MessageRecord message, Callback<StoredMessage> done) override;
   void put_message_once(MessageRecord message, std::string nonce, int64_t reuse_before_us,
                         Callback<SentMessage> done) override;
   void mark_read(int64_t user_id, int64_t chat_id, int64_t message_id,
@@ -186,7 +186,7 @@ class PostgresStore final : public Store {
   uint64_t commits() const { return commits_.load(); }
   uint64_t writes() const { return writes_.load(); }
   uint64_t settled_in_doubt() const { return settled_.load(); }
-  // Message sends that went in a statement with others (rwd_put_messages).
+  // Message sends that went in a statement with others (rwd_store_messages).
   uint64_t combined_sends() const { return combined_sends_.load(); }
   // Batches the commit window held open for more writes.
   uint64_t commit_windows_held() const { return windows_held_.load(); }

@@ -1488,23 +1488,35 @@ Result<int64_t> next_seq(Connection& c, int64_t chat_id) {
 
 namespace {
 
-// Stores a new message, with its nonce when it has one, and answers its seq. The same message
-// again is a no-op that answers the seq it has (as in the PostgreSQL store); another message
-// under a taken id is a bug and fails loudly.
-Result<int64_t> store_message(Connection& c, const MessageRecord& m, const std::string* nonce) {
+// Stores a new message, with its nonce when it has one, and answers its seq and stored time
+// (store.h, put_message: unique among the chat's messages). The same message again is a
+// no-op that answers what it has (as in the PostgreSQL store); another message under a taken
+// id is a bug and fails loudly.
+Result<StoredMessage> store_message(Connection& c, const MessageRecord& m,
+                                    const std::string* nonce) {
   {
+    // Its stored time is the one it was given, or later.
     auto q = c.query(
-        "SELECT seq, chat_id = ? AND author_id = ? AND content = ? AND created_us = ? "
+        "SELECT seq, created_us, chat_id = ? AND author_id = ? AND content = ? AND created_us >= ? "
         "FROM messages WHERE id = ?");
     q.bind(1, m.chat_id).bind(2, m.author_id).bind(3, m.content).bind(4, m.created_us);
     q.bind(5, m.id);
     if (q.step()) {
-      if (q.int64(1) == 0)
+      if (q.int64(2) == 0)
         return Error{Errc::kInternal,
                      "message id " + std::to_string(m.id) + " is taken by another message"};
-      return q.int64(0);
+      return StoredMessage{q.int64(0), q.int64(1)};
     }
     if (q.failed()) return db_error(c, "looking up a message");
+  }
+  int64_t created_us = m.created_us;
+  {
+    // The chat's latest time, through messages_by_chat_time (all messages, deleted ones too:
+    // later than all of them is later than every live one).
+    auto q = c.query("SELECT max(created_us) FROM messages WHERE chat_id = ?");
+    q.bind(1, m.chat_id);
+    if (!q.step()) return db_error(c, "reading a chat's latest message time");
+    if (!q.is_null(0)) created_us = std::max(created_us, q.int64(0) + 1);
   }
   auto seq = next_seq(c, m.chat_id);
   if (!seq.ok()) return seq.error();
@@ -1512,23 +1524,25 @@ Result<int64_t> store_message(Connection& c, const MessageRecord& m, const std::
       "INSERT INTO messages (id, chat_id, author_id, content, created_us, seq, nonce) "
       "VALUES (?, ?, ?, ?, ?, ?, ?)");
   q.bind(1, m.id).bind(2, m.chat_id).bind(3, m.author_id).bind(4, m.content);
-  q.bind(5, m.created_us).bind(6, *seq);
+  q.bind(5, created_us).bind(6, *seq);
   if (nonce)
     q.bind(7, *nonce);
   else
     q.bind_null(7);
   if (!q.run()) return db_error(c, "storing a message");
-  return *seq;
+  return StoredMessage{*seq, created_us};
 }
 
 }  // namespace
 
-void SqliteStore::put_message(MessageRecord m, Callback<int64_t> done) {
+void SqliteStore::put_message(MessageRecord m, Callback<StoredMessage> done) {
   unindexed_.fetch_add(1, std::memory_order_relaxed);
   // Several statements: a failed insert must give its seq back.
-  submit<int64_t>(
+  submit<StoredMessage>(
       Shape::kManyStatements,
-      [m = std::move(m)](Connection& c) -> Result<int64_t> { return store_message(c, m, nullptr); },
+      [m = std::move(m)](Connection& c) -> Result<StoredMessage> {
+        return store_message(c, m, nullptr);
+      },
       std::move(done));
 }
 
@@ -1565,10 +1579,11 @@ void SqliteStore::put_message_once(MessageRecord m, std::string nonce, int64_t r
           q.bind(1, *expired);
           if (!q.run()) return db_error(c, "freeing an expired nonce");
         }
-        auto seq = store_message(c, m, &nonce);
-        if (!seq.ok()) return seq.error();
+        auto stored = store_message(c, m, &nonce);
+        if (!stored.ok()) return stored.error();
         SentMessage out{m, false};
-        out.message.seq = *seq;
+        out.message.seq = stored->seq;
+        out.message.created_us = stored->created_us;
         return out;
       },
       std::move(done));

@@ -114,7 +114,7 @@ class SqliteStore final : public Store {
   void block_user(int64_t blocker_id, int64_t blocked_id, int64_t now_us,
                   Callback<BlockOutcome> done) override;
   void unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) override;
-  void put_message(MessageRecord message, Callback<int64_t> done) override;
+  void put_message(MessageRecord message, Callback<StoredMessage> done) override;
   void put_message_once(MessageRecord message, std::string nonce, int64_t reuse_before_us,
                         Callback<SentMessage> done) override;
   void mark_read(int64_t user_id, int64_t chat_id, int64_t message_id,
