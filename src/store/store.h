@@ -401,12 +401,11 @@ class Store {
   virtual void unblock_user(int64_t blocker_id, int64_t blocked_id, Callback<bool> done) = 0;
 
   // Stores a new message (message.seq is ignored) and answers the seq it took and its time.
-  // A message's time is unique among its chat's live messages: history pages by time,
-  // strictly before the oldest message received, so two in one microsecond (two nodes'
-  // clocks) would lose one at a page's edge. It is stored at message.created_us, or 1 µs
-  // after the chat's latest live message when that is not earlier (decided under the chat's
-  // lock, so two processes agree). Putting the same message again is a no-op that answers
-  // what it already has.
+  // A message's time is unique in its chat: history pages by time, strictly before the
+  // oldest message received, so two in one microsecond (two nodes' clocks) would lose one at
+  // a page's edge. It is stored at message.created_us, or 1 µs after the chat's latest
+  // message when that is not earlier (decided under the chat's lock, so two processes
+  // agree). Putting the same message again is a no-op that answers what it already has.
   virtual void put_message(MessageRecord message, Callback<StoredMessage> done) = 0;
   // A send that carries its client's nonce (protocol v2): at most one message of
   // (message.chat_id, message.author_id, nonce) is stored while the first is newer than

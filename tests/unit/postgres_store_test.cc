@@ -834,11 +834,15 @@ INSERT INTO messages (id, chat_id, author_id, content, created_us, edited_us) VA
   EXPECT_EQ(positions->at(0).last_seq, 3);
   EXPECT_EQ(positions->at(1).last_seq, 1);
   EXPECT_EQ(positions->at(2).last_seq, 0);
+  // Each chat's latest message time, from the messages there (migration 18).
+  EXPECT_EQ(value("SELECT string_agg(last_created_us::text, ',' ORDER BY id) FROM chats"),
+            "3,1,0");
   auto seq = wait_for<StoredMessage>([&](auto cb) {
-    s->put_message(MessageRecord{40, 500, 2, "fourth", 4, false, std::nullopt, 0}, cb);
+    s->put_message(MessageRecord{40, 500, 2, "fourth", 3, false, std::nullopt, 0}, cb);
   });
   ASSERT_TRUE(seq.ok()) << seq.error().detail;
   EXPECT_EQ(seq->seq, 4);
+  EXPECT_EQ(seq->created_us, 4);  // "third" has 3
   auto edited =
       wait_for<MessageRecord>([&](auto cb) { s->edit_message(600, 15, 3, "again", 9, cb); });
   ASSERT_TRUE(edited.ok()) << edited.error().detail;

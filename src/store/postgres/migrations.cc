@@ -1282,15 +1282,22 @@ $$ SELECT to_tsvector('simple', p_content) || array_to_tsvector(ARRAY['#' || p_c
 CREATE INDEX messages_search ON messages USING gin (rwd_search_vector(content, chat_id))
   WITH (fastupdate = off) WHERE NOT deleted;
 )sql",
-    // 18: a message's time is unique among its chat's live messages (store.h, put_message).
-    // History pages by time, strictly before the oldest message a client received, and two
-    // nodes' clocks could give two messages of a chat the same microsecond: the page that
-    // ended between them lost the other. A message is stored at its node's time, or 1 µs after
-    // the chat's latest live message when that is not earlier, decided under the chat's lock
-    // (the writer takes it before the batch's first write); the stored time is answered with
-    // the seq. New functions, so that a node of the previous version, still running during an
-    // upgrade, keeps the ones it calls.
+    // 18: a message's time is unique in its chat (store.h, put_message). History pages by
+    // time, strictly before the oldest message a client received, and two nodes' clocks could
+    // give two messages of a chat the same microsecond: the page that ended between them lost
+    // the other. A message is stored at its node's time, or 1 µs after the chat's latest
+    // message when that is not earlier. chats.last_created_us is that latest time, taken in
+    // the UPDATE that takes the seq, under the chat row's lock (the writer locks a batch's
+    // chats before its first write), so two processes agree and it costs no read of messages.
+    // The stored time is answered with the seq. New functions, so that a node of the previous
+    // version, still running during an upgrade, keeps the ones it calls (its messages do not
+    // move last_created_us: only until it is stopped).
     R"sql(
+ALTER TABLE chats ADD COLUMN last_created_us bigint NOT NULL DEFAULT 0;
+UPDATE chats c SET last_created_us = m.latest
+  FROM (SELECT chat_id, max(created_us) AS latest FROM messages GROUP BY chat_id) m
+ WHERE m.chat_id = c.id;
+
 -- rwd_put_message, answering the stored time too. A repeat is the same message stored at its
 -- time or later.
 CREATE FUNCTION rwd_store_message(p_id bigint, p_chat_id bigint, p_author_id bigint,
@@ -1311,18 +1318,30 @@ BEGIN
     RAISE EXCEPTION 'message id % is taken by another message', p_id
       USING ERRCODE = 'unique_violation';
   END IF;
-  v_seq := rwd_next_seq(p_chat_id);
-  -- The chat's latest live time, through messages_history.
-  SELECT greatest(p_created_us, max(created_us) + 1) INTO v_created_us FROM messages
-   WHERE chat_id = p_chat_id AND NOT deleted;
+  SELECT * INTO v_seq, v_created_us FROM rwd_next_message_place(p_chat_id, p_created_us);
   INSERT INTO messages (id, chat_id, author_id, content, created_us, seq)
   VALUES (p_id, p_chat_id, p_author_id, p_content, v_created_us, v_seq);
 END $$;
 
+-- Takes p_chat_id's next seq and the time of a message given p_created_us (rwd_next_seq,
+-- and last_created_us moved with it).
+CREATE FUNCTION rwd_next_message_place(p_chat_id bigint, p_created_us bigint,
+                                       OUT v_seq bigint, OUT v_created_us bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE chats SET last_seq = last_seq + 1,
+                   last_created_us = greatest(p_created_us, last_created_us + 1)
+   WHERE id = p_chat_id RETURNING last_seq, last_created_us INTO v_seq, v_created_us;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no chat %', p_chat_id USING ERRCODE = 'foreign_key_violation';
+  END IF;
+END $$;
+
 -- rwd_put_messages, answering each message's seq and stored time. A chat's k-th new message
--- (k from 1, in submission order) is stored at k + the greatest of the chat's latest live
--- time and (given time - j) over its messages j <= k: each one at its given time, or 1 µs
--- after the one before.
+-- (k from 1, in submission order) is stored at k + the greatest of the chat's latest time
+-- and (given time - j) over its messages j <= k: each one at its given time, or 1 µs after
+-- the one before. The chat rows read in `latest` are locked by this transaction already, so
+-- what the statement's snapshot shows of them is current.
 CREATE FUNCTION rwd_store_messages(p_ids bigint[], p_chat_ids bigint[], p_author_ids bigint[],
                                    p_contents text[], p_created_us bigint[])
 RETURNS TABLE (v_seq bigint, v_created_us bigint)
@@ -1339,26 +1358,30 @@ BEGIN
     RETURN;
   END IF;
   RETURN QUERY
-  WITH sent AS (
+  WITH numbered AS (
     SELECT s.*, row_number() OVER (PARTITION BY s.chat_id ORDER BY s.n) AS k
       FROM unnest(p_ids, p_chat_ids, p_author_ids, p_contents, p_created_us)
            WITH ORDINALITY AS s(id, chat_id, author_id, content, created_us, n)
+  ), sent AS (
+    -- ahead: the greatest (given time - j) over the chat's messages j <= k.
+    SELECT numbered.*,
+           max(numbered.created_us - numbered.k)
+             OVER (PARTITION BY numbered.chat_id ORDER BY numbered.n) AS ahead
+      FROM numbered
   ), counts AS (
-    SELECT sent.chat_id, count(*) AS n,
-           (SELECT max(m.created_us) FROM messages m
-             WHERE m.chat_id = sent.chat_id AND NOT m.deleted) AS latest
-      FROM sent GROUP BY sent.chat_id
-  ), timed AS (
-    SELECT sent.*, sent.k + greatest(counts.latest,
-           max(sent.created_us - sent.k) OVER (PARTITION BY sent.chat_id ORDER BY sent.n)) AS at
-      FROM sent JOIN counts ON counts.chat_id = sent.chat_id
+    SELECT chat_id, count(*) AS n, max(ahead) AS ahead FROM sent GROUP BY chat_id
+  ), latest AS (
+    SELECT c.id, c.last_created_us FROM chats c JOIN counts ON c.id = counts.chat_id
   ), taken AS (
-    UPDATE chats c SET last_seq = c.last_seq + counts.n FROM counts WHERE c.id = counts.chat_id
+    UPDATE chats c SET last_seq = c.last_seq + counts.n,
+                       last_created_us = counts.n + greatest(c.last_created_us, counts.ahead)
+      FROM counts WHERE c.id = counts.chat_id
     RETURNING c.id, c.last_seq - counts.n AS before
   ), stored AS (
     INSERT INTO messages (id, chat_id, author_id, content, created_us, seq)
-    SELECT t.id, t.chat_id, t.author_id, t.content, t.at, taken.before + t.k
-      FROM timed t JOIN taken ON taken.id = t.chat_id
+    SELECT s.id, s.chat_id, s.author_id, s.content,
+           s.k + greatest(latest.last_created_us, s.ahead), taken.before + s.k
+      FROM sent s JOIN taken ON taken.id = s.chat_id JOIN latest ON latest.id = s.chat_id
     RETURNING id, seq, created_us
   )
   SELECT stored.seq, stored.created_us FROM sent JOIN stored ON stored.id = sent.id
@@ -1393,9 +1416,7 @@ BEGIN
     RAISE EXCEPTION 'message id % is taken by another message', p_id
       USING ERRCODE = 'unique_violation';
   END IF;
-  v_seq := rwd_next_seq(p_chat_id);
-  SELECT greatest(p_created_us, max(created_us) + 1) INTO v_created_us FROM messages
-   WHERE chat_id = p_chat_id AND NOT deleted;
+  SELECT * INTO v_seq, v_created_us FROM rwd_next_message_place(p_chat_id, p_created_us);
   INSERT INTO messages (id, chat_id, author_id, content, created_us, seq, nonce)
   VALUES (p_id, p_chat_id, p_author_id, p_content, v_created_us, v_seq, p_nonce);
   duplicate := false;
