@@ -18,13 +18,22 @@ std::string random_token(size_t bytes) {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+static_assert(std::tuple_size_v<Sha256> == crypto_hash_sha256_BYTES);
+
+Sha256 sha256(std::string_view data) {
+  Sha256 digest;
+  crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size());
+  return digest;
+}
+
+std::string to_hex(const Sha256& digest) {
   char hex[crypto_hash_sha256_BYTES * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  sodium_bin2hex(hex, sizeof hex, digest.data(), digest.size());
   return std::string(hex, crypto_hash_sha256_BYTES * 2);
 }
+
+std::string sha256_hex(std::string_view data) { return to_hex(sha256(data)); }
 
 bool equal_constant_time(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,6 +17,11 @@ std::string random_token(size_t bytes);
 
 // SHA-256 of `data`, hex encoded: how tokens and verification keys are stored.
 std::string sha256_hex(std::string_view data);
+// The same digest as bytes, for holding in memory (32 bytes inline, where the hex string takes
+// a 65-byte allocation), and its hex form.
+using Sha256 = std::array<unsigned char, 32>;
+Sha256 sha256(std::string_view data);
+std::string to_hex(const Sha256& digest);
 
 // Constant-time comparison of two equal-length strings; false when lengths differ.
 bool equal_constant_time(std::string_view a, std::string_view b);

@@ -71,16 +71,18 @@ void RateLimiter::charge(const std::string& key, int count) {
   b.tokens = std::max(-burst_, b.tokens - count);
 }
 
-int64_t LocalRateLimiter::acquire(int64_t now_us) {
-  if (started_)
-    tokens_ = std::min(burst_, tokens_ + elapsed_us(now_us, updated_us_) * refill_per_us_);
-  started_ = true;
+int64_t LocalRateLimiter::acquire(RateRule rule, int64_t now_us) {
+  const double burst = rule.burst;
+  const double refill_per_us = burst / static_cast<double>(rule.window_us);
+  tokens_ = updated_us_ == kUnused
+                ? burst
+                : std::min(burst, tokens_ + elapsed_us(now_us, updated_us_) * refill_per_us);
   updated_us_ = now_us;
   if (tokens_ >= 1.0) {
     tokens_ -= 1.0;
     return 0;
   }
-  return static_cast<int64_t>(std::ceil((1.0 - tokens_) / refill_per_us_));
+  return static_cast<int64_t>(std::ceil((1.0 - tokens_) / refill_per_us));
 }
 
 }  // namespace rwd

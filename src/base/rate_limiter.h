@@ -50,20 +50,29 @@ class RateLimiter {
   std::unordered_map<std::string, int> admitted_;    // guarded by mu_; since take_admitted()
 };
 
+// How a LocalRateLimiter's bucket fills: `burst` requests at once, refilled at burst/window.
+struct RateRule {
+  int burst;
+  int64_t window_us;
+};
+
 // A local token bucket for one owner (a connection) that is only touched by one thread at a
-// time (the connection's event loop). Times as for RateLimiter.
+// time (the connection's event loop). Times as for RateLimiter. The bucket holds only its
+// state; its rule comes with every call, from the owner's settings: a connection holds three
+// buckets, and a rule in each would be most of their size (every idle connection pays it).
 class LocalRateLimiter {
  public:
-  LocalRateLimiter(int burst, int64_t window_us)
-      : burst_(burst), refill_per_us_(static_cast<double>(burst) / window_us), tokens_(burst) {}
-  int64_t acquire(int64_t now_us);
+  // Takes one token at now_us. Returns 0 when allowed, otherwise the microseconds to wait until
+  // a token is available. The first call finds the bucket full. Every call of one bucket
+  // passes the same rule.
+  int64_t acquire(RateRule rule, int64_t now_us);
 
  private:
-  double burst_;
-  double refill_per_us_;
-  double tokens_;
-  bool started_ = false;
-  int64_t updated_us_ = 0;
+  // updated_us_ of a bucket never used: a monotonic clock may read 0, which is a time like any
+  // other.
+  static constexpr int64_t kUnused = INT64_MIN;
+  double tokens_ = 0;
+  int64_t updated_us_ = kUnused;
 };
 
 }  // namespace rwd

@@ -22,10 +22,7 @@ Session::Session(Services& services, std::weak_ptr<Transport> transport, protoco
       version_(version),
       connection_id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
       opened_us_(services.monotonic.now_us()),
-      last_heartbeat_us_(opened_us_),
-      rate_(services.settings.rate_count, services.settings.rate_window_us),
-      rate_violations_(services.settings.rate_violation_burst, services.settings.rate_window_us),
-      invalid_frames_(services.settings.invalid_frame_burst, 60'000'000) {}
+      last_heartbeat_us_(opened_us_) {}
 
 Session::~Session() = default;
 
@@ -77,7 +74,7 @@ void Session::on_token_revoked(const std::string& token_hash, domain::RevokeReas
       return self->close(CloseCode::kAccountDisabled);
     if (reason == domain::RevokeReason::kAccountDeleted)
       return self->close(CloseCode::kAccountDeleted);
-    if (self->token_hash_ == token_hash) self->close(CloseCode::kTokenRevoked);
+    if (crypto::to_hex(self->token_digest_) == token_hash) self->close(CloseCode::kTokenRevoked);
   });
 }
 
@@ -121,11 +118,14 @@ void Session::on_closed() {
   in_hub_ = false;
 }
 
+bool Session::count_invalid_frame(int64_t now_us) {
+  return invalid_frames_.acquire({services_.settings.invalid_frame_burst, 60'000'000}, now_us) > 0;
+}
+
 void Session::on_binary() {
   if (closing_) return;
   send_error(Errc::kBinaryFrame);
-  if (invalid_frames_.acquire(services_.monotonic.now_us()) > 0)
-    close(CloseCode::kTooManyInvalidFrames);
+  if (count_invalid_frame(services_.monotonic.now_us())) close(CloseCode::kTooManyInvalidFrames);
 }
 
 void Session::on_text(std::string_view frame) {
@@ -136,7 +136,7 @@ void Session::on_text(std::string_view frame) {
   const std::string& request_id = decoded.request_id;
   if (!decoded.request.ok()) {
     send_error(decoded.request.error(), request_id);
-    if (invalid_frames_.acquire(now) > 0) close(CloseCode::kTooManyInvalidFrames);
+    if (count_invalid_frame(now)) close(CloseCode::kTooManyInvalidFrames);
     return;
   }
   protocol::Request& req = decoded.request.value();
@@ -149,9 +149,11 @@ void Session::on_text(std::string_view frame) {
     answer(protocol::encode_heartbeat(hb->payload_json), request_id);
     return;
   }
-  if (int64_t wait = rate_.acquire(now); wait > 0) {
+  const SessionSettings& settings = services_.settings;
+  if (int64_t wait = rate_.acquire({settings.rate_count, settings.rate_window_us}, now); wait > 0) {
     metrics::count_rate_limited(metrics::RateScope::kGateway);
-    if (rate_violations_.acquire(now) > 0) return close(CloseCode::kRateLimited);
+    if (rate_violations_.acquire({settings.rate_violation_burst, settings.rate_window_us}, now) > 0)
+      return close(CloseCode::kRateLimited);
     Error e{Errc::kRateLimited, "too many requests on this connection."};
     e.retry_after_ms = wait / 1000 + 1;
     return send_error(e, request_id);
@@ -241,7 +243,8 @@ void Session::handle(Held held) {
 void Session::handle_auth(const protocol::AuthRequest& req, const std::string& request_id) {
   // Only the first answer is followed by a catch-up: later ones (a refresh) come while the
   // connection's events flow already.
-  if (!answered_.load(std::memory_order_relaxed)) since_ = req.since;
+  if (!answered_.load(std::memory_order_relaxed))
+    since_ = req.since ? std::make_unique<std::vector<domain::ChatPosition>>(*req.since) : nullptr;
   if (auto user = services_.accounts.authenticate(req.token))
     return finish_auth(std::move(*user), req.token, request_id);
   // Not in this node's cache: with several nodes, another one may have issued the token moments
@@ -269,11 +272,11 @@ void Session::finish_auth(domain::UserView user, const std::string& token,
     send_error(Errc::kAlreadyAuthenticated, request_id);
     return run_held();
   }
-  std::string token_hash = crypto::sha256_hex(token);  // a refresh may use a newer token
+  crypto::Sha256 digest = crypto::sha256(token);  // a refresh may use a newer token
   // The token's last use, as its owner's list of sessions shows it: once per token a
   // connection authenticates with, not on the app's repeated auth (a refresh) with the same.
-  if (token_hash != token_hash_) services_.accounts.session_used(token_hash);
-  token_hash_ = std::move(token_hash);
+  if (digest != token_digest_) services_.accounts.session_used(crypto::to_hex(digest));
+  token_digest_ = digest;
   if (!user_) {
     user_ = std::move(user);
     if (!services_.hub.add(user_->id, shared_from_this()))

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/crypto.h"
 #include "base/rate_limiter.h"
 #include "domain/accounts.h"
 #include "domain/blocks.h"
@@ -140,6 +141,8 @@ class Session : public std::enable_shared_from_this<Session> {
     send_error(Error{code, {}}, request_id);
   }
   void close(protocol::CloseCode code);
+  // Counts an invalid frame; true when past --invalid-frame-limit a minute (time to close).
+  bool count_invalid_frame(int64_t now_us);
   // Wraps a domain callback: runs `fn` on this session's strand if it still exists.
   template <typename Fn>
   auto on_strand(Fn fn);
@@ -153,7 +156,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool heartbeat_seen_ = false;
   bool closing_ = false;
   std::optional<domain::UserView> user_;
-  std::string token_hash_;  // of the token this session authenticated with
+  // SHA-256 of the token this session authenticated with (all zero: none yet); as bytes, not
+  // the store's hex form, which would be an allocation on every connection.
+  crypto::Sha256 token_digest_{};
   bool in_hub_ = false;
   bool auth_in_flight_ = false;  // an auth waits (store, broker): every request is held
   // Whether the first auth answer went out; until then the hub's frames wait in early_frames_
@@ -171,8 +176,9 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t early_bytes_ = 0;                // early_mu_: of early_frames_
   bool early_overflowed_ = false;         // early_mu_: closed for passing early_bytes_limit
   std::vector<Held> pending_;             // a vector: empty costs nothing, unlike a deque
-  // The `since` of the auth that is to give the first answer (v2): the catch-up it asks.
-  std::optional<std::vector<domain::ChatPosition>> since_;
+  // The `since` of the auth that is to give the first answer (v2): the catch-up it asks. Null:
+  // none asked (a pointer, not an optional: 8 bytes on every connection instead of 32).
+  std::unique_ptr<std::vector<domain::ChatPosition>> since_;
   LocalRateLimiter rate_;
   LocalRateLimiter rate_violations_;
   LocalRateLimiter invalid_frames_;

@@ -29,6 +29,15 @@ TEST_F(CryptoTest, Sha256IsHexOfTheKnownVector) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST_F(CryptoTest, Sha256BytesAreTheDigestTheHexFormSpells) {
+  // A session keeps its token's digest as bytes and compares it with the store's hex form.
+  Sha256 digest = sha256("abc");
+  EXPECT_EQ(digest[0], 0xba);
+  EXPECT_EQ(digest[31], 0xad);
+  EXPECT_EQ(to_hex(digest), sha256_hex("abc"));
+  EXPECT_NE(sha256("abd"), digest);
+}
+
 TEST_F(CryptoTest, PasswordHashIsArgon2idAndVerifies) {
   PasswordCost cheap{1, 1 << 20};
   auto h = hash_password("correct horse", cheap);

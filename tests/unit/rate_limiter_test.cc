@@ -32,10 +32,11 @@ TEST(RateLimiterTest, TokensRefillOverTime) {
 }
 
 TEST(RateLimiterTest, LocalLimiterCountsTheSameWay) {
-  LocalRateLimiter limiter(120, 60'000'000);
+  LocalRateLimiter limiter;
+  const RateRule rule{120, 60'000'000};
   int64_t t = 1;
   int allowed = 0;
-  for (int i = 0; i < 200; ++i) allowed += limiter.acquire(t) == 0;
+  for (int i = 0; i < 200; ++i) allowed += limiter.acquire(rule, t) == 0;
   EXPECT_EQ(allowed, 120);
 }
 
@@ -51,19 +52,21 @@ TEST(RateLimiterTest, TimeGoingBackNeverTakesTokensAway) {
 }
 
 TEST(RateLimiterTest, LocalLimiterIgnoresTimeGoingBack) {
-  LocalRateLimiter limiter(2, 10'000'000);
+  LocalRateLimiter limiter;
+  const RateRule rule{2, 10'000'000};
   int64_t t = 3'600'000'000'000;
-  EXPECT_EQ(limiter.acquire(t), 0);
-  EXPECT_EQ(limiter.acquire(t - 3'600'000'000), 0);
-  EXPECT_GT(limiter.acquire(t - 3'600'000'000), 0);
-  EXPECT_EQ(limiter.acquire(t - 3'600'000'000 + 5'000'000), 0);
+  EXPECT_EQ(limiter.acquire(rule, t), 0);
+  EXPECT_EQ(limiter.acquire(rule, t - 3'600'000'000), 0);
+  EXPECT_GT(limiter.acquire(rule, t - 3'600'000'000), 0);
+  EXPECT_EQ(limiter.acquire(rule, t - 3'600'000'000 + 5'000'000), 0);
 }
 
 TEST(RateLimiterTest, LocalLimiterStartsFullAtTimeZero) {
   // A monotonic clock may read 0; that is a time like any other, not "never used".
-  LocalRateLimiter limiter(1, 10'000'000);
-  EXPECT_EQ(limiter.acquire(0), 0);
-  EXPECT_GT(limiter.acquire(1), 0);
+  LocalRateLimiter limiter;
+  const RateRule rule{1, 10'000'000};
+  EXPECT_EQ(limiter.acquire(rule, 0), 0);
+  EXPECT_GT(limiter.acquire(rule, 1), 0);
 }
 
 TEST(RateLimiterTest, ASharedLimiterHandsOverWhatItAdmittedOnce) {
