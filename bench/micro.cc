@@ -1,8 +1,14 @@
 // rewind-microbench: the server's own building blocks timed alone (Google Benchmark), to set
 // beside what rewind-bench measures through the protocol. A login's server CPU is compared
 // with the password check alone here.
+#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -137,6 +143,123 @@ void BM_WalCommitFramesAndSync(benchmark::State& state) {
       return state.SkipWithError("pwrite or fdatasync failed");
 }
 BENCHMARK(BM_WalCommitFramesAndSync)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+
+// One chat frame to each of a guild's members, as the network loops write it: a send on each
+// member's TCP socket (loopback, TCP_NODELAY, non-blocking, as the server's), against the same
+// sends submitted to the kernel together through io_uring (one system call for all of them).
+// Whether fewer system calls would make a fan-out copy cheaper, or the kernel's TCP work per
+// copy is the cost either way. Process CPU time per fan-out of state.range(0) copies; the
+// receivers are drained between fan-outs, outside the timing.
+class LoopbackPeers {
+ public:
+  explicit LoopbackPeers(int count) {
+    // Two descriptors per member: past the usual soft limit of 1,024.
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+      lim.rlim_cur = lim.rlim_max;
+      (void)::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listener, count) != 0 ||
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      if (listener >= 0) ::close(listener);
+      return;
+    }
+    const int one = 1;
+    for (int i = 0; i < count; ++i) {
+      int receiver = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (receiver < 0) break;
+      receivers_.push_back(receiver);
+      if (::connect(receiver, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) break;
+      int sender = ::accept(listener, nullptr, nullptr);
+      if (sender < 0) break;
+      senders_.push_back(sender);
+      ::setsockopt(sender, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::fcntl(sender, F_SETFL, O_NONBLOCK);
+      ::fcntl(receiver, F_SETFL, O_NONBLOCK);
+    }
+    ::close(listener);
+  }
+  ~LoopbackPeers() {
+    for (int fd : senders_) ::close(fd);
+    for (int fd : receivers_) ::close(fd);
+  }
+  bool ok(int count) const {
+    return static_cast<int>(senders_.size()) == count &&
+           static_cast<int>(receivers_.size()) == count;
+  }
+  const std::vector<int>& senders() const { return senders_; }
+  void drain() {
+    for (int fd : receivers_)
+      while (::recv(fd, sink_.data(), sink_.size(), 0) > 0) {
+      }
+  }
+  // About a v2 chat event's size.
+  const std::string frame = std::string(180, 'x');
+
+ private:
+  std::vector<int> senders_, receivers_;
+  std::vector<char> sink_ = std::vector<char>(1 << 16);
+};
+
+void BM_FanoutSendEach(benchmark::State& state) {
+  const int count = static_cast<int>(state.range(0));
+  LoopbackPeers peers(count);
+  if (!peers.ok(count)) return state.SkipWithError("cannot open the loopback connections");
+  for (auto _ : state) {
+    for (int fd : peers.senders())
+      if (::send(fd, peers.frame.data(), peers.frame.size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(peers.frame.size()))
+        return state.SkipWithError("send failed");
+    state.PauseTiming();
+    peers.drain();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * count);
+}
+BENCHMARK(BM_FanoutSendEach)->Arg(1000)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+
+void BM_FanoutSendUring(benchmark::State& state) {
+  const int count = static_cast<int>(state.range(0));
+  LoopbackPeers peers(count);
+  if (!peers.ok(count)) return state.SkipWithError("cannot open the loopback connections");
+  io_uring ring;
+  if (io_uring_queue_init(static_cast<unsigned>(count), &ring, 0) != 0)
+    return state.SkipWithError("io_uring is not available here");
+  const int frame_size = static_cast<int>(peers.frame.size());
+  for (auto _ : state) {
+    for (int fd : peers.senders())
+      io_uring_prep_send(io_uring_get_sqe(&ring), fd, peers.frame.data(), peers.frame.size(),
+                         MSG_NOSIGNAL);
+    if (io_uring_submit_and_wait(&ring, static_cast<unsigned>(count)) != count) {
+      state.SkipWithError("io_uring_submit failed");
+      break;
+    }
+    unsigned head, seen = 0;
+    io_uring_cqe* cqe;
+    bool all_sent = true;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+      all_sent = all_sent && cqe->res == frame_size;
+      ++seen;
+    }
+    io_uring_cq_advance(&ring, seen);
+    if (!all_sent || seen != static_cast<unsigned>(count)) {
+      state.SkipWithError("a send through io_uring failed");
+      break;
+    }
+    state.PauseTiming();
+    peers.drain();
+    state.ResumeTiming();
+  }
+  io_uring_queue_exit(&ring);
+  state.SetItemsProcessed(state.iterations() * count);
+}
+BENCHMARK(BM_FanoutSendUring)->Arg(1000)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
