@@ -78,7 +78,8 @@ class Session : public std::enable_shared_from_this<Session> {
   int64_t deadline_us() const;
   // Closes the connection if a timeout passed.
   void on_deadline();
-  // The connection is gone: leave the hub.
+  // The connection is ending (its close handshake began, from either side) or gone: leave the
+  // hub, run nothing more. Called again when the connection finishes: does nothing then.
   void on_closed();
 
   // Delivery from the hub (any thread). Before the first auth answer went out, frames are

@@ -66,6 +66,15 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
       }));
   ws_.read_message_max(server_.config.max_message_bytes);
   ws_.auto_fragment(false);
+  // The peer asked to close: its session ends here, before Beast answers with our close frame
+  // (it calls this first), so that a client whose close handshake completed finds the session
+  // gone (its place under --max-sessions-per-user free, its friends told when it was the last)
+  // instead of waiting for the TCP connection's lingering end, which a client that keeps its
+  // socket open holds for seconds. Capturing only `this` keeps the callable inside Beast's
+  // std::function: no allocation per connection.
+  ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::close && session_) session_->on_closed();
+  });
   ws_.async_accept(request,
                    beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));
 }
@@ -277,6 +286,8 @@ void WsConnection::start_close(CloseCode code) {
 }
 
 void WsConnection::send_close() {
+  // As for a close the peer asks (start): the session ends before its close frame goes out.
+  if (session_) session_->on_closed();
   websocket::close_reason reason(static_cast<websocket::close_code>(*close_code_),
                                  protocol::close_reason(*close_code_));
   ws_.async_close(

@@ -479,10 +479,9 @@ def create_user(server, mailbox, name, password="password123"):
     ws = Client(server)
     ws.handshake(token)
     uid = ws.auth_payload["self_user"]["id"]
+    # The close handshake ends the session before the server's close frame comes back, so
+    # tests that count a user's sessions start from zero.
     ws.close()
-    # The server leaves the session's slot once it has read the close; give it that moment
-    # (longer under the sanitizers) so tests that count a user's sessions start from zero.
-    time.sleep(0.1)
     return token, uid
 
 
@@ -496,12 +495,10 @@ def befriend(server, a_token, b_token, b_name):
     a_name = a.auth_payload["self_user"]["name"]
     b.send("mutual_users", {"type": "response", "name": a_name})
     assert b.recv_type("ok")["type"] == "ok"
+    # As in create_user: both sessions have ended (and told their friends) when the closes
+    # return, so a test's first connection is never told that these two went offline.
     a.close()
     b.close()
-    # As in create_user: the server leaves the sessions once it has read the closes. Without
-    # this moment a test's first connection can come before that, and a friend's v2
-    # connection is then told that these two went offline (test_presence.py).
-    time.sleep(0.1)
 
 
 @pytest.fixture
@@ -605,6 +602,18 @@ class Client:
             self.ws.close()
         except Exception:
             pass
+
+
+def raw_session(server, token):
+    """An authenticated session over a raw socket (rawws.py), which closes its TCP connection
+    only when told to: a client that keeps its socket open after the close handshake."""
+    from rawws import OP_TEXT, RawWs
+    ws = RawWs(server.port)
+    for type_, payload in (("heartbeat", {"count": 0}), ("auth", {"auth": token})):
+        ws.text(json.dumps({"type": type_, "payload": payload}))
+        op, data, _ = ws.recv_frame()
+        assert op == OP_TEXT and json.loads(data)["type"] == type_, data
+    return ws
 
 
 class ConnectionClosed(Exception):

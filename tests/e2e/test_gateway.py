@@ -4,6 +4,7 @@ import base64
 import datetime
 import json
 import re
+import struct
 import threading
 import time
 
@@ -11,7 +12,8 @@ import pytest
 import requests
 import websocket
 
-from conftest import Client, ConnectionClosed, create_user, login
+from conftest import Client, ConnectionClosed, create_user, login, raw_session
+from rawws import OP_CLOSE
 
 KST = datetime.timezone(datetime.timedelta(hours=9))
 CREATED_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
@@ -1071,6 +1073,24 @@ def test_third_session_over_the_per_user_limit_is_closed_4106(start_server, smtp
         except ConnectionClosed:
             assert time.time() < deadline, "the closed session never left the hub"
             time.sleep(0.05)
+
+
+def test_a_session_leaves_at_the_close_handshake_its_client_started_not_at_the_tcp_end(
+        start_server, smtp, test_ca):
+    # With one session allowed, a client whose close handshake completed but that keeps its
+    # socket open (the server's lingering close waits seconds for it) holds no place: the next
+    # connection, at once, gets one.
+    start_server.ca[0] = test_ca["ca"]
+    s = start_server(args=["--max-sessions-per-user", "1"], smtp=smtp)
+    users = make_users(s, smtp, "alice")
+    first = raw_session(s, users["alice"][0])
+    first.frame(OP_CLOSE, struct.pack("!H", 1000))
+    assert first.close_code() == 1000
+    c = connect(s, users["alice"][0])
+    c.send("heartbeat", 1)
+    assert c.recv()["payload"] == 1
+    c.close()
+    first.close()
 
 
 def test_per_connection_rate_limit_answers_4029_with_retry_after(start_server, smtp, test_ca):

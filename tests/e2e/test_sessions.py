@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import requests
 
-from conftest import FAST_ARGS, Client, create_user, login
+from conftest import FAST_ARGS, Client, create_user, login, raw_session
 
 SESSIONS = "/api/v1/auth/sessions"
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -147,6 +147,26 @@ def test_revoking_my_own_session_is_a_logout(server, smtp, close_clients_at_tear
     assert revoke(server, token, me["id"]).status_code == 204
     assert c.wait_close() == 4108
     assert_error(list_sessions(server, token), 401, "unauthorized")
+
+
+def test_a_session_the_server_closes_leaves_with_its_close_frame(start_server, smtp, test_ca):
+    # The client has the close frame (4108) but neither answers it nor closes its socket: the
+    # server waits for that, bounded, yet the session is gone already, and with one session
+    # allowed a new login's connection gets the place at once.
+    start_server.ca[0] = test_ca["ca"]
+    s = start_server(args=["--max-sessions-per-user", "1"], smtp=smtp)
+    token, _ = create_user(s, smtp.mailbox, "wilma")
+    first = raw_session(s, token)
+    me = sessions_of(s, token)[0]
+    assert revoke(s, token, me["id"]).status_code == 204
+    assert first.close_code() == 4108
+    again = login_as(s, "wilma@example.test", "Phone/2.0")
+    c = Client(s)
+    c.handshake(again)
+    c.send("heartbeat", {"count": 1})
+    assert c.recv_type("heartbeat")["payload"] == {"count": 1}
+    c.close()
+    first.close()
 
 
 def test_someone_elses_or_an_unknown_id_is_not_found_and_nothing_changes(
