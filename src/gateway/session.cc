@@ -49,16 +49,24 @@ void Session::answer(std::string text, std::string_view request_id) {
 
 void Session::deliver(const Frame& frame, int64_t wire_chat_id, int64_t seq) {
   if (!answered_.load(std::memory_order_acquire)) {
-    std::lock_guard lock(early_mu_);
-    if (!answered_.load(std::memory_order_relaxed)) {
-      if (early_overflowed_) return;
-      early_bytes_ += frame->size();
-      if (early_bytes_ <= services_.settings.early_bytes_limit)
-        return early_frames_.push_back({frame, wire_chat_id, seq});
-      // As a send queue past its cap: the client reloads after reconnecting.
-      early_overflowed_ = true;
-      early_frames_.clear();
-      early_bytes_ = 0;
+    bool overflowed = false;
+    {
+      std::lock_guard lock(early_mu_);
+      if (!answered_.load(std::memory_order_relaxed)) {
+        if (early_overflowed_) return;
+        early_bytes_ += frame->size();
+        if (early_bytes_ <= services_.settings.early_bytes_limit)
+          return early_frames_.push_back({frame, wire_chat_id, seq});
+        // As a send queue past its cap: the client reloads after reconnecting.
+        early_overflowed_ = true;
+        early_frames_.clear();
+        early_bytes_ = 0;
+        overflowed = true;
+      }
+    }
+    // Closed after the lock's release: on the connection's own thread the close leaves the
+    // hub at once (on_closed), which tells friends, whose sessions take their own lock.
+    if (overflowed) {
       if (auto t = transport_.lock()) t->close(CloseCode::kSlowConsumer);
       return;
     }
@@ -113,6 +121,11 @@ void Session::on_deadline() {
 void Session::on_closed() {
   closing_ = true;
   pending_.clear();
+  // The first answer's frames are being queued under early_mu_ and one passed the send
+  // queue's cap: the hub is left once that lock is released (leaving tells friends, and their
+  // sessions take their own early_mu_; two sessions doing so at once would wait for each
+  // other).
+  if (flushing_early_) return;
   if (in_hub_ && user_) services_.hub.remove(user_->id, this);
   if (in_hub_) metrics::add(metrics::counters().sessions_authenticated, -1);
   in_hub_ = false;
@@ -413,20 +426,25 @@ void Session::send_auth(const std::string& request_id,
     std::unordered_map<int64_t, int64_t> replayed;  // wire chat id -> position replayed to
     std::vector<std::string> caught_up;
     if (catch_up) caught_up = catch_up_frames(*catch_up, request_id, replayed);
-    std::lock_guard lock(early_mu_);
-    send(std::move(text));
-    for (auto& frame : caught_up) send(std::move(frame));
-    if (auto t = transport_.lock())
-      for (auto& early : early_frames_) {
-        if (early.seq != 0) {
-          auto it = replayed.find(early.wire_chat_id);
-          if (it != replayed.end() && early.seq <= it->second) continue;
+    {
+      std::lock_guard lock(early_mu_);
+      flushing_early_ = true;
+      send(std::move(text));
+      for (auto& frame : caught_up) send(std::move(frame));
+      if (auto t = transport_.lock())
+        for (auto& early : early_frames_) {
+          if (early.seq != 0) {
+            auto it = replayed.find(early.wire_chat_id);
+            if (it != replayed.end() && early.seq <= it->second) continue;
+          }
+          t->send(std::move(early.frame));
         }
-        t->send(std::move(early.frame));
-      }
-    early_frames_.clear();
-    early_bytes_ = 0;
-    answered_.store(true, std::memory_order_release);
+      early_frames_.clear();
+      early_bytes_ = 0;
+      answered_.store(true, std::memory_order_release);
+      flushing_early_ = false;
+    }
+    if (closing_) on_closed();  // the send queue overflowed above: leave the hub now
   }
   run_held();
 }

@@ -76,10 +76,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // The time at which on_deadline must be called next (heartbeat or auth timeout), on
   // Services::monotonic.
   int64_t deadline_us() const;
+  // Closed or closing: no timeout of its own is left to watch.
+  bool closing() const { return closing_; }
   // Closes the connection if a timeout passed.
   void on_deadline();
   // The connection is ending (its close handshake began, from either side) or gone: leave the
   // hub, run nothing more. Called again when the connection finishes: does nothing then.
+  // It may run while this session holds early_mu_ (deliver -> a full queue -> the transport's
+  // close -> here), so it must never take early_mu_ nor call back into this session's
+  // delivery.
   void on_closed();
 
   // Delivery from the hub (any thread). Before the first auth answer went out, frames are
@@ -174,6 +179,7 @@ class Session : public std::enable_shared_from_this<Session> {
     int64_t seq = 0;
   };
   std::vector<EarlyFrame> early_frames_;  // early_mu_
+  bool flushing_early_ = false;           // strand only: the first answer's frames are being queued
   size_t early_bytes_ = 0;                // early_mu_: of early_frames_
   bool early_overflowed_ = false;         // early_mu_: closed for passing early_bytes_limit
   std::vector<Held> pending_;             // a vector: empty costs nothing, unlike a deque

@@ -73,7 +73,9 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   // socket open holds for seconds. Capturing only `this` keeps the callable inside Beast's
   // std::function: no allocation per connection.
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
-    if (kind == websocket::frame_type::close && session_) session_->on_closed();
+    if (kind != websocket::frame_type::close || !session_) return;
+    session_->on_closed();
+    loop_.deadlines.cancel(*this);
   });
   ws_.async_accept(request,
                    beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));
@@ -167,6 +169,9 @@ void WsConnection::arm_deadline() {
     case ConnectionDeadline::kNone:
       return loop_.deadlines.cancel(*this);
     case ConnectionDeadline::kSession:
+      // After the peer's close frame the phase stays open while Beast answers and lingers;
+      // the session's timeouts no longer apply, and a past one would fire every wheel tick.
+      if (session_->closing()) return loop_.deadlines.cancel(*this);
       return loop_.deadlines.schedule(*this, session_->deadline_us());
     case ConnectionDeadline::kCloseGrace:
       return loop_.deadlines.schedule(

@@ -60,11 +60,15 @@ void SerialLoop::loop() {
 // --- FakeTransport ---
 
 void FakeTransport::send(Frame frame) {
+  bool over_cap = false;
   {
     std::lock_guard lock(mu_);
     if (close_code_) return;  // like the network's: sends after a close are dropped
-    frames_.push_back(*frame);
+    sent_bytes_ += frame->size();
+    over_cap = send_cap_bytes_ != 0 && sent_bytes_ > send_cap_bytes_;
+    if (!over_cap) frames_.push_back(*frame);
   }
+  if (over_cap) return close(protocol::CloseCode::kSlowConsumer);
   cv_.notify_all();
 }
 
@@ -76,11 +80,15 @@ void FakeTransport::close(protocol::CloseCode code) {
   }
   cv_.notify_all();
   // The close handshake completes at once: the connection is gone, the session leaves the hub.
-  loop_.post([this, keep = shared_from_this()] {
+  auto finish = [this, keep = shared_from_this()] {
     (void)keep;
     finished_ = true;
     if (auto session = session_.lock()) session->on_closed();
-  });
+  };
+  if (loop_.on_loop())
+    finish();
+  else
+    loop_.post(std::move(finish));
 }
 
 void FakeTransport::post(std::function<void()> fn) {
@@ -112,8 +120,9 @@ std::optional<protocol::CloseCode> FakeTransport::close_code() const {
 
 // --- Client ---
 
-Client::Client(Services& services, SerialLoop& loop, protocol::Version version)
-    : loop_(loop), transport_(std::make_shared<FakeTransport>(loop)) {
+Client::Client(Services& services, SerialLoop& loop, protocol::Version version,
+               size_t send_cap_bytes)
+    : loop_(loop), transport_(std::make_shared<FakeTransport>(loop, send_cap_bytes)) {
   loop_.run([&] {
     session_ = std::make_shared<Session>(services, transport_, version);
     transport_->attach(session_);
@@ -310,8 +319,8 @@ void GatewayHarness::befriend(const TestUser& a, const TestUser& b) {
   if (!accepted.ok()) ADD_FAILURE() << "friend response: " << accepted.error().detail;
 }
 
-std::unique_ptr<Client> GatewayHarness::connect(protocol::Version version) {
-  return std::make_unique<Client>(*services_, loop_, version);
+std::unique_ptr<Client> GatewayHarness::connect(protocol::Version version, size_t send_cap_bytes) {
+  return std::make_unique<Client>(*services_, loop_, version, send_cap_bytes);
 }
 
 }  // namespace rwd::gateway::testing

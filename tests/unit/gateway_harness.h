@@ -50,6 +50,8 @@ class SerialLoop {
   void post(std::function<void()> fn);
   // Runs fn on the loop and returns when it has run. Not from the loop itself.
   void run(std::function<void()> fn);
+  // Whether the calling thread is the loop's.
+  bool on_loop() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
   void loop();
@@ -63,10 +65,16 @@ class SerialLoop {
 
 // A Transport that records what its session sends and the close code, and lets a test wait
 // for them. Like the network's, it drops frames after a close, and the close completes by
-// telling the session the connection is gone (on the loop).
+// telling the session the connection is gone: at once when the session closes from its own
+// loop (as the network's send_close does, inside whatever session call asked for the close),
+// else posted to the loop.
 class FakeTransport final : public Transport, public std::enable_shared_from_this<FakeTransport> {
  public:
-  explicit FakeTransport(SerialLoop& loop) : loop_(loop) {}
+  // send_cap_bytes: past this many bytes sent in all the connection closes as a slow
+  // consumer (4105), as the network's send queue does past --send-queue-bytes (the fake never
+  // drains); 0: no cap.
+  FakeTransport(SerialLoop& loop, size_t send_cap_bytes)
+      : loop_(loop), send_cap_bytes_(send_cap_bytes) {}
 
   void attach(std::weak_ptr<Session> session) { session_ = std::move(session); }
 
@@ -82,8 +90,10 @@ class FakeTransport final : public Transport, public std::enable_shared_from_thi
 
  private:
   SerialLoop& loop_;
+  const size_t send_cap_bytes_;
   std::weak_ptr<Session> session_;
   mutable std::mutex mu_;
+  size_t sent_bytes_ = 0;  // guarded by mu_
   std::condition_variable cv_;
   std::vector<std::string> frames_;                // guarded by mu_
   std::optional<protocol::CloseCode> close_code_;  // guarded by mu_
@@ -94,7 +104,8 @@ class FakeTransport final : public Transport, public std::enable_shared_from_thi
 // next(), which waits for the next one.
 class Client {
  public:
-  Client(Services& services, SerialLoop& loop, protocol::Version version);
+  Client(Services& services, SerialLoop& loop, protocol::Version version,
+         size_t send_cap_bytes = 0);
   ~Client();
 
   // Hands the session one text frame on its loop, as the read loop would.
@@ -205,12 +216,15 @@ class GatewayHarness {
   std::string token_only_in_store(const TestUser& user);
   // Makes two users friends through the friends service (not through a connection).
   void befriend(const TestUser& a, const TestUser& b);
-  std::unique_ptr<Client> connect(protocol::Version version = protocol::Version::kV1);
+  // send_cap_bytes: the connection's send cap (FakeTransport); 0: none.
+  std::unique_ptr<Client> connect(protocol::Version version = protocol::Version::kV1,
+                                  size_t send_cap_bytes = 0);
   // Returns when every write submitted so far has committed and the sessions have run what
   // the commits posted to them: after it, frames that a finished operation causes have arrived.
   void settle();
   const WatchRecordingBus& bus() const { return bus_; }
   WatchRecordingBus& bus() { return bus_; }
+  Hub& hub() { return hub_; }
   // The chat events published so far, in order.
   std::vector<domain::ChatEvent> chat_events();
   // The stored chat of a friend pair (not its wire id).

@@ -360,6 +360,44 @@ TEST(GatewayBrokerWaitTest, FramesPastTheSendQueueCapWhileAnAuthWaitsCloseThatSe
   EXPECT_TRUE(is_v1_auth(again->next(), alice, "[]", "[" + user_json(bob) + "]"));
 }
 
+// The frames kept while an auth waited go out after its answer; when they overflow the
+// connection's send queue the session closes as a slow consumer while it still queues them,
+// and leaves the hub once it has (not only when the connection's end is reported later).
+TEST(GatewayBrokerWaitTest, ASessionWhoseKeptFramesOverflowItsSendQueueLeavesTheHub) {
+  GatewayHarness harness;
+  TestUser alice = harness.create_user("alice");
+  TestUser bob = harness.create_user("bob");
+  harness.befriend(alice, bob);
+  auto bob_client = harness.connect();
+  bob_client->heartbeat();
+  EXPECT_TRUE(same_json(bob_client->next(), kHeartbeat0));
+  bob_client->send(auth_frame(bob.token));
+  EXPECT_TRUE(is_v1_auth(bob_client->next(), bob, "[]", "[" + user_json(alice) + "]"));
+
+  harness.bus().hold_receiving(true);
+  // Room for the heartbeat's answer, the auth answer and one kept chat frame, not two.
+  auto client = harness.connect(protocol::Version::kV1, 1000);
+  client->heartbeat();
+  EXPECT_TRUE(same_json(client->next(), kHeartbeat0));
+  client->send(auth_frame(alice.token));
+  const std::string content(300, 'x');
+  for (int i = 0; i < 2; ++i) {
+    bob_client->send(R"({"type":"chat","payload":{"type":"send","chat_id":)" +
+                     id(alice.id ^ bob.id) + R"(,"content":")" + content + R"("}})");
+    EXPECT_EQ(payload_string(bob_client->next(), "content"), content);
+  }
+  harness.settle();
+  EXPECT_FALSE(client->close_code());
+  EXPECT_EQ(harness.hub().session_count(), 2u);  // alice's is in the hub while it waits
+
+  harness.bus().release_receiving();
+  ASSERT_TRUE(client->wait_for_close());
+  EXPECT_EQ(client->close_code(), CloseCode::kSlowConsumer);
+  harness.settle();
+  EXPECT_EQ(harness.hub().session_count(), 1u);  // bob's
+  EXPECT_FALSE(bob_client->close_code());
+}
+
 // A revocation whose event this node missed while the auth answer waited (published before
 // the user's channels were confirmed) is found in the cache once the wait ends, and the
 // session closes with the revocation's own code: here an operator's disable, 4110.
