@@ -126,6 +126,8 @@ struct Counters {
   // The embedded store's WAL checkpoints, run beside the commits (store/sqlite).
   Count wal_checkpoints_ok{0}, wal_checkpoints_failed{0};
   Count wal_checkpoints_in_commit{0};  // the writer's (WalCheckpointPolicy)
+  // The checkpoint thread's write-backs of a chunk of the database file (paced_writeback_vfs).
+  Count wal_checkpoint_writebacks{0};
   Histogram<kLatencyBounds.size()> wal_checkpoint_seconds{kLatencyBounds};
   // The embedded store's search index steps that failed (each is logged; the next retries).
   Count search_index_failures{0};

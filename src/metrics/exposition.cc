@@ -166,6 +166,11 @@ std::vector<prom::MetricFamily> Exposition::Impl::Collect() const {
          "SQLite WAL checkpoints the writer ran inside a commit: the few pages committed during "
          "the checkpoint thread's run, or all when the WAL outgrew four thresholds.",
          T::Counter, double(c.wal_checkpoints_in_commit.load()));
+  single("wal_checkpoint_writebacks_total",
+         "SQLite: chunks of the database file the checkpoint thread wrote back to the disk "
+         "while copying, before its final sync (so that the WAL's syncs never wait behind a "
+         "whole checkpoint).",
+         T::Counter, double(c.wal_checkpoint_writebacks.load()));
   out.push_back(histogram("wal_checkpoint_seconds",
                           "Time of one SQLite WAL checkpoint (copy back and sync).",
                           c.wal_checkpoint_seconds));

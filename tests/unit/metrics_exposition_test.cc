@@ -53,6 +53,7 @@ TEST(MetricsExpositionTest, NamesEveryFamilyWithHelpAndTypeAndTheBuild) {
                              "rewind_commit_seconds",
                              "rewind_wal_checkpoints_total",
                              "rewind_wal_checkpoints_in_commit_total",
+                             "rewind_wal_checkpoint_writebacks_total",
                              "rewind_wal_checkpoint_seconds",
                              "rewind_mail_total",
                              "rewind_mail_queued_total",

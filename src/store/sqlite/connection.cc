@@ -65,12 +65,13 @@ bool apply_sqlite_process_settings() {
   return applied;
 }
 
-Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, bool read_only) {
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, bool read_only,
+                                                     const char* vfs) {
   apply_sqlite_process_settings();
   sqlite3* db = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db, flags, vfs) != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
     return Error{Errc::kInternal, "cannot open " + path + ": " + msg};

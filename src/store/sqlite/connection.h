@@ -53,7 +53,9 @@ class Connection {
     int error_code_ = 0;
   };
 
-  static Result<std::unique_ptr<Connection>> open(const std::string& path, bool read_only);
+  // vfs: the name of a registered SQLite VFS; null for the default.
+  static Result<std::unique_ptr<Connection>> open(const std::string& path, bool read_only,
+                                                  const char* vfs = nullptr);
   ~Connection();
 
   // Runs SQL text with no results (may contain several statements).

@@ -14,6 +14,7 @@
 #include "metrics/counters.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
+#include "store/sqlite/paced_writeback_vfs.h"
 
 namespace rwd::store {
 
@@ -142,7 +143,9 @@ Status SqliteStore::start() {
       return Error{Errc::kInternal, "reading search_progress: " + writer_conn_->last_error()};
     unindexed_ = q.int64(0);
   }
-  auto checkpoint_conn = Connection::open(path_, false);
+  // Its writes to the database file go back to the disk a chunk at a time
+  // (paced_writeback_vfs.h), so that the writer's WAL syncs never queue behind a whole run.
+  auto checkpoint_conn = Connection::open(path_, false, paced_writeback_vfs_name());
   if (!checkpoint_conn.ok()) return checkpoint_conn.error();
   checkpoint_conn_ = std::move(checkpoint_conn.value());
   // A connection opens the WAL at its first read; until then it has nothing to checkpoint.
