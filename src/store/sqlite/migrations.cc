@@ -256,6 +256,14 @@ CREATE TRIGGER message_search_delete AFTER DELETE ON messages
     VALUES ('delete', old.id, old.content, old.chat_id);
 END;
 )sql",
+    // 15: the search index's segments are merged a little in every index step
+    // (SqliteStore::make_index_step), not by FTS5's automatic merge, which does its work in
+    // lumps of 64 pages per level every 64 pages written: at 5,000 messages/s that was a step of
+    // 7-10 ms every few seconds, with every send's commit queued behind it (BENCHMARKS.md).
+    // FTS5 keeps the setting in message_search_config.
+    R"sql(
+INSERT INTO message_search (message_search, rank) VALUES ('automerge', 0);
+)sql",
 };
 
 }  // namespace
