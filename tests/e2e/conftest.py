@@ -623,11 +623,12 @@ class ConnectionClosed(Exception):
         self.reason = reason
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def close_clients_at_teardown(start_server, monkeypatch):
-    """Closes every client a test opened before its servers stop: a server's graceful
-    shutdown waits (up to its close-handshake timeout) for each peer to answer its close
-    frame and close the TCP connection, and an idle test client does neither by itself."""
+    """Closes every client a test opened before its servers stop (every test: autouse): a
+    server's graceful shutdown waits (up to its close-handshake timeout, 5 s) for each peer to
+    answer its close frame and close the TCP connection, and an idle test client does neither
+    by itself. Raw sockets a test opens are its own to close."""
     opened = []
     original = Client.__init__
 

@@ -319,6 +319,8 @@ def test_connections_over_the_per_address_limit_are_refused(start_server):
     conns.pop().close()
     time.sleep(0.2)
     websocket.create_connection(server.ws_url(), timeout=5).close()
+    for c in conns:  # answered, so that the server's stop does not wait for them
+        c.close()
 
 
 def test_file_limit_refuses_new_connections_without_spinning(start_server, smtp, test_ca):
