@@ -82,9 +82,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_deadline();
   // The connection is ending (its close handshake began, from either side) or gone: leave the
   // hub, run nothing more. Called again when the connection finishes: does nothing then.
-  // It may run while this session holds early_mu_ (deliver -> a full queue -> the transport's
-  // close -> here), so it must never take early_mu_ nor call back into this session's
-  // delivery.
+  // It may run while this session holds early_mu_ (the first answer's flush -> a full send
+  // queue -> the transport's close -> here): then it only marks the session closed and the
+  // flush leaves the hub after the lock's release. It must never take early_mu_ nor call back
+  // into this session's delivery.
   void on_closed();
 
   // Delivery from the hub (any thread). Before the first auth answer went out, frames are
