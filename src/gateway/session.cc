@@ -429,6 +429,12 @@ void Session::send_auth(const std::string& request_id,
     {
       std::lock_guard lock(early_mu_);
       flushing_early_ = true;
+      // Cleared however the block ends (a throw is caught by the read loop, which closes the
+      // connection: on_closed must then leave the hub).
+      struct ClearFlag {
+        bool& flag;
+        ~ClearFlag() { flag = false; }
+      } clear_flag{flushing_early_};
       send(std::move(text));
       for (auto& frame : caught_up) send(std::move(frame));
       if (auto t = transport_.lock())
@@ -442,7 +448,6 @@ void Session::send_auth(const std::string& request_id,
       early_frames_.clear();
       early_bytes_ = 0;
       answered_.store(true, std::memory_order_release);
-      flushing_early_ = false;
     }
     if (closing_) on_closed();  // the send queue overflowed above: leave the hub now
   }

@@ -75,7 +75,9 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
     if (kind != websocket::frame_type::close || !session_) return;
     session_->on_closed();
-    loop_.deadlines.cancel(*this);
+    // Only the session's own deadline goes: a closing connection's (the close grace) still
+    // cuts a peer that sent its close frame but stopped reading our queued frames.
+    if (phase_ == Phase::kOpen) loop_.deadlines.cancel(*this);
   });
   ws_.async_accept(request,
                    beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));

@@ -2,9 +2,13 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
 
 #include "metrics/counters.h"
 #include "store/sqlite/connection.h"
@@ -22,12 +26,32 @@ struct PacedFile {
 };
 
 PacedFile* paced(sqlite3_file* f) { return reinterpret_cast<PacedFile*>(f); }
+
+// A descriptor of the database file for sync_file_range, one per path for the life of the
+// process, never closed: closing any descriptor of a file drops every POSIX lock the process
+// holds on it, SQLite's included (its own VFS keeps unused descriptors open for that reason),
+// and other connections may hold locks whenever the checkpoint connection closes. -1 when the
+// file cannot be opened (no write-back then; the checkpoint's sync does it all).
+int write_back_fd(const char* path) {
+  static std::mutex mu;
+  static std::map<std::string, int> fds;
+  std::lock_guard lock(mu);
+  auto [it, added] = fds.try_emplace(path, -1);
+  struct stat now {
+  }, kept{};
+  // A file made anew at the path (a test's store, a restore) gets a descriptor of its own;
+  // the old one stays open, for the same reason.
+  if (it->second < 0 || ::stat(path, &now) != 0 || ::fstat(it->second, &kept) != 0 ||
+      now.st_ino != kept.st_ino || now.st_dev != kept.st_dev)
+    it->second = ::open(path, O_RDONLY | O_CLOEXEC);
+  return it->second;
+}
 sqlite3_vfs* real_vfs() { return static_cast<sqlite3_vfs*>(sqlite3_vfs_find(nullptr)); }
 
 int paced_close(sqlite3_file* f) {
-  PacedFile* p = paced(f);
-  if (p->fd >= 0) ::close(p->fd);
-  return p->real()->pMethods->xClose(p->real());
+  // p->fd stays open (write_back_fd): closing it would drop this process's POSIX locks on
+  // the file, which other connections to it still hold.
+  return paced(f)->real()->pMethods->xClose(paced(f)->real());
 }
 
 int paced_read(sqlite3_file* f, void* buf, int amount, sqlite3_int64 offset) {
@@ -142,7 +166,7 @@ int paced_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags
     p->real()->pMethods->xClose(p->real());
     return real->xOpen(real, name, file, flags, out_flags);
   }
-  if (name) p->fd = ::open(name, O_RDONLY | O_CLOEXEC);
+  if (name) p->fd = write_back_fd(name);
   p->base.pMethods = &kPacedMethods;
   return rc;
 }
