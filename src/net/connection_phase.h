@@ -9,19 +9,23 @@
 namespace rwd::net {
 
 enum class ConnectionPhase {
-  kHandshake,  // the upgrade is being answered; nothing is read or written yet
-  kOpen,       // frames flow both ways; the deadline is the session's (heartbeat, auth)
-  kDraining,   // a close was asked for while a frame was being written: nothing more is
-               // queued, what is queued goes out, then the close frame; within the close grace
-  kCloseSent,  // the close frame is on its way; the WebSocket layer's handshake timeout bounds
-               // the wait for the peer's
-  kDone,       // the socket is closed and the session told
+  kHandshake,    // the upgrade is being answered; nothing is read or written yet
+  kOpen,         // frames flow both ways; the deadline is the session's (heartbeat, auth)
+  kDraining,     // a close was asked for while a frame was being written: nothing more is
+                 // queued, what is queued goes out, then the close frame; within the close grace
+  kPeerClosing,  // the peer's close frame came while a frame was being written: the WebSocket
+                 // layer answers it once that frame is out; nothing more is queued or
+                 // written; within the close grace
+  kCloseSent,    // the close frame is on its way (ours, or the WebSocket layer's answer to the
+                 // peer's); its handshake timeout and the lingering close bound the rest
+  kDone,         // the socket is closed and the session told
 };
 
 enum class ConnectionEvent {
   kAccepted,        // the WebSocket handshake completed
   kCloseRequested,  // by the session, the hub's slow-consumer cap, or shutdown
   kQueueDrained,    // the write queue became empty, no write in flight
+  kPeerClosed,      // the peer's close frame was read (the WebSocket layer answers it)
   kDeadline,        // the deadline armed for the phase came
   kEnded,           // the handshake, a read or a write failed, or the close handshake finished
 };

@@ -72,12 +72,12 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   // instead of waiting for the TCP connection's lingering end, which a client that keeps its
   // socket open holds for seconds. Capturing only `this` keeps the callable inside Beast's
   // std::function: no allocation per connection.
+  // The session's deadlines end with it; the phase's deadline for the peer's close is the
+  // close grace while a frame of ours is in flight (Beast answers after it), none otherwise.
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
     if (kind != websocket::frame_type::close || !session_) return;
     session_->on_closed();
-    // Only the session's own deadline goes: a closing connection's (the close grace) still
-    // cuts a peer that sent its close frame but stopped reading our queued frames.
-    if (phase_ == Phase::kOpen) loop_.deadlines.cancel(*this);
+    transition(Event::kPeerClosed);
   });
   ws_.async_accept(request,
                    beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));
@@ -222,14 +222,18 @@ void WsConnection::enqueue(gateway::Frame frame) {
       queue_.resize(queue_head_ + 1);
       set_queued_bytes(queue_[queue_head_]->size());
     } else {
-      queue_.clear();
-      queue_head_ = 0;
-      set_queued_bytes(0);
+      drop_queue();
     }
     return start_close(CloseCode::kSlowConsumer);
   }
   queue_.push_back(std::move(frame));
   if (!writing_ && phase_ == Phase::kOpen) write_next();
+}
+
+void WsConnection::drop_queue() {
+  queue_.clear();
+  queue_head_ = 0;
+  set_queued_bytes(0);
 }
 
 void WsConnection::set_corked(bool on) {
@@ -243,6 +247,8 @@ void WsConnection::set_corked(bool on) {
 }
 
 void WsConnection::write_next() {
+  // The peer closed: Beast writes its answer after the frame in flight and nothing after it.
+  if (phase_ == Phase::kPeerClosing) drop_queue();
   if (queue_head_ == queue_.size()) {
     if (corked_) set_corked(false);
     // Drained: keep a small array for the next frames, give a large one back.
@@ -273,18 +279,18 @@ void WsConnection::on_write(beast::error_code ec, size_t bytes) {
     }
   }
   if (ec) {
-    queue_.clear();
-    queue_head_ = 0;
-    set_queued_bytes(0);
+    drop_queue();
     return transition(Event::kEnded);
   }
   write_next();
 }
 
 void WsConnection::start_close(CloseCode code) {
-  // A close that comes after the connection ended (a hub's close posted from another thread,
-  // Beast's own close already sent) sends nothing: counted, it would be counted twice.
-  if (phase_ == Phase::kDone) return;
+  // Only an open connection (or one in its handshake) starts a close. Later a close frame is
+  // already decided: the first close request's, Beast's answer to the peer's, or Beast's own
+  // (a hub's close posted from another thread may come after any of them). Recorded, this
+  // code would be counted and logged for a close frame that never went out.
+  if (!accepts_frames(phase_)) return;
   if (!close_code_) {
     close_code_ = code;
     metrics::count_close(static_cast<uint16_t>(code));

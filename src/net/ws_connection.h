@@ -80,6 +80,8 @@ class WsConnection final : public gateway::Transport,
   void read();
   void on_read(beast::error_code ec, size_t bytes);
   void write_next();
+  // Forgets every queued frame; never while one is being written (Beast reads its bytes).
+  void drop_queue();
   void set_corked(bool on);
   void on_write(beast::error_code ec, size_t bytes);
   // Asks for the close handshake with `code`; the first request's code is the one sent.

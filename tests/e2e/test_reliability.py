@@ -6,15 +6,17 @@ import datetime
 import json
 import os
 import random
+import re
 import resource
 import socket
 import threading
 import time
 
 import pytest
+import requests
 import websocket
 
-from conftest import ON_POSTGRES, Client, ConnectionClosed, befriend, create_user
+from conftest import ON_POSTGRES, Client, ConnectionClosed, befriend, create_user, free_port
 
 
 def rss_kib(pid):
@@ -128,8 +130,9 @@ def log_time(line):
     return datetime.datetime.strptime(line[:23].decode(), "%Y-%m-%d %H:%M:%S.%f")
 
 
+@pytest.mark.parametrize("then_peer_closes", [False, True], ids=["silent", "peer_closes_too"])
 def test_close_grace_cuts_a_peer_that_stopped_reading_after_the_configured_time(
-        start_server, smtp, test_ca):
+        start_server, smtp, test_ca, then_peer_closes):
     start_server.ca[0] = test_ca["ca"]
     server = start_server(args=["--send-queue-bytes", "131072", "--history-max-count", "7",
                                 "--ws-close-grace", "1"], smtp=smtp)
@@ -164,11 +167,72 @@ def test_close_grace_cuts_a_peer_that_stopped_reading_after_the_configured_time(
         raise AssertionError(f"no log line with {text!r}")
 
     closing = line_with(b"closing a slow consumer", 1)
+    if then_peer_closes:
+        # Its close frame, read while the server drains, must not lift the grace (it did once).
+        slow.send_close()
     cut = line_with(b"cutting the socket", 15)
     waited = (log_time(cut) - log_time(closing)).total_seconds()
     print(f"\nclose grace 1 s: socket cut {waited:.2f} s after the close was asked for")
     # 1 s and the deadline wheel's slot (0.1 s, up to 0.2 s late); the default would be 5 s.
     assert 0.9 <= waited < 3.5
+    slow.close()
+
+
+def test_close_grace_cuts_a_peer_that_sent_its_close_frame_during_a_write_and_stopped_reading(
+        start_server, smtp, test_ca):
+    """The peer's close frame is answered only once the frame being written is out. A peer
+    that sent it, then stopped reading, would otherwise hold its socket and queue for good:
+    its session (and the session's deadlines) ended with the close frame."""
+    start_server.ca[0] = test_ca["ca"]
+    admin = free_port()
+    server = start_server(args=["--ws-close-grace", "1", "--admin-port", str(admin),
+                                "--send-queue-bytes", str(16 << 20)], smtp=smtp)
+    a_token, a_id = create_user(server, smtp.mailbox, "alice")
+    b_token, b_id = create_user(server, smtp.mailbox, "bob")
+    befriend(server, a_token, b_token, "bob")
+    chat_id = str(int(a_id) ^ int(b_id))
+
+    def queued_bytes():
+        text = requests.get(f"http://127.0.0.1:{admin}/metrics", timeout=5).text
+        return int(float(re.search(r"^rewind_send_queue_bytes (\S+)$", text, re.M).group(1)))
+
+    slow = websocket.WebSocket()
+    slow.sock_opt.sockopt.append((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096))
+    slow.connect(server.ws_url(), timeout=10)
+    slow.send(json.dumps({"type": "heartbeat", "payload": 0}))
+    slow.send(json.dumps({"type": "auth", "payload": {"auth": a_token}}))
+    sender = Client(server)
+    sender.handshake(b_token)
+    # alice reads nothing: once the kernel's buffers are full, her frames wait in the server's
+    # queue behind one being written (well under the 2 MiB cap that would close her as slow).
+    text = "x" * 1900
+    sent = 0
+    while queued_bytes() < 64 * 1024:
+        assert sent < 6000, "the kernel took every frame: no write is stuck"
+        for _ in range(20):
+            sender.send("chat", {"type": "send", "chat_id": chat_id, "content": f"{sent}:{text}"})
+            sender.recv_type("chat")
+            sent += 1
+
+    slow.send_close()  # and never reads again
+    closed_at = time.monotonic()
+    deadline = closed_at + 15
+    while b"cutting the socket" not in server.read_log():
+        assert time.monotonic() < deadline, "the socket of a peer that closed was never cut"
+        time.sleep(0.05)
+    waited = time.monotonic() - closed_at
+    print(f"\npeer closed during a write ({sent} messages sent, {queued_bytes()} bytes queued): "
+          f"socket cut {waited:.2f} s later (close grace 1 s)")
+    # 1 s and the deadline wheel's slot (0.1 s, up to 0.2 s late); the default would be 5 s.
+    assert 0.9 <= waited < 3.5
+    deadline = time.monotonic() + 5
+    while queued_bytes() != 0:
+        assert time.monotonic() < deadline, "the closed connection's queue was kept"
+        time.sleep(0.05)
+    assert "closing a slow consumer" not in server.read_log().decode(errors="replace")
+    # bob's connection carried on throughout.
+    sender.send("chat", {"type": "send", "chat_id": chat_id, "content": "still here"})
+    assert sender.recv_type("chat")["payload"]["content"] == "still here"
     slow.close()
 
 

@@ -17,10 +17,10 @@ using Event = ConnectionEvent;
 using Action = ConnectionAction;
 using Deadline = ConnectionDeadline;
 
-constexpr Phase kPhases[] = {Phase::kHandshake, Phase::kOpen, Phase::kDraining, Phase::kCloseSent,
-                             Phase::kDone};
-constexpr Event kEvents[] = {Event::kAccepted, Event::kCloseRequested, Event::kQueueDrained,
-                             Event::kDeadline, Event::kEnded};
+constexpr Phase kPhases[] = {Phase::kHandshake,   Phase::kOpen,      Phase::kDraining,
+                             Phase::kPeerClosing, Phase::kCloseSent, Phase::kDone};
+constexpr Event kEvents[] = {Event::kAccepted,   Event::kCloseRequested, Event::kQueueDrained,
+                             Event::kPeerClosed, Event::kDeadline,       Event::kEnded};
 
 TEST(ConnectionPhaseTest, HandshakeOpensAndStartsReading) {
   ConnectionStep s = next_step(Phase::kHandshake, Event::kAccepted, false, false);
@@ -91,8 +91,46 @@ TEST(ConnectionPhaseTest, QueueDrainingWhileOpenChangesNothing) {
   EXPECT_EQ(s.action, Action::kNone);
 }
 
+TEST(ConnectionPhaseTest, PeerCloseOnAnIdleConnectionIsAnsweredAtOnce) {
+  // Beast answers with our close frame itself; the session's deadlines end with the session.
+  ConnectionStep s = next_step(Phase::kOpen, Event::kPeerClosed, false, false);
+  EXPECT_EQ(s.next, Phase::kCloseSent);
+  EXPECT_EQ(s.action, Action::kNone);
+}
+
+TEST(ConnectionPhaseTest, PeerCloseDuringAWriteWaitsForItWithinTheGracePeriod) {
+  // Beast answers once the frame in flight is out. A peer that stopped reading never takes it:
+  // without a deadline the connection would stay for good.
+  ConnectionStep s = next_step(Phase::kOpen, Event::kPeerClosed, true, false);
+  EXPECT_EQ(s.next, Phase::kPeerClosing);
+  EXPECT_EQ(s.action, Action::kNone);
+  EXPECT_EQ(deadline_for(Phase::kPeerClosing), Deadline::kCloseGrace);
+  ConnectionStep cut = next_step(Phase::kPeerClosing, Event::kDeadline, true, false);
+  EXPECT_EQ(cut.next, Phase::kPeerClosing);  // the failing write ends it
+  EXPECT_EQ(cut.action, Action::kCutSocket);
+  ConnectionStep out = next_step(Phase::kPeerClosing, Event::kQueueDrained, false, false);
+  EXPECT_EQ(out.next, Phase::kCloseSent);
+  EXPECT_EQ(out.action, Action::kNone);  // Beast's answer is the close frame
+}
+
+TEST(ConnectionPhaseTest, PeerCloseWhileDrainingIsAnsweredInsteadOfOurs) {
+  ConnectionStep s = next_step(Phase::kDraining, Event::kPeerClosed, true, true);
+  EXPECT_EQ(s.next, Phase::kPeerClosing);
+  ConnectionStep out = next_step(Phase::kPeerClosing, Event::kQueueDrained, false, true);
+  EXPECT_EQ(out.action, Action::kNone);
+}
+
+TEST(ConnectionPhaseTest, CloseRequestedAfterThePeerClosedSendsNothing) {
+  for (bool writing : {false, true}) {
+    ConnectionStep s = next_step(Phase::kPeerClosing, Event::kCloseRequested, writing, true);
+    EXPECT_EQ(s.next, Phase::kPeerClosing);
+    EXPECT_EQ(s.action, Action::kNone);
+  }
+}
+
 TEST(ConnectionPhaseTest, EveryLivePhaseFinishesWhenTheConnectionEnds) {
-  for (Phase p : {Phase::kHandshake, Phase::kOpen, Phase::kDraining, Phase::kCloseSent}) {
+  for (Phase p : {Phase::kHandshake, Phase::kOpen, Phase::kDraining, Phase::kPeerClosing,
+                  Phase::kCloseSent}) {
     for (bool writing : {false, true}) {
       ConnectionStep s = next_step(p, Event::kEnded, writing, true);
       EXPECT_EQ(s.next, Phase::kDone) << p;
@@ -115,8 +153,8 @@ TEST(ConnectionPhaseTest, NothingHappensOnceDone) {
 }
 
 TEST(ConnectionPhaseTest, CloseSentWaitsOnlyForTheEnd) {
-  for (Event e :
-       {Event::kAccepted, Event::kCloseRequested, Event::kQueueDrained, Event::kDeadline}) {
+  for (Event e : {Event::kAccepted, Event::kCloseRequested, Event::kQueueDrained,
+                  Event::kPeerClosed, Event::kDeadline}) {
     ConnectionStep s = next_step(Phase::kCloseSent, e, false, true);
     EXPECT_EQ(s.next, Phase::kCloseSent);
     EXPECT_EQ(s.action, Action::kNone);
@@ -130,7 +168,8 @@ TEST(ConnectionPhaseTest, OnlyHandshakeAndOpenTakeFrames) {
 
 TEST(ConnectionPhaseTest, CloseFrameIsSentAtMostOnceOnAnyPath) {
   // Walk every sequence of four events from the handshake: kSendClose appears at most once,
-  // kFinish at most once, and never a step back to an earlier phase.
+  // kFinish at most once, never a step back to an earlier phase, and never kSendClose after
+  // the peer's close frame (Beast answers that one).
   auto rank = [](Phase p) { return static_cast<int>(p); };
   for (Event e1 : kEvents)
     for (Event e2 : kEvents)
@@ -140,12 +179,17 @@ TEST(ConnectionPhaseTest, CloseFrameIsSentAtMostOnceOnAnyPath) {
             Phase p = Phase::kHandshake;
             bool close_requested = false;
             int closes = 0, finishes = 0;
+            bool peer_closed = false;
             for (Event e : {e1, e2, e3, e4}) {
               if (e == Event::kCloseRequested) close_requested = true;
+              // Beast reads frames only once the handshake is done, and one close frame.
+              if (e == Event::kPeerClosed && (p == Phase::kHandshake || peer_closed)) continue;
               // Nothing is written before the handshake completes.
               ConnectionStep s =
                   next_step(p, e, writing && p != Phase::kHandshake, close_requested);
               EXPECT_GE(rank(s.next), rank(p));
+              if (peer_closed && p != Phase::kDone) EXPECT_NE(s.action, Action::kSendClose);
+              peer_closed = peer_closed || e == Event::kPeerClosed;
               closes += s.action == Action::kSendClose;
               finishes += s.action == Action::kFinish;
               p = s.next;

@@ -71,8 +71,10 @@ class SerialLoop {
 class FakeTransport final : public Transport, public std::enable_shared_from_this<FakeTransport> {
  public:
   // send_cap_bytes: past this many bytes sent in all the connection closes as a slow
-  // consumer (4105), as the network's send queue does past --send-queue-bytes (the fake never
-  // drains); 0: no cap.
+  // consumer (4105), as the network's send queue does past --send-queue-bytes. Unlike that
+  // queue, the fake never drains: its cap counts every byte ever sent, where the network's
+  // counts the bytes still waiting, so a test sets it to the point where a real peer that
+  // stopped reading would be closed. 0: no cap.
   FakeTransport(SerialLoop& loop, size_t send_cap_bytes)
       : loop_(loop), send_cap_bytes_(send_cap_bytes) {}
 
