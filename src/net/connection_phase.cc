@@ -59,6 +59,9 @@ ConnectionStep next_step(Phase phase, Event event, bool writing, bool close_requ
       if (event == Event::kDeadline) return {Phase::kPeerClosing, Action::kCutSocket};
       return stay;
     case Phase::kCloseSent:
+      // The close frame's write never completed (a peer that stopped reading): cut it.
+      if (event == Event::kDeadline) return {Phase::kCloseSent, Action::kCutSocket};
+      return stay;
     case Phase::kDone:
       return stay;
   }
@@ -72,12 +75,18 @@ ConnectionDeadline deadline_for(Phase phase) {
     case Phase::kDraining:
     case Phase::kPeerClosing:
       return ConnectionDeadline::kCloseGrace;
+    case Phase::kCloseSent:
+      return ConnectionDeadline::kCloseBackstop;
     case Phase::kHandshake:  // bounded by the WebSocket layer's handshake timeout
-    case Phase::kCloseSent:  // likewise: it bounds the close handshake too
     case Phase::kDone:
       return ConnectionDeadline::kNone;
   }
   return ConnectionDeadline::kNone;
+}
+
+bool keeps_deadline(Phase from, Phase to) {
+  return deadline_for(from) == ConnectionDeadline::kCloseGrace &&
+         deadline_for(to) == ConnectionDeadline::kCloseGrace;
 }
 
 std::string_view phase_name(Phase phase) {

@@ -17,7 +17,8 @@ enum class ConnectionPhase {
                  // layer answers it once that frame is out; nothing more is queued or
                  // written; within the close grace
   kCloseSent,    // the close frame is on its way (ours, or the WebSocket layer's answer to the
-                 // peer's); its handshake timeout and the lingering close bound the rest
+                 // peer's), then the lingering close; both have bounds of their own, and a
+                 // backstop deadline cuts a close frame whose write never completes
   kDone,         // the socket is closed and the session told
 };
 
@@ -36,7 +37,7 @@ enum class ConnectionAction {
   kStartReading,  // start the read loop and write what was queued during the handshake
   kCheckSession,  // let the session close on its timeouts; the deadline is armed again after
   kSendClose,     // send the close frame with the code of the first close request
-  kCutSocket,     // close the socket under the frame in flight: its write fails and ends it
+  kCutSocket,     // close the socket under the write in flight: it fails and ends the connection
   kFinish,        // close the socket, tell the session, forget the connection
 };
 
@@ -45,6 +46,11 @@ enum class ConnectionDeadline {
   kNone,
   kSession,     // Session::deadline_us(): heartbeat and auth timeouts
   kCloseGrace,  // now + the close grace period (--ws-close-grace)
+  // now + the WebSocket close handshake timeout + the lingering close's longest: reached only
+  // when the close frame's write never completes. Beast times the close handshakes it starts
+  // (ours), but not the close frame it writes in answer to the peer's, which waits for a peer
+  // that may never read again.
+  kCloseBackstop,
 };
 
 struct ConnectionStep {
@@ -60,6 +66,11 @@ ConnectionStep next_step(ConnectionPhase phase, ConnectionEvent event, bool writ
                          bool close_requested);
 
 ConnectionDeadline deadline_for(ConnectionPhase phase);
+
+// Whether a step from `from` to `to` keeps the deadline already armed rather than arming the
+// new phase's: the close grace runs from the first close it bounds, so a peer's close frame
+// read while draining does not restart it.
+bool keeps_deadline(ConnectionPhase from, ConnectionPhase to);
 
 // Whether frames may still be queued in this phase (a closing connection drops them).
 inline bool accepts_frames(ConnectionPhase phase) {

@@ -54,7 +54,7 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   server_.add_ws(this);
   session_ = std::make_shared<gateway::Session>(server_.services, weak_from_this(), version_);
   websocket::stream_base::timeout t{};
-  // Also bounds the close handshake (the kCloseSent phase).
+  // Also bounds a close handshake the server starts (Beast arms it in async_close only).
   t.handshake_timeout = std::chrono::seconds(server_.config.ws_handshake_timeout_s);
   t.idle_timeout = websocket::stream_base::none();  // heartbeats decide liveness
   t.keep_alive_pings = false;
@@ -78,6 +78,9 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
     if (kind != websocket::frame_type::close || !session_) return;
     session_->on_closed();
     transition(Event::kPeerClosed);
+    // Beast writes nothing of ours after its answer: what waits behind the frame in flight can
+    // go now.
+    if (phase_ == Phase::kPeerClosing) drop_waiting_frames();
   });
   ws_.async_accept(request,
                    beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));
@@ -133,8 +136,9 @@ void WsConnection::on_read(beast::error_code ec, size_t bytes) {
 void WsConnection::transition(Event event) {
   ConnectionStep step = next_step(phase_, event, writing_, close_code_.has_value());
   if (step.next != phase_) {
+    const Phase from = phase_;
     phase_ = step.next;
-    arm_deadline();
+    if (!keeps_deadline(from, phase_)) arm_deadline();
   }
   run(step.action);
   // The action may have moved the phase on (the session closed on its timeout): then that
@@ -155,8 +159,11 @@ void WsConnection::run(Action action) {
     case Action::kSendClose:
       return send_close();
     case Action::kCutSocket: {
-      spdlog::info("ws {}: the close grace ran out with a frame in flight; cutting the socket",
-                   address_);
+      if (phase_ == Phase::kCloseSent)
+        spdlog::info("ws {}: the close frame was not taken in time; cutting the socket", address_);
+      else
+        spdlog::info("ws {}: the close grace ran out with a frame in flight; cutting the socket",
+                     address_);
       beast::error_code ec;
       beast::get_lowest_layer(ws_).close(ec);
       return;
@@ -171,13 +178,17 @@ void WsConnection::arm_deadline() {
     case ConnectionDeadline::kNone:
       return loop_.deadlines.cancel(*this);
     case ConnectionDeadline::kSession:
-      // After the peer's close frame the phase stays open while Beast answers and lingers;
-      // the session's timeouts no longer apply, and a past one would fire every wheel tick.
+      // A session that has closed has no timeout left to watch; a past one would fire every
+      // wheel tick.
       if (session_->closing()) return loop_.deadlines.cancel(*this);
       return loop_.deadlines.schedule(*this, session_->deadline_us());
     case ConnectionDeadline::kCloseGrace:
       return loop_.deadlines.schedule(
           *this, loop_.clock.now_us() + int64_t{server_.config.ws_close_grace_s} * 1'000'000);
+    case ConnectionDeadline::kCloseBackstop:
+      return loop_.deadlines.schedule(
+          *this, loop_.clock.now_us() + int64_t{server_.config.ws_handshake_timeout_s} * 1'000'000 +
+                     std::chrono::microseconds(LingeringSocket::kLingerTotal).count());
   }
 }
 
@@ -217,17 +228,21 @@ void WsConnection::enqueue(gateway::Frame frame) {
   set_queued_bytes(queued_bytes_ + frame->size());
   if (queued_bytes_ > server_.config.send_queue_bytes) {
     spdlog::info("ws {}: closing a slow consumer ({} bytes queued)", address_, queued_bytes_);
-    // Drop what waits, but not the frame being written: Beast is still reading its bytes.
-    if (writing_ && queue_head_ < queue_.size()) {
-      queue_.resize(queue_head_ + 1);
-      set_queued_bytes(queue_[queue_head_]->size());
-    } else {
-      drop_queue();
-    }
+    drop_waiting_frames();
     return start_close(CloseCode::kSlowConsumer);
   }
   queue_.push_back(std::move(frame));
   if (!writing_ && phase_ == Phase::kOpen) write_next();
+}
+
+void WsConnection::drop_waiting_frames() {
+  // Not the frame being written: Beast is still reading its bytes.
+  if (writing_ && queue_head_ < queue_.size()) {
+    queue_.resize(queue_head_ + 1);
+    set_queued_bytes(queue_[queue_head_]->size());
+  } else {
+    drop_queue();
+  }
 }
 
 void WsConnection::drop_queue() {

@@ -50,7 +50,8 @@ class ReadBuffer {
 // through the loop's inbox and close/post are posted to it from other threads.
 //
 // Life: one ConnectionPhase (connection_phase.h), moved only by transition(), which also arms
-// the phase's one deadline (the session's while open, the close grace while draining).
+// the phase's one deadline (the session's while open, the close grace while a close waits for
+// the frame in flight, a backstop once the close frame is on its way).
 //
 // Backpressure: at most one write is in flight; queued frames are counted in bytes, and a
 // connection whose queue passes --send-queue-bytes is closed (4105) so that one reader that
@@ -82,6 +83,8 @@ class WsConnection final : public gateway::Transport,
   void write_next();
   // Forgets every queued frame; never while one is being written (Beast reads its bytes).
   void drop_queue();
+  // Forgets the queued frames but the one being written, if any.
+  void drop_waiting_frames();
   void set_corked(bool on);
   void on_write(beast::error_code ec, size_t bytes);
   // Asks for the close handshake with `code`; the first request's code is the one sent.

@@ -50,8 +50,8 @@ TEST(ConnectionPhaseTest, CloseOnAnIdleOpenConnectionSendsTheCloseFrameAtOnce) {
   ConnectionStep s = next_step(Phase::kOpen, Event::kCloseRequested, false, true);
   EXPECT_EQ(s.next, Phase::kCloseSent);
   EXPECT_EQ(s.action, Action::kSendClose);
-  // The wait for the peer's close frame is the WebSocket layer's to bound.
-  EXPECT_EQ(deadline_for(Phase::kCloseSent), Deadline::kNone);
+  // The wait for the peer's close frame is the WebSocket layer's to bound (a backstop after).
+  EXPECT_EQ(deadline_for(Phase::kCloseSent), Deadline::kCloseBackstop);
 }
 
 TEST(ConnectionPhaseTest, CloseDuringAWriteDrainsWithinTheGracePeriod) {
@@ -152,12 +152,31 @@ TEST(ConnectionPhaseTest, NothingHappensOnceDone) {
   EXPECT_EQ(deadline_for(Phase::kDone), Deadline::kNone);
 }
 
-TEST(ConnectionPhaseTest, CloseSentWaitsOnlyForTheEnd) {
-  for (Event e : {Event::kAccepted, Event::kCloseRequested, Event::kQueueDrained,
-                  Event::kPeerClosed, Event::kDeadline}) {
+TEST(ConnectionPhaseTest, CloseSentWaitsForTheEndOrItsBackstop) {
+  for (Event e :
+       {Event::kAccepted, Event::kCloseRequested, Event::kQueueDrained, Event::kPeerClosed}) {
     ConnectionStep s = next_step(Phase::kCloseSent, e, false, true);
     EXPECT_EQ(s.next, Phase::kCloseSent);
     EXPECT_EQ(s.action, Action::kNone);
+  }
+  // Beast bounds the close handshakes it starts, not its answer to the peer's close frame,
+  // whose write waits for a peer that may never read: the backstop cuts it.
+  EXPECT_EQ(deadline_for(Phase::kCloseSent), Deadline::kCloseBackstop);
+  ConnectionStep cut = next_step(Phase::kCloseSent, Event::kDeadline, true, false);
+  EXPECT_EQ(cut.next, Phase::kCloseSent);
+  EXPECT_EQ(cut.action, Action::kCutSocket);
+}
+
+TEST(ConnectionPhaseTest, OnlyTheCloseGraceCarriesOverToTheNextPhase) {
+  // A peer's close frame read while draining: the grace still runs from the first close.
+  EXPECT_TRUE(keeps_deadline(Phase::kDraining, Phase::kPeerClosing));
+  auto grace = [](Phase p) { return p == Phase::kDraining || p == Phase::kPeerClosing; };
+  for (Phase from : kPhases) {
+    for (Phase to : kPhases) {
+      if (from != to && !(grace(from) && grace(to))) {
+        EXPECT_FALSE(keeps_deadline(from, to)) << from << " -> " << to;
+      }
+    }
   }
 }
 
@@ -188,7 +207,9 @@ TEST(ConnectionPhaseTest, CloseFrameIsSentAtMostOnceOnAnyPath) {
               ConnectionStep s =
                   next_step(p, e, writing && p != Phase::kHandshake, close_requested);
               EXPECT_GE(rank(s.next), rank(p));
-              if (peer_closed && p != Phase::kDone) EXPECT_NE(s.action, Action::kSendClose);
+              if (peer_closed && p != Phase::kDone) {
+                EXPECT_NE(s.action, Action::kSendClose);
+              }
               peer_closed = peer_closed || e == Event::kPeerClosed;
               closes += s.action == Action::kSendClose;
               finishes += s.action == Action::kFinish;
