@@ -17,8 +17,8 @@ enum class ConnectionPhase {
                  // layer answers it once that frame is out; nothing more is queued or
                  // written; within the close grace
   kCloseSent,    // the close frame is on its way (ours, or the WebSocket layer's answer to the
-                 // peer's), then the lingering close; both have bounds of their own, and a
-                 // backstop deadline cuts a close frame whose write never completes
+                 // peer's), then the lingering close. The WebSocket layer times ours and the
+                 // linger has bounds; a backstop deadline cuts an answer never written
   kDone,         // the socket is closed and the session told
 };
 

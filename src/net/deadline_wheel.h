@@ -16,10 +16,10 @@ struct DeadlineHook {
 };
 
 // The deadlines of one loop's connections (heartbeat and auth timeouts, the close grace
-// period) in a wheel of kSlotUs slots ticked by one timer. A timer per connection would cost
-// every idle connection its timer and a pending wait; here a deadline costs two pointers, and
-// a tick touches only the connections that fall due (or come round again, for deadlines
-// further away than one turn). Loop thread only.
+// period, the close-sent backstop) in a wheel of kSlotUs slots ticked by one timer. A timer per
+// connection would cost every idle connection its timer and a pending wait; here a deadline costs
+// two pointers, and a tick touches only the connections that fall due (or come round again, for
+// deadlines further away than one turn). Loop thread only.
 //
 // Every time given to one wheel comes from one monotonic clock (the loop's MonotonicClock):
 // wall time would step, firing every deadline at once or none for hours.

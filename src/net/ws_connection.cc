@@ -72,8 +72,8 @@ void WsConnection::start(bhttp::request<bhttp::string_body> request) {
   // instead of waiting for the TCP connection's lingering end, which a client that keeps its
   // socket open holds for seconds. Capturing only `this` keeps the callable inside Beast's
   // std::function: no allocation per connection.
-  // The session's deadlines end with it; the phase's deadline for the peer's close is the
-  // close grace while a frame of ours is in flight (Beast answers after it), none otherwise.
+  // The session's deadlines end with it; the phase entered has the close grace while a frame
+  // of ours is in flight (Beast answers after it), else the close-sent backstop.
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
     if (kind != websocket::frame_type::close || !session_) return;
     session_->on_closed();
