@@ -58,23 +58,35 @@ def history(server, token, chat_id, count=100, before=None):
     return out
 
 
+def alice_and_bob(server, smtp):
+    """alice and bob, friends: their tokens and their chat's id."""
+    a_token, a_id = create_user(server, smtp.mailbox, "alice")
+    b_token, b_id = create_user(server, smtp.mailbox, "bob")
+    befriend(server, a_token, b_token, "bob")
+    return a_token, b_token, str(int(a_id) ^ int(b_id))
+
+
+def reader_that_stops(server, token):
+    """A v1 connection authenticated with `token` whose receive buffer is tiny and which the
+    test never reads: the server's frames to it pile up in the kernel, then in its queue."""
+    slow = websocket.WebSocket()
+    slow.sock_opt.sockopt.append((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096))
+    slow.connect(server.ws_url(), timeout=10)
+    slow.send(json.dumps({"type": "heartbeat", "payload": 0}))
+    slow.send(json.dumps({"type": "auth", "payload": {"auth": token}}))
+    return slow
+
+
 def test_slow_reader_is_closed_and_others_get_every_message_in_order(start_server, smtp, test_ca):
     start_server.ca[0] = test_ca["ca"]
     # Half the default queue: history loads are capped to fit in half of it (30 of the longest
     # messages).
     server = start_server(args=["--send-queue-bytes", "524288", "--history-max-count", "30"],
                           smtp=smtp)
-    a_token, a_id = create_user(server, smtp.mailbox, "alice")
-    b_token, b_id = create_user(server, smtp.mailbox, "bob")
-    befriend(server, a_token, b_token, "bob")
-    chat_id = str(int(a_id) ^ int(b_id))
+    a_token, b_token, chat_id = alice_and_bob(server, smtp)
 
     # alice's phone stops reading (tiny receive buffer, never reads); her laptop reads.
-    slow = websocket.WebSocket()
-    slow.sock_opt.sockopt.append((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096))
-    slow.connect(server.ws_url(), timeout=10)
-    slow.send(json.dumps({"type": "heartbeat", "payload": 0}))
-    slow.send(json.dumps({"type": "auth", "payload": {"auth": a_token}}))
+    slow = reader_that_stops(server, a_token)
     laptop = Client(server)
     laptop.handshake(a_token)
     sender = Client(server)
@@ -137,18 +149,11 @@ def test_close_grace_cuts_a_peer_that_stopped_reading_after_the_configured_time(
     grace = 2 if then_peer_closes else 1
     server = start_server(args=["--send-queue-bytes", "131072", "--history-max-count", "7",
                                 "--ws-close-grace", str(grace)], smtp=smtp)
-    a_token, a_id = create_user(server, smtp.mailbox, "alice")
-    b_token, b_id = create_user(server, smtp.mailbox, "bob")
-    befriend(server, a_token, b_token, "bob")
-    chat_id = str(int(a_id) ^ int(b_id))
+    a_token, b_token, chat_id = alice_and_bob(server, smtp)
 
     # alice stops reading: her queue passes the cap while a frame is stuck in the socket, so the
     # close (4105) has to wait for that frame, which never completes.
-    slow = websocket.WebSocket()
-    slow.sock_opt.sockopt.append((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096))
-    slow.connect(server.ws_url(), timeout=10)
-    slow.send(json.dumps({"type": "heartbeat", "payload": 0}))
-    slow.send(json.dumps({"type": "auth", "payload": {"auth": a_token}}))
+    slow = reader_that_stops(server, a_token)
     sender = Client(server)
     sender.handshake(b_token)
     text = "x" * 1900
@@ -193,20 +198,13 @@ def test_close_grace_cuts_a_peer_that_sent_its_close_frame_during_a_write_and_st
     admin = free_port()
     server = start_server(args=["--ws-close-grace", "1", "--admin-port", str(admin),
                                 "--send-queue-bytes", str(16 << 20)], smtp=smtp)
-    a_token, a_id = create_user(server, smtp.mailbox, "alice")
-    b_token, b_id = create_user(server, smtp.mailbox, "bob")
-    befriend(server, a_token, b_token, "bob")
-    chat_id = str(int(a_id) ^ int(b_id))
+    a_token, b_token, chat_id = alice_and_bob(server, smtp)
 
     def queued_bytes():
         text = requests.get(f"http://127.0.0.1:{admin}/metrics", timeout=5).text
         return int(float(re.search(r"^rewind_send_queue_bytes (\S+)$", text, re.M).group(1)))
 
-    slow = websocket.WebSocket()
-    slow.sock_opt.sockopt.append((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096))
-    slow.connect(server.ws_url(), timeout=10)
-    slow.send(json.dumps({"type": "heartbeat", "payload": 0}))
-    slow.send(json.dumps({"type": "auth", "payload": {"auth": a_token}}))
+    slow = reader_that_stops(server, a_token)
     sender = Client(server)
     sender.handshake(b_token)
     # alice reads nothing: once the kernel's buffers are full, her frames wait in the server's
