@@ -114,6 +114,8 @@ struct Counters {
   Gauge send_queue_bytes{0};                        // bytes waiting in every send queue
   Count events_delivered{0};                        // frames handed to sessions by the hub
   std::array<Count, kRateScopes> rate_limited{};
+  // Pauses of the accept loop (100 ms each) for want of a descriptor (the open-file limit).
+  Count accept_pauses{0};
   // Accounts (http).
   Count registrations_ok{0}, registrations_failed{0};
   Count logins_ok{0}, logins_failed{0};

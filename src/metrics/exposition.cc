@@ -133,6 +133,9 @@ std::vector<prom::MetricFamily> Exposition::Impl::Collect() const {
          double(c.send_queue_bytes.load()));
   single("events_delivered_total", "Event frames handed to sessions by the hub.", T::Counter,
          double(c.events_delivered.load()));
+  single("accept_pauses_total",
+         "Pauses of 100 ms in accepting connections: the process had no descriptor left.",
+         T::Counter, double(c.accept_pauses.load()));
   out.push_back(labelled("admin_actions_total",
                          "Account administration actions committed (admin listener), by action.",
                          T::Counter, "action", c.admin_actions,

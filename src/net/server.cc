@@ -4,6 +4,7 @@
 
 #include "base/address_set.h"
 #include "base/shared_gauge.h"
+#include "metrics/counters.h"
 #include "net/server_state.h"
 #include "net/ws_connection.h"
 
@@ -176,23 +177,34 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket, Loop& loop) {
     if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
         ec == asio::error::no_buffer_space) {
       // Out of file descriptors: pause accepting briefly instead of spinning; the open
-      // sessions are unaffected. Logged once per episode.
-      if (!logged_fd_exhaustion) {
+      // sessions are unaffected. Counted every time, logged once per episode.
+      metrics::add(metrics::counters().accept_pauses);
+      int64_t now = loops[0]->clock.now_us();
+      if (!in_fd_exhaustion) {
         spdlog::warn(
             "cannot accept connections: {} (open-file limit reached); refusing new "
             "connections until descriptors free up",
             ec.message());
-        logged_fd_exhaustion = true;
+        in_fd_exhaustion = true;
+        fd_exhaustion_started_us = now;
+        fd_exhaustion_pauses = 0;
       }
+      fd_exhaustion_last_us = now;
+      ++fd_exhaustion_pauses;
       accept_backoff.expires_after(std::chrono::milliseconds(100));
       accept_backoff.async_wait([this](beast::error_code) { accept(); });
       return;
     }
     spdlog::debug("accept: {}", ec.message());
   } else {
-    if (logged_fd_exhaustion) {
-      spdlog::info("accepting connections again");
-      logged_fd_exhaustion = false;
+    if (in_fd_exhaustion) {
+      int64_t now = loops[0]->clock.now_us();
+      if (now - fd_exhaustion_last_us >= kFdEpisodeQuietUs) {
+        spdlog::info("accepting connections again, after {:.1f} s with {} pause(s) of 100 ms",
+                     double(fd_exhaustion_last_us - fd_exhaustion_started_us) / 1e6,
+                     fd_exhaustion_pauses);
+        in_fd_exhaustion = false;
+      }
     }
     // Chat frames are small and latency-bound: never hold one back waiting for an ACK.
     beast::error_code nodelay_ec;

@@ -120,7 +120,15 @@ struct Server::Impl {
   Timer accept_backoff;
   Timer shutdown_timer;
   std::vector<std::thread> threads;
-  bool logged_fd_exhaustion = false;  // on the first loop
+  // An episode of running out of descriptors, on the first loop: it starts with the first
+  // refused accept and ends once accepts have gone kFdEpisodeQuietUs without one. Descriptors
+  // freed one at a time at the limit (a connection closes, the next accept takes its place)
+  // stay within one episode: one line when it starts, one when it ends.
+  static constexpr int64_t kFdEpisodeQuietUs = 1'000'000;
+  bool in_fd_exhaustion = false;
+  int64_t fd_exhaustion_started_us = 0;
+  int64_t fd_exhaustion_last_us = 0;
+  uint64_t fd_exhaustion_pauses = 0;
 };
 
 // Starts serving HTTP on an accepted socket, which belongs to loop. An admin connection is
