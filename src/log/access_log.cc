@@ -45,6 +45,11 @@ class Fields {
     fmt::format_to(std::back_inserter(out_), "{}", value);
     return *this;
   }
+  Fields& flag(std::string_view name, bool value) {
+    key(name);
+    out_ += value ? "true" : "false";
+    return *this;
+  }
   Fields& millis(std::string_view name, int64_t us) {
     key(name);
     fmt::format_to(std::back_inserter(out_), "{:.3f}", static_cast<double>(us) / 1000.0);
@@ -101,6 +106,7 @@ std::string format_ws_access(const WsAccess& a, LogFormat format) {
       .num("version", static_cast<uint64_t>(a.protocol_version))
       .num("close_code", static_cast<uint64_t>(a.close_code))
       .str("close_by", a.close_by)
+      .flag("cut", a.cut)
       .str("client", a.client)
       .millis("duration_ms", a.duration_us)
       .num("bytes_in", a.bytes_in)

@@ -29,8 +29,11 @@ struct WsAccess {
   int protocol_version = 1;   // the gateway protocol (?v=)
   int close_code = 0;         // the code of the close frame sent or received; 1006 for none
   std::string_view close_by;  // "server", "client", or "none" (the socket ended without one)
-  int64_t duration_us = 0;    // from the upgrade request read to the socket closed
-  uint64_t bytes_in = 0;      // message payload bytes, each way
+  // The server cut the socket before the close handshake was done (a close grace or the close
+  // frame's backstop ran out): the peer got no close frame, or no answer to its own.
+  bool cut = false;
+  int64_t duration_us = 0;  // from the upgrade request read to the socket closed
+  uint64_t bytes_in = 0;    // message payload bytes, each way
   uint64_t bytes_out = 0;
   uint64_t frames_in = 0;  // messages, each way
   uint64_t frames_out = 0;

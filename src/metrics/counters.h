@@ -116,6 +116,8 @@ struct Counters {
   std::array<Count, kRateScopes> rate_limited{};
   // Pauses of the accept loop (100 ms each) for want of a descriptor (the open-file limit).
   Count accept_pauses{0};
+  // WebSocket sockets cut before their close handshake was done (a close grace or backstop).
+  Count sockets_cut{0};
   // Accounts (http).
   Count registrations_ok{0}, registrations_failed{0};
   Count logins_ok{0}, logins_failed{0};

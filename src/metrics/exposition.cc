@@ -136,6 +136,10 @@ std::vector<prom::MetricFamily> Exposition::Impl::Collect() const {
   single("accept_pauses_total",
          "Pauses of 100 ms in accepting connections: the process had no descriptor left.",
          T::Counter, double(c.accept_pauses.load()));
+  single("sockets_cut_total",
+         "WebSocket sockets cut before their close handshake was done (a close grace or the "
+         "close frame's backstop ran out).",
+         T::Counter, double(c.sockets_cut.load()));
   out.push_back(labelled("admin_actions_total",
                          "Account administration actions committed (admin listener), by action.",
                          T::Counter, "action", c.admin_actions,

@@ -164,6 +164,8 @@ void WsConnection::run(Action action) {
       else
         spdlog::info("ws {}: the close grace ran out with a frame in flight; cutting the socket",
                      address_);
+      cut_ = true;
+      metrics::add(metrics::counters().sockets_cut);
       beast::error_code ec;
       beast::get_lowest_layer(ws_).close(ec);
       return;
@@ -348,6 +350,7 @@ void WsConnection::log_access() {
     a.close_code = 1006;  // RFC 6455: closed without a close frame
     a.close_by = "none";
   }
+  a.cut = cut_;
   a.duration_us = loop_.clock.now_us() - opened_us_;
   a.bytes_in = bytes_in_;
   a.bytes_out = bytes_out_;

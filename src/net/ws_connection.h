@@ -122,6 +122,7 @@ class WsConnection final : public gateway::Transport,
   bool corked_ = false;   // TCP_CORK set while a burst of frames is written
   std::optional<protocol::CloseCode> close_code_;  // of the first close request
   std::optional<uint16_t> beast_close_code_;       // sent by Beast on a protocol error
+  bool cut_ = false;  // the socket was cut before the close handshake was done (access log)
   // For the access log's record, written when the connection finishes.
   int64_t opened_us_ = 0;
   uint64_t bytes_in_ = 0;

@@ -142,6 +142,17 @@ def log_time(line):
     return datetime.datetime.strptime(line[:23].decode(), "%Y-%m-%d %H:%M:%S.%f")
 
 
+def cut_access_records(server, timeout=5):
+    """The access log's WebSocket records of sockets the server cut, once there is one."""
+    deadline = time.time() + timeout
+    while True:
+        lines = server.read_log().decode(errors="replace").splitlines()
+        cut = [l for l in lines if "access ws " in l and " cut=true " in l]
+        if cut or time.time() > deadline:
+            return cut
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("then_peer_closes", [False, True], ids=["silent", "peer_closes_too"])
 def test_close_grace_cuts_a_peer_that_stopped_reading_after_the_configured_time(
         start_server, smtp, test_ca, then_peer_closes):
@@ -186,6 +197,9 @@ def test_close_grace_cuts_a_peer_that_stopped_reading_after_the_configured_time(
         assert grace - 0.1 <= waited < grace + 0.8  # restarted, it would be 3.2 s or more
     else:
         assert grace - 0.1 <= waited < 3.5
+    # The access log tells this close from one the peer took: the server's code, and cut.
+    records = cut_access_records(server)
+    assert len(records) == 1 and 'close_code=4105 close_by="server"' in records[0], records
     slow.close()
 
 
@@ -234,6 +248,11 @@ def test_close_grace_cuts_a_peer_that_sent_its_close_frame_during_a_write_and_st
           f"socket cut {waited:.2f} s later (close grace 1 s)")
     # 1 s and the deadline wheel's slot (0.1 s, up to 0.2 s late); the default would be 5 s.
     assert 0.9 <= waited < 3.5
+    # Logged with the peer's code (1000), and as cut: the peer never got the answer.
+    records = cut_access_records(server)
+    assert len(records) == 1 and 'close_code=1000 close_by="client"' in records[0], records
+    metrics = requests.get(f"http://127.0.0.1:{admin}/metrics", timeout=5).text
+    assert re.search(r"^rewind_sockets_cut_total 1$", metrics, re.M), metrics
     deadline = time.monotonic() + 5
     while queued_bytes() != 0:
         assert time.monotonic() < deadline, "the closed connection's queue was kept"

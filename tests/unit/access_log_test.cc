@@ -106,15 +106,18 @@ TEST(AccessLogTest, AWebSocketRecordHasTheCloseCodeBytesAndFrames) {
   EXPECT_EQ(doc["version"].GetInt(), 2);
   EXPECT_EQ(doc["close_code"].GetInt(), 4004);
   EXPECT_STREQ(doc["close_by"].GetString(), "server");
+  EXPECT_FALSE(doc["cut"].GetBool());
   EXPECT_DOUBLE_EQ(doc["duration_ms"].GetDouble(), 2500.0);
   EXPECT_EQ(doc["bytes_in"].GetInt(), 10);
   EXPECT_EQ(doc["bytes_out"].GetInt(), 20);
   EXPECT_EQ(doc["frames_in"].GetInt(), 1);
   EXPECT_EQ(doc["frames_out"].GetInt(), 2);
   EXPECT_EQ(log::format_ws_access(a, log::LogFormat::kText),
-            "access ws path=\"/ws\" version=2 close_code=4004 close_by=\"server\" "
+            "access ws path=\"/ws\" version=2 close_code=4004 close_by=\"server\" cut=false "
             "client=\"::1\" duration_ms=2500.000 bytes_in=10 bytes_out=20 frames_in=1 "
             "frames_out=2");
+  a.cut = true;
+  EXPECT_NE(log::format_ws_access(a, log::LogFormat::kText).find(" cut=true "), std::string::npos);
 }
 
 TEST(AccessLogTest, WithoutTheLoggerNothingIsWritten) {

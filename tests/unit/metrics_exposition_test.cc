@@ -44,6 +44,7 @@ TEST(MetricsExpositionTest, NamesEveryFamilyWithHelpAndTypeAndTheBuild) {
                              "rewind_send_queue_bytes",
                              "rewind_events_delivered_total",
                              "rewind_accept_pauses_total",
+                             "rewind_sockets_cut_total",
                              "rewind_rate_limited_total",
                              "rewind_admin_actions_total",
                              "rewind_registrations_total",
