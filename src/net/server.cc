@@ -180,6 +180,7 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket, Loop& loop) {
       // sessions are unaffected. Counted every time, logged once per episode.
       metrics::add(metrics::counters().accept_pauses);
       int64_t now = loops[0]->clock.now_us();
+      end_fd_exhaustion_if_quiet(now);  // a refusal after a quiet second starts a new one
       if (!in_fd_exhaustion) {
         spdlog::warn(
             "cannot accept connections: {} (open-file limit reached); refusing new "
@@ -191,21 +192,13 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket, Loop& loop) {
       }
       fd_exhaustion_last_us = now;
       ++fd_exhaustion_pauses;
-      accept_backoff.expires_after(std::chrono::milliseconds(100));
+      accept_backoff.expires_after(std::chrono::microseconds(kFdPauseUs));
       accept_backoff.async_wait([this](beast::error_code) { accept(); });
       return;
     }
     spdlog::debug("accept: {}", ec.message());
   } else {
-    if (in_fd_exhaustion) {
-      int64_t now = loops[0]->clock.now_us();
-      if (now - fd_exhaustion_last_us >= kFdEpisodeQuietUs) {
-        spdlog::info("accepting connections again, after {:.1f} s with {} pause(s) of 100 ms",
-                     double(fd_exhaustion_last_us - fd_exhaustion_started_us) / 1e6,
-                     fd_exhaustion_pauses);
-        in_fd_exhaustion = false;
-      }
-    }
+    if (in_fd_exhaustion) end_fd_exhaustion_if_quiet(loops[0]->clock.now_us());
     // Chat frames are small and latency-bound: never hold one back waiting for an ACK.
     beast::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
@@ -215,6 +208,15 @@ void Server::Impl::on_accept(beast::error_code ec, Socket socket, Loop& loop) {
     });
   }
   accept();
+}
+
+void Server::Impl::end_fd_exhaustion_if_quiet(int64_t now_us) {
+  if (!in_fd_exhaustion || now_us - fd_exhaustion_last_us < kFdEpisodeQuietUs) return;
+  spdlog::info(
+      "accepting connections again: accepts were refused for {:.1f} s ({} pause(s) of 100 ms)",
+      double(fd_exhaustion_last_us - fd_exhaustion_started_us + kFdPauseUs) / 1e6,
+      fd_exhaustion_pauses);
+  in_fd_exhaustion = false;
 }
 
 bool Server::Impl::acquire_address(const std::string& address) {

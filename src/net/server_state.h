@@ -79,6 +79,8 @@ struct Server::Impl {
   // The admin listener's accept loop (serve_admin); on the first loop.
   void accept_admin();
   void on_accept(beast::error_code ec, Socket socket, Loop& loop);
+  // Logs the end of an episode of refused accepts once none was refused for a second.
+  void end_fd_exhaustion_if_quiet(int64_t now_us);
   // Both run on the first loop, with the acceptor (shutdown_timer is not thread-safe).
   void begin_shutdown();
   void maybe_finish_shutdown();
@@ -125,6 +127,7 @@ struct Server::Impl {
   // freed one at a time at the limit (a connection closes, the next accept takes its place)
   // stay within one episode: one line when it starts, one when it ends.
   static constexpr int64_t kFdEpisodeQuietUs = 1'000'000;
+  static constexpr int64_t kFdPauseUs = 100'000;  // accepting pauses this long after a refusal
   bool in_fd_exhaustion = false;
   int64_t fd_exhaustion_started_us = 0;
   int64_t fd_exhaustion_last_us = 0;

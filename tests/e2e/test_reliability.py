@@ -438,13 +438,18 @@ def test_file_limit_refuses_new_connections_without_spinning(start_server, smtp,
         socks.append(s)
     time.sleep(0.5)
     cpu0 = cpu_seconds(server.proc.pid)
-    time.sleep(2)
+    time.sleep(1)
+    # A few descriptors free up at the limit (sockets the server accepted first): the accepts
+    # that take them back stay within the episode.
+    for s in socks[10:15]:
+        s.close()
+    time.sleep(1)
     cpu_used = cpu_seconds(server.proc.pid) - cpu0
     # The open session still works.
     first.send("heartbeat", "still here")
     assert first.recv()["payload"] == "still here"
     log = server.read_log().decode(errors="replace")
-    lines = [l for l in log.splitlines() if "open-file limit" in l]
+    assert "accepting connections again" not in log
     assert cpu_used < 0.5, "the server is spinning on accept"
     for s in socks:
         s.close()
@@ -453,12 +458,14 @@ def test_file_limit_refuses_new_connections_without_spinning(start_server, smtp,
     c = Client(server)
     c.handshake(token)  # accepting again
     log = server.read_log().decode(errors="replace")
-    assert "accepting connections again" in log
+    refused = [l for l in log.splitlines() if "open-file limit" in l]
+    again = [l for l in log.splitlines() if "accepting connections again" in l]
     r = requests.get(f"http://127.0.0.1:{admin}/metrics", timeout=5)
     pauses = [float(l.split()[-1]) for l in r.text.splitlines()
               if l.startswith("rewind_accept_pauses_total ")]
-    print(f"\nfile limit {limit}: {len(socks)} sockets opened; server CPU {cpu_used:.3f}s over 2s; "
-          f"{len(lines)} log line(s); {pauses} accept pause(s) of 100 ms")
-    # Refused with the sockets held (2.5 s, a pause every 100 ms), one line for all of it.
-    assert len(lines) == 1
+    print(f"\nfile limit {limit}: {len(socks)} sockets opened, 5 closed midway; server CPU "
+          f"{cpu_used:.3f}s over 2s; {pauses} accept pause(s) of 100 ms; {again}")
+    # One line for the whole episode each way, 5 descriptors freed and taken again included;
+    # a pause every 100 ms while the sockets were held (2.5 s).
+    assert len(refused) == 1 and len(again) == 1, (refused, again)
     assert pauses and 5 <= pauses[0] <= 60, pauses
