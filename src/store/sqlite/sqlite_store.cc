@@ -322,6 +322,8 @@ void SqliteStore::writer_loop() {
     uint64_t refused = 0;              // writes the environment refused, one by one
     std::string cause;                 // the latest such refusal
     auto batch_started = std::chrono::steady_clock::now();
+    bool foreground =
+        std::any_of(batch.begin(), batch.end(), [](const Write& w) { return !w.background; });
     bool committed = run("BEGIN IMMEDIATE");
     if (!committed) batch_error = db_error(c, "beginning a transaction");
     if (committed) {
@@ -352,7 +354,7 @@ void SqliteStore::writer_loop() {
       }
       if (!committed) {
         // Already rolled back.
-      } else if (fail_next_commit_.exchange(false)) {
+      } else if (foreground && fail_next_commit_.exchange(false)) {
         run("ROLLBACK");
         committed = false;
       } else if (!run("COMMIT")) {
@@ -376,8 +378,7 @@ void SqliteStore::writer_loop() {
       write_health_.failed(batch.size(), batch_error->detail);
     }
     std::unique_lock lock(mu_);
-    if (std::any_of(batch.begin(), batch.end(), [](const Write& w) { return !w.background; }))
-      window_.commit_ended(std::chrono::steady_clock::now());
+    if (foreground) window_.commit_ended(std::chrono::steady_clock::now());
     if (queue_.empty() && completed_.empty() && !completing_ && !completion_stopping_) {
       // Nothing waits to be written and every earlier batch is acknowledged: the writer
       // would only sleep, so it runs this batch's callbacks itself (still in commit order)

@@ -164,7 +164,9 @@ class SqliteStore final : public Store {
   int schema_version();
   // PRAGMA integrity_check == "ok".
   bool integrity_ok();
-  // Makes the next commit fail (it is rolled back): a failed commit is never acknowledged.
+  // Makes the next commit of a client's writes fail (it is rolled back): a failed commit is
+  // never acknowledged. The store's own upkeep (an index step, which may commit first) is
+  // left alone.
   void fail_next_commit_for_test() { fail_next_commit_.store(true); }
   // While paused the writer starts no transaction, so the writes queued meanwhile share the
   // next batch once resumed (up to kMaxBatch). Do not flush() while paused.
