@@ -182,13 +182,17 @@ def test_a_reconnect_to_another_node_catches_up_while_the_chat_goes_on(cluster):
     cb = connect(cluster, 1, b[0], version=2)
     ca.send("chat", {"type": "send", "chat_id": chat, "content": "seen"})
     seen = cb.recv_type("chat", 10)["payload"]
+    assert ca.recv_type("chat", 10)["payload"]["content"] == "seen"  # a's own echo
     cb.close()
     for text in ("missed 1", "missed 2"):
         ca.send("chat", {"type": "send", "chat_id": chat, "content": text})
-    first = ca.recv_type("chat", 10)["payload"]
-    ca.recv_type("chat", 10)
-    ca.send("chat", {"type": "edit", "chat_id": chat, "id": first["id"], "content": "missed 1!"})
-    ca.recv_type("chat", 10)
+    assert ca.recv_type("chat", 10)["payload"]["content"] == "missed 1"
+    assert ca.recv_type("chat", 10)["payload"]["content"] == "missed 2"
+    # An edit of a message b had seen: it comes after b's position all the same. Its echo is
+    # waited for, so that it is stored before b comes back (it was not, once: the edit then
+    # came live after the catch-up).
+    ca.send("chat", {"type": "edit", "chat_id": chat, "id": seen["id"], "content": "missed 1!"})
+    assert ca.recv_type("chat", 10)["payload"]["type"] == "edit"
     stop = threading.Event()
 
     def keep_sending():  # under the per-user chat limit (60 a minute) with what came before
